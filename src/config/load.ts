@@ -1,0 +1,124 @@
+import { readFileSync } from 'node:fs';
+import { Value } from 'typebox/value';
+import YAML from 'yaml';
+import { ConfigSchema, type Config } from './schema.js';
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Plain = Record<string, unknown>;
+
+const camelToEnv = (key: string): string => 'GLIMPSE_' + key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+
+/** Read GLIMPSE_* variables for every top-level key and one level of nested objects (GLIMPSE_SIMULATED_TTFT_MS). */
+export function configFromEnv(env: NodeJS.ProcessEnv): Plain {
+  const out: Plain = {};
+  const props = ConfigSchema.properties as Record<string, { type?: string; properties?: Record<string, unknown> }>;
+  for (const [key, schema] of Object.entries(props)) {
+    if (schema.type === 'object' && schema.properties) {
+      const nested: Plain = {};
+      for (const sub of Object.keys(schema.properties)) {
+        const v = env[camelToEnv(key) + '_' + camelToEnv(sub).slice('GLIMPSE_'.length)];
+        if (v !== undefined && v !== '') nested[sub] = v;
+      }
+      if (Object.keys(nested).length) out[key] = nested;
+      continue;
+    }
+    const v = env[camelToEnv(key)];
+    if (v !== undefined && v !== '') out[key] = v;
+  }
+  return out;
+}
+
+export function configFromFile(path: string): Plain {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`Cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = path.endsWith('.json') ? JSON.parse(text) : YAML.parse(text);
+  } catch (err) {
+    throw new ConfigError(`Config file ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message}`);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`Config file ${path} must hold an object of settings.`);
+  return parsed as Plain;
+}
+
+function isPlain(v: unknown): v is Plain {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !Buffer.isBuffer(v);
+}
+
+function deepMerge(base: Plain, over: Plain): Plain {
+  const out: Plain = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    if (v === undefined) continue;
+    out[k] = isPlain(v) && isPlain(out[k]) ? deepMerge(out[k] as Plain, v) : v;
+  }
+  return out;
+}
+
+/** Comma-separated strings become arrays where the schema wants an array (flags and env). */
+function splitLists(input: Plain): Plain {
+  const props = ConfigSchema.properties as Record<string, { type?: string }>;
+  const out: Plain = { ...input };
+  for (const [k, v] of Object.entries(out)) {
+    if (props[k]?.type === 'array' && typeof v === 'string') {
+      out[k] = v.split(',').map((s) => s.trim()).filter(Boolean);
+    }
+  }
+  return out;
+}
+
+/**
+ * Build the config: defaults < file < env < flags. Throws ConfigError with every problem,
+ * each naming the setting, its flag and its env variable.
+ */
+export function loadConfig(opts: { flags?: Plain; env?: NodeJS.ProcessEnv; file?: string } = {}): Config {
+  const env = opts.env ?? process.env;
+  const file = opts.file ?? (env.GLIMPSE_CONFIG || undefined);
+  const layers = [file ? configFromFile(file) : {}, configFromEnv(env), opts.flags ?? {}].map(splitLists);
+  let merged: Plain = {};
+  for (const layer of layers) merged = deepMerge(merged, layer);
+
+  const unknown = Object.keys(merged).filter((k) => !(k in ConfigSchema.properties));
+  if (unknown.length) throw new ConfigError(`Unknown setting${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}.`);
+
+  let value: unknown = Value.Default(ConfigSchema, merged);
+  value = Value.Convert(ConfigSchema, value);
+  const errors = [...Value.Errors(ConfigSchema, value)];
+  if (errors.length) {
+    const lines = errors.slice(0, 10).map((e) => {
+      const path = (e as { instancePath?: string }).instancePath ?? '';
+      const key = path.replace(/^\//, '').replace(/\//g, '.') || '(root)';
+      const top = key.split('.')[0] ?? key;
+      const flag = '--' + top.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
+      const got = key === '(root)' ? '' : ` (got ${JSON.stringify(getPath(value as Plain, key))})`;
+      return `  ${key}: ${e.message}${got} — set with ${flag} or ${camelToEnv(top)}`;
+    });
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  return value as Config;
+}
+
+function getPath(obj: Plain, dotted: string): unknown {
+  let cur: unknown = obj;
+  for (const part of dotted.split('.')) cur = isPlain(cur) ? cur[part] : undefined;
+  return cur;
+}
+
+/** Name the model is served under. */
+export function servedModelName(config: Config): string {
+  if (config.modelName) return config.modelName;
+  if (config.engine === 'upstream') return config.upstreamModel ?? 'default';
+  if (config.engine === 'simulated') return 'glimpse-simulated';
+  const parts = config.modelPath.replace(/[\\/]+$/, '').split(/[\\/]/);
+  return parts[parts.length - 1] || config.modelPath;
+}

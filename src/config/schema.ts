@@ -1,0 +1,40 @@
+import { Type, type Static } from 'typebox';
+
+/**
+ * One validated config object. Every field can come from a CLI flag, an environment variable
+ * (GLIMPSE_<UPPER_SNAKE>), or a config file (YAML/JSON), in that order of precedence, over the
+ * defaults below. Every limit lives here with its default.
+ */
+export const ConfigSchema = Type.Object({
+  host: Type.String({ default: '127.0.0.1', description: 'Address to bind. Anything but loopback needs API keys or --allow-public-without-auth.' }),
+  port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+  engine: Type.Enum(['embedded', 'upstream', 'simulated'], { default: 'embedded' }),
+  modelPath: Type.String({ default: 'HuggingFaceTB/SmolVLM-256M-Instruct', description: 'Hugging Face model id or local directory (embedded engine).' }),
+  modelName: Type.Optional(Type.String({ description: 'Name the model is served under (defaults to the last part of modelPath or upstreamModel).' })),
+  upstream: Type.Array(Type.String(), { default: [], description: 'OpenAI-compatible base URLs, e.g. http://gpu1:8000/v1.' }),
+  upstreamModel: Type.Optional(Type.String({ description: 'Model name to ask upstreams for (e.g. zai-org/GLM-4.6V-Flash).' })),
+  upstreamApiKey: Type.Optional(Type.String({ description: 'Bearer token sent to upstreams.' })),
+  device: Type.Enum(['cpu', 'cuda', 'auto'], { default: 'auto' }),
+  maxBatchSize: Type.Integer({ minimum: 1, maximum: 4096, default: 4, description: 'Generations in flight per engine.' }),
+  maxQueue: Type.Integer({ minimum: 0, maximum: 100000, default: 64, description: 'Requests waiting beyond maxBatchSize.' }),
+  queueTimeout: Type.Number({ exclusiveMinimum: 0, default: 60, description: 'Seconds a request may wait in the queue.' }),
+  maxContextLength: Type.Integer({ minimum: 16, maximum: 10_000_000, default: 8192 }),
+  maxTokensLimit: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 8192, description: 'Largest max_tokens a client may ask for.' }),
+  defaultMaxTokens: Type.Integer({ minimum: 1, default: 512 }),
+  requestTimeout: Type.Number({ exclusiveMinimum: 0, default: 300, description: 'Total seconds per request.' }),
+  idleTimeout: Type.Number({ exclusiveMinimum: 0, default: 60, description: 'Seconds allowed between two tokens.' }),
+  heartbeatInterval: Type.Number({ exclusiveMinimum: 0, default: 15, description: 'Seconds between SSE comment heartbeats.' }),
+  bodyLimit: Type.Integer({ minimum: 1024, default: 20 * 1024 * 1024, description: 'Bytes per request body.' }),
+  logLevel: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
+  logFormat: Type.Enum(['json', 'pretty'], { default: 'json' }),
+  simulated: Type.Object(
+    {
+      ttftMs: Type.Number({ minimum: 0, default: 200 }),
+      tokensPerSecond: Type.Number({ exclusiveMinimum: 0, default: 50 }),
+      reasoningTokens: Type.Integer({ minimum: 0, default: 0 }),
+    },
+    { default: {} },
+  ),
+});
+
+export type Config = Static<typeof ConfigSchema>;

@@ -1,0 +1,114 @@
+/**
+ * The two types that cross the boundary between routes and engines.
+ * Every API shape parses into a GenerateRequest; every engine answers with GenerateEvents.
+ */
+
+/** Where an image came from, before the image pipeline has looked at it. */
+export type ImageSource =
+  | { kind: 'url'; url: string } // http(s) URL, fetched by glimpse (SSRF-guarded)
+  | { kind: 'dataUrl'; url: string } // data:image/...;base64,...
+  | { kind: 'base64'; data: string } // bare base64, no prefix
+  | { kind: 'bytes'; data: Buffer; filename?: string }; // multipart upload
+
+/** An image after the pipeline: sniffed, limited, decoded, oriented, resized, fingerprinted. */
+export interface ResolvedImage {
+  /** Encoded bytes of the normalized image (what engines receive). */
+  data: Buffer;
+  mime: 'image/png' | 'image/jpeg' | 'image/webp';
+  width: number;
+  height: number;
+  /** Format sniffed from the original bytes, e.g. 'jpeg', 'png'. */
+  sourceFormat: string;
+  /** Hex SHA-256 of the normalized pixels (or bytes, where pixels are not decoded). */
+  sha256: string;
+  /** 64-bit perceptual hash as 16 hex chars, when computed. */
+  phash?: string;
+}
+
+export type TextPart = { type: 'text'; text: string };
+export type ImagePart = { type: 'image'; source: ImageSource; resolved?: ResolvedImage };
+export type ContentPart = TextPart | ImagePart;
+
+export type Role = 'system' | 'user' | 'assistant';
+
+export interface ChatMessage {
+  role: Role;
+  content: ContentPart[];
+}
+
+export interface SamplingParams {
+  maxTokens: number;
+  temperature: number;
+  topP: number;
+  seed?: number;
+  stop: string[];
+}
+
+export interface GenerateRequest {
+  /** Request id (also sent to upstreams as X-Request-Id). */
+  id: string;
+  /** Model the client asked for; engines map it to what they serve. */
+  model: string;
+  messages: ChatMessage[];
+  sampling: SamplingParams;
+  stream: boolean;
+  /** Ask the engine for reasoning ("thinking") where the model supports it. */
+  thinking?: boolean;
+  /** API key id (not the secret) of the caller, when keys are in use: used for fairness and cache scoping. */
+  keyId?: string;
+  /** Absolute deadline, ms since epoch. */
+  deadline?: number;
+}
+
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+}
+
+export type FinishReason = 'stop' | 'length' | 'cancelled';
+
+export type GenerateEvent =
+  | { type: 'token'; text: string }
+  | { type: 'reasoning'; text: string }
+  | { type: 'usage'; usage: Usage }
+  | { type: 'done'; finishReason: FinishReason }
+  | { type: 'error'; error: import('./errors.js').GlimpseError };
+
+export interface ModelCard {
+  id: string;
+  ownedBy: string;
+  /** Max context in tokens, when known. */
+  contextLength?: number;
+}
+
+export interface EngineInfo {
+  engine: 'embedded' | 'upstream' | 'simulated';
+  /** Model served by default (what /health reports). */
+  model: string;
+  models: ModelCard[];
+  device: string;
+  /** True for the simulated engine: every answer is synthetic. */
+  simulated: boolean;
+}
+
+export interface EngineHealth {
+  status: 'healthy' | 'loading' | 'unhealthy';
+  modelLoaded: boolean;
+  /** Warm-up done: /ready turns 200 only when this is true. */
+  ready: boolean;
+  /** Why it is not healthy, in one sentence. */
+  reason?: string;
+}
+
+export interface Engine {
+  /** Load weights / connect / warm up. Resolves when ready or failed (health() tells which). Never throws. */
+  start(): Promise<void>;
+  /**
+   * Stream one generation. Must end with exactly one 'done' or 'error' event.
+   * When `signal` aborts, stop work within one decoding step and end with done{finishReason:'cancelled'} or return.
+   */
+  generate(req: GenerateRequest, signal: AbortSignal): AsyncIterable<GenerateEvent>;
+  info(): EngineInfo;
+  health(): EngineHealth;
+  close(): Promise<void>;
+}
