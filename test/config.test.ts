@@ -1,0 +1,22 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadConfig, ConfigError } from '../src/config/index.js';
+
+test('flags beat env, env beats defaults, lists split on commas', () => {
+  const c = loadConfig({ flags: { port: '9001', upstream: 'http://a/v1, http://b/v1' }, env: { GLIMPSE_PORT: '9000', GLIMPSE_MAX_BATCH_SIZE: '7' } });
+  assert.equal(c.port, 9001);
+  assert.equal(c.maxBatchSize, 7);
+  assert.deepEqual(c.upstream, ['http://a/v1', 'http://b/v1']);
+  assert.equal(c.host, '127.0.0.1');
+});
+
+test('an invalid value is refused with a message naming the setting, its flag and its env variable', () => {
+  assert.throws(
+    () => loadConfig({ flags: { port: '70000' }, env: {} }),
+    (err: unknown) => err instanceof ConfigError && /port/.test(err.message) && /--port/.test(err.message) && /GLIMPSE_PORT/.test(err.message),
+  );
+});
+
+test('an unknown setting is refused', () => {
+  assert.throws(() => loadConfig({ flags: { prot: 1 }, env: {} }), /Unknown setting: prot/);
+});
