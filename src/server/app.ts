@@ -19,6 +19,8 @@ declare module 'fastify' {
   }
 }
 
+const OPS_PATHS = new Set(['/health', '/ready', '/metrics']);
+
 const REQUEST_ID_RE = /^[\w.:-]{1,128}$/;
 
 export interface App {
@@ -46,6 +48,11 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    // Once shutdown began, only the probes answer: /ready says 503 so balancers move away,
+    // everything else is refused at once with a code clients can retry elsewhere on.
+    if (lifecycle.draining && !OPS_PATHS.has(request.url.split('?')[0] ?? '')) {
+      return sendError(reply, request.routeOptions.config?.errorFormat ?? 'openai', new GlimpseError('shutting_down', 'The server is shutting down; retry on another instance.', { headers: { 'Retry-After': '1' } }));
+    }
   });
 
   app.setErrorHandler((err, request, reply) => {
