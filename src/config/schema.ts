@@ -37,6 +37,7 @@ export const ConfigSchema = Type.Object({
   upstreamRetries: Type.Integer({ minimum: 0, maximum: 10, default: 2, description: 'Extra attempts on connect errors, 429/5xx and empty streams, only while nothing has reached the client.' }),
   upstreamRetryBackoffMs: Type.Integer({ minimum: 0, default: 100, description: 'Base of the jittered exponential backoff between upstream attempts (ms).' }),
   upstreamConnectTimeout: Type.Number({ exclusiveMinimum: 0, default: 10, description: 'Seconds to connect to an upstream before trying another.' }),
+  upstreamHeadersTimeout: Type.Number({ exclusiveMinimum: 0, default: 15, description: 'Seconds to wait for an upstream\'s response headers (vLLM sends them before prefill) before trying another.' }),
   fallbackModels: Type.Array(Type.String(), { default: [], description: 'Upstream model names tried in order when the primary model fails on every upstream (same pool).' }),
   fallbackUpstream: Type.Array(Type.String(), { default: [], description: 'Base URLs of a second OpenAI-compatible pool (e.g. a cloud API) tried after the primary pool and fallback models.' }),
   fallbackUpstreamModel: Type.Optional(Type.String({ description: 'Model name to ask the fallback pool for (defaults to upstreamModel).' })),
