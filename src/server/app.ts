@@ -42,6 +42,8 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
+  // JSON and multipart only: a text/plain body is a client mistake worth a 415, not a schema error.
+  app.removeContentTypeParser('text/plain');
   const lifecycle: Lifecycle = { draining: false };
   const pipeline = createPipeline(config, engine, logger);
   const schemas = buildSchemas(config);
