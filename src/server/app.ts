@@ -3,6 +3,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import websocket from '@fastify/websocket';
 import type { Config } from '../config/index.js';
 import { GlimpseError, type Engine } from '../core/index.js';
 import type { Logger } from '../observability/index.js';
@@ -11,6 +12,7 @@ import { createPipeline, type GenerationPipeline } from './pipeline.js';
 import { registerGlmRoutes } from './routes/glm.js';
 import { registerHealthRoutes, type Lifecycle } from './routes/health.js';
 import { registerOpenAIRoutes } from './routes/openai.js';
+import { registerWsRoutes, type WsRegistry } from './routes/ws.js';
 import { buildSchemas } from './schemas.js';
 
 declare module 'fastify' {
@@ -27,6 +29,8 @@ export interface App {
   app: FastifyInstance;
   pipeline: GenerationPipeline;
   lifecycle: Lifecycle;
+  /** Open WebSocket connections (closed last on shutdown). */
+  ws: WsRegistry;
 }
 
 export async function buildApp(config: Config, engine: Engine, logger: Logger): Promise<App> {
@@ -90,6 +94,9 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   registerHealthRoutes(app, { engine, lifecycle });
   registerOpenAIRoutes(app, { config, engine, pipeline, schemas });
   registerGlmRoutes(app, { config, pipeline, schemas });
+  const ws: WsRegistry = { sockets: new Set() };
+  await app.register(websocket, { options: { maxPayload: config.bodyLimit } });
+  registerWsRoutes(app, { config, pipeline, registry: ws });
 
-  return { app, pipeline, lifecycle };
+  return { app, pipeline, lifecycle, ws };
 }
