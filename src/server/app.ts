@@ -91,7 +91,7 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(multipart, { limits: { fileSize: config.bodyLimit, files: 4, fields: 16 } });
 
-  registerHealthRoutes(app, { engine, lifecycle });
+  registerHealthRoutes(app, { engine, lifecycle, pipeline });
   registerOpenAIRoutes(app, { config, engine, pipeline, schemas });
   registerGlmRoutes(app, { config, pipeline, schemas });
   const ws: WsRegistry = { sockets: new Set() };
