@@ -172,7 +172,7 @@ test('a client reading slowly holds back the upstream instead of glimpse bufferi
 });
 
 test('an upstream that keeps failing is ejected by the breaker, then probed once after the cooldown', async (t) => {
-  const { g, fakes } = await setup(t, [() => ({ status: 500 }), () => ({})], { upstreamBreakerThreshold: 2, upstreamBreakerCooldown: 0.3, upstreamRetries: 1 });
+  const { g, fakes } = await setup(t, [() => ({ status: 500 }), () => ({})], { upstreamBreakerThreshold: 2, upstreamBreakerCooldown: 1.5, upstreamRetries: 1 });
   for (let i = 0; i < 8; i++) {
     const res = await post(g, chat(false));
     assert.equal(res.status, 200, `request ${i}`);
@@ -180,8 +180,8 @@ test('an upstream that keeps failing is ejected by the breaker, then probed once
   }
   assert.equal(posts(fakes[0]!), 2, 'after two failures the bad upstream gets no more traffic');
   assert.equal(posts(fakes[1]!), 8);
-  await new Promise((r) => setTimeout(r, 350));
-  for (let i = 0; i < 4; i++) await (await post(g, chat(false))).json();
+  await new Promise((r) => setTimeout(r, 1600));
+  for (let i = 0; i < 2; i++) await (await post(g, chat(false))).json();
   assert.equal(posts(fakes[0]!), 3, 'one half-open probe after the cooldown, which failed and re-opened the breaker');
 });
 
