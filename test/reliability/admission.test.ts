@@ -131,3 +131,29 @@ test('with --degraded-answer set, a request to an engine that is down gets that 
   assert.equal(body.choices[0]!.message.content, 'The service is busy; please try again in a minute.');
   assert.equal(g.pipeline.stats().degraded, 1);
 });
+
+test('an SSE request that was queued and then timed out reads queue_timeout as its final event, then [DONE]', async (t) => {
+  const g = await startGlimpse({ engine: 'simulated', maxBatchSize: 1, maxQueue: 4, queueTimeout: 0.1, simulated: { ttftMs: 500, tokensPerSecond: 1000, answerTokens: 2 } });
+  t.after(() => g.close());
+  const first = post(g.url, chat(false));
+  await waitFor(() => g.pipeline.stats().inFlight === 1, 'first admitted');
+  const res = await post(g.url, chat(true));
+  assert.equal(res.status, 200);
+  const text = await res.text();
+  assert.ok(sseComments(text).includes('queued position=1'));
+  const data = sseData(text);
+  assert.deepEqual(data.slice(-1), ['[DONE]']);
+  assert.equal((JSON.parse(data.at(-2)!) as { error: { code: string } }).error.code, 'queue_timeout');
+  assert.equal(data.length, 2, 'no content chunk before the error');
+  await (await first).json();
+});
+
+test('/api/v1/infer: an error after the stream opened is one JSON data event, then [END]', async (t) => {
+  const g = await startGlimpse({ engine: 'simulated', idleTimeout: 0.1, simulated: { ttftMs: 0, tokensPerSecond: 2, answerTokens: 5 } });
+  t.after(() => g.close());
+  const res = await fetch(g.url + '/api/v1/infer', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ image: RED_PIXEL_PNG, prompt: 'What?' }) });
+  assert.equal(res.status, 200);
+  const data = sseData(await res.text());
+  assert.equal(data.at(-1), '[END]');
+  assert.equal((JSON.parse(data.at(-2)!) as { error: { code: string } }).error.code, 'idle_timeout');
+});
