@@ -124,7 +124,7 @@ export async function fetchImageBytes(rawUrl: string, opts: FetchImageOptions): 
       }
 
       if (REDIRECTS.has(res.statusCode)) {
-        res.body.destroy();
+        discard(res.body);
         const location = res.headers.location;
         const target = Array.isArray(location) ? location[0] : location;
         if (!target) throw fetchFailed(`The image URL answered HTTP ${res.statusCode} without a Location.`);
@@ -135,13 +135,13 @@ export async function fetchImageBytes(rawUrl: string, opts: FetchImageOptions): 
         continue;
       }
       if (res.statusCode < 200 || res.statusCode >= 300) {
-        res.body.destroy();
+        discard(res.body);
         throw fetchFailed(`Fetching the image URL answered HTTP ${res.statusCode}.`);
       }
 
       const declared = Number(res.headers['content-length']);
       if (Number.isFinite(declared) && declared > s.maxBytes) {
-        res.body.destroy();
+        discard(res.body);
         checkEncodedBytes(declared, s);
       }
       return await readCapped(res.body, s, signal, timeout);
@@ -156,6 +156,12 @@ function abortError(signal: AbortSignal, timeout: AbortSignal, s: ImageSettings)
   return (signal.reason as Error) ?? new DOMException('aborted', 'AbortError');
 }
 
+/** Drop a body we will not read; its late "aborted" error must not become an uncaught exception. */
+function discard(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => {});
+  body.destroy();
+}
+
 async function readCapped(body: Dispatcher.ResponseData['body'], s: ImageSettings, signal: AbortSignal, timeout: AbortSignal): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let total = 0;
@@ -168,7 +174,7 @@ async function readCapped(body: Dispatcher.ResponseData['body'], s: ImageSetting
       chunks.push(buf);
     }
   } catch (err) {
-    body.destroy();
+    discard(body);
     if (err instanceof GlimpseError) throw err;
     if (signal.aborted) throw abortError(signal, timeout, s);
     throw fetchFailed('The image download broke off before it finished.', err);

@@ -6,16 +6,21 @@ import sharp from 'sharp';
 export function photoPixels(width: number, height: number, seed = 1, channels = 3): Buffer {
   const buf = Buffer.alloc(width * height * channels);
   let x = seed >>> 0 || 1;
+  const sx = Float64Array.from({ length: width }, (_, i) => 60 * Math.sin((i / width) * 7 + seed));
+  const cy = Float64Array.from({ length: height }, (_, y) => Math.cos((y / height) * 5 + seed / 3));
+  const clamp = (v: number) => (v < 0 ? 0 : v > 255 ? 255 : v | 0);
   for (let y = 0; y < height; y++) {
     for (let i = 0; i < width; i++) {
       x ^= x << 13;
       x ^= x >>> 17;
       x ^= x << 5;
       const noise = (x >>> 0) % 48;
+      // broad waves give the picture structure at every scale (perceptual hashes need some)
+      const wave = sx[i]! * cy[y]!;
       const o = (y * width + i) * channels;
-      buf[o] = Math.min(255, Math.floor((i / width) * 200) + noise);
-      if (channels > 1) buf[o + 1] = Math.min(255, Math.floor((y / height) * 200) + noise);
-      if (channels > 2) buf[o + 2] = Math.min(255, 100 + noise);
+      buf[o] = clamp((i / width) * 140 + wave + noise);
+      if (channels > 1) buf[o + 1] = clamp((y / height) * 140 - wave + noise);
+      if (channels > 2) buf[o + 2] = clamp(100 + wave + noise);
       if (channels > 3) buf[o + 3] = 255;
     }
   }
