@@ -3,7 +3,6 @@
  * hash) and a 64-bit difference hash (dHash) that moves only a few bits under small edits.
  */
 import { createHash } from 'node:crypto';
-import sharp from 'sharp';
 
 /** SHA-256 over the dimensions and raw 8-bit RGB pixels, hex. */
 export function pixelSha256(pixels: Buffer, width: number, height: number, channels: number): string {
@@ -11,16 +10,36 @@ export function pixelSha256(pixels: Buffer, width: number, height: number, chann
 }
 
 /**
- * dHash: shrink to 9x8 grey, then one bit per horizontal neighbour pair (left brighter than
- * right). The shrink runs in libvips; the JS part touches only 72 bytes.
+ * dHash: average the image into a 9x8 grey grid, then one bit per horizontal neighbour pair
+ * (left brighter than right). Each cell is averaged over at most 32x32 evenly strided samples,
+ * so the cost stays well under a millisecond on the main thread whatever the image size (a
+ * separate libvips pass for a 72-byte result costs more in pipeline setup than this).
  */
-export async function differenceHash(pixels: Buffer, width: number, height: number, channels: 1 | 2 | 3 | 4): Promise<string> {
-  const tiny = await sharp(pixels, { raw: { width, height, channels } })
-    .greyscale()
-    .resize(9, 8, { fit: 'fill', kernel: 'linear' })
-    .raw()
-    .toBuffer();
-  return dHashFromGrey9x8(tiny);
+export function differenceHash(pixels: Buffer, width: number, height: number, channels: number): string {
+  const grey = new Uint8Array(72);
+  for (let cy = 0; cy < 8; cy++) {
+    const y0 = Math.floor((cy * height) / 8);
+    const y1 = Math.max(y0 + 1, Math.floor(((cy + 1) * height) / 8));
+    const sy = Math.max(1, Math.floor((y1 - y0) / 32));
+    for (let cx = 0; cx < 9; cx++) {
+      const x0 = Math.floor((cx * width) / 9);
+      const x1 = Math.max(x0 + 1, Math.floor(((cx + 1) * width) / 9));
+      const sx = Math.max(1, Math.floor((x1 - x0) / 32));
+      let sum = 0;
+      let n = 0;
+      for (let y = y0; y < y1 && y < height; y += sy) {
+        let o = (y * width + x0) * channels;
+        const step = sx * channels;
+        for (let x = x0; x < x1 && x < width; x += sx, o += step) {
+          // Rec. 601 luma in integer arithmetic; grey inputs use their one channel.
+          sum += channels >= 3 ? (pixels[o]! * 299 + pixels[o + 1]! * 587 + pixels[o + 2]! * 114) / 1000 : pixels[o]!;
+          n++;
+        }
+      }
+      grey[cy * 9 + cx] = n ? Math.round(sum / n) : 0;
+    }
+  }
+  return dHashFromGrey9x8(grey);
 }
 
 /** The 16-hex-digit hash of a 9x8 grey buffer (row-major, one byte per pixel). */

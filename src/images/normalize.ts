@@ -74,8 +74,18 @@ export async function normalizeImage(data: Buffer, format: SupportedFormat, opts
       ? encoder.png({ compressionLevel: 6 })
       : s.outputFormat === 'webp'
         ? encoder.webp({ quality: s.outputQuality })
-        : encoder.jpeg({ quality: s.outputQuality });
-  const [out, phash] = await Promise.all([encoded.toBuffer(), differenceHash(raw.data, width, height, 3)]);
+        : // Huffman optimisation would cost twice the encode time for ~5% fewer bytes on an internal handoff.
+          encoder.jpeg({ quality: s.outputQuality, optimiseCoding: false });
+  // Hash while libvips encodes on the threadpool.
+  const pending = encoded.toBuffer();
+  const phash = differenceHash(raw.data, width, height, 3);
+  const sha256 = pixelSha256(raw.data, width, height, 3);
+  let out: Buffer;
+  try {
+    out = await pending;
+  } catch (err) {
+    throw invalidImage(format, err);
+  }
 
   return {
     data: out,
@@ -83,7 +93,7 @@ export async function normalizeImage(data: Buffer, format: SupportedFormat, opts
     width,
     height,
     sourceFormat: format,
-    sha256: pixelSha256(raw.data, width, height, 3),
+    sha256,
     phash,
   };
 }
