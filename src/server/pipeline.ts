@@ -5,17 +5,27 @@
  */
 import type { Config } from '../config/index.js';
 import { GlimpseError, toGlimpseError, type Engine, type GenerateEvent, type GenerateRequest } from '../core/index.js';
+import { createAnswerCache, type AnswerCache, type CachedAnswer, type CacheStatus } from '../cache/index.js';
 import { resolveImages } from '../images/index.js';
 import type { Logger } from '../observability/index.js';
 
 export interface GenerationPipeline {
-  /** Validate, resolve images, admit; then the event stream, which always ends with done or error. */
-  open(req: GenerateRequest, clientSignal: AbortSignal): Promise<AsyncIterable<GenerateEvent>>;
+  /**
+   * Validate, resolve images, look in the answer cache, admit; then the event stream, which always
+   * ends with done or error. `onCache` hears hit|miss|bypass before the stream is returned, so
+   * routes can send it as the X-Glimpse-Cache header.
+   */
+  open(req: GenerateRequest, clientSignal: AbortSignal, onCache?: (status: CacheStatus) => void): Promise<AsyncIterable<GenerateEvent>>;
   /** Model ids this server answers to. */
   modelIds(): string[];
+  /** Release what the pipeline holds (the cache's Redis connection). */
+  close(): Promise<void>;
 }
 
-export function createPipeline(config: Config, engine: Engine, logger: Logger): GenerationPipeline {
+/** Header that tells clients whether an answer came from the cache. */
+export const CACHE_HEADER = 'x-glimpse-cache';
+
+export function createPipeline(config: Config, engine: Engine, logger: Logger, cache: AnswerCache = defaultCache(config, logger)): GenerationPipeline {
   const modelIds = () => engine.info().models.map((m) => m.id);
 
   function checkModel(req: GenerateRequest): void {
@@ -38,14 +48,55 @@ export function createPipeline(config: Config, engine: Engine, logger: Logger): 
 
   return {
     modelIds,
-    async open(req, clientSignal) {
+    async open(req, clientSignal, onCache) {
       checkModel(req);
       checkEngine();
       if (clientSignal.aborted) throw new GlimpseError('request_timeout', 'The client went away before the request started.');
       await resolveImages(req, config, clientSignal);
-      return guardedStream(req, engine, clientSignal, config, logger);
+      // Looked up only once every image has its fingerprint: the key is made of them.
+      const found = await cache.lookup(req);
+      onCache?.(found.status);
+      if (found.answer) {
+        logger.debug({ reqId: req.id, distance: found.distance }, 'answer cache hit');
+        return replayAnswer(found.answer);
+      }
+      const events = guardedStream(req, engine, clientSignal, config, logger);
+      return found.key ? storeOnFinish(events, (answer) => cache.set(found.key!, answer, req)) : events;
     },
+    close: () => cache.close(),
   };
+}
+
+function defaultCache(config: Config, logger: Logger): AnswerCache {
+  return createAnswerCache(config, { onError: (err) => logger.warn({ err: err.message }, 'answer cache unavailable; serving without it') });
+}
+
+/** A cached answer as the event stream an engine would have produced. */
+async function* replayAnswer(answer: CachedAnswer): AsyncGenerator<GenerateEvent> {
+  if (answer.reasoning) yield { type: 'reasoning', text: answer.reasoning };
+  yield { type: 'token', text: answer.text };
+  yield { type: 'usage', usage: answer.usage };
+  yield { type: 'done', finishReason: answer.finishReason };
+}
+
+/** Pass events through; when the answer finishes normally (stop or length), hand it to `store`. */
+async function* storeOnFinish(events: AsyncIterable<GenerateEvent>, store: (answer: CachedAnswer) => Promise<void>): AsyncGenerator<GenerateEvent> {
+  let text = '';
+  let reasoning = '';
+  let usage: CachedAnswer['usage'] | undefined;
+  let completionTokens = 0;
+  for await (const ev of events) {
+    if (ev.type === 'token') {
+      text += ev.text;
+      completionTokens++;
+    } else if (ev.type === 'reasoning') reasoning += ev.text;
+    else if (ev.type === 'usage') usage = ev.usage;
+    else if (ev.type === 'done' && ev.finishReason !== 'cancelled' && (text || reasoning)) {
+      // Not awaited: a slow cache must not hold the end of the response.
+      void store({ text, ...(reasoning ? { reasoning } : {}), usage: usage ?? { promptTokens: 0, completionTokens }, finishReason: ev.finishReason });
+    }
+    yield ev;
+  }
 }
 
 /**

@@ -11,7 +11,7 @@ import type { Static } from 'typebox';
 import type { Config } from '../../config/index.js';
 import { GlimpseError, toGlimpseError, type ImageSource, type SamplingParams } from '../../core/index.js';
 import { collectAnswer, completionId, openAIUsage, SseWriter } from '../../streaming/index.js';
-import { clientGoneSignal, imageSourceFromString, makeRequest, pendingHeaders, singleTurn } from '../common.js';
+import { cacheHeader, clientGoneSignal, imageSourceFromString, makeRequest, pendingHeaders, singleTurn } from '../common.js';
 import { sendError } from '../errors.js';
 import type { GenerationPipeline } from '../pipeline.js';
 import type { buildSchemas } from '../schemas.js';
@@ -34,7 +34,7 @@ export function registerGlmRoutes(app: FastifyInstance, deps: { config: Config; 
     async (request, reply) => {
       const b = request.body;
       const req = makeRequest(request, { model: b.model, messages: singleTurn(b.prompt, imageSourceFromString(b.image, 'image')), sampling: sampling(b), stream: false });
-      const answer = await collectAnswer(await pipeline.open(req, clientGoneSignal(request, reply)));
+      const answer = await collectAnswer(await pipeline.open(req, clientGoneSignal(request, reply), cacheHeader(reply)));
       return {
         id: completionId('cmpl-'),
         object: 'multimodal.completion',
@@ -52,7 +52,7 @@ export function registerGlmRoutes(app: FastifyInstance, deps: { config: Config; 
     async (request, reply) => {
       const b = request.body;
       const req = makeRequest(request, { messages: singleTurn(b.prompt, imageSourceFromString(b.image_url, 'image_url')), sampling: sampling(b), stream: false });
-      const answer = await collectAnswer(await pipeline.open(req, clientGoneSignal(request, reply)));
+      const answer = await collectAnswer(await pipeline.open(req, clientGoneSignal(request, reply), cacheHeader(reply)));
       return { response: answer.text };
     },
   );
@@ -66,7 +66,7 @@ export function registerGlmRoutes(app: FastifyInstance, deps: { config: Config; 
     async (request, reply) => {
       const b = request.body;
       const req = makeRequest(request, { messages: singleTurn(b.prompt, imageSourceFromString(b.image, 'image')), sampling: sampling(b), stream: true });
-      const events = await pipeline.open(req, clientGoneSignal(request, reply));
+      const events = await pipeline.open(req, clientGoneSignal(request, reply), cacheHeader(reply));
       reply.hijack();
       const sse = new SseWriter(reply.raw);
       sse.open(200, pendingHeaders(reply));
@@ -126,7 +126,7 @@ export function registerGlmRoutes(app: FastifyInstance, deps: { config: Config; 
           throw new GlimpseError('invalid_temperature', `'temperature' must be a number from 0 to 2 (got ${JSON.stringify(fields.temperature)}).`, { param: 'temperature' });
         }
         const req = makeRequest(request, { messages: singleTurn(prompt, image), sampling: { maxTokens: maxNew, temperature, topP: 1, stop: [] }, stream: false });
-        const answer = await collectAnswer(await pipeline.open(req, clientGoneSignal(request, reply)));
+        const answer = await collectAnswer(await pipeline.open(req, clientGoneSignal(request, reply), cacheHeader(reply)));
         return { result: answer.text, code: 0, cost_time: costTime() };
       } catch (err) {
         const e = err instanceof GlimpseError ? err : toGlimpseErrorFromMultipart(err);

@@ -3,7 +3,7 @@ import type { Static } from 'typebox';
 import type { Config } from '../../config/index.js';
 import { GlimpseError, type ChatMessage, type ContentPart, type Engine, type Usage } from '../../core/index.js';
 import { chatChunk, chatCompletion, chatUsageChunk, collectAnswer, completionId, SseWriter } from '../../streaming/index.js';
-import { clientGoneSignal, imageSourceFromString, makeRequest, pendingHeaders } from '../common.js';
+import { cacheHeader, clientGoneSignal, imageSourceFromString, makeRequest, pendingHeaders } from '../common.js';
 import type { GenerationPipeline } from '../pipeline.js';
 import type { buildSchemas } from '../schemas.js';
 
@@ -76,7 +76,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: { config: Confi
         },
       });
       const signal = clientGoneSignal(request, reply);
-      const events = await pipeline.open(req, signal);
+      const events = await pipeline.open(req, signal, cacheHeader(reply));
       const meta = { id: completionId(), created: Math.floor(Date.now() / 1000), model: req.model };
 
       if (!req.stream) return chatCompletion(meta, await collectAnswer(events));
