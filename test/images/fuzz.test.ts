@@ -44,3 +44,64 @@ test(`${CASES} mutated, truncated and random images through resolveImage give a 
   assert.ok(growthMb < 256, `RSS grew ${growthMb.toFixed(1)} MB over ${CASES} cases`);
   assert.ok((outcomes['ok'] ?? 0) > 0 && (outcomes['invalid_image'] ?? 0) > 0, 'the corpus exercised both paths');
 });
+
+test(`mutated images through the public API (/v1/chat/completions data URLs and /infer multipart) get 200 or 4xx, never 5xx, and the server stays up`, async () => {
+  const { loadConfig } = await import('../../src/config/index.js');
+  const { createServer } = await import('../../src/server/index.js');
+  const { createLogger } = await import('../../src/observability/index.js');
+  const config = loadConfig({ flags: { engine: 'simulated', logLevel: 'silent', simulated: { ttftMs: 0, tokensPerSecond: 100000, answerTokens: 2 } }, env: {} });
+  const server = await createServer(config, { logger: createLogger({ level: 'silent', format: 'json' }) });
+  await server.engineStarted;
+  const url = await server.app.listen({ host: '127.0.0.1', port: 0 });
+  const HTTP_CASES = Math.max(200, Math.floor(CASES / 2));
+  try {
+    const seeds = await seedImages();
+    const rand = prng(SEED + 1);
+    const statuses: Record<number, number> = {};
+    const codes: Record<string, number> = {};
+    const send = async (i: number, data: Buffer): Promise<Response> => {
+      if (i % 4 === 3) {
+        const form = new FormData();
+        form.append('image', new Blob([data]), 'fuzz.bin');
+        form.append('prompt', 'What is this?');
+        return fetch(url + '/infer', { method: 'POST', body: form });
+      }
+      // a lying or odd data URL header now and then: the bytes must decide
+      const header = ['data:image/png;base64,', 'data:image/jpeg;base64,', 'data:;base64,', 'data:application/octet-stream;base64,'][i % 4]!;
+      const body = { temperature: 0.7, max_tokens: 2, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: header + data.toString('base64') } }, { type: 'text', text: 'What is this?' }] }] };
+      return fetch(url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    };
+    // warm up, then measure
+    for (const s of seeds) await (await send(0, s)).text();
+    const rssStart = process.memoryUsage().rss;
+    let rssPeak = rssStart;
+    let next = 0;
+    const worker = async () => {
+      while (next < HTTP_CASES) {
+        const i = next++;
+        const { kind, data } = mutate(seeds, rand);
+        const res = await send(i, data);
+        const text = await res.text();
+        statuses[res.status] = (statuses[res.status] ?? 0) + 1;
+        assert.ok(res.status === 200 || (res.status >= 400 && res.status < 500), `case ${i} (${kind}) answered ${res.status}: ${text.slice(0, 200)}`);
+        if (res.status !== 200) {
+          const body = JSON.parse(text) as { error?: { code?: string }; error_code?: string };
+          const code = body.error?.code ?? body.error_code;
+          assert.ok(code, `case ${i} error body names a code: ${text.slice(0, 200)}`);
+          codes[code!] = (codes[code!] ?? 0) + 1;
+        }
+        if (i % 100 === 0) rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
+      }
+    };
+    await Promise.all(Array.from({ length: 4 }, worker));
+    const health = await fetch(url + '/health');
+    assert.equal(health.status, 200, 'the server is still alive');
+    await health.text();
+    const growthMb = (Math.max(rssPeak, process.memoryUsage().rss) - rssStart) / 1024 / 1024;
+    console.log(`http fuzz (seed ${SEED + 1}, ${HTTP_CASES} cases):`, statuses, codes, `rss growth ${growthMb.toFixed(1)} MB`);
+    assert.ok(growthMb < 256, `RSS grew ${growthMb.toFixed(1)} MB`);
+    assert.ok((statuses[200] ?? 0) > 0 && (statuses[422] ?? 0) > 0, 'both paths exercised');
+  } finally {
+    await server.close();
+  }
+});
