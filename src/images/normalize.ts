@@ -9,6 +9,7 @@
 import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import { GlimpseError, type ResolvedImage } from '../core/index.js';
 import { differenceHash, pixelSha256 } from './fingerprint.js';
+import { isSrgbProfile } from './icc.js';
 import { checkPixels, type ImageSettings } from './limits.js';
 import type { SupportedFormat } from './sniff.js';
 
@@ -31,8 +32,8 @@ export interface NormalizeOptions {
   maxEdge?: number;
 }
 
-/** Header only: the displayed width and height (after EXIF orientation) without decoding pixels. */
-export async function readHeader(data: Buffer, format: SupportedFormat): Promise<{ width: number; height: number }> {
+/** Header only: dimensions (one page of a multi-page image) and whether its colour profile is sRGB, without decoding pixels. */
+export async function readHeader(data: Buffer, format: SupportedFormat): Promise<{ width: number; height: number; srgbProfile: boolean }> {
   let meta: Metadata;
   try {
     meta = await sharp(data, { failOn: 'none', limitInputPixels: false }).metadata();
@@ -42,18 +43,18 @@ export async function readHeader(data: Buffer, format: SupportedFormat): Promise
   if (!meta.width || !meta.height) throw invalidImage(format, new Error('no dimensions in header'));
   // Multi-page images (animated GIF/WebP, TIFF) report one page's height when pageHeight is set.
   const height = meta.pageHeight && meta.pages && meta.pages > 1 ? meta.pageHeight : meta.height;
-  return { width: meta.width, height };
+  return { width: meta.width, height, srgbProfile: isSrgbProfile(meta.icc) };
 }
 
 export async function normalizeImage(data: Buffer, format: SupportedFormat, opts: NormalizeOptions): Promise<ResolvedImage> {
   const s = opts.settings;
-  const { width: srcW, height: srcH } = await readHeader(data, format);
+  const { width: srcW, height: srcH, srgbProfile } = await readHeader(data, format);
   checkPixels(srcW, srcH, s);
 
   const maxEdge = opts.maxEdge ?? s.maxEdge;
   let raw: { data: Buffer; info: OutputInfo };
   try {
-    raw = await sharp(data, { failOn: FAIL_ON, limitInputPixels: s.maxPixels, sequentialRead: true, pages: 1, page: 0 })
+    raw = await sharp(data, { failOn: FAIL_ON, limitInputPixels: s.maxPixels, sequentialRead: true, pages: 1, page: 0, ignoreIcc: srgbProfile })
       .autoOrient()
       .resize({ width: maxEdge, height: maxEdge, fit: 'inside', withoutEnlargement: true })
       .flatten({ background: '#ffffff' })

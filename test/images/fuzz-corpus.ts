@@ -18,6 +18,8 @@ export async function seedImages(): Promise<Buffer[]> {
   return [
     await p().jpeg().toBuffer(),
     await p().jpeg().withMetadata({ orientation: 6 }).toBuffer(),
+    await p().withIccProfile('srgb').jpeg().toBuffer(),
+    await p().withIccProfile('p3').png().toBuffer(),
     await p().png().toBuffer(),
     await alpha.png().toBuffer(),
     await p().webp().toBuffer(),

@@ -192,3 +192,12 @@ async function defaults() {
 }
 
 void photoPixels;
+
+test('an sRGB-tagged image skips the identity colour transform; a Display P3 one is converted to sRGB', async () => {
+  const untagged = await photo(64, 48, 4).png().toBuffer();
+  const srgb = await photo(64, 48, 4).withIccProfile('srgb').png().toBuffer();
+  const p3 = await photo(64, 48, 4).withIccProfile('p3').png().toBuffer();
+  const [u, s, p] = await Promise.all([untagged, srgb, p3].map((data) => resolveImage({ kind: 'bytes', data })));
+  assert.equal(s!.sha256, u!.sha256, 'sRGB to sRGB leaves the pixels as they are');
+  assert.notEqual(p!.sha256, u!.sha256, 'P3 pixels are moved into sRGB');
+});
