@@ -32,6 +32,9 @@ export interface NormalizeOptions {
   maxEdge?: number;
 }
 
+/** The libvips loader each sniffed format must also get (AVIF is read by the HEIF loader). */
+const LOADER: Record<SupportedFormat, string> = { jpeg: 'jpeg', png: 'png', webp: 'webp', gif: 'gif', avif: 'heif', tiff: 'tiff' };
+
 /** Header only: dimensions (one page of a multi-page image) and whether its colour profile is sRGB, without decoding pixels. */
 export async function readHeader(data: Buffer, format: SupportedFormat): Promise<{ width: number; height: number; srgbProfile: boolean }> {
   let meta: Metadata;
@@ -40,6 +43,9 @@ export async function readHeader(data: Buffer, format: SupportedFormat): Promise
   } catch (err) {
     throw invalidImage(format, err);
   }
+  // Defence in depth: libvips sniffs on its own; if it would pick another loader than the one our
+  // sniff allowed (say, a vector or document loader), the bytes are refused rather than rendered.
+  if (meta.format !== LOADER[format]) throw invalidImage(format, new Error(`libvips reads these bytes as ${meta.format}`));
   if (!meta.width || !meta.height) throw invalidImage(format, new Error('no dimensions in header'));
   // Multi-page images (animated GIF/WebP, TIFF) report one page's height when pageHeight is set.
   const height = meta.pageHeight && meta.pages && meta.pages > 1 ? meta.pageHeight : meta.height;
@@ -61,8 +67,12 @@ export async function normalizeImage(data: Buffer, format: SupportedFormat, opts
       .toColourspace('srgb')
       .removeAlpha()
       .raw({ depth: 'uchar' })
+      .timeout({ seconds: s.decodeTimeoutSeconds })
       .toBuffer({ resolveWithObject: true });
   } catch (err) {
+    if (/timeout/i.test((err as Error)?.message ?? '')) {
+      throw new GlimpseError('invalid_image', `The image took longer than ${s.decodeTimeoutSeconds} s to decode (images.decodeTimeoutSeconds).`, { param: 'image', cause: err });
+    }
     throw invalidImage(format, err);
   }
   const { width, height, channels } = raw.info;
