@@ -29,8 +29,8 @@ export interface ResolveImageOptions {
   dialAddress?: FetchImageOptions['dialAddress'];
 }
 
-// Base64 alphabet (standard and URL-safe), with line breaks some encoders insert, and padding.
-const BASE64_TEXT = /^[A-Za-z0-9+/_\-\r\n]*={0,2}$/;
+// Base64 alphabet (standard and URL-safe), with the line breaks and spaces some encoders insert, and padding.
+const BASE64_TEXT = /^[A-Za-z0-9+/_\-\s]*={0,2}$/;
 
 function decodeBase64(text: string, s: ImageSettings): Buffer {
   checkBase64Length(text.length, s);

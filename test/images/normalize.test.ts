@@ -201,3 +201,13 @@ test('an sRGB-tagged image skips the identity colour transform; a Display P3 one
   assert.equal(s!.sha256, u!.sha256, 'sRGB to sRGB leaves the pixels as they are');
   assert.notEqual(p!.sha256, u!.sha256, 'P3 pixels are moved into sRGB');
 });
+
+test('base64 wrapped at 76 columns and URL-safe base64 both decode', async () => {
+  const bytes = await png(30, 30, 8);
+  const wrapped = bytes.toString('base64').replace(/.{76}/g, '$&\r\n');
+  const urlSafe = bytes.toString('base64url');
+  for (const data of [wrapped, urlSafe]) {
+    const img = await resolveImage({ kind: 'base64', data });
+    assert.deepEqual([img.width, img.height], [30, 30]);
+  }
+});
