@@ -56,8 +56,8 @@ function parseImageUrl(raw: string, base?: URL): URL {
   return url;
 }
 
-/** Resolve and check one hop's host; the answer is the address the connection is pinned to. */
-async function checkedAddress(url: URL, opts: FetchImageOptions): Promise<ResolvedAddress> {
+/** Resolve and check one hop's host; the answers are the only addresses the connection may use. */
+async function checkedAddresses(url: URL, opts: FetchImageOptions): Promise<ResolvedAddress[]> {
   const s = opts.settings;
   const hostname = url.hostname.replace(/^\[|\]$/g, '');
   checkHostName(hostname, s);
@@ -73,11 +73,14 @@ async function checkedAddress(url: URL, opts: FetchImageOptions): Promise<Resolv
     }
   }
   checkAddresses(hostname, addresses, s);
-  return addresses[0]!;
+  return addresses;
 }
 
-/** A dispatcher that can only ever connect to `pinned` (for `hostname`). */
-function pinnedDispatcher(hostname: string, pinned: ResolvedAddress): Agent {
+/**
+ * A dispatcher that can only ever connect to the `pinned` addresses (for `hostname`). All of them
+ * are offered when net asks for all (happy eyeballs), so one dead address does not fail the fetch.
+ */
+function pinnedDispatcher(hostname: string, pinned: ResolvedAddress[]): Agent {
   return new Agent({
     connections: 1,
     pipelining: 0,
@@ -87,9 +90,9 @@ function pinnedDispatcher(hostname: string, pinned: ResolvedAddress): Agent {
         if (name.replace(/^\[|\]$/g, '') !== hostname) {
           cb(new Error(`refusing to resolve ${name}: this connection is pinned to ${hostname}`), '', 0);
         } else if (options?.all) {
-          cb(null, [{ address: pinned.address, family: pinned.family }]);
+          cb(null, pinned.map((a) => ({ address: a.address, family: a.family })));
         } else {
-          cb(null, pinned.address, pinned.family);
+          cb(null, pinned[0]!.address, pinned[0]!.family);
         }
       },
     } as never,
@@ -104,10 +107,10 @@ export async function fetchImageBytes(rawUrl: string, opts: FetchImageOptions): 
   let url = parseImageUrl(rawUrl);
 
   for (let hop = 0; ; hop++) {
-    const checked = await checkedAddress(url, opts);
+    const checked = await checkedAddresses(url, opts);
     if (signal.aborted) throw abortError(signal, timeout, s);
     const hostname = url.hostname.replace(/^\[|\]$/g, '');
-    const dial = opts.dialAddress ? opts.dialAddress(checked) : checked;
+    const dial = opts.dialAddress ? checked.map(opts.dialAddress) : checked;
     const dispatcher = pinnedDispatcher(hostname, dial);
     try {
       let res: Dispatcher.ResponseData;

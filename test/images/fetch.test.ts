@@ -240,3 +240,11 @@ test('a caller abort stops the fetch', async () => {
   setTimeout(() => ac.abort(), 50);
   await assert.rejects(p);
 });
+
+test('a name with two public addresses still fetches when the first one is dead (every checked address is offered, none other)', async () => {
+  const SECOND_PUBLIC = '93.184.216.35';
+  // test-only mapping: the first public address goes to a loopback port nobody listens on (IPv6), the second to the image host
+  const dial: ResolveImageOptions['dialAddress'] = (a) => (a.address === PUBLIC_IP ? { address: '::1', family: 6 } : a.address === SECOND_PUBLIC ? { address: '127.0.0.1', family: 4 } : a);
+  const img = await resolveImage({ kind: 'url', url: `http://two.test:${publicHost.port}/a.png` }, settings(), undefined, { resolve: resolver({ 'two.test': [PUBLIC_IP, SECOND_PUBLIC] }), dialAddress: dial });
+  assert.equal(img.sourceFormat, 'png');
+});
