@@ -53,7 +53,7 @@ test(`mutated images through the public API (/v1/chat/completions data URLs and 
   const server = await createServer(config, { logger: createLogger({ level: 'silent', format: 'json' }) });
   await server.engineStarted;
   const url = await server.app.listen({ host: '127.0.0.1', port: 0 });
-  const HTTP_CASES = Math.max(200, Math.floor(CASES / 2));
+  const HTTP_CASES = Math.max(200, Math.floor((CASES * 2) / 3));
   try {
     const seeds = await seedImages();
     const rand = prng(SEED + 1);
