@@ -50,6 +50,9 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   app.removeContentTypeParser('text/plain');
   const lifecycle: Lifecycle = { draining: false };
   const pipeline = createPipeline(config, engine, logger);
+  app.addHook('onClose', async () => {
+    await pipeline.close();
+  });
   const schemas = buildSchemas(config);
 
   app.addHook('onRequest', async (request, reply) => {
