@@ -107,14 +107,21 @@ export async function streamChat(opts: ChatOptions): Promise<ChatOutcome> {
   const inner = new AbortController();
   let stalled = false;
   let stallTimer: ReturnType<typeof setTimeout> | undefined;
+  let reader: ReadableStreamDefaultReader<string> | undefined;
+  // Aborting the fetch closes the connection (the server then cancels the generation); cancelling
+  // the reader as well makes sure a pending read returns even where abort does not reach the body.
+  const abortAll = () => {
+    inner.abort();
+    reader?.cancel().catch(() => {});
+  };
   const armStall = () => {
     if (stallTimer) clearTimeout(stallTimer);
     stallTimer = setTimeout(() => {
       stalled = true;
-      inner.abort();
+      abortAll();
     }, opts.stallMs);
   };
-  const onUserAbort = () => inner.abort();
+  const onUserAbort = () => abortAll();
   if (opts.signal.aborted) return { kind: 'stopped' };
   opts.signal.addEventListener('abort', onUserAbort, { once: true });
 
@@ -148,7 +155,7 @@ export async function streamChat(opts: ChatOptions): Promise<ChatOutcome> {
     if (qp && /^\d+$/.test(qp) && Number(qp) > 0) cb.onQueued?.(Number(qp));
     if (!res.body) return { kind: 'failed', failure: { kind: 'interrupted' } };
 
-    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
     const sse = new SseDecoder();
     let sawDone = false;
     const handle = (events: ReturnType<SseDecoder['push']>): ChatOutcome | null => {
@@ -186,6 +193,7 @@ export async function streamChat(opts: ChatOptions): Promise<ChatOutcome> {
       let chunk: ReadableStreamReadResult<string>;
       try {
         chunk = await reader.read();
+        if (chunk.done && (opts.signal.aborted || stalled)) throw new Error('aborted');
       } catch {
         if (opts.signal.aborted) return { kind: 'stopped', usage };
         if (stalled) return { kind: 'failed', failure: { kind: 'stalled' }, usage };
@@ -196,7 +204,7 @@ export async function streamChat(opts: ChatOptions): Promise<ChatOutcome> {
       cb.onActivity?.();
       const outcome = handle(sse.push(chunk.value));
       if (outcome) {
-        inner.abort();
+        abortAll();
         return outcome;
       }
     }
