@@ -12,6 +12,7 @@ import { registerGlmRoutes } from './routes/glm.js';
 import { registerHealthRoutes, type Lifecycle } from './routes/health.js';
 import { registerOpenAIRoutes } from './routes/openai.js';
 import { buildSchemas } from './schemas.js';
+import { registerWebUi } from '../webui/index.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -83,6 +84,8 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   registerHealthRoutes(app, { engine, lifecycle });
   registerOpenAIRoutes(app, { config, engine, pipeline, schemas });
   registerGlmRoutes(app, { config, pipeline, schemas });
+  // The page at `/` (web/dist); the API routes above keep precedence.
+  await registerWebUi(app, { heartbeatInterval: config.heartbeatInterval });
 
   return { app, pipeline, lifecycle };
 }

@@ -1,12 +1,12 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { DEFAULT_UI_CONFIG, HttpFailure, getHealth, getUiConfig, listModels, streamChat, type Failure, type ModelEntry, type UiConfig } from './client';
+import { DEFAULT_UI_CONFIG, HttpFailure, getHealth, type Health, getUiConfig, listModels, streamChat, type Failure, type ModelEntry, type UiConfig } from './client';
 import { toWireMessages } from './conversation';
 import { detectLang, translator, type Lang, type Translate } from './i18n';
 import { ImageRejected, formatBytes, prepareImage, type Attachment } from './images';
 import { loadConversation, loadSettings, saveConversation, saveSettings, type AssistantMessage, type Message, type Settings, type UserMessage } from './store';
 import { AttachmentStrip, MessageList, SettingsPanel } from './views';
 
-type ServerState = 'unknown' | 'up' | 'loading' | 'down';
+type ServerState = 'unknown' | 'up' | 'loading' | 'unhealthy' | 'down';
 
 let idSeq = 0;
 function newId(prefix: string): string {
@@ -38,6 +38,7 @@ export function App() {
   const [notices, setNotices] = useState<Array<{ id: string; text: string }>>([]);
   const [models, setModels] = useState<ModelEntry[]>([]);
   const [server, setServer] = useState<ServerState>('unknown');
+  const [health, setHealthInfo] = useState<Health | null>(null);
   const [uiConfig, setUiConfig] = useState<UiConfig>(DEFAULT_UI_CONFIG);
   const [settingsOpen, setSettingsOpen] = useState(false);
   const [needApiKey, setNeedApiKey] = useState(false);
@@ -98,8 +99,9 @@ export function App() {
     const poll = async () => {
       const h = await getHealth();
       if (stopped) return;
+      if (h) setHealthInfo(h);
       setServer((prev) => {
-        const next: ServerState = !h ? 'down' : h.model_loaded === false || h.status === 'loading' ? 'loading' : 'up';
+        const next: ServerState = !h ? 'down' : h.status === 'unhealthy' ? 'unhealthy' : h.model_loaded === false || h.status === 'loading' ? 'loading' : 'up';
         if (prev === 'down' && next !== 'down') void refreshModels(settings.apiKey);
         return next;
       });
@@ -345,7 +347,16 @@ export function App() {
     }
   };
 
-  const serverLabel = server === 'down' ? t('serverDown') : server === 'loading' ? t('serverLoading') : server === 'up' ? t('serverUp') : '';
+  const serverLabel =
+    server === 'down'
+      ? t('serverDown')
+      : server === 'unhealthy'
+        ? `${t('serverUnhealthy')}${health?.reason ? `: ${health.reason}` : ''}`
+        : server === 'loading'
+          ? t('serverLoading')
+          : server === 'up'
+            ? t('serverUp')
+            : '';
 
   return (
     <div class="app" data-busy={busy ? 'true' : 'false'}>
@@ -361,6 +372,11 @@ export function App() {
             <span class="dot" aria-hidden="true" />
             <span class="server-label">{serverLabel}</span>
           </span>
+          {health?.simulated && (
+            <span class="simulated" title={health.note ?? ''} data-testid="simulated">
+              {t('simulated')}
+            </span>
+          )}
         </div>
         <div class="top-actions">
           <label class="model-pick">

@@ -239,7 +239,7 @@ export async function listModels(apiKey?: string): Promise<ModelEntry[]> {
   return json.data.filter((m): m is ModelEntry => !!m && typeof (m as ModelEntry).id === 'string');
 }
 
-export interface Health { status?: string; model?: string; device?: string; model_loaded?: boolean; engine?: string }
+export interface Health { status?: string; model?: string; device?: string; model_loaded?: boolean; engine?: string; simulated?: boolean; note?: string; reason?: string }
 
 export async function getHealth(): Promise<Health | null> {
   try {
