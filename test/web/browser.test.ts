@@ -416,6 +416,57 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     await ctx.close();
   });
 
+  test('when the server asks for an API key the page shows the key field and sends it as a bearer token', async () => {
+    const { ctx, page } = await open();
+    const seen: Array<string | undefined> = [];
+    await page.route('**/v1/chat/completions', async (route) => {
+      const auth = route.request().headers()['authorization'];
+      seen.push(auth);
+      if (auth !== 'Bearer sk-test-123') {
+        await route.fulfill({ status: 401, contentType: 'application/json', body: JSON.stringify({ error: { message: 'Missing or invalid API key.', type: 'authentication_error', param: null, code: 'unauthorized' } }) });
+      } else await route.continue();
+    });
+    await ask(page, 'hello');
+    await waitStatus(page, 'failed');
+    assert.match(await lastAnswer(page).getByTestId('failure').innerText(), /needs a valid API key/);
+    const key = page.getByTestId('api-key');
+    await key.waitFor();
+    await key.fill('sk-test-123');
+    await key.press('Tab');
+    await page.screenshot({ path: join(ARTIFACTS, 'api-key.png') });
+    await page.keyboard.press('Escape');
+    await lastAnswer(page).getByTestId('retry').click();
+    await waitStatus(page, 'done');
+    assert.deepEqual(seen, [undefined, 'Bearer sk-test-123']);
+    await ctx.close();
+  });
+
+  test('rate limiting and timeouts are told apart, in words, with Retry-After', async () => {
+    const { ctx, page } = await open();
+    const answers = [
+      { status: 429, headers: { 'retry-after': '7' }, code: 'queue_full', type: 'rate_limit_error' },
+      { status: 504, headers: {}, code: 'request_timeout', type: 'server_error' },
+      { status: 503, headers: {}, code: 'model_loading', type: 'server_error' },
+    ];
+    let i = 0;
+    await page.route('**/v1/chat/completions', async (route) => {
+      const a = answers[i++]!;
+      await route.fulfill({ status: a.status, headers: a.headers, contentType: 'application/json', body: JSON.stringify({ error: { message: 'no', type: a.type, param: null, code: a.code } }) });
+    });
+    await ask(page, 'hello');
+    await waitStatus(page, 'failed');
+    const failure = () => lastAnswer(page).getByTestId('failure');
+    assert.equal(await failure().getAttribute('data-kind'), 'rate_limited');
+    assert.match(await failure().innerText(), /Too many requests right now \(queue_full\)\. Try again in 7 s\./);
+    await lastAnswer(page).getByTestId('retry').click();
+    await page.waitForSelector('[data-testid="failure"][data-kind="timeout"]');
+    assert.match(await failure().innerText(), /The server timed out \(request_timeout\)/);
+    await lastAnswer(page).getByTestId('retry').click();
+    await page.waitForSelector('[data-testid="failure"][data-kind="loading"]');
+    assert.match(await failure().innerText(), /still loading/);
+    await ctx.close();
+  });
+
   test('on a phone-sized screen the page fits and stays usable', async () => {
     const { ctx, page } = await open({ width: 390, height: 844 });
     await attach(page, 'phone.jpg', await makeImage(page, 1200, 1600), 'image/jpeg');

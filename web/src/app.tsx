@@ -390,8 +390,9 @@ export function App() {
               ))}
             </select>
           </label>
-          <button type="button" class="ghost" onClick={() => update({ lang: lang === 'en' ? 'zh' : 'en' })} aria-label={t('language')} data-testid="lang-toggle">
-            {t('switchLanguage')}
+          <button type="button" class="ghost" onClick={() => update({ lang: lang === 'en' ? 'zh' : 'en' })} aria-label={`${t('language')}: ${t('switchLanguage')}`} data-testid="lang-toggle" lang={lang === 'en' ? 'zh-CN' : 'en'}>
+            <span class="btn-text">{t('switchLanguage')}</span>
+            <span class="btn-icon" aria-hidden="true">{lang === 'en' ? '中' : 'EN'}</span>
           </button>
           <button
             type="button"
@@ -403,11 +404,29 @@ export function App() {
           >
             {settings.theme === 'dark' ? '☾' : settings.theme === 'light' ? '☀' : '◐'}
           </button>
-          <button type="button" class="ghost" onClick={clear} data-testid="clear">
-            {t('clear')}
+          <button type="button" class="ghost" onClick={clear} data-testid="clear" aria-label={t('clear')} title={t('clear')}>
+            <span class="btn-text">{t('clear')}</span>
+            <svg class="btn-icon" viewBox="0 0 24 24" aria-hidden="true">
+              <path d="M4 7h16M9 7V4h6v3M6 7l1 13h10l1-13" />
+            </svg>
           </button>
-          <button type="button" class="ghost" aria-expanded={settingsOpen} aria-controls="settings" onClick={() => setSettingsOpen((o) => !o)} data-testid="settings-toggle">
-            {t('settings')}
+          <button
+            type="button"
+            class="ghost"
+            aria-expanded={settingsOpen}
+            aria-controls="settings"
+            aria-label={t('settings')}
+            title={t('settings')}
+            onClick={() => setSettingsOpen((o) => !o)}
+            data-testid="settings-toggle"
+          >
+            <span class="btn-text">{t('settings')}</span>
+            <svg class="btn-icon" viewBox="0 0 24 24" aria-hidden="true">
+              <path d="M4 6h10M18 6h2M4 12h4M12 12h8M4 18h12M20 18h0" />
+              <circle cx="16" cy="6" r="2" />
+              <circle cx="10" cy="12" r="2" />
+              <circle cx="18" cy="18" r="2" />
+            </svg>
           </button>
         </div>
       </header>
@@ -481,6 +500,7 @@ export function App() {
             onInput={(e) => setDraft((e.target as HTMLTextAreaElement).value)}
             onKeyDown={onKeyDown}
             data-testid="prompt"
+            aria-describedby="keys-hint"
           />
           {busy ? (
             <button type="button" class="primary stop" onClick={stop} data-testid="stop" aria-keyshortcuts="Escape">
@@ -492,6 +512,9 @@ export function App() {
             </button>
           )}
         </div>
+        <p class="keys-hint" id="keys-hint">
+          {t('keysHint')}
+        </p>
       </footer>
 
       {dragging && (

@@ -87,7 +87,7 @@ export function renderAnswer(answer: string, labels: RenderLabels): { html: stri
     else {
       const html =
         seg.kind === 'boxes'
-          ? seg.boxes.map((b) => `<span class="box-ref" data-box="${b.index}" title="[${b.x1}, ${b.y1}, ${b.x2}, ${b.y2}]">${b.index}</span>`).join('')
+          ? seg.boxes.map((b) => `<span class="box-ref box-c${(b.index - 1) % 8}" data-box="${b.index}" title="[${b.x1}, ${b.y1}, ${b.x2}, ${b.y2}]">${b.index}</span>`).join('')
           : `<mark class="answer-box">${escapeHtml(seg.text)}</mark>`;
       stash.push(html);
       md += `\uE000${stash.length - 1}\uE001`;
