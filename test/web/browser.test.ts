@@ -385,6 +385,13 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     const sent = vllm.requests.slice(before).find((r) => r.method === 'POST')?.body;
     assert.equal(sent.max_tokens, 77);
     assert.deepEqual(sent.messages[0], { role: 'system', content: 'Answer briefly.' });
+    // Clear asks first, then empties the conversation for good (a reload does not bring it back).
+    page.once('dialog', (d) => void d.accept());
+    await page.getByTestId('clear').click();
+    await page.locator('.empty').waitFor();
+    await page.reload();
+    await page.locator('.empty').waitFor();
+    assert.equal(await page.getByTestId('user-message').count(), 0);
     await ctx.close();
   });
 

@@ -3,7 +3,7 @@ import { DEFAULT_UI_CONFIG, HttpFailure, getHealth, type Health, getUiConfig, li
 import { toWireMessages } from './conversation';
 import { detectLang, translator, type Lang, type Translate } from './i18n';
 import { ImageRejected, formatBytes, prepareImage, type Attachment } from './images';
-import { loadConversation, loadSettings, saveConversation, saveSettings, type AssistantMessage, type Message, type Settings, type UserMessage } from './store';
+import { DEFAULT_SETTINGS, loadConversation, loadSettings, saveConversation, saveSettings, type AssistantMessage, type Message, type Settings, type UserMessage } from './store';
 import { AttachmentStrip, MessageList, SettingsPanel } from './views';
 
 type ServerState = 'unknown' | 'up' | 'loading' | 'unhealthy' | 'down';
@@ -57,9 +57,23 @@ export function App() {
 
   // Persistence: settings at once; the conversation on every change (streaming included, so a reload mid-answer keeps what arrived).
   useEffect(() => saveSettings(settings), [settings]);
+  // While an answer streams the conversation changes every frame: save at most once a second then, at once otherwise.
+  const storageWarned = useRef(false);
   useEffect(() => {
-    saveConversation(messages);
-  }, [messages]);
+    const save = () => {
+      const dropped = saveConversation(messages);
+      if (dropped && !storageWarned.current) {
+        storageWarned.current = true;
+        setNotices((n) => [...n, { id: newId('n'), text: t('storageFull', { n: dropped }) }]);
+      }
+    };
+    if (!busy) {
+      save();
+      return;
+    }
+    const timer = setTimeout(save, 1000);
+    return () => clearTimeout(timer);
+  }, [messages, busy, t]);
 
   useEffect(() => {
     document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
@@ -169,7 +183,8 @@ export function App() {
         },
         apiKey: settings.apiKey || undefined,
         signal: controller.signal,
-        stallMs: Math.max(1, settings.stallSeconds) * 1000,
+        // Left at its default, the stall limit follows the server's heartbeat interval (three missed heartbeats).
+        stallMs: (settings.stallSeconds === DEFAULT_SETTINGS.stallSeconds ? Math.max(settings.stallSeconds, 3 * uiConfig.heartbeatSeconds) : Math.max(1, settings.stallSeconds)) * 1000,
         callbacks: {
           onQueued: (n) => patchAssistant(id, (m) => (m.status === 'connecting' || m.status === 'queued' ? { status: 'queued', queuePosition: n } : {})),
           onReasoning: (text) => {
@@ -209,7 +224,7 @@ export function App() {
       if (abortRef.current === controller) abortRef.current = null;
       setBusy(false);
     },
-    [settings, models, patchAssistant],
+    [settings, models, patchAssistant, uiConfig.heartbeatSeconds],
   );
 
   const stop = useCallback(() => abortRef.current?.abort(), []);

@@ -80,6 +80,7 @@ const en = {
   needText: 'Type a question or attach an image.',
   interruptedByReload: 'Interrupted by a page reload.',
   dismiss: 'Dismiss',
+  storageFull: 'Browser storage is full: {n} older images will not survive a reload (the text will).',
 };
 
 export type Key = keyof typeof en;
@@ -163,6 +164,7 @@ const zh: Record<Key, string> = {
   needText: '请输入问题或添加图片。',
   interruptedByReload: '页面刷新中断了回答。',
   dismiss: '关闭',
+  storageFull: '浏览器存储已满：{n} 张较早的图片在刷新后不会保留（文字会保留）。',
 };
 
 const tables: Record<Lang, Record<Key, string>> = { en, zh };
