@@ -72,7 +72,8 @@ export function loadSettings(): Settings {
     const parsed = JSON.parse(raw) as Partial<Settings>;
     const out = { ...DEFAULT_SETTINGS };
     for (const k of Object.keys(out) as Array<keyof Settings>) {
-      if (parsed[k] !== undefined && typeof parsed[k] === typeof DEFAULT_SETTINGS[k] || (k === 'lang' && (parsed.lang === 'en' || parsed.lang === 'zh'))) {
+      const sameType = parsed[k] !== undefined && typeof parsed[k] === typeof DEFAULT_SETTINGS[k];
+      if (sameType || (k === 'lang' && (parsed.lang === 'en' || parsed.lang === 'zh'))) {
         (out as Record<string, unknown>)[k] = parsed[k];
       }
     }

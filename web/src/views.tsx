@@ -172,7 +172,7 @@ function StatusBadge(props: { t: Translate; message: AssistantMessage }) {
   if (!text) return null;
   const live = m.status === 'connecting' || m.status === 'queued' || m.status === 'thinking' || m.status === 'streaming';
   return (
-    <span class={`badge badge-${m.status}`} data-testid="status" data-status={m.status}>
+    <span class={`badge badge-${m.status}`} role="status" data-testid="status" data-status={m.status}>
       {live && <span class="spinner" aria-hidden="true" />}
       {text}
     </span>
