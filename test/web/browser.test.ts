@@ -24,6 +24,7 @@ function scenario(rec: RecordedRequest): Script {
   if (text.includes('scenario-slow')) return { reasoning: [], content: words(400), delayMs: 60 };
   if (text.includes('scenario-stall')) return { reasoning: [], content: ['late'], delayMs: 8000 };
   if (text.includes('scenario-fail')) return { status: 500 };
+  if (text.includes('scenario-die')) return { reasoning: [], content: words(20, 'part'), delayMs: 30, dieAfter: 3 };
   if (text.includes('scenario-think'))
     return { reasoning: ['Let me look', ' at the picture.', ' SECRET-THOUGHT'], content: ['It is ', 'a **test** ', 'pattern.'], delayMs: 40 };
   if (text.includes('scenario-boxes'))
@@ -472,6 +473,34 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     await page.waitForSelector('[data-testid="failure"][data-kind="loading"]');
     assert.match(await failure().innerText(), /still loading/);
     await ctx.close();
+  });
+
+  test('an upstream that dies mid-answer ends as failed with the partial text kept, never as done', async () => {
+    const { ctx, page } = await open();
+    await ask(page, 'scenario-die');
+    await waitStatus(page, 'failed');
+    assert.match(await lastAnswer(page).getByTestId('answer').innerText(), /part1 part2 part3/);
+    assert.ok(['error', 'interrupted', 'timeout'].includes((await lastAnswer(page).getByTestId('failure').getAttribute('data-kind')) ?? ''));
+    assert.equal(await lastAnswer(page).getByTestId('retry').isVisible(), true);
+    await ctx.close();
+  });
+
+  test('against the simulated engine the page says the answers are synthetic, and still streams thinking and answer', async () => {
+    const sim = await startGlimpse({ engine: 'simulated', simulated: { ttftMs: 50, tokensPerSecond: 200, reasoningTokens: 8, answerTokens: 16 } });
+    const ctx = await browser.newContext({ viewport: { width: 1100, height: 800 }, locale: 'en-US' });
+    ctx.setDefaultTimeout(10_000);
+    const page = await ctx.newPage();
+    try {
+      await page.goto(sim.url + '/');
+      await page.getByTestId('simulated').waitFor();
+      await ask(page, 'hello');
+      await waitStatus(page, 'done');
+      assert.ok((await lastAnswer(page).getByTestId('answer').innerText()).length > 0);
+      assert.equal(await lastAnswer(page).getByTestId('thinking').count(), 1);
+    } finally {
+      await ctx.close();
+      await sim.close();
+    }
   });
 
   test('on a phone-sized screen the page fits and stays usable', async () => {
