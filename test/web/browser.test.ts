@@ -239,6 +239,7 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     await ask(page, 'scenario-slow count for me');
     await page.waitForFunction(() => (document.querySelector('[data-testid="answer"]')?.textContent ?? '').includes('word3'));
     assert.ok(vllm.openConnections() >= 1, 'the generation is in flight upstream');
+    await page.screenshot({ path: join(ARTIFACTS, 'streaming.png') });
     await page.getByTestId('stop').click();
     await waitStatus(page, 'stopped');
     const deadline = Date.now() + 5000;
@@ -513,6 +514,11 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     assert.equal(overflow, 0, 'no sideways scrolling');
     for (const id of ['send', 'attach', 'prompt', 'settings-toggle']) assert.equal(await page.getByTestId(id).isVisible(), true, id);
     await page.screenshot({ path: join(ARTIFACTS, 'phone.png') });
+    await page.getByTestId('theme-toggle').click(); // system → light
+    await page.getByTestId('theme-toggle').click(); // light → dark
+    await page.waitForFunction(() => document.documentElement.dataset.theme === 'dark');
+    await page.getByTestId('settings-toggle').click();
+    await page.screenshot({ path: join(ARTIFACTS, 'phone-dark-settings.png') });
     await ctx.close();
   });
 
