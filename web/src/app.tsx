@@ -446,6 +446,7 @@ export function App() {
         </div>
       </header>
 
+      {settingsOpen && <div class="backdrop" aria-hidden="true" onClick={() => setSettingsOpen(false)} />}
       {settingsOpen && <SettingsPanel t={t} settings={settings} update={update} needApiKey={needApiKey} onClose={() => setSettingsOpen(false)} />}
 
       <main class="conversation" ref={listRef} onScroll={onScroll} aria-live="off">

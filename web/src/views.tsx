@@ -1,4 +1,4 @@
-import { useMemo } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import type { Box } from './boxes';
 import type { Failure } from './client';
 import { imageForAnswer } from './conversation';
@@ -190,6 +190,20 @@ function copyText(text: string): Promise<void> {
   return Promise.resolve();
 }
 
+function CopyButton(props: { t: Translate; text: string }) {
+  const [copied, setCopied] = useState(false);
+  useEffect(() => {
+    if (!copied) return;
+    const timer = setTimeout(() => setCopied(false), 1500);
+    return () => clearTimeout(timer);
+  }, [copied]);
+  return (
+    <button type="button" class="ghost small" data-testid="copy-answer" onClick={() => void copyText(props.text).then(() => setCopied(true))}>
+      {copied ? props.t('copied') : props.t('copy')}
+    </button>
+  );
+}
+
 function onAnswerClick(t: Translate, e: MouseEvent) {
   const btn = (e.target as HTMLElement).closest('button.copy-btn');
   if (!btn) return;
@@ -238,11 +252,14 @@ function AssistantView(props: { t: Translate; message: AssistantMessage; image: 
       )}
       <div class="msg-foot">
         {!live && m.stats && <StatsLine t={t} stats={m.stats} />}
-        {props.isLast && !live && m.status !== 'failed' && (
-          <button type="button" class="ghost small" onClick={props.onRedo} disabled={props.busy} data-testid="regenerate">
-            {t('regenerate')}
-          </button>
-        )}
+        <span class="foot-actions">
+          {!live && split.answer && <CopyButton t={t} text={split.answer} />}
+          {props.isLast && !live && m.status !== 'failed' && (
+            <button type="button" class="ghost small" onClick={props.onRedo} disabled={props.busy} data-testid="regenerate">
+              {t('regenerate')}
+            </button>
+          )}
+        </span>
       </div>
     </article>
   );
