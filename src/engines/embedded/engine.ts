@@ -228,11 +228,12 @@ export class EmbeddedEngine implements Engine {
     if (wasState !== 'idle') await this.stopWorkers();
   }
 
-  /** Test and operations hook: ends worker `index` abruptly, as a crash would. */
-  killWorkerForTesting(index = 0): Promise<number> {
-    const slot = this.slots[index];
-    if (!slot) return Promise.resolve(-1);
-    return slot.worker.terminate();
+  /**
+   * Test hook: worker `index` dies from an uncaught exception at the end of its current decoding
+   * step, as a bug in the model code would, so tests can prove the engine notices and recovers.
+   */
+  simulateWorkerCrash(index = 0): void {
+    this.slots[index]?.worker.postMessage({ type: 'simulate_crash' });
   }
 
   // ---- internals -------------------------------------------------------------------------
@@ -433,11 +434,21 @@ export class EmbeddedEngine implements Engine {
     }
   }
 
-  private async stopWorkers(): Promise<void> {
+  /**
+   * Ask every worker to stop and exit on its own; terminate() only as a last resort, because
+   * ending a thread while onnxruntime runs native work on it aborts the whole process.
+   */
+  private async stopWorkers(graceMs = 10_000): Promise<void> {
     await Promise.all(
       this.slots.map(async (slot) => {
         slot.retiring = true;
-        await slot.worker.terminate();
+        Atomics.store(slot.cancel, 0, 1);
+        const exited = new Promise<void>((resolve) => slot.worker.once('exit', () => resolve()));
+        slot.worker.postMessage({ type: 'shutdown' });
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), graceMs)));
+        if ((await Promise.race([exited, late])) === 'late') await slot.worker.terminate();
+        clearTimeout(timer);
       }),
     );
   }

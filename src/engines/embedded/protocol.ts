@@ -32,7 +32,12 @@ export interface WorkerGenerate {
   maxContextLength: number;
 }
 
-export type MainToWorker = WorkerGenerate | { type: 'shutdown' };
+/**
+ * shutdown: finish (the engine has already raised the stop flag), release the model, exit.
+ * simulate_crash: die from an uncaught exception at the end of the current step, as a bug would;
+ * used by tests to prove the engine notices and recovers.
+ */
+export type MainToWorker = WorkerGenerate | { type: 'shutdown' } | { type: 'simulate_crash' };
 
 export interface LoadedInfo {
   modelType: string;

@@ -35,6 +35,7 @@ type Model = Awaited<ReturnType<typeof AutoModelForImageTextToText.from_pretrain
 let processor: Processor;
 let model: Model;
 let contextLength: number | undefined;
+let crashRequested = false;
 
 /** Picks the next token with glimpse's seeded sampler and masks every other logit, so the library's greedy step takes exactly that token. */
 class SeededSampler extends LogitsProcessor {
@@ -62,7 +63,7 @@ class StopCheck extends StoppingCriteria {
     super();
   }
   override _call(inputIds: unknown[][]): boolean[] {
-    const stop = Atomics.load(cancelFlag, 0) === 1 || this.stopText();
+    const stop = Atomics.load(cancelFlag, 0) === 1 || crashRequested || this.stopText();
     return inputIds.map(() => stop);
   }
 }
@@ -139,6 +140,13 @@ async function generate(msg: WorkerGenerate): Promise<void> {
     streamer: streamer as never,
   } as never);
 
+  if (crashRequested) {
+    // Throw outside any promise chain, between runs (never while onnxruntime is mid-run), and never answer.
+    setImmediate(() => {
+      throw new Error('simulated model worker crash');
+    });
+    return new Promise<void>(() => undefined);
+  }
   const tail = stops.push(decoder.flush()) + stops.flush();
   if (tail) send({ type: 'token', id: msg.id, text: tail });
   const cancelled = Atomics.load(cancelFlag, 0) === 1;
@@ -158,7 +166,17 @@ function eosIds(): Set<number> {
 let chain: Promise<void> = Promise.resolve();
 port.on('message', (msg: MainToWorker) => {
   if (msg.type === 'shutdown') {
-    void model?.dispose().finally(() => process.exit(0));
+    // Ending the thread while onnxruntime runs native work aborts the whole process, so wait
+    // for loading and the current generation (already told to stop) to finish first.
+    void loading
+      .then(() => chain)
+      .then(() => model?.dispose())
+      .catch(() => undefined)
+      .finally(() => process.exit(0));
+    return;
+  }
+  if (msg.type === 'simulate_crash') {
+    crashRequested = true;
     return;
   }
   chain = chain.then(() =>
@@ -168,6 +186,6 @@ port.on('message', (msg: MainToWorker) => {
   );
 });
 
-load().catch((err: unknown) => {
+const loading = load().catch((err: unknown) => {
   send({ type: 'load_failed', message: (err as Error)?.message ?? String(err) });
 });
