@@ -1,0 +1,127 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { isIP } from 'node:net';
+import { ConfigError, loadConfig, type Config } from '../config/index.js';
+import { createServer } from '../server/index.js';
+import { createLogger } from '../observability/index.js';
+import { askCommand } from './ask.js';
+
+/** Flags that map 1:1 onto config keys (commander camel-cases them). */
+const SERVE_FLAGS: Array<[flags: string, description: string]> = [
+  ['--host <addr>', 'address to bind (default 127.0.0.1)'],
+  ['--port <n>', 'port (default 8080)'],
+  ['--engine <name>', 'embedded | upstream | simulated (default embedded)'],
+  ['--model-path <idOrDir>', 'Hugging Face model id or local directory for the embedded engine'],
+  ['--model-name <name>', 'name the model is served under'],
+  ['--upstream <urls>', 'comma-separated OpenAI-compatible base URLs, e.g. http://gpu1:8000/v1'],
+  ['--upstream-model <name>', 'model name to ask upstreams for, e.g. zai-org/GLM-4.6V-Flash'],
+  ['--upstream-api-key <key>', 'bearer token for upstreams'],
+  ['--device <d>', 'cpu | cuda | auto'],
+  ['--max-batch-size <n>', 'generations in flight per engine'],
+  ['--max-queue <n>', 'requests waiting beyond the batch'],
+  ['--queue-timeout <s>', 'seconds a request may wait in the queue'],
+  ['--max-context-length <n>', 'context window in tokens'],
+  ['--request-timeout <s>', 'total seconds per request'],
+  ['--idle-timeout <s>', 'seconds allowed between tokens'],
+  ['--log-level <level>', 'fatal | error | warn | info | debug | trace | silent'],
+  ['--log-format <fmt>', 'json | pretty'],
+  ['--allow-public-without-auth', 'allow a non-loopback bind without API keys'],
+];
+
+function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1';
+}
+
+export async function serve(config: Config): Promise<number> {
+  const logger = createLogger({ level: config.logLevel, format: config.logFormat });
+  if (!isLoopback(config.host) && !config.allowPublicWithoutAuth) {
+    logger.fatal(
+      `Refusing to bind ${config.host} without API keys: anyone on the network could use the model. ` +
+        'Bind 127.0.0.1 behind a proxy, or pass --allow-public-without-auth (GLIMPSE_ALLOW_PUBLIC_WITHOUT_AUTH=true) if something else guards it.',
+    );
+    return 2;
+  }
+  const server = await createServer(config, { logger });
+  try {
+    await server.app.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    logger.fatal({ err }, `cannot listen on ${config.host}:${config.port}`);
+    await server.engine.close();
+    return 1;
+  }
+  const info = server.engine.info();
+  logger.info({ engine: info.engine, model: info.model, device: info.device }, `glimpse serving ${info.model} (${info.engine}) on http://${config.host}:${config.port} — docs at /docs`);
+  if (info.simulated) logger.warn('simulated engine: answers are synthetic, for load tests only');
+
+  return await new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'shutting down');
+      try {
+        await server.close();
+        resolve(0);
+      } catch (err) {
+        logger.error({ err }, 'error while shutting down');
+        resolve(1);
+      }
+    };
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+    process.once('SIGINT', () => void stop('SIGINT'));
+  });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('glimpse').description('Serve vision-language models to people and programs.').exitOverride();
+  let result: Promise<number> = Promise.resolve(0);
+
+  const serveCmd = program
+    .command('serve')
+    .description('Run the server (API, docs at /docs). Every flag can also be set as GLIMPSE_<FLAG> or in --config FILE.')
+    .option('--config <file>', 'YAML or JSON config file');
+  for (const [flags, description] of SERVE_FLAGS) serveCmd.addOption(new Option(flags, description));
+  serveCmd.action((opts: Record<string, unknown>) => {
+    const { config: file, ...flags } = opts;
+    try {
+      const config = loadConfig({ flags, file: file as string | undefined });
+      result = serve(config);
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        process.stderr.write(`glimpse: ${err.message}\n`);
+        result = Promise.resolve(2);
+      } else throw err;
+    }
+  });
+
+  program
+    .command('ask')
+    .description('Ask a running glimpse about an image and stream the answer to the terminal.')
+    .argument('<image>', 'image file path or http(s) URL')
+    .argument('<prompt>', 'question about the image')
+    .option('--server <url>', 'glimpse base URL', process.env.GLIMPSE_SERVER ?? 'http://127.0.0.1:8080')
+    .option('--api-key <key>', 'API key', process.env.GLIMPSE_API_KEY)
+    .option('--model <name>', 'model to ask (default: the server default)')
+    .option('--max-tokens <n>', 'tokens to generate', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
+      return n;
+    })
+    .action((image: string, prompt: string, opts: { server: string; apiKey?: string; model?: string; maxTokens?: number }) => {
+      result = askCommand({ image, prompt, ...opts });
+    });
+
+  try {
+    await program.parseAsync(['node', 'glimpse', ...argv]);
+  } catch (err) {
+    const code = (err as { exitCode?: number; code?: string }).exitCode;
+    if (typeof code === 'number') return (err as { code?: string }).code === 'commander.helpDisplayed' || (err as { code?: string }).code === 'commander.version' ? 0 : code || 2;
+    throw err;
+  }
+  if (!argv.length) {
+    program.outputHelp();
+    return 2;
+  }
+  return result;
+}

@@ -1,0 +1,88 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import multipart from '@fastify/multipart';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { Config } from '../config/index.js';
+import { GlimpseError, type Engine } from '../core/index.js';
+import type { Logger } from '../observability/index.js';
+import { sendError, toRequestError, type ErrorFormat } from './errors.js';
+import { createPipeline, type GenerationPipeline } from './pipeline.js';
+import { registerGlmRoutes } from './routes/glm.js';
+import { registerHealthRoutes, type Lifecycle } from './routes/health.js';
+import { registerOpenAIRoutes } from './routes/openai.js';
+import { buildSchemas } from './schemas.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    errorFormat?: ErrorFormat;
+  }
+}
+
+const REQUEST_ID_RE = /^[\w.:-]{1,128}$/;
+
+export interface App {
+  app: FastifyInstance;
+  pipeline: GenerationPipeline;
+  lifecycle: Lifecycle;
+}
+
+export async function buildApp(config: Config, engine: Engine, logger: Logger): Promise<App> {
+  const app = Fastify({
+    loggerInstance: logger as unknown as FastifyBaseLogger,
+    bodyLimit: config.bodyLimit,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : randomUUID();
+    },
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true } },
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  // JSON and multipart only: a text/plain body is a client mistake worth a 415, not a schema error.
+  app.removeContentTypeParser('text/plain');
+  const lifecycle: Lifecycle = { draining: false };
+  const pipeline = createPipeline(config, engine, logger);
+  const schemas = buildSchemas(config);
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  app.setErrorHandler((err, request, reply) => {
+    const e = toRequestError(err, request);
+    const format = request.routeOptions.config.errorFormat ?? 'openai';
+    if (e.status >= 500) request.log.error({ err, code: e.code }, 'request failed');
+    else request.log.info({ code: e.code, msg: e.message }, 'request refused');
+    return sendError(reply, format, e);
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, 'openai', new GlimpseError('not_found', `No route for ${request.method} ${request.url.split('?')[0]}.`)),
+  );
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'glimpse',
+        version: '0.1.0',
+        description: 'Vision-language model serving: OpenAI-compatible API plus the GLM-4.6V-Flash-WEB shapes. Errors carry a stable `code`.',
+      },
+      tags: [
+        { name: 'OpenAI', description: 'OpenAI-compatible endpoints' },
+        { name: 'GLM-WEB', description: 'Shapes GLM-4.6V-Flash-WEB users already call' },
+        { name: 'Ops', description: 'Health and readiness' },
+      ],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(multipart, { limits: { fileSize: config.bodyLimit, files: 4, fields: 16 } });
+
+  registerHealthRoutes(app, { engine, lifecycle });
+  registerOpenAIRoutes(app, { config, engine, pipeline, schemas });
+  registerGlmRoutes(app, { config, pipeline, schemas });
+
+  return { app, pipeline, lifecycle };
+}

@@ -1,0 +1,61 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { GlimpseError, type ImageSource, type GenerateRequest, type ChatMessage, type SamplingParams } from '../core/index.js';
+
+const BASE64_RE = /^[A-Za-z0-9+/\s]+={0,2}\s*$/;
+
+/**
+ * An image given as one string: a data URL, an http(s) URL, or bare base64.
+ * Anything else (file:, ftp:, gopher:, a path) is refused before any work.
+ */
+export function imageSourceFromString(value: string, param: string): ImageSource {
+  const s = value.trim();
+  if (!s) throw new GlimpseError('missing_image', `'${param}' is empty: send a data URL, an http(s) URL or base64.`, { param });
+  if (/^data:/i.test(s)) return { kind: 'dataUrl', url: s };
+  if (/^https?:\/\//i.test(s)) {
+    try {
+      new URL(s);
+    } catch {
+      throw new GlimpseError('invalid_image_url', `'${param}' is not a valid URL.`, { param });
+    }
+    return { kind: 'url', url: s };
+  }
+  if (/^[a-z][a-z0-9+.-]*:/i.test(s) && !BASE64_RE.test(s)) {
+    throw new GlimpseError('invalid_image_url', `'${param}' must be a data URL, an http(s) URL or base64; other URL schemes are not fetched.`, { param });
+  }
+  if (!BASE64_RE.test(s.slice(0, 4096))) {
+    throw new GlimpseError('invalid_image_url', `'${param}' is neither a URL nor base64.`, { param });
+  }
+  return { kind: 'base64', data: s };
+}
+
+/** An AbortSignal that fires when the client goes away before the response is finished. */
+export function clientGoneSignal(request: FastifyRequest, reply: FastifyReply): AbortSignal {
+  const ac = new AbortController();
+  const onClose = () => {
+    if (!reply.raw.writableFinished) ac.abort();
+  };
+  reply.raw.once('close', onClose);
+  request.raw.once('aborted', () => ac.abort());
+  return ac.signal;
+}
+
+export function singleTurn(prompt: string, image: ImageSource | undefined, system?: string): ChatMessage[] {
+  const messages: ChatMessage[] = [];
+  if (system) messages.push({ role: 'system', content: [{ type: 'text', text: system }] });
+  messages.push({
+    role: 'user',
+    content: [...(image ? [{ type: 'image' as const, source: image }] : []), { type: 'text' as const, text: prompt }],
+  });
+  return messages;
+}
+
+export function makeRequest(request: FastifyRequest, fields: { model?: string; messages: ChatMessage[]; sampling: SamplingParams; stream: boolean; thinking?: boolean }): GenerateRequest {
+  return { id: String(request.id), model: fields.model ?? '', messages: fields.messages, sampling: fields.sampling, stream: fields.stream, thinking: fields.thinking };
+}
+
+/** Headers fastify would have sent, for responses we write ourselves (SSE). */
+export function pendingHeaders(reply: FastifyReply): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : String(v);
+  return out;
+}

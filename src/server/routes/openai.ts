@@ -1,0 +1,109 @@
+import type { FastifyInstance } from 'fastify';
+import type { Static } from 'typebox';
+import type { Config } from '../../config/index.js';
+import { GlimpseError, type ChatMessage, type ContentPart, type Engine, type Usage } from '../../core/index.js';
+import { chatChunk, chatCompletion, chatUsageChunk, collectAnswer, completionId, SseWriter } from '../../streaming/index.js';
+import { clientGoneSignal, imageSourceFromString, makeRequest, pendingHeaders } from '../common.js';
+import type { GenerationPipeline } from '../pipeline.js';
+import type { buildSchemas } from '../schemas.js';
+
+type Schemas = ReturnType<typeof buildSchemas>;
+type ChatBody = Static<Schemas['chatCompletions']>;
+
+/** OpenAI messages → internal messages. `reasoning_content` of earlier turns is dropped, as GLM expects. */
+export function toInternalMessages(messages: ChatBody['messages']): ChatMessage[] {
+  return messages.map((m, i) => {
+    const role = m.role === 'developer' ? 'system' : m.role;
+    let content: ContentPart[];
+    if (m.content === null || m.content === undefined) content = [];
+    else if (typeof m.content === 'string') content = [{ type: 'text', text: m.content }];
+    else
+      content = m.content.map((p, j): ContentPart => {
+        if (p.type === 'text') return { type: 'text', text: p.text };
+        const url = typeof p.image_url === 'string' ? p.image_url : p.image_url.url;
+        return { type: 'image', source: imageSourceFromString(url, `messages.${i}.content.${j}.image_url`) };
+      });
+    if (role !== 'user' && content.some((p) => p.type === 'image')) {
+      throw new GlimpseError('invalid_request', `Images are only accepted in user messages (messages.${i} is '${m.role}').`, { param: `messages.${i}` });
+    }
+    return { role, content };
+  });
+}
+
+export function registerOpenAIRoutes(app: FastifyInstance, deps: { config: Config; engine: Engine; pipeline: GenerationPipeline; schemas: Schemas }): void {
+  const { config, engine, pipeline, schemas } = deps;
+
+  app.get('/v1/models', { schema: { tags: ['OpenAI'], summary: 'Models this server answers to' }, config: { errorFormat: 'openai' } }, async () => {
+    const info = engine.info();
+    const created = Math.floor(Date.now() / 1000);
+    return {
+      object: 'list',
+      data: info.models.map((m) => ({
+        id: m.id,
+        object: 'model',
+        created,
+        owned_by: m.ownedBy,
+        ...(info.simulated ? { simulated: true } : {}),
+        ...(m.contextLength ? { max_model_len: m.contextLength } : {}),
+      })),
+    };
+  });
+
+  app.post<{ Body: ChatBody }>(
+    '/v1/chat/completions',
+    {
+      schema: { tags: ['OpenAI'], summary: 'OpenAI Chat Completions with image_url parts; SSE when stream is true', body: schemas.chatCompletions },
+      config: { errorFormat: 'openai' },
+    },
+    async (request, reply) => {
+      const b = request.body;
+      const messages = toInternalMessages(b.messages);
+      if (!messages.some((m) => m.role === 'user' && m.content.length)) {
+        throw new GlimpseError('empty_messages', "'messages' must contain at least one user message with content.", { param: 'messages' });
+      }
+      const stop = b.stop == null ? [] : typeof b.stop === 'string' ? [b.stop] : b.stop;
+      const req = makeRequest(request, {
+        model: b.model,
+        messages,
+        stream: b.stream === true,
+        thinking: b.thinking ? b.thinking.type === 'enabled' : undefined,
+        sampling: {
+          maxTokens: b.max_completion_tokens ?? b.max_tokens ?? config.defaultMaxTokens,
+          temperature: b.temperature ?? 1,
+          topP: b.top_p ?? 1,
+          seed: b.seed ?? undefined,
+          stop,
+        },
+      });
+      const signal = clientGoneSignal(request, reply);
+      const events = await pipeline.open(req, signal);
+      const meta = { id: completionId(), created: Math.floor(Date.now() / 1000), model: req.model };
+
+      if (!req.stream) return chatCompletion(meta, await collectAnswer(events));
+
+      const includeUsage = b.stream_options?.include_usage === true;
+      reply.hijack();
+      const sse = new SseWriter(reply.raw);
+      sse.open(200, pendingHeaders(reply));
+      await sse.json(chatChunk(meta, { role: 'assistant', content: '' }));
+      let usage: Usage | undefined;
+      for await (const ev of events) {
+        if (sse.isClosed) break;
+        if (ev.type === 'token') await sse.json(chatChunk(meta, { content: ev.text }));
+        else if (ev.type === 'reasoning') await sse.json(chatChunk(meta, { reasoning_content: ev.text }));
+        else if (ev.type === 'usage') usage = ev.usage;
+        else if (ev.type === 'done') {
+          if (ev.finishReason === 'cancelled') continue;
+          // As vLLM does: the finish chunk, then (when asked) one usage chunk with no choices.
+          await sse.json(chatChunk(meta, { content: '' }, ev.finishReason));
+          if (includeUsage && usage) await sse.json(chatUsageChunk(meta, usage));
+        } else if (ev.type === 'error') {
+          request.log.warn({ code: ev.error.code, msg: ev.error.message }, 'stream ended with error');
+          await sse.json(ev.error.toOpenAI());
+        }
+      }
+      await sse.data('[DONE]');
+      sse.end();
+    },
+  );
+}

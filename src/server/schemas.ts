@@ -1,0 +1,71 @@
+/**
+ * Request schemas (TypeBox → JSON Schema): the same objects validate requests and generate the
+ * OpenAPI document at /docs. Bounds come from config, so a limit has one home.
+ */
+import { Type } from 'typebox';
+import type { Config } from '../config/index.js';
+
+export function buildSchemas(config: Config) {
+  const maxTokens = (name: string) =>
+    Type.Integer({ minimum: 1, maximum: config.maxTokensLimit, description: `${name}: tokens to generate, 1..${config.maxTokensLimit}.` });
+  const temperature = Type.Number({ minimum: 0, maximum: 2, description: 'Sampling temperature, 0..2 (0 = greedy).' });
+  const topP = Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'Nucleus sampling mass, (0, 1].' });
+  const prompt = Type.String({ minLength: 1, maxLength: config.maxPromptChars, description: 'The question about the image.' });
+  const imageString = Type.String({ minLength: 1, description: 'data URL, http(s) URL, or bare base64.' });
+
+  const textPart = Type.Object({ type: Type.Literal('text'), text: Type.String({ maxLength: config.maxPromptChars }) });
+  const imageUrlPart = Type.Object({
+    type: Type.Literal('image_url'),
+    image_url: Type.Union([Type.Object({ url: imageString, detail: Type.Optional(Type.String()) }), imageString]),
+  });
+  const message = Type.Object({
+    role: Type.Enum(['system', 'developer', 'user', 'assistant']),
+    content: Type.Union([Type.String({ maxLength: config.maxPromptChars }), Type.Array(Type.Union([textPart, imageUrlPart]), { maxItems: 64 }), Type.Null()]),
+    reasoning_content: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+    name: Type.Optional(Type.String()),
+  });
+
+  const chatCompletions = Type.Object(
+    {
+      model: Type.Optional(Type.String({ maxLength: 256 })),
+      messages: Type.Array(message, { minItems: 1, maxItems: config.maxMessages }),
+      max_tokens: Type.Optional(Type.Union([maxTokens('max_tokens'), Type.Null()])),
+      max_completion_tokens: Type.Optional(Type.Union([maxTokens('max_completion_tokens'), Type.Null()])),
+      temperature: Type.Optional(Type.Union([temperature, Type.Null()])),
+      top_p: Type.Optional(Type.Union([topP, Type.Null()])),
+      seed: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
+      stop: Type.Optional(Type.Union([Type.String({ maxLength: 256 }), Type.Array(Type.String({ maxLength: 256 }), { maxItems: 16 }), Type.Null()])),
+      stream: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+      stream_options: Type.Optional(Type.Union([Type.Object({ include_usage: Type.Optional(Type.Boolean()) }), Type.Null()])),
+      n: Type.Optional(Type.Union([Type.Literal(1), Type.Null()])),
+      thinking: Type.Optional(Type.Object({ type: Type.Enum(['enabled', 'disabled']) })),
+    },
+    { description: 'OpenAI Chat Completions request. Unknown OpenAI fields are accepted and ignored.' },
+  );
+
+  const multimodal = Type.Object({
+    image: imageString,
+    prompt,
+    max_new_tokens: Type.Optional(maxTokens('max_new_tokens')),
+    temperature: Type.Optional(temperature),
+    top_p: Type.Optional(topP),
+    seed: Type.Optional(Type.Integer()),
+    model: Type.Optional(Type.String({ maxLength: 256 })),
+  });
+
+  const glmChat = Type.Object({
+    image_url: imageString,
+    prompt,
+    max_new_tokens: Type.Optional(maxTokens('max_new_tokens')),
+    temperature: Type.Optional(temperature),
+  });
+
+  const apiInfer = Type.Object({
+    image: imageString,
+    prompt,
+    max_new_tokens: Type.Optional(maxTokens('max_new_tokens')),
+    temperature: Type.Optional(temperature),
+  });
+
+  return { chatCompletions, multimodal, glmChat, apiInfer };
+}

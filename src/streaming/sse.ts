@@ -1,0 +1,66 @@
+import type { ServerResponse } from 'node:http';
+
+/**
+ * Writes Server-Sent Events to a raw response. Headers go out at once (first-byte guarantee),
+ * writes wait for 'drain' so a slow reader never makes us buffer without bound, and writes
+ * after the client has gone are dropped instead of throwing.
+ */
+export class SseWriter {
+  private closed = false;
+
+  constructor(private readonly res: ServerResponse) {
+    res.once('close', () => {
+      this.closed = true;
+    });
+  }
+
+  get isClosed(): boolean {
+    return this.closed || this.res.destroyed || this.res.writableEnded;
+  }
+
+  /** Send status and headers now. */
+  open(status = 200, headers: Record<string, string> = {}): void {
+    this.res.writeHead(status, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache, no-transform',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+      ...headers,
+    });
+    this.res.flushHeaders();
+  }
+
+  /** One `data:` event; multi-line payloads become several data lines, as the SSE spec wants. */
+  async data(payload: string, event?: string): Promise<void> {
+    let frame = event ? `event: ${event}\n` : '';
+    for (const line of payload.split(/\r\n|\r|\n/)) frame += `data: ${line}\n`;
+    await this.write(frame + '\n');
+  }
+
+  async json(value: unknown, event?: string): Promise<void> {
+    await this.data(JSON.stringify(value), event);
+  }
+
+  /** A comment line: ignored by clients, keeps proxies from closing an idle connection. */
+  async comment(text: string): Promise<void> {
+    await this.write(`: ${text.replace(/[\r\n]+/g, ' ')}\n\n`);
+  }
+
+  end(): void {
+    if (!this.res.writableEnded) this.res.end();
+  }
+
+  private write(chunk: string): Promise<void> {
+    if (this.isClosed) return Promise.resolve();
+    if (this.res.write(chunk)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.res.off('drain', done);
+        this.res.off('close', done);
+        resolve();
+      };
+      this.res.once('drain', done);
+      this.res.once('close', done);
+    });
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * A test double for a vLLM OpenAI-compatible server (what a GPU box running
+ * `vllm serve zai-org/GLM-4.6V-Flash --reasoning-parser glm45` answers), speaking its wire format
+ * byte for byte: `data: <json>\n\n` events, a first chunk with role and empty content,
+ * `reasoning_content` deltas, content deltas, a finish chunk carrying finish_reason and
+ * stop_reason, a usage chunk with empty choices when stream_options.include_usage is set, then
+ * `data: [DONE]\n\n`. JSON is compact (no spaces), as vLLM's pydantic serialization writes it.
+ *
+ * Behaviour per request is scriptable so fault tests can make it misbehave.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+
+export interface RecordedRequest {
+  method: string;
+  url: string;
+  headers: IncomingMessage['headers'];
+  body: any;
+}
+
+export interface Script {
+  reasoning?: string[];
+  content?: string[];
+  /** ms between chunks */
+  delayMs?: number;
+  finishReason?: 'stop' | 'length';
+  promptTokens?: number;
+  /** Answer with this HTTP status and an OpenAI-style error body instead of a stream. */
+  status?: number;
+  /** Cut the connection after this many content chunks (upstream killed mid-stream). */
+  dieAfter?: number;
+  /** Accept the request and never answer. */
+  hang?: boolean;
+  /** Send headers and [DONE] with no chunks at all. */
+  empty?: boolean;
+}
+
+export interface FakeVllm {
+  /** Base URL including /v1, as glimpse's --upstream takes it. */
+  url: string;
+  model: string;
+  requests: RecordedRequest[];
+  /** Open connections right now (to prove a client disconnect reached the upstream). */
+  openConnections(): number;
+  /** Set what the next requests get; a function gets the request and its index. */
+  script: (req: RecordedRequest, index: number) => Script;
+  close(): Promise<void>;
+}
+
+const DEFAULT_SCRIPT: Script = {
+  reasoning: ['The user', ' asks about', ' the image.'],
+  content: ['A red', ' square', ' on white', '.'],
+  delayMs: 2,
+  finishReason: 'stop',
+  promptTokens: 42,
+};
+
+export async function startFakeVllm(opts: { model?: string; script?: FakeVllm['script'] } = {}): Promise<FakeVllm> {
+  const model = opts.model ?? 'zai-org/GLM-4.6V-Flash';
+  const requests: RecordedRequest[] = [];
+  const sockets = new Set<import('node:net').Socket>();
+  let open = 0;
+
+  const fake: FakeVllm = {
+    url: '',
+    model,
+    requests,
+    openConnections: () => open,
+    script: opts.script ?? (() => DEFAULT_SCRIPT),
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+
+  const server: Server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
+    open++;
+    res.on('close', () => open--);
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    let body: any = undefined;
+    try {
+      body = text ? JSON.parse(text) : undefined;
+    } catch {
+      body = text;
+    }
+    const rec: RecordedRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body };
+    requests.push(rec);
+
+    if (req.method === 'GET' && req.url === '/v1/models') {
+      const created = Math.floor(Date.now() / 1000);
+      const payload = { object: 'list', data: [{ id: model, object: 'model', created, owned_by: 'vllm', root: model, parent: null, max_model_len: 65536, permission: [] }] };
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(payload));
+      return;
+    }
+    if (req.method !== 'POST' || req.url !== '/v1/chat/completions') {
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ detail: 'Not Found' }));
+      return;
+    }
+    const s = { ...DEFAULT_SCRIPT, ...fake.script(rec, requests.filter((r) => r.method === 'POST').length - 1) };
+    if (body?.model !== model) {
+      s.status = 404;
+    }
+    if (s.hang) return; // never answer; the socket stays open until the client gives up
+    if (s.status && s.status >= 400) {
+      const message = s.status === 404 ? `The model \`${body?.model}\` does not exist.` : 'Internal server error';
+      const type = s.status === 404 ? 'NotFoundError' : 'InternalServerError';
+      res.writeHead(s.status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message, type, param: null, code: s.status } }));
+      return;
+    }
+    const id = 'chatcmpl-' + randomBytes(16).toString('hex');
+    const created = Math.floor(Date.now() / 1000);
+    const head = { id, object: 'chat.completion.chunk', created, model };
+    const send = (obj: unknown) => res.write(`data: ${JSON.stringify(obj)}\n\n`);
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
+    if (s.empty) {
+      res.end('data: [DONE]\n\n');
+      return;
+    }
+    if (body?.stream !== true) {
+      // Non-streaming answer (glimpse always streams, but keep the double honest).
+      const content = (s.content ?? []).join('');
+      const reasoning = (s.reasoning ?? []).join('') || null;
+      const completion = (s.content ?? []).length + (s.reasoning ?? []).length;
+      res.end(
+        JSON.stringify({
+          id, object: 'chat.completion', created, model,
+          choices: [{ index: 0, message: { role: 'assistant', reasoning_content: reasoning, content, tool_calls: [] }, logprobs: null, finish_reason: s.finishReason, stop_reason: null }],
+          usage: { prompt_tokens: s.promptTokens, total_tokens: (s.promptTokens ?? 0) + completion, completion_tokens: completion, prompt_tokens_details: null },
+          prompt_logprobs: null,
+        }),
+      );
+      return;
+    }
+    send({ ...head, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] });
+    let completion = 0;
+    for (const r of s.reasoning ?? []) {
+      await sleep(s.delayMs ?? 0);
+      if (res.destroyed) return;
+      send({ ...head, choices: [{ index: 0, delta: { reasoning_content: r }, logprobs: null, finish_reason: null }] });
+      completion++;
+    }
+    let n = 0;
+    for (const c of s.content ?? []) {
+      await sleep(s.delayMs ?? 0);
+      if (res.destroyed) return;
+      if (s.dieAfter !== undefined && n >= s.dieAfter) {
+        res.socket?.destroy();
+        return;
+      }
+      send({ ...head, choices: [{ index: 0, delta: { content: c }, logprobs: null, finish_reason: null }] });
+      completion++;
+      n++;
+    }
+    send({ ...head, choices: [{ index: 0, delta: { content: '' }, logprobs: null, finish_reason: s.finishReason, stop_reason: null }] });
+    if (body?.stream_options?.include_usage) {
+      send({ ...head, choices: [], usage: { prompt_tokens: s.promptTokens, total_tokens: (s.promptTokens ?? 0) + completion, completion_tokens: completion } });
+    }
+    res.end('data: [DONE]\n\n');
+  });
+  server.on('connection', (sock) => {
+    sockets.add(sock);
+    sock.on('close', () => sockets.delete(sock));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+  return fake;
+}
