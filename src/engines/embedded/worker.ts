@@ -73,7 +73,13 @@ async function load(): Promise<void> {
   const options = {
     dtype: (init.dtype ?? undefined) as never,
     device: init.device,
-    session_options: { intraOpNumThreads: init.intraOpThreads, interOpNumThreads: 1 },
+    // No spin-waiting between runs: idle onnxruntime threads would otherwise burn the cores that
+    // the server's event loop needs to stream tokens and answer /health.
+    session_options: {
+      intraOpNumThreads: init.intraOpThreads,
+      interOpNumThreads: 1,
+      extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+    },
   };
   [processor, model] = await Promise.all([
     AutoProcessor.from_pretrained(init.modelDir),
