@@ -74,7 +74,6 @@ async function benchModel(label: string, modelPath: string) {
     await model.generate({
       ...inputs,
       max_new_tokens: MAX_TOKENS,
-      min_new_tokens: MAX_TOKENS,
       do_sample: false,
       streamer: {
         put() {

@@ -5,7 +5,6 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ModelRegistry } from '@huggingface/transformers';
 import {
   downloadFile,
   fetchText,
@@ -166,6 +165,8 @@ async function download(modelId: string, dir: string, opts: ModelSourceOptions):
   const dtype = opts.dtype === 'auto' ? (configDtype(config) ? null : 'q8') : opts.dtype;
 
   // transformers.js decides which graph files this architecture loads; ask it, from the config alone.
+  // Imported here, not at the top, so a cached or local model never loads it on the main thread.
+  const { ModelRegistry } = await import('@huggingface/transformers');
   const modelFiles = (await ModelRegistry.get_model_files(modelId, { config: config as never, dtype: (dtype ?? undefined) as never })) as string[];
   const candidates = [...new Set([...modelFiles, ...AUX_FILES])].filter((f) => f !== 'config.json');
   const sizes = await Promise.all(candidates.map(async (f) => [f, await remoteSize(modelId, f, hub)] as const));
