@@ -36,6 +36,9 @@ export interface EmbeddedEngineOptions {
 
 type State = 'idle' | 'loading' | 'ready' | 'failed' | 'closed';
 
+/** More crashes than this within a minute means something is wrong that a restart will not fix. */
+const MAX_CRASHES_PER_MINUTE = 5;
+
 /** A minimal async queue: the worker pushes, generate() pulls. */
 class EventChannel<T> implements AsyncIterable<T> {
   private items: T[] = [];
@@ -101,6 +104,9 @@ export class EmbeddedEngine implements Engine {
   private loadedInfo: LoadedInfo | null = null;
   private device: 'cpu' | 'cuda' = 'cpu';
   private restarts = 0;
+  private recentCrashes: number[] = [];
+  /** Reached ready once: from then on a crashed worker is restarted and requests wait for it. */
+  private everReady = false;
   private readonly abort = new AbortController();
   private lastProgressLog = 0;
 
@@ -167,6 +173,7 @@ export class EmbeddedEngine implements Engine {
       }
       if (this.isClosed()) return;
       this.state = 'ready';
+      this.everReady = true;
       this.reason = undefined;
       this.logger.info({ model: this.config.modelPath, device: this.device, loadMs: this.loadedInfo?.loadMs }, 'embedded engine ready');
     } catch (err) {
@@ -179,7 +186,9 @@ export class EmbeddedEngine implements Engine {
   }
 
   async *generate(req: GenerateRequest, signal: AbortSignal): AsyncIterable<GenerateEvent> {
-    if (this.state !== 'ready') {
+    // While a crashed worker restarts, requests wait in the queue rather than fail.
+    const restarting = this.state === 'loading' && this.everReady;
+    if (this.state !== 'ready' && !restarting) {
       const code = this.state === 'loading' || this.state === 'idle' ? 'model_loading' : 'engine_unavailable';
       yield { type: 'error', error: new GlimpseError(code, this.reason ?? 'The embedded engine is not ready.', { headers: code === 'model_loading' ? { 'Retry-After': '5' } : {} }) };
       return;
@@ -376,7 +385,7 @@ export class EmbeddedEngine implements Engine {
   private onExit(slot: Slot, code: number): void {
     slot.onLoad?.(`the model worker exited (code ${code}) while loading`);
     slot.onLoad = null;
-    if (slot.retiring || this.state === 'closed' || this.slots[slot.index] !== slot) return;
+    if (slot.retiring || this.isClosed() || this.slots[slot.index] !== slot) return;
     const job = slot.job;
     slot.job = null;
     slot.loaded = false;
@@ -386,29 +395,43 @@ export class EmbeddedEngine implements Engine {
         error: new GlimpseError('engine_error', `The model worker stopped unexpectedly (exit code ${code}) during this request; it is being restarted.`),
       });
     }
-    if (this.state !== 'ready') return;
+    // Crashes during the first start are start-up failures (start() reports them); later ones restart the worker.
+    if (!this.everReady || this.state === 'failed') return;
+    const now = Date.now();
+    this.recentCrashes = this.recentCrashes.filter((t) => now - t < 60_000);
+    this.recentCrashes.push(now);
     this.restarts++;
+    if (this.recentCrashes.length > MAX_CRASHES_PER_MINUTE) {
+      this.fail(`The model worker crashed ${this.recentCrashes.length} times within a minute, so glimpse stopped restarting it; check the logs for the cause and restart the server.`);
+      return;
+    }
     this.logger.error({ worker: slot.index, code, restarts: this.restarts }, 'embedded model worker died; restarting it');
-    const others = this.slots.some((s) => s !== slot && s.loaded);
-    if (!others) {
+    if (!this.slots.some((s) => s !== slot && s.loaded)) {
       this.state = 'loading';
       this.reason = 'The model worker stopped unexpectedly and is restarting.';
     }
     void this.spawn(slot.index).then(async (err) => {
-      if (this.isClosed()) return;
+      if (this.isClosed() || this.state === 'failed') return;
       if (err) {
-        this.state = 'failed';
-        this.reason = `The model worker stopped unexpectedly and could not be restarted: ${err}`;
-        this.logger.error({ reason: this.reason }, 'embedded engine unavailable');
+        this.fail(`The model worker stopped unexpectedly and could not be restarted: ${err}`);
         return;
       }
       if (this.config.warmup) await this.warmUp().catch(() => undefined);
-      if (this.state === 'loading') {
+      if (this.state === 'loading' && this.slots.some((s) => s.loaded)) {
         this.state = 'ready';
         this.reason = undefined;
       }
       this.dispatch();
     });
+  }
+
+  /** Give up: every waiting request gets engine_unavailable, and health says why. */
+  private fail(reason: string): void {
+    this.state = 'failed';
+    this.reason = reason;
+    this.logger.error({ reason }, 'embedded engine unavailable');
+    for (const job of this.queue.splice(0)) this.finish(job, { type: 'error', error: new GlimpseError('engine_unavailable', reason) });
+    void this.stopWorkers();
   }
 
   /** One short real generation through the whole path (image decode, vision encoder, decoder). */
