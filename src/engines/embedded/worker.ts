@@ -115,6 +115,11 @@ async function generate(msg: WorkerGenerate): Promise<void> {
     return;
   }
   const maxNew = Math.min(msg.maxTokens, limit - promptTokens);
+  if (Atomics.load(cancelFlag, 0) === 1) {
+    // Stopped while the images were being prepared: skip the model entirely.
+    send({ type: 'done', id: msg.id, finishReason: 'cancelled', usage: { promptTokens, completionTokens: 0 } });
+    return;
+  }
   send({ type: 'started', id: msg.id, promptTokens });
 
   const tokenizer = processor.tokenizer!;
