@@ -112,6 +112,28 @@ test('downloads every file the model needs into the cache, reporting bytes, tota
   }
 });
 
+test('a fresh engine downloads the model from the hub with a live progress bar on a terminal, then serves it', async () => {
+  const hub = await startHub();
+  const cacheDir = join(tmp, 'fresh-engine');
+  const terminal = Object.assign(new PassThrough(), { isTTY: true });
+  let drawn = '';
+  terminal.on('data', (d: Buffer) => (drawn += d.toString()));
+  const engine = createEmbeddedEngine(fixtureConfig({ modelPath: MODEL_ID, hubUrl: hub.url, cacheDir, warmup: false }), quietLogger, { progressStream: terminal });
+  try {
+    await engine.start();
+    assert.equal(engine.health().status, 'healthy', engine.health().reason);
+    const frames = drawn.split('\r').filter(Boolean);
+    assert.ok(frames.length > 3, 'the bar is redrawn in place as bytes arrive');
+    assert.match(frames.at(-1)!, /100%.*done/);
+    assert.match(drawn, /MB\/s|KB\/s/);
+    const got = await collect(engine.generate(request(askAbout([60, 60, 60]), { maxTokens: 2 }), new AbortController().signal));
+    assert.equal(got.usage?.completionTokens, 2);
+  } finally {
+    await engine.close();
+    await closeServer(hub.server);
+  }
+});
+
 test('an interrupted download resumes with a Range request from the bytes already on disk', async () => {
   const cacheDir = join(tmp, 'resume');
   const cutAt = 100_000;
