@@ -39,8 +39,14 @@ type State = 'idle' | 'loading' | 'ready' | 'failed' | 'closed';
 /** More crashes than this within a minute means something is wrong that a restart will not fix. */
 const MAX_CRASHES_PER_MINUTE = 5;
 
-/** A minimal async queue: the worker pushes, generate() pulls. */
+/**
+ * A minimal async queue: the worker pushes, generate() pulls. `merge` may fold the next queued
+ * item into the one being taken: when the consumer lags (slow client, busy event loop), text
+ * pieces that piled up go out as one event instead of many, so a backlog drains faster.
+ */
 class EventChannel<T> implements AsyncIterable<T> {
+  constructor(private readonly merge: (a: T, b: T) => T | null = () => null) {}
+
   private items: T[] = [];
   private waiting: ((r: IteratorResult<T>) => void) | null = null;
   private closed = false;
@@ -66,7 +72,16 @@ class EventChannel<T> implements AsyncIterable<T> {
   [Symbol.asyncIterator](): AsyncIterator<T> {
     return {
       next: () => {
-        if (this.items.length) return Promise.resolve({ value: this.items.shift()!, done: false });
+        if (this.items.length) {
+          let value: T = this.items.shift() as T;
+          while (this.items.length) {
+            const merged = this.merge(value, this.items[0]!);
+            if (merged === null) break;
+            value = merged;
+            this.items.shift();
+          }
+          return Promise.resolve({ value, done: false });
+        }
         if (this.closed) return Promise.resolve({ value: undefined as never, done: true });
         return new Promise((resolve) => (this.waiting = resolve));
       },
@@ -281,7 +296,7 @@ export class EmbeddedEngine implements Engine {
         maxContextLength: this.config.maxContextLength,
       },
       transfer: images,
-      events: new EventChannel<GenerateEvent>(),
+      events: new EventChannel<GenerateEvent>(mergeTokens),
       slot: null,
       stopReason: null,
       finished: false,
@@ -491,6 +506,10 @@ export class EmbeddedEngine implements Engine {
       this.logger.info({ model: name, loaded: p.loaded, total: p.total, bytesPerSecond: Math.round(p.rate), etaSeconds: p.etaSeconds === null ? null : Math.round(p.etaSeconds) }, formatProgress(name, p));
     }
   }
+}
+
+function mergeTokens(a: GenerateEvent, b: GenerateEvent): GenerateEvent | null {
+  return a.type === 'token' && b.type === 'token' ? { type: 'token', text: a.text + b.text } : null;
 }
 
 function timeoutEvent(): GenerateEvent {
