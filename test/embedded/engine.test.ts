@@ -157,6 +157,18 @@ test('aborting mid-generation stops within a step, ends with cancelled, and free
   assert.equal(next.usage?.completionTokens, 3);
 });
 
+test('a request cancelled as soon as it reaches the worker generates no token at all', async () => {
+  const ctrl = new AbortController();
+  const it = engine.generate(request(askAbout(RED), { maxTokens: 500 }), ctrl.signal)[Symbol.asyncIterator]();
+  const first = it.next(); // starts the request: it is queued and handed to the idle worker
+  ctrl.abort();
+  const events = [];
+  for (let r = await first; !r.done; r = await it.next()) events.push(r.value);
+  assert.deepEqual(events.at(-1), { type: 'done', finishReason: 'cancelled' });
+  const usage = events.find((e) => e.type === 'usage');
+  assert.ok(!usage || (usage.type === 'usage' && usage.usage.completionTokens === 0), JSON.stringify(usage));
+});
+
 test('a consumer that walks away early (client gone) frees the worker for the next request', async () => {
   for await (const ev of engine.generate(request(askAbout(RED), { maxTokens: 1500 }), never())) {
     if (ev.type === 'token') break;
