@@ -102,7 +102,7 @@ async function benchModel(label: string, modelPath: string) {
   await server.engineStarted;
   if (!server.engine.health().ready) throw new Error(`glimpse did not get ready: ${server.engine.health().reason}`);
   const servedAs = server.engine.info().model;
-  const viaGlimpse = async (p: (typeof PROMPTS)[number]): Promise<Sample> => {
+  const viaGlimpse = async (p: (typeof PROMPTS)[number], maxTokens = MAX_TOKENS): Promise<Sample> => {
     const c0 = cpuMs();
     const t0 = performance.now();
     const res = await fetch(`${url}/v1/chat/completions`, {
@@ -112,7 +112,7 @@ async function benchModel(label: string, modelPath: string) {
         model: servedAs,
         stream: true,
         stream_options: { include_usage: true },
-        max_tokens: MAX_TOKENS,
+        max_tokens: maxTokens,
         temperature: 0,
         messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${solidPng(64, 48, p.rgb).toString('base64')}` } }, { type: 'text', text: p.text }] }],
       }),
@@ -150,6 +150,20 @@ async function benchModel(label: string, modelPath: string) {
       samples[second].push(await (second === 'direct' ? direct(p) : viaGlimpse(p)));
     }
   }
+  // /health latency while a generation runs (target: p99 under 20 ms).
+  const healthMs: number[] = [];
+  let generating = true;
+  const long = viaGlimpse(PROMPTS[1]!, 1500).finally(() => (generating = false));
+  while (generating) {
+    const h0 = performance.now();
+    await (await fetch(`${url}/health`)).arrayBuffer();
+    healthMs.push(performance.now() - h0);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  await long;
+  healthMs.sort((a, b) => a - b);
+  const healthP99 = healthMs[Math.min(healthMs.length - 1, Math.floor(healthMs.length * 0.99))] ?? NaN;
+
   await server.close();
   await model.dispose();
 
@@ -170,6 +184,8 @@ async function benchModel(label: string, modelPath: string) {
     glimpse: g,
     ratioTokensPerSecond: g.tokensPerSecond / d.tokensPerSecond,
     addedTtftMs: g.ttftMs - d.ttftMs,
+    healthP99Ms: healthP99,
+    healthSamples: healthMs.length,
     samples,
   };
 }
@@ -199,8 +215,9 @@ const rows = results.map((r) => [
   (r.addedTtftMs >= 0 ? '+' : '') + r.addedTtftMs.toFixed(1) + (r.addedTtftMs <= 5 ? ' ok' : ' HIGH'),
   r.direct.cpuMsPerToken.toFixed(3),
   r.glimpse.cpuMsPerToken.toFixed(3),
+  `${r.healthP99Ms.toFixed(1)} (n=${r.healthSamples})`,
 ]);
-const header = ['model', 'direct tok/s', 'glimpse tok/s', 'ratio (>=0.95)', 'direct TTFT ms', 'glimpse TTFT ms', 'added TTFT (<=5 ms)', 'direct CPU ms/tok', 'glimpse CPU ms/tok'];
+const header = ['model', 'direct tok/s', 'glimpse tok/s', 'ratio (>=0.95)', 'direct TTFT ms', 'glimpse TTFT ms', 'added TTFT (<=5 ms)', 'direct CPU ms/tok', 'glimpse CPU ms/tok', '/health p99 ms while generating'];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
 const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
 console.log(`\nload average ${loadavg().map((x) => x.toFixed(1)).join(' ')} (compare runs only when it is low)`);
