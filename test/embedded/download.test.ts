@@ -21,10 +21,13 @@ interface HubLog {
   range?: string;
 }
 
-/** Serves FIXTURE as MODEL_ID. `cutAfter[file] = n` ends the first GET of that file after n bytes (a dropped connection). */
-function startHub(cutAfter: Record<string, number> = {}): Promise<{ server: Server; url: string; log: HubLog[] }> {
+/**
+ * Serves FIXTURE as MODEL_ID. `cuts[file] = [n1, n2, ...]`: the first GET of that file breaks off
+ * after n1 bytes (a dropped connection), the second after n2, and so on.
+ */
+function startHub(cuts: Record<string, number[]> = {}): Promise<{ server: Server; url: string; log: HubLog[] }> {
   const log: HubLog[] = [];
-  const cut = { ...cutAfter };
+  const cut = Object.fromEntries(Object.entries(cuts).map(([k, v]) => [k, [...v]]));
   const server = createServer((req, res) => {
     const m = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(decodeURIComponent(req.url ?? ''));
     if (!m || m[1] !== MODEL_ID) {
@@ -53,9 +56,8 @@ function startHub(cutAfter: Record<string, number> = {}): Promise<{ server: Serv
       }
       res.writeHead(206, { 'content-length': body.length - start, 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` });
     } else res.writeHead(200, { 'content-length': body.length });
-    const limit = cut[file];
+    const limit = cut[file]?.shift();
     if (limit !== undefined) {
-      delete cut[file];
       res.write(body.subarray(start, start + limit), () => res.destroy());
       return;
     }
@@ -134,20 +136,37 @@ test('a fresh engine downloads the model from the hub with a live progress bar o
   }
 });
 
-test('an interrupted download resumes with a Range request from the bytes already on disk', async () => {
+test('a transfer that breaks off is retried at once, resuming with a Range request from the bytes already on disk', async () => {
+  const cacheDir = join(tmp, 'retry');
+  const hub = await startHub({ 'onnx/decoder_model_merged.onnx': [100_000] });
+  try {
+    const progress: DownloadProgress[] = [];
+    const model = await resolveModel({ modelPath: MODEL_ID, cacheDir, offline: false, hubUrl: hub.url, revision: 'main', dtype: 'auto', retryDelayMs: 10, onProgress: (p) => progress.push(p) });
+    const gets = hub.log.filter((l) => l.method === 'GET' && l.file === 'onnx/decoder_model_merged.onnx');
+    assert.equal(gets.length, 2);
+    assert.equal(gets[0]!.range, undefined);
+    assert.match(gets[1]!.range ?? '', /^bytes=[1-9]\d*-$/);
+    assert.ok(readFileSync(join(model.dir, 'onnx/decoder_model_merged.onnx')).equals(readFileSync(join(FIXTURE, 'onnx/decoder_model_merged.onnx'))));
+    assert.equal(progress.at(-1)!.loaded, progress.at(-1)!.total, 'resumed bytes are not counted twice');
+  } finally {
+    await closeServer(hub.server);
+  }
+});
+
+test('a download interrupted past its retries resumes on the next start from the .partial file', async () => {
   const cacheDir = join(tmp, 'resume');
   const cutAt = 100_000;
-  const hub = await startHub({ 'onnx/decoder_model_merged.onnx': cutAt });
+  const hub = await startHub({ 'onnx/decoder_model_merged.onnx': [cutAt, 1000, 1000] });
   try {
     await assert.rejects(
-      resolveModel({ modelPath: MODEL_ID, cacheDir, offline: false, hubUrl: hub.url, revision: 'main', dtype: 'auto' }),
+      resolveModel({ modelPath: MODEL_ID, cacheDir, offline: false, hubUrl: hub.url, revision: 'main', dtype: 'auto', retries: 2, retryDelayMs: 10 }),
       (err: unknown) => err instanceof ModelUnavailableError && /resume/.test(err.message),
     );
     const dir = modelCacheDir(cacheDir, MODEL_ID, 'main');
     const partial = join(dir, 'onnx', 'decoder_model_merged.onnx.partial');
-    // Whatever reached the disk before the connection dropped stays (not every sent byte arrives).
+    // Whatever reached the disk before each break stays (not every sent byte arrives).
     const kept = statSync(partial).size;
-    assert.ok(kept > 0 && kept <= cutAt, `kept ${kept} bytes`);
+    assert.ok(kept > 0 && kept <= cutAt + 2000, `kept ${kept} bytes`);
     assert.equal(existsSync(join(dir, 'onnx', 'decoder_model_merged.onnx')), false);
 
     hub.log.length = 0;

@@ -28,6 +28,10 @@ export interface DownloadProgress {
 export interface HubOptions {
   hubUrl: string;
   revision: string;
+  /** Extra attempts for a transfer that broke off or stalled, each resuming where the last stopped. */
+  retries?: number;
+  /** Wait before the first retry; doubles each time. */
+  retryDelayMs?: number;
   /** Seconds without a byte before a transfer counts as stalled. */
   stallTimeout?: number;
   /** Seconds to wait for the hub to answer a metadata request. */
@@ -115,6 +119,7 @@ export async function downloadFile(modelId: string, file: string, dest: string, 
     // The partial file already holds every byte (the rename was what got interrupted).
     clearTimeout(stallTimer);
     await res.body?.cancel();
+    onBytes(0, start);
     renameSync(partial, dest);
     return;
   }
@@ -153,6 +158,21 @@ export async function downloadFile(modelId: string, file: string, dest: string, 
   renameSync(partial, dest);
 }
 
+/** downloadFile, retried with backoff when the connection breaks mid-transfer or the hub answers 5xx. */
+export async function downloadFileWithRetry(modelId: string, file: string, dest: string, opts: HubOptions, onBytes: (n: number, resumedFrom: number) => void): Promise<void> {
+  const retries = opts.retries ?? 3;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await downloadFile(modelId, file, dest, opts, onBytes);
+      return;
+    } catch (err) {
+      const transient = err instanceof HubError && err.reachable && (err.status === undefined || err.status >= 500);
+      if (!transient || attempt >= retries || opts.signal?.aborted) throw err;
+      await new Promise((r) => setTimeout(r, (opts.retryDelayMs ?? 1000) * 2 ** attempt));
+    }
+  }
+}
+
 function parseContentRangeTotal(header: string | null): number {
   const m = header ? /\/(\d+)$/.exec(header) : null;
   return m ? Number(m[1]) : NaN;
@@ -185,16 +205,23 @@ export function writeManifest(dir: string, m: Manifest): void {
 
 /** Tracks overall progress across files: bytes, a rate over a sliding window, and an ETA. */
 export class ProgressTracker {
+  /** Bytes on disk per file: a retried file restarts from what it has, so nothing is counted twice. */
+  private perFile = new Map<string, number>();
   private loaded = 0;
   private sessionBytes = 0;
   private samples: { t: number; bytes: number }[] = [];
-  private readonly started = Date.now();
+  private readonly started: number;
 
-  constructor(readonly total: number, private readonly emit: (p: DownloadProgress) => void, private readonly now: () => number = Date.now) {}
+  constructor(readonly total: number, private readonly emit: (p: DownloadProgress) => void, private readonly now: () => number = Date.now) {
+    this.started = now();
+  }
 
+  /** `n` new bytes of `file`; on its first chunk of an attempt, `resumedFrom` bytes were already on disk. */
   add(file: string, n: number, resumedFrom: number, isFirstChunk: boolean): void {
-    if (isFirstChunk) this.loaded += resumedFrom;
-    this.loaded += n;
+    const before = this.perFile.get(file) ?? 0;
+    const after = (isFirstChunk ? resumedFrom : before) + n;
+    this.perFile.set(file, after);
+    this.loaded += after - before;
     this.sessionBytes += n;
     const t = this.now();
     this.samples.push({ t, bytes: this.sessionBytes });

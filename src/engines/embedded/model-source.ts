@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
-  downloadFile,
+  downloadFileWithRetry,
   fetchText,
   HubError,
   ProgressTracker,
@@ -43,6 +43,9 @@ export interface ModelSourceOptions {
   onProgress?: (p: DownloadProgress) => void;
   signal?: AbortSignal;
   hubToken?: string;
+  /** Transfer retries and first backoff (tests shorten them). */
+  retries?: number;
+  retryDelayMs?: number;
 }
 
 export interface ResolvedModel {
@@ -157,6 +160,8 @@ async function download(modelId: string, dir: string, opts: ModelSourceOptions):
     hubUrl: opts.hubUrl,
     revision: opts.revision,
     signal: opts.signal,
+    retries: opts.retries,
+    retryDelayMs: opts.retryDelayMs,
     headers: opts.hubToken ? { Authorization: `Bearer ${opts.hubToken}` } : {},
   };
   const configText = await fetchText(modelId, 'config.json', hub);
@@ -179,7 +184,7 @@ async function download(modelId: string, dir: string, opts: ModelSourceOptions):
   const total = present.reduce((a, [, s]) => a + s, 0) + configText.length;
   const tracker = new ProgressTracker(total, (p) => opts.onProgress?.(p));
 
-  await downloadFile(modelId, 'config.json', join(dir, 'config.json'), hub, (n, from) => tracker.add('config.json', n, from, n === 0));
+  await downloadFileWithRetry(modelId, 'config.json', join(dir, 'config.json'), hub, (n, from) => tracker.add('config.json', n, from, n === 0));
   // Smallest first: the JSON files land at once, then the graphs.
   for (const [file] of [...present].sort((a, b) => a[1] - b[1])) {
     const dest = join(dir, file);
@@ -187,7 +192,7 @@ async function download(modelId: string, dir: string, opts: ModelSourceOptions):
       tracker.add(file, 0, statSync(dest).size, true);
       continue;
     }
-    await downloadFile(modelId, file, dest, hub, (n, from) => tracker.add(file, n, from, n === 0));
+    await downloadFileWithRetry(modelId, file, dest, hub, (n, from) => tracker.add(file, n, from, n === 0));
   }
   tracker.finish('');
   const files = ['config.json', ...present.map(([f]) => f)];
