@@ -15,6 +15,7 @@ import { registerOpenAIRoutes } from './routes/openai.js';
 import { registerWsRoutes, type WsRegistry } from './routes/ws.js';
 import { buildSchemas } from './schemas.js';
 import { parseApiKeys, registerApiKeys } from '../auth/index.js';
+import { createMetrics } from '../observability/index.js';
 import { registerWebUi } from '../webui/index.js';
 
 declare module 'fastify' {
@@ -51,7 +52,10 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   // JSON and multipart only: a text/plain body is a client mistake worth a 415, not a schema error.
   app.removeContentTypeParser('text/plain');
   const lifecycle: Lifecycle = { draining: false };
-  const pipeline = createPipeline(config, engine, logger);
+  const unmetered = createPipeline(config, engine, logger);
+  const metrics = createMetrics(engine, () => unmetered.stats());
+  const pipeline = metrics.meter(unmetered);
+  metrics.register(app);
   app.addHook('onClose', async () => {
     await pipeline.close();
   });
