@@ -46,6 +46,35 @@ export const ConfigSchema = Type.Object({
   bodyLimit: Type.Integer({ minimum: 1024, default: 20 * 1024 * 1024, description: 'Bytes per request body.' }),
   logLevel: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
   logFormat: Type.Enum(['json', 'pretty'], { default: 'json' }),
+  images: Type.Object(
+    {
+      maxBytes: Type.Integer({ minimum: 1, default: 10 * 1024 * 1024, description: 'Largest encoded image in bytes (upload, decoded base64, or fetched body).' }),
+      maxPixels: Type.Integer({ minimum: 1, default: 50_000_000, description: 'Largest width x height, read from the image header before decoding (stops decompression bombs).' }),
+      maxImagesPerRequest: Type.Integer({ minimum: 0, default: 8, description: 'Images one request may carry.' }),
+      maxBase64Length: Type.Integer({ minimum: 4, default: Math.ceil((10 * 1024 * 1024) / 3) * 4, description: 'Longest base64 text (data URL payload or bare base64), checked before decoding it.' }),
+      maxEdge: Type.Integer({ minimum: 16, maximum: 16384, default: 1024, description: 'Images are shrunk (never enlarged) so their longest edge is at most this many pixels.' }),
+      decodeTimeoutSeconds: Type.Integer({ minimum: 0, maximum: 600, default: 10, description: 'Seconds one image may spend decoding and resizing before it is refused (0 = no limit).' }),
+      outputFormat: Type.Enum(['jpeg', 'png', 'webp'], { default: 'jpeg', description: 'Encoding of the normalized image handed to engines.' }),
+      outputQuality: Type.Integer({ minimum: 1, maximum: 100, default: 90, description: 'Quality of the normalized image when the encoding is lossy.' }),
+      fetchTimeoutMs: Type.Integer({ minimum: 1, default: 10_000, description: 'Total time allowed to fetch one image URL, redirects and body included.' }),
+      maxRedirects: Type.Integer({ minimum: 0, maximum: 10, default: 3, description: 'Redirects followed when fetching an image URL; each is checked again.' }),
+      allowDomains: Type.Array(Type.String(), { default: [], description: 'When not empty, image URLs must be on one of these domains (or their subdomains).' }),
+      denyDomains: Type.Array(Type.String(), { default: [], description: 'Image URLs on these domains (or their subdomains) are refused.' }),
+      allowPrivateNetworks: Type.Boolean({ default: false, description: 'Let image URLs reach loopback, private (RFC 1918), CGNAT and IPv6 unique-local addresses, for storage on your own network. Link-local (cloud metadata) stays refused.' }),
+    },
+    { default: {} },
+  ),
+  cache: Type.Object(
+    {
+      enabled: Type.Boolean({ default: true, description: 'Reuse answers to repeated deterministic requests.' }),
+      maxBytes: Type.Integer({ minimum: 0, default: 64 * 1024 * 1024, description: 'Bytes of answers kept in memory (least recently used go first).' }),
+      ttlSeconds: Type.Integer({ minimum: 0, default: 3600, description: 'Seconds an answer stays cached (0 = until evicted).' }),
+      nearDuplicateDistance: Type.Integer({ minimum: 0, maximum: 64, default: 0, description: 'Reuse an answer for images whose 64-bit perceptual hashes differ in at most this many bits (0 = exact matches only).' }),
+      cacheNondeterministic: Type.Boolean({ default: false, description: 'Also cache requests that sample (temperature > 0 without a fixed seed).' }),
+    },
+    { default: {} },
+  ),
+  redisUrl: Type.Optional(Type.String({ description: 'Redis URL (redis://host:port/db); when set, the answer cache lives there.' })),
   simulated: Type.Object(
     {
       ttftMs: Type.Number({ minimum: 0, default: 200 }),

@@ -14,6 +14,7 @@ import { registerHealthRoutes, type Lifecycle } from './routes/health.js';
 import { registerOpenAIRoutes } from './routes/openai.js';
 import { registerWsRoutes, type WsRegistry } from './routes/ws.js';
 import { buildSchemas } from './schemas.js';
+import { registerWebUi } from '../webui/index.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -50,6 +51,9 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   app.removeContentTypeParser('text/plain');
   const lifecycle: Lifecycle = { draining: false };
   const pipeline = createPipeline(config, engine, logger);
+  app.addHook('onClose', async () => {
+    await pipeline.close();
+  });
   const schemas = buildSchemas(config);
 
   app.addHook('onRequest', async (request, reply) => {
@@ -97,6 +101,8 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   const ws: WsRegistry = { sockets: new Set() };
   await app.register(websocket, { options: { maxPayload: config.bodyLimit } });
   registerWsRoutes(app, { config, pipeline, registry: ws });
+  // The page at `/` (web/dist); the API routes above keep precedence.
+  await registerWebUi(app, { heartbeatInterval: config.heartbeatInterval });
 
   return { app, pipeline, lifecycle, ws };
 }

@@ -10,6 +10,7 @@
  */
 import type { Config } from '../config/index.js';
 import { GlimpseError, toGlimpseError, type Engine, type GenerateEvent, type GenerateRequest } from '../core/index.js';
+import { createAnswerCache, type AnswerCache, type CachedAnswer, type CacheStatus } from '../cache/index.js';
 import { resolveImages } from '../images/index.js';
 import type { Logger } from '../observability/index.js';
 import { Scheduler, type SchedulerStats, type Slot } from '../scheduler/index.js';
@@ -17,7 +18,12 @@ import { Scheduler, type SchedulerStats, type Slot } from '../scheduler/index.js
 export interface OpenOptions {
   /** Called with the 1-based queue position when the request has to wait, and whenever it moves. */
   onQueued?: (position: number) => void;
+  /** Hears hit|miss|bypass before the stream is returned, so routes can send X-Glimpse-Cache. */
+  onCache?: (status: CacheStatus) => void;
 }
+
+/** Header that tells clients whether an answer came from the cache. */
+export const CACHE_HEADER = 'x-glimpse-cache';
 
 /** The event stream of one admitted request. It always ends with exactly one done or error. */
 export interface OpenedStream extends AsyncIterable<GenerateEvent> {
@@ -44,12 +50,62 @@ export interface GenerationPipeline {
    * for graceMs, then cancel the rest with a shutting_down error event. Resolves when none is left.
    */
   shutdown(graceMs: number): Promise<void>;
+  /** Release what the pipeline holds (the cache's Redis connection). */
+  close(): Promise<void>;
+}
+
+function defaultCache(config: Config, logger: Logger): AnswerCache {
+  return createAnswerCache(config, { onError: (err) => logger.warn({ err: err.message }, 'answer cache unavailable; serving without it') });
+}
+
+/** A cached answer as the event stream an engine would have produced. */
+function replayAnswer(answer: CachedAnswer): OpenedStream {
+  return {
+    waitedMs: 0,
+    queuedAt: 0,
+    async *[Symbol.asyncIterator]() {
+      if (answer.reasoning) yield { type: 'reasoning', text: answer.reasoning };
+      yield { type: 'token', text: answer.text };
+      yield { type: 'usage', usage: answer.usage };
+      yield { type: 'done', finishReason: answer.finishReason };
+    },
+  };
+}
+
+/** Pass events through; when the answer finishes normally (stop or length), hand it to `store`. */
+function storeOnFinish(stream: OpenedStream, store: (answer: CachedAnswer) => Promise<void>): OpenedStream {
+  return {
+    get waitedMs() {
+      return stream.waitedMs;
+    },
+    get queuedAt() {
+      return stream.queuedAt;
+    },
+    async *[Symbol.asyncIterator]() {
+      let text = '';
+      let reasoning = '';
+      let usage: CachedAnswer['usage'] | undefined;
+      let completionTokens = 0;
+      for await (const ev of stream) {
+        if (ev.type === 'token') {
+          text += ev.text;
+          completionTokens++;
+        } else if (ev.type === 'reasoning') reasoning += ev.text;
+        else if (ev.type === 'usage') usage = ev.usage;
+        else if (ev.type === 'done' && ev.finishReason !== 'cancelled' && (text || reasoning)) {
+          // Not awaited: a slow cache must not hold the end of the response.
+          void store({ text, ...(reasoning ? { reasoning } : {}), usage: usage ?? { promptTokens: 0, completionTokens }, finishReason: ev.finishReason });
+        }
+        yield ev;
+      }
+    },
+  };
 }
 
 /** Errors that mean "the engine could not answer", where a degraded answer may stand in. */
 const UNAVAILABLE: ReadonlySet<string> = new Set(['upstream_unavailable', 'upstream_error', 'empty_completion', 'engine_unavailable', 'rate_limited', 'engine_error']);
 
-export function createPipeline(config: Config, engine: Engine, logger: Logger): GenerationPipeline {
+export function createPipeline(config: Config, engine: Engine, logger: Logger, cache: AnswerCache = defaultCache(config, logger)): GenerationPipeline {
   const modelIds = () => engine.info().models.map((m) => m.id);
   const scheduler = new Scheduler({ maxInFlight: config.maxBatchSize, maxQueue: config.maxQueue, queueTimeoutMs: config.queueTimeout * 1000 });
   const shutdownController = new AbortController();
@@ -102,6 +158,14 @@ export function createPipeline(config: Config, engine: Engine, logger: Logger): 
       if (clientSignal.aborted) throw new GlimpseError('client_closed', 'The client went away before the request started.');
       scheduler.checkAdmission();
       await resolveImages(req, config, clientSignal);
+      // Looked up once every image has its fingerprint (the key is made of them), before
+      // admission: a hit costs no engine slot.
+      const found = await cache.lookup(req);
+      opts.onCache?.(found.status);
+      if (found.answer) {
+        logger.debug({ reqId: req.id, distance: found.distance }, 'answer cache hit');
+        return replayAnswer(found.answer);
+      }
       const slot = await scheduler.acquire({ keyId: req.keyId, signal: clientSignal, onPosition: opts.onQueued });
       const onDegrade = (e: GlimpseError): string | undefined => {
         if (config.degradedAnswer === undefined || !UNAVAILABLE.has(e.code)) return undefined;
@@ -109,8 +173,10 @@ export function createPipeline(config: Config, engine: Engine, logger: Logger): 
         logger.warn({ reqId: req.id, code: e.code, msg: e.message }, 'engine failed before the first token: sending the degraded answer');
         return config.degradedAnswer;
       };
-      return guardedStream({ req, engine, clientSignal, shutdownSignal: shutdownController.signal, config, logger, slot, onDegrade });
+      const stream = guardedStream({ req, engine, clientSignal, shutdownSignal: shutdownController.signal, config, logger, slot, onDegrade });
+      return found.key ? storeOnFinish(stream, (answer) => cache.set(found.key!, answer, req)) : stream;
     },
+    close: () => cache.close(),
     async shutdown(graceMs) {
       const idle = scheduler.drain();
       let timer: NodeJS.Timeout | undefined;

@@ -9,7 +9,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/index.js';
 import { toGlimpseError, type GenerateEvent, type GenerateRequest, type GlimpseError } from '../core/index.js';
 import { SseWriter } from '../streaming/index.js';
-import { clientGoneSignal, pendingHeaders } from './common.js';
+import { cacheHeader, clientGoneSignal, pendingHeaders } from './common.js';
 import type { GenerationPipeline, OpenedStream } from './pipeline.js';
 
 /**
@@ -19,6 +19,7 @@ import type { GenerationPipeline, OpenedStream } from './pipeline.js';
 export async function openForBody(pipeline: GenerationPipeline, request: FastifyRequest, reply: FastifyReply, req: GenerateRequest): Promise<OpenedStream> {
   let position = 0;
   const events = await pipeline.open(req, clientGoneSignal(request, reply), {
+    onCache: cacheHeader(reply),
     onQueued: (p) => {
       if (!position) reply.header('x-queue-position', String(p));
       position = p;
@@ -65,6 +66,7 @@ export async function streamSse(
   let events: OpenedStream;
   try {
     events = await deps.pipeline.open(req, signal, {
+      onCache: cacheHeader(reply),
       onQueued: (position) => {
         if (!sse) reply.header('x-queue-position', String(position));
         void openStream().comment(`queued position=${position}`);
