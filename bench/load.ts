@@ -125,6 +125,8 @@ async function one(base: string): Promise<Outcome> {
       tail = (tail + chunk).slice(-64);
     }
     const latencyMs = performance.now() - t0;
+    // A queued stream that waited out --queue-timeout was refused (after a bounded wait), not failed.
+    if (errored === 'queue_timeout') return { kind: 'queue_timeout', status: 200, latencyMs, code: errored };
     if (errored) return { kind: 'error_event', status: 200, latencyMs, ttftMs: ttft, code: errored };
     if (!tail.includes('data: [DONE]')) return { kind: 'error_event', status: 200, latencyMs, ttftMs: ttft, code: 'no_terminator' };
     return { kind: 'ok', status: 200, latencyMs, ttftMs: ttft };
