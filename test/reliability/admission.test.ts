@@ -169,3 +169,14 @@ test('/api/v1/infer: an error after the stream opened is one JSON data event, th
   assert.equal(data.at(-1), '[END]');
   assert.equal((JSON.parse(data.at(-2)!) as { error: { code: string } }).error.code, 'idle_timeout');
 });
+
+test('a non-streaming client that disconnects while its answer is generated frees the slot', async (t) => {
+  const g = await startGlimpse({ engine: 'simulated', simulated: { ttftMs: 0, tokensPerSecond: 20, answerTokens: 200 } });
+  t.after(() => g.close());
+  const ac = new AbortController();
+  const pending = post(g.url, chat(false), ac.signal).catch((e: unknown) => e);
+  await waitFor(() => g.pipeline.stats().inFlight === 1, 'admitted');
+  ac.abort();
+  await pending;
+  await waitFor(() => g.pipeline.stats().inFlight === 0, 'slot freed after the client left', 1000);
+});
