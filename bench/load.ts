@@ -54,7 +54,7 @@ const BODY = JSON.stringify({
 });
 
 interface Outcome {
-  kind: 'ok' | 'error_event' | 'rejected' | 'http_error' | 'hung' | 'transport';
+  kind: 'ok' | 'error_event' | 'rejected' | 'queue_timeout' | 'http_error' | 'hung' | 'transport';
   status: number;
   latencyMs: number;
   ttftMs?: number;
@@ -112,7 +112,7 @@ async function one(base: string): Promise<Outcome> {
       const text = await res.body.text();
       const code = /"code":"([a-z_]+)"/.exec(text)?.[1];
       const latencyMs = performance.now() - t0;
-      return { kind: res.statusCode === 429 || code === 'queue_timeout' ? 'rejected' : 'http_error', status: res.statusCode, latencyMs, code };
+      return { kind: res.statusCode === 429 ? 'rejected' : code === 'queue_timeout' ? 'queue_timeout' : 'http_error', status: res.statusCode, latencyMs, code };
     }
     let ttft: number | undefined;
     let tail = '';
@@ -125,6 +125,8 @@ async function one(base: string): Promise<Outcome> {
       tail = (tail + chunk).slice(-64);
     }
     const latencyMs = performance.now() - t0;
+    // A queued stream that waited out --queue-timeout was refused (after a bounded wait), not failed.
+    if (errored === 'queue_timeout') return { kind: 'queue_timeout', status: 200, latencyMs, code: errored };
     if (errored) return { kind: 'error_event', status: 200, latencyMs, ttftMs: ttft, code: errored };
     if (!tail.includes('data: [DONE]')) return { kind: 'error_event', status: 200, latencyMs, ttftMs: ttft, code: 'no_terminator' };
     return { kind: 'ok', status: 200, latencyMs, ttftMs: ttft };
@@ -151,6 +153,8 @@ interface StepResult {
   succeeded: number;
   successRateAdmitted: number;
   rejected: number;
+  /** Waited the whole --queue-timeout, then 503: a bounded wait, not a failure of an admitted request. */
+  queueTimeouts: number;
   otherErrors: Record<string, number>;
   hung: number;
   latencyMs: { p50: number; p95: number; p99: number };
@@ -162,9 +166,10 @@ interface StepResult {
 function summarize(label: string, offeredRps: number, outcomes: Outcome[], peakRss: number): StepResult {
   const admitted = outcomes.filter((o) => o.kind === 'ok' || o.kind === 'error_event' || o.kind === 'hung');
   const ok = outcomes.filter((o) => o.kind === 'ok');
+  // Rejection latency: how fast a refused client learns it (429 queue_full).
   const rejected = outcomes.filter((o) => o.kind === 'rejected');
   const otherErrors: Record<string, number> = {};
-  for (const o of outcomes) if (o.kind !== 'ok' && o.kind !== 'rejected') otherErrors[`${o.kind}:${o.code ?? o.status}`] = (otherErrors[`${o.kind}:${o.code ?? o.status}`] ?? 0) + 1;
+  for (const o of outcomes) if (o.kind !== 'ok' && o.kind !== 'rejected' && o.kind !== 'queue_timeout') otherErrors[`${o.kind}:${o.code ?? o.status}`] = (otherErrors[`${o.kind}:${o.code ?? o.status}`] ?? 0) + 1;
   const lat = ok.map((o) => o.latencyMs);
   const ttft = ok.map((o) => o.ttftMs ?? NaN).filter(Number.isFinite);
   const rej = rejected.map((o) => o.latencyMs);
@@ -176,6 +181,7 @@ function summarize(label: string, offeredRps: number, outcomes: Outcome[], peakR
     succeeded: ok.length,
     successRateAdmitted: admitted.length ? ok.length / admitted.length : 1,
     rejected: rejected.length,
+    queueTimeouts: outcomes.filter((o) => o.kind === 'queue_timeout').length,
     otherErrors,
     hung: outcomes.filter((o) => o.kind === 'hung').length,
     latencyMs: { p50: pct(lat, 50), p95: pct(lat, 95), p99: pct(lat, 99) },
@@ -227,9 +233,9 @@ async function closedLoop(base: string, pid: number, clients: number, seconds: n
 const f = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '-');
 
 function printTable(rows: StepResult[]): void {
-  const head = ['step', 'offered/s', 'sent', 'admitted', 'ok% adm', 'rejected', 'other err', 'hung', 'p50 ms', 'p95 ms', 'p99 ms', 'ttft p50', 'ttft p99', 'rej p50', 'rej p99', 'peak RSS MiB'];
+  const head = ['step', 'offered/s', 'sent', 'admitted', 'ok% adm', '429', 'q-timeout', 'other err', 'hung', 'p50 ms', 'p95 ms', 'p99 ms', 'ttft p50', 'ttft p99', 'rej p50', 'rej p99', 'peak RSS MiB'];
   const lines = rows.map((r) => [
-    r.label, f(r.offeredRps, 1), String(r.sent), String(r.admitted), f(r.successRateAdmitted * 100, 1), String(r.rejected),
+    r.label, f(r.offeredRps, 1), String(r.sent), String(r.admitted), f(r.successRateAdmitted * 100, 1), String(r.rejected), String(r.queueTimeouts),
     String(Object.values(r.otherErrors).reduce((a, b) => a + b, 0)), String(r.hung),
     f(r.latencyMs.p50), f(r.latencyMs.p95), f(r.latencyMs.p99), f(r.ttftMs.p50), f(r.ttftMs.p99), f(r.rejectionMs.p50, 1), f(r.rejectionMs.p99, 1), f(r.peakRssMiB, 1),
   ]);

@@ -106,7 +106,10 @@ export class Scheduler {
   checkAdmission(): void {
     if (this.draining) throw shuttingDown();
     if (this.running < this.opts.maxInFlight && this.waiting === 0) return;
-    if (this.waiting >= this.opts.maxQueue) throw this.queueFull();
+    if (this.waiting >= this.opts.maxQueue) {
+      this.counters.rejectedFull++;
+      throw this.queueFull();
+    }
   }
 
   /** A slot now, a slot after waiting, or a GlimpseError: queue_full, queue_timeout, shutting_down, client_closed. */

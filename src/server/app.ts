@@ -26,6 +26,12 @@ declare module 'fastify' {
 
 const OPS_PATHS = new Set(['/health', '/ready', '/metrics']);
 
+/**
+ * Routes that start a generation. When the queue is full they are refused in onRequest, before
+ * the body is read: an overloaded server must not parse a 20 MB image only to say 429.
+ */
+const GENERATION_ROUTES = new Set(['/v1/chat/completions', '/v1/multimodal/completions', '/infer', '/v1/chat', '/api/v1/infer']);
+
 const REQUEST_ID_RE = /^[\w.:-]{1,128}$/;
 
 export interface App {
@@ -71,6 +77,17 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
     // everything else is refused at once with a code clients can retry elsewhere on.
     if (lifecycle.draining && !OPS_PATHS.has(request.url.split('?')[0] ?? '')) {
       return sendError(reply, request.routeOptions.config?.errorFormat ?? 'openai', new GlimpseError('shutting_down', 'The server is shutting down; retry on another instance.', { headers: { 'Retry-After': '1' } }));
+    }
+    if (request.method === 'POST' && GENERATION_ROUTES.has(request.routeOptions.url ?? '')) {
+      try {
+        pipeline.checkAdmission();
+      } catch (err) {
+        if (!(err instanceof GlimpseError)) throw err;
+        request.log.info({ code: err.code }, 'request refused before reading its body');
+        // A large body is not read: close the connection after answering rather than drain it.
+        if (Number(request.headers['content-length'] ?? 0) > 65536 || request.headers['transfer-encoding']) reply.header('connection', 'close');
+        return sendError(reply, request.routeOptions.config?.errorFormat ?? 'openai', err);
+      }
     }
   });
 

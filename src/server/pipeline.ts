@@ -45,6 +45,8 @@ export interface GenerationPipeline {
   modelIds(): string[];
   /** Gauges and counters for metrics and tests: in flight, queued, refusals. */
   stats(): PipelineStats;
+  /** Throws queue_full / shutting_down if a request arriving now would be refused at once. */
+  checkAdmission(): void;
   /**
    * Graceful shutdown: refuse new and queued requests (shutting_down), let in-flight ones finish
    * for graceMs, then cancel the rest with a shutting_down error event. Resolves when none is left.
@@ -146,6 +148,7 @@ export function createPipeline(config: Config, engine: Engine, logger: Logger, c
   return {
     modelIds,
     stats: () => ({ ...scheduler.stats(), degraded }),
+    checkAdmission: () => scheduler.checkAdmission(),
     async open(req, clientSignal, opts = {}) {
       if (shutdownController.signal.aborted) throw new GlimpseError('shutting_down', 'The server is shutting down; retry on another instance.', { headers: { 'Retry-After': '1' } });
       checkModel(req);

@@ -16,7 +16,7 @@ const post = (url: string, body: unknown, signal?: AbortSignal) =>
   fetch(url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal });
 
 test('a full queue is refused at once with 429 queue_full and Retry-After; admitted requests still succeed', async (t) => {
-  const g = await startGlimpse({ engine: 'simulated', maxBatchSize: 1, maxQueue: 1, simulated: { ttftMs: 300, tokensPerSecond: 1000, answerTokens: 3 } });
+  const g = await startGlimpse({ engine: 'simulated', maxBatchSize: 1, maxQueue: 1, simulated: { ttftMs: 1500, tokensPerSecond: 1000, answerTokens: 3 } });
   t.after(() => g.close());
   const first = post(g.url, chat(false));
   await waitFor(() => g.pipeline.stats().inFlight === 1, 'first admitted');
@@ -28,6 +28,18 @@ test('a full queue is refused at once with 429 queue_full and Retry-After; admit
   const body = (await third.json()) as { error: { code: string; type: string } };
   assert.equal(body.error.code, 'queue_full');
   assert.equal(body.error.type, 'rate_limit_error');
+  // A big upload is refused the same way, without the server reading the 8 MB first.
+  const big = await fetch(g.url + '/v1/chat/completions', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(chat(false, { padding: 'x'.repeat(8 * 1024 * 1024) })),
+  });
+  assert.equal(big.status, 429);
+  assert.equal(((await big.json()) as { error: { code: string } }).error.code, 'queue_full');
+  const gbody = await fetch(g.url + '/api/v1/infer', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ image: RED_PIXEL_PNG, prompt: 'x' }) });
+  assert.equal(gbody.status, 429);
+  await gbody.text();
+  assert.equal(g.pipeline.stats().rejectedFull, 3);
   const [r1, r2] = await Promise.all([first, second]);
   assert.equal(r1.status, 200);
   assert.equal(r2.status, 200);
@@ -156,4 +168,15 @@ test('/api/v1/infer: an error after the stream opened is one JSON data event, th
   const data = sseData(await res.text());
   assert.equal(data.at(-1), '[END]');
   assert.equal((JSON.parse(data.at(-2)!) as { error: { code: string } }).error.code, 'idle_timeout');
+});
+
+test('a non-streaming client that disconnects while its answer is generated frees the slot', async (t) => {
+  const g = await startGlimpse({ engine: 'simulated', simulated: { ttftMs: 0, tokensPerSecond: 20, answerTokens: 200 } });
+  t.after(() => g.close());
+  const ac = new AbortController();
+  const pending = post(g.url, chat(false), ac.signal).catch((e: unknown) => e);
+  await waitFor(() => g.pipeline.stats().inFlight === 1, 'admitted');
+  ac.abort();
+  await pending;
+  await waitFor(() => g.pipeline.stats().inFlight === 0, 'slot freed after the client left', 1000);
 });

@@ -227,3 +227,16 @@ test('everything down with --degraded-answer: the client gets the degraded answe
   assert.equal(data.at(-1), '[DONE]');
   assert.equal(g.pipeline.stats().degraded, 1);
 });
+
+test('with every upstream ejected, requests are still tried (panic routing) rather than refused for the whole cooldown', async (t) => {
+  // One request that fails three times opens the only upstream's breaker; the next request must not pay for it.
+  const { g, fakes } = await setup(t, [(_r, i) => (i < 3 ? { status: 500 } : {})], { upstreamBreakerThreshold: 2, upstreamBreakerCooldown: 60, upstreamRetries: 2 });
+  const bad = await post(g, chat(false));
+  assert.equal(bad.status, 502);
+  await bad.json();
+  assert.equal((await fetch(g.url + '/ready')).status, 200, 'a breaker opened by failed requests does not take the server out of rotation');
+  const good = await post(g, chat(false));
+  assert.equal(good.status, 200);
+  assert.equal(((await good.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content, 'A red square on white.');
+  assert.equal(posts(fakes[0]!), 4);
+});

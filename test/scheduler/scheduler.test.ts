@@ -46,7 +46,7 @@ test('a full queue refuses at once with queue_full and a Retry-After header', as
   assert.equal(err.status, 429);
   assert.match(err.headers['Retry-After'] ?? '', /^\d+$/);
   assert.throws(() => s.checkAdmission(), (e: unknown) => e instanceof GlimpseError && e.code === 'queue_full');
-  assert.equal(s.stats().rejectedFull, 1);
+  assert.equal(s.stats().rejectedFull, 2, 'acquire and checkAdmission both count their refusal');
   a.release();
   (await waiting).release();
 });

@@ -89,16 +89,22 @@ export class UpstreamPool {
     }
   }
 
-  /** Is any member routable (used for the engine's health)? */
+  /**
+   * Is any member up (the engine's health and /ready)? Judged by the active checks only: a
+   * breaker opened by failing requests decides routing, not whether the server takes traffic.
+   */
   anyUp(): boolean {
-    return this.members.some((m) => m.healthy !== false && m.breaker.available());
+    return this.members.some((m) => m.healthy !== false);
   }
 
   /**
    * Choose a member for one attempt and claim it (outstanding + 1, the breaker's probe if
    * half-open). Members in `avoid` (already tried for this request) are used only when nothing
    * else is left. Members failing their active check are a last resort too: the check may be
-   * stale, and trying beats refusing. Undefined when every breaker is open.
+   * stale, and trying beats refusing. When every breaker is open, routing ignores them (panic
+   * mode, as Envoy does below its panic threshold): ejection exists to shift load onto healthy
+   * members, and with none left, refusing everyone for a cooldown because of a few failed
+   * requests (one poisonous request retried three times, say) is worse than trying.
    */
   acquire(avoid: ReadonlySet<PoolMember>): PoolMember | undefined {
     const tiers = [
@@ -116,7 +122,12 @@ export class UpstreamPool {
       pick.outstanding++;
       return pick;
     }
-    return undefined;
+    if (!this.members.length) return undefined;
+    const least = Math.min(...this.members.map((m) => m.outstanding));
+    const best = this.members.filter((m) => m.outstanding === least);
+    const pick = best[this.turn++ % best.length]!;
+    pick.outstanding++;
+    return pick;
   }
 
   /** End of one attempt: free the member and tell its breaker how it went. */
