@@ -10,6 +10,7 @@ import type { Config } from '../config/index.js';
 import { GlimpseError, type GenerateRequest, type ImageSource, type ResolvedImage } from '../core/index.js';
 import { fetchImageBytes, type FetchImageOptions } from './fetch.js';
 import { checkBase64Length, checkEncodedBytes, checkImageCount, imageSettings, type ImageSettings } from './limits.js';
+import { decodeGate } from './gate.js';
 import { normalizeImage } from './normalize.js';
 import { isSupportedFormat, sniffImageFormat } from './sniff.js';
 
@@ -18,6 +19,7 @@ export { hammingDistance, dHashFromGrey9x8 } from './fingerprint.js';
 export { fetchImageBytes, systemResolver, type FetchImageOptions } from './fetch.js';
 export { addressRefusal, domainMatches, type HostResolver, type ResolvedAddress } from './ssrf.js';
 export { imageSettings, type ImageSettings } from './limits.js';
+export { DecodeGate, decodeGate } from './gate.js';
 
 /** Options beyond the config, for callers that need them (model profiles, tests). */
 export interface ResolveImageOptions {
@@ -90,8 +92,7 @@ export async function resolveImage(src: ImageSource, config?: Pick<Config, 'imag
   if (!isSupportedFormat(format)) {
     throw new GlimpseError('unsupported_media_type', `${format.toUpperCase()} images are not supported; send JPEG, PNG, WebP, GIF, AVIF or TIFF.`, { param: 'image' });
   }
-  signal?.throwIfAborted();
-  return normalizeImage(data, format, { settings: s, maxEdge: opts.maxEdge });
+  return decodeGate(s.maxConcurrentDecodes).run(() => normalizeImage(data, format, { settings: s, maxEdge: opts.maxEdge }), signal);
 }
 
 /** Every image part of the request, in order. */
