@@ -44,6 +44,8 @@ export interface AnswerCache {
   getNear(req: GenerateRequest): Promise<{ answer: CachedAnswer; distance: number } | undefined>;
   /** keyFor + get (+ getNear when enabled), with the status to report. */
   lookup(req: GenerateRequest): Promise<CacheLookup>;
+  /** Resolves true once the backend serves (memory: at once; Redis: once connected), false after `timeoutMs`. Requests before that are misses. */
+  ready(timeoutMs?: number): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -131,6 +133,7 @@ export function createAnswerCache(config: CacheConfig, opts: AnswerCacheOptions 
       if (near) return { status: 'hit', key, answer: near.answer, distance: near.distance };
       return { status: 'miss', key };
     },
+    ready: async (timeoutMs = 2000) => (store ? store.ready(timeoutMs) : true),
     async close() {
       await store?.close();
     },

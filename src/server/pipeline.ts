@@ -18,6 +18,8 @@ export interface GenerationPipeline {
   open(req: GenerateRequest, clientSignal: AbortSignal, onCache?: (status: CacheStatus) => void): Promise<AsyncIterable<GenerateEvent>>;
   /** Model ids this server answers to. */
   modelIds(): string[];
+  /** Resolves true once the answer cache can serve (Redis connected), false after a short wait. */
+  cacheReady(): Promise<boolean>;
   /** Release what the pipeline holds (the cache's Redis connection). */
   close(): Promise<void>;
 }
@@ -63,6 +65,7 @@ export function createPipeline(config: Config, engine: Engine, logger: Logger, c
       const events = guardedStream(req, engine, clientSignal, config, logger);
       return found.key ? storeOnFinish(events, (answer) => cache.set(found.key!, answer, req)) : events;
     },
+    cacheReady: () => cache.ready(),
     close: () => cache.close(),
   };
 }
