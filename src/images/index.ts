@@ -81,9 +81,39 @@ async function sourceBytes(src: ImageSource, s: ImageSettings, opts: ResolveImag
   }
 }
 
+/** Counters since start, for metrics. */
+export interface ImageStats {
+  resolved: number;
+  /** Refusals by error code (invalid_image, image_too_large, image_url_forbidden, ...). */
+  refused: Record<string, number>;
+  /** Time spent normalizing resolved images (decode to encode), ms. */
+  normalizeMs: number;
+  /** Normalizations running and waiting at the decode gate now. */
+  decoding: number;
+  waiting: number;
+}
+
+const stats = { resolved: 0, refused: {} as Record<string, number>, normalizeMs: 0 };
+let lastGate = decodeGate(0);
+
+export function imageStats(): ImageStats {
+  return { resolved: stats.resolved, refused: { ...stats.refused }, normalizeMs: stats.normalizeMs, decoding: lastGate.active, waiting: lastGate.queued };
+}
+
 /** Resolve one image: bytes, limits, sniff, normalize, fingerprint. Throws GlimpseError. */
 export async function resolveImage(src: ImageSource, config?: Pick<Config, 'images'>, signal?: AbortSignal, opts: ResolveImageOptions = {}): Promise<ResolvedImage> {
-  const s = imageSettings(config);
+  try {
+    const img = await resolveOne(src, imageSettings(config), signal, opts);
+    stats.resolved++;
+    return img;
+  } catch (err) {
+    const code = err instanceof GlimpseError ? err.code : 'other';
+    stats.refused[code] = (stats.refused[code] ?? 0) + 1;
+    throw err;
+  }
+}
+
+async function resolveOne(src: ImageSource, s: ImageSettings, signal: AbortSignal | undefined, opts: ResolveImageOptions): Promise<ResolvedImage> {
   const data = await sourceBytes(src, s, opts, signal);
   checkEncodedBytes(data.length, s);
   if (data.length === 0) throw new GlimpseError('invalid_image', 'The image is empty (0 bytes).', { param: 'image' });
@@ -92,7 +122,13 @@ export async function resolveImage(src: ImageSource, config?: Pick<Config, 'imag
   if (!isSupportedFormat(format)) {
     throw new GlimpseError('unsupported_media_type', `${format.toUpperCase()} images are not supported; send JPEG, PNG, WebP, GIF, AVIF or TIFF.`, { param: 'image' });
   }
-  return decodeGate(s.maxConcurrentDecodes).run(() => normalizeImage(data, format, { settings: s, maxEdge: opts.maxEdge }), signal);
+  const gate = (lastGate = decodeGate(s.maxConcurrentDecodes));
+  return gate.run(async () => {
+    const started = performance.now();
+    const img = await normalizeImage(data, format, { settings: s, maxEdge: opts.maxEdge });
+    stats.normalizeMs += performance.now() - started;
+    return img;
+  }, signal);
 }
 
 /** Every image part of the request, in order. */
