@@ -29,6 +29,8 @@ export interface ResolveImageOptions {
   resolve?: FetchImageOptions['resolve'];
   /** Test seam for URL fetches; see FetchImageOptions.dialAddress. */
   dialAddress?: FetchImageOptions['dialAddress'];
+  /** Extra CA certificates (PEM) to trust for image hosts. */
+  ca?: string;
 }
 
 // Base64 alphabet (standard and URL-safe), with the line breaks and spaces some encoders insert, and padding.
@@ -75,7 +77,7 @@ async function sourceBytes(src: ImageSource, s: ImageSettings, opts: ResolveImag
       return decodeDataUrl(src.url, s);
     case 'url':
       if (typeof src.url !== 'string') throw new GlimpseError('invalid_image_url', 'The image URL must be a string.', { param: 'image_url' });
-      return fetchImageBytes(src.url, { settings: s, signal, resolve: opts.resolve, dialAddress: opts.dialAddress });
+      return fetchImageBytes(src.url, { settings: s, signal, resolve: opts.resolve, dialAddress: opts.dialAddress, ca: opts.ca });
     default:
       throw new GlimpseError('invalid_request', 'Unknown image source.', { param: 'image' });
   }
