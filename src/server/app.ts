@@ -14,6 +14,7 @@ import { registerHealthRoutes, type Lifecycle } from './routes/health.js';
 import { registerOpenAIRoutes } from './routes/openai.js';
 import { registerWsRoutes, type WsRegistry } from './routes/ws.js';
 import { buildSchemas } from './schemas.js';
+import { registerWebUi } from '../webui/index.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -102,6 +103,8 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   const ws: WsRegistry = { sockets: new Set() };
   await app.register(websocket, { options: { maxPayload: config.bodyLimit } });
   registerWsRoutes(app, { config, pipeline, registry: ws });
+  // The page at `/` (web/dist); the API routes above keep precedence.
+  await registerWebUi(app, { heartbeatInterval: config.heartbeatInterval });
 
   return { app, pipeline, lifecycle, ws };
 }
