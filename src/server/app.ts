@@ -65,6 +65,8 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   app.addHook('onClose', async () => {
     await pipeline.close();
   });
+  // Give Redis a moment to connect so the first requests can use the cache; never block startup on it.
+  if (!(await pipeline.cacheReady())) logger.warn('answer cache (Redis) not reachable yet; serving without it until it is');
   const schemas = buildSchemas(config);
   // Registered before any onRequest hook of ours, so a WebSocket upgrade that a hook refuses (no
   // API key, shutting down) is already marked as one and its socket is destroyed after the answer.

@@ -89,8 +89,10 @@ export function registerWsRoutes(app: FastifyInstance, deps: { config: Config; p
       try {
         const req = toRequest(msg, config);
         req.keyId = request.keyId;
-        const events = await pipeline.open(req, ac.signal, { onQueued: (p) => send({ type: 'queued', id, position: p }) });
-        send({ type: 'start', id, model: req.model, queue_wait_ms: Math.round(events.waitedMs) });
+        let cache: string | undefined;
+        const events = await pipeline.open(req, ac.signal, { onQueued: (p) => send({ type: 'queued', id, position: p }), onCache: (s) => (cache = s) });
+        // `cache` (hit|miss|bypass) is what HTTP routes send as X-Glimpse-Cache.
+        send({ type: 'start', id, model: req.model, queue_wait_ms: Math.round(events.waitedMs), ...(cache ? { cache } : {}) });
         let usage: Usage | undefined;
         for await (const ev of events) {
           if (closed) break;
