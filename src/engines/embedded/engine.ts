@@ -528,7 +528,7 @@ function workerEntry(): { file: URL | string; eval: boolean } {
   return { file: `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`, eval: true };
 }
 
-/** Whether onnxruntime-node was installed with its CUDA execution provider (ONNXRUNTIME_NODE_INSTALL_CUDA=v12). */
+/** Whether onnxruntime-node was installed with its CUDA execution provider (ONNXRUNTIME_NODE_INSTALL=cuda12). */
 export function cudaProviderInstalled(): boolean {
   if (process.platform !== 'linux' || process.arch !== 'x64') return false;
   try {
@@ -550,7 +550,7 @@ function resolveDevice(requested: 'cpu' | 'cuda' | 'auto'): 'cpu' | 'cuda' {
   const cuda = cudaProviderInstalled();
   if (requested === 'cuda' && !cuda) {
     throw new ModelUnavailableError(
-      "--device cuda needs onnxruntime-node's CUDA execution provider, which is not installed; reinstall with ONNXRUNTIME_NODE_INSTALL_CUDA=v12 npm install (CUDA 12 and cuDNN 9 on the machine), or use --device cpu.",
+      "--device cuda needs onnxruntime-node's CUDA execution provider, which is not installed; fetch it with ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node (CUDA 12 and cuDNN 9 on the machine), or use --device cpu.",
     );
   }
   return cuda ? 'cuda' : 'cpu';
