@@ -1,0 +1,38 @@
+/** Turning the on-screen conversation into what is sent back to the model. */
+import type { WireMessage, WireImagePart, WireTextPart } from './client';
+import type { Message } from './store';
+import { splitThinking } from './think';
+
+/**
+ * Thinking never goes back to the model (GLM's own chat template drops it from earlier turns, and
+ * it would waste context); failed answers are left out; images are sent with every turn because
+ * the server keeps no state between requests.
+ */
+export function toWireMessages(messages: Message[], systemPrompt: string): WireMessage[] {
+  const out: WireMessage[] = [];
+  if (systemPrompt.trim()) out.push({ role: 'system', content: systemPrompt.trim() });
+  for (const m of messages) {
+    if (m.role === 'user') {
+      const parts: Array<WireTextPart | WireImagePart> = [];
+      for (const img of m.images) if (img.dataUrl) parts.push({ type: 'image_url', image_url: { url: img.dataUrl } });
+      if (m.text.trim()) parts.push({ type: 'text', text: m.text });
+      if (parts.length) out.push({ role: 'user', content: parts });
+    } else if (m.status === 'done' || m.status === 'stopped') {
+      const answer = splitThinking(m.content).answer.trim();
+      if (answer) out.push({ role: 'assistant', content: answer });
+    }
+  }
+  return out;
+}
+
+/** The image an answer's boxes refer to: the first image of the closest user turn before it that had one. */
+export function imageForAnswer(messages: Message[], assistantIndex: number): { dataUrl: string; width: number; height: number } | null {
+  for (let i = assistantIndex - 1; i >= 0; i--) {
+    const m = messages[i];
+    if (m && m.role === 'user' && m.images.length) {
+      const img = m.images.find((x) => x.dataUrl);
+      return img ? { dataUrl: img.dataUrl, width: img.width, height: img.height } : null;
+    }
+  }
+  return null;
+}
