@@ -97,6 +97,7 @@ interface Job {
   /** Why the engine asked the worker to stop, if it did. */
   stopReason: 'cancelled' | 'timeout' | null;
   finished: boolean;
+  enqueuedAt: number;
 }
 
 interface Slot {
@@ -300,10 +301,12 @@ export class EmbeddedEngine implements Engine {
       slot: null,
       stopReason: null,
       finished: false,
+      enqueuedAt: Date.now(),
     };
   }
 
   private enqueue(job: Job): void {
+    job.enqueuedAt = Date.now();
     this.queue.push(job);
     this.dispatch();
   }
@@ -358,6 +361,7 @@ export class EmbeddedEngine implements Engine {
     if (!job || job.msg.id !== msg.id) return;
     switch (msg.type) {
       case 'started':
+        this.logger.debug({ reqId: msg.id, worker: slot.index, promptTokens: msg.promptTokens, queuedMs: Date.now() - job.enqueuedAt }, 'embedded generation started');
         return;
       case 'token':
         if (!job.finished) job.events.push({ type: 'token', text: msg.text });
