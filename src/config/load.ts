@@ -66,12 +66,14 @@ function deepMerge(base: Plain, over: Plain): Plain {
 }
 
 /** Comma-separated strings become arrays where the schema wants an array (flags and env). */
-function splitLists(input: Plain): Plain {
-  const props = ConfigSchema.properties as Record<string, { type?: string }>;
+function splitLists(input: Plain, props: Record<string, { type?: string; properties?: Record<string, unknown> }> = ConfigSchema.properties as never): Plain {
   const out: Plain = { ...input };
   for (const [k, v] of Object.entries(out)) {
     if (props[k]?.type === 'array' && typeof v === 'string') {
       out[k] = v.split(',').map((s) => s.trim()).filter(Boolean);
+    } else if (props[k]?.type === 'object' && props[k]?.properties && isPlain(v)) {
+      // nested settings (GLIMPSE_IMAGES_ALLOW_DOMAINS=a.com,b.com) split the same way
+      out[k] = splitLists(v, props[k]!.properties as never);
     }
   }
   return out;
@@ -84,7 +86,7 @@ function splitLists(input: Plain): Plain {
 export function loadConfig(opts: { flags?: Plain; env?: NodeJS.ProcessEnv; file?: string } = {}): Config {
   const env = opts.env ?? process.env;
   const file = opts.file ?? (env.GLIMPSE_CONFIG || undefined);
-  const layers = [file ? configFromFile(file) : {}, configFromEnv(env), opts.flags ?? {}].map(splitLists);
+  const layers = [file ? configFromFile(file) : {}, configFromEnv(env), opts.flags ?? {}].map((layer) => splitLists(layer));
   let merged: Plain = {};
   for (const layer of layers) merged = deepMerge(merged, layer);
 

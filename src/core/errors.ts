@@ -21,6 +21,8 @@ export const ERROR_CODES = {
   forbidden: { status: 403, type: 'permission_error' },
   model_not_found: { status: 404, type: 'invalid_request_error' },
   not_found: { status: 404, type: 'invalid_request_error' },
+  // 499 (as nginx logs it): the client closed the connection; nobody reads this answer
+  client_closed: { status: 499, type: 'invalid_request_error' },
   // 413/415/422: the image
   payload_too_large: { status: 413, type: 'invalid_request_error' },
   image_too_large: { status: 413, type: 'invalid_request_error' },

@@ -2,69 +2,124 @@
  * The image pipeline's door. Routes call resolveImages() once per request, after parsing and
  * before admission; every ImagePart gets its `resolved` field or the call throws a GlimpseError.
  *
- * FOUNDATION VERSION: decodes data URLs / base64 / uploads and fetches http(s) URLs with a size
- * cap, sniffing the format from magic bytes. The image-pipeline issue replaces the insides
- * (limits, sharp normalization, SSRF guard, fingerprints) behind this same signature.
+ * Per image: take the bytes (data URL / bare base64 with the base64 length checked before
+ * decoding, an upload, or an SSRF-guarded fetch) → byte limit → sniff the format from the bytes
+ * → header-only pixel limit → decode, orient, flatten, sRGB 8-bit, shrink → encode + fingerprint.
  */
-import { createHash } from 'node:crypto';
 import type { Config } from '../config/index.js';
 import { GlimpseError, type GenerateRequest, type ImageSource, type ResolvedImage } from '../core/index.js';
+import { fetchImageBytes, type FetchImageOptions } from './fetch.js';
+import { checkBase64Length, checkEncodedBytes, checkImageCount, imageSettings, type ImageSettings } from './limits.js';
+import { normalizeImage } from './normalize.js';
+import { isSupportedFormat, sniffImageFormat } from './sniff.js';
 
-const MAX_BYTES = 10 * 1024 * 1024;
+export { sniffImageFormat, SUPPORTED_FORMATS, UNSUPPORTED_FORMATS } from './sniff.js';
+export { hammingDistance, dHashFromGrey9x8 } from './fingerprint.js';
+export { fetchImageBytes, systemResolver, type FetchImageOptions } from './fetch.js';
+export { addressRefusal, domainMatches, type HostResolver, type ResolvedAddress } from './ssrf.js';
+export { imageSettings, type ImageSettings } from './limits.js';
 
-export function sniffImageFormat(b: Buffer): string | null {
-  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
-  if (b.length >= 8 && b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))) return 'png';
-  if (b.length >= 12 && b.toString('latin1', 0, 4) === 'RIFF' && b.toString('latin1', 8, 12) === 'WEBP') return 'webp';
-  if (b.length >= 6 && (b.toString('latin1', 0, 6) === 'GIF87a' || b.toString('latin1', 0, 6) === 'GIF89a')) return 'gif';
-  return null;
+/** Options beyond the config, for callers that need them (model profiles, tests). */
+export interface ResolveImageOptions {
+  /** Longest edge for this model, overriding images.maxEdge (e.g. 448). */
+  maxEdge?: number;
+  /** DNS step for URL fetches (tests inject one; production uses the system resolver). */
+  resolve?: FetchImageOptions['resolve'];
+  /** Test seam for URL fetches; see FetchImageOptions.dialAddress. */
+  dialAddress?: FetchImageOptions['dialAddress'];
 }
 
-const MIME: Record<string, ResolvedImage['mime']> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp' };
+// Base64 alphabet (standard and URL-safe), with the line breaks and spaces some encoders insert, and padding.
+const BASE64_TEXT = /^[A-Za-z0-9+/_\-\s]*={0,2}$/;
 
-async function sourceBytes(src: ImageSource, signal?: AbortSignal): Promise<Buffer> {
+function decodeBase64(text: string, s: ImageSettings): Buffer {
+  checkBase64Length(text.length, s);
+  const trimmed = text.trim();
+  const bytes = Buffer.from(trimmed, 'base64');
+  // Node skips characters outside the alphabet silently. Clean base64 decodes to exactly this many
+  // bytes, so the (slower, main-thread) character check runs only when the count is off:
+  // wrapped lines, or text that is not base64 at all.
+  const pad = trimmed.endsWith('==') ? 2 : trimmed.endsWith('=') ? 1 : 0;
+  if (bytes.length !== Math.floor((trimmed.length * 3) / 4) - pad && !BASE64_TEXT.test(trimmed)) {
+    throw new GlimpseError('invalid_image', 'The image could not be read: its base64 text has characters outside the base64 alphabet.', { param: 'image' });
+  }
+  return bytes;
+}
+
+// A data URL header is short ("data:image/jpeg;base64"); a long one is not a data URL we accept.
+const MAX_DATA_URL_HEADER = 200;
+
+function decodeDataUrl(url: string, s: ImageSettings): Buffer {
+  const comma = url.indexOf(',', 0);
+  const header = comma > 0 && comma <= MAX_DATA_URL_HEADER ? url.slice(0, comma) : '';
+  if (!/^data:[\w.+-]*\/?[\w.+-]*(;[\w.+-]+=[^;,]*)*;base64$/i.test(header)) {
+    throw new GlimpseError('invalid_image_url', 'Image data URLs must be base64: data:image/<type>;base64,<data>.', { param: 'image_url' });
+  }
+  // The declared mime type is ignored on purpose: the bytes decide the format.
+  checkBase64Length(url.length - comma - 1, s);
+  return decodeBase64(url.slice(comma + 1), s);
+}
+
+async function sourceBytes(src: ImageSource, s: ImageSettings, opts: ResolveImageOptions, signal?: AbortSignal): Promise<Buffer> {
   switch (src.kind) {
     case 'bytes':
+      if (!Buffer.isBuffer(src.data)) throw new GlimpseError('invalid_image', 'The uploaded image has no bytes.', { param: 'image' });
       return src.data;
     case 'base64':
-      return Buffer.from(src.data, 'base64');
-    case 'dataUrl': {
-      const m = /^data:([^;,]*)(;base64)?,(.*)$/s.exec(src.url);
-      if (!m || !m[2]) throw new GlimpseError('invalid_image_url', 'Image data URLs must be base64: data:image/<type>;base64,<data>.', { param: 'image_url' });
-      return Buffer.from(m[3]!, 'base64');
-    }
-    case 'url': {
-      const res = await fetch(src.url, { signal, redirect: 'follow' }).catch((err: unknown) => {
-        throw new GlimpseError('image_fetch_failed', `Could not fetch the image URL: ${(err as Error).message}.`, { param: 'image_url' });
-      });
-      if (!res.ok) throw new GlimpseError('image_fetch_failed', `Fetching the image URL answered HTTP ${res.status}.`, { param: 'image_url' });
-      const buf = Buffer.from(await res.arrayBuffer());
-      return buf;
-    }
+      if (typeof src.data !== 'string') throw new GlimpseError('invalid_image', 'The image base64 must be a string.', { param: 'image' });
+      return decodeBase64(src.data, s);
+    case 'dataUrl':
+      if (typeof src.url !== 'string') throw new GlimpseError('invalid_image_url', 'The image URL must be a string.', { param: 'image_url' });
+      return decodeDataUrl(src.url, s);
+    case 'url':
+      if (typeof src.url !== 'string') throw new GlimpseError('invalid_image_url', 'The image URL must be a string.', { param: 'image_url' });
+      return fetchImageBytes(src.url, { settings: s, signal, resolve: opts.resolve, dialAddress: opts.dialAddress });
+    default:
+      throw new GlimpseError('invalid_request', 'Unknown image source.', { param: 'image' });
   }
 }
 
-export async function resolveImage(src: ImageSource, _config?: Config, signal?: AbortSignal): Promise<ResolvedImage> {
-  const data = await sourceBytes(src, signal);
-  if (data.length > MAX_BYTES) throw new GlimpseError('image_too_large', `Image is ${data.length} bytes; the limit is ${MAX_BYTES}.`, { param: 'image' });
+/** Resolve one image: bytes, limits, sniff, normalize, fingerprint. Throws GlimpseError. */
+export async function resolveImage(src: ImageSource, config?: Pick<Config, 'images'>, signal?: AbortSignal, opts: ResolveImageOptions = {}): Promise<ResolvedImage> {
+  const s = imageSettings(config);
+  const data = await sourceBytes(src, s, opts, signal);
+  checkEncodedBytes(data.length, s);
+  if (data.length === 0) throw new GlimpseError('invalid_image', 'The image is empty (0 bytes).', { param: 'image' });
   const format = sniffImageFormat(data);
   if (!format) throw new GlimpseError('invalid_image', 'The image could not be read: its bytes are not a known image format.', { param: 'image' });
-  return {
-    data,
-    mime: MIME[format] ?? 'image/png',
-    width: 0,
-    height: 0,
-    sourceFormat: format,
-    sha256: createHash('sha256').update(data).digest('hex'),
-  };
+  if (!isSupportedFormat(format)) {
+    throw new GlimpseError('unsupported_media_type', `${format.toUpperCase()} images are not supported; send JPEG, PNG, WebP, GIF, AVIF or TIFF.`, { param: 'image' });
+  }
+  signal?.throwIfAborted();
+  return normalizeImage(data, format, { settings: s, maxEdge: opts.maxEdge });
 }
 
-/** Resolve every image in the request in place. */
-export async function resolveImages(req: GenerateRequest, config?: Config, signal?: AbortSignal): Promise<void> {
-  for (const msg of req.messages) {
-    for (const part of msg.content) {
-      if (part.type === 'image' && !part.resolved) part.resolved = await resolveImage(part.source, config, signal);
-    }
+/** Every image part of the request, in order. */
+function imageParts(req: GenerateRequest) {
+  return req.messages.flatMap((m) => m.content).filter((p) => p.type === 'image');
+}
+
+/**
+ * Resolve every image in the request in place. The image count is checked before any image is
+ * touched; images are resolved concurrently and the first failure cancels the rest.
+ */
+export async function resolveImages(req: GenerateRequest, config?: Pick<Config, 'images'>, signal?: AbortSignal, opts: ResolveImageOptions = {}): Promise<void> {
+  const s = imageSettings(config);
+  const parts = imageParts(req);
+  checkImageCount(parts.length, s);
+  const pending = parts.filter((p) => !p.resolved);
+  if (!pending.length) return;
+  const group = new AbortController();
+  const groupSignal = signal ? AbortSignal.any([signal, group.signal]) : group.signal;
+  try {
+    await Promise.all(
+      pending.map(async (part) => {
+        part.resolved = await resolveImage(part.source, { images: s }, groupSignal, opts);
+      }),
+    );
+  } catch (err) {
+    group.abort();
+    throw err;
   }
 }
 

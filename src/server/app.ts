@@ -3,6 +3,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import websocket from '@fastify/websocket';
 import type { Config } from '../config/index.js';
 import { GlimpseError, type Engine } from '../core/index.js';
 import type { Logger } from '../observability/index.js';
@@ -11,6 +12,7 @@ import { createPipeline, type GenerationPipeline } from './pipeline.js';
 import { registerGlmRoutes } from './routes/glm.js';
 import { registerHealthRoutes, type Lifecycle } from './routes/health.js';
 import { registerOpenAIRoutes } from './routes/openai.js';
+import { registerWsRoutes, type WsRegistry } from './routes/ws.js';
 import { buildSchemas } from './schemas.js';
 import { registerWebUi } from '../webui/index.js';
 
@@ -20,12 +22,16 @@ declare module 'fastify' {
   }
 }
 
+const OPS_PATHS = new Set(['/health', '/ready', '/metrics']);
+
 const REQUEST_ID_RE = /^[\w.:-]{1,128}$/;
 
 export interface App {
   app: FastifyInstance;
   pipeline: GenerationPipeline;
   lifecycle: Lifecycle;
+  /** Open WebSocket connections (closed last on shutdown). */
+  ws: WsRegistry;
 }
 
 export async function buildApp(config: Config, engine: Engine, logger: Logger): Promise<App> {
@@ -45,10 +51,18 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   app.removeContentTypeParser('text/plain');
   const lifecycle: Lifecycle = { draining: false };
   const pipeline = createPipeline(config, engine, logger);
+  app.addHook('onClose', async () => {
+    await pipeline.close();
+  });
   const schemas = buildSchemas(config);
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    // Once shutdown began, only the probes answer: /ready says 503 so balancers move away,
+    // everything else is refused at once with a code clients can retry elsewhere on.
+    if (lifecycle.draining && !OPS_PATHS.has(request.url.split('?')[0] ?? '')) {
+      return sendError(reply, request.routeOptions.config?.errorFormat ?? 'openai', new GlimpseError('shutting_down', 'The server is shutting down; retry on another instance.', { headers: { 'Retry-After': '1' } }));
+    }
   });
 
   app.setErrorHandler((err, request, reply) => {
@@ -81,11 +95,19 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(multipart, { limits: { fileSize: config.bodyLimit, files: 4, fields: 16 } });
 
-  registerHealthRoutes(app, { engine, lifecycle });
+  registerHealthRoutes(app, { engine, lifecycle, pipeline });
   registerOpenAIRoutes(app, { config, engine, pipeline, schemas });
   registerGlmRoutes(app, { config, pipeline, schemas });
+  const ws: WsRegistry = { sockets: new Set() };
+  await app.register(websocket, { options: { maxPayload: config.bodyLimit } });
+  registerWsRoutes(app, { config, pipeline, registry: ws });
   // The page at `/` (web/dist); the API routes above keep precedence.
-  await registerWebUi(app, { heartbeatInterval: config.heartbeatInterval });
+  await registerWebUi(app, {
+    heartbeatInterval: config.heartbeatInterval,
+    imageMaxEdge: config.images.maxEdge,
+    imageMaxBytes: config.images.maxBytes,
+    maxImagesPerMessage: config.images.maxImagesPerRequest,
+  });
 
-  return { app, pipeline, lifecycle };
+  return { app, pipeline, lifecycle, ws };
 }

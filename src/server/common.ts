@@ -53,6 +53,13 @@ export function makeRequest(request: FastifyRequest, fields: { model?: string; m
   return { id: String(request.id), model: fields.model ?? '', messages: fields.messages, sampling: fields.sampling, stream: fields.stream, thinking: fields.thinking };
 }
 
+/** Sets X-Glimpse-Cache (hit|miss|bypass) on the reply; SSE routes pick it up through pendingHeaders. */
+export function cacheHeader(reply: FastifyReply): (status: 'hit' | 'miss' | 'bypass') => void {
+  return (status) => {
+    reply.header('x-glimpse-cache', status);
+  };
+}
+
 /** Headers fastify would have sent, for responses we write ourselves (SSE). */
 export function pendingHeaders(reply: FastifyReply): Record<string, string> {
   const out: Record<string, string> = {};

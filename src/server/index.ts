@@ -4,15 +4,22 @@ import type { Engine } from '../core/index.js';
 import { createEngine } from '../engines/index.js';
 import { createLogger, type Logger } from '../observability/index.js';
 import { buildApp } from './app.js';
+import type { GenerationPipeline } from './pipeline.js';
 import type { Lifecycle } from './routes/health.js';
 
+function once(fn: () => Promise<void>): () => Promise<void> {
+  let p: Promise<void> | undefined;
+  return () => (p ??= fn());
+}
+
 export { buildApp } from './app.js';
-export type { GenerationPipeline } from './pipeline.js';
+export type { GenerationPipeline, PipelineStats, OpenedStream, OpenOptions } from './pipeline.js';
 
 export interface Server {
   app: FastifyInstance;
   engine: Engine;
   lifecycle: Lifecycle;
+  pipeline: GenerationPipeline;
   /** Resolves when the engine finished starting (loaded and warmed, or failed: see engine.health()). */
   engineStarted: Promise<void>;
   close(): Promise<void>;
@@ -25,7 +32,7 @@ export interface Server {
 export async function createServer(config: Config, opts: { logger?: Logger; engine?: Engine } = {}): Promise<Server> {
   const logger = opts.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
   const engine = opts.engine ?? createEngine(config, logger);
-  const { app, lifecycle } = await buildApp(config, engine, logger);
+  const { app, lifecycle, pipeline, ws } = await buildApp(config, engine, logger);
   const engineStarted = engine.start().catch((err: unknown) => {
     logger.error({ err }, 'engine failed to start');
   });
@@ -33,11 +40,20 @@ export async function createServer(config: Config, opts: { logger?: Logger; engi
     app,
     engine,
     lifecycle,
+    pipeline,
     engineStarted,
-    async close() {
+    /**
+     * Graceful: /ready fails and new requests get 503 shutting_down at once; in-flight ones get
+     * graceShutdownSeconds to finish, then are cancelled with a shutting_down error event; then
+     * the listener and the engine close. Safe to call twice.
+     */
+    close: once(async () => {
       lifecycle.draining = true;
+      await pipeline.shutdown(config.graceShutdownSeconds * 1000);
+      // Every request has ended (and said so); WebSocket peers are told why the socket closes.
+      for (const socket of ws.sockets) socket.close(1001, 'server shutting down');
       await app.close();
       await engine.close();
-    },
+    }),
   };
 }

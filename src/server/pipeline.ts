@@ -2,21 +2,114 @@
  * The one path from a parsed request to an engine. Every route calls open(); nothing else talks
  * to the engine. Errors found before generation starts are thrown (the route answers with a
  * status); errors after that arrive as the stream's final 'error' event.
+ *
+ * Order of work in open(): cheap refusals first (draining, model, engine state, a full queue)
+ * so an overloaded server answers in microseconds; then images are resolved (CPU and network,
+ * outside any slot); then the scheduler admits or queues; then the engine runs under the total
+ * and idle deadlines, the client's disconnect and the server's shutdown.
  */
 import type { Config } from '../config/index.js';
 import { GlimpseError, toGlimpseError, type Engine, type GenerateEvent, type GenerateRequest } from '../core/index.js';
+import { createAnswerCache, type AnswerCache, type CachedAnswer, type CacheStatus } from '../cache/index.js';
 import { resolveImages } from '../images/index.js';
 import type { Logger } from '../observability/index.js';
+import { Scheduler, type SchedulerStats, type Slot } from '../scheduler/index.js';
+
+export interface OpenOptions {
+  /** Called with the 1-based queue position when the request has to wait, and whenever it moves. */
+  onQueued?: (position: number) => void;
+  /** Hears hit|miss|bypass before the stream is returned, so routes can send X-Glimpse-Cache. */
+  onCache?: (status: CacheStatus) => void;
+}
+
+/** Header that tells clients whether an answer came from the cache. */
+export const CACHE_HEADER = 'x-glimpse-cache';
+
+/** The event stream of one admitted request. It always ends with exactly one done or error. */
+export interface OpenedStream extends AsyncIterable<GenerateEvent> {
+  /** ms the request waited in the queue. */
+  readonly waitedMs: number;
+  /** Position it had when it joined the queue (0: admitted at once). */
+  readonly queuedAt: number;
+}
+
+export interface PipelineStats extends SchedulerStats {
+  /** Answers replaced by the configured degraded answer. */
+  degraded: number;
+}
 
 export interface GenerationPipeline {
   /** Validate, resolve images, admit; then the event stream, which always ends with done or error. */
-  open(req: GenerateRequest, clientSignal: AbortSignal): Promise<AsyncIterable<GenerateEvent>>;
+  open(req: GenerateRequest, clientSignal: AbortSignal, opts?: OpenOptions): Promise<OpenedStream>;
   /** Model ids this server answers to. */
   modelIds(): string[];
+  /** Gauges and counters for metrics and tests: in flight, queued, refusals. */
+  stats(): PipelineStats;
+  /**
+   * Graceful shutdown: refuse new and queued requests (shutting_down), let in-flight ones finish
+   * for graceMs, then cancel the rest with a shutting_down error event. Resolves when none is left.
+   */
+  shutdown(graceMs: number): Promise<void>;
+  /** Release what the pipeline holds (the cache's Redis connection). */
+  close(): Promise<void>;
 }
 
-export function createPipeline(config: Config, engine: Engine, logger: Logger): GenerationPipeline {
+function defaultCache(config: Config, logger: Logger): AnswerCache {
+  return createAnswerCache(config, { onError: (err) => logger.warn({ err: err.message }, 'answer cache unavailable; serving without it') });
+}
+
+/** A cached answer as the event stream an engine would have produced. */
+function replayAnswer(answer: CachedAnswer): OpenedStream {
+  return {
+    waitedMs: 0,
+    queuedAt: 0,
+    async *[Symbol.asyncIterator]() {
+      if (answer.reasoning) yield { type: 'reasoning', text: answer.reasoning };
+      yield { type: 'token', text: answer.text };
+      yield { type: 'usage', usage: answer.usage };
+      yield { type: 'done', finishReason: answer.finishReason };
+    },
+  };
+}
+
+/** Pass events through; when the answer finishes normally (stop or length), hand it to `store`. */
+function storeOnFinish(stream: OpenedStream, store: (answer: CachedAnswer) => Promise<void>): OpenedStream {
+  return {
+    get waitedMs() {
+      return stream.waitedMs;
+    },
+    get queuedAt() {
+      return stream.queuedAt;
+    },
+    async *[Symbol.asyncIterator]() {
+      let text = '';
+      let reasoning = '';
+      let usage: CachedAnswer['usage'] | undefined;
+      let completionTokens = 0;
+      for await (const ev of stream) {
+        if (ev.type === 'token') {
+          text += ev.text;
+          completionTokens++;
+        } else if (ev.type === 'reasoning') reasoning += ev.text;
+        else if (ev.type === 'usage') usage = ev.usage;
+        else if (ev.type === 'done' && ev.finishReason !== 'cancelled' && (text || reasoning)) {
+          // Not awaited: a slow cache must not hold the end of the response.
+          void store({ text, ...(reasoning ? { reasoning } : {}), usage: usage ?? { promptTokens: 0, completionTokens }, finishReason: ev.finishReason });
+        }
+        yield ev;
+      }
+    },
+  };
+}
+
+/** Errors that mean "the engine could not answer", where a degraded answer may stand in. */
+const UNAVAILABLE: ReadonlySet<string> = new Set(['upstream_unavailable', 'upstream_error', 'empty_completion', 'engine_unavailable', 'rate_limited', 'engine_error']);
+
+export function createPipeline(config: Config, engine: Engine, logger: Logger, cache: AnswerCache = defaultCache(config, logger)): GenerationPipeline {
   const modelIds = () => engine.info().models.map((m) => m.id);
+  const scheduler = new Scheduler({ maxInFlight: config.maxBatchSize, maxQueue: config.maxQueue, queueTimeoutMs: config.queueTimeout * 1000 });
+  const shutdownController = new AbortController();
+  let degraded = 0;
 
   function checkModel(req: GenerateRequest): void {
     const ids = modelIds();
@@ -36,67 +129,216 @@ export function createPipeline(config: Config, engine: Engine, logger: Logger): 
     throw new GlimpseError('engine_unavailable', h.reason ?? 'The engine is not available.');
   }
 
+  function degradedStream(req: GenerateRequest, cause: GlimpseError): OpenedStream {
+    degraded++;
+    logger.warn({ reqId: req.id, code: cause.code, msg: cause.message }, 'engine unavailable: sending the degraded answer');
+    const text = config.degradedAnswer ?? '';
+    return {
+      waitedMs: 0,
+      queuedAt: 0,
+      async *[Symbol.asyncIterator]() {
+        yield { type: 'token', text };
+        yield { type: 'done', finishReason: 'stop' };
+      },
+    };
+  }
+
   return {
     modelIds,
-    async open(req, clientSignal) {
+    stats: () => ({ ...scheduler.stats(), degraded }),
+    async open(req, clientSignal, opts = {}) {
+      if (shutdownController.signal.aborted) throw new GlimpseError('shutting_down', 'The server is shutting down; retry on another instance.', { headers: { 'Retry-After': '1' } });
       checkModel(req);
-      checkEngine();
-      if (clientSignal.aborted) throw new GlimpseError('request_timeout', 'The client went away before the request started.');
+      try {
+        checkEngine();
+      } catch (err) {
+        if (config.degradedAnswer !== undefined && err instanceof GlimpseError && err.code === 'engine_unavailable') return degradedStream(req, err);
+        throw err;
+      }
+      if (clientSignal.aborted) throw new GlimpseError('client_closed', 'The client went away before the request started.');
+      scheduler.checkAdmission();
       await resolveImages(req, config, clientSignal);
-      return guardedStream(req, engine, clientSignal, config, logger);
+      // Looked up once every image has its fingerprint (the key is made of them), before
+      // admission: a hit costs no engine slot.
+      const found = await cache.lookup(req);
+      opts.onCache?.(found.status);
+      if (found.answer) {
+        logger.debug({ reqId: req.id, distance: found.distance }, 'answer cache hit');
+        return replayAnswer(found.answer);
+      }
+      const slot = await scheduler.acquire({ keyId: req.keyId, signal: clientSignal, onPosition: opts.onQueued });
+      const onDegrade = (e: GlimpseError): string | undefined => {
+        if (config.degradedAnswer === undefined || !UNAVAILABLE.has(e.code)) return undefined;
+        degraded++;
+        logger.warn({ reqId: req.id, code: e.code, msg: e.message }, 'engine failed before the first token: sending the degraded answer');
+        return config.degradedAnswer;
+      };
+      const stream = guardedStream({ req, engine, clientSignal, shutdownSignal: shutdownController.signal, config, logger, slot, onDegrade });
+      return found.key ? storeOnFinish(stream, (answer) => cache.set(found.key!, answer, req)) : stream;
+    },
+    close: () => cache.close(),
+    async shutdown(graceMs) {
+      const idle = scheduler.drain();
+      let timer: NodeJS.Timeout | undefined;
+      const graceOver = new Promise<'grace'>((r) => {
+        timer = setTimeout(() => r('grace'), graceMs);
+      });
+      const first = await Promise.race([idle.then(() => 'idle' as const), graceOver]);
+      clearTimeout(timer);
+      if (first === 'grace') {
+        logger.warn({ inFlight: scheduler.inFlight }, 'grace period over: cancelling in-flight requests');
+        shutdownController.abort();
+        await idle;
+      } else {
+        shutdownController.abort();
+      }
     },
   };
 }
 
+interface GuardContext {
+  req: GenerateRequest;
+  engine: Engine;
+  clientSignal: AbortSignal;
+  shutdownSignal: AbortSignal;
+  config: Config;
+  logger: Logger;
+  slot: Slot;
+  /** Given the error that ended a stream before any token, the text to answer instead (or undefined). */
+  onDegrade?: (e: GlimpseError) => string | undefined;
+}
+
+type StopReason = 'total' | 'idle' | 'client' | 'shutdown';
+
+const STOPPED = Symbol('stopped');
+
 /**
- * Runs the engine under the request deadline and turns every way a stream can end into exactly
- * one terminal event: done, or an error the client can read.
+ * Runs the engine under the total and idle deadlines and turns every way a stream can end into
+ * exactly one terminal event: done, or an error the client can read. Waiting on the engine is
+ * raced against every stop reason, so even an engine that ignores its abort signal cannot hold
+ * the client or the slot: both are let go at once, and the engine is told to stop.
  */
-async function* guardedStream(req: GenerateRequest, engine: Engine, clientSignal: AbortSignal, config: Config, logger: Logger): AsyncGenerator<GenerateEvent> {
-  const ac = new AbortController();
-  let timedOut = false;
-  const totalMs = req.deadline ? Math.max(0, req.deadline - Date.now()) : config.requestTimeout * 1000;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    ac.abort();
-  }, totalMs);
-  const onClientGone = () => ac.abort();
-  clientSignal.addEventListener('abort', onClientGone, { once: true });
-  const started = Date.now();
-  let ended = false;
-  let tokens = 0;
-  try {
-    for await (const ev of engine.generate(req, ac.signal)) {
-      if (ev.type === 'token' || ev.type === 'reasoning') tokens++;
-      if (ev.type === 'done' || ev.type === 'error') {
-        ended = true;
-        if (ev.type === 'done' && ev.finishReason === 'cancelled' && timedOut) {
-          yield { type: 'error', error: new GlimpseError('request_timeout', `The request took longer than ${Math.round(totalMs / 1000)} s and was stopped.`) };
-        } else {
-          yield ev;
-        }
-        break;
+function guardedStream(ctx: GuardContext): OpenedStream {
+  const { req, engine, clientSignal, shutdownSignal, config, logger, slot } = ctx;
+  let started = false;
+  // A stream nobody ever iterates (the route failed between open and reading) must not hold its slot.
+  const releaseIfUnread = () => {
+    if (!started) slot.release();
+  };
+  clientSignal.addEventListener('abort', releaseIfUnread, { once: true });
+
+  async function* run(): AsyncGenerator<GenerateEvent> {
+    started = true;
+    clientSignal.removeEventListener('abort', releaseIfUnread);
+    const ac = new AbortController();
+    let why: StopReason | undefined;
+    let wake!: () => void;
+    const stopped = new Promise<typeof STOPPED>((resolve) => {
+      wake = () => resolve(STOPPED);
+    });
+    const stop = (reason: StopReason) => {
+      if (!why) why = reason;
+      ac.abort();
+      wake();
+    };
+    const totalMs = req.deadline ? Math.max(0, req.deadline - Date.now()) : config.requestTimeout * 1000;
+    const idleMs = config.idleTimeout * 1000;
+    const totalTimer = setTimeout(() => stop('total'), totalMs);
+    let idleTimer: NodeJS.Timeout | undefined;
+    const onClientGone = () => stop('client');
+    const onShutdown = () => stop('shutdown');
+    if (clientSignal.aborted) stop('client');
+    clientSignal.addEventListener('abort', onClientGone, { once: true });
+    if (shutdownSignal.aborted) stop('shutdown');
+    shutdownSignal.addEventListener('abort', onShutdown, { once: true });
+
+    const terminalFor = (reason: StopReason): GenerateEvent => {
+      switch (reason) {
+        case 'total':
+          return { type: 'error', error: new GlimpseError('request_timeout', `The request took longer than ${fmtSeconds(totalMs)} and was stopped.`) };
+        case 'idle':
+          return { type: 'error', error: new GlimpseError('idle_timeout', `The engine produced nothing for ${fmtSeconds(idleMs)} and was stopped.`) };
+        case 'shutdown':
+          return { type: 'error', error: new GlimpseError('shutting_down', 'The server is shutting down and stopped this request; retry on another instance.', { headers: { 'Retry-After': '1' } }) };
+        case 'client':
+          return { type: 'done', finishReason: 'cancelled' };
       }
-      yield ev;
+    };
+
+    const begun = Date.now();
+    let ended = false;
+    let tokens = 0;
+    let it: AsyncIterator<GenerateEvent> | undefined;
+    try {
+      it = engine.generate(req, ac.signal)[Symbol.asyncIterator]();
+      for (;;) {
+        if (why) {
+          ended = true;
+          yield terminalFor(why);
+          break;
+        }
+        idleTimer = setTimeout(() => stop('idle'), idleMs);
+        const next = it.next();
+        // If the race is lost, a later rejection must not become an unhandled one.
+        next.catch(() => {});
+        const r = await Promise.race([next, stopped]);
+        clearTimeout(idleTimer);
+        if (r === STOPPED) continue;
+        if (r.done) {
+          ended = true;
+          if (why) yield terminalFor(why);
+          else yield { type: 'error', error: new GlimpseError('engine_error', 'The engine ended the stream without finishing the answer.') };
+          break;
+        }
+        const ev = r.value;
+        if (ev.type === 'token' || ev.type === 'reasoning') tokens++;
+        if (ev.type === 'done' || ev.type === 'error') {
+          ended = true;
+          if (why && !(ev.type === 'done' && ev.finishReason !== 'cancelled')) yield terminalFor(why);
+          else {
+            const stand = ev.type === 'error' && tokens === 0 ? ctx.onDegrade?.(ev.error) : undefined;
+            if (stand !== undefined) {
+              yield { type: 'token', text: stand };
+              yield { type: 'done', finishReason: 'stop' };
+            } else yield ev;
+          }
+          break;
+        }
+        yield ev;
+      }
+    } catch (err) {
+      if (!ended) {
+        ended = true;
+        const error = toGlimpseError(err);
+        if (error.code === 'internal_error') logger.error({ err, reqId: req.id }, 'engine threw');
+        const stand = tokens === 0 ? ctx.onDegrade?.(error) : undefined;
+        if (stand !== undefined) {
+          yield { type: 'token', text: stand };
+          yield { type: 'done', finishReason: 'stop' };
+        } else yield { type: 'error', error };
+      }
+    } finally {
+      clearTimeout(totalTimer);
+      clearTimeout(idleTimer);
+      clientSignal.removeEventListener('abort', onClientGone);
+      shutdownSignal.removeEventListener('abort', onShutdown);
+      // Leaving early (client gone, consumer stopped, deadline) must stop the engine too.
+      if (!ended || why) ac.abort();
+      // Let the engine unwind in the background; the slot is free now, as the client is.
+      it?.return?.().catch(() => {});
+      slot.release();
+      logger.debug({ reqId: req.id, ms: Date.now() - begun, tokens, stop: why, waitedMs: Math.round(slot.waitedMs) }, 'generation finished');
     }
-    if (!ended) {
-      ended = true;
-      if (timedOut) yield { type: 'error', error: new GlimpseError('request_timeout', `The request took longer than ${Math.round(totalMs / 1000)} s and was stopped.`) };
-      else if (ac.signal.aborted) yield { type: 'done', finishReason: 'cancelled' };
-      else yield { type: 'error', error: new GlimpseError('engine_error', 'The engine ended the stream without finishing the answer.') };
-    }
-  } catch (err) {
-    if (!ended) {
-      ended = true;
-      const error = toGlimpseError(err);
-      if (error.code === 'internal_error') logger.error({ err, reqId: req.id }, 'engine threw');
-      yield { type: 'error', error };
-    }
-  } finally {
-    clearTimeout(timer);
-    clientSignal.removeEventListener('abort', onClientGone);
-    // Leaving early (client gone, consumer stopped) must stop the engine too.
-    if (!ended) ac.abort();
-    logger.debug({ reqId: req.id, ms: Date.now() - started, tokens, cancelled: ac.signal.aborted }, 'generation finished');
   }
+
+  const gen = run();
+  return {
+    waitedMs: slot.waitedMs,
+    queuedAt: slot.queuedAt,
+    [Symbol.asyncIterator]: () => gen,
+  };
+}
+
+function fmtSeconds(ms: number): string {
+  return ms >= 1000 ? `${Math.round(ms / 100) / 10} s` : `${ms} ms`;
 }

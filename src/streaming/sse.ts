@@ -7,11 +7,34 @@ import type { ServerResponse } from 'node:http';
  */
 export class SseWriter {
   private closed = false;
+  private heartbeat: NodeJS.Timeout | undefined;
 
   constructor(private readonly res: ServerResponse) {
     res.once('close', () => {
       this.closed = true;
+      this.stopHeartbeat();
     });
+  }
+
+  /**
+   * A comment every intervalMs, so proxies and load balancers that cut idle connections (nginx's
+   * proxy_read_timeout, cloud LBs at 60 s) keep a slow or queued stream open. Skipped while the
+   * client is not reading (the socket is backed up): that connection is not idle.
+   */
+  startHeartbeat(intervalMs: number, text = 'ping'): void {
+    this.stopHeartbeat();
+    if (!(intervalMs > 0)) return;
+    this.heartbeat = setInterval(() => {
+      if (this.isClosed) return this.stopHeartbeat();
+      if (this.res.writableNeedDrain) return;
+      this.res.write(`: ${text}\n\n`);
+    }, intervalMs);
+    this.heartbeat.unref?.();
+  }
+
+  stopHeartbeat(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
   }
 
   get isClosed(): boolean {
@@ -47,6 +70,7 @@ export class SseWriter {
   }
 
   end(): void {
+    this.stopHeartbeat();
     if (!this.res.writableEnded) this.res.end();
   }
 

@@ -43,6 +43,8 @@ export interface FakeVllm {
   requests: RecordedRequest[];
   /** Open connections right now (to prove a client disconnect reached the upstream). */
   openConnections(): number;
+  /** Content chunks written so far, over all requests (writes wait for the reader: a slow glimpse holds this back). */
+  contentChunksSent(): number;
   /** Set what the next requests get; a function gets the request and its index. */
   script: (req: RecordedRequest, index: number) => Script;
   close(): Promise<void>;
@@ -61,12 +63,14 @@ export async function startFakeVllm(opts: { model?: string; script?: FakeVllm['s
   const requests: RecordedRequest[] = [];
   const sockets = new Set<import('node:net').Socket>();
   let open = 0;
+  let contentSent = 0;
 
   const fake: FakeVllm = {
     url: '',
     model,
     requests,
     openConnections: () => open,
+    contentChunksSent: () => contentSent,
     script: opts.script ?? (() => DEFAULT_SCRIPT),
     close: async () => {
       for (const s of sockets) s.destroy();
@@ -113,7 +117,20 @@ export async function startFakeVllm(opts: { model?: string; script?: FakeVllm['s
     const id = 'chatcmpl-' + randomBytes(16).toString('hex');
     const created = Math.floor(Date.now() / 1000);
     const head = { id, object: 'chat.completion.chunk', created, model };
-    const send = (obj: unknown) => res.write(`data: ${JSON.stringify(obj)}\n\n`);
+    // Like a real server, stop writing while the reader is not reading (TCP backpressure).
+    const send = async (obj: unknown) => {
+      if (!res.write(`data: ${JSON.stringify(obj)}\n\n`) && !res.destroyed) {
+        await new Promise<void>((r) => {
+          const done = () => {
+            res.off('drain', done);
+            res.off('close', done);
+            r();
+          };
+          res.once('drain', done);
+          res.once('close', done);
+        });
+      }
+    };
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
     if (s.empty) {
@@ -135,29 +152,31 @@ export async function startFakeVllm(opts: { model?: string; script?: FakeVllm['s
       );
       return;
     }
-    send({ ...head, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] });
+    await send({ ...head, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] });
     let completion = 0;
     for (const r of s.reasoning ?? []) {
-      await sleep(s.delayMs ?? 0);
+      if (s.delayMs) await sleep(s.delayMs);
       if (res.destroyed) return;
-      send({ ...head, choices: [{ index: 0, delta: { reasoning_content: r }, logprobs: null, finish_reason: null }] });
+      await send({ ...head, choices: [{ index: 0, delta: { reasoning_content: r }, logprobs: null, finish_reason: null }] });
       completion++;
     }
     let n = 0;
     for (const c of s.content ?? []) {
-      await sleep(s.delayMs ?? 0);
+      if (s.delayMs) await sleep(s.delayMs);
       if (res.destroyed) return;
       if (s.dieAfter !== undefined && n >= s.dieAfter) {
         res.socket?.destroy();
         return;
       }
-      send({ ...head, choices: [{ index: 0, delta: { content: c }, logprobs: null, finish_reason: null }] });
+      await send({ ...head, choices: [{ index: 0, delta: { content: c }, logprobs: null, finish_reason: null }] });
+      contentSent++;
       completion++;
       n++;
     }
-    send({ ...head, choices: [{ index: 0, delta: { content: '' }, logprobs: null, finish_reason: s.finishReason, stop_reason: null }] });
+    if (res.destroyed) return;
+    await send({ ...head, choices: [{ index: 0, delta: { content: '' }, logprobs: null, finish_reason: s.finishReason, stop_reason: null }] });
     if (body?.stream_options?.include_usage) {
-      send({ ...head, choices: [], usage: { prompt_tokens: s.promptTokens, total_tokens: (s.promptTokens ?? 0) + completion, completion_tokens: completion } });
+      await send({ ...head, choices: [], usage: { prompt_tokens: s.promptTokens, total_tokens: (s.promptTokens ?? 0) + completion, completion_tokens: completion } });
     }
     res.end('data: [DONE]\n\n');
   });

@@ -23,8 +23,6 @@ function scenario(rec: RecordedRequest): Script {
   const words = (n: number, w = 'word') => Array.from({ length: n }, (_, i) => `${w}${i + 1} `);
   if (text.includes('scenario-slow')) return { reasoning: [], content: words(400), delayMs: 60 };
   if (text.includes('scenario-stall')) return { reasoning: [], content: ['late'], delayMs: 8000 };
-  if (text.includes('scenario-fail')) return { status: 500 };
-  if (text.includes('scenario-die')) return { reasoning: [], content: words(20, 'part'), delayMs: 30, dieAfter: 3 };
   if (text.includes('scenario-think'))
     return { reasoning: ['Let me look', ' at the picture.', ' SECRET-THOUGHT'], content: ['It is ', 'a **test** ', 'pattern.'], delayMs: 40 };
   if (text.includes('scenario-boxes'))
@@ -189,7 +187,8 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
 
   test('a file that is not an image or is too big is refused before upload, with a clear message', async () => {
     const { ctx, page } = await open();
-    const before = vllm.requests.length;
+    const posts = () => vllm.requests.filter((r) => r.method === 'POST').length;
+    const before = posts();
     await attach(page, 'notes.txt', Buffer.from('just text'), 'text/plain');
     await page.getByTestId('notices').getByText('notes.txt is not an image.').waitFor();
     // A 41 MB file is made inside the page and dropped (sending it through the test driver would be slow).
@@ -211,7 +210,7 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     await page.screenshot({ path: join(ARTIFACTS, 'refused-files.png') });
     await page.getByRole('button', { name: 'Remove image: a.png' }).click();
     assert.equal(await page.getByTestId('attachment').count(), 1);
-    assert.equal(vllm.requests.length, before, 'nothing was uploaded');
+    assert.equal(posts(), before, 'nothing was uploaded');
     await ctx.close();
   });
 
@@ -244,7 +243,9 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     await waitStatus(page, 'stopped');
     const deadline = Date.now() + 5000;
     while (vllm.openConnections() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    assert.equal(vllm.openConnections(), 0, 'no generation left in flight');
+    assert.equal(vllm.openConnections(), 0, 'no generation left in flight upstream');
+    const health = (await (await fetch(glimpse.url + '/health')).json()) as { load?: { in_flight: number } };
+    if (health.load) assert.equal(health.load.in_flight, 0, 'glimpse has nothing in flight');
     const text = await lastAnswer(page).getByTestId('answer').innerText();
     assert.ok(!text.includes('word400'), 'the answer was cut short');
     assert.equal(await page.getByTestId('send').isVisible(), true);
@@ -411,18 +412,44 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     await ctx.close();
   });
 
+  /** A glimpse + double of its own, for tests whose failures would trip the shared upstream's circuit breaker. */
+  async function isolated(script: FakeVllm['script'], flags: Record<string, unknown> = {}): Promise<{ page: Page; glimpse: RunningGlimpse; vllm: FakeVllm; done(): Promise<void> }> {
+    const v = await startFakeVllm({ script });
+    const g = await startGlimpse({ engine: 'upstream', upstream: v.url, upstreamModel: v.model, ...flags });
+    const ctx = await browser.newContext({ viewport: { width: 1100, height: 800 }, locale: 'en-US' });
+    ctx.setDefaultTimeout(10_000);
+    const page = await ctx.newPage();
+    await page.goto(g.url + '/');
+    await page.waitForFunction((id) => [...document.querySelectorAll<HTMLOptionElement>('[data-testid="model-select"] option')].some((o) => o.value === id), v.model);
+    return {
+      page,
+      glimpse: g,
+      vllm: v,
+      async done() {
+        await ctx.close();
+        await g.close();
+        await v.close();
+      },
+    };
+  }
+
   test('a server error is shown in words with its code and a retry that works', async () => {
-    const { ctx, page } = await open();
-    await ask(page, 'scenario-fail');
-    await waitStatus(page, 'failed');
-    const failure = lastAnswer(page).getByTestId('failure');
-    assert.match(await failure.innerText(), /The server answered with an error: upstream_\w+/);
-    await page.getByTestId('prompt').fill('');
-    // Retry resends the same conversation; the double still fails it, so the state comes back as failed, not stuck.
-    await lastAnswer(page).getByTestId('retry').click();
-    await waitStatus(page, 'failed');
-    assert.equal(await page.getByTestId('assistant-message').count(), 1);
-    await ctx.close();
+    let calls = 0;
+    // No retries inside glimpse, so the first failure reaches the page.
+    const { page, done } = await isolated(() => (++calls === 1 ? { status: 500 } : { reasoning: [], content: ['Better ', 'now.'], delayMs: 5 }), { upstreamRetries: 0 });
+    try {
+      await ask(page, 'first try fails');
+      await waitStatus(page, 'failed');
+      const failure = lastAnswer(page).getByTestId('failure');
+      assert.match(await failure.innerText(), /The server answered with an error: \w+|not answering/);
+      await page.screenshot({ path: join(ARTIFACTS, 'server-error.png') });
+      await lastAnswer(page).getByTestId('retry').click();
+      await waitStatus(page, 'done');
+      assert.equal(await lastAnswer(page).getByTestId('answer').innerText(), 'Better now.');
+      assert.equal(await page.getByTestId('assistant-message').count(), 1, 'Retry replaces the failed answer');
+    } finally {
+      await done();
+    }
   });
 
   test('when the server asks for an API key the page shows the key field and sends it as a bearer token', async () => {
@@ -476,14 +503,45 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     await ctx.close();
   });
 
+  test('a request waiting in the queue says so, with its position, then answers', async () => {
+    const { page, glimpse: g, done } = await isolated(
+      (_rec, index) => (index === 0 ? { reasoning: [], content: Array.from({ length: 200 }, (_, i) => `busy${i} `), delayMs: 50 } : { reasoning: [], content: ['Your ', 'turn.'], delayMs: 5 }),
+      { maxBatchSize: 1 },
+    );
+    const hog = new AbortController();
+    try {
+      // Someone else holds the only slot.
+      const other = await fetch(g.url + '/v1/chat/completions', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'zai-org/GLM-4.6V-Flash', stream: true, messages: [{ role: 'user', content: 'hold the slot' }] }),
+        signal: hog.signal,
+      });
+      assert.equal(other.status, 200);
+      await ask(page, 'am I queued?');
+      await page.waitForSelector('[data-testid="status"][data-status="queued"]');
+      assert.match(await lastAnswer(page).getByTestId('status').innerText(), /Queued, position 1/);
+      await page.screenshot({ path: join(ARTIFACTS, 'queued.png') });
+      hog.abort();
+      await waitStatus(page, 'done');
+      assert.equal(await lastAnswer(page).getByTestId('answer').innerText(), 'Your turn.');
+    } finally {
+      hog.abort();
+      await done();
+    }
+  });
+
   test('an upstream that dies mid-answer ends as failed with the partial text kept, never as done', async () => {
-    const { ctx, page } = await open();
-    await ask(page, 'scenario-die');
-    await waitStatus(page, 'failed');
-    assert.match(await lastAnswer(page).getByTestId('answer').innerText(), /part1 part2 part3/);
-    assert.ok(['error', 'interrupted', 'timeout'].includes((await lastAnswer(page).getByTestId('failure').getAttribute('data-kind')) ?? ''));
-    assert.equal(await lastAnswer(page).getByTestId('retry').isVisible(), true);
-    await ctx.close();
+    const { page, done } = await isolated(() => ({ reasoning: [], content: Array.from({ length: 20 }, (_, i) => `part${i + 1} `), delayMs: 30, dieAfter: 3 }));
+    try {
+      await ask(page, 'go');
+      await waitStatus(page, 'failed');
+      assert.match(await lastAnswer(page).getByTestId('answer').innerText(), /part1 part2 part3/);
+      assert.ok(['error', 'interrupted', 'timeout', 'unavailable'].includes((await lastAnswer(page).getByTestId('failure').getAttribute('data-kind')) ?? ''));
+      assert.equal(await lastAnswer(page).getByTestId('retry').isVisible(), true);
+    } finally {
+      await done();
+    }
   });
 
   test('against the simulated engine the page says the answers are synthetic, and still streams thinking and answer', async () => {

@@ -176,7 +176,7 @@ export function App() {
       const outcome = await streamChat({
         body: {
           model,
-          messages: toWireMessages(history, settings.systemPrompt),
+          messages: toWireMessages(history, settings.systemPrompt, uiConfig.maxImagesPerMessage),
           temperature: settings.temperature,
           top_p: settings.topP,
           max_tokens: settings.maxTokens,
@@ -224,7 +224,7 @@ export function App() {
       if (abortRef.current === controller) abortRef.current = null;
       setBusy(false);
     },
-    [settings, models, patchAssistant, uiConfig.heartbeatSeconds],
+    [settings, models, patchAssistant, uiConfig.heartbeatSeconds, uiConfig.maxImagesPerMessage],
   );
 
   const stop = useCallback(() => abortRef.current?.abort(), []);

@@ -129,6 +129,9 @@ function failureText(t: Translate, f: Failure, stallSeconds: number): string {
     case 'loading':
       s = t('errLoading');
       break;
+    case 'unavailable':
+      s = t('errUnavailable', { code });
+      break;
     default:
       s = t('errGeneric', { code });
   }
@@ -244,7 +247,7 @@ function AssistantView(props: { t: Translate; message: AssistantMessage; image: 
       {m.status === 'failed' && m.failure && (
         <div class="failure" role="alert" data-testid="failure" data-kind={m.failure.kind}>
           <span class="failure-text">{failureText(t, m.failure, props.stallSeconds)}</span>
-          {m.failure.message && m.failure.kind === 'error' && <span class="failure-detail">{m.failure.message}</span>}
+          {m.failure.message && (m.failure.kind === 'error' || m.failure.kind === 'unavailable') && <span class="failure-detail">{m.failure.message}</span>}
           <button type="button" class="secondary" onClick={props.onRedo} disabled={props.busy} data-testid="retry">
             {t('retry')}
           </button>

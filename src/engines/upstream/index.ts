@@ -2,16 +2,25 @@
  * Upstream engine: one or more OpenAI-compatible servers (vLLM, SGLang, Ollama, LM Studio,
  * llama-server, Zhipu's cloud API). Streams are passed through chunk by chunk; reasoning
  * (`reasoning_content`, or `reasoning` as newer vLLM names it) and usage are carried.
+ *
+ * Reliability: each attempt goes to the least-busy member of a pool (pool.ts); connect errors,
+ * 429/5xx, broken and empty streams are retried with jittered backoff, but only while nothing has
+ * been yielded (so the client never sees a retry); then the fallback chain (other models, a
+ * second pool) is tried; request ids travel to the upstream as X-Request-Id.
  */
-import { Agent, request, type Dispatcher } from 'undici';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { request, type Dispatcher } from 'undici';
 import type { Config } from '../../config/index.js';
 import { servedModelName } from '../../config/index.js';
 import { GlimpseError, type Engine, type EngineHealth, type GenerateEvent, type GenerateRequest, type Usage, type FinishReason } from '../../core/index.js';
 import { toDataUrl } from '../../images/index.js';
 import type { Logger } from '../../observability/index.js';
+import { UpstreamPool, type PoolMember } from './pool.js';
 import { parseSseData } from './sse-parse.js';
 
 export { parseSseData } from './sse-parse.js';
+export { CircuitBreaker, type BreakerState } from './breaker.js';
+export { UpstreamPool, type PoolMember, type MemberStats } from './pool.js';
 
 interface UpstreamChunk {
   choices?: Array<{ delta?: { content?: string | null; reasoning_content?: string | null; reasoning?: string | null }; finish_reason?: string | null }>;
@@ -47,71 +56,85 @@ export function toOpenAIRequestBody(req: GenerateRequest, upstreamModel: string)
   return body;
 }
 
-function normalizeBase(url: string): string {
-  return url.replace(/\/+$/, '');
+interface Target {
+  pool: UpstreamPool;
+  /** Model name sent to this target. */
+  model: string;
+  label: string;
 }
 
-export function createUpstreamEngine(config: Config, logger: Logger): Engine {
+/** How one attempt ended. Only a 'retry' outcome may lead to another attempt. */
+type Outcome = { kind: 'ok' } | { kind: 'retry'; error: GlimpseError } | { kind: 'final' } | { kind: 'cancelled' };
+
+export interface UpstreamEngine extends Engine {
+  /** Per-member state of every pool, for /health details and metrics. */
+  poolStats(): Array<{ pool: string; members: ReturnType<UpstreamPool['stats']> }>;
+}
+
+export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEngine {
   if (!config.upstream.length) {
     throw new GlimpseError('invalid_request', 'The upstream engine needs at least one base URL: --upstream http://host:8000/v1');
   }
-  const bases = config.upstream.map(normalizeBase);
   const model = servedModelName(config);
   const upstreamModel = config.upstreamModel ?? model;
-  const dispatcher: Dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 256, headersTimeout: config.requestTimeout * 1000, bodyTimeout: config.idleTimeout * 1000 });
-  let next = 0;
-  let health: EngineHealth = { status: 'loading', modelLoaded: false, ready: false, reason: 'Checking upstream servers.' };
+  const poolOptions = (bases: string[], apiKey: string | undefined) =>
+    new UpstreamPool({
+      bases,
+      apiKey,
+      breakerThreshold: config.upstreamBreakerThreshold,
+      breakerCooldownMs: config.upstreamBreakerCooldown * 1000,
+      healthIntervalMs: config.upstreamHealthInterval * 1000,
+      connectTimeoutMs: config.upstreamConnectTimeout * 1000,
+      headersTimeoutMs: config.upstreamHeadersTimeout * 1000,
+      bodyTimeoutMs: config.idleTimeout * 1000,
+    });
+  const primary = poolOptions(config.upstream, config.upstreamApiKey);
+  const fallbackPool = config.fallbackUpstream.length ? poolOptions(config.fallbackUpstream, config.fallbackUpstreamApiKey ?? config.upstreamApiKey) : undefined;
+  // The chain tried in order: the primary model, other models on the same servers, then the fallback pool.
+  const targets: Target[] = [
+    { pool: primary, model: upstreamModel, label: 'primary' },
+    ...config.fallbackModels.map((m) => ({ pool: primary, model: m, label: `fallback model ${m}` })),
+    ...(fallbackPool ? [{ pool: fallbackPool, model: config.fallbackUpstreamModel ?? upstreamModel, label: 'fallback pool' }] : []),
+  ];
+  const pools = fallbackPool ? [primary, fallbackPool] : [primary];
+  let started = false;
 
-  const authHeaders = (): Record<string, string> => (config.upstreamApiKey ? { authorization: `Bearer ${config.upstreamApiKey}` } : {});
-
-  async function probe(base: string): Promise<boolean> {
+  /** One attempt against one member. Yields events; returns how it ended. */
+  async function* attempt(member: PoolMember, target: Target, req: GenerateRequest, signal: AbortSignal, n: number): AsyncGenerator<GenerateEvent, Outcome> {
+    const base = member.base;
+    const body = toOpenAIRequestBody(req, target.model);
+    let emitted = 0;
+    let verdict: 'success' | 'failure' | 'neutral' = 'neutral';
     try {
-      const res = await request(`${base}/models`, { method: 'GET', headers: authHeaders(), dispatcher, headersTimeout: 5000, bodyTimeout: 5000 });
-      await res.body.dump();
-      return res.statusCode < 500;
-    } catch {
-      return false;
-    }
-  }
-
-  return {
-    async start() {
-      const results = await Promise.all(bases.map(probe));
-      const up = results.filter(Boolean).length;
-      health = up
-        ? { status: 'healthy', modelLoaded: true, ready: true }
-        : { status: 'unhealthy', modelLoaded: false, ready: false, reason: `No upstream answered GET /models (${bases.join(', ')}).` };
-      if (!up) logger.warn({ upstream: bases }, 'no upstream reachable at start');
-    },
-
-    async *generate(req: GenerateRequest, signal: AbortSignal): AsyncIterable<GenerateEvent> {
-      const base = bases[next++ % bases.length]!;
-      const body = toOpenAIRequestBody(req, upstreamModel);
       let res: Dispatcher.ResponseData;
       try {
         res = await request(`${base}/chat/completions`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', accept: 'text/event-stream', 'x-request-id': req.id, ...authHeaders() },
+          headers: { 'content-type': 'application/json', accept: 'text/event-stream', 'x-request-id': req.id, 'x-glimpse-attempt': String(n), ...target.pool.authHeaders() },
           body: JSON.stringify(body),
           signal,
-          dispatcher,
+          dispatcher: target.pool.dispatcher,
         });
       } catch (err) {
-        if (signal.aborted) {
-          yield { type: 'done', finishReason: 'cancelled' };
-          return;
-        }
-        yield { type: 'error', error: new GlimpseError('upstream_unavailable', `Upstream ${base} could not be reached: ${(err as Error).message}.`, { cause: err }) };
-        return;
+        if (signal.aborted) return { kind: 'cancelled' };
+        verdict = 'failure';
+        return { kind: 'retry', error: new GlimpseError('upstream_unavailable', `Upstream ${base} could not be reached: ${(err as Error).message}.`, { cause: err }) };
       }
       if (res.statusCode >= 400) {
         const text = await res.body.text().catch(() => '');
-        yield { type: 'error', error: upstreamHttpError(res.statusCode, text) };
-        return;
+        const error = upstreamHttpError(res.statusCode, text);
+        if (res.statusCode === 429) return { kind: 'retry', error };
+        if (res.statusCode >= 500) {
+          verdict = 'failure';
+          return { kind: 'retry', error };
+        }
+        // 4xx: the server is fine, the request is not; another server would say the same.
+        verdict = 'success';
+        yield { type: 'error', error };
+        return { kind: 'final' };
       }
       let usage: Usage | undefined;
       let finish: FinishReason | undefined;
-      let emitted = 0;
       try {
         for await (const payload of parseSseData(res.body)) {
           if (payload === '[DONE]') break;
@@ -141,34 +164,91 @@ export function createUpstreamEngine(config: Config, logger: Logger): Engine {
           if (chunk.usage) usage = { promptTokens: chunk.usage.prompt_tokens ?? 0, completionTokens: chunk.usage.completion_tokens ?? 0 };
         }
       } catch (err) {
-        if (signal.aborted) {
-          yield { type: 'done', finishReason: 'cancelled' };
-          return;
-        }
+        if (signal.aborted) return { kind: 'cancelled' };
+        verdict = 'failure';
         const error = err instanceof GlimpseError ? err : new GlimpseError('upstream_error', `Upstream stream broke: ${(err as Error).message}.`, { cause: err });
+        // Nothing reached the client yet: another attempt is invisible to it.
+        if (emitted === 0) return { kind: 'retry', error };
         yield { type: 'error', error };
-        return;
+        return { kind: 'final' };
       }
-      if (signal.aborted) {
-        yield { type: 'done', finishReason: 'cancelled' };
-        return;
-      }
-      if (!finish && emitted === 0) {
-        yield { type: 'error', error: new GlimpseError('empty_completion', 'Upstream ended the stream without any tokens.') };
-        return;
+      if (signal.aborted) return { kind: 'cancelled' };
+      if (emitted === 0) {
+        verdict = 'failure';
+        return { kind: 'retry', error: new GlimpseError('empty_completion', `Upstream ${base} ended the stream without any tokens.`) };
       }
       if (!finish) {
+        verdict = 'failure';
         yield { type: 'error', error: new GlimpseError('upstream_error', 'Upstream stream ended before the answer finished.') };
-        return;
+        return { kind: 'final' };
       }
+      verdict = 'success';
       if (usage) yield { type: 'usage', usage };
       yield { type: 'done', finishReason: finish };
+      return { kind: 'ok' };
+    } finally {
+      target.pool.release(member, verdict);
+    }
+  }
+
+  const backoff = (n: number): number => {
+    // Full jitter: spreads the retries of many clients hit by the same failure.
+    const cap = Math.min(5000, config.upstreamRetryBackoffMs * 2 ** (n - 1));
+    return Math.random() * cap;
+  };
+
+  return {
+    async start() {
+      await Promise.all(pools.map((p) => p.start()));
+      started = true;
+      if (!pools.some((p) => p.anyUp())) logger.warn({ upstream: config.upstream }, 'no upstream reachable at start');
     },
 
-    info: () => ({ engine: 'upstream', model, models: [{ id: model, ownedBy: 'upstream' }], device: `upstream (${bases.length} server${bases.length > 1 ? 's' : ''})`, simulated: false }),
-    health: () => health,
+    async *generate(req: GenerateRequest, signal: AbortSignal): AsyncIterable<GenerateEvent> {
+      let lastError: GlimpseError | undefined;
+      let n = 0;
+      for (const target of targets) {
+        const tried = new Set<PoolMember>();
+        for (let i = 0; i <= config.upstreamRetries; i++) {
+          const member = target.pool.acquire(tried);
+          if (!member) {
+            lastError ??= new GlimpseError('upstream_unavailable', `Every ${target.label} upstream is ejected after repeated failures; retry shortly.`, { headers: { 'Retry-After': String(Math.ceil(config.upstreamBreakerCooldown)) } });
+            break;
+          }
+          if (n > 0) {
+            try {
+              await sleep(backoff(i || 1), undefined, { signal });
+            } catch {
+              target.pool.release(member, 'neutral');
+              yield { type: 'done', finishReason: 'cancelled' };
+              return;
+            }
+          }
+          n++;
+          tried.add(member);
+          const outcome = yield* attempt(member, target, req, signal, n);
+          if (outcome.kind === 'ok' || outcome.kind === 'final') return;
+          if (outcome.kind === 'cancelled') {
+            yield { type: 'done', finishReason: 'cancelled' };
+            return;
+          }
+          lastError = outcome.error;
+          logger.warn({ reqId: req.id, upstream: member.base, target: target.label, attempt: n, code: outcome.error.code, msg: outcome.error.message }, 'upstream attempt failed before the first token; trying again');
+        }
+      }
+      yield { type: 'error', error: lastError ?? new GlimpseError('upstream_unavailable', 'No upstream could answer.') };
+    },
+
+    info: () => ({ engine: 'upstream', model, models: [{ id: model, ownedBy: 'upstream' }], device: `upstream (${config.upstream.length} server${config.upstream.length > 1 ? 's' : ''})`, simulated: false }),
+    health: (): EngineHealth => {
+      if (!started) return { status: 'loading', modelLoaded: false, ready: false, reason: 'Checking upstream servers.' };
+      if (pools.some((p) => p.anyUp())) return { status: 'healthy', modelLoaded: true, ready: true };
+      const why = primary.members.map((m) => `${m.base}: ${m.lastError ?? m.breaker.current}`).join('; ');
+      return { status: 'unhealthy', modelLoaded: false, ready: false, reason: `No upstream is answering (${why}).` };
+    },
+    poolStats: () => pools.map((p, i) => ({ pool: i === 0 ? 'primary' : 'fallback', members: p.stats() })),
     async close() {
-      await dispatcher.close();
+      await Promise.all(pools.map((p) => p.close()));
     },
   };
 }

@@ -10,8 +10,9 @@ import type { MultipartFile } from '@fastify/multipart';
 import type { Static } from 'typebox';
 import type { Config } from '../../config/index.js';
 import { GlimpseError, toGlimpseError, type ImageSource, type SamplingParams } from '../../core/index.js';
-import { collectAnswer, completionId, openAIUsage, SseWriter } from '../../streaming/index.js';
-import { clientGoneSignal, imageSourceFromString, makeRequest, pendingHeaders, singleTurn } from '../common.js';
+import { collectAnswer, completionId, openAIUsage } from '../../streaming/index.js';
+import { imageSourceFromString, makeRequest, singleTurn } from '../common.js';
+import { openForBody, streamSse } from '../respond.js';
 import { sendError } from '../errors.js';
 import type { GenerationPipeline } from '../pipeline.js';
 import type { buildSchemas } from '../schemas.js';
@@ -34,7 +35,7 @@ export function registerGlmRoutes(app: FastifyInstance, deps: { config: Config; 
     async (request, reply) => {
       const b = request.body;
       const req = makeRequest(request, { model: b.model, messages: singleTurn(b.prompt, imageSourceFromString(b.image, 'image')), sampling: sampling(b), stream: false });
-      const answer = await collectAnswer(await pipeline.open(req, clientGoneSignal(request, reply)));
+      const answer = await collectAnswer(await openForBody(pipeline, request, reply, req));
       return {
         id: completionId('cmpl-'),
         object: 'multimodal.completion',
@@ -52,7 +53,7 @@ export function registerGlmRoutes(app: FastifyInstance, deps: { config: Config; 
     async (request, reply) => {
       const b = request.body;
       const req = makeRequest(request, { messages: singleTurn(b.prompt, imageSourceFromString(b.image_url, 'image_url')), sampling: sampling(b), stream: false });
-      const answer = await collectAnswer(await pipeline.open(req, clientGoneSignal(request, reply)));
+      const answer = await collectAnswer(await openForBody(pipeline, request, reply, req));
       return { response: answer.text };
     },
   );
@@ -66,17 +67,14 @@ export function registerGlmRoutes(app: FastifyInstance, deps: { config: Config; 
     async (request, reply) => {
       const b = request.body;
       const req = makeRequest(request, { messages: singleTurn(b.prompt, imageSourceFromString(b.image, 'image')), sampling: sampling(b), stream: true });
-      const events = await pipeline.open(req, clientGoneSignal(request, reply));
-      reply.hijack();
-      const sse = new SseWriter(reply.raw);
-      sse.open(200, pendingHeaders(reply));
-      for await (const ev of events) {
-        if (sse.isClosed) break;
-        if (ev.type === 'token') await sse.data(ev.text);
-        else if (ev.type === 'error') await sse.json(ev.error.toOpenAI(), 'error');
-      }
-      await sse.data('[END]');
-      sse.end();
+      // Pieces of text as they come, then [END]; an error is one JSON data event before [END].
+      await streamSse({ pipeline, config }, request, reply, req, {
+        terminator: '[END]',
+        event: async (sse, ev) => {
+          if (ev.type === 'token') await sse.data(ev.text);
+        },
+        error: (sse, err) => sse.json(err.toOpenAI()),
+      });
     },
   );
 
@@ -126,7 +124,7 @@ export function registerGlmRoutes(app: FastifyInstance, deps: { config: Config; 
           throw new GlimpseError('invalid_temperature', `'temperature' must be a number from 0 to 2 (got ${JSON.stringify(fields.temperature)}).`, { param: 'temperature' });
         }
         const req = makeRequest(request, { messages: singleTurn(prompt, image), sampling: { maxTokens: maxNew, temperature, topP: 1, stop: [] }, stream: false });
-        const answer = await collectAnswer(await pipeline.open(req, clientGoneSignal(request, reply)));
+        const answer = await collectAnswer(await openForBody(pipeline, request, reply, req));
         return { result: answer.text, code: 0, cost_time: costTime() };
       } catch (err) {
         const e = err instanceof GlimpseError ? err : toGlimpseErrorFromMultipart(err);

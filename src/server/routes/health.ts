@@ -1,13 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import type { Engine } from '../../core/index.js';
+import type { GenerationPipeline } from '../pipeline.js';
 
 export interface Lifecycle {
   /** True once shutdown began: /ready fails first so load balancers drain us. */
   draining: boolean;
 }
 
-export function registerHealthRoutes(app: FastifyInstance, deps: { engine: Engine; lifecycle: Lifecycle }): void {
-  const { engine, lifecycle } = deps;
+export function registerHealthRoutes(app: FastifyInstance, deps: { engine: Engine; lifecycle: Lifecycle; pipeline?: GenerationPipeline }): void {
+  const { engine, lifecycle, pipeline } = deps;
 
   app.get('/health', { schema: { tags: ['Ops'], summary: 'Engine and model state (200 unless unhealthy)' }, config: { errorFormat: 'plain' } }, async (_req, reply) => {
     const h = engine.health();
@@ -21,6 +22,8 @@ export function registerHealthRoutes(app: FastifyInstance, deps: { engine: Engin
       engine: info.engine,
       ...(info.simulated ? { simulated: true, note: 'Simulated engine: answers are synthetic, for load tests only.' } : {}),
       ...(h.reason ? { reason: h.reason } : {}),
+      ...(pipeline ? { load: loadOf(pipeline) } : {}),
+      ...(hasPools(engine) ? { upstreams: engine.poolStats() } : {}),
     };
   });
 
@@ -30,4 +33,13 @@ export function registerHealthRoutes(app: FastifyInstance, deps: { engine: Engin
     if (!h.ready) return reply.code(503).send({ ready: false, status: h.status, reason: h.reason ?? 'Model not ready yet.' });
     return { ready: true };
   });
+}
+
+function loadOf(pipeline: GenerationPipeline) {
+  const s = pipeline.stats();
+  return { in_flight: s.inFlight, queued: s.queued, max_batch_size: s.maxInFlight, max_queue: s.maxQueue, draining: s.draining };
+}
+
+function hasPools(engine: Engine): engine is Engine & { poolStats(): unknown } {
+  return typeof (engine as { poolStats?: unknown }).poolStats === 'function';
 }

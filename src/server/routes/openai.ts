@@ -2,8 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import type { Static } from 'typebox';
 import type { Config } from '../../config/index.js';
 import { GlimpseError, type ChatMessage, type ContentPart, type Engine, type Usage } from '../../core/index.js';
-import { chatChunk, chatCompletion, chatUsageChunk, collectAnswer, completionId, SseWriter } from '../../streaming/index.js';
-import { clientGoneSignal, imageSourceFromString, makeRequest, pendingHeaders } from '../common.js';
+import { chatChunk, chatCompletion, chatUsageChunk, collectAnswer, completionId } from '../../streaming/index.js';
+import { imageSourceFromString, makeRequest } from '../common.js';
+import { openForBody, streamSse } from '../respond.js';
 import type { GenerationPipeline } from '../pipeline.js';
 import type { buildSchemas } from '../schemas.js';
 
@@ -75,35 +76,26 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: { config: Confi
           stop,
         },
       });
-      const signal = clientGoneSignal(request, reply);
-      const events = await pipeline.open(req, signal);
       const meta = { id: completionId(), created: Math.floor(Date.now() / 1000), model: req.model };
-
-      if (!req.stream) return chatCompletion(meta, await collectAnswer(events));
+      if (!req.stream) return chatCompletion(meta, await collectAnswer(await openForBody(pipeline, request, reply, req)));
 
       const includeUsage = b.stream_options?.include_usage === true;
-      reply.hijack();
-      const sse = new SseWriter(reply.raw);
-      sse.open(200, pendingHeaders(reply));
-      await sse.json(chatChunk(meta, { role: 'assistant', content: '' }));
       let usage: Usage | undefined;
-      for await (const ev of events) {
-        if (sse.isClosed) break;
-        if (ev.type === 'token') await sse.json(chatChunk(meta, { content: ev.text }));
-        else if (ev.type === 'reasoning') await sse.json(chatChunk(meta, { reasoning_content: ev.text }));
-        else if (ev.type === 'usage') usage = ev.usage;
-        else if (ev.type === 'done') {
-          if (ev.finishReason === 'cancelled') continue;
-          // As vLLM does: the finish chunk, then (when asked) one usage chunk with no choices.
-          await sse.json(chatChunk(meta, { content: '' }, ev.finishReason));
-          if (includeUsage && usage) await sse.json(chatUsageChunk(meta, usage));
-        } else if (ev.type === 'error') {
-          request.log.warn({ code: ev.error.code, msg: ev.error.message }, 'stream ended with error');
-          await sse.json(ev.error.toOpenAI());
-        }
-      }
-      await sse.data('[DONE]');
-      sse.end();
+      await streamSse({ pipeline, config }, request, reply, req, {
+        terminator: '[DONE]',
+        start: (sse) => sse.json(chatChunk(meta, { role: 'assistant', content: '' })),
+        event: async (sse, ev) => {
+          if (ev.type === 'token') await sse.json(chatChunk(meta, { content: ev.text }));
+          else if (ev.type === 'reasoning') await sse.json(chatChunk(meta, { reasoning_content: ev.text }));
+          else if (ev.type === 'usage') usage = ev.usage;
+          else if (ev.type === 'done' && ev.finishReason !== 'cancelled') {
+            // As vLLM does: the finish chunk, then (when asked) one usage chunk with no choices.
+            await sse.json(chatChunk(meta, { content: '' }, ev.finishReason));
+            if (includeUsage && usage) await sse.json(chatUsageChunk(meta, usage));
+          }
+        },
+        error: (sse, err) => sse.json(err.toOpenAI()),
+      });
     },
   );
 }

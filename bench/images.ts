@@ -1,0 +1,136 @@
+/**
+ * bench/images: glimpse's image normalization (decode, EXIF orient, flatten, shrink to the default
+ * bound, encode, fingerprint) against Pillow doing the same work on the same files, in one run.
+ *
+ *   npx tsx bench/images.ts [--seconds 5] [--max-edge 1024]
+ *
+ * Prints a table of images per second and writes JSON to bench/results/.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { parseArgs } from 'node:util';
+import sharp from 'sharp';
+import { imageSettings, resolveImage } from '../src/images/index.js';
+
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, 'max-edge': { type: 'string', default: '1024' }, python: { type: 'string', default: '/usr/bin/python3' } } });
+const SECONDS = Number(values.seconds);
+const MAX_EDGE = Number(values['max-edge']);
+const root = new URL('..', import.meta.url).pathname;
+
+/** Noise over gradients and waves, so JPEG/WebP sizes look like photos rather than flat fills. */
+function photoPixels(width: number, height: number, seed: number): Buffer {
+  const buf = Buffer.alloc(width * height * 3);
+  let x = seed;
+  const sx = Float64Array.from({ length: width }, (_, i) => 50 * Math.sin((i / width) * 9 + seed));
+  const cy = Float64Array.from({ length: height }, (_, y) => Math.cos((y / height) * 6 + seed));
+  for (let y = 0; y < height; y++) {
+    for (let i = 0; i < width; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      const n = (x >>> 0) % 40;
+      const w = sx[i]! * cy[y]!;
+      const o = (y * width + i) * 3;
+      buf[o] = Math.max(0, Math.min(255, (i / width) * 150 + w + n));
+      buf[o + 1] = Math.max(0, Math.min(255, (y / height) * 150 - w + n));
+      buf[o + 2] = Math.max(0, Math.min(255, 90 + w / 2 + n));
+    }
+  }
+  return buf;
+}
+
+/** A screenshot: flat panels and many thin dark "text" bars. */
+async function screenshot(width: number, height: number): Promise<Buffer> {
+  const bars: string[] = [];
+  for (let y = 80; y < height - 40; y += 22) {
+    for (let x = 40; x < width - 300; x += 260) bars.push(`<rect x="${x}" y="${y}" width="${120 + ((x * 7 + y * 3) % 120)}" height="10" fill="#333"/>`);
+  }
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><rect width="100%" height="100%" fill="#f4f5f7"/><rect width="100%" height="56" fill="#1f6feb"/><rect x="${width - 280}" y="70" width="260" height="${height - 90}" fill="#ffffff" stroke="#d0d7de"/>${bars.join('')}</svg>`;
+  return sharp(Buffer.from(svg)).png().toBuffer();
+}
+
+async function makeSet(dir: string) {
+  mkdirSync(dir, { recursive: true });
+  const raw = (w: number, h: number, seed: number) => sharp(photoPixels(w, h, seed), { raw: { width: w, height: h, channels: 3 } });
+  const files = [
+    { name: 'photo-4000x3000.jpg', data: await raw(4000, 3000, 11).jpeg({ quality: 90 }).toBuffer() },
+    { name: 'photo-4000x3000-exif6.jpg', data: await raw(4000, 3000, 12).jpeg({ quality: 90 }).withMetadata({ orientation: 6 }).toBuffer() },
+    { name: 'screenshot-2048x1152.png', data: await screenshot(2048, 1152) },
+    { name: 'photo-2560x1440.webp', data: await raw(2560, 1440, 13).webp({ quality: 85 }).toBuffer() },
+  ];
+  return files.map((f) => {
+    const path = join(dir, f.name);
+    writeFileSync(path, f.data);
+    return { ...f, path };
+  });
+}
+
+async function glimpseRate(files: Buffer[], concurrency: number): Promise<{ images: number; imagesPerSecond: number; cpuMsPerImage: number }> {
+  const config = { images: { ...imageSettings(), maxEdge: MAX_EDGE } };
+  for (const data of files) await resolveImage({ kind: 'bytes', data }, config); // warm up
+  let done = 0;
+  let next = 0;
+  const cpu0 = process.cpuUsage();
+  const start = performance.now();
+  const deadline = start + SECONDS * 1000;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < deadline) {
+        await resolveImage({ kind: 'bytes', data: files[next++ % files.length]! }, config);
+        done++;
+      }
+    }),
+  );
+  const elapsed = (performance.now() - start) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  return { images: done, imagesPerSecond: done / elapsed, cpuMsPerImage: (cpu.user + cpu.system) / 1000 / done };
+}
+
+function pillowRate(paths: string[], processes: number): { images: number; imagesPerSecond: number; cpuMsPerImage: number; pillow: string } {
+  const out = execFileSync(values.python!, [join(root, 'bench/images_pillow.py'), String(MAX_EDGE), String(SECONDS), String(processes), ...paths], { encoding: 'utf8' });
+  return JSON.parse(out.trim().split('\n').pop()!);
+}
+
+async function main() {
+  const dir = join(tmpdir(), 'glimpse-bench-images');
+  const set = await makeSet(dir);
+  const cores = cpus().length;
+  console.log(`image set (${set.length} files, bound ${MAX_EDGE}px, ${SECONDS}s per row, ${cores} cores, load average ${loadavg()[0]!.toFixed(1)}, libvips ${sharp.versions.vips}):`);
+  for (const f of set) console.log(`  ${f.name.padEnd(28)} ${(f.data.length / 1024).toFixed(0).padStart(6)} KiB`);
+
+  const rows: Array<{ impl: string; parallel: number; images: number; imagesPerSecond: number; cpuMsPerImage: number }> = [];
+  for (const parallel of [1, cores]) {
+    const p = pillowRate(set.map((f) => f.path), parallel);
+    rows.push({ impl: `Pillow ${p.pillow}`, parallel, images: p.images, imagesPerSecond: p.imagesPerSecond, cpuMsPerImage: p.cpuMsPerImage });
+    const g = await glimpseRate(set.map((f) => f.data), parallel);
+    rows.push({ impl: `glimpse (sharp ${sharp.versions.sharp})`, parallel, ...g });
+  }
+
+  // Wall-clock rates swing with whatever else runs on the machine; CPU time per image barely does.
+  console.log('\n| implementation | parallel | images | images/s | vs Pillow | CPU ms/image | vs Pillow (CPU) |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|');
+  for (const r of rows) {
+    const base = rows.find((x) => x.impl.startsWith('Pillow') && x.parallel === r.parallel)!;
+    console.log(
+      `| ${r.impl} | ${r.parallel} | ${r.images} | ${r.imagesPerSecond.toFixed(2)} | ${(r.imagesPerSecond / base.imagesPerSecond).toFixed(2)}x | ${r.cpuMsPerImage.toFixed(1)} | ${(base.cpuMsPerImage / r.cpuMsPerImage).toFixed(2)}x |`,
+    );
+  }
+  const best = (prefix: string) => Math.max(...rows.filter((r) => r.impl.startsWith(prefix)).map((r) => r.imagesPerSecond));
+  const ratio = best('glimpse') / best('Pillow');
+  const cpuOf = (prefix: string) => Math.min(...rows.filter((r) => r.impl.startsWith(prefix)).map((r) => r.cpuMsPerImage));
+  const cpuRatio = cpuOf('Pillow') / cpuOf('glimpse');
+  console.log(`\nbest glimpse / best Pillow: ${ratio.toFixed(2)}x images/s, ${cpuRatio.toFixed(2)}x less CPU per image (target >= 2x)`);
+
+  const outDir = join(root, 'bench/results');
+  mkdirSync(outDir, { recursive: true });
+  const file = join(outDir, `images-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(
+    file,
+    JSON.stringify({ bench: 'images', date: new Date().toISOString(), cores, maxEdge: MAX_EDGE, secondsPerRow: SECONDS, files: set.map((f) => ({ name: f.name, bytes: f.data.length })), rows, bestRatio: ratio, cpuRatio, loadAverage: loadavg() }, null, 2),
+  );
+  console.log(`wrote ${file}`);
+}
+
+await main();

@@ -1,0 +1,45 @@
+/**
+ * Every image limit, each checked in exactly one function here. Messages name the limit, the
+ * setting that raises it, and the value that broke it, so a client knows what to change.
+ */
+import { Value } from 'typebox/value';
+import { ConfigSchema, type Config } from '../config/index.js';
+import { GlimpseError } from '../core/index.js';
+
+export type ImageSettings = Config['images'];
+
+let defaults: ImageSettings | undefined;
+
+/** The image settings of this config, or the schema defaults when no config is given. */
+export function imageSettings(config?: Pick<Config, 'images'>): ImageSettings {
+  if (config?.images) return config.images;
+  defaults ??= (Value.Default(ConfigSchema, {}) as Config).images;
+  return defaults;
+}
+
+export function checkImageCount(count: number, s: ImageSettings): void {
+  if (count > s.maxImagesPerRequest) {
+    throw new GlimpseError('too_many_images', `The request carries ${count} images; the limit (images.maxImagesPerRequest) is ${s.maxImagesPerRequest}.`, { param: 'messages' });
+  }
+}
+
+export function checkBase64Length(length: number, s: ImageSettings): void {
+  if (length > s.maxBase64Length) {
+    throw new GlimpseError('base64_too_long', `The image's base64 text is ${length} characters; the limit (images.maxBase64Length) is ${s.maxBase64Length}.`, { param: 'image' });
+  }
+}
+
+/** `partial`: the bytes are still arriving (a fetched body), so the count is a lower bound. */
+export function checkEncodedBytes(bytes: number, s: ImageSettings, partial = false): void {
+  if (bytes > s.maxBytes) {
+    const size = partial ? `at least ${bytes}` : `${bytes}`;
+    throw new GlimpseError('image_too_large', `The image is ${size} bytes; the limit (images.maxBytes) is ${s.maxBytes}.`, { param: 'image' });
+  }
+}
+
+export function checkPixels(width: number, height: number, s: ImageSettings): void {
+  const pixels = width * height;
+  if (pixels > s.maxPixels) {
+    throw new GlimpseError('image_too_many_pixels', `The image is ${width}x${height} = ${pixels} pixels; the limit (images.maxPixels) is ${s.maxPixels}.`, { param: 'image' });
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * Decode, orient, flatten, convert and shrink one image with sharp (libvips). Every step runs on
+ * libuv's threadpool, so the event loop keeps serving while an image is decoded.
+ *
+ * Order of work: the header is read first (format and dimensions, no pixel decode) and the pixel
+ * limit checked against it, so a decompression bomb costs only its header. Only then are the
+ * pixels decoded, straight into the shrunk size where the format allows (JPEG/WebP shrink-on-load).
+ */
+import sharp, { type Metadata, type OutputInfo } from 'sharp';
+import { GlimpseError, type ResolvedImage } from '../core/index.js';
+import { differenceHash, pixelSha256 } from './fingerprint.js';
+import { isSrgbProfile } from './icc.js';
+import { checkPixels, type ImageSettings } from './limits.js';
+import type { SupportedFormat } from './sniff.js';
+
+// The operation cache only helps when the same image is processed twice in a row; for a server
+// receiving distinct images it just holds memory.
+sharp.cache(false);
+
+const MIME: Record<ImageSettings['outputFormat'], ResolvedImage['mime']> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp' };
+
+// Refuse truncated or corrupt data, but tolerate the harmless warnings real-world JPEGs carry.
+const FAIL_ON = 'truncated' as const;
+
+function invalidImage(format: string, cause: unknown): GlimpseError {
+  return new GlimpseError('invalid_image', `The image could not be read: its bytes look like ${format.toUpperCase()} but are damaged or incomplete.`, { param: 'image', cause });
+}
+
+export interface NormalizeOptions {
+  settings: ImageSettings;
+  /** Override settings.maxEdge (model profiles with their own input size, e.g. 448). */
+  maxEdge?: number;
+}
+
+/** The libvips loader each sniffed format must also get (AVIF is read by the HEIF loader). */
+const LOADER: Record<SupportedFormat, string> = { jpeg: 'jpeg', png: 'png', webp: 'webp', gif: 'gif', avif: 'heif', tiff: 'tiff' };
+
+/** Header only: dimensions (one page of a multi-page image) and whether its colour profile is sRGB, without decoding pixels. */
+export async function readHeader(data: Buffer, format: SupportedFormat): Promise<{ width: number; height: number; srgbProfile: boolean }> {
+  let meta: Metadata;
+  try {
+    meta = await sharp(data, { failOn: 'none', limitInputPixels: false }).metadata();
+  } catch (err) {
+    throw invalidImage(format, err);
+  }
+  // Defence in depth: libvips sniffs on its own; if it would pick another loader than the one our
+  // sniff allowed (say, a vector or document loader), the bytes are refused rather than rendered.
+  if (meta.format !== LOADER[format]) throw invalidImage(format, new Error(`libvips reads these bytes as ${meta.format}`));
+  if (!meta.width || !meta.height) throw invalidImage(format, new Error('no dimensions in header'));
+  // Multi-page images (animated GIF/WebP, TIFF) report one page's height when pageHeight is set.
+  const height = meta.pageHeight && meta.pages && meta.pages > 1 ? meta.pageHeight : meta.height;
+  return { width: meta.width, height, srgbProfile: isSrgbProfile(meta.icc) };
+}
+
+export async function normalizeImage(data: Buffer, format: SupportedFormat, opts: NormalizeOptions): Promise<ResolvedImage> {
+  const s = opts.settings;
+  const { width: srcW, height: srcH, srgbProfile } = await readHeader(data, format);
+  checkPixels(srcW, srcH, s);
+
+  const maxEdge = opts.maxEdge ?? s.maxEdge;
+  let raw: { data: Buffer; info: OutputInfo };
+  try {
+    raw = await sharp(data, { failOn: FAIL_ON, limitInputPixels: s.maxPixels, sequentialRead: true, pages: 1, page: 0, ignoreIcc: srgbProfile })
+      .autoOrient()
+      .resize({ width: maxEdge, height: maxEdge, fit: 'inside', withoutEnlargement: true })
+      .flatten({ background: '#ffffff' })
+      .toColourspace('srgb')
+      .removeAlpha()
+      .raw({ depth: 'uchar' })
+      .timeout({ seconds: s.decodeTimeoutSeconds })
+      .toBuffer({ resolveWithObject: true });
+  } catch (err) {
+    if (/timeout/i.test((err as Error)?.message ?? '')) {
+      throw new GlimpseError('invalid_image', `The image took longer than ${s.decodeTimeoutSeconds} s to decode (images.decodeTimeoutSeconds).`, { param: 'image', cause: err });
+    }
+    throw invalidImage(format, err);
+  }
+  const { width, height, channels } = raw.info;
+  if (channels !== 3) throw invalidImage(format, new Error(`unexpected ${channels} channels after normalization`));
+
+  const rawInput = { raw: { width, height, channels: 3 as const } };
+  const encoder = sharp(raw.data, rawInput);
+  const encoded =
+    s.outputFormat === 'png'
+      ? encoder.png({ compressionLevel: 6 })
+      : s.outputFormat === 'webp'
+        ? encoder.webp({ quality: s.outputQuality })
+        : // Huffman optimisation would cost twice the encode time for ~5% fewer bytes on an internal handoff.
+          encoder.jpeg({ quality: s.outputQuality, optimiseCoding: false });
+  // Hash while libvips encodes on the threadpool.
+  const pending = encoded.toBuffer();
+  const phash = differenceHash(raw.data, width, height, 3);
+  const sha256 = pixelSha256(raw.data, width, height, 3);
+  let out: Buffer;
+  try {
+    out = await pending;
+  } catch (err) {
+    throw invalidImage(format, err);
+  }
+
+  return {
+    data: out,
+    mime: MIME[s.outputFormat],
+    width,
+    height,
+    sourceFormat: format,
+    sha256,
+    phash,
+  };
+}

@@ -1,0 +1,102 @@
+/**
+ * How a route turns the pipeline's event stream into a response, for the two kinds of answer:
+ * one JSON body, or a Server-Sent Events stream. Every SSE route goes through streamSse(), so the
+ * guarantees hold for all of them: headers flushed as soon as there is something to say, a
+ * heartbeat comment while the stream is quiet, queue position as comments while waiting, an
+ * error after the first byte sent as a final data event, and always a terminator.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Config } from '../config/index.js';
+import { toGlimpseError, type GenerateEvent, type GenerateRequest, type GlimpseError } from '../core/index.js';
+import { SseWriter } from '../streaming/index.js';
+import { cacheHeader, clientGoneSignal, pendingHeaders } from './common.js';
+import type { GenerationPipeline, OpenedStream } from './pipeline.js';
+
+/**
+ * Open a request whose answer is one body. The queue position (when it has to wait) and the
+ * wait go out as X-Queue-Position and X-Queue-Wait-Ms.
+ */
+export async function openForBody(pipeline: GenerationPipeline, request: FastifyRequest, reply: FastifyReply, req: GenerateRequest): Promise<OpenedStream> {
+  let position = 0;
+  const events = await pipeline.open(req, clientGoneSignal(request, reply), {
+    onCache: cacheHeader(reply),
+    onQueued: (p) => {
+      if (!position) reply.header('x-queue-position', String(p));
+      position = p;
+    },
+  });
+  if (events.queuedAt) reply.header('x-queue-wait-ms', String(Math.round(events.waitedMs)));
+  return events;
+}
+
+export interface SseEncoder {
+  /** Written once the request is admitted, before the first event (e.g. the role chunk). */
+  start?(sse: SseWriter): Promise<void>;
+  /** One event that is not an error. */
+  event(sse: SseWriter, ev: Exclude<GenerateEvent, { type: 'error' }>): Promise<void>;
+  /** The error that ends the stream, as this wire format writes it. */
+  error(sse: SseWriter, err: GlimpseError): Promise<void>;
+  /** The last data payload: '[DONE]' for OpenAI, '[END]' for GLM-WEB. */
+  terminator: string;
+}
+
+/**
+ * Answer a streaming request. Errors before anything was sent are thrown, so the route's error
+ * handler answers with the right status (429 queue_full, 400 ...). Once the stream is open
+ * (admitted, or queued and told so), every ending is an event the client can read.
+ */
+export async function streamSse(
+  deps: { pipeline: GenerationPipeline; config: Config },
+  request: FastifyRequest,
+  reply: FastifyReply,
+  req: GenerateRequest,
+  encoder: SseEncoder,
+): Promise<void> {
+  const signal = clientGoneSignal(request, reply);
+  let sse: SseWriter | undefined;
+  const openStream = (): SseWriter => {
+    if (sse) return sse;
+    reply.hijack();
+    sse = new SseWriter(reply.raw);
+    sse.open(200, pendingHeaders(reply));
+    sse.startHeartbeat(deps.config.heartbeatInterval * 1000);
+    return sse;
+  };
+
+  let events: OpenedStream;
+  try {
+    events = await deps.pipeline.open(req, signal, {
+      onCache: cacheHeader(reply),
+      onQueued: (position) => {
+        if (!sse) reply.header('x-queue-position', String(position));
+        void openStream().comment(`queued position=${position}`);
+      },
+    });
+  } catch (err) {
+    if (!sse) throw err;
+    const s: SseWriter = sse;
+    await encoder.error(s, toGlimpseError(err));
+    await s.data(encoder.terminator);
+    s.end();
+    return;
+  }
+
+  if (!sse) reply.header('x-queue-wait-ms', '0');
+  const out = openStream();
+  if (events.queuedAt) await out.comment(`admitted waited_ms=${Math.round(events.waitedMs)}`);
+  try {
+    if (encoder.start) await encoder.start(out);
+    for await (const ev of events) {
+      if (out.isClosed) break;
+      if (ev.type === 'error') {
+        request.log.warn({ code: ev.error.code, msg: ev.error.message }, 'stream ended with error');
+        await encoder.error(out, ev.error);
+      } else {
+        await encoder.event(out, ev);
+      }
+    }
+    await out.data(encoder.terminator);
+  } finally {
+    out.end();
+  }
+}

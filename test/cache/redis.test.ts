@@ -1,0 +1,100 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { createAnswerCache } from '../../src/cache/index.js';
+import { answer, cacheConfig, fakeImage, request } from './helpers.js';
+
+const hasRedis = spawnSync('redis-server', ['--version']).status === 0;
+const skip = hasRedis ? false : 'redis-server is not installed (apt-get install redis-server) — skipping the Redis cache tests';
+
+let redis: ChildProcess | undefined;
+let url = '';
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+before(async () => {
+  if (!hasRedis) return;
+  const port = await freePort();
+  redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    redis!.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('Ready to accept connections')) resolve();
+    });
+    redis!.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${out}`)));
+  });
+  url = `redis://127.0.0.1:${port}/0`;
+});
+
+after(() => {
+  redis?.kill('SIGTERM');
+});
+
+test('with redisUrl set, answers are stored in Redis and shared between cache instances', { skip }, async () => {
+  const a = createAnswerCache(cacheConfig({}, url));
+  const b = createAnswerCache(cacheConfig({}, url));
+  try {
+    assert.equal(a.backend, 'redis');
+    const req = request({ text: 'redis shared ' + Date.now() });
+    const miss = await a.lookup(req);
+    assert.equal(miss.status, 'miss');
+    await a.set(miss.key!, answer('from redis'), req);
+    const hit = await b.lookup(req);
+    assert.equal(hit.status, 'hit');
+    assert.equal(hit.answer?.text, 'from redis');
+    assert.equal((await b.lookup({ ...req, keyId: 'other-key' })).status, 'miss');
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+test('Redis entries carry the configured TTL', { skip }, async () => {
+  const cache = createAnswerCache(cacheConfig({ ttlSeconds: 1 }, url));
+  try {
+    const req = request({ text: 'ttl ' + Date.now() });
+    await cache.set(cache.keyFor(req)!, answer('short-lived'), req);
+    assert.equal((await cache.lookup(req)).status, 'hit');
+    await new Promise((r) => setTimeout(r, 1200));
+    assert.equal((await cache.lookup(req)).status, 'miss');
+  } finally {
+    await cache.close();
+  }
+});
+
+test('near-duplicate reuse works through Redis too', { skip }, async () => {
+  const cache = createAnswerCache(cacheConfig({ nearDuplicateDistance: 2 }, url));
+  try {
+    const text = 'near ' + Date.now();
+    const stored = request({ text, images: [fakeImage('a1', 'ffff000000000000')] });
+    await cache.set(cache.keyFor(stored)!, answer('near answer'), stored);
+    const hit = await cache.lookup(request({ text, images: [fakeImage('a2', 'ffff000000000001')] }));
+    assert.equal(hit.status, 'hit');
+    assert.equal(hit.distance, 1);
+  } finally {
+    await cache.close();
+  }
+});
+
+test('a Redis that is down costs a miss, never a failed request', async () => {
+  const port = await freePort(); // nothing listens here
+  const errors: Error[] = [];
+  const cache = createAnswerCache(cacheConfig({}, `redis://127.0.0.1:${port}/0`), { onError: (e) => errors.push(e) });
+  try {
+    const req = request();
+    const res = await cache.lookup(req);
+    assert.equal(res.status, 'miss');
+    await cache.set(res.key!, answer('lost'), req);
+    assert.ok(errors.length > 0, 'the failure was reported');
+  } finally {
+    await cache.close();
+  }
+});

@@ -1,0 +1,114 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RED_PIXEL_PNG } from '../helpers/glimpse.js';
+
+const CLI = join(import.meta.dirname, '../../src/cli/main.ts');
+
+function run(args: string[], env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+async function output(child: ChildProcess): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  const [code] = await once(child, 'exit');
+  return { code, stdout, stderr };
+}
+
+/** Start `glimpse serve` on a free port and wait for its "serving" log line. */
+async function serve(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string; logs: () => string }> {
+  const child = run(['serve', '--port', '0', ...args], env);
+  let logs = '';
+  child.stdout!.on('data', (d) => (logs += d));
+  child.stderr!.on('data', (d) => (logs += d));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error('serve did not start: ' + logs));
+    }, 20_000);
+    child.stdout!.on('data', () => {
+      const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(logs);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    child.once('exit', () => reject(new Error('serve exited: ' + logs)));
+  });
+  return { child, url, logs: () => logs };
+}
+
+test('serve refuses an invalid flag value with a clear message and exit code 2', async () => {
+  const { code, stderr } = await output(run(['serve', '--engine', 'quantum']));
+  assert.equal(code, 2);
+  assert.match(stderr, /engine/);
+  assert.match(stderr, /--engine/);
+  assert.match(stderr, /GLIMPSE_ENGINE/);
+});
+
+test('serve reads settings from env and from a config file, flags winning', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'glimpse-cli-'));
+  const file = join(dir, 'glimpse.yaml');
+  writeFileSync(file, 'engine: simulated\nmodelName: from-file\nsimulated:\n  ttftMs: 1\n');
+  const s = await serve(['--config', file, '--log-format', 'json'], { GLIMPSE_MODEL_NAME: 'from-env' });
+  try {
+    const health = await (await fetch(s.url + '/health')).json();
+    assert.equal(health.engine, 'simulated');
+    assert.equal(health.model, 'from-env');
+    // JSON logs: every line is an object
+    for (const line of s.logs().trim().split('\n')) assert.doesNotThrow(() => JSON.parse(line), line);
+  } finally {
+    s.child.kill('SIGTERM');
+    const [code] = await once(s.child, 'exit');
+    assert.equal(code, 0);
+  }
+});
+
+test('serve refuses a public bind without API keys unless told otherwise', async () => {
+  const { code, stdout } = await output(run(['serve', '--host', '0.0.0.0', '--engine', 'simulated']));
+  assert.equal(code, 2);
+  assert.match(stdout, /Refusing to bind 0\.0\.0\.0/);
+});
+
+test('ask streams an answer about an image file to the terminal', async () => {
+  const s = await serve(['--engine', 'simulated']);
+  try {
+    const dir = mkdtempSync(join(tmpdir(), 'glimpse-ask-'));
+    const img = join(dir, 'red.png');
+    writeFileSync(img, Buffer.from(RED_PIXEL_PNG.split(',')[1]!, 'base64'));
+    const { code, stdout, stderr } = await output(run(['ask', img, 'What is this?', '--server', s.url, '--max-tokens', '6']));
+    assert.equal(code, 0, stderr);
+    assert.equal(stdout.trim().split(' ').length, 6);
+  } finally {
+    s.child.kill('SIGTERM');
+    await once(s.child, 'exit');
+  }
+});
+
+test('ask reports a server error with its code and a non-zero exit', async () => {
+  const s = await serve(['--engine', 'simulated']);
+  try {
+    const dir = mkdtempSync(join(tmpdir(), 'glimpse-ask-'));
+    const img = join(dir, 'bad.png');
+    writeFileSync(img, 'not an image');
+    const { code, stderr } = await output(run(['ask', img, 'What is this?', '--server', s.url]));
+    assert.equal(code, 1);
+    assert.match(stderr, /invalid_image/);
+  } finally {
+    s.child.kill('SIGTERM');
+    await once(s.child, 'exit');
+  }
+});
+
+test('ask says so when the server cannot be reached', async () => {
+  const { code, stderr } = await output(run(['ask', 'x.png', 'hi', '--server', 'http://127.0.0.1:9']));
+  assert.notEqual(code, 0);
+  assert.match(stderr, /cannot (read|reach)/);
+});

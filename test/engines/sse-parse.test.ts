@@ -1,0 +1,38 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseSseData } from '../../src/engines/upstream/sse-parse.js';
+
+async function collect(chunks: string[]): Promise<string[]> {
+  async function* gen() {
+    for (const c of chunks) yield new TextEncoder().encode(c);
+  }
+  const out: string[] = [];
+  for await (const d of parseSseData(gen())) out.push(d);
+  return out;
+}
+
+test('events split at every byte boundary parse the same', async () => {
+  const stream = 'data: {"a":1}\n\n: comment\n\ndata: {"b":"x y"}\n\ndata: [DONE]\n\n';
+  const whole = await collect([stream]);
+  assert.deepEqual(whole, ['{"a":1}', '{"b":"x y"}', '[DONE]']);
+  for (let i = 1; i < stream.length; i++) assert.deepEqual(await collect([stream.slice(0, i), stream.slice(i)]), whole, `split at ${i}`);
+});
+
+test('CRLF line endings, multi-line data and a missing space after the colon', async () => {
+  assert.deepEqual(await collect(['data:one\r\ndata: two\r\n\r\nevent: x\r\ndata: three\r\n\r\n']), ['one\ntwo', 'three']);
+});
+
+test('a multi-byte character split across chunks survives', async () => {
+  const bytes = new TextEncoder().encode('data: 你好\n\n');
+  async function* gen() {
+    yield bytes.slice(0, 8);
+    yield bytes.slice(8);
+  }
+  const out: string[] = [];
+  for await (const d of parseSseData(gen())) out.push(d);
+  assert.deepEqual(out, ['你好']);
+});
+
+test('a last event without the blank line is still delivered', async () => {
+  assert.deepEqual(await collect(['data: tail']), ['tail']);
+});

@@ -1,0 +1,78 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { imageSettings, resolveImage, resolveImages, type ImageSettings } from '../../src/images/index.js';
+import { isGlimpseError, type GenerateRequest } from '../../src/core/index.js';
+import { loadConfig } from '../../src/config/index.js';
+import { png, pngBomb } from './fixtures.js';
+
+const withLimits = (over: Partial<ImageSettings>) => ({ images: { ...imageSettings(), ...over } });
+
+const rejectsWith = (p: Promise<unknown>, code: string, status: number, ...mustName: string[]) =>
+  assert.rejects(p, (err: unknown) => {
+    assert.ok(isGlimpseError(err), `expected a GlimpseError, got ${String(err)}`);
+    assert.equal(err.code, code, err.message);
+    assert.equal(err.status, status);
+    for (const s of mustName) assert.ok(err.message.includes(s), `message "${err.message}" names ${s}`);
+    return true;
+  });
+
+test('images.maxBytes: exactly at the limit passes, one byte over is refused with 413 naming limit and value', async () => {
+  const bytes = await png(32, 32);
+  const n = bytes.length;
+  await resolveImage({ kind: 'bytes', data: bytes }, withLimits({ maxBytes: n }));
+  await rejectsWith(resolveImage({ kind: 'bytes', data: bytes }, withLimits({ maxBytes: n - 1 })), 'image_too_large', 413, 'images.maxBytes', String(n - 1), String(n));
+  // decoded base64 counts the same way
+  await rejectsWith(resolveImage({ kind: 'base64', data: bytes.toString('base64') }, withLimits({ maxBytes: n - 1 })), 'image_too_large', 413);
+});
+
+test('images.maxBase64Length is checked on the text before decoding, for bare base64 and data URLs', async () => {
+  const b64 = (await png(32, 32)).toString('base64');
+  const L = b64.length;
+  await resolveImage({ kind: 'base64', data: b64 }, withLimits({ maxBase64Length: L }));
+  await rejectsWith(resolveImage({ kind: 'base64', data: b64 }, withLimits({ maxBase64Length: L - 1 })), 'base64_too_long', 413, 'images.maxBase64Length', String(L));
+  await resolveImage({ kind: 'dataUrl', url: `data:image/png;base64,${b64}` }, withLimits({ maxBase64Length: L }));
+  await rejectsWith(resolveImage({ kind: 'dataUrl', url: `data:image/png;base64,${b64}` }, withLimits({ maxBase64Length: L - 1 })), 'base64_too_long', 413, String(L));
+  // refused even when the text is garbage: the length check comes before any decoding
+  await rejectsWith(resolveImage({ kind: 'base64', data: '!'.repeat(101) }, withLimits({ maxBase64Length: 100 })), 'base64_too_long', 413);
+});
+
+test('images.maxPixels: width x height exactly at the limit passes, one pixel over is refused with 422', async () => {
+  const bytes = await png(40, 30);
+  await resolveImage({ kind: 'bytes', data: bytes }, withLimits({ maxPixels: 1200 }));
+  await rejectsWith(resolveImage({ kind: 'bytes', data: bytes }, withLimits({ maxPixels: 1199 })), 'image_too_many_pixels', 422, '40x30', '1200', 'images.maxPixels', '1199');
+});
+
+test('rejects a PNG whose header claims 60000x60000 before decoding it', async () => {
+  const bomb = pngBomb(60000, 60000);
+  assert.ok(bomb.length < 4096, `the bomb is small (${bomb.length} bytes)`);
+  const before = process.memoryUsage().rss;
+  await rejectsWith(resolveImage({ kind: 'bytes', data: bomb }), 'image_too_many_pixels', 422, '60000x60000', '3600000000');
+  // a decode would need 10.8 GB of pixels; refusing from the header costs almost nothing
+  assert.ok(process.memoryUsage().rss - before < 200 * 1024 * 1024);
+});
+
+test('images.maxImagesPerRequest: exactly at the limit passes, one more is refused before any image is read', async () => {
+  const bytes = await png(8, 8);
+  const req = (n: number, broken = false): GenerateRequest => ({
+    id: 'r',
+    model: 'm',
+    stream: false,
+    sampling: { maxTokens: 8, temperature: 0, topP: 1, stop: [] },
+    messages: [{ role: 'user', content: Array.from({ length: n }, () => ({ type: 'image' as const, source: { kind: 'bytes' as const, data: broken ? Buffer.from('junk') : bytes } })) }],
+  });
+  await resolveImages(req(2), withLimits({ maxImagesPerRequest: 2 }));
+  // with broken images, too_many_images (not invalid_image) proves the count is checked first
+  await rejectsWith(resolveImages(req(3, true), withLimits({ maxImagesPerRequest: 2 })), 'too_many_images', 422, '3', 'images.maxImagesPerRequest', '2');
+});
+
+test('image settings load from env with lists split on commas', () => {
+  const c = loadConfig({ env: { GLIMPSE_IMAGES_MAX_BYTES: '1234', GLIMPSE_IMAGES_ALLOW_DOMAINS: 'a.test, b.test', GLIMPSE_IMAGES_ALLOW_PRIVATE_NETWORKS: 'true' } });
+  assert.equal(c.images.maxBytes, 1234);
+  assert.deepEqual(c.images.allowDomains, ['a.test', 'b.test']);
+  assert.equal(c.images.allowPrivateNetworks, true);
+  assert.equal(c.images.maxEdge, 1024);
+  const d = loadConfig({ env: {} });
+  assert.equal(d.images.maxBytes, 10 * 1024 * 1024);
+  assert.equal(d.images.allowPrivateNetworks, false);
+  assert.equal(d.images.maxRedirects, 3);
+});

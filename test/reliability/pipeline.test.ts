@@ -1,0 +1,114 @@
+/** The pipeline's guarantees with engines that misbehave in ways a real engine can (hang, ignore abort, stop short). */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadConfig } from '../../src/config/index.js';
+import { createLogger } from '../../src/observability/index.js';
+import { createPipeline } from '../../src/server/pipeline.js';
+import type { Engine, GenerateEvent, GenerateRequest } from '../../src/core/index.js';
+
+const logger = createLogger({ level: 'silent', format: 'json' });
+
+function engineFrom(gen: (signal: AbortSignal) => AsyncIterable<GenerateEvent>): Engine {
+  return {
+    async start() {},
+    generate: (_req, signal) => gen(signal),
+    info: () => ({ engine: 'simulated', model: 'm', models: [{ id: 'm', ownedBy: 'test' }], device: 'none', simulated: true }),
+    health: () => ({ status: 'healthy', modelLoaded: true, ready: true }),
+    async close() {},
+  };
+}
+
+const request = (): GenerateRequest => ({ id: 'r', model: '', messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }], sampling: { maxTokens: 8, temperature: 0, topP: 1, stop: [] }, stream: true });
+
+async function drain(events: AsyncIterable<GenerateEvent>): Promise<GenerateEvent[]> {
+  const out: GenerateEvent[] = [];
+  for await (const ev of events) out.push(ev);
+  return out;
+}
+
+/** Yields one token, then waits forever without looking at its signal. */
+const deafEngine = () =>
+  engineFrom(async function* () {
+    yield { type: 'token', text: 'a' };
+    await new Promise(() => {});
+  });
+
+test('an engine that hangs and ignores its abort signal still ends the stream with idle_timeout and frees the slot', async () => {
+  const config = loadConfig({ flags: { engine: 'simulated', idleTimeout: 0.05 }, env: {} });
+  const p = createPipeline(config, deafEngine(), logger);
+  const events = await drain(await p.open(request(), new AbortController().signal));
+  assert.deepEqual(events.map((e) => e.type), ['token', 'error']);
+  assert.equal((events[1] as Extract<GenerateEvent, { type: 'error' }>).error.code, 'idle_timeout');
+  assert.equal(p.stats().inFlight, 0);
+});
+
+test('a client that leaves while a deaf engine hangs gets its stream ended (cancelled) and the slot back at once', async () => {
+  const config = loadConfig({ flags: { engine: 'simulated' }, env: {} });
+  const p = createPipeline(config, deafEngine(), logger);
+  const ac = new AbortController();
+  const stream = await p.open(request(), ac.signal);
+  const got: GenerateEvent[] = [];
+  const done = (async () => {
+    for await (const ev of stream) {
+      got.push(ev);
+      if (ev.type === 'token') ac.abort();
+    }
+  })();
+  await done;
+  assert.deepEqual(got.map((e) => e.type), ['token', 'done']);
+  assert.equal((got[1] as Extract<GenerateEvent, { type: 'done' }>).finishReason, 'cancelled');
+  assert.equal(p.stats().inFlight, 0);
+});
+
+test('an engine that stops without done or error is turned into an engine_error event', async () => {
+  const config = loadConfig({ flags: { engine: 'simulated' }, env: {} });
+  const p = createPipeline(
+    config,
+    engineFrom(async function* () {
+      yield { type: 'token', text: 'half an answ' };
+    }),
+    logger,
+  );
+  const events = await drain(await p.open(request(), new AbortController().signal));
+  assert.equal(events.at(-1)!.type, 'error');
+  assert.equal((events.at(-1) as Extract<GenerateEvent, { type: 'error' }>).error.code, 'engine_error');
+});
+
+test('an engine that throws becomes one error event without leaking its internals', async () => {
+  const config = loadConfig({ flags: { engine: 'simulated' }, env: {} });
+  const p = createPipeline(
+    config,
+    engineFrom(async function* () {
+      throw new Error('secret path /opt/model/weights.bin');
+    }),
+    logger,
+  );
+  const events = await drain(await p.open(request(), new AbortController().signal));
+  assert.equal(events.length, 1);
+  const e = (events[0] as Extract<GenerateEvent, { type: 'error' }>).error;
+  assert.equal(e.code, 'internal_error');
+  assert.doesNotMatch(e.message, /secret/);
+  assert.equal(p.stats().inFlight, 0);
+});
+
+test('a stream that is opened but never read releases its slot when the client goes away', async () => {
+  const config = loadConfig({ flags: { engine: 'simulated', maxBatchSize: 1 }, env: {} });
+  const p = createPipeline(config, deafEngine(), logger);
+  const ac = new AbortController();
+  await p.open(request(), ac.signal);
+  assert.equal(p.stats().inFlight, 1);
+  ac.abort();
+  assert.equal(p.stats().inFlight, 0);
+});
+
+test('shutdown cancels what is still running after the grace period with a shutting_down event', async () => {
+  const config = loadConfig({ flags: { engine: 'simulated' }, env: {} });
+  const p = createPipeline(config, deafEngine(), logger);
+  const stream = await p.open(request(), new AbortController().signal);
+  const events = drain(stream);
+  await new Promise((r) => setTimeout(r, 10));
+  await p.shutdown(30);
+  const got = await events;
+  assert.equal((got.at(-1) as Extract<GenerateEvent, { type: 'error' }>).error.code, 'shutting_down');
+  await assert.rejects(p.open(request(), new AbortController().signal), (e: { code?: string }) => e.code === 'shutting_down');
+});

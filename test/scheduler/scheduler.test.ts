@@ -1,0 +1,148 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setImmediate as tick } from 'node:timers/promises';
+import { Scheduler } from '../../src/scheduler/index.js';
+import { GlimpseError } from '../../src/core/index.js';
+
+const codeOf = async (p: Promise<unknown>): Promise<string> => {
+  try {
+    await p;
+    return 'resolved';
+  } catch (err) {
+    return err instanceof GlimpseError ? err.code : String(err);
+  }
+};
+
+test('admits up to maxInFlight at once and queues the rest in arrival order', async () => {
+  const s = new Scheduler({ maxInFlight: 2, maxQueue: 5, queueTimeoutMs: 10_000 });
+  const a = await s.acquire();
+  const b = await s.acquire();
+  assert.equal(s.inFlight, 2);
+  const order: string[] = [];
+  const c = s.acquire().then((slot) => (order.push('c'), slot));
+  const d = s.acquire().then((slot) => (order.push('d'), slot));
+  assert.equal(s.queued, 2);
+  a.release();
+  const sc = await c;
+  assert.equal(s.inFlight, 2);
+  assert.equal(s.queued, 1);
+  b.release();
+  const sd = await d;
+  assert.deepEqual(order, ['c', 'd']);
+  assert.ok(sc.waitedMs >= 0 && sc.queuedAt === 1 && sd.queuedAt === 2);
+  sc.release();
+  sd.release();
+  assert.equal(s.inFlight, 0);
+  assert.equal(s.queued, 0);
+});
+
+test('a full queue refuses at once with queue_full and a Retry-After header', async () => {
+  const s = new Scheduler({ maxInFlight: 1, maxQueue: 1, queueTimeoutMs: 10_000 });
+  const a = await s.acquire();
+  const waiting = s.acquire();
+  const err = await s.acquire().catch((e: unknown) => e);
+  assert.ok(err instanceof GlimpseError);
+  assert.equal(err.code, 'queue_full');
+  assert.equal(err.status, 429);
+  assert.match(err.headers['Retry-After'] ?? '', /^\d+$/);
+  assert.throws(() => s.checkAdmission(), (e: unknown) => e instanceof GlimpseError && e.code === 'queue_full');
+  assert.equal(s.stats().rejectedFull, 1);
+  a.release();
+  (await waiting).release();
+});
+
+test('maxQueue 0 means no waiting: the first request beyond the cap is refused', async () => {
+  const s = new Scheduler({ maxInFlight: 1, maxQueue: 0, queueTimeoutMs: 10_000 });
+  const a = await s.acquire();
+  assert.equal(await codeOf(s.acquire()), 'queue_full');
+  a.release();
+  (await s.acquire()).release();
+});
+
+test('a request that waits longer than the queue timeout gets queue_timeout and leaves the queue', async () => {
+  const s = new Scheduler({ maxInFlight: 1, maxQueue: 4, queueTimeoutMs: 30 });
+  const a = await s.acquire();
+  assert.equal(await codeOf(s.acquire()), 'queue_timeout');
+  assert.equal(s.queued, 0);
+  assert.equal(s.stats().timedOut, 1);
+  a.release();
+  assert.equal(s.inFlight, 0);
+});
+
+test('an aborted waiter leaves the queue at once and does not take a slot later', async () => {
+  const s = new Scheduler({ maxInFlight: 1, maxQueue: 4, queueTimeoutMs: 10_000 });
+  const a = await s.acquire();
+  const ac = new AbortController();
+  const p = s.acquire({ signal: ac.signal });
+  assert.equal(s.queued, 1);
+  ac.abort();
+  assert.equal(await codeOf(p), 'client_closed');
+  assert.equal(s.queued, 0);
+  a.release();
+  assert.equal(s.inFlight, 0);
+});
+
+test('keys take turns: a key with many queued requests cannot starve another key', async () => {
+  const s = new Scheduler({ maxInFlight: 1, maxQueue: 20, queueTimeoutMs: 10_000 });
+  const first = await s.acquire({ keyId: 'busy' });
+  const served: string[] = [];
+  const all: Promise<void>[] = [];
+  const enqueue = (key: string, label: string) =>
+    all.push(
+      s.acquire({ keyId: key }).then((slot) => {
+        served.push(label);
+        setImmediate(() => slot.release());
+      }),
+    );
+  for (let i = 1; i <= 4; i++) enqueue('busy', `busy${i}`);
+  enqueue('quiet', 'quiet1');
+  enqueue('quiet', 'quiet2');
+  first.release();
+  await Promise.all(all);
+  // quiet1 is served right after the first busy request, not after all four.
+  assert.deepEqual(served.slice(0, 4), ['busy1', 'quiet1', 'busy2', 'quiet2']);
+  assert.deepEqual(served.slice(4), ['busy3', 'busy4']);
+});
+
+test('queue positions are reported on joining and again as the queue moves', async () => {
+  const s = new Scheduler({ maxInFlight: 1, maxQueue: 5, queueTimeoutMs: 10_000 });
+  const a = await s.acquire();
+  const seenB: number[] = [];
+  const seenC: number[] = [];
+  const b = s.acquire({ onPosition: (p) => seenB.push(p) });
+  const c = s.acquire({ onPosition: (p) => seenC.push(p) });
+  assert.deepEqual(seenB, [1]);
+  assert.deepEqual(seenC, [2]);
+  a.release();
+  const sb = await b;
+  await tick();
+  assert.deepEqual(seenC, [2, 1]);
+  sb.release();
+  (await c).release();
+});
+
+test('drain refuses queued and new requests with shutting_down and resolves when the last slot is released', async () => {
+  const s = new Scheduler({ maxInFlight: 1, maxQueue: 5, queueTimeoutMs: 10_000 });
+  const a = await s.acquire();
+  const queued = s.acquire();
+  let drained = false;
+  const d = s.drain().then(() => (drained = true));
+  assert.equal(await codeOf(queued), 'shutting_down');
+  assert.equal(await codeOf(s.acquire()), 'shutting_down');
+  await tick();
+  assert.equal(drained, false);
+  a.release();
+  await d;
+  assert.equal(drained, true);
+});
+
+test('release is idempotent: releasing twice frees one slot only', async () => {
+  const s = new Scheduler({ maxInFlight: 2, maxQueue: 0, queueTimeoutMs: 1000 });
+  const a = await s.acquire();
+  const b = await s.acquire();
+  a.release();
+  a.release();
+  assert.equal(s.inFlight, 1);
+  b.release();
+  assert.equal(s.inFlight, 0);
+});
