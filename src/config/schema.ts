@@ -44,6 +44,18 @@ export const ConfigSchema = Type.Object({
   fallbackUpstreamApiKey: Type.Optional(Type.String({ description: 'Bearer token for the fallback pool.' })),
   degradedAnswer: Type.Optional(Type.String({ description: 'Answer sent as a normal completion (logged as degraded and counted) when the engine is down or failed before the first token, instead of an error. Unset: the error is sent.' })),
   bodyLimit: Type.Integer({ minimum: 1024, default: 20 * 1024 * 1024, description: 'Bytes per request body.' }),
+  // Embedded engine (transformers.js + onnxruntime-node in worker threads).
+  cacheDir: Type.String({ default: '', description: 'Where downloaded models are kept; empty means $XDG_CACHE_HOME/glimpse/models or ~/.cache/glimpse/models.' }),
+  offline: Type.Boolean({ default: false, description: 'Never contact the model hub: load only from --model-path directories or the cache.' }),
+  hubUrl: Type.String({ default: process.env.HF_ENDPOINT || 'https://huggingface.co', description: 'Hugging Face-compatible hub to download models from (HF_ENDPOINT is honoured too).' }),
+  modelRevision: Type.String({ default: 'main', description: 'Branch, tag or commit of the model repository to download.' }),
+  dtype: Type.Enum(['auto', 'fp32', 'fp16', 'q8', 'int8', 'uint8', 'q4', 'q4f16', 'bnb4'], {
+    default: 'auto',
+    description: "Weights to load: auto = what the model's config asks for, else 8-bit quantized (q8) from the hub, else the best file a local directory has.",
+  }),
+  warmup: Type.Boolean({ default: true, description: 'Run one short generation at start-up before /ready turns 200.' }),
+  embeddedWorkers: Type.Integer({ minimum: 1, maximum: 64, default: 1, description: 'Model worker threads, each with its own copy of the model, one generation at a time each.' }),
+  embeddedThreads: Type.Integer({ minimum: 0, maximum: 1024, default: 0, description: 'onnxruntime threads per worker; 0 shares the CPU cores evenly between workers.' }),
   logLevel: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
   logFormat: Type.Enum(['json', 'pretty'], { default: 'json' }),
   images: Type.Object(

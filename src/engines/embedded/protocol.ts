@@ -1,0 +1,56 @@
+/**
+ * Messages between the engine (main thread) and a model worker thread. Images travel as
+ * transferred ArrayBuffers (no copy); cancellation travels through shared memory so the
+ * decoding loop sees it at its next step even while it never yields to the message queue.
+ */
+import type { FinishReason, Usage } from '../../core/index.js';
+
+export interface WorkerInit {
+  /** Local directory holding the model files (already downloaded). */
+  modelDir: string;
+  /** transformers.js dtype, or null to let the model's own config decide. */
+  dtype: string | null;
+  device: 'cpu' | 'cuda';
+  /** Threads onnxruntime may use inside one run. */
+  intraOpThreads: number;
+  /** Int32Array over this: slot 0 is set to 1 to stop the current generation. */
+  cancelFlag: SharedArrayBuffer;
+}
+
+export type WorkerPart = { type: 'text'; text: string } | { type: 'image'; index: number };
+
+export interface WorkerGenerate {
+  type: 'generate';
+  id: string;
+  messages: { role: string; content: WorkerPart[] }[];
+  images: ArrayBuffer[];
+  maxTokens: number;
+  temperature: number;
+  topP: number;
+  seed: number;
+  stop: string[];
+  maxContextLength: number;
+}
+
+/**
+ * shutdown: finish (the engine has already raised the stop flag), release the model, exit.
+ * simulate_crash: die from an uncaught exception at the end of the current step, as a bug would;
+ * used by tests to prove the engine notices and recovers.
+ */
+export type MainToWorker = WorkerGenerate | { type: 'shutdown' } | { type: 'simulate_crash' };
+
+export interface LoadedInfo {
+  modelType: string;
+  dtype: string;
+  device: string;
+  contextLength?: number;
+  loadMs: number;
+}
+
+export type WorkerToMain =
+  | { type: 'loaded'; info: LoadedInfo }
+  | { type: 'load_failed'; message: string }
+  | { type: 'started'; id: string; promptTokens: number }
+  | { type: 'token'; id: string; text: string }
+  | { type: 'done'; id: string; finishReason: FinishReason; usage: Usage }
+  | { type: 'failed'; id: string; code: 'context_length_exceeded' | 'invalid_image' | 'engine_error'; message: string };

@@ -1,0 +1,93 @@
+/**
+ * Turning token ids into streamed text, and cutting that text at stop strings.
+ */
+
+/**
+ * Incremental detokenizer: decodes a small window of recent tokens instead of the whole
+ * sequence each step, and holds text back while it ends in an incomplete UTF-8 sequence
+ * (decoded as U+FFFD) so a multi-byte character is never split across two events.
+ */
+export class IncrementalDecoder {
+  private ids: number[] = [];
+  private prefixOffset = 0;
+  private readOffset = 0;
+
+  constructor(private readonly decode: (ids: number[]) => string) {}
+
+  /** Add one token; returns the new text it completes ('' when it completes none yet). */
+  push(id: number): string {
+    this.ids.push(id);
+    const prefix = this.decode(this.ids.slice(this.prefixOffset, this.readOffset));
+    const full = this.decode(this.ids.slice(this.prefixOffset));
+    if (full.length > prefix.length && !full.endsWith('\uFFFD')) {
+      this.prefixOffset = this.readOffset;
+      this.readOffset = this.ids.length;
+      return full.slice(prefix.length);
+    }
+    return '';
+  }
+
+  /** Whatever is still held back at the end of generation (a dangling partial character included). */
+  flush(): string {
+    const prefix = this.decode(this.ids.slice(this.prefixOffset, this.readOffset));
+    const full = this.decode(this.ids.slice(this.prefixOffset));
+    this.prefixOffset = this.readOffset = this.ids.length;
+    return full.length > prefix.length ? full.slice(prefix.length) : '';
+  }
+}
+
+/**
+ * Stop strings, OpenAI semantics: the output ends just before the first stop string and never
+ * contains it, even when it arrives split across several tokens. Text that might be the start
+ * of a stop string is held back until it is known not to be.
+ */
+export class StopMatcher {
+  private pending = '';
+  stopped = false;
+
+  constructor(private readonly stops: string[]) {
+    this.stops = stops.filter((s) => s.length > 0);
+  }
+
+  /** Feed new text; returns the text that is safe to emit now. */
+  push(text: string): string {
+    if (this.stopped) return '';
+    if (!this.stops.length) return text;
+    this.pending += text;
+    let cut = -1;
+    for (const s of this.stops) {
+      const at = this.pending.indexOf(s);
+      if (at !== -1 && (cut === -1 || at < cut)) cut = at;
+    }
+    if (cut !== -1) {
+      this.stopped = true;
+      const out = this.pending.slice(0, cut);
+      this.pending = '';
+      return out;
+    }
+    const hold = this.longestStopPrefixSuffix();
+    const out = this.pending.slice(0, this.pending.length - hold);
+    this.pending = this.pending.slice(this.pending.length - hold);
+    return out;
+  }
+
+  /** End of generation without a stop: release what was held. */
+  flush(): string {
+    const out = this.stopped ? '' : this.pending;
+    this.pending = '';
+    return out;
+  }
+
+  private longestStopPrefixSuffix(): number {
+    let best = 0;
+    for (const s of this.stops) {
+      for (let k = Math.min(s.length - 1, this.pending.length); k > best; k--) {
+        if (this.pending.endsWith(s.slice(0, k))) {
+          best = k;
+          break;
+        }
+      }
+    }
+    return best;
+  }
+}

@@ -1,0 +1,202 @@
+/**
+ * Model worker thread: owns one transformers.js model + processor and runs one generation at a
+ * time, so the server's event loop never does tensor work. The engine (main thread) sends
+ * 'generate' messages and reads token/done/failed messages back.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import {
+  AutoModelForImageTextToText,
+  AutoProcessor,
+  LogitsProcessor,
+  RawImage,
+  StoppingCriteria,
+  env,
+  type Tensor,
+} from '@huggingface/transformers';
+import type { LoadedInfo, MainToWorker, WorkerGenerate, WorkerInit, WorkerToMain } from './protocol.js';
+import { chooseToken, createRng } from './sampling.js';
+import { IncrementalDecoder, StopMatcher } from './text-stream.js';
+
+if (!parentPort) throw new Error('worker.ts must run as a worker thread');
+const port = parentPort;
+const init = workerData as WorkerInit;
+const cancelFlag = new Int32Array(init.cancelFlag);
+
+// Everything is on local disk by now (the engine downloads first): never touch the network here.
+env.allowRemoteModels = false;
+env.allowLocalModels = true;
+env.localModelPath = '';
+
+const send = (msg: WorkerToMain): void => port.postMessage(msg);
+
+type Processor = Awaited<ReturnType<typeof AutoProcessor.from_pretrained>>;
+type Model = Awaited<ReturnType<typeof AutoModelForImageTextToText.from_pretrained>>;
+
+let processor: Processor;
+let model: Model;
+let contextLength: number | undefined;
+let crashRequested = false;
+
+/** Picks the next token with glimpse's seeded sampler and masks every other logit, so the library's greedy step takes exactly that token. */
+class SeededSampler extends LogitsProcessor {
+  private readonly rng: () => number;
+  constructor(private readonly temperature: number, private readonly topP: number, seed: number) {
+    super();
+    this.rng = createRng(seed);
+  }
+  override _call(_inputIds: bigint[][], logits: Tensor): Tensor {
+    const vocab = logits.dims.at(-1)!;
+    const data = logits.data as Float32Array;
+    for (let row = 0; row < data.length / vocab; row++) {
+      const slice = data.subarray(row * vocab, (row + 1) * vocab);
+      const chosen = chooseToken(slice, { temperature: this.temperature, topP: this.topP }, this.rng);
+      slice.fill(-Infinity);
+      slice[chosen] = 0;
+    }
+    return logits;
+  }
+}
+
+/** Ends the loop after the step in which the client went away, the deadline passed, or a stop string appeared. */
+class StopCheck extends StoppingCriteria {
+  constructor(private readonly stopText: () => boolean) {
+    super();
+  }
+  override _call(inputIds: unknown[][]): boolean[] {
+    const stop = Atomics.load(cancelFlag, 0) === 1 || crashRequested || this.stopText();
+    return inputIds.map(() => stop);
+  }
+}
+
+async function load(): Promise<void> {
+  const t0 = Date.now();
+  const options = {
+    dtype: (init.dtype ?? undefined) as never,
+    device: init.device,
+    // No spin-waiting between runs: idle onnxruntime threads would otherwise burn the cores that
+    // the server's event loop needs to stream tokens and answer /health.
+    session_options: {
+      intraOpNumThreads: init.intraOpThreads,
+      interOpNumThreads: 1,
+      extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+    },
+  };
+  [processor, model] = await Promise.all([
+    AutoProcessor.from_pretrained(init.modelDir),
+    AutoModelForImageTextToText.from_pretrained(init.modelDir, options),
+  ]);
+  const cfg = model.config as unknown as { model_type: string; text_config?: { max_position_embeddings?: number }; max_position_embeddings?: number };
+  contextLength = cfg.text_config?.max_position_embeddings ?? cfg.max_position_embeddings;
+  const info: LoadedInfo = { modelType: cfg.model_type, dtype: init.dtype ?? 'model default', device: init.device, contextLength, loadMs: Date.now() - t0 };
+  send({ type: 'loaded', info });
+}
+
+async function generate(msg: WorkerGenerate): Promise<void> {
+  let images: InstanceType<typeof RawImage>[];
+  try {
+    images = await Promise.all(msg.images.map((buf) => RawImage.fromBlob(new Blob([buf]))));
+  } catch (err) {
+    send({ type: 'failed', id: msg.id, code: 'invalid_image', message: `An image could not be decoded: ${(err as Error).message}.` });
+    return;
+  }
+  // The template sees images as {type:'image'} markers in order; the processor expands each into its image tokens.
+  const chat = msg.messages.map((m) => ({ role: m.role, content: m.content.map((p) => (p.type === 'text' ? { type: 'text', text: p.text } : { type: 'image' })) }));
+  const prompt = processor.apply_chat_template(chat as never, { add_generation_prompt: true }) as string;
+  const inputs = (images.length ? await processor(prompt, images) : processor.tokenizer!(prompt)) as Record<string, Tensor>;
+  const promptTokens = inputs.input_ids!.dims.at(-1)!;
+  const limit = Math.min(msg.maxContextLength, contextLength ?? Infinity);
+  if (promptTokens >= limit) {
+    send({
+      type: 'failed',
+      id: msg.id,
+      code: 'context_length_exceeded',
+      message: `The prompt is ${promptTokens} tokens (images included); this model's context is ${limit} tokens.`,
+    });
+    return;
+  }
+  const maxNew = Math.min(msg.maxTokens, limit - promptTokens);
+  if (Atomics.load(cancelFlag, 0) === 1) {
+    // Stopped while the images were being prepared: skip the model entirely.
+    send({ type: 'done', id: msg.id, finishReason: 'cancelled', usage: { promptTokens, completionTokens: 0 } });
+    return;
+  }
+  send({ type: 'started', id: msg.id, promptTokens });
+
+  const tokenizer = processor.tokenizer!;
+  const decoder = new IncrementalDecoder((ids) => (ids.length ? tokenizer.decode(ids, { skip_special_tokens: true }) : ''));
+  const stops = new StopMatcher(msg.stop);
+  let completionTokens = 0;
+  let lastId = -1;
+  let first = true;
+  const streamer = {
+    put(value: bigint[][]) {
+      if (first) {
+        first = false; // the prompt itself
+        return;
+      }
+      lastId = Number(value[0]![0]);
+      completionTokens++;
+      const text = stops.push(decoder.push(lastId));
+      if (text) send({ type: 'token', id: msg.id, text });
+    },
+    end() {},
+  };
+  const eos = eosIds();
+  await model.generate({
+    ...inputs,
+    max_new_tokens: maxNew,
+    do_sample: false,
+    logits_processor: [new SeededSampler(msg.temperature, msg.topP, msg.seed)] as never,
+    stopping_criteria: [new StopCheck(() => stops.stopped)] as never,
+    streamer: streamer as never,
+  } as never);
+
+  if (crashRequested) {
+    // Throw outside any promise chain, between runs (never while onnxruntime is mid-run), and never answer.
+    setImmediate(() => {
+      throw new Error('simulated model worker crash');
+    });
+    return new Promise<void>(() => undefined);
+  }
+  const tail = stops.push(decoder.flush()) + stops.flush();
+  if (tail) send({ type: 'token', id: msg.id, text: tail });
+  const cancelled = Atomics.load(cancelFlag, 0) === 1;
+  const finishReason = cancelled ? 'cancelled' : stops.stopped || eos.has(lastId) ? 'stop' : 'length';
+  send({ type: 'done', id: msg.id, finishReason, usage: { promptTokens, completionTokens } });
+}
+
+function eosIds(): Set<number> {
+  const gen = (model.generation_config ?? {}) as { eos_token_id?: number | number[] };
+  const cfg = model.config as unknown as { eos_token_id?: number | number[]; text_config?: { eos_token_id?: number | number[] } };
+  const raw = gen.eos_token_id ?? cfg.eos_token_id ?? cfg.text_config?.eos_token_id ?? [];
+  return new Set(Array.isArray(raw) ? raw : [raw]);
+}
+
+// One generation at a time: the engine never sends a second before the first is done,
+// but a queue here keeps the worker correct even if it did.
+let chain: Promise<void> = Promise.resolve();
+port.on('message', (msg: MainToWorker) => {
+  if (msg.type === 'shutdown') {
+    // Ending the thread while onnxruntime runs native work aborts the whole process, so wait
+    // for loading and the current generation (already told to stop) to finish first.
+    void loading
+      .then(() => chain)
+      .then(() => model?.dispose())
+      .catch(() => undefined)
+      .finally(() => process.exit(0));
+    return;
+  }
+  if (msg.type === 'simulate_crash') {
+    crashRequested = true;
+    return;
+  }
+  chain = chain.then(() =>
+    generate(msg).catch((err: unknown) => {
+      send({ type: 'failed', id: msg.id, code: 'engine_error', message: `Generation failed: ${(err as Error)?.message ?? String(err)}` });
+    }),
+  );
+});
+
+const loading = load().catch((err: unknown) => {
+  send({ type: 'load_failed', message: (err as Error)?.message ?? String(err) });
+});

@@ -1,0 +1,53 @@
+import pino from 'pino';
+import { loadConfig, type Config } from '../../src/config/index.js';
+import type { ChatMessage, GenerateEvent, GenerateRequest, ImagePart, SamplingParams } from '../../src/core/index.js';
+import { solidPng } from '../../src/engines/embedded/index.js';
+
+export const FIXTURE = new URL('../../fixtures/tiny-vlm', import.meta.url).pathname;
+
+export function fixtureConfig(flags: Record<string, unknown> = {}): Config {
+  return loadConfig({ flags: { engine: 'embedded', modelPath: FIXTURE, ...flags }, env: {} });
+}
+
+export const quietLogger = pino({ level: 'silent' });
+
+export function imagePart(rgb: [number, number, number], width = 64, height = 48): ImagePart {
+  const data = solidPng(width, height, rgb);
+  return { type: 'image', source: { kind: 'bytes', data }, resolved: { data, mime: 'image/png', width, height, sourceFormat: 'png', sha256: '' } };
+}
+
+let n = 0;
+export function request(messages: ChatMessage[], sampling: Partial<SamplingParams> = {}, extra: Partial<GenerateRequest> = {}): GenerateRequest {
+  return {
+    id: `t${++n}`,
+    model: 'tiny-vlm',
+    stream: true,
+    messages,
+    sampling: { maxTokens: 12, temperature: 0, topP: 1, stop: [], ...sampling },
+    ...extra,
+  };
+}
+
+export const askAbout = (rgb: [number, number, number], text = 'What is in this picture?'): ChatMessage[] => [{ role: 'user', content: [imagePart(rgb), { type: 'text', text }] }];
+
+export interface Collected {
+  events: GenerateEvent[];
+  text: string;
+  tokens: number;
+  terminal: GenerateEvent;
+  usage?: { promptTokens: number; completionTokens: number };
+}
+
+export async function collect(stream: AsyncIterable<GenerateEvent>): Promise<Collected> {
+  const events: GenerateEvent[] = [];
+  for await (const ev of stream) events.push(ev);
+  const terminal = events[events.length - 1]!;
+  const usageEv = events.find((e) => e.type === 'usage');
+  return {
+    events,
+    text: events.map((e) => (e.type === 'token' ? e.text : '')).join(''),
+    tokens: events.filter((e) => e.type === 'token').length,
+    terminal,
+    usage: usageEv?.type === 'usage' ? usageEv.usage : undefined,
+  };
+}
