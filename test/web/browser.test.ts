@@ -22,6 +22,7 @@ function scenario(rec: RecordedRequest): Script {
   const text = JSON.stringify(lastUser?.content ?? '');
   const words = (n: number, w = 'word') => Array.from({ length: n }, (_, i) => `${w}${i + 1} `);
   if (text.includes('scenario-slow')) return { reasoning: [], content: words(400), delayMs: 60 };
+  if (text.includes('scenario-cut')) return { reasoning: [], content: ['cut ', 'short'], delayMs: 5, finishReason: 'length' };
   if (text.includes('scenario-stall')) return { reasoning: [], content: ['late'], delayMs: 8000 };
   if (text.includes('scenario-think'))
     return { reasoning: ['Let me look', ' at the picture.', ' SECRET-THOUGHT'], content: ['It is ', 'a **test** ', 'pattern.'], delayMs: 40 };
@@ -395,6 +396,17 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     await page.reload();
     await page.locator('.empty').waitFor();
     assert.equal(await page.getByTestId('user-message').count(), 0);
+    await ctx.close();
+  });
+
+  test('an answer cut by the max tokens limit says so instead of looking finished', async () => {
+    const { ctx, page } = await open();
+    await ask(page, 'scenario-cut');
+    await waitStatus(page, 'done');
+    assert.match(await lastAnswer(page).getByTestId('length-note').innerText(), /max tokens limit/);
+    await ask(page, 'a normal one');
+    await waitStatus(page, 'done');
+    assert.equal(await lastAnswer(page).getByTestId('length-note').count(), 0);
     await ctx.close();
   });
 

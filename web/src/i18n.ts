@@ -81,6 +81,7 @@ const en = {
   needText: 'Type a question or attach an image.',
   interruptedByReload: 'Interrupted by a page reload.',
   dismiss: 'Dismiss',
+  cutAtMaxTokens: 'The answer reached the max tokens limit and was cut there (raise it in Settings).',
   storageFull: 'Browser storage is full: {n} older images will not survive a reload (the text will).',
 };
 
@@ -166,6 +167,7 @@ const zh: Record<Key, string> = {
   needText: '请输入问题或添加图片。',
   interruptedByReload: '页面刷新中断了回答。',
   dismiss: '关闭',
+  cutAtMaxTokens: '回答达到最大 token 数上限，在此处被截断（可在设置中调高）。',
   storageFull: '浏览器存储已满：{n} 张较早的图片在刷新后不会保留（文字会保留）。',
 };
 

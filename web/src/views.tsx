@@ -253,6 +253,11 @@ function AssistantView(props: { t: Translate; message: AssistantMessage; image: 
           </button>
         </div>
       )}
+      {m.status === 'done' && m.note === 'length' && (
+        <p class="note" data-testid="length-note">
+          {t('cutAtMaxTokens')}
+        </p>
+      )}
       <div class="msg-foot">
         {!live && m.stats && <StatsLine t={t} stats={m.stats} />}
         <span class="foot-actions">
