@@ -104,6 +104,12 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
       deviceScaleFactor: 1,
     });
     ctx.setDefaultTimeout(10_000);
+    // Record every Content-Security-Policy violation: the page must work under its own policy.
+    await ctx.addInitScript(() => {
+      const w = window as unknown as { __csp: string[] };
+      w.__csp = [];
+      document.addEventListener('securitypolicyviolation', (e) => w.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
+    });
     const page = await ctx.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));
@@ -125,6 +131,7 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     await page.getByTestId('send').click();
   }
 
+  const cspViolations = (page: Page) => page.evaluate(() => (window as unknown as { __csp: string[] }).__csp);
   const lastAnswer = (page: Page) => page.getByTestId('assistant-message').last();
   const waitStatus = (page: Page, status: string, timeout = 10_000) =>
     page.waitForSelector(`[data-testid="assistant-message"]:last-child[data-status="${status}"]`, { timeout });
@@ -183,6 +190,7 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     assert.equal(await page.getByTestId('attachment').count(), 0, 'the composer is empty after sending');
     await page.screenshot({ path: join(ARTIFACTS, 'answered-light.png') });
     assert.deepEqual(errors, []);
+    assert.deepEqual(await cspViolations(page), []);
     await ctx.close();
   });
 
@@ -286,6 +294,7 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     await answer.getByRole('button', { name: 'Copied' }).waitFor();
     assert.equal(await page.evaluate(() => navigator.clipboard.readText()), 'console.log("copy me");');
     await page.screenshot({ path: join(ARTIFACTS, 'xss-inert.png') });
+    assert.deepEqual(await cspViolations(page), [], 'nothing even tried to break the policy: the answer was inert before CSP');
     await ctx.close();
   });
 
@@ -315,6 +324,7 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     assert.equal(await lastAnswer(page).locator('.box-ref').count(), 2);
     await fig.scrollIntoViewIfNeeded();
     await page.screenshot({ path: join(ARTIFACTS, 'boxes.png') });
+    assert.deepEqual(await cspViolations(page), []);
     await ctx.close();
   });
 

@@ -224,6 +224,9 @@ export function App() {
       }
       if (abortRef.current === controller) abortRef.current = null;
       setBusy(false);
+      // Back to typing, unless the reader went somewhere else meanwhile.
+      const active = document.activeElement;
+      if (!active || active === document.body || (active as HTMLElement).dataset?.testid === 'stop') inputRef.current?.focus();
     },
     [settings, models, patchAssistant, uiConfig.heartbeatSeconds, uiConfig.maxImagesPerMessage],
   );

@@ -225,6 +225,8 @@ function AssistantView(props: { t: Translate; message: AssistantMessage; image: 
   const thinking = [m.reasoning.trim(), split.thinking].filter(Boolean).join('\n\n');
   const rendered = useMemo(() => renderAnswer(split.answer, { copy: t('copy'), image: t('image') }), [split.answer, t]);
   const thinkingNow = live && (split.thinkingOpen || (m.status === 'thinking' && !split.answer));
+  // Open while the model thinks, folded once it answers, unless the reader toggled it themselves.
+  const [userOpen, setUserOpen] = useState<boolean | null>(null);
   return (
     <article class={`msg assistant status-${m.status}`} aria-label={t('assistant')} aria-busy={live} data-testid="assistant-message" data-status={m.status}>
       <div class="msg-head">
@@ -232,7 +234,15 @@ function AssistantView(props: { t: Translate; message: AssistantMessage; image: 
         <StatusBadge t={t} message={m} />
       </div>
       {thinking && (
-        <details class="thinking" open={thinkingNow} data-testid="thinking">
+        <details
+          class="thinking"
+          open={userOpen ?? thinkingNow}
+          data-testid="thinking"
+          onToggle={(e) => {
+            const open = (e.currentTarget as HTMLDetailsElement).open;
+            if (open !== (userOpen ?? thinkingNow)) setUserOpen(open);
+          }}
+        >
           <summary>
             {thinkingNow && <span class="spinner" aria-hidden="true" />}
             {thinkingNow ? t('stateThinking') : t('thinking')}
