@@ -45,7 +45,9 @@ function scenario(rec: RecordedRequest): Script {
       ],
       delayMs: 10,
     };
-  return { reasoning: [], content: ['I ', 'see ', 'a ', 'generated ', 'test ', 'pattern ', 'with ', 'coloured ', 'blocks', '. ', 'It ', 'has ', 'no ', 'people ', 'in ', 'it', '.'], delayMs: 80 };
+  const sentence = ['I ', 'see ', 'a ', 'generated ', 'test ', 'pattern ', 'with ', 'coloured ', 'blocks', '. ', 'It ', 'has ', 'no ', 'people ', 'in ', 'it', '.'];
+  // Slow enough to watch it stream where a test does; quick everywhere else.
+  return { reasoning: [], content: sentence, delayMs: text.includes('What is in this picture') ? 80 : 10 };
 }
 
 async function makeImage(page: Page, width: number, height: number, type = 'image/jpeg'): Promise<Buffer> {
