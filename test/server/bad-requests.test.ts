@@ -81,6 +81,8 @@ describe('bad requests', () => {
   test('the server still answers after all of that', async () => {
     const res = await fetch(g.url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: user('still there?'), max_tokens: 2 }) });
     assert.equal(res.status, 200);
-    assert.equal((await res.json()).usage.completion_tokens, 2);
+    const body = await res.json();
+    assert.equal(body.usage.completion_tokens, 2);
+    assert.equal(body.model, 'glimpse-simulated', 'a request that names no model is answered by the default one, and says so');
   });
 });

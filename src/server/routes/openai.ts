@@ -64,7 +64,8 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: { config: Confi
       }
       const stop = b.stop == null ? [] : typeof b.stop === 'string' ? [b.stop] : b.stop;
       const req = makeRequest(request, {
-        model: b.model,
+        // No model named: the default one, so every chunk and body names what answered.
+        model: b.model || engine.info().model,
         messages,
         stream: b.stream === true,
         thinking: b.thinking ? b.thinking.type === 'enabled' : undefined,
