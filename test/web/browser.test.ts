@@ -517,7 +517,14 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     await waitStatus(page, 'failed');
     const failure = () => lastAnswer(page).getByTestId('failure');
     assert.equal(await failure().getAttribute('data-kind'), 'rate_limited');
-    assert.match(await failure().innerText(), /Too many requests right now \(queue_full\)\. Try again in 7 s\./);
+    const first = await failure().innerText();
+    assert.match(first, /Too many requests right now \(queue_full\)\. Try again in [67] s\./);
+    // The wait counts down.
+    const startAt = Number(/Try again in (\d+) s/.exec(first)?.[1]);
+    await page.waitForFunction((n) => {
+      const m = /Try again in (\d+) s/.exec(document.querySelector('[data-testid="failure"]')?.textContent ?? '');
+      return !!m && Number(m[1]) < n;
+    }, startAt);
     await lastAnswer(page).getByTestId('retry').click();
     await page.waitForSelector('[data-testid="failure"][data-kind="timeout"]');
     assert.match(await failure().innerText(), /The server timed out \(request_timeout\)/);
@@ -542,6 +549,15 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
         signal: hog.signal,
       });
       assert.equal(other.status, 200);
+      // Stop while waiting takes the request out of the queue.
+      await ask(page, 'never mind');
+      await page.waitForSelector('[data-testid="status"][data-status="queued"]');
+      await page.keyboard.press('Escape');
+      await waitStatus(page, 'stopped');
+      const load = async () => ((await (await fetch(g.url + '/health')).json()) as { load: { queued: number; in_flight: number } }).load;
+      const deadline = Date.now() + 3000;
+      while ((await load()).queued !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(await load().then((l) => [l.queued, l.in_flight]), [0, 1], 'only the other request remains');
       await ask(page, 'am I queued?');
       await page.waitForSelector('[data-testid="status"][data-status="queued"]');
       assert.match(await lastAnswer(page).getByTestId('status').innerText(), /Queued, position 1/);

@@ -103,6 +103,17 @@ export function BoxedImage(props: { src: string; boxes: Box[]; label: string }) 
   );
 }
 
+/** Counts down a Retry-After from when the failure was shown. */
+function RetryAfter(props: { t: Translate; seconds: number }) {
+  const [left, setLeft] = useState(Math.ceil(props.seconds));
+  useEffect(() => {
+    if (left <= 0) return;
+    const timer = setTimeout(() => setLeft((n) => n - 1), 1000);
+    return () => clearTimeout(timer);
+  }, [left]);
+  return left > 0 ? <span class="retry-after">{props.t('errRetryAfter', { n: left })}</span> : null;
+}
+
 function failureText(t: Translate, f: Failure, stallSeconds: number): string {
   const code = f.code ?? (f.status ? `HTTP ${f.status}` : 'error');
   let s: string;
@@ -121,7 +132,6 @@ function failureText(t: Translate, f: Failure, stallSeconds: number): string {
       break;
     case 'rate_limited':
       s = t('errRateLimited', { code });
-      if (f.retryAfter !== undefined) s += ` ${t('errRetryAfter', { n: Math.ceil(f.retryAfter) })}`;
       break;
     case 'unauthorized':
       s = t('errUnauthorized');
@@ -256,7 +266,15 @@ function AssistantView(props: { t: Translate; message: AssistantMessage; image: 
       {rendered.boxes.length > 0 && props.image && <BoxedImage src={props.image.dataUrl} boxes={rendered.boxes} label={t('boxesOn', { n: rendered.boxes.length })} />}
       {m.status === 'failed' && m.failure && (
         <div class="failure" role="alert" data-testid="failure" data-kind={m.failure.kind}>
-          <span class="failure-text">{failureText(t, m.failure, props.stallSeconds)}</span>
+          <span class="failure-text">
+            {failureText(t, m.failure, props.stallSeconds)}
+            {m.failure.retryAfter !== undefined && (
+              <>
+                {' '}
+                <RetryAfter t={t} seconds={m.failure.retryAfter} />
+              </>
+            )}
+          </span>
           {m.failure.message && (m.failure.kind === 'error' || m.failure.kind === 'unavailable') && <span class="failure-detail">{m.failure.message}</span>}
           <button type="button" class="secondary" onClick={props.onRedo} disabled={props.busy} data-testid="retry">
             {t('retry')}
