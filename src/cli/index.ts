@@ -4,6 +4,7 @@ import { ConfigError, loadConfig, type Config } from '../config/index.js';
 import { createServer } from '../server/index.js';
 import { createLogger } from '../observability/index.js';
 import { askCommand } from './ask.js';
+import { parseApiKeys, type ApiKey } from '../auth/index.js';
 
 /** Flags that map 1:1 onto config keys (commander camel-cases them). */
 const SERVE_FLAGS: Array<[flags: string, description: string]> = [
@@ -49,6 +50,8 @@ const SERVE_FLAGS: Array<[flags: string, description: string]> = [
   ['--degraded-answer <text>', 'answer sent when every engine is down'],
   ['--log-level <level>', 'fatal | error | warn | info | debug | trace | silent'],
   ['--log-format <fmt>', 'json | pretty'],
+  ['--api-keys <keys>', 'comma-separated API keys, each name:secret or secret; model routes then need one'],
+  ['--api-keys-file <file>', 'file with one API key (name:secret) a line'],
   ['--allow-public-without-auth', 'allow a non-loopback bind without API keys'],
 ];
 
@@ -60,10 +63,17 @@ function isLoopback(host: string): boolean {
 
 export async function serve(config: Config): Promise<number> {
   const logger = createLogger({ level: config.logLevel, format: config.logFormat });
-  if (!isLoopback(config.host) && !config.allowPublicWithoutAuth) {
+  let keys: ApiKey[];
+  try {
+    keys = parseApiKeys(config.apiKeys, config.apiKeysFile);
+  } catch (err) {
+    logger.fatal((err as Error).message);
+    return 2;
+  }
+  if (!isLoopback(config.host) && !keys.length && !config.allowPublicWithoutAuth) {
     logger.fatal(
       `Refusing to bind ${config.host} without API keys: anyone on the network could use the model. ` +
-        'Bind 127.0.0.1 behind a proxy, or pass --allow-public-without-auth (GLIMPSE_ALLOW_PUBLIC_WITHOUT_AUTH=true) if something else guards it.',
+        'Set --api-keys (or --api-keys-file), bind 127.0.0.1 behind a proxy, or pass --allow-public-without-auth if something else guards it.',
     );
     return 2;
   }

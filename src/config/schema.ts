@@ -22,6 +22,8 @@ export const ConfigSchema = Type.Object({
   maxTokensLimit: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 8192, description: 'Largest max_tokens a client may ask for.' }),
   maxPromptChars: Type.Integer({ minimum: 1, default: 100_000, description: 'Characters in one text field (prompt, message).' }),
   maxMessages: Type.Integer({ minimum: 1, default: 256, description: 'Messages in one chat request.' }),
+  apiKeys: Type.Array(Type.String(), { default: [], description: 'API keys, each `name:secret` or `secret`; when any is set, model routes need one.' }),
+  apiKeysFile: Type.Optional(Type.String({ description: 'File with one API key (`name:secret`) a line.' })),
   allowPublicWithoutAuth: Type.Boolean({ default: false, description: 'Allow binding a non-loopback address without API keys.' }),
   defaultMaxTokens: Type.Integer({ minimum: 1, default: 512 }),
   requestTimeout: Type.Number({ exclusiveMinimum: 0, default: 300, description: 'Total seconds per request.' }),

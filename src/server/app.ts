@@ -14,6 +14,7 @@ import { registerHealthRoutes, type Lifecycle } from './routes/health.js';
 import { registerOpenAIRoutes } from './routes/openai.js';
 import { registerWsRoutes, type WsRegistry } from './routes/ws.js';
 import { buildSchemas } from './schemas.js';
+import { parseApiKeys, registerApiKeys } from '../auth/index.js';
 import { registerWebUi } from '../webui/index.js';
 
 declare module 'fastify' {
@@ -55,6 +56,10 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
     await pipeline.close();
   });
   const schemas = buildSchemas(config);
+  // Registered before any onRequest hook of ours, so a WebSocket upgrade that a hook refuses (no
+  // API key, shutting down) is already marked as one and its socket is destroyed after the answer.
+  await app.register(websocket, { options: { maxPayload: config.bodyLimit } });
+  registerApiKeys(app, parseApiKeys(config.apiKeys, config.apiKeysFile));
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -99,7 +104,6 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   registerOpenAIRoutes(app, { config, engine, pipeline, schemas });
   registerGlmRoutes(app, { config, pipeline, schemas });
   const ws: WsRegistry = { sockets: new Set() };
-  await app.register(websocket, { options: { maxPayload: config.bodyLimit } });
   registerWsRoutes(app, { config, pipeline, registry: ws });
   // The page at `/` (web/dist); the API routes above keep precedence.
   await registerWebUi(app, {

@@ -88,6 +88,7 @@ export function registerWsRoutes(app: FastifyInstance, deps: { config: Config; p
     async function run(id: string, msg: WsRequestMessage, ac: AbortController): Promise<void> {
       try {
         const req = toRequest(msg, config);
+        req.keyId = request.keyId;
         const events = await pipeline.open(req, ac.signal, { onQueued: (p) => send({ type: 'queued', id, position: p }) });
         send({ type: 'start', id, model: req.model, queue_wait_ms: Math.round(events.waitedMs) });
         let usage: Usage | undefined;
