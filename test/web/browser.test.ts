@@ -477,28 +477,38 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
   });
 
   test('when the server asks for an API key the page shows the key field and sends it as a bearer token', async () => {
-    const { ctx, page } = await open();
-    const seen: Array<string | undefined> = [];
-    await page.route('**/v1/chat/completions', async (route) => {
-      const auth = route.request().headers()['authorization'];
-      seen.push(auth);
-      if (auth !== 'Bearer sk-test-123') {
-        await route.fulfill({ status: 401, contentType: 'application/json', body: JSON.stringify({ error: { message: 'Missing or invalid API key.', type: 'authentication_error', param: null, code: 'unauthorized' } }) });
-      } else await route.continue();
-    });
-    await ask(page, 'hello');
-    await waitStatus(page, 'failed');
-    assert.match(await lastAnswer(page).getByTestId('failure').innerText(), /needs a valid API key/);
-    const key = page.getByTestId('api-key');
-    await key.waitFor();
-    await key.fill('sk-test-123');
-    await key.press('Tab');
-    await page.screenshot({ path: join(ARTIFACTS, 'api-key.png') });
-    await page.keyboard.press('Escape');
-    await lastAnswer(page).getByTestId('retry').click();
-    await waitStatus(page, 'done');
-    assert.deepEqual(seen, [undefined, 'Bearer sk-test-123']);
-    await ctx.close();
+    const v = await startFakeVllm({ script: () => ({ reasoning: [], content: ['Key ', 'accepted.'], delayMs: 5 }) });
+    const g = await startGlimpse({ engine: 'upstream', upstream: v.url, upstreamModel: v.model, apiKeys: ['web:sk-test-123'] });
+    const ctx = await browser.newContext({ viewport: { width: 1100, height: 800 }, locale: 'en-US' });
+    ctx.setDefaultTimeout(10_000);
+    const page = await ctx.newPage();
+    try {
+      await page.goto(g.url + '/');
+      // The page itself stays open; the model list answers 401, so the page asks for a key at once.
+      await page.getByRole('alert').getByText('This server needs an API key').waitFor();
+      await ask(page, 'hello');
+      await waitStatus(page, 'failed');
+      assert.equal(await lastAnswer(page).getByTestId('failure').getAttribute('data-kind'), 'unauthorized');
+      assert.match(await lastAnswer(page).getByTestId('failure').innerText(), /needs a valid API key/);
+      const key = page.getByTestId('api-key');
+      await key.waitFor();
+      await key.fill('sk-test-123');
+      await key.press('Tab');
+      await page.screenshot({ path: join(ARTIFACTS, 'api-key.png') });
+      await page.keyboard.press('Escape');
+      // With the key the model list loads and the retry is answered.
+      await page.waitForFunction((id) => [...document.querySelectorAll<HTMLOptionElement>('[data-testid="model-select"] option')].some((o) => o.value === id), v.model);
+      await lastAnswer(page).getByTestId('retry').click();
+      await waitStatus(page, 'done');
+      assert.equal(await lastAnswer(page).getByTestId('answer').innerText(), 'Key accepted.');
+      const posts = v.requests.filter((r) => r.method === 'POST');
+      assert.equal(posts.length, 1, 'the refused request never reached the model');
+      assert.equal(posts[0]?.headers.authorization, undefined, "the page's key is not forwarded upstream");
+    } finally {
+      await ctx.close();
+      await g.close();
+      await v.close();
+    }
   });
 
   test('rate limiting and timeouts are told apart, in words, with Retry-After', async () => {
