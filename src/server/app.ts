@@ -129,7 +129,12 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   const ws: WsRegistry = { sockets: new Set() };
   registerWsRoutes(app, { config, pipeline, registry: ws });
   // The page at `/` (web/dist); the API routes above keep precedence.
-  await registerWebUi(app, { heartbeatInterval: config.heartbeatInterval });
+  await registerWebUi(app, {
+    heartbeatInterval: config.heartbeatInterval,
+    imageMaxEdge: config.images.maxEdge,
+    imageMaxBytes: config.images.maxBytes,
+    maxImagesPerMessage: config.images.maxImagesPerRequest,
+  });
 
   return { app, pipeline, lifecycle, ws };
 }
