@@ -32,7 +32,7 @@ async function serve(args: string[], env: Record<string, string> = {}): Promise<
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error('serve did not start: ' + logs));
-    }, 20_000);
+    }, 60_000);
     child.stdout!.on('data', () => {
       const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(logs);
       if (m) {
