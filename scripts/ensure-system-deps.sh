@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Debian packages the test suite uses for real (no mocks): Chromium for the page, redis-server for
-# the Redis cache and jobs, Pillow for the image benchmark's baseline. Installs what is missing when
+# the Redis cache, promtool (Debian's prometheus) to check the /metrics exposition, Pillow for the image benchmark's baseline. Installs what is missing when
 # run as root with apt-get; otherwise says what to install.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 if ((${#need[@]} == 0)); then exit 0; fi
 if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
   echo "installing Debian packages for the tests: ${need[*]}" >&2

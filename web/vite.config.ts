@@ -19,5 +19,9 @@ export default defineConfig({
     sourcemap: false,
     reportCompressedSize: true,
   },
-  server: { host: '127.0.0.1' },
+  // `npm run dev:web` serves the page with hot reload and sends API calls to a running glimpse.
+  server: {
+    host: '127.0.0.1',
+    proxy: Object.fromEntries(['/v1', '/health', '/ready', '/ui/config.json'].map((p) => [p, { target: process.env.GLIMPSE_URL ?? 'http://127.0.0.1:8080', changeOrigin: false }])),
+  },
 });

@@ -33,8 +33,21 @@ export interface CacheLookup {
   distance?: number;
 }
 
+/** Counters since start, for metrics. */
+export interface CacheStats {
+  hits: number;
+  /** Hits found by perceptual-hash distance rather than exact key (also counted in hits). */
+  nearHits: number;
+  misses: number;
+  bypasses: number;
+  stores: number;
+  /** Store failures (Redis down or slow); each cost a miss, not a request. */
+  errors: number;
+}
+
 export interface AnswerCache {
   readonly backend: 'memory' | 'redis' | 'off';
+  stats(): CacheStats;
   /** Null when the request must not be cached (disabled, sampling, or images not resolved). */
   keyFor(req: GenerateRequest): string | null;
   get(key: string): Promise<CachedAnswer | undefined>;
@@ -44,6 +57,8 @@ export interface AnswerCache {
   getNear(req: GenerateRequest): Promise<{ answer: CachedAnswer; distance: number } | undefined>;
   /** keyFor + get (+ getNear when enabled), with the status to report. */
   lookup(req: GenerateRequest): Promise<CacheLookup>;
+  /** Resolves true once the backend serves (memory: at once; Redis: once connected), false after `timeoutMs`. Requests before that are misses. */
+  ready(timeoutMs?: number): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -62,7 +77,12 @@ function isCachedAnswer(v: unknown): v is CachedAnswer {
 export function createAnswerCache(config: CacheConfig, opts: AnswerCacheOptions = {}): AnswerCache {
   const c = config.cache;
   const enabled = c.enabled && (config.redisUrl !== undefined || c.maxBytes > 0);
-  const onError = opts.onError ?? (() => {});
+  const counts: CacheStats = { hits: 0, nearHits: 0, misses: 0, bypasses: 0, stores: 0, errors: 0 };
+  const reportError = opts.onError ?? (() => {});
+  const onError = (err: Error) => {
+    counts.errors++;
+    reportError(err);
+  };
   const store: AnswerStore | null = !enabled
     ? null
     : config.redisUrl
@@ -111,6 +131,7 @@ export function createAnswerCache(config: CacheConfig, opts: AnswerCacheOptions 
 
   return {
     backend: store ? store.kind : 'off',
+    stats: () => ({ ...counts }),
     keyFor,
     get,
     getNear,
@@ -118,19 +139,32 @@ export function createAnswerCache(config: CacheConfig, opts: AnswerCacheOptions 
       if (!store || answer.finishReason === 'cancelled') return;
       await safely(async () => {
         await store.set(key, JSON.stringify(answer));
+        counts.stores++;
         const near = c.nearDuplicateDistance > 0 && req ? nearKey(req) : null;
         if (near) await store.nearAdd(near.template, { key, phashes: near.phashes });
       }, undefined);
     },
     async lookup(req) {
       const key = keyFor(req);
-      if (key === null) return { status: 'bypass', key: null };
+      if (key === null) {
+        counts.bypasses++;
+        return { status: 'bypass', key: null };
+      }
       const answer = await get(key);
-      if (answer) return { status: 'hit', key, answer };
+      if (answer) {
+        counts.hits++;
+        return { status: 'hit', key, answer };
+      }
       const near = await getNear(req);
-      if (near) return { status: 'hit', key, answer: near.answer, distance: near.distance };
+      if (near) {
+        counts.hits++;
+        counts.nearHits++;
+        return { status: 'hit', key, answer: near.answer, distance: near.distance };
+      }
+      counts.misses++;
       return { status: 'miss', key };
     },
+    ready: async (timeoutMs = 2000) => (store ? store.ready(timeoutMs) : true),
     async close() {
       await store?.close();
     },

@@ -14,6 +14,8 @@ export interface AnswerStore {
   /** Near-duplicate index: the most recent entries that share a template. */
   nearList(template: string): Promise<NearEntry[]>;
   nearAdd(template: string, entry: NearEntry): Promise<void>;
+  /** Resolves true once the store can serve (at once for memory), false if it cannot within `timeoutMs`. */
+  ready(timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -41,6 +43,7 @@ export function memoryStore(opts: { maxBytes: number; ttlSeconds: number }): Ans
       const list = [entry, ...(near.get(template) ?? []).filter((e) => e.key !== entry.key)].slice(0, NEAR_ENTRIES_PER_TEMPLATE);
       near.set(template, list);
     },
+    ready: async () => true,
     close: async () => {
       answers.clear();
       near.clear();
@@ -51,7 +54,9 @@ export function memoryStore(opts: { maxBytes: number; ttlSeconds: number }): Ans
 export function redisStore(opts: { url: string; ttlSeconds: number; prefix?: string; onError?: (err: Error) => void }): AnswerStore {
   const prefix = opts.prefix ?? 'glimpse:cache:';
   const client = new Redis(opts.url, {
-    // A slow or absent Redis must cost a request a cache miss, not a stall.
+    // A slow or absent Redis must cost a request a cache miss, not a stall: while disconnected,
+    // commands fail at once instead of queueing, and a connected but stuck Redis times out.
+    enableOfflineQueue: false,
     commandTimeout: 500,
     maxRetriesPerRequest: 1,
     connectTimeout: 2000,
@@ -82,6 +87,18 @@ export function redisStore(opts: { url: string; ttlSeconds: number; prefix?: str
       if (ttl > 0) multi.expire(k, ttl);
       await multi.exec();
     },
+    ready: (timeoutMs) =>
+      new Promise<boolean>((resolve) => {
+        if (client.status === 'ready') return resolve(true);
+        const done = (ok: boolean) => {
+          clearTimeout(timer);
+          client.off('ready', onReady);
+          resolve(ok);
+        };
+        const onReady = () => done(true);
+        const timer = setTimeout(() => done(false), timeoutMs);
+        client.on('ready', onReady);
+      }),
     close: async () => {
       await client.quit().catch(() => client.disconnect());
     },

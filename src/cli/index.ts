@@ -4,6 +4,7 @@ import { ConfigError, loadConfig, type Config } from '../config/index.js';
 import { createServer } from '../server/index.js';
 import { createLogger } from '../observability/index.js';
 import { askCommand } from './ask.js';
+import { parseApiKeys, type ApiKey } from '../auth/index.js';
 
 /** Flags that map 1:1 onto config keys (commander camel-cases them). */
 const SERVE_FLAGS: Array<[flags: string, description: string]> = [
@@ -49,8 +50,45 @@ const SERVE_FLAGS: Array<[flags: string, description: string]> = [
   ['--degraded-answer <text>', 'answer sent when every engine is down'],
   ['--log-level <level>', 'fatal | error | warn | info | debug | trace | silent'],
   ['--log-format <fmt>', 'json | pretty'],
+  ['--api-keys <keys>', 'comma-separated API keys, each name:secret or secret; model routes then need one'],
+  ['--api-keys-file <file>', 'file with one API key (name:secret) a line'],
   ['--allow-public-without-auth', 'allow a non-loopback bind without API keys'],
+  ['--redis-url <url>', 'keep the answer cache in Redis (redis://host:port/db) instead of memory'],
 ];
+
+/** Flags for one-level nested settings (images.*, cache.*): [flags, description, group, key]. Every other nested setting is GLIMPSE_<GROUP>_<KEY> or --config. */
+const NESTED_SERVE_FLAGS: Array<[flags: string, description: string, group: 'images' | 'cache', key: string]> = [
+  ['--image-max-bytes <n>', 'largest encoded image in bytes (default 10 MiB)', 'images', 'maxBytes'],
+  ['--image-max-pixels <n>', 'largest width x height, checked from the header (default 50000000)', 'images', 'maxPixels'],
+  ['--image-max-edge <px>', 'shrink images so the longest edge is at most this (default 1024)', 'images', 'maxEdge'],
+  ['--max-images-per-request <n>', 'images one request may carry (default 8)', 'images', 'maxImagesPerRequest'],
+  ['--image-allow-domains <list>', 'comma-separated domains image URLs must be on (default: any public host)', 'images', 'allowDomains'],
+  ['--image-deny-domains <list>', 'comma-separated domains image URLs may not be on', 'images', 'denyDomains'],
+  ['--image-allow-private-networks', 'let image URLs reach loopback / private / CGNAT / ULA addresses (storage on your LAN)', 'images', 'allowPrivateNetworks'],
+  ['--cache-max-bytes <n>', 'bytes of answers the in-memory cache keeps (default 64 MiB)', 'cache', 'maxBytes'],
+  ['--cache-ttl-seconds <s>', 'seconds an answer stays cached (default 3600)', 'cache', 'ttlSeconds'],
+  ['--cache-near-duplicate-distance <bits>', 'reuse answers for images within this many perceptual-hash bits (default 0: off)', 'cache', 'nearDuplicateDistance'],
+  ['--no-cache', 'turn the answer cache off', 'cache', 'enabled'],
+];
+
+/** Move nested flags (commander's camelCase names) into their config groups. */
+export function nestFlags(opts: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...opts };
+  const groups: Record<string, Record<string, unknown>> = {};
+  // Negated flags first: --no-cache's attribute name ("cache") is also the group's name.
+  const ordered = [...NESTED_SERVE_FLAGS].sort((a, b) => Number(b[0].startsWith('--no-')) - Number(a[0].startsWith('--no-')));
+  for (const [flags, , group, key] of ordered) {
+    const name = new Option(flags).attributeName();
+    if (!(name in out)) continue;
+    const value = out[name];
+    delete out[name];
+    // commander defaults --no-x to true; only an explicit --no-cache turns the cache off
+    if (flags.startsWith('--no-') && value !== false) continue;
+    (groups[group] ??= {})[key] = value;
+  }
+  for (const [group, values] of Object.entries(groups)) out[group] = values;
+  return out;
+}
 
 function isLoopback(host: string): boolean {
   if (host === 'localhost') return true;
@@ -60,10 +98,17 @@ function isLoopback(host: string): boolean {
 
 export async function serve(config: Config): Promise<number> {
   const logger = createLogger({ level: config.logLevel, format: config.logFormat });
-  if (!isLoopback(config.host) && !config.allowPublicWithoutAuth) {
+  let keys: ApiKey[];
+  try {
+    keys = parseApiKeys(config.apiKeys, config.apiKeysFile);
+  } catch (err) {
+    logger.fatal((err as Error).message);
+    return 2;
+  }
+  if (!isLoopback(config.host) && !keys.length && !config.allowPublicWithoutAuth) {
     logger.fatal(
       `Refusing to bind ${config.host} without API keys: anyone on the network could use the model. ` +
-        'Bind 127.0.0.1 behind a proxy, or pass --allow-public-without-auth (GLIMPSE_ALLOW_PUBLIC_WITHOUT_AUTH=true) if something else guards it.',
+        'Set --api-keys (or --api-keys-file), bind 127.0.0.1 behind a proxy, or pass --allow-public-without-auth if something else guards it.',
     );
     return 2;
   }
@@ -107,8 +152,9 @@ export async function main(argv: string[]): Promise<number> {
     .description('Run the server (API, docs at /docs). Every flag can also be set as GLIMPSE_<FLAG> or in --config FILE.')
     .option('--config <file>', 'YAML or JSON config file');
   for (const [flags, description] of SERVE_FLAGS) serveCmd.addOption(new Option(flags, description));
+  for (const [flags, description] of NESTED_SERVE_FLAGS) serveCmd.addOption(new Option(flags, description));
   serveCmd.action((opts: Record<string, unknown>) => {
-    const { config: file, ...flags } = opts;
+    const { config: file, ...flags } = nestFlags(opts);
     try {
       const config = loadConfig({ flags, file: file as string | undefined });
       result = serve(config);

@@ -11,6 +11,7 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import type { LookupAddress } from 'node:dns';
 import { isIP } from 'node:net';
+import { rootCertificates } from 'node:tls';
 import { Agent, request, type Dispatcher } from 'undici';
 import { GlimpseError } from '../core/index.js';
 import { checkEncodedBytes, type ImageSettings } from './limits.js';
@@ -27,6 +28,8 @@ export interface FetchImageOptions {
    * resolver's answer. Applies to host names only: an IP-literal URL is dialed as written.
    */
   dialAddress?: (checked: ResolvedAddress) => ResolvedAddress;
+  /** Extra CA certificates (PEM) to trust for image hosts, on top of the system's (private object storage, tests). */
+  ca?: string;
 }
 
 export const systemResolver: HostResolver = async (hostname) => {
@@ -80,11 +83,13 @@ async function checkedAddresses(url: URL, opts: FetchImageOptions): Promise<Reso
  * A dispatcher that can only ever connect to the `pinned` addresses (for `hostname`). All of them
  * are offered when net asks for all (happy eyeballs), so one dead address does not fail the fetch.
  */
-function pinnedDispatcher(hostname: string, pinned: ResolvedAddress[]): Agent {
+function pinnedDispatcher(hostname: string, pinned: ResolvedAddress[], ca?: string): Agent {
   return new Agent({
     connections: 1,
     pipelining: 0,
     connect: {
+      // Certificates are checked against the host name (servername), never the pinned IP.
+      ...(ca ? { ca: [...rootCertificates, ca] } : {}),
       // net/tls call this instead of DNS; it answers with the address already checked, nothing else.
       lookup(name: string, options: { all?: boolean }, cb: (err: Error | null, address: string | LookupAddress[], family?: number) => void) {
         if (name.replace(/^\[|\]$/g, '') !== hostname) {
@@ -111,7 +116,7 @@ export async function fetchImageBytes(rawUrl: string, opts: FetchImageOptions): 
     if (signal.aborted) throw abortError(signal, timeout, s);
     const hostname = url.hostname.replace(/^\[|\]$/g, '');
     const dial = opts.dialAddress ? checked.map(opts.dialAddress) : checked;
-    const dispatcher = pinnedDispatcher(hostname, dial);
+    const dispatcher = pinnedDispatcher(hostname, dial, opts.ca);
     try {
       let res: Dispatcher.ResponseData;
       try {

@@ -21,7 +21,8 @@ function tagText(icc: Buffer, offset: number, size: number): string | null {
     const len = icc.readUInt32BE(offset + 20);
     const at = icc.readUInt32BE(offset + 24);
     if (at + len > size || len > 512) return null;
-    const utf16be = Buffer.from(icc.subarray(offset + at, offset + at + len));
+    // UTF-16 needs an even byte count; a damaged profile may not have one.
+    const utf16be = Buffer.from(icc.subarray(offset + at, offset + at + (len & ~1)));
     return utf16be.swap16().toString('utf16le');
   }
   return null;
@@ -41,6 +42,11 @@ export function iccDescription(icc: Buffer): string | null {
 /** True for an RGB profile that describes itself as sRGB (IEC 61966-2.1 and its common builds). */
 export function isSrgbProfile(icc: Buffer | undefined): boolean {
   if (!icc || icc.length < 132 || icc.toString('latin1', 16, 20) !== 'RGB ') return false;
-  const desc = iccDescription(icc);
-  return desc !== null && /^\s*sRGB\b/i.test(desc);
+  try {
+    const desc = iccDescription(icc);
+    return desc !== null && /^\s*sRGB\b/i.test(desc);
+  } catch {
+    // A profile this parser cannot walk is simply not known to be sRGB: libvips converts it.
+    return false;
+  }
 }

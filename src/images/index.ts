@@ -10,6 +10,7 @@ import type { Config } from '../config/index.js';
 import { GlimpseError, type GenerateRequest, type ImageSource, type ResolvedImage } from '../core/index.js';
 import { fetchImageBytes, type FetchImageOptions } from './fetch.js';
 import { checkBase64Length, checkEncodedBytes, checkImageCount, imageSettings, type ImageSettings } from './limits.js';
+import { decodeGate } from './gate.js';
 import { normalizeImage } from './normalize.js';
 import { isSupportedFormat, sniffImageFormat } from './sniff.js';
 
@@ -18,6 +19,7 @@ export { hammingDistance, dHashFromGrey9x8 } from './fingerprint.js';
 export { fetchImageBytes, systemResolver, type FetchImageOptions } from './fetch.js';
 export { addressRefusal, domainMatches, type HostResolver, type ResolvedAddress } from './ssrf.js';
 export { imageSettings, type ImageSettings } from './limits.js';
+export { DecodeGate, decodeGate } from './gate.js';
 
 /** Options beyond the config, for callers that need them (model profiles, tests). */
 export interface ResolveImageOptions {
@@ -27,6 +29,8 @@ export interface ResolveImageOptions {
   resolve?: FetchImageOptions['resolve'];
   /** Test seam for URL fetches; see FetchImageOptions.dialAddress. */
   dialAddress?: FetchImageOptions['dialAddress'];
+  /** Extra CA certificates (PEM) to trust for image hosts. */
+  ca?: string;
 }
 
 // Base64 alphabet (standard and URL-safe), with the line breaks and spaces some encoders insert, and padding.
@@ -73,15 +77,45 @@ async function sourceBytes(src: ImageSource, s: ImageSettings, opts: ResolveImag
       return decodeDataUrl(src.url, s);
     case 'url':
       if (typeof src.url !== 'string') throw new GlimpseError('invalid_image_url', 'The image URL must be a string.', { param: 'image_url' });
-      return fetchImageBytes(src.url, { settings: s, signal, resolve: opts.resolve, dialAddress: opts.dialAddress });
+      return fetchImageBytes(src.url, { settings: s, signal, resolve: opts.resolve, dialAddress: opts.dialAddress, ca: opts.ca });
     default:
       throw new GlimpseError('invalid_request', 'Unknown image source.', { param: 'image' });
   }
 }
 
+/** Counters since start, for metrics. */
+export interface ImageStats {
+  resolved: number;
+  /** Refusals by error code (invalid_image, image_too_large, image_url_forbidden, ...). */
+  refused: Record<string, number>;
+  /** Time spent normalizing resolved images (decode to encode), ms. */
+  normalizeMs: number;
+  /** Normalizations running and waiting at the decode gate now. */
+  decoding: number;
+  waiting: number;
+}
+
+const stats = { resolved: 0, refused: {} as Record<string, number>, normalizeMs: 0 };
+let lastGate = decodeGate(0);
+
+export function imageStats(): ImageStats {
+  return { resolved: stats.resolved, refused: { ...stats.refused }, normalizeMs: stats.normalizeMs, decoding: lastGate.active, waiting: lastGate.queued };
+}
+
 /** Resolve one image: bytes, limits, sniff, normalize, fingerprint. Throws GlimpseError. */
 export async function resolveImage(src: ImageSource, config?: Pick<Config, 'images'>, signal?: AbortSignal, opts: ResolveImageOptions = {}): Promise<ResolvedImage> {
-  const s = imageSettings(config);
+  try {
+    const img = await resolveOne(src, imageSettings(config), signal, opts);
+    stats.resolved++;
+    return img;
+  } catch (err) {
+    const code = err instanceof GlimpseError ? err.code : 'other';
+    stats.refused[code] = (stats.refused[code] ?? 0) + 1;
+    throw err;
+  }
+}
+
+async function resolveOne(src: ImageSource, s: ImageSettings, signal: AbortSignal | undefined, opts: ResolveImageOptions): Promise<ResolvedImage> {
   const data = await sourceBytes(src, s, opts, signal);
   checkEncodedBytes(data.length, s);
   if (data.length === 0) throw new GlimpseError('invalid_image', 'The image is empty (0 bytes).', { param: 'image' });
@@ -90,8 +124,13 @@ export async function resolveImage(src: ImageSource, config?: Pick<Config, 'imag
   if (!isSupportedFormat(format)) {
     throw new GlimpseError('unsupported_media_type', `${format.toUpperCase()} images are not supported; send JPEG, PNG, WebP, GIF, AVIF or TIFF.`, { param: 'image' });
   }
-  signal?.throwIfAborted();
-  return normalizeImage(data, format, { settings: s, maxEdge: opts.maxEdge });
+  const gate = (lastGate = decodeGate(s.maxConcurrentDecodes));
+  return gate.run(async () => {
+    const started = performance.now();
+    const img = await normalizeImage(data, format, { settings: s, maxEdge: opts.maxEdge });
+    stats.normalizeMs += performance.now() - started;
+    return img;
+  }, signal);
 }
 
 /** Every image part of the request, in order. */

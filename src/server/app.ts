@@ -14,6 +14,8 @@ import { registerHealthRoutes, type Lifecycle } from './routes/health.js';
 import { registerOpenAIRoutes } from './routes/openai.js';
 import { registerWsRoutes, type WsRegistry } from './routes/ws.js';
 import { buildSchemas } from './schemas.js';
+import { parseApiKeys, registerApiKeys } from '../auth/index.js';
+import { createMetrics } from '../observability/index.js';
 import { registerWebUi } from '../webui/index.js';
 
 declare module 'fastify' {
@@ -56,11 +58,20 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   // JSON and multipart only: a text/plain body is a client mistake worth a 415, not a schema error.
   app.removeContentTypeParser('text/plain');
   const lifecycle: Lifecycle = { draining: false };
-  const pipeline = createPipeline(config, engine, logger);
+  const unmetered = createPipeline(config, engine, logger);
+  const metrics = createMetrics(engine, () => unmetered.stats());
+  const pipeline = metrics.meter(unmetered);
+  metrics.register(app);
   app.addHook('onClose', async () => {
     await pipeline.close();
   });
+  // Give Redis a moment to connect so the first requests can use the cache; never block startup on it.
+  if (!(await pipeline.cacheReady())) logger.warn('answer cache (Redis) not reachable yet; serving without it until it is');
   const schemas = buildSchemas(config);
+  // Registered before any onRequest hook of ours, so a WebSocket upgrade that a hook refuses (no
+  // API key, shutting down) is already marked as one and its socket is destroyed after the answer.
+  await app.register(websocket, { options: { maxPayload: config.bodyLimit } });
+  registerApiKeys(app, parseApiKeys(config.apiKeys, config.apiKeysFile));
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -116,10 +127,14 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   registerOpenAIRoutes(app, { config, engine, pipeline, schemas });
   registerGlmRoutes(app, { config, pipeline, schemas });
   const ws: WsRegistry = { sockets: new Set() };
-  await app.register(websocket, { options: { maxPayload: config.bodyLimit } });
   registerWsRoutes(app, { config, pipeline, registry: ws });
   // The page at `/` (web/dist); the API routes above keep precedence.
-  await registerWebUi(app, { heartbeatInterval: config.heartbeatInterval });
+  await registerWebUi(app, {
+    heartbeatInterval: config.heartbeatInterval,
+    imageMaxEdge: config.images.maxEdge,
+    imageMaxBytes: config.images.maxBytes,
+    maxImagesPerMessage: config.images.maxImagesPerRequest,
+  });
 
   return { app, pipeline, lifecycle, ws };
 }

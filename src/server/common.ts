@@ -50,7 +50,15 @@ export function singleTurn(prompt: string, image: ImageSource | undefined, syste
 }
 
 export function makeRequest(request: FastifyRequest, fields: { model?: string; messages: ChatMessage[]; sampling: SamplingParams; stream: boolean; thinking?: boolean }): GenerateRequest {
-  return { id: String(request.id), model: fields.model ?? '', messages: fields.messages, sampling: fields.sampling, stream: fields.stream, thinking: fields.thinking };
+  return {
+    id: String(request.id),
+    model: fields.model ?? '',
+    messages: fields.messages,
+    sampling: fields.sampling,
+    stream: fields.stream,
+    thinking: fields.thinking,
+    keyId: request.keyId,
+  };
 }
 
 /** Sets X-Glimpse-Cache (hit|miss|bypass) on the reply; SSE routes pick it up through pendingHeaders. */

@@ -52,6 +52,8 @@ export interface GenerationPipeline {
    * for graceMs, then cancel the rest with a shutting_down error event. Resolves when none is left.
    */
   shutdown(graceMs: number): Promise<void>;
+  /** Resolves true once the answer cache can serve (Redis connected), false after a short wait. */
+  cacheReady(): Promise<boolean>;
   /** Release what the pipeline holds (the cache's Redis connection). */
   close(): Promise<void>;
 }
@@ -179,6 +181,7 @@ export function createPipeline(config: Config, engine: Engine, logger: Logger, c
       const stream = guardedStream({ req, engine, clientSignal, shutdownSignal: shutdownController.signal, config, logger, slot, onDegrade });
       return found.key ? storeOnFinish(stream, (answer) => cache.set(found.key!, answer, req)) : stream;
     },
+    cacheReady: () => cache.ready(),
     close: () => cache.close(),
     async shutdown(graceMs) {
       const idle = scheduler.drain();

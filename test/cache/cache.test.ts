@@ -108,3 +108,14 @@ test('near-duplicate reuse is off by default and, when on, matches within the Ha
   // nor is the same image under another API key
   assert.equal((await loose.lookup(request({ keyId: 'k2', images: [fakeImage('ab', '0000000000000007')] }))).status, 'miss');
 });
+
+test('stats count hits, near hits, misses, bypasses and stores', async () => {
+  const cache = createAnswerCache(cacheConfig({ nearDuplicateDistance: 2 }));
+  const req = request({ images: [fakeImage('s1', '00000000000000f0')] });
+  const miss = await cache.lookup(req);
+  await cache.set(miss.key!, answer('x'), req);
+  await cache.lookup(req);
+  await cache.lookup(request({ images: [fakeImage('s2', '00000000000000f1')] }));
+  await cache.lookup(request({ temperature: 1 }));
+  assert.deepEqual(cache.stats(), { hits: 2, nearHits: 1, misses: 1, bypasses: 1, stores: 1, errors: 0 });
+});

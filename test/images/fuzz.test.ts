@@ -4,7 +4,7 @@ import { imageSettings, resolveImage } from '../../src/images/index.js';
 import { isGlimpseError } from '../../src/core/index.js';
 import { mutate, prng, seedImages } from './fuzz-corpus.js';
 
-const CASES = Number(process.env.FUZZ_CASES ?? 3000);
+const CASES = Number(process.env.FUZZ_CASES ?? 2000);
 const SEED = Number(process.env.FUZZ_SEED ?? 20261122);
 
 test(`${CASES} mutated, truncated and random images through resolveImage give a normalized image or a 4xx GlimpseError, with bounded memory`, async () => {
@@ -53,7 +53,7 @@ test(`mutated images through the public API (/v1/chat/completions data URLs and 
   const server = await createServer(config, { logger: createLogger({ level: 'silent', format: 'json' }) });
   await server.engineStarted;
   const url = await server.app.listen({ host: '127.0.0.1', port: 0 });
-  const HTTP_CASES = Math.max(200, Math.floor((CASES * 2) / 3));
+  const HTTP_CASES = Math.max(200, Math.floor((CASES * 3) / 4));
   try {
     const seeds = await seedImages();
     const rand = prng(SEED + 1);

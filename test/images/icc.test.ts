@@ -21,4 +21,17 @@ test('truncated or garbage profiles are "not sRGB" without throwing', async () =
   const mangled = Buffer.from(srgb);
   mangled.writeUInt32BE(0xffffffff, 128); // absurd tag count
   assert.doesNotThrow(() => isSrgbProfile(mangled));
+  // every 4-byte field of the header and tag area set to odd and huge values (found by the fuzz: an odd UTF-16 length)
+  for (let at = 0; at + 4 <= Math.min(srgb.length, 400); at += 2) {
+    for (const v of [1, 3, 0x7fffffff, 0xffffffff]) {
+      const b = Buffer.from(srgb);
+      b.writeUInt32BE(v, at);
+      assert.doesNotThrow(() => isSrgbProfile(b), `field at ${at} = ${v}`);
+    }
+  }
+  for (let at = 0; at < srgb.length; at++) {
+    const b = Buffer.from(srgb);
+    b[at] = b[at]! ^ 0x01;
+    assert.doesNotThrow(() => isSrgbProfile(b), `bit flip at ${at}`);
+  }
 });

@@ -76,3 +76,14 @@ test('image settings load from env with lists split on commas', () => {
   assert.equal(d.images.allowPrivateNetworks, false);
   assert.equal(d.images.maxRedirects, 3);
 });
+
+test('imageStats counts resolved images and refusals by code', async () => {
+  const { imageStats } = await import('../../src/images/index.js');
+  const before = imageStats();
+  await resolveImage({ kind: 'bytes', data: await png(8, 8) });
+  await resolveImage({ kind: 'bytes', data: Buffer.from('nope') }).catch(() => {});
+  const after = imageStats();
+  assert.equal(after.resolved, before.resolved + 1);
+  assert.equal(after.refused['invalid_image'], (before.refused['invalid_image'] ?? 0) + 1);
+  assert.ok(after.normalizeMs > before.normalizeMs);
+});

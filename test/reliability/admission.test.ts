@@ -3,6 +3,8 @@
  * when the server is full, when it waits, when the engine goes quiet, when the client leaves.
  */
 import { test } from 'node:test';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { startGlimpse, RED_PIXEL_PNG } from '../helpers/glimpse.js';
 import { sseComments, sseData, waitFor } from '../helpers/wait.js';
@@ -135,7 +137,8 @@ test('a client that disconnects mid-stream frees its slot and the gauges return 
 });
 
 test('with --degraded-answer set, a request to an engine that is down gets that answer instead of an error', async (t) => {
-  const g = await startGlimpse({ engine: 'embedded', degradedAnswer: 'The service is busy; please try again in a minute.' });
+  // An embedded engine that is down for sure, with or without internet: an uncached model while offline.
+  const g = await startGlimpse({ engine: 'embedded', modelPath: 'glimpse-test/never-cached', offline: true, cacheDir: join(tmpdir(), 'glimpse-empty-cache'), degradedAnswer: 'The service is busy; please try again in a minute.' });
   t.after(() => g.close());
   const res = await post(g.url, chat(false));
   assert.equal(res.status, 200);

@@ -22,9 +22,8 @@ function scenario(rec: RecordedRequest): Script {
   const text = JSON.stringify(lastUser?.content ?? '');
   const words = (n: number, w = 'word') => Array.from({ length: n }, (_, i) => `${w}${i + 1} `);
   if (text.includes('scenario-slow')) return { reasoning: [], content: words(400), delayMs: 60 };
+  if (text.includes('scenario-cut')) return { reasoning: [], content: ['cut ', 'short'], delayMs: 5, finishReason: 'length' };
   if (text.includes('scenario-stall')) return { reasoning: [], content: ['late'], delayMs: 8000 };
-  if (text.includes('scenario-fail')) return { status: 500 };
-  if (text.includes('scenario-die')) return { reasoning: [], content: words(20, 'part'), delayMs: 30, dieAfter: 3 };
   if (text.includes('scenario-think'))
     return { reasoning: ['Let me look', ' at the picture.', ' SECRET-THOUGHT'], content: ['It is ', 'a **test** ', 'pattern.'], delayMs: 40 };
   if (text.includes('scenario-boxes'))
@@ -46,7 +45,9 @@ function scenario(rec: RecordedRequest): Script {
       ],
       delayMs: 10,
     };
-  return { reasoning: [], content: ['I ', 'see ', 'a ', 'generated ', 'test ', 'pattern ', 'with ', 'coloured ', 'blocks', '. ', 'It ', 'has ', 'no ', 'people ', 'in ', 'it', '.'], delayMs: 80 };
+  const sentence = ['I ', 'see ', 'a ', 'generated ', 'test ', 'pattern ', 'with ', 'coloured ', 'blocks', '. ', 'It ', 'has ', 'no ', 'people ', 'in ', 'it', '.'];
+  // Slow enough to watch it stream where a test does; quick everywhere else.
+  return { reasoning: [], content: sentence, delayMs: text.includes('What is in this picture') ? 80 : 10 };
 }
 
 async function makeImage(page: Page, width: number, height: number, type = 'image/jpeg'): Promise<Buffer> {
@@ -105,6 +106,12 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
       deviceScaleFactor: 1,
     });
     ctx.setDefaultTimeout(10_000);
+    // Record every Content-Security-Policy violation: the page must work under its own policy.
+    await ctx.addInitScript(() => {
+      const w = window as unknown as { __csp: string[] };
+      w.__csp = [];
+      document.addEventListener('securitypolicyviolation', (e) => w.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
+    });
     const page = await ctx.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));
@@ -126,6 +133,7 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     await page.getByTestId('send').click();
   }
 
+  const cspViolations = (page: Page) => page.evaluate(() => (window as unknown as { __csp: string[] }).__csp);
   const lastAnswer = (page: Page) => page.getByTestId('assistant-message').last();
   const waitStatus = (page: Page, status: string, timeout = 10_000) =>
     page.waitForSelector(`[data-testid="assistant-message"]:last-child[data-status="${status}"]`, { timeout });
@@ -184,12 +192,14 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     assert.equal(await page.getByTestId('attachment').count(), 0, 'the composer is empty after sending');
     await page.screenshot({ path: join(ARTIFACTS, 'answered-light.png') });
     assert.deepEqual(errors, []);
+    assert.deepEqual(await cspViolations(page), []);
     await ctx.close();
   });
 
   test('a file that is not an image or is too big is refused before upload, with a clear message', async () => {
     const { ctx, page } = await open();
-    const before = vllm.requests.length;
+    const posts = () => vllm.requests.filter((r) => r.method === 'POST').length;
+    const before = posts();
     await attach(page, 'notes.txt', Buffer.from('just text'), 'text/plain');
     await page.getByTestId('notices').getByText('notes.txt is not an image.').waitFor();
     // A 41 MB file is made inside the page and dropped (sending it through the test driver would be slow).
@@ -211,7 +221,7 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     await page.screenshot({ path: join(ARTIFACTS, 'refused-files.png') });
     await page.getByRole('button', { name: 'Remove image: a.png' }).click();
     assert.equal(await page.getByTestId('attachment').count(), 1);
-    assert.equal(vllm.requests.length, before, 'nothing was uploaded');
+    assert.equal(posts(), before, 'nothing was uploaded');
     await ctx.close();
   });
 
@@ -244,7 +254,9 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     await waitStatus(page, 'stopped');
     const deadline = Date.now() + 5000;
     while (vllm.openConnections() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    assert.equal(vllm.openConnections(), 0, 'no generation left in flight');
+    assert.equal(vllm.openConnections(), 0, 'no generation left in flight upstream');
+    const health = (await (await fetch(glimpse.url + '/health')).json()) as { load?: { in_flight: number } };
+    if (health.load) assert.equal(health.load.in_flight, 0, 'glimpse has nothing in flight');
     const text = await lastAnswer(page).getByTestId('answer').innerText();
     assert.ok(!text.includes('word400'), 'the answer was cut short');
     assert.equal(await page.getByTestId('send').isVisible(), true);
@@ -284,6 +296,7 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     await answer.getByRole('button', { name: 'Copied' }).waitFor();
     assert.equal(await page.evaluate(() => navigator.clipboard.readText()), 'console.log("copy me");');
     await page.screenshot({ path: join(ARTIFACTS, 'xss-inert.png') });
+    assert.deepEqual(await cspViolations(page), [], 'nothing even tried to break the policy: the answer was inert before CSP');
     await ctx.close();
   });
 
@@ -313,6 +326,7 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     assert.equal(await lastAnswer(page).locator('.box-ref').count(), 2);
     await fig.scrollIntoViewIfNeeded();
     await page.screenshot({ path: join(ARTIFACTS, 'boxes.png') });
+    assert.deepEqual(await cspViolations(page), []);
     await ctx.close();
   });
 
@@ -397,6 +411,17 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     await ctx.close();
   });
 
+  test('an answer cut by the max tokens limit says so instead of looking finished', async () => {
+    const { ctx, page } = await open();
+    await ask(page, 'scenario-cut');
+    await waitStatus(page, 'done');
+    assert.match(await lastAnswer(page).getByTestId('length-note').innerText(), /max tokens limit/);
+    await ask(page, 'a normal one');
+    await waitStatus(page, 'done');
+    assert.equal(await lastAnswer(page).getByTestId('length-note').count(), 0);
+    await ctx.close();
+  });
+
   test('a stream with no tokens and no heartbeat is detected as stalled and offers a retry', async () => {
     const { ctx, page } = await open();
     await page.getByTestId('settings-toggle').click();
@@ -411,43 +436,79 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     await ctx.close();
   });
 
+  /** A glimpse + double of its own, for tests whose failures would trip the shared upstream's circuit breaker. */
+  async function isolated(script: FakeVllm['script'], flags: Record<string, unknown> = {}): Promise<{ page: Page; glimpse: RunningGlimpse; vllm: FakeVllm; done(): Promise<void> }> {
+    const v = await startFakeVllm({ script });
+    const g = await startGlimpse({ engine: 'upstream', upstream: v.url, upstreamModel: v.model, ...flags });
+    const ctx = await browser.newContext({ viewport: { width: 1100, height: 800 }, locale: 'en-US' });
+    ctx.setDefaultTimeout(10_000);
+    const page = await ctx.newPage();
+    await page.goto(g.url + '/');
+    await page.waitForFunction((id) => [...document.querySelectorAll<HTMLOptionElement>('[data-testid="model-select"] option')].some((o) => o.value === id), v.model);
+    return {
+      page,
+      glimpse: g,
+      vllm: v,
+      async done() {
+        await ctx.close();
+        await g.close();
+        await v.close();
+      },
+    };
+  }
+
   test('a server error is shown in words with its code and a retry that works', async () => {
-    const { ctx, page } = await open();
-    await ask(page, 'scenario-fail');
-    await waitStatus(page, 'failed');
-    const failure = lastAnswer(page).getByTestId('failure');
-    assert.match(await failure.innerText(), /The server answered with an error: upstream_\w+/);
-    await page.getByTestId('prompt').fill('');
-    // Retry resends the same conversation; the double still fails it, so the state comes back as failed, not stuck.
-    await lastAnswer(page).getByTestId('retry').click();
-    await waitStatus(page, 'failed');
-    assert.equal(await page.getByTestId('assistant-message').count(), 1);
-    await ctx.close();
+    let calls = 0;
+    // No retries inside glimpse, so the first failure reaches the page.
+    const { page, done } = await isolated(() => (++calls === 1 ? { status: 500 } : { reasoning: [], content: ['Better ', 'now.'], delayMs: 5 }), { upstreamRetries: 0 });
+    try {
+      await ask(page, 'first try fails');
+      await waitStatus(page, 'failed');
+      const failure = lastAnswer(page).getByTestId('failure');
+      assert.match(await failure.innerText(), /The server answered with an error: \w+|not answering/);
+      await page.screenshot({ path: join(ARTIFACTS, 'server-error.png') });
+      await lastAnswer(page).getByTestId('retry').click();
+      await waitStatus(page, 'done');
+      assert.equal(await lastAnswer(page).getByTestId('answer').innerText(), 'Better now.');
+      assert.equal(await page.getByTestId('assistant-message').count(), 1, 'Retry replaces the failed answer');
+    } finally {
+      await done();
+    }
   });
 
   test('when the server asks for an API key the page shows the key field and sends it as a bearer token', async () => {
-    const { ctx, page } = await open();
-    const seen: Array<string | undefined> = [];
-    await page.route('**/v1/chat/completions', async (route) => {
-      const auth = route.request().headers()['authorization'];
-      seen.push(auth);
-      if (auth !== 'Bearer sk-test-123') {
-        await route.fulfill({ status: 401, contentType: 'application/json', body: JSON.stringify({ error: { message: 'Missing or invalid API key.', type: 'authentication_error', param: null, code: 'unauthorized' } }) });
-      } else await route.continue();
-    });
-    await ask(page, 'hello');
-    await waitStatus(page, 'failed');
-    assert.match(await lastAnswer(page).getByTestId('failure').innerText(), /needs a valid API key/);
-    const key = page.getByTestId('api-key');
-    await key.waitFor();
-    await key.fill('sk-test-123');
-    await key.press('Tab');
-    await page.screenshot({ path: join(ARTIFACTS, 'api-key.png') });
-    await page.keyboard.press('Escape');
-    await lastAnswer(page).getByTestId('retry').click();
-    await waitStatus(page, 'done');
-    assert.deepEqual(seen, [undefined, 'Bearer sk-test-123']);
-    await ctx.close();
+    const v = await startFakeVllm({ script: () => ({ reasoning: [], content: ['Key ', 'accepted.'], delayMs: 5 }) });
+    const g = await startGlimpse({ engine: 'upstream', upstream: v.url, upstreamModel: v.model, apiKeys: ['web:sk-test-123'] });
+    const ctx = await browser.newContext({ viewport: { width: 1100, height: 800 }, locale: 'en-US' });
+    ctx.setDefaultTimeout(10_000);
+    const page = await ctx.newPage();
+    try {
+      await page.goto(g.url + '/');
+      // The page itself stays open; the model list answers 401, so the page asks for a key at once.
+      await page.getByRole('alert').getByText('This server needs an API key').waitFor();
+      await ask(page, 'hello');
+      await waitStatus(page, 'failed');
+      assert.equal(await lastAnswer(page).getByTestId('failure').getAttribute('data-kind'), 'unauthorized');
+      assert.match(await lastAnswer(page).getByTestId('failure').innerText(), /needs a valid API key/);
+      const key = page.getByTestId('api-key');
+      await key.waitFor();
+      await key.fill('sk-test-123');
+      await key.press('Tab');
+      await page.screenshot({ path: join(ARTIFACTS, 'api-key.png') });
+      await page.keyboard.press('Escape');
+      // With the key the model list loads and the retry is answered.
+      await page.waitForFunction((id) => [...document.querySelectorAll<HTMLOptionElement>('[data-testid="model-select"] option')].some((o) => o.value === id), v.model);
+      await lastAnswer(page).getByTestId('retry').click();
+      await waitStatus(page, 'done');
+      assert.equal(await lastAnswer(page).getByTestId('answer').innerText(), 'Key accepted.');
+      const posts = v.requests.filter((r) => r.method === 'POST');
+      assert.equal(posts.length, 1, 'the refused request never reached the model');
+      assert.equal(posts[0]?.headers.authorization, undefined, "the page's key is not forwarded upstream");
+    } finally {
+      await ctx.close();
+      await g.close();
+      await v.close();
+    }
   });
 
   test('rate limiting and timeouts are told apart, in words, with Retry-After', async () => {
@@ -466,7 +527,14 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     await waitStatus(page, 'failed');
     const failure = () => lastAnswer(page).getByTestId('failure');
     assert.equal(await failure().getAttribute('data-kind'), 'rate_limited');
-    assert.match(await failure().innerText(), /Too many requests right now \(queue_full\)\. Try again in 7 s\./);
+    const first = await failure().innerText();
+    assert.match(first, /Too many requests right now \(queue_full\)\. Try again in [67] s\./);
+    // The wait counts down.
+    const startAt = Number(/Try again in (\d+) s/.exec(first)?.[1]);
+    await page.waitForFunction((n) => {
+      const m = /Try again in (\d+) s/.exec(document.querySelector('[data-testid="failure"]')?.textContent ?? '');
+      return !!m && Number(m[1]) < n;
+    }, startAt);
     await lastAnswer(page).getByTestId('retry').click();
     await page.waitForSelector('[data-testid="failure"][data-kind="timeout"]');
     assert.match(await failure().innerText(), /The server timed out \(request_timeout\)/);
@@ -476,14 +544,54 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     await ctx.close();
   });
 
+  test('a request waiting in the queue says so, with its position, then answers', async () => {
+    const { page, glimpse: g, done } = await isolated(
+      (_rec, index) => (index === 0 ? { reasoning: [], content: Array.from({ length: 200 }, (_, i) => `busy${i} `), delayMs: 50 } : { reasoning: [], content: ['Your ', 'turn.'], delayMs: 5 }),
+      { maxBatchSize: 1 },
+    );
+    const hog = new AbortController();
+    try {
+      // Someone else holds the only slot.
+      const other = await fetch(g.url + '/v1/chat/completions', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'zai-org/GLM-4.6V-Flash', stream: true, messages: [{ role: 'user', content: 'hold the slot' }] }),
+        signal: hog.signal,
+      });
+      assert.equal(other.status, 200);
+      // Stop while waiting takes the request out of the queue.
+      await ask(page, 'never mind');
+      await page.waitForSelector('[data-testid="status"][data-status="queued"]');
+      await page.keyboard.press('Escape');
+      await waitStatus(page, 'stopped');
+      const load = async () => ((await (await fetch(g.url + '/health')).json()) as { load: { queued: number; in_flight: number } }).load;
+      const deadline = Date.now() + 3000;
+      while ((await load()).queued !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(await load().then((l) => [l.queued, l.in_flight]), [0, 1], 'only the other request remains');
+      await ask(page, 'am I queued?');
+      await page.waitForSelector('[data-testid="status"][data-status="queued"]');
+      assert.match(await lastAnswer(page).getByTestId('status').innerText(), /Queued, position 1/);
+      await page.screenshot({ path: join(ARTIFACTS, 'queued.png') });
+      hog.abort();
+      await waitStatus(page, 'done');
+      assert.equal(await lastAnswer(page).getByTestId('answer').innerText(), 'Your turn.');
+    } finally {
+      hog.abort();
+      await done();
+    }
+  });
+
   test('an upstream that dies mid-answer ends as failed with the partial text kept, never as done', async () => {
-    const { ctx, page } = await open();
-    await ask(page, 'scenario-die');
-    await waitStatus(page, 'failed');
-    assert.match(await lastAnswer(page).getByTestId('answer').innerText(), /part1 part2 part3/);
-    assert.ok(['error', 'interrupted', 'timeout'].includes((await lastAnswer(page).getByTestId('failure').getAttribute('data-kind')) ?? ''));
-    assert.equal(await lastAnswer(page).getByTestId('retry').isVisible(), true);
-    await ctx.close();
+    const { page, done } = await isolated(() => ({ reasoning: [], content: Array.from({ length: 20 }, (_, i) => `part${i + 1} `), delayMs: 30, dieAfter: 3 }));
+    try {
+      await ask(page, 'go');
+      await waitStatus(page, 'failed');
+      assert.match(await lastAnswer(page).getByTestId('answer').innerText(), /part1 part2 part3/);
+      assert.ok(['error', 'interrupted', 'timeout', 'unavailable'].includes((await lastAnswer(page).getByTestId('failure').getAttribute('data-kind')) ?? ''));
+      assert.equal(await lastAnswer(page).getByTestId('retry').isVisible(), true);
+    } finally {
+      await done();
+    }
   });
 
   test('against the simulated engine the page says the answers are synthetic, and still streams thinking and answer', async () => {

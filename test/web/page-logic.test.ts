@@ -81,6 +81,18 @@ test('history sent back carries images and answers but never thinking or failed 
   assert.ok(!JSON.stringify(wire).includes('secret'));
 });
 
+test('when the conversation holds more images than the server takes per request, the oldest are left out and marked', () => {
+  const img = (name: string) => ({ id: name, name, dataUrl: `data:image/png;base64,${name}`, mime: 'image/png', width: 1, height: 1, bytes: 1, originalWidth: 1, originalHeight: 1, originalBytes: 1 });
+  const messages: Message[] = [
+    { id: 'u1', role: 'user', text: 'first', images: [img('a'), img('b')] },
+    { id: 'a1', role: 'assistant', model: 'm', content: 'ok', reasoning: '', status: 'done' },
+    { id: 'u2', role: 'user', text: 'second', images: [img('c')] },
+  ];
+  const wire = toWireMessages(messages, '', 2);
+  assert.deepEqual(wire[0]?.content, [{ type: 'text', text: '[earlier image a not re-sent]' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,b' } }, { type: 'text', text: 'first' }]);
+  assert.deepEqual(wire[2]?.content, [{ type: 'image_url', image_url: { url: 'data:image/png;base64,c' } }, { type: 'text', text: 'second' }]);
+});
+
 test('errors are classified by status and code so the page can say what happened', () => {
   assert.equal(classifyError(429, { code: 'queue_full', message: 'full' }, '7').kind, 'rate_limited');
   assert.equal(classifyError(429, { code: 'queue_full' }, '7').retryAfter, 7);
@@ -89,6 +101,8 @@ test('errors are classified by status and code so the page can say what happened
   assert.equal(classifyError(503, { code: 'queue_timeout' }).kind, 'timeout');
   assert.equal(classifyError(undefined, { code: 'idle_timeout' }).kind, 'timeout');
   assert.equal(classifyError(503, { code: 'model_loading' }).kind, 'loading');
+  assert.equal(classifyError(503, { code: 'engine_unavailable' }).kind, 'unavailable');
+  assert.equal(classifyError(502, { code: 'upstream_unavailable' }).kind, 'unavailable');
   const other = classifyError(422, { code: 'invalid_image', message: 'not an image' });
   assert.deepEqual([other.kind, other.code, other.message], ['error', 'invalid_image', 'not an image']);
 });

@@ -119,7 +119,8 @@ export function App() {
         if (prev === 'down' && next !== 'down') void refreshModels(settings.apiKey);
         return next;
       });
-      timer = setTimeout(poll, h ? 10_000 : 3_000);
+      // Poll faster while the model loads or the server is away, so the page notices the moment it is usable.
+      timer = setTimeout(poll, h && h.status === 'healthy' ? 10_000 : 2_000);
     };
     void poll();
     return () => {
@@ -176,7 +177,7 @@ export function App() {
       const outcome = await streamChat({
         body: {
           model,
-          messages: toWireMessages(history, settings.systemPrompt),
+          messages: toWireMessages(history, settings.systemPrompt, uiConfig.maxImagesPerMessage),
           temperature: settings.temperature,
           top_p: settings.topP,
           max_tokens: settings.maxTokens,
@@ -210,7 +211,7 @@ export function App() {
         completionTokens,
         tokensPerSecond: completionTokens && genSeconds > 0.05 ? completionTokens / genSeconds : undefined,
       };
-      if (outcome.kind === 'done') patchAssistant(id, { status: 'done', stats, queuePosition: undefined });
+      if (outcome.kind === 'done') patchAssistant(id, { status: 'done', stats, queuePosition: undefined, ...(outcome.finishReason === 'length' ? { note: 'length' } : {}) });
       else if (outcome.kind === 'stopped') patchAssistant(id, { status: 'stopped', stats, queuePosition: undefined });
       else {
         const failure: Failure = outcome.failure;
@@ -223,8 +224,11 @@ export function App() {
       }
       if (abortRef.current === controller) abortRef.current = null;
       setBusy(false);
+      // Back to typing, unless the reader went somewhere else meanwhile.
+      const active = document.activeElement;
+      if (!active || active === document.body || (active as HTMLElement).dataset?.testid === 'stop') inputRef.current?.focus();
     },
-    [settings, models, patchAssistant, uiConfig.heartbeatSeconds],
+    [settings, models, patchAssistant, uiConfig.heartbeatSeconds, uiConfig.maxImagesPerMessage],
   );
 
   const stop = useCallback(() => abortRef.current?.abort(), []);
@@ -450,6 +454,11 @@ export function App() {
       {settingsOpen && <SettingsPanel t={t} settings={settings} update={update} needApiKey={needApiKey} onClose={() => setSettingsOpen(false)} />}
 
       <main class="conversation" ref={listRef} onScroll={onScroll} aria-live="off">
+        {(server === 'loading' || server === 'unhealthy') && health?.reason && (
+          <div class={`banner ${server === 'loading' ? 'banner-info' : ''}`} role="status" data-testid="health-banner">
+            {server === 'loading' ? t('serverLoading') : t('serverUnhealthy')}: {health.reason}
+          </div>
+        )}
         {needApiKey && !settingsOpen && (
           <div class="banner" role="alert">
             {t('apiKeyNeeded')}{' '}

@@ -27,6 +27,7 @@ export type FailureKind =
   | 'rate_limited' // 429: queue_full, rate_limited, quota_exceeded
   | 'unauthorized' // 401: an API key is needed or wrong
   | 'loading' // 503 model_loading
+  | 'unavailable' // glimpse answers, but the model behind it does not (engine_unavailable, upstream_unavailable)
   | 'error'; // anything else, shown with its code
 
 export interface Failure {
@@ -81,6 +82,7 @@ export function classifyError(status: number | undefined, err: { code?: unknown;
   if (status === 429 || (code && RATE_CODES.has(code))) return { kind: 'rate_limited', ...base };
   if (status === 504 || (code && TIMEOUT_CODES.has(code))) return { kind: 'timeout', ...base };
   if (code === 'model_loading') return { kind: 'loading', ...base };
+  if (code === 'engine_unavailable' || code === 'upstream_unavailable') return { kind: 'unavailable', ...base };
   return { kind: 'error', ...base };
 }
 

@@ -8,13 +8,22 @@ import { splitThinking } from './think';
  * it would waste context); failed answers are left out; images are sent with every turn because
  * the server keeps no state between requests.
  */
-export function toWireMessages(messages: Message[], systemPrompt: string): WireMessage[] {
+export function toWireMessages(messages: Message[], systemPrompt: string, maxImages = Infinity): WireMessage[] {
   const out: WireMessage[] = [];
   if (systemPrompt.trim()) out.push({ role: 'system', content: systemPrompt.trim() });
+  // The server caps images per request; a long conversation keeps its newest images and says where older ones were.
+  const total = messages.reduce((n, m) => n + (m.role === 'user' ? m.images.filter((i) => i.dataUrl).length : 0), 0);
+  let toSkip = Math.max(0, total - maxImages);
   for (const m of messages) {
     if (m.role === 'user') {
       const parts: Array<WireTextPart | WireImagePart> = [];
-      for (const img of m.images) if (img.dataUrl) parts.push({ type: 'image_url', image_url: { url: img.dataUrl } });
+      for (const img of m.images) {
+        if (!img.dataUrl) continue;
+        if (toSkip > 0) {
+          toSkip -= 1;
+          parts.push({ type: 'text', text: `[earlier image ${img.name} not re-sent]` });
+        } else parts.push({ type: 'image_url', image_url: { url: img.dataUrl } });
+      }
       if (m.text.trim()) parts.push({ type: 'text', text: m.text });
       if (parts.length) out.push({ role: 'user', content: parts });
     } else if (m.status === 'done' || m.status === 'stopped') {

@@ -62,6 +62,7 @@ const en = {
   errRetryAfter: 'Try again in {n} s.',
   errUnauthorized: 'The server needs a valid API key.',
   errLoading: 'The model is still loading. Try again in a moment.',
+  errUnavailable: 'glimpse is up, but the model behind it is not answering ({code}).',
   errGeneric: 'The server answered with an error: {code}.',
   serverDown: 'Server unreachable',
   serverUp: 'Connected',
@@ -80,6 +81,7 @@ const en = {
   needText: 'Type a question or attach an image.',
   interruptedByReload: 'Interrupted by a page reload.',
   dismiss: 'Dismiss',
+  cutAtMaxTokens: 'The answer reached the max tokens limit and was cut there (raise it in Settings).',
   storageFull: 'Browser storage is full: {n} older images will not survive a reload (the text will).',
 };
 
@@ -146,6 +148,7 @@ const zh: Record<Key, string> = {
   errRetryAfter: '请在 {n} 秒后重试。',
   errUnauthorized: '服务器需要有效的 API 密钥。',
   errLoading: '模型仍在加载，请稍后再试。',
+  errUnavailable: 'glimpse 在运行，但其后的模型没有响应（{code}）。',
   errGeneric: '服务器返回错误：{code}。',
   serverDown: '服务器不可达',
   serverUp: '已连接',
@@ -164,6 +167,7 @@ const zh: Record<Key, string> = {
   needText: '请输入问题或添加图片。',
   interruptedByReload: '页面刷新中断了回答。',
   dismiss: '关闭',
+  cutAtMaxTokens: '回答达到最大 token 数上限，在此处被截断（可在设置中调高）。',
   storageFull: '浏览器存储已满：{n} 张较早的图片在刷新后不会保留（文字会保留）。',
 };
 

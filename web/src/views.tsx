@@ -103,6 +103,17 @@ export function BoxedImage(props: { src: string; boxes: Box[]; label: string }) 
   );
 }
 
+/** Counts down a Retry-After from when the failure was shown. */
+function RetryAfter(props: { t: Translate; seconds: number }) {
+  const [left, setLeft] = useState(Math.ceil(props.seconds));
+  useEffect(() => {
+    if (left <= 0) return;
+    const timer = setTimeout(() => setLeft((n) => n - 1), 1000);
+    return () => clearTimeout(timer);
+  }, [left]);
+  return left > 0 ? <span class="retry-after">{props.t('errRetryAfter', { n: left })}</span> : null;
+}
+
 function failureText(t: Translate, f: Failure, stallSeconds: number): string {
   const code = f.code ?? (f.status ? `HTTP ${f.status}` : 'error');
   let s: string;
@@ -121,13 +132,15 @@ function failureText(t: Translate, f: Failure, stallSeconds: number): string {
       break;
     case 'rate_limited':
       s = t('errRateLimited', { code });
-      if (f.retryAfter !== undefined) s += ` ${t('errRetryAfter', { n: Math.ceil(f.retryAfter) })}`;
       break;
     case 'unauthorized':
       s = t('errUnauthorized');
       break;
     case 'loading':
       s = t('errLoading');
+      break;
+    case 'unavailable':
+      s = t('errUnavailable', { code });
       break;
     default:
       s = t('errGeneric', { code });
@@ -222,6 +235,8 @@ function AssistantView(props: { t: Translate; message: AssistantMessage; image: 
   const thinking = [m.reasoning.trim(), split.thinking].filter(Boolean).join('\n\n');
   const rendered = useMemo(() => renderAnswer(split.answer, { copy: t('copy'), image: t('image') }), [split.answer, t]);
   const thinkingNow = live && (split.thinkingOpen || (m.status === 'thinking' && !split.answer));
+  // Open while the model thinks, folded once it answers, unless the reader toggled it themselves.
+  const [userOpen, setUserOpen] = useState<boolean | null>(null);
   return (
     <article class={`msg assistant status-${m.status}`} aria-label={t('assistant')} aria-busy={live} data-testid="assistant-message" data-status={m.status}>
       <div class="msg-head">
@@ -229,7 +244,15 @@ function AssistantView(props: { t: Translate; message: AssistantMessage; image: 
         <StatusBadge t={t} message={m} />
       </div>
       {thinking && (
-        <details class="thinking" open={thinkingNow} data-testid="thinking">
+        <details
+          class="thinking"
+          open={userOpen ?? thinkingNow}
+          data-testid="thinking"
+          onToggle={(e) => {
+            const open = (e.currentTarget as HTMLDetailsElement).open;
+            if (open !== (userOpen ?? thinkingNow)) setUserOpen(open);
+          }}
+        >
           <summary>
             {thinkingNow && <span class="spinner" aria-hidden="true" />}
             {thinkingNow ? t('stateThinking') : t('thinking')}
@@ -243,12 +266,25 @@ function AssistantView(props: { t: Translate; message: AssistantMessage; image: 
       {rendered.boxes.length > 0 && props.image && <BoxedImage src={props.image.dataUrl} boxes={rendered.boxes} label={t('boxesOn', { n: rendered.boxes.length })} />}
       {m.status === 'failed' && m.failure && (
         <div class="failure" role="alert" data-testid="failure" data-kind={m.failure.kind}>
-          <span class="failure-text">{failureText(t, m.failure, props.stallSeconds)}</span>
-          {m.failure.message && m.failure.kind === 'error' && <span class="failure-detail">{m.failure.message}</span>}
+          <span class="failure-text">
+            {failureText(t, m.failure, props.stallSeconds)}
+            {m.failure.retryAfter !== undefined && (
+              <>
+                {' '}
+                <RetryAfter t={t} seconds={m.failure.retryAfter} />
+              </>
+            )}
+          </span>
+          {m.failure.message && (m.failure.kind === 'error' || m.failure.kind === 'unavailable') && <span class="failure-detail">{m.failure.message}</span>}
           <button type="button" class="secondary" onClick={props.onRedo} disabled={props.busy} data-testid="retry">
             {t('retry')}
           </button>
         </div>
+      )}
+      {m.status === 'done' && m.note === 'length' && (
+        <p class="note" data-testid="length-note">
+          {t('cutAtMaxTokens')}
+        </p>
       )}
       <div class="msg-foot">
         {!live && m.stats && <StatsLine t={t} stats={m.stats} />}

@@ -97,6 +97,7 @@ interface Job {
   /** Why the engine asked the worker to stop, if it did. */
   stopReason: 'cancelled' | 'timeout' | null;
   finished: boolean;
+  enqueuedAt: number;
 }
 
 interface Slot {
@@ -300,10 +301,12 @@ export class EmbeddedEngine implements Engine {
       slot: null,
       stopReason: null,
       finished: false,
+      enqueuedAt: Date.now(),
     };
   }
 
   private enqueue(job: Job): void {
+    job.enqueuedAt = Date.now();
     this.queue.push(job);
     this.dispatch();
   }
@@ -358,6 +361,7 @@ export class EmbeddedEngine implements Engine {
     if (!job || job.msg.id !== msg.id) return;
     switch (msg.type) {
       case 'started':
+        this.logger.debug({ reqId: msg.id, worker: slot.index, promptTokens: msg.promptTokens, queuedMs: Date.now() - job.enqueuedAt }, 'embedded generation started');
         return;
       case 'token':
         if (!job.finished) job.events.push({ type: 'token', text: msg.text });
@@ -528,7 +532,7 @@ function workerEntry(): { file: URL | string; eval: boolean } {
   return { file: `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`, eval: true };
 }
 
-/** Whether onnxruntime-node was installed with its CUDA execution provider (ONNXRUNTIME_NODE_INSTALL_CUDA=v12). */
+/** Whether onnxruntime-node was installed with its CUDA execution provider (ONNXRUNTIME_NODE_INSTALL=cuda12). */
 export function cudaProviderInstalled(): boolean {
   if (process.platform !== 'linux' || process.arch !== 'x64') return false;
   try {
@@ -550,7 +554,7 @@ function resolveDevice(requested: 'cpu' | 'cuda' | 'auto'): 'cpu' | 'cuda' {
   const cuda = cudaProviderInstalled();
   if (requested === 'cuda' && !cuda) {
     throw new ModelUnavailableError(
-      "--device cuda needs onnxruntime-node's CUDA execution provider, which is not installed; reinstall with ONNXRUNTIME_NODE_INSTALL_CUDA=v12 npm install (CUDA 12 and cuDNN 9 on the machine), or use --device cpu.",
+      "--device cuda needs onnxruntime-node's CUDA execution provider, which is not installed; fetch it with ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node (CUDA 12 and cuDNN 9 on the machine), or use --device cpu.",
     );
   }
   return cuda ? 'cuda' : 'cpu';

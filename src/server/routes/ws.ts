@@ -88,8 +88,11 @@ export function registerWsRoutes(app: FastifyInstance, deps: { config: Config; p
     async function run(id: string, msg: WsRequestMessage, ac: AbortController): Promise<void> {
       try {
         const req = toRequest(msg, config);
-        const events = await pipeline.open(req, ac.signal, { onQueued: (p) => send({ type: 'queued', id, position: p }) });
-        send({ type: 'start', id, model: req.model, queue_wait_ms: Math.round(events.waitedMs) });
+        req.keyId = request.keyId;
+        let cache: string | undefined;
+        const events = await pipeline.open(req, ac.signal, { onQueued: (p) => send({ type: 'queued', id, position: p }), onCache: (s) => (cache = s) });
+        // `cache` (hit|miss|bypass) is what HTTP routes send as X-Glimpse-Cache.
+        send({ type: 'start', id, model: req.model, queue_wait_ms: Math.round(events.waitedMs), ...(cache ? { cache } : {}) });
         let usage: Usage | undefined;
         for await (const ev of events) {
           if (closed) break;

@@ -1,0 +1,141 @@
+/**
+ * Prometheus metrics (prom-client), served at GET /metrics. HTTP traffic is counted in one
+ * onResponse hook; generations are observed by wrapping the pipeline's streams, so no route and
+ * no engine knows metrics exist. Gauges for queue and in-flight are read from the scheduler at
+ * scrape time, so they cannot drift from the truth.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { FastifyInstance } from 'fastify';
+import type { Engine, GenerateEvent } from '../core/index.js';
+
+/** The slice of the pipeline metrics need; kept structural so observability does not import server/. */
+export interface MeteredPipeline {
+  open(req: { model: string }, signal: AbortSignal, opts?: { onCache?: (s: 'hit' | 'miss' | 'bypass') => void; onQueued?: (p: number) => void }): Promise<AsyncIterable<GenerateEvent>>;
+  stats(): { inFlight: number; queued: number; maxInFlight: number; maxQueue: number; admitted: number; rejectedFull: number; timedOut: number; abandoned: number; degraded: number };
+}
+
+export interface Metrics {
+  registry: Registry;
+  /** Wrap a pipeline so every generation it opens is measured. */
+  meter<P extends MeteredPipeline>(pipeline: P): P;
+  /** Count HTTP requests and serve /metrics. */
+  register(app: FastifyInstance): void;
+}
+
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+export function createMetrics(engine: Engine, getStats: () => ReturnType<MeteredPipeline['stats']>): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'glimpse_' });
+  // prom-client names these gauges *_total, which Prometheus reserves for counters (promtool
+  // flags them); the handle counts are not worth a lint failure on every scrape check.
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric('glimpse_' + name);
+
+  const httpRequests = new Counter({ name: 'glimpse_http_requests_total', help: 'HTTP requests answered, by route and status.', labelNames: ['method', 'route', 'status'], registers: [registry] });
+  const httpDuration = new Histogram({ name: 'glimpse_http_request_duration_seconds', help: 'Time to answer an HTTP request (headers and body; whole stream for SSE).', labelNames: ['route'], buckets: LATENCY_BUCKETS, registers: [registry] });
+  const ttft = new Histogram({ name: 'glimpse_time_to_first_token_seconds', help: 'From admission to the first token or reasoning token.', labelNames: ['model'], buckets: LATENCY_BUCKETS, registers: [registry] });
+  const genDuration = new Histogram({ name: 'glimpse_generation_duration_seconds', help: 'From admission to the last event of a generation.', labelNames: ['model'], buckets: LATENCY_BUCKETS, registers: [registry] });
+  const tokens = new Counter({ name: 'glimpse_generated_tokens_total', help: 'Completion tokens generated (as the engine counted them).', labelNames: ['model'], registers: [registry] });
+  const promptTokens = new Counter({ name: 'glimpse_prompt_tokens_total', help: 'Prompt tokens processed.', labelNames: ['model'], registers: [registry] });
+  const generations = new Counter({ name: 'glimpse_generations_total', help: 'Generations by how they ended: stop, length, cancelled, or an error code.', labelNames: ['model', 'outcome'], registers: [registry] });
+  const cache = new Counter({ name: 'glimpse_cache_lookups_total', help: 'Answer cache lookups by result.', labelNames: ['result'], registers: [registry] });
+
+  const gauge = (name: string, help: string, read: (s: ReturnType<MeteredPipeline['stats']>) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read(getStats()));
+      },
+    });
+  gauge('glimpse_generations_in_flight', 'Generations running now.', (s) => s.inFlight);
+  gauge('glimpse_queue_depth', 'Requests waiting for a slot.', (s) => s.queued);
+  gauge('glimpse_max_in_flight', 'Configured generations in flight (--max-batch-size).', (s) => s.maxInFlight);
+  gauge('glimpse_max_queue', 'Configured queue bound (--max-queue).', (s) => s.maxQueue);
+  const counterFromStats = (name: string, help: string, read: (s: ReturnType<MeteredPipeline['stats']>) => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(read(getStats()));
+      },
+    });
+  counterFromStats('glimpse_admitted_total', 'Requests admitted to the engine.', (s) => s.admitted);
+  counterFromStats('glimpse_rejected_queue_full_total', 'Requests refused with queue_full.', (s) => s.rejectedFull);
+  counterFromStats('glimpse_queue_timeouts_total', 'Requests that waited past --queue-timeout.', (s) => s.timedOut);
+  counterFromStats('glimpse_queue_abandoned_total', 'Requests whose client left while queued.', (s) => s.abandoned);
+  counterFromStats('glimpse_degraded_answers_total', 'Answers replaced by the configured degraded answer.', (s) => s.degraded);
+  new Gauge({
+    name: 'glimpse_engine_ready',
+    help: '1 when the engine is loaded and warmed up.',
+    labelNames: ['engine', 'model'],
+    registers: [registry],
+    collect() {
+      const info = engine.info();
+      this.reset();
+      this.set({ engine: info.engine, model: info.model }, engine.health().ready ? 1 : 0);
+    },
+  });
+
+  function measure(model: string, events: AsyncIterable<GenerateEvent>): AsyncIterable<GenerateEvent> {
+    return {
+      async *[Symbol.asyncIterator]() {
+        const started = performance.now();
+        let first = true;
+        let outcome = 'cancelled';
+        try {
+          for await (const ev of events) {
+            if (first && (ev.type === 'token' || ev.type === 'reasoning')) {
+              first = false;
+              ttft.observe({ model }, (performance.now() - started) / 1000);
+            }
+            if (ev.type === 'usage') {
+              tokens.inc({ model }, ev.usage.completionTokens);
+              promptTokens.inc({ model }, ev.usage.promptTokens);
+            } else if (ev.type === 'done') outcome = ev.finishReason;
+            else if (ev.type === 'error') outcome = ev.error.code;
+            yield ev;
+          }
+        } finally {
+          generations.inc({ model, outcome });
+          genDuration.observe({ model }, (performance.now() - started) / 1000);
+        }
+      },
+    };
+  }
+
+  return {
+    registry,
+    meter(pipeline) {
+      const open = pipeline.open.bind(pipeline);
+      const wrapped = Object.create(pipeline) as typeof pipeline;
+      wrapped.open = async (req, signal, opts = {}) => {
+        const onCache = opts.onCache;
+        const stream = await open(req, signal, {
+          ...opts,
+          onCache: (s) => {
+            cache.inc({ result: s });
+            onCache?.(s);
+          },
+        });
+        // Keep the stream's own fields (queue wait) visible through the wrapper.
+        return Object.assign(Object.create(stream) as object, { [Symbol.asyncIterator]: () => measure(req.model, stream)[Symbol.asyncIterator]() }) as typeof stream;
+      };
+      return wrapped;
+    },
+    register(app) {
+      app.addHook('onResponse', async (request, reply) => {
+        const route = request.routeOptions.url ?? 'unmatched';
+        httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
+        httpDuration.observe({ route }, reply.elapsedTime / 1000);
+      });
+      app.get('/metrics', { schema: { tags: ['Ops'], summary: 'Prometheus metrics (text exposition format)' }, config: { errorFormat: 'plain' } }, async (_req, reply) => {
+        reply.type(registry.contentType);
+        return registry.metrics();
+      });
+    },
+  };
+}

@@ -1,0 +1,92 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import WebSocket from 'ws';
+import { once } from 'node:events';
+import { parseApiKeys, findKey } from '../../src/auth/index.js';
+import { startGlimpse, type RunningGlimpse } from '../helpers/glimpse.js';
+
+describe('API keys', () => {
+  let g: RunningGlimpse;
+  before(async () => {
+    g = await startGlimpse({ engine: 'simulated', apiKeys: 'alice:sk-alice-0001,sk-anonymous-0002', simulated: { ttftMs: 1, tokensPerSecond: 2000 } });
+  });
+  after(async () => {
+    await g.close();
+  });
+
+  const chat = (headers: Record<string, string>) =>
+    fetch(g.url + '/v1/chat/completions', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 }),
+    });
+
+  test('a model route without a key is 401 unauthorized with a Bearer challenge', async () => {
+    const res = await chat({});
+    assert.equal(res.status, 401);
+    assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer/);
+    const body = await res.json();
+    assert.equal(body.error.code, 'unauthorized');
+    assert.equal(body.error.type, 'authentication_error');
+  });
+
+  test('a wrong key is 401 and says the key is not valid', async () => {
+    const res = await chat({ authorization: 'Bearer sk-wrong-9999' });
+    assert.equal(res.status, 401);
+    assert.match((await res.json()).error.message, /not valid/);
+  });
+
+  test('a right key as Bearer or X-API-Key is served', async () => {
+    assert.equal((await chat({ authorization: 'Bearer sk-alice-0001' })).status, 200);
+    assert.equal((await chat({ 'x-api-key': 'sk-anonymous-0002' })).status, 200);
+  });
+
+  test('the OpenAI SDK authenticates with its apiKey', async () => {
+    const ok = new OpenAI({ baseURL: g.url + '/v1', apiKey: 'sk-alice-0001', maxRetries: 0 });
+    const res = await ok.chat.completions.create({ model: 'glimpse-simulated', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 });
+    assert.equal(res.usage?.completion_tokens, 2);
+    const bad = new OpenAI({ baseURL: g.url + '/v1', apiKey: 'nope-nope', maxRetries: 0 });
+    await assert.rejects(bad.models.list(), (err: unknown) => err instanceof OpenAI.AuthenticationError);
+  });
+
+  test('/infer refuses in its own shape', async () => {
+    const form = new FormData();
+    form.append('prompt', 'x');
+    const res = await fetch(g.url + '/infer', { method: 'POST', body: form });
+    assert.equal(res.status, 401);
+    const body = await res.json();
+    assert.equal(body.error_code, 'unauthorized');
+    assert.notEqual(body.code, 0);
+  });
+
+  test('health, readiness and docs stay open for probes and people', async () => {
+    for (const path of ['/health', '/ready', '/docs/json']) assert.equal((await fetch(g.url + path)).status, 200, path);
+  });
+
+  test('a WebSocket without a key is refused at the upgrade; with ?api_key= it connects', async () => {
+    const wsUrl = g.url.replace('http', 'ws') + '/ws/infer';
+    const refused = new WebSocket(wsUrl);
+    const [err] = await once(refused, 'error');
+    assert.match(String((err as Error).message), /401/);
+    const ok = new WebSocket(wsUrl + '?api_key=sk-alice-0001');
+    await once(ok, 'open');
+    ok.close();
+    await once(ok, 'close');
+  });
+});
+
+describe('API key parsing', () => {
+  test('entries are name:secret or a bare secret named by its digest; lookups find the right one', () => {
+    const keys = parseApiKeys(['team-a:secret-aaaa', 'secret-bbbb']);
+    assert.equal(keys[0]!.name, 'team-a');
+    assert.match(keys[1]!.name, /^key-[0-9a-f]{8}$/);
+    assert.equal(findKey(keys, 'secret-aaaa')?.name, 'team-a');
+    assert.equal(findKey(keys, 'secret-bbbb')?.name, keys[1]!.name);
+    assert.equal(findKey(keys, 'secret-cccc'), undefined);
+  });
+
+  test('a key shorter than 8 characters is refused', () => {
+    assert.throws(() => parseApiKeys(['x:short']), /shorter than 8/);
+  });
+});
