@@ -46,7 +46,7 @@ const capacity = (maxBatch * 1000) / serviceMs; // requests per second the engin
 const clientTimeoutMs = num('client-timeout') * 1000;
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const entry = fileURLToPath(new URL('./serve-entry.ts', import.meta.url));
+const entry = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const dispatcher = new Agent({ connections: 2048, pipelining: 1, keepAliveTimeout: 10_000 });
 const BODY = JSON.stringify({
   stream: true,

@@ -29,7 +29,7 @@ export const ConfigSchema = Type.Object({
   requestTimeout: Type.Number({ exclusiveMinimum: 0, default: 300, description: 'Total seconds per request.' }),
   idleTimeout: Type.Number({ exclusiveMinimum: 0, default: 60, description: 'Seconds allowed between two tokens.' }),
   heartbeatInterval: Type.Number({ exclusiveMinimum: 0, default: 15, description: 'Seconds between SSE comment heartbeats.' }),
-  graceShutdownSeconds: Type.Number({ minimum: 0, default: 30, description: 'On SIGTERM: seconds in-flight requests may finish before they are cancelled with a shutting_down error.' }),
+  graceShutdownSeconds: Type.Number({ minimum: 0, default: 25, description: 'On SIGTERM: seconds in-flight requests may finish before they are cancelled with a shutting_down error (under the 30 s Kubernetes gives by default before SIGKILL, so the cancel events still go out).' }),
   wsPingInterval: Type.Number({ exclusiveMinimum: 0, default: 30, description: 'Seconds between WebSocket pings; a peer that missed the previous pong is dropped.' }),
   wsMaxBufferedBytes: Type.Integer({ minimum: 1024, default: 1024 * 1024, description: 'Bytes queued to a slow WebSocket client before glimpse stops pulling tokens for it.' }),
   wsMaxRequestsPerConnection: Type.Integer({ minimum: 1, default: 8, description: 'Requests one WebSocket connection may have running or queued at once.' }),

@@ -21,7 +21,7 @@ async function freePort(): Promise<number> {
   });
 }
 
-const entry = fileURLToPath(new URL('../helpers/cli-entry.ts', import.meta.url));
+const entry = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const body = (maxTokens: number) =>
   JSON.stringify({ stream: true, max_tokens: maxTokens, messages: [{ role: 'user', content: [{ type: 'text', text: 'Describe.' }, { type: 'image_url', image_url: { url: RED_PIXEL_PNG } }] }] });
 
