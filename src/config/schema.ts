@@ -64,6 +64,7 @@ export const ConfigSchema = Type.Object({
     {
       maxBytes: Type.Integer({ minimum: 1, default: 10 * 1024 * 1024, description: 'Largest encoded image in bytes (upload, decoded base64, or fetched body).' }),
       maxPixels: Type.Integer({ minimum: 1, default: 50_000_000, description: 'Largest width x height, read from the image header before decoding (stops decompression bombs).' }),
+      maxAspectRatio: Type.Number({ minimum: 1, default: 200, description: 'Longest over shortest side, from the header. Extreme strips (1,000,000 x 20) cost gigabytes to resize and carry nothing a model can see.' }),
       maxImagesPerRequest: Type.Integer({ minimum: 0, default: 8, description: 'Images one request may carry.' }),
       maxBase64Length: Type.Integer({ minimum: 4, default: Math.ceil((10 * 1024 * 1024) / 3) * 4, description: 'Longest base64 text (data URL payload or bare base64), checked before decoding it.' }),
       maxEdge: Type.Integer({ minimum: 16, maximum: 16384, default: 1024, description: 'Images are shrunk (never enlarged) so their longest edge is at most this many pixels.' }),

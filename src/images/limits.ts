@@ -43,3 +43,10 @@ export function checkPixels(width: number, height: number, s: ImageSettings): vo
     throw new GlimpseError('image_too_many_pixels', `The image is ${width}x${height} = ${pixels} pixels; the limit (images.maxPixels) is ${s.maxPixels}.`, { param: 'image' });
   }
 }
+
+export function checkAspectRatio(width: number, height: number, s: ImageSettings): void {
+  const ratio = Math.max(width, height) / Math.max(1, Math.min(width, height));
+  if (ratio > s.maxAspectRatio) {
+    throw new GlimpseError('image_aspect_ratio_too_large', `The image is ${width}x${height}, an aspect ratio of ${Math.round(ratio * 10) / 10}:1; the limit (images.maxAspectRatio) is ${s.maxAspectRatio}:1.`, { param: 'image' });
+  }
+}

@@ -10,7 +10,7 @@ import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import { GlimpseError, type ResolvedImage } from '../core/index.js';
 import { differenceHash, pixelSha256 } from './fingerprint.js';
 import { isSrgbProfile } from './icc.js';
-import { checkPixels, type ImageSettings } from './limits.js';
+import { checkAspectRatio, checkPixels, type ImageSettings } from './limits.js';
 import type { SupportedFormat } from './sniff.js';
 
 // The operation cache only helps when the same image is processed twice in a row; for a server
@@ -56,6 +56,7 @@ export async function normalizeImage(data: Buffer, format: SupportedFormat, opts
   const s = opts.settings;
   const { width: srcW, height: srcH, srgbProfile } = await readHeader(data, format);
   checkPixels(srcW, srcH, s);
+  checkAspectRatio(srcW, srcH, s);
 
   const maxEdge = opts.maxEdge ?? s.maxEdge;
   let raw: { data: Buffer; info: OutputInfo };

@@ -49,7 +49,9 @@ test(`mutated images through the public API (/v1/chat/completions data URLs and 
   const { loadConfig } = await import('../../src/config/index.js');
   const { createServer } = await import('../../src/server/index.js');
   const { createLogger } = await import('../../src/observability/index.js');
-  const config = loadConfig({ flags: { engine: 'simulated', logLevel: 'silent', simulated: { ttftMs: 0, tokensPerSecond: 100000, answerTokens: 2 } }, env: {} });
+  // Peak memory is about maxPixels x a few bytes x maxConcurrentDecodes; a smaller pixel limit
+  // keeps the RSS bound meaningful on a shared machine while every code path stays the same.
+  const config = loadConfig({ flags: { engine: 'simulated', logLevel: 'silent', simulated: { ttftMs: 0, tokensPerSecond: 100000, answerTokens: 2 }, images: { maxPixels: 4_000_000 } }, env: {} });
   const server = await createServer(config, { logger: createLogger({ level: 'silent', format: 'json' }) });
   await server.engineStarted;
   const url = await server.app.listen({ host: '127.0.0.1', port: 0 });

@@ -87,3 +87,15 @@ test('imageStats counts resolved images and refusals by code', async () => {
   assert.equal(after.refused['invalid_image'], (before.refused['invalid_image'] ?? 0) + 1);
   assert.ok(after.normalizeMs > before.normalizeMs);
 });
+
+test('images.maxAspectRatio: exactly at the limit passes, beyond it is refused from the header with 422', async () => {
+  const strip = async (w: number, h: number) => (await import('sharp')).default({ create: { width: w, height: h, channels: 3, background: '#336699' } }).png().toBuffer();
+  await resolveImage({ kind: 'bytes', data: await strip(400, 2) }, withLimits({ maxAspectRatio: 200 }));
+  await resolveImage({ kind: 'bytes', data: await strip(2, 400) }, withLimits({ maxAspectRatio: 200 }));
+  await rejectsWith(resolveImage({ kind: 'bytes', data: await strip(402, 2) }, withLimits({ maxAspectRatio: 200 })), 'image_aspect_ratio_too_large', 422, '402x2', '201:1', 'images.maxAspectRatio', '200:1');
+  await rejectsWith(resolveImage({ kind: 'bytes', data: await strip(2, 402) }, withLimits({ maxAspectRatio: 200 })), 'image_aspect_ratio_too_large', 422);
+});
+
+test('a PNG claiming 1835032x24 (under the pixel limit, found by the fuzz costing 1.6 GB to resize) is refused from its header', async () => {
+  await rejectsWith(resolveImage({ kind: 'bytes', data: pngBomb(1835032, 24) }), 'image_aspect_ratio_too_large', 422, '1835032x24');
+});
