@@ -1,5 +1,5 @@
 /** Poll until cond() is true; throws with `what` if it is still false after `ms`. */
-export async function waitFor(cond: () => boolean, what: string, ms = 3000): Promise<void> {
+export async function waitFor(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);

@@ -18,7 +18,9 @@ const post = (url: string, body: unknown, signal?: AbortSignal) =>
   fetch(url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal });
 
 test('a full queue is refused at once with 429 queue_full and Retry-After; admitted requests still succeed', async (t) => {
-  const g = await startGlimpse({ engine: 'simulated', maxBatchSize: 1, maxQueue: 1, simulated: { ttftMs: 1500, tokensPerSecond: 1000, answerTokens: 3 } });
+  // The first answer takes long enough that the slot is surely still taken while the 8 MB upload
+  // and the GLM request are refused, even on a loaded machine.
+  const g = await startGlimpse({ engine: 'simulated', maxBatchSize: 1, maxQueue: 1, simulated: { ttftMs: 4000, tokensPerSecond: 1000, answerTokens: 3 } });
   t.after(() => g.close());
   const first = post(g.url, chat(false));
   await waitFor(() => g.pipeline.stats().inFlight === 1, 'first admitted');

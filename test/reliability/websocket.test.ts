@@ -16,7 +16,7 @@ async function connect(g: RunningGlimpse, opts: { autoPong?: boolean } = {}) {
     ws.once('open', () => resolve());
     ws.once('error', reject);
   });
-  const next = async (pred: (m: Msg) => boolean, what: string, ms = 3000): Promise<Msg> => {
+  const next = async (pred: (m: Msg) => boolean, what: string, ms = 10_000): Promise<Msg> => {
     await waitFor(() => messages.some(pred), what, ms);
     return messages.find(pred)!;
   };
@@ -118,13 +118,14 @@ test('a full queue answers a WebSocket request with queue_full and retry_after; 
 });
 
 test('a peer that stops answering pings is dropped and its requests stop', async (t) => {
-  const g = await startGlimpse({ engine: 'simulated', wsPingInterval: 0.05, simulated: { ttftMs: 0, tokensPerSecond: 10, answerTokens: 500 } });
+  // Long enough that a loaded machine still sends 'start' before the first missed pong drops the peer.
+  const g = await startGlimpse({ engine: 'simulated', wsPingInterval: 0.5, simulated: { ttftMs: 0, tokensPerSecond: 10, answerTokens: 500 } });
   t.after(() => g.close());
   const c = await connect(g, { autoPong: false });
   c.send(ask('z'));
   await c.next((m) => m.type === 'start', 'started');
   await new Promise<void>((resolve) => c.ws.once('close', () => resolve()));
-  await waitFor(() => g.pipeline.stats().inFlight === 0, 'slot freed', 1000);
+  await waitFor(() => g.pipeline.stats().inFlight === 0, 'slot freed', 3000);
 });
 
 test('a WebSocket client that stops reading holds back the engine instead of glimpse buffering without bound', async (t) => {
