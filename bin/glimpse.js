@@ -1,4 +1,8 @@
 #!/usr/bin/env node
+// libuv's thread pool (default 4) is shared by sharp's image work, DNS lookups for image URLs and
+// file I/O; under image-heavy load 4 threads queue URL fetches behind decodes. Must be set before
+// anything uses the pool, so here, first.
+process.env.UV_THREADPOOL_SIZE ??= '16';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
