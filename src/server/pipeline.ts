@@ -172,14 +172,17 @@ export function createPipeline(config: Config, engine: Engine, logger: Logger, c
         return replayAnswer(found.answer);
       }
       const slot = await scheduler.acquire({ keyId: req.keyId, signal: clientSignal, onPosition: opts.onQueued });
+      let degradedHere = false;
       const onDegrade = (e: GlimpseError): string | undefined => {
         if (config.degradedAnswer === undefined || !UNAVAILABLE.has(e.code)) return undefined;
         degraded++;
+        degradedHere = true;
         logger.warn({ reqId: req.id, code: e.code, msg: e.message }, 'engine failed before the first token: sending the degraded answer');
         return config.degradedAnswer;
       };
       const stream = guardedStream({ req, engine, clientSignal, shutdownSignal: shutdownController.signal, config, logger, slot, onDegrade });
-      return found.key ? storeOnFinish(stream, (answer) => cache.set(found.key!, answer, req)) : stream;
+      // A degraded answer stands in for an outage; caching it would keep serving it after recovery.
+      return found.key ? storeOnFinish(stream, (answer) => (degradedHere ? Promise.resolve() : cache.set(found.key!, answer, req))) : stream;
     },
     cacheReady: () => cache.ready(),
     close: () => cache.close(),

@@ -228,6 +228,22 @@ test('everything down with --degraded-answer: the client gets the degraded answe
   assert.equal(g.pipeline.stats().degraded, 1);
 });
 
+test('a degraded answer is never cached: once the upstream recovers, the same deterministic request gets a real answer', async (t) => {
+  let down = true;
+  const { g } = await setup(t, [() => (down ? { status: 500 } : {})], { degradedAnswer: 'Busy, try again.', upstreamRetries: 0 });
+  const body = { ...chat(false), temperature: 0 };
+  const first = await post(g, body);
+  assert.equal(first.headers.get('x-glimpse-cache'), 'miss', 'a deterministic request is cacheable');
+  assert.equal(((await first.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content, 'Busy, try again.');
+  down = false;
+  const second = await post(g, body);
+  assert.equal(second.headers.get('x-glimpse-cache'), 'miss');
+  assert.equal(((await second.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content, 'A red square on white.');
+  const third = await post(g, body);
+  assert.equal(third.headers.get('x-glimpse-cache'), 'hit', 'the real answer is cached');
+  await third.json();
+});
+
 test('with every upstream ejected, requests are still tried (panic routing) rather than refused for the whole cooldown', async (t) => {
   // One request that fails three times opens the only upstream's breaker; the next request must not pay for it.
   const { g, fakes } = await setup(t, [(_r, i) => (i < 3 ? { status: 500 } : {})], { upstreamBreakerThreshold: 2, upstreamBreakerCooldown: 60, upstreamRetries: 2 });
