@@ -96,7 +96,8 @@ async function benchModel(label: string, modelPath: string) {
   };
 
   // ---- glimpse: the real server over HTTP, streaming ----
-  const config = loadConfig({ flags: { engine: 'embedded', modelPath, port: 0, logLevel: 'silent', offline: true, maxTokensLimit: 100000 }, env: {} });
+  // The answer cache off: every round repeats the same deterministic prompts, and a hit is not a generation.
+  const config = loadConfig({ flags: { engine: 'embedded', modelPath, port: 0, logLevel: 'silent', offline: true, maxTokensLimit: 100000, cache: { enabled: false } }, env: {} });
   const server = await createServer(config, { logger: createLogger({ level: 'silent', format: 'json' }) });
   const url = await server.app.listen({ host: '127.0.0.1', port: 0 });
   await server.engineStarted;
