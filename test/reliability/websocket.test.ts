@@ -130,7 +130,10 @@ test('a peer that stops answering pings is dropped and its requests stop', async
 
 test('a WebSocket client that stops reading holds back the engine instead of glimpse buffering without bound', async (t) => {
   const piece = 'y'.repeat(64 * 1024);
-  const chunks = 300;
+  // 64 MB in all: far more than the kernel can hold in the two loopback connections' socket buffers
+  // (tcp_rmem/tcp_wmem autotune to several MB each), so only real backpressure keeps the upstream
+  // under half of it.
+  const chunks = 1000;
   const fake = await startFakeVllm({ script: () => ({ reasoning: [], content: Array.from({ length: chunks }, () => piece) }) });
   const g = await startGlimpse({ engine: 'upstream', upstream: [fake.url], upstreamModel: fake.model, upstreamHealthInterval: 0, wsMaxBufferedBytes: 256 * 1024 });
   t.after(async () => {
@@ -141,16 +144,20 @@ test('a WebSocket client that stops reading holds back the engine instead of gli
   c.send(ask('big', { image: undefined }));
   await c.next((m) => m.type === 'token', 'first token');
   c.ws.pause();
+  // Stalled: no new chunk for 300 ms.
   let last = -1;
+  let since = Date.now();
   await waitFor(() => {
     const now = fake.contentChunksSent();
-    const stable = now === last;
-    last = now;
-    return stable;
-  }, 'the upstream to stall', 5000);
+    if (now !== last) {
+      last = now;
+      since = Date.now();
+    }
+    return Date.now() - since >= 300;
+  }, 'the upstream to stall', 20_000);
   assert.ok(fake.contentChunksSent() < chunks / 2, `upstream wrote ${fake.contentChunksSent()} of ${chunks} chunks while the client read nothing`);
   c.ws.resume();
-  await c.next((m) => m.type === 'done', 'done after resuming', 10_000);
+  await c.next((m) => m.type === 'done', 'done after resuming', 30_000);
   const text = c.messages.filter((m) => m.type === 'token').map((m) => m.text).join('');
   assert.equal(text.length, piece.length * chunks);
   c.ws.close();

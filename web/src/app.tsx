@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { DEFAULT_UI_CONFIG, HttpFailure, getHealth, type Health, getUiConfig, listModels, streamChat, type Failure, type ModelEntry, type UiConfig } from './client';
 import { toWireMessages } from './conversation';
 import { detectLang, translator, type Lang, type Translate } from './i18n';
@@ -56,10 +56,12 @@ export function App() {
   const update = useCallback((patch: Partial<Settings>) => setSettings((s) => ({ ...s, ...patch })), []);
 
   // Persistence: settings at once; the conversation on every change (streaming included, so a reload mid-answer keeps what arrived).
-  useEffect(() => saveSettings(settings), [settings]);
+  // Layout effects run inside the render's commit, so what is on screen is already saved: a reload
+  // right after a click cannot lose it (a plain effect may still be waiting for the next frame).
+  useLayoutEffect(() => saveSettings(settings), [settings]);
   // While an answer streams the conversation changes every frame: save at most once a second then, at once otherwise.
   const storageWarned = useRef(false);
-  useEffect(() => {
+  useLayoutEffect(() => {
     const save = () => {
       const dropped = saveConversation(messages);
       if (dropped && !storageWarned.current) {
