@@ -1,3 +1,4 @@
+import type { Config } from '../config/index.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GlimpseError, type ImageSource, type GenerateRequest, type ChatMessage, type SamplingParams } from '../core/index.js';
 
@@ -73,4 +74,31 @@ export function pendingHeaders(reply: FastifyReply): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : String(v);
   return out;
+}
+
+/**
+ * Sampling fields of the GLM-WEB shapes (max_new_tokens, temperature, top_p) for the routes whose
+ * bodies no JSON schema sees: multipart /infer (every field a string) and WebSocket messages.
+ * Same bounds and codes as the schema-validated routes.
+ */
+export function glmSampling(
+  raw: { max_new_tokens?: unknown; max_tokens?: unknown; temperature?: unknown; top_p?: unknown },
+  config: Config,
+  opts: { fromStrings?: boolean; defaultMaxTokens?: number } = {},
+): SamplingParams {
+  const num = (v: unknown): unknown => (opts.fromStrings && typeof v === 'string' && v.trim() !== '' ? Number(v) : v);
+  const maxRaw = raw.max_new_tokens ?? raw.max_tokens;
+  const maxTokens = maxRaw == null ? (opts.defaultMaxTokens ?? 512) : num(maxRaw);
+  if (typeof maxTokens !== 'number' || !Number.isInteger(maxTokens) || maxTokens < 1 || maxTokens > config.maxTokensLimit) {
+    throw new GlimpseError('invalid_max_tokens', `'max_new_tokens' must be an integer from 1 to ${config.maxTokensLimit} (got ${JSON.stringify(maxRaw)}).`, { param: 'max_new_tokens' });
+  }
+  const temperature = raw.temperature == null ? 0.7 : num(raw.temperature);
+  if (typeof temperature !== 'number' || !(temperature >= 0 && temperature <= 2)) {
+    throw new GlimpseError('invalid_temperature', `'temperature' must be a number from 0 to 2 (got ${JSON.stringify(raw.temperature)}).`, { param: 'temperature' });
+  }
+  const topP = raw.top_p == null ? 1 : num(raw.top_p);
+  if (typeof topP !== 'number' || !(topP > 0 && topP <= 1)) {
+    throw new GlimpseError('invalid_top_p', `'top_p' must be a number in (0, 1] (got ${JSON.stringify(raw.top_p)}).`, { param: 'top_p' });
+  }
+  return { maxTokens, temperature, topP, stop: [] };
 }

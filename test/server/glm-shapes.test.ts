@@ -66,6 +66,36 @@ describe('GLM-4.6V-Flash-WEB shapes on the simulated engine', () => {
     assert.equal((await res.json()).error_code, 'missing_prompt');
   });
 
+  for (const [field, value, code] of [
+    ['max_new_tokens', 'lots', 'invalid_max_tokens'],
+    ['max_new_tokens', '0', 'invalid_max_tokens'],
+    ['temperature', '3', 'invalid_temperature'],
+    ['top_p', '0', 'invalid_top_p'],
+  ] as const) {
+    test(`/infer with ${field}=${value} is 400 ${code} in the /infer shape`, async () => {
+      const form = new FormData();
+      form.append('image', new Blob([PNG_BYTES], { type: 'image/png' }), 'red.png');
+      form.append('prompt', 'Describe');
+      form.append(field, value);
+      const res = await fetch(g.url + '/infer', { method: 'POST', body: form });
+      assert.equal(res.status, 400);
+      const body = await res.json();
+      assert.equal(body.error_code, code);
+      assert.equal(body.code, 400);
+    });
+  }
+
+  test('/infer takes sampling fields as strings', async () => {
+    const form = new FormData();
+    form.append('image', new Blob([PNG_BYTES], { type: 'image/png' }), 'red.png');
+    form.append('prompt', 'Describe');
+    form.append('max_new_tokens', '3');
+    form.append('temperature', '0');
+    const res = await fetch(g.url + '/infer', { method: 'POST', body: form });
+    assert.equal(res.status, 200);
+    assert.equal((await res.json()).result.split(' ').length, 3);
+  });
+
   test('/infer with JSON instead of multipart is 415 in the /infer shape', async () => {
     const res = await post('/infer', { prompt: 'x' });
     assert.equal(res.status, 415);

@@ -11,7 +11,7 @@ import type { Static } from 'typebox';
 import type { Config } from '../../config/index.js';
 import { GlimpseError, toGlimpseError, type ImageSource, type SamplingParams } from '../../core/index.js';
 import { collectAnswer, completionId, openAIUsage } from '../../streaming/index.js';
-import { imageSourceFromString, makeRequest, singleTurn } from '../common.js';
+import { glmSampling, imageSourceFromString, makeRequest, singleTurn } from '../common.js';
 import { openForBody, streamSse } from '../respond.js';
 import { sendError } from '../errors.js';
 import type { GenerationPipeline } from '../pipeline.js';
@@ -115,15 +115,7 @@ export function registerGlmRoutes(app: FastifyInstance, deps: { config: Config; 
         const prompt = (fields.prompt ?? fields.question ?? '').trim();
         if (!prompt) throw new GlimpseError('missing_prompt', "Send the question as a multipart field named 'prompt'.", { param: 'prompt' });
         if (prompt.length > config.maxPromptChars) throw new GlimpseError('invalid_request', `'prompt' is longer than ${config.maxPromptChars} characters.`, { param: 'prompt' });
-        const maxNew = fields.max_new_tokens === undefined ? 512 : Number(fields.max_new_tokens);
-        if (!Number.isInteger(maxNew) || maxNew < 1 || maxNew > config.maxTokensLimit) {
-          throw new GlimpseError('invalid_max_tokens', `'max_new_tokens' must be an integer from 1 to ${config.maxTokensLimit} (got ${JSON.stringify(fields.max_new_tokens)}).`, { param: 'max_new_tokens' });
-        }
-        const temperature = fields.temperature === undefined ? 0.7 : Number(fields.temperature);
-        if (!Number.isFinite(temperature) || temperature < 0 || temperature > 2) {
-          throw new GlimpseError('invalid_temperature', `'temperature' must be a number from 0 to 2 (got ${JSON.stringify(fields.temperature)}).`, { param: 'temperature' });
-        }
-        const req = makeRequest(request, { messages: singleTurn(prompt, image), sampling: { maxTokens: maxNew, temperature, topP: 1, stop: [] }, stream: false });
+        const req = makeRequest(request, { messages: singleTurn(prompt, image), sampling: glmSampling(fields, config, { fromStrings: true }), stream: false });
         const answer = await collectAnswer(await openForBody(pipeline, request, reply, req));
         return { result: answer.text, code: 0, cost_time: costTime() };
       } catch (err) {

@@ -11,7 +11,7 @@ import type { WebSocket } from 'ws';
 import type { Config } from '../../config/index.js';
 import { GlimpseError, toGlimpseError, type GenerateRequest, type Usage } from '../../core/index.js';
 import { openAIUsage } from '../../streaming/index.js';
-import { imageSourceFromString, singleTurn } from '../common.js';
+import { glmSampling, imageSourceFromString, singleTurn } from '../common.js';
 import type { GenerationPipeline } from '../pipeline.js';
 
 const ID_RE = /^[\w.:-]{1,128}$/;
@@ -192,23 +192,13 @@ function toRequest(msg: WsRequestMessage, config: Config): GenerateRequest {
   if (msg.image !== undefined && typeof msg.image !== 'string') throw new GlimpseError('invalid_image_url', "'image' must be a data URL, an http(s) URL or base64.", { param: 'image' });
   if (msg.system !== undefined && typeof msg.system !== 'string') throw new GlimpseError('invalid_request', "'system' must be a string.", { param: 'system' });
   if (msg.model !== undefined && typeof msg.model !== 'string') throw new GlimpseError('invalid_request', "'model' must be a string.", { param: 'model' });
-  const maxRaw = msg.max_new_tokens ?? msg.max_tokens;
-  const maxTokens = maxRaw === undefined ? config.defaultMaxTokens : maxRaw;
-  if (typeof maxTokens !== 'number' || !Number.isInteger(maxTokens) || maxTokens < 1 || maxTokens > config.maxTokensLimit) {
-    throw new GlimpseError('invalid_max_tokens', `'max_new_tokens' must be an integer from 1 to ${config.maxTokensLimit} (got ${JSON.stringify(maxRaw)}).`, { param: 'max_new_tokens' });
-  }
-  const temperature = msg.temperature ?? 0.7;
-  if (typeof temperature !== 'number' || !(temperature >= 0 && temperature <= 2)) {
-    throw new GlimpseError('invalid_temperature', `'temperature' must be a number from 0 to 2 (got ${JSON.stringify(msg.temperature)}).`, { param: 'temperature' });
-  }
-  const topP = msg.top_p ?? 1;
-  if (typeof topP !== 'number' || !(topP > 0 && topP <= 1)) throw new GlimpseError('invalid_top_p', `'top_p' must be a number in (0, 1] (got ${JSON.stringify(msg.top_p)}).`, { param: 'top_p' });
+  const sampling = glmSampling(msg, config, { defaultMaxTokens: config.defaultMaxTokens });
   const image = typeof msg.image === 'string' ? imageSourceFromString(msg.image, 'image') : undefined;
   return {
     id: randomUUID(),
     model: (msg.model as string | undefined) ?? '',
     messages: singleTurn(prompt, image, msg.system as string | undefined),
-    sampling: { maxTokens, temperature, topP, stop: [] },
+    sampling,
     stream: true,
     thinking: typeof msg.thinking === 'boolean' ? msg.thinking : undefined,
   };
