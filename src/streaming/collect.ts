@@ -32,7 +32,9 @@ export async function collectAnswer(events: AsyncIterable<GenerateEvent>): Promi
     }
   }
   if (!finishReason) throw new GlimpseError('engine_error', 'The engine ended the answer without finishing it.');
-  if (finishReason === 'cancelled') throw new GlimpseError('request_timeout', 'The generation was cancelled before it finished.');
+  // Deadlines and shutdown arrive as error events; a bare 'cancelled' means the client went away,
+  // which is not a server failure (499, logged at info, not as a 5xx).
+  if (finishReason === 'cancelled') throw new GlimpseError('client_closed', 'The client closed the connection before the answer finished.');
   if (!text && !reasoning) throw new GlimpseError('empty_completion', 'The model returned an empty answer.');
   return { text, reasoning, usage, finishReason };
 }
