@@ -23,6 +23,12 @@ export interface ResolvedImage {
   sha256: string;
   /** 64-bit perceptual hash as 16 hex chars, when computed. */
   phash?: string;
+  /**
+   * The normalized pixels themselves (8-bit RGB, row-major), when the pipeline decoded them. An
+   * in-process engine uses these directly instead of decoding `data` again (and without the lossy
+   * re-encode in between); engines that send images over the network use `data`.
+   */
+  rgb?: { data: Buffer; width: number; height: number };
 }
 
 export type TextPart = { type: 'text'; text: string };

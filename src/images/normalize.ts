@@ -107,5 +107,6 @@ export async function normalizeImage(data: Buffer, format: SupportedFormat, opts
     sourceFormat: format,
     sha256,
     phash,
+    rgb: { data: raw.data, width, height },
   };
 }

@@ -58,6 +58,17 @@ const RED: [number, number, number] = [200, 30, 30];
 const BLUE: [number, number, number] = [20, 40, 220];
 const never = () => new AbortController().signal;
 
+test('decoded pixels from the image pipeline reach the model exactly as the encoded image would', async () => {
+  const ref = await direct([{ role: 'user', colors: [BLUE, 'What is in this picture?'] }], 10);
+  const part = imagePart(BLUE);
+  part.resolved!.rgb = { data: Buffer.from(solidRgb(BLUE)), width: 64, height: 48 };
+  // Encoded bytes that are not an image: if the engine used them instead of the pixels, decoding would fail.
+  part.resolved!.data = Buffer.from('not an image');
+  const got = await collect(engine.generate(request([{ role: 'user', content: [part, { type: 'text', text: 'What is in this picture?' }] }], { maxTokens: 10 }), never()));
+  assert.equal(got.text, ref.text);
+  assert.deepEqual(got.usage, { promptTokens: ref.promptTokens, completionTokens: ref.ids.length });
+});
+
 test('warm-up runs before the engine reports ready, and ready comes after start() resolves', () => {
   assert.equal(healthWhileStarting.ready, false);
   assert.equal(healthWhileStarting.status, 'loading');

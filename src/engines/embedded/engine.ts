@@ -27,7 +27,7 @@ import {
 import type { Logger } from '../../observability/index.js';
 import { formatBytes, formatProgress, type DownloadProgress } from './download.js';
 import { defaultCacheDir, ModelUnavailableError, resolveModel, type ResolvedModel } from './model-source.js';
-import type { LoadedInfo, WorkerGenerate, WorkerInit, WorkerPart, WorkerToMain } from './protocol.js';
+import type { LoadedInfo, WorkerGenerate, WorkerImage, WorkerInit, WorkerPart, WorkerToMain } from './protocol.js';
 
 export interface EmbeddedEngineOptions {
   /** Where the download progress bar goes; default process.stderr (a live bar only when it is a TTY). */
@@ -270,15 +270,22 @@ export class EmbeddedEngine implements Engine {
 
   private toJob(req: GenerateRequest): Job {
     if (!req.messages.length) throw new GlimpseError('empty_messages', 'The request has no messages.', { param: 'messages' });
-    const images: ArrayBuffer[] = [];
+    const images: WorkerImage[] = [];
+    const transfer: ArrayBuffer[] = [];
+    // Copy into a buffer of its own: Node's small Buffers share a pooled ArrayBuffer that must not be transferred.
+    const own = (d: Buffer): ArrayBuffer => {
+      const b = d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength) as ArrayBuffer;
+      transfer.push(b);
+      return b;
+    };
     const messages = req.messages.map((m) => ({
       role: m.role,
       content: m.content.map((p): WorkerPart => {
         if (p.type === 'text') return { type: 'text', text: p.text };
         if (!p.resolved) throw new GlimpseError('internal_error', 'An image reached the engine before the image pipeline resolved it.');
-        const d = p.resolved.data;
-        // Copy into a buffer of its own: Node's small Buffers share a pooled ArrayBuffer that must not be transferred.
-        images.push(d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength) as ArrayBuffer);
+        const { rgb, data } = p.resolved;
+        // Decoded pixels when the pipeline has them: the worker then skips decoding the JPEG again.
+        images.push(rgb ? { rgb: own(rgb.data), width: rgb.width, height: rgb.height } : { encoded: own(data) });
         return { type: 'image', index: images.length - 1 };
       }),
     }));
@@ -296,7 +303,7 @@ export class EmbeddedEngine implements Engine {
         stop: s.stop,
         maxContextLength: this.config.maxContextLength,
       },
-      transfer: images,
+      transfer,
       events: new EventChannel<GenerateEvent>(mergeTokens),
       slot: null,
       stopReason: null,

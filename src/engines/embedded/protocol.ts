@@ -23,7 +23,8 @@ export interface WorkerGenerate {
   type: 'generate';
   id: string;
   messages: { role: string; content: WorkerPart[] }[];
-  images: ArrayBuffer[];
+  /** Encoded image bytes, or decoded 8-bit RGB pixels with their size. */
+  images: WorkerImage[];
   maxTokens: number;
   temperature: number;
   topP: number;
@@ -54,3 +55,5 @@ export type WorkerToMain =
   | { type: 'token'; id: string; text: string }
   | { type: 'done'; id: string; finishReason: FinishReason; usage: Usage }
   | { type: 'failed'; id: string; code: 'context_length_exceeded' | 'invalid_image' | 'engine_error'; message: string };
+
+export type WorkerImage = { encoded: ArrayBuffer } | { rgb: ArrayBuffer; width: number; height: number };
