@@ -3,8 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { imageSettings, resolveImage, type ImageSettings, type ResolveImageOptions, type ResolvedAddress } from '../../src/images/index.js';
-import { isGlimpseError } from '../../src/core/index.js';
-import { png } from './fixtures.js';
+import { png, rejectsWith } from './fixtures.js';
 
 /** A loopback HTTP server that counts every TCP connection made to it. */
 interface CountingServer {
@@ -89,14 +88,6 @@ function resolver(table: Record<string, string | string[]>, calls: string[] = []
 // it is dialed, the connection goes to the loopback server on the URL's port instead.
 const PUBLIC_IP = '93.184.216.34';
 const asPublic: ResolveImageOptions['dialAddress'] = (a) => (a.address === PUBLIC_IP ? { address: '127.0.0.1', family: 4 } : a);
-
-const rejectsWith = (p: Promise<unknown>, code: string, re?: RegExp) =>
-  assert.rejects(p, (err: unknown) => {
-    assert.ok(isGlimpseError(err), `expected a GlimpseError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    if (re) assert.match(err.message, re);
-    return true;
-  });
 
 const FORBIDDEN: Array<[string, string]> = [
   ['loopback', '127.0.0.1'],

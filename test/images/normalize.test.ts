@@ -2,17 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import { resolveImage, resolveImages, sniffImageFormat, toDataUrl } from '../../src/images/index.js';
-import { isGlimpseError } from '../../src/core/index.js';
 import type { GenerateRequest, ImageSource } from '../../src/core/index.js';
-import { jpeg, photo, photoPixels, png } from './fixtures.js';
-
-const rejectsWith = (p: Promise<unknown>, code: string, re?: RegExp) =>
-  assert.rejects(p, (err: unknown) => {
-    assert.ok(isGlimpseError(err), `expected a GlimpseError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    if (re) assert.match(err.message, re);
-    return true;
-  });
+import { jpeg, photo, photoPixels, png, rejectsWith } from './fixtures.js';
 
 /** Mean RGB of the normalized image, decoded back. */
 async function meanColour(data: Buffer) {

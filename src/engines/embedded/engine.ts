@@ -13,7 +13,6 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { deflateSync } from 'node:zlib';
 import type { Config } from '../../config/index.js';
 import { servedModelName } from '../../config/index.js';
 import {
@@ -27,6 +26,7 @@ import {
 import type { Logger } from '../../observability/index.js';
 import { formatBytes, formatProgress, type DownloadProgress } from './download.js';
 import { defaultCacheDir, ModelUnavailableError, resolveModel, type ResolvedModel } from './model-source.js';
+import { solidPng } from '../../images/png.js';
 import type { LoadedInfo, WorkerGenerate, WorkerImage, WorkerInit, WorkerPart, WorkerToMain } from './protocol.js';
 
 export interface EmbeddedEngineOptions {
@@ -567,35 +567,4 @@ function resolveDevice(requested: 'cpu' | 'cuda' | 'auto'): 'cpu' | 'cuda' {
   return cuda ? 'cuda' : 'cpu';
 }
 
-/** A tiny solid-colour PNG, written by hand so warm-up needs no image library. */
-export function solidPng(width: number, height: number, rgb: [number, number, number] = [127, 127, 127]): Buffer {
-  const row = Buffer.alloc(1 + width * 3);
-  for (let x = 0; x < width; x++) row.set(rgb, 1 + x * 3);
-  const raw = Buffer.concat(Array.from({ length: height }, () => row));
-  const chunk = (type: string, data: Buffer): Buffer => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(body));
-    return Buffer.concat([len, body, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 2; // truecolour
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
-}
-
-const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-
-function crc32(buf: Buffer): number {
-  let c = 0xffffffff;
-  for (const b of buf) c = CRC_TABLE[(c ^ b) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
+export { solidPng };
