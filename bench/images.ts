@@ -1,6 +1,10 @@
 /**
  * bench/images: glimpse's image normalization (decode, EXIF orient, flatten, shrink to the default
- * bound, encode, fingerprint) against Pillow doing the same work on the same files, in one run.
+ * bound, fingerprint) against Pillow doing the same work on the same files, in one run. Two modes,
+ * as the server has them: "pixels" hands the RGB over (what the in-process engine takes: the
+ * issue's decode + orient + resize), "encoded" also encodes JPEG q90 (what a network engine takes).
+ * Pillow does the same in each mode, minus the fingerprints. A per-file table adds Pillow's
+ * decode-only time: the codec floor both sides share (libjpeg-turbo, libwebp, zlib).
  *
  *   npx tsx bench/images.ts [--seconds 5] [--max-edge 1024]
  *
@@ -67,9 +71,11 @@ async function makeSet(dir: string) {
   });
 }
 
-async function glimpseRate(files: Buffer[], concurrency: number): Promise<{ images: number; imagesPerSecond: number; cpuMsPerImage: number }> {
+type Mode = 'pixels' | 'encoded';
+
+async function glimpseRate(files: Buffer[], concurrency: number, output: Mode): Promise<{ images: number; imagesPerSecond: number; cpuMsPerImage: number }> {
   const config = { images: { ...imageSettings(), maxEdge: MAX_EDGE } };
-  for (const data of files) await resolveImage({ kind: 'bytes', data }, config); // warm up
+  for (const data of files) await resolveImage({ kind: 'bytes', data }, config, undefined, { output }); // warm up
   let done = 0;
   let next = 0;
   const cpu0 = process.cpuUsage();
@@ -78,7 +84,7 @@ async function glimpseRate(files: Buffer[], concurrency: number): Promise<{ imag
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (performance.now() < deadline) {
-        await resolveImage({ kind: 'bytes', data: files[next++ % files.length]! }, config);
+        await resolveImage({ kind: 'bytes', data: files[next++ % files.length]! }, config, undefined, { output });
         done++;
       }
     }),
@@ -88,9 +94,26 @@ async function glimpseRate(files: Buffer[], concurrency: number): Promise<{ imag
   return { images: done, imagesPerSecond: done / elapsed, cpuMsPerImage: (cpu.user + cpu.system) / 1000 / done };
 }
 
-function pillowRate(paths: string[], processes: number): { images: number; imagesPerSecond: number; cpuMsPerImage: number; pillow: string } {
-  const out = execFileSync(values.python!, [join(root, 'bench/images_pillow.py'), String(MAX_EDGE), String(SECONDS), String(processes), ...paths], { encoding: 'utf8' });
+function pillow(paths: string[], processes: number, mode: Mode | 'perfile', seconds = SECONDS) {
+  const out = execFileSync(values.python!, [join(root, 'bench/images_pillow.py'), String(MAX_EDGE), String(seconds), String(processes), mode, ...paths], { encoding: 'utf8' });
   return JSON.parse(out.trim().split('\n').pop()!);
+}
+
+function pillowRate(paths: string[], processes: number, mode: Mode): { images: number; imagesPerSecond: number; cpuMsPerImage: number; pillow: string } {
+  return pillow(paths, processes, mode);
+}
+
+/** Milliseconds per image, one file at a time, for each mode. */
+async function glimpsePerFile(data: Buffer, output: Mode, seconds: number): Promise<number> {
+  const config = { images: { ...imageSettings(), maxEdge: MAX_EDGE } };
+  await resolveImage({ kind: 'bytes', data }, config, undefined, { output });
+  let n = 0;
+  const start = performance.now();
+  while (n < 3 || performance.now() - start < seconds * 1000) {
+    await resolveImage({ kind: 'bytes', data }, config, undefined, { output });
+    n++;
+  }
+  return (performance.now() - start) / n;
 }
 
 async function main() {
@@ -100,35 +123,59 @@ async function main() {
   console.log(`image set (${set.length} files, bound ${MAX_EDGE}px, ${SECONDS}s per row, ${cores} cores, load average ${loadavg()[0]!.toFixed(1)}, libvips ${sharp.versions.vips}):`);
   for (const f of set) console.log(`  ${f.name.padEnd(28)} ${(f.data.length / 1024).toFixed(0).padStart(6)} KiB`);
 
-  const rows: Array<{ impl: string; parallel: number; images: number; imagesPerSecond: number; cpuMsPerImage: number }> = [];
-  for (const parallel of [1, cores]) {
-    const p = pillowRate(set.map((f) => f.path), parallel);
-    rows.push({ impl: `Pillow ${p.pillow}`, parallel, images: p.images, imagesPerSecond: p.imagesPerSecond, cpuMsPerImage: p.cpuMsPerImage });
-    const g = await glimpseRate(set.map((f) => f.data), parallel);
-    rows.push({ impl: `glimpse (sharp ${sharp.versions.sharp})`, parallel, ...g });
+  // Per file, one at a time: where the time goes, against the codec floor.
+  const perFileSeconds = Math.max(0.5, SECONDS / 4);
+  const pf = pillow(set.map((f) => f.path), 1, 'perfile', perFileSeconds).perFile as Record<string, { pixels: number; encoded: number; decodeOnly: number }>;
+  const perFile = [];
+  for (const f of set) {
+    const p = pf[f.path]!;
+    perFile.push({ file: f.name, pillowDecodeOnlyMs: p.decodeOnly, pillowPixelsMs: p.pixels, glimpsePixelsMs: await glimpsePerFile(f.data, 'pixels', perFileSeconds), pillowEncodedMs: p.encoded, glimpseEncodedMs: await glimpsePerFile(f.data, 'encoded', perFileSeconds) });
+  }
+  console.log('\nms per image, one at a time (Pillow decode only = the codec floor both share):');
+  console.log('| file | Pillow decode only | Pillow pixels | glimpse pixels | vs Pillow | Pillow +JPEG | glimpse +JPEG | vs Pillow |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of perFile) {
+    console.log(
+      `| ${r.file} | ${r.pillowDecodeOnlyMs.toFixed(1)} | ${r.pillowPixelsMs.toFixed(1)} | ${r.glimpsePixelsMs.toFixed(1)} | ${(r.pillowPixelsMs / r.glimpsePixelsMs).toFixed(2)}x | ${r.pillowEncodedMs.toFixed(1)} | ${r.glimpseEncodedMs.toFixed(1)} | ${(r.pillowEncodedMs / r.glimpseEncodedMs).toFixed(2)}x |`,
+    );
+  }
+
+  const rows: Array<{ impl: string; mode: Mode; parallel: number; images: number; imagesPerSecond: number; cpuMsPerImage: number }> = [];
+  for (const mode of ['pixels', 'encoded'] as const) {
+    for (const parallel of [1, cores]) {
+      const p = pillowRate(set.map((f) => f.path), parallel, mode);
+      rows.push({ impl: `Pillow ${p.pillow}`, mode, parallel, images: p.images, imagesPerSecond: p.imagesPerSecond, cpuMsPerImage: p.cpuMsPerImage });
+      const g = await glimpseRate(set.map((f) => f.data), parallel, mode);
+      rows.push({ impl: `glimpse (sharp ${sharp.versions.sharp})`, mode, parallel, ...g });
+    }
   }
 
   // Wall-clock rates swing with whatever else runs on the machine; CPU time per image barely does.
-  console.log('\n| implementation | parallel | images | images/s | vs Pillow | CPU ms/image | vs Pillow (CPU) |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|');
+  console.log('\n| implementation | mode | parallel | images | images/s | vs Pillow | CPU ms/image | vs Pillow (CPU) |');
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
-    const base = rows.find((x) => x.impl.startsWith('Pillow') && x.parallel === r.parallel)!;
+    const base = rows.find((x) => x.impl.startsWith('Pillow') && x.parallel === r.parallel && x.mode === r.mode)!;
     console.log(
-      `| ${r.impl} | ${r.parallel} | ${r.images} | ${r.imagesPerSecond.toFixed(2)} | ${(r.imagesPerSecond / base.imagesPerSecond).toFixed(2)}x | ${r.cpuMsPerImage.toFixed(1)} | ${(base.cpuMsPerImage / r.cpuMsPerImage).toFixed(2)}x |`,
+      `| ${r.impl} | ${r.mode} | ${r.parallel} | ${r.images} | ${r.imagesPerSecond.toFixed(2)} | ${(r.imagesPerSecond / base.imagesPerSecond).toFixed(2)}x | ${r.cpuMsPerImage.toFixed(1)} | ${(base.cpuMsPerImage / r.cpuMsPerImage).toFixed(2)}x |`,
     );
   }
-  const best = (prefix: string) => Math.max(...rows.filter((r) => r.impl.startsWith(prefix)).map((r) => r.imagesPerSecond));
-  const ratio = best('glimpse') / best('Pillow');
-  const cpuOf = (prefix: string) => Math.min(...rows.filter((r) => r.impl.startsWith(prefix)).map((r) => r.cpuMsPerImage));
-  const cpuRatio = cpuOf('Pillow') / cpuOf('glimpse');
-  console.log(`\nbest glimpse / best Pillow: ${ratio.toFixed(2)}x images/s, ${cpuRatio.toFixed(2)}x less CPU per image (target >= 2x)`);
+  const summary: Record<string, { ratio: number; cpuRatio: number }> = {};
+  for (const mode of ['pixels', 'encoded'] as const) {
+    const of = (prefix: string) => rows.filter((r) => r.mode === mode && r.impl.startsWith(prefix));
+    const best = (prefix: string) => Math.max(...of(prefix).map((r) => r.imagesPerSecond));
+    const cpu = (prefix: string) => Math.min(...of(prefix).map((r) => r.cpuMsPerImage));
+    summary[mode] = { ratio: best('glimpse') / best('Pillow'), cpuRatio: cpu('Pillow') / cpu('glimpse') };
+    console.log(`${mode.padEnd(8)} best glimpse / best Pillow: ${summary[mode].ratio.toFixed(2)}x images/s, ${summary[mode].cpuRatio.toFixed(2)}x less CPU per image${mode === 'pixels' ? ' (target >= 2x)' : ''}`);
+  }
+  const ratio = summary.pixels!.ratio;
+  const cpuRatio = summary.pixels!.cpuRatio;
 
   const outDir = join(root, 'bench/results');
   mkdirSync(outDir, { recursive: true });
   const file = join(outDir, `images-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(
     file,
-    JSON.stringify({ bench: 'images', date: new Date().toISOString(), cores, maxEdge: MAX_EDGE, secondsPerRow: SECONDS, files: set.map((f) => ({ name: f.name, bytes: f.data.length })), rows, bestRatio: ratio, cpuRatio, loadAverage: loadavg() }, null, 2),
+    JSON.stringify({ bench: 'images', date: new Date().toISOString(), cores, maxEdge: MAX_EDGE, secondsPerRow: SECONDS, files: set.map((f) => ({ name: f.name, bytes: f.data.length })), perFile, rows, bestRatio: ratio, cpuRatio, summary, loadAverage: loadavg() }, null, 2),
   );
   console.log(`wrote ${file}`);
 }

@@ -12,9 +12,12 @@ export type ImageSource =
 
 /** An image after the pipeline: sniffed, limited, decoded, oriented, resized, fingerprinted. */
 export interface ResolvedImage {
-  /** Encoded bytes of the normalized image (what engines receive). */
-  data: Buffer;
-  mime: 'image/png' | 'image/jpeg' | 'image/webp';
+  /**
+   * Encoded bytes of the normalized image, for engines that send images over the network
+   * (imageInput 'encoded'). Absent when the engine takes pixels: no encode is spent on it.
+   */
+  data?: Buffer;
+  mime?: 'image/png' | 'image/jpeg' | 'image/webp';
   width: number;
   height: number;
   /** Format sniffed from the original bytes, e.g. 'jpeg', 'png'. */
@@ -24,9 +27,9 @@ export interface ResolvedImage {
   /** 64-bit perceptual hash as 16 hex chars, when computed. */
   phash?: string;
   /**
-   * The normalized pixels themselves (8-bit RGB, row-major), when the pipeline decoded them. An
-   * in-process engine uses these directly instead of decoding `data` again (and without the lossy
-   * re-encode in between); engines that send images over the network use `data`.
+   * The normalized pixels themselves (8-bit RGB, row-major), for engines that take pixels
+   * (imageInput 'pixels'): an in-process engine reads them directly, with no encode, no second
+   * decode and no lossy round trip in between.
    */
   rgb?: { data: Buffer; width: number; height: number };
 }
@@ -106,7 +109,16 @@ export interface EngineHealth {
   reason?: string;
 }
 
+/** What an engine reads from a resolved image: decoded RGB pixels or encoded bytes. */
+export type ImageInput = 'pixels' | 'encoded';
+
 export interface Engine {
+  /**
+   * What the image pipeline hands this engine: 'pixels' (in-process engines; no encode is done) or
+   * 'encoded' (engines that send images over the network; the pixels are dropped once encoded).
+   * Absent means 'encoded'.
+   */
+  readonly imageInput?: ImageInput;
   /** Load weights / connect / warm up. Resolves when ready or failed (health() tells which). Never throws. */
   start(): Promise<void>;
   /**

@@ -45,6 +45,8 @@ export function createSimulatedEngine(config: Config): Engine {
   const perToken = 1000 / tokensPerSecond;
 
   return {
+    // It reads only the fingerprints, so no encode is spent.
+    imageInput: 'pixels',
     async start() {},
     async *generate(req: GenerateRequest, signal: AbortSignal): AsyncIterable<GenerateEvent> {
       const promptTokens = promptTokenCount(req);

@@ -4,10 +4,11 @@
  *
  * Per image: take the bytes (data URL / bare base64 with the base64 length checked before
  * decoding, an upload, or an SSRF-guarded fetch) → byte limit → sniff the format from the bytes
- * → header-only pixel limit → decode, orient, flatten, sRGB 8-bit, shrink → encode + fingerprint.
+ * → header-only pixel limit → decode, orient, flatten, sRGB 8-bit, shrink → fingerprint, and encode only for engines that
+ * send bytes (in-process engines take the pixels).
  */
 import type { Config } from '../config/index.js';
-import { GlimpseError, type GenerateRequest, type ImageSource, type ResolvedImage } from '../core/index.js';
+import { GlimpseError, type GenerateRequest, type ImageInput, type ImageSource, type ResolvedImage } from '../core/index.js';
 import { fetchImageBytes, type FetchImageOptions } from './fetch.js';
 import { checkBase64Length, checkEncodedBytes, checkImageCount, imageSettings, type ImageSettings } from './limits.js';
 import { decodeGate } from './gate.js';
@@ -31,6 +32,8 @@ export interface ResolveImageOptions {
   dialAddress?: FetchImageOptions['dialAddress'];
   /** Extra CA certificates (PEM) to trust for image hosts. */
   ca?: string;
+  /** What the engine reads: decoded pixels (no encode) or encoded bytes (default). */
+  output?: ImageInput;
 }
 
 // Base64 alphabet (standard and URL-safe), with the line breaks and spaces some encoders insert, and padding.
@@ -127,7 +130,7 @@ async function resolveOne(src: ImageSource, s: ImageSettings, signal: AbortSigna
   const gate = (lastGate = decodeGate(s.maxConcurrentDecodes));
   return gate.run(async () => {
     const started = performance.now();
-    const img = await normalizeImage(data, format, { settings: s, maxEdge: opts.maxEdge });
+    const img = await normalizeImage(data, format, { settings: s, maxEdge: opts.maxEdge, output: opts.output });
     stats.normalizeMs += performance.now() - started;
     return img;
   }, signal);
@@ -162,6 +165,8 @@ export async function resolveImages(req: GenerateRequest, config?: Pick<Config, 
   }
 }
 
+/** The encoded image as a data URL. The image must have been resolved with output 'encoded'. */
 export function toDataUrl(img: ResolvedImage): string {
+  if (!img.data || !img.mime) throw new GlimpseError('internal_error', 'An image resolved as pixels reached an engine that needs encoded bytes.');
   return `data:${img.mime};base64,${img.data.toString('base64')}`;
 }

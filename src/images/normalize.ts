@@ -7,7 +7,7 @@
  * pixels decoded, straight into the shrunk size where the format allows (JPEG/WebP shrink-on-load).
  */
 import sharp, { type Metadata, type OutputInfo } from 'sharp';
-import { GlimpseError, type ResolvedImage } from '../core/index.js';
+import { GlimpseError, type ImageInput, type ResolvedImage } from '../core/index.js';
 import { differenceHash, pixelSha256 } from './fingerprint.js';
 import { isSrgbProfile } from './icc.js';
 import { checkAspectRatio, checkPixels, type ImageSettings } from './limits.js';
@@ -30,6 +30,11 @@ export interface NormalizeOptions {
   settings: ImageSettings;
   /** Override settings.maxEdge (model profiles with their own input size, e.g. 448). */
   maxEdge?: number;
+  /**
+   * What the engine reads: 'pixels' keeps the decoded RGB and skips the encode; 'encoded' (the
+   * default) encodes and lets the pixels go, so a queued request holds kilobytes, not megabytes.
+   */
+  output?: ImageInput;
 }
 
 /** The libvips loader each sniffed format must also get (AVIF is read by the HEIF loader). */
@@ -79,8 +84,24 @@ export async function normalizeImage(data: Buffer, format: SupportedFormat, opts
   const { width, height, channels } = raw.info;
   if (channels !== 3) throw invalidImage(format, new Error(`unexpected ${channels} channels after normalization`));
 
-  const rawInput = { raw: { width, height, channels: 3 as const } };
-  const encoder = sharp(raw.data, rawInput);
+  // The encode (only for engines that take bytes) runs on the threadpool while the main thread hashes.
+  const pending = opts.output === 'pixels' ? undefined : encodePixels(raw.data, width, height, s);
+  const phash = differenceHash(raw.data, width, height, 3);
+  const sha256 = pixelSha256(raw.data, width, height, 3);
+  const base = { width, height, sourceFormat: format, sha256, phash };
+  if (!pending) return { ...base, rgb: { data: raw.data, width, height } };
+  let out: Buffer;
+  try {
+    out = await pending;
+  } catch (err) {
+    throw invalidImage(format, err);
+  }
+  return { ...base, data: out, mime: MIME[s.outputFormat] };
+}
+
+/** Encode normalized 8-bit RGB pixels in the configured output format. */
+export function encodePixels(pixels: Buffer, width: number, height: number, s: ImageSettings): Promise<Buffer> {
+  const encoder = sharp(pixels, { raw: { width, height, channels: 3 } });
   const encoded =
     s.outputFormat === 'png'
       ? encoder.png({ compressionLevel: 6 })
@@ -88,25 +109,5 @@ export async function normalizeImage(data: Buffer, format: SupportedFormat, opts
         ? encoder.webp({ quality: s.outputQuality })
         : // Huffman optimisation would cost twice the encode time for ~5% fewer bytes on an internal handoff.
           encoder.jpeg({ quality: s.outputQuality, optimiseCoding: false });
-  // Hash while libvips encodes on the threadpool.
-  const pending = encoded.toBuffer();
-  const phash = differenceHash(raw.data, width, height, 3);
-  const sha256 = pixelSha256(raw.data, width, height, 3);
-  let out: Buffer;
-  try {
-    out = await pending;
-  } catch (err) {
-    throw invalidImage(format, err);
-  }
-
-  return {
-    data: out,
-    mime: MIME[s.outputFormat],
-    width,
-    height,
-    sourceFormat: format,
-    sha256,
-    phash,
-    rgb: { data: raw.data, width, height },
-  };
+  return encoded.toBuffer();
 }

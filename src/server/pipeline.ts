@@ -162,7 +162,7 @@ export function createPipeline(config: Config, engine: Engine, logger: Logger, c
       }
       if (clientSignal.aborted) throw new GlimpseError('client_closed', 'The client went away before the request started.');
       scheduler.checkAdmission();
-      await resolveImages(req, config, clientSignal);
+      await resolveImages(req, config, clientSignal, { output: engine.imageInput ?? 'encoded' });
       // Looked up once every image has its fingerprint (the key is made of them), before
       // admission: a hit costs no engine slot.
       const found = await cache.lookup(req);

@@ -202,3 +202,23 @@ test('base64 wrapped at 76 columns and URL-safe base64 both decode', async () =>
     assert.deepEqual([img.width, img.height], [30, 30]);
   }
 });
+
+test('output "pixels" skips the encode and keeps the RGB; "encoded" keeps bytes and lets the pixels go', async () => {
+  const bytes = await jpeg(120, 80);
+  const pixels = await resolveImage({ kind: 'bytes', data: bytes }, undefined, undefined, { output: 'pixels' });
+  const encoded = await resolveImage({ kind: 'bytes', data: bytes }, undefined, undefined, { output: 'encoded' });
+  assert.equal(pixels.data, undefined);
+  assert.equal(pixels.mime, undefined);
+  assert.deepEqual([pixels.rgb?.width, pixels.rgb?.height, pixels.rgb?.data.length], [120, 80, 120 * 80 * 3]);
+  assert.equal(encoded.rgb, undefined, 'a queued request for a network engine holds only the encoded bytes');
+  assert.equal(sniffImageFormat(encoded.data!), 'jpeg');
+  // Same pixels either way: the fingerprints (and so cache keys) do not depend on the engine kind.
+  assert.equal(pixels.sha256, encoded.sha256);
+  assert.equal(pixels.phash, encoded.phash);
+  // The kept pixels are the normalized image: decoding the encoded copy gives (nearly) the same.
+  const back = await sharp(encoded.data!).raw().toBuffer();
+  let diff = 0;
+  for (let i = 0; i < back.length; i++) diff += Math.abs(back[i]! - pixels.rgb!.data[i]!);
+  assert.ok(diff / back.length < 4, `mean difference ${diff / back.length}`);
+  assert.throws(() => toDataUrl(pixels), /needs encoded bytes/);
+});

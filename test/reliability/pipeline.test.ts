@@ -112,3 +112,39 @@ test('shutdown cancels what is still running after the grace period with a shutt
   assert.equal((got.at(-1) as Extract<GenerateEvent, { type: 'error' }>).error.code, 'shutting_down');
   await assert.rejects(p.open(request(), new AbortController().signal), (e: { code?: string }) => e.code === 'shutting_down');
 });
+
+test('the pipeline hands each engine the image form it declares: pixels without an encode, or bytes without the pixels', async () => {
+  const { default: sharp } = await import('sharp');
+  const jpegBytes = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#3366cc' } }).jpeg().toBuffer();
+  for (const imageInput of ['pixels', 'encoded', undefined] as const) {
+    let seen: GenerateRequest | undefined;
+    const engine: Engine = {
+      ...engineFrom(async function* () {
+        yield { type: 'done', finishReason: 'stop', usage: { promptTokens: 1, completionTokens: 0 } };
+      }),
+      generate: (req) => {
+        seen = req;
+        return (async function* (): AsyncIterable<GenerateEvent> {
+          yield { type: 'token', text: 'ok' };
+          yield { type: 'done', finishReason: 'stop', usage: { promptTokens: 1, completionTokens: 1 } };
+        })();
+      },
+      ...(imageInput ? { imageInput } : {}),
+    };
+    const config = loadConfig({ flags: { engine: 'simulated', cache: { enabled: false } }, env: {} });
+    const p = createPipeline(config, engine, logger);
+    const req = request();
+    req.messages[0]!.content.unshift({ type: 'image', source: { kind: 'bytes', data: jpegBytes } });
+    await drain(await p.open(req, new AbortController().signal));
+    const part = seen!.messages[0]!.content[0]!;
+    assert.equal(part.type, 'image');
+    const resolved = part.type === 'image' ? part.resolved! : undefined;
+    if (imageInput === 'pixels') {
+      assert.equal(resolved?.data, undefined, 'no encode for an engine that takes pixels');
+      assert.equal(resolved?.rgb?.data.length, 40 * 30 * 3);
+    } else {
+      assert.equal(resolved?.rgb, undefined, `${imageInput ?? 'default'}: pixels dropped once encoded`);
+      assert.ok(resolved?.data && resolved.data.length > 0);
+    }
+  }
+});

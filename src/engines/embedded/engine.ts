@@ -112,6 +112,8 @@ interface Slot {
 }
 
 export class EmbeddedEngine implements Engine {
+  /** The pipeline hands over decoded pixels: no encode, no second decode in the worker. */
+  readonly imageInput = 'pixels' as const;
   private state: State = 'idle';
   private reason: string | undefined = 'The model has not started loading yet.';
   private slots: Slot[] = [];
@@ -284,8 +286,10 @@ export class EmbeddedEngine implements Engine {
         if (p.type === 'text') return { type: 'text', text: p.text };
         if (!p.resolved) throw new GlimpseError('internal_error', 'An image reached the engine before the image pipeline resolved it.');
         const { rgb, data } = p.resolved;
-        // Decoded pixels when the pipeline has them: the worker then skips decoding the JPEG again.
-        images.push(rgb ? { rgb: own(rgb.data), width: rgb.width, height: rgb.height } : { encoded: own(data) });
+        // Decoded pixels when the pipeline has them (the normal path); encoded bytes are decoded in the worker.
+        if (rgb) images.push({ rgb: own(rgb.data), width: rgb.width, height: rgb.height });
+        else if (data) images.push({ encoded: own(data) });
+        else throw new GlimpseError('internal_error', 'A resolved image reached the engine with neither pixels nor bytes.');
         return { type: 'image', index: images.length - 1 };
       }),
     }));
@@ -460,7 +464,7 @@ export class EmbeddedEngine implements Engine {
     void this.stopWorkers();
   }
 
-  /** One short real generation through the whole path (image decode, vision encoder, decoder). */
+  /** One short real generation through the path a request takes (pixels, processor, vision encoder, decoder). */
   private async warmUp(): Promise<void> {
     const job = this.toJob({
       id: `warmup-${randomInt(0, 2 ** 31)}`,
@@ -469,7 +473,7 @@ export class EmbeddedEngine implements Engine {
         {
           role: 'user',
           content: [
-            { type: 'image', source: { kind: 'bytes', data: Buffer.alloc(0) }, resolved: { data: solidPng(64, 48), mime: 'image/png', width: 64, height: 48, sourceFormat: 'png', sha256: '' } },
+            { type: 'image', source: { kind: 'bytes', data: Buffer.alloc(0) }, resolved: { rgb: { data: Buffer.alloc(64 * 48 * 3, 128), width: 64, height: 48 }, width: 64, height: 48, sourceFormat: 'png', sha256: '' } },
             { type: 'text', text: 'Describe this image.' },
           ],
         },
