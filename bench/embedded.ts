@@ -4,19 +4,22 @@
  * and through a plain script calling transformers.js directly, in one run, alternating, on the
  * tiny fixture model and on any real model already in glimpse's cache.
  *
+ * Each side runs in a process of its own, taking turns: `glimpse serve` as users start it, and
+ * the direct script (bench/embedded-direct.ts). This process is only the client.
+ *
  * Prints tokens/s and time to first token for both, and writes JSON to bench/results/.
  * Target: glimpse >= 0.95x the direct script's tokens/s, and <= 5 ms added to TTFT.
  *
  * Usage: npm run bench:embedded [-- --rounds 5 --max-tokens 128 --model <dir-or-id> ...]
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { AutoModelForImageTextToText, AutoProcessor, RawImage, env } from '@huggingface/transformers';
-import { loadConfig } from '../src/config/index.js';
-import { createServer } from '../src/server/index.js';
-import { createLogger } from '../src/observability/index.js';
+import { request } from 'undici';
 import { defaultCacheDir, resolveModel, solidPng } from '../src/engines/embedded/index.js';
+import type { DirectRun, DirectSample } from './embedded-direct.js';
+import { freePort, sleep } from './util.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -27,6 +30,7 @@ const { values: args } = parseArgs({
 });
 const ROUNDS = Number(args.rounds);
 const MAX_TOKENS = Number(args['max-tokens']);
+const root = new URL('..', import.meta.url).pathname;
 const FIXTURE = new URL('../fixtures/tiny-vlm', import.meta.url).pathname;
 const REAL_DEFAULT = 'HuggingFaceTB/SmolVLM-256M-Instruct';
 
@@ -36,20 +40,7 @@ const PROMPTS: { text: string; rgb: [number, number, number] }[] = [
   { text: 'What color is the background?', rgb: [40, 180, 60] },
 ];
 
-interface Sample {
-  ttftMs: number;
-  totalMs: number;
-  tokens: number;
-  /** Completion tokens per second over the whole request (prefill included). */
-  tokensPerSecond: number;
-  /** CPU time of this whole process (all threads) per completion token: steadier than wall time on a busy machine. */
-  cpuMsPerToken: number;
-}
-
-const cpuMs = (): number => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
+type Sample = DirectSample;
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -57,98 +48,120 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
+/** CPU time of every thread of a process, ms (Linux schedstat: nanoseconds on CPU per thread). */
+function processCpuMs(pid: number): number {
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // a thread that ended between the listing and the read
+    }
+  }
+  return ns / 1e6;
+}
+
+/** The direct script in its own process; resolves once its model is loaded. */
+async function startDirect(modelDir: string, dtype: string | null, threads: number) {
+  const child = fork(new URL('./embedded-direct.ts', import.meta.url).pathname, [modelDir, dtype ?? 'default', String(threads)], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  let pending: { resolve: (s: Sample) => void; reject: (e: Error) => void } | undefined;
+  const ready = new Promise<void>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`the direct script exited (${code}) before it was ready`)));
+    child.on('message', (msg: { type: string; sample?: Sample; message?: string }) => {
+      if (msg.type === 'ready') resolve();
+      else if (msg.type === 'sample') pending?.resolve(msg.sample!);
+      else if (msg.type === 'error') pending?.reject(new Error(msg.message));
+    });
+  });
+  await ready;
+  return {
+    run: (p: (typeof PROMPTS)[number], maxTokens: number) =>
+      new Promise<Sample>((resolve, reject) => {
+        pending = { resolve, reject };
+        child.send({ type: 'run', text: p.text, rgb: p.rgb, maxTokens } satisfies DirectRun);
+      }),
+    stop: () => new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.send({ type: 'exit' });
+    }),
+  };
+}
+
+/** `glimpse serve` on the embedded engine, as a user runs it, in its own process. */
+async function startGlimpse(modelPath: string, threads: number): Promise<{ url: string; child: ChildProcess }> {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', new URL('../src/cli/main.ts', import.meta.url).pathname, 'serve', '--engine', 'embedded', '--model-path', modelPath, '--offline',
+      '--port', String(port), '--log-level', 'warn', '--embedded-threads', String(threads),
+      // Every round repeats the same deterministic prompts, and a cache hit is not a generation.
+      '--no-cache'],
+    { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 1200; i++) {
+    const ok = await request(`${url}/ready`).then((r) => (r.body.dump(), r.statusCode === 200), () => false);
+    if (ok) return { url, child };
+    if (child.exitCode !== null) break;
+    await sleep(50);
+  }
+  child.kill('SIGKILL');
+  throw new Error('glimpse did not become ready');
+}
+
 async function benchModel(label: string, modelPath: string) {
   const resolved = await resolveModel({ modelPath, cacheDir: defaultCacheDir(), offline: true, hubUrl: 'http://127.0.0.1:9', revision: 'main', dtype: 'auto' });
   const threads = availableParallelism();
+  const direct = await startDirect(resolved.dir, resolved.dtype ?? null, threads);
+  const glimpse = await startGlimpse(modelPath, threads);
+  const { url } = glimpse;
+  const pid = glimpse.child.pid!;
+  const servedAs = ((await (await request(`${url}/v1/models`)).body.json()) as { data: { id: string }[] }).data[0]!.id;
 
-  // ---- direct: transformers.js in this process, as a plain script would use it ----
-  env.allowRemoteModels = false;
-  const processor = await AutoProcessor.from_pretrained(resolved.dir);
-  const model = await AutoModelForImageTextToText.from_pretrained(resolved.dir, {
-    dtype: (resolved.dtype ?? undefined) as never,
-    device: 'cpu',
-    session_options: { intraOpNumThreads: threads, interOpNumThreads: 1 },
-  });
-  const direct = async (p: (typeof PROMPTS)[number]): Promise<Sample> => {
-    const c0 = cpuMs();
-    const t0 = performance.now();
-    const png = solidPng(64, 48, p.rgb);
-    const image = await RawImage.fromBlob(new Blob([png]));
-    const prompt = processor.apply_chat_template([{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: p.text }] }] as never, { add_generation_prompt: true }) as string;
-    const inputs = await processor(prompt, [image]);
-    let first = 0;
-    let count = 0;
-    let seenPrompt = false;
-    await model.generate({
-      ...inputs,
-      max_new_tokens: MAX_TOKENS,
-      do_sample: false,
-      streamer: {
-        put() {
-          if (!seenPrompt) return void (seenPrompt = true);
-          if (!count++) first = performance.now();
-        },
-        end() {},
-      },
-    } as never);
-    const total = performance.now() - t0;
-    return { ttftMs: first - t0, totalMs: total, tokens: count, tokensPerSecond: count / (total / 1000), cpuMsPerToken: (cpuMs() - c0) / count };
-  };
-
-  // ---- glimpse: the real server over HTTP, streaming ----
-  // The answer cache off: every round repeats the same deterministic prompts, and a hit is not a generation.
-  const config = loadConfig({ flags: { engine: 'embedded', modelPath, port: 0, logLevel: 'silent', offline: true, maxTokensLimit: 100000, cache: { enabled: false } }, env: {} });
-  const server = await createServer(config, { logger: createLogger({ level: 'silent', format: 'json' }) });
-  const url = await server.app.listen({ host: '127.0.0.1', port: 0 });
-  await server.engineStarted;
-  if (!server.engine.health().ready) throw new Error(`glimpse did not get ready: ${server.engine.health().reason}`);
-  const servedAs = server.engine.info().model;
   const viaGlimpse = async (p: (typeof PROMPTS)[number], maxTokens = MAX_TOKENS): Promise<Sample> => {
-    const c0 = cpuMs();
-    const t0 = performance.now();
-    const res = await fetch(`${url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        model: servedAs,
-        stream: true,
-        stream_options: { include_usage: true },
-        max_tokens: maxTokens,
-        temperature: 0,
-        messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${solidPng(64, 48, p.rgb).toString('base64')}` } }, { type: 'text', text: p.text }] }],
-      }),
+    const body = JSON.stringify({
+      model: servedAs,
+      stream: true,
+      stream_options: { include_usage: true },
+      max_tokens: maxTokens,
+      temperature: 0,
+      messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${solidPng(64, 48, p.rgb).toString('base64')}` } }, { type: 'text', text: p.text }] }],
     });
-    if (!res.ok) throw new Error(`glimpse answered HTTP ${res.status}: ${await res.text()}`);
+    const c0 = processCpuMs(pid);
+    const t0 = performance.now();
+    // undici's request(): the leanest HTTP client in Node, so the client's own cost stays small.
+    const res = await request(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    if (res.statusCode !== 200) throw new Error(`glimpse answered HTTP ${res.statusCode}: ${await res.body.text()}`);
     const decoder = new TextDecoder();
     let first = 0;
     let tokens = 0;
     let buf = '';
-    for await (const chunk of res.body!) {
+    for await (const chunk of res.body) {
       buf += decoder.decode(chunk as Uint8Array, { stream: true });
       let at: number;
       while ((at = buf.indexOf('\n\n')) !== -1) {
         const line = buf.slice(0, at).trim();
         buf = buf.slice(at + 2);
         if (!line.startsWith('data: ') || line === 'data: [DONE]') continue;
-        // The client shares this process (and the CPU) with the server: keep its per-chunk work to
-        // a string test, and parse JSON only for the final usage chunk.
         if (!first && line.includes('"content":"') && !line.includes('"content":""')) first = performance.now();
         if (line.includes('"usage":{')) tokens = (JSON.parse(line.slice(6)) as { usage: { completion_tokens: number } }).usage.completion_tokens;
       }
     }
     const total = performance.now() - t0;
-    return { ttftMs: first - t0, totalMs: total, tokens, tokensPerSecond: tokens / (total / 1000), cpuMsPerToken: (cpuMs() - c0) / tokens };
+    return { ttftMs: first - t0, totalMs: total, tokens, tokensPerSecond: tokens / (total / 1000), cpuMsPerToken: (processCpuMs(pid) - c0) / tokens };
   };
 
   // Warm both paths once, then alternate so drift (thermal, other load) hits both equally.
-  await direct(PROMPTS[0]!);
+  await direct.run(PROMPTS[0]!, MAX_TOKENS);
   await viaGlimpse(PROMPTS[0]!);
   const samples = { direct: [] as Sample[], glimpse: [] as Sample[] };
   for (let r = 0; r < ROUNDS; r++) {
     for (const p of PROMPTS) {
-      const [first, second] = r % 2 ? (['glimpse', 'direct'] as const) : (['direct', 'glimpse'] as const);
-      samples[first].push(await (first === 'direct' ? direct(p) : viaGlimpse(p)));
-      samples[second].push(await (second === 'direct' ? direct(p) : viaGlimpse(p)));
+      const order = r % 2 ? (['glimpse', 'direct'] as const) : (['direct', 'glimpse'] as const);
+      for (const side of order) samples[side].push(await (side === 'direct' ? direct.run(p, MAX_TOKENS) : viaGlimpse(p)));
     }
   }
   // /health latency while a generation runs (target: p99 under 20 ms).
@@ -164,16 +177,17 @@ async function benchModel(label: string, modelPath: string) {
   })().finally(() => (generating = false));
   while (generating) {
     const h0 = performance.now();
-    await (await fetch(`${url}/health`)).arrayBuffer();
+    await (await request(`${url}/health`)).body.arrayBuffer();
     healthMs.push(performance.now() - h0);
-    await new Promise((r) => setTimeout(r, 2));
+    await sleep(2);
   }
   const longRun = await long;
   healthMs.sort((a, b) => a - b);
   const healthP99 = healthMs[Math.min(healthMs.length - 1, Math.floor(healthMs.length * 0.99))] ?? NaN;
 
-  await server.close();
-  await model.dispose();
+  glimpse.child.kill('SIGTERM');
+  await new Promise((r) => glimpse.child.once('exit', r));
+  await direct.stop();
 
   const summary = (s: Sample[]) => ({
     tokensPerSecond: median(s.map((x) => x.tokensPerSecond)),

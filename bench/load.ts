@@ -15,10 +15,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
+import { freePort, sleep } from './util.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -61,16 +61,6 @@ interface Outcome {
   code?: string;
 }
 
-async function freePort(): Promise<number> {
-  return await new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 function rssOf(pid: number): number {
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -100,7 +90,6 @@ async function startServer(port: number): Promise<ChildProcess> {
   throw new Error('glimpse did not become ready');
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function one(base: string): Promise<Outcome> {
   const t0 = performance.now();

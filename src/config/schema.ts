@@ -28,6 +28,7 @@ export const ConfigSchema = Type.Object({
   defaultMaxTokens: Type.Integer({ minimum: 1, default: 512 }),
   requestTimeout: Type.Number({ exclusiveMinimum: 0, default: 300, description: 'Total seconds per request.' }),
   idleTimeout: Type.Number({ exclusiveMinimum: 0, default: 60, description: 'Seconds allowed between two tokens.' }),
+  streamIntervalMs: Type.Number({ minimum: 0, maximum: 1000, default: 20, description: 'Tokens the embedded engine makes within this many ms of the last piece it sent go out together (the first token never waits); 0 sends every token on its own. When tokens come faster than anyone reads, fewer larger pieces spare the CPU that generation needs.' }),
   heartbeatInterval: Type.Number({ exclusiveMinimum: 0, default: 15, description: 'Seconds between SSE comment heartbeats.' }),
   graceShutdownSeconds: Type.Number({ minimum: 0, default: 25, description: 'On SIGTERM: seconds in-flight requests may finish before they are cancelled with a shutting_down error (under the 30 s Kubernetes gives by default before SIGKILL, so the cancel events still go out).' }),
   wsPingInterval: Type.Number({ exclusiveMinimum: 0, default: 30, description: 'Seconds between WebSocket pings; a peer that missed the previous pong is dropped.' }),

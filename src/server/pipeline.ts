@@ -230,16 +230,33 @@ const STOPPED = Symbol('stopped');
 function guardedStream(ctx: GuardContext): OpenedStream {
   const { req, engine, clientSignal, shutdownSignal, config, logger, slot } = ctx;
   let started = false;
-  // A stream nobody ever iterates (the route failed between open and reading) must not hold its slot.
+  const ac = new AbortController();
+  // The engine starts now, not when the route first reads: prefill overlaps with the route
+  // writing response headers. Its first event waits in `firstNext` until run() takes it.
+  let it: AsyncIterator<GenerateEvent> | undefined;
+  let firstNext: Promise<IteratorResult<GenerateEvent>> | undefined;
+  try {
+    it = engine.generate(req, ac.signal)[Symbol.asyncIterator]();
+    firstNext = it.next();
+    // Read by run(); if the stream is never read, a rejection must not become an unhandled one.
+    firstNext.catch(() => {});
+  } catch (err) {
+    firstNext = Promise.reject(err);
+    firstNext.catch(() => {});
+  }
+  // A stream nobody ever iterates (the route failed between open and reading) must not hold its
+  // slot or keep the engine busy.
   const releaseIfUnread = () => {
-    if (!started) slot.release();
+    if (started) return;
+    ac.abort();
+    it?.return?.().catch(() => {});
+    slot.release();
   };
   clientSignal.addEventListener('abort', releaseIfUnread, { once: true });
 
   async function* run(): AsyncGenerator<GenerateEvent> {
     started = true;
     clientSignal.removeEventListener('abort', releaseIfUnread);
-    const ac = new AbortController();
     let why: StopReason | undefined;
     let wake!: () => void;
     const stopped = new Promise<typeof STOPPED>((resolve) => {
@@ -277,9 +294,7 @@ function guardedStream(ctx: GuardContext): OpenedStream {
     const begun = Date.now();
     let ended = false;
     let tokens = 0;
-    let it: AsyncIterator<GenerateEvent> | undefined;
     try {
-      it = engine.generate(req, ac.signal)[Symbol.asyncIterator]();
       for (;;) {
         if (why) {
           ended = true;
@@ -287,7 +302,8 @@ function guardedStream(ctx: GuardContext): OpenedStream {
           break;
         }
         idleTimer = setTimeout(() => stop('idle'), idleMs);
-        const next = it.next();
+        const next = firstNext ?? it!.next();
+        firstNext = undefined;
         // If the race is lost, a later rejection must not become an unhandled one.
         next.catch(() => {});
         const r = await Promise.race([next, stopped]);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chooseToken, createRng } from '../../src/engines/embedded/sampling.js';
-import { IncrementalDecoder, StopMatcher } from '../../src/engines/embedded/text-stream.js';
+import { IncrementalDecoder, StopMatcher, TextCoalescer } from '../../src/engines/embedded/text-stream.js';
 
 test('a stop string split across several tokens is cut out, and nothing after it is emitted', () => {
   const m = new StopMatcher(['END']);
@@ -50,4 +50,43 @@ test('temperature 0 is greedy and top_p keeps only the most likely tokens', () =
   assert.deepEqual([...seen], [1]);
   const wide = new Set(Array.from({ length: 300 }, () => chooseToken(logits, { temperature: 1, topP: 0.9 }, rng)));
   assert.deepEqual([...wide].sort(), [1, 3]);
+});
+
+test('the coalescer sends the first piece at once, joins pieces within the interval, and loses nothing', async () => {
+  let clock = 0;
+  const sent: Array<[number, string]> = [];
+  const c = new TextCoalescer(20, (t) => sent.push([clock, t]), () => clock);
+  c.push('A');
+  assert.deepEqual(sent, [[0, 'A']], 'the first token never waits');
+  clock = 5;
+  c.push('b');
+  clock = 9;
+  c.push('');
+  c.push('c');
+  assert.equal(sent.length, 1, 'pieces within the interval wait');
+  clock = 25;
+  c.push('d'); // a timer is pending: joins it
+  c.flush();
+  assert.deepEqual(sent, [[0, 'A'], [25, 'bcd']]);
+  clock = 100;
+  c.push('e');
+  assert.deepEqual(sent.at(-1), [100, 'e'], 'a piece after a quiet interval goes at once');
+  c.flush();
+  assert.equal(sent.length, 3, 'flush with nothing waiting sends nothing');
+
+  // With the real clock: the timer delivers what waits without another push.
+  const real: string[] = [];
+  const r = new TextCoalescer(15, (t) => real.push(t));
+  r.push('x');
+  r.push('y');
+  r.push('z');
+  assert.deepEqual(real, ['x']);
+  await new Promise((res) => setTimeout(res, 40));
+  assert.deepEqual(real, ['x', 'yz']);
+
+  // Interval 0: every piece on its own.
+  const each: string[] = [];
+  const e = new TextCoalescer(0, (t) => each.push(t));
+  for (const t of ['1', '2', '3']) e.push(t);
+  assert.deepEqual(each, ['1', '2', '3']);
 });

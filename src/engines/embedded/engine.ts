@@ -306,6 +306,7 @@ export class EmbeddedEngine implements Engine {
         seed: s.seed ?? randomInt(0, 2 ** 31),
         stop: s.stop,
         maxContextLength: this.config.maxContextLength,
+        streamIntervalMs: this.config.streamIntervalMs,
       },
       transfer,
       events: new EventChannel<GenerateEvent>(mergeTokens),

@@ -14,3 +14,4 @@ export function createEmbeddedEngine(config: Config, logger: Logger, options?: E
 export { EmbeddedEngine, cudaProviderInstalled, solidPng, type EmbeddedEngineOptions } from './engine.js';
 export { resolveModel, defaultCacheDir, modelCacheDir, ModelUnavailableError, type ResolvedModel } from './model-source.js';
 export { formatProgress, type DownloadProgress } from './download.js';
+export { sessionOptions } from './protocol.js';

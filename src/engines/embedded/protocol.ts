@@ -31,6 +31,8 @@ export interface WorkerGenerate {
   seed: number;
   stop: string[];
   maxContextLength: number;
+  /** Tokens within this many ms of the last piece sent are sent together; 0 sends each at once. */
+  streamIntervalMs: number;
 }
 
 /**
@@ -57,3 +59,17 @@ export type WorkerToMain =
   | { type: 'failed'; id: string; code: 'context_length_exceeded' | 'invalid_image' | 'engine_error'; message: string };
 
 export type WorkerImage = { encoded: ArrayBuffer } | { rgb: ArrayBuffer; width: number; height: number };
+
+/**
+ * onnxruntime session options for a model worker. No spin-waiting between runs: idle onnxruntime
+ * threads would otherwise burn the cores that the server's event loop, libvips (image decoding)
+ * and the other workers need. bench/embedded gives its direct script the same options, so the
+ * comparison measures glimpse, not a different runtime setting.
+ */
+export function sessionOptions(intraOpThreads: number) {
+  return {
+    intraOpNumThreads: intraOpThreads,
+    interOpNumThreads: 1,
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+  };
+}

@@ -13,9 +13,9 @@ import {
   env,
   type Tensor,
 } from '@huggingface/transformers';
-import type { LoadedInfo, MainToWorker, WorkerGenerate, WorkerInit, WorkerToMain } from './protocol.js';
+import { sessionOptions, type LoadedInfo, type MainToWorker, type WorkerGenerate, type WorkerInit, type WorkerToMain } from './protocol.js';
 import { chooseToken, createRng } from './sampling.js';
-import { IncrementalDecoder, StopMatcher } from './text-stream.js';
+import { IncrementalDecoder, StopMatcher, TextCoalescer } from './text-stream.js';
 
 if (!parentPort) throw new Error('worker.ts must run as a worker thread');
 const port = parentPort;
@@ -73,13 +73,7 @@ async function load(): Promise<void> {
   const options = {
     dtype: (init.dtype ?? undefined) as never,
     device: init.device,
-    // No spin-waiting between runs: idle onnxruntime threads would otherwise burn the cores that
-    // the server's event loop needs to stream tokens and answer /health.
-    session_options: {
-      intraOpNumThreads: init.intraOpThreads,
-      interOpNumThreads: 1,
-      extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
-    },
+    session_options: sessionOptions(init.intraOpThreads),
   };
   [processor, model] = await Promise.all([
     AutoProcessor.from_pretrained(init.modelDir),
@@ -127,6 +121,7 @@ async function generate(msg: WorkerGenerate): Promise<void> {
   const tokenizer = processor.tokenizer!;
   const decoder = new IncrementalDecoder((ids) => (ids.length ? tokenizer.decode(ids, { skip_special_tokens: true }) : ''));
   const stops = new StopMatcher(msg.stop);
+  const out = new TextCoalescer(msg.streamIntervalMs, (text) => send({ type: 'token', id: msg.id, text }));
   let completionTokens = 0;
   let lastId = -1;
   let first = true;
@@ -138,20 +133,24 @@ async function generate(msg: WorkerGenerate): Promise<void> {
       }
       lastId = Number(value[0]![0]);
       completionTokens++;
-      const text = stops.push(decoder.push(lastId));
-      if (text) send({ type: 'token', id: msg.id, text });
+      out.push(stops.push(decoder.push(lastId)));
     },
     end() {},
   };
   const eos = eosIds();
-  await model.generate({
-    ...inputs,
-    max_new_tokens: maxNew,
-    do_sample: false,
-    logits_processor: [new SeededSampler(msg.temperature, msg.topP, msg.seed)] as never,
-    stopping_criteria: [new StopCheck(() => stops.stopped)] as never,
-    streamer: streamer as never,
-  } as never);
+  try {
+    await model.generate({
+      ...inputs,
+      max_new_tokens: maxNew,
+      do_sample: false,
+      logits_processor: [new SeededSampler(msg.temperature, msg.topP, msg.seed)] as never,
+      stopping_criteria: [new StopCheck(() => stops.stopped)] as never,
+      streamer: streamer as never,
+    } as never);
+  } finally {
+    // Text that waited for the interval goes out before done (or before the failure report).
+    out.flush();
+  }
 
   if (crashRequested) {
     // Throw outside any promise chain, between runs (never while onnxruntime is mid-run), and never answer.
@@ -160,8 +159,8 @@ async function generate(msg: WorkerGenerate): Promise<void> {
     });
     return new Promise<void>(() => undefined);
   }
-  const tail = stops.push(decoder.flush()) + stops.flush();
-  if (tail) send({ type: 'token', id: msg.id, text: tail });
+  out.push(stops.push(decoder.flush()) + stops.flush());
+  out.flush();
   const cancelled = Atomics.load(cancelFlag, 0) === 1;
   const finishReason = cancelled ? 'cancelled' : stops.stopped || eos.has(lastId) ? 'stop' : 'length';
   send({ type: 'done', id: msg.id, finishReason, usage: { promptTokens, completionTokens } });

@@ -1,0 +1,84 @@
+/**
+ * The "plain script" side of bench/embedded: transformers.js called directly, in a process of its
+ * own (as a user's script would be), driven over IPC by bench/embedded.ts so that the two sides
+ * take turns and never share a process, a heap or a garbage collector.
+ *
+ * It uses glimpse's onnxruntime session options (same threads, no spin-waiting): the comparison
+ * is then about what glimpse adds, not a runtime setting. With onnxruntime's defaults, threads
+ * left spinning after each run starve this script's own image decode on a 2-core machine (about
+ * 9 ms instead of 2 for the 64x48 PNG), which would flatter glimpse by that much.
+ *
+ * Timing starts when the script has the encoded image in hand (like glimpse, which receives it in
+ * the request) and the first token is the first one the streamer sees after the prompt.
+ */
+import { AutoModelForImageTextToText, AutoProcessor, RawImage, env } from '@huggingface/transformers';
+import { sessionOptions, solidPng } from '../src/engines/embedded/index.js';
+
+export interface DirectRun {
+  type: 'run';
+  text: string;
+  rgb: [number, number, number];
+  maxTokens: number;
+}
+
+export interface DirectSample {
+  ttftMs: number;
+  totalMs: number;
+  tokens: number;
+  tokensPerSecond: number;
+  /** CPU time of this whole process (all threads) per completion token. */
+  cpuMsPerToken: number;
+}
+
+const [modelDir, dtype, threads] = process.argv.slice(2);
+const send = (msg: unknown) => process.send!(msg);
+const cpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+env.allowRemoteModels = false;
+const processor = await AutoProcessor.from_pretrained(modelDir!);
+const model = await AutoModelForImageTextToText.from_pretrained(modelDir!, {
+  dtype: (dtype === 'default' ? undefined : dtype) as never,
+  device: 'cpu',
+  session_options: sessionOptions(Number(threads)) as never,
+});
+
+async function run(p: DirectRun): Promise<DirectSample> {
+  const png = solidPng(64, 48, p.rgb);
+  const c0 = cpuMs();
+  const t0 = performance.now();
+  const image = await RawImage.fromBlob(new Blob([new Uint8Array(png)]));
+  const prompt = processor.apply_chat_template([{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: p.text }] }] as never, { add_generation_prompt: true }) as string;
+  const inputs = await processor(prompt, [image]);
+  let first = 0;
+  let count = 0;
+  let seenPrompt = false;
+  await model.generate({
+    ...inputs,
+    max_new_tokens: p.maxTokens,
+    do_sample: false,
+    streamer: {
+      put() {
+        if (!seenPrompt) return void (seenPrompt = true);
+        if (!count++) first = performance.now();
+      },
+      end() {},
+    },
+  } as never);
+  const total = performance.now() - t0;
+  return { ttftMs: first - t0, totalMs: total, tokens: count, tokensPerSecond: count / (total / 1000), cpuMsPerToken: (cpuMs() - c0) / count };
+}
+
+process.on('message', (msg: DirectRun | { type: 'exit' }) => {
+  if (msg.type === 'exit') {
+    void model.dispose().finally(() => process.exit(0));
+    return;
+  }
+  run(msg).then(
+    (sample) => send({ type: 'sample', sample }),
+    (err: Error) => send({ type: 'error', message: err.message }),
+  );
+});
+send({ type: 'ready' });
