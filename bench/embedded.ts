@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { defaultCacheDir, resolveModel, solidPng } from '../src/engines/embedded/index.js';
 import type { DirectRun, DirectSample } from './embedded-direct.js';
-import { freePort, sleep } from './util.js';
+import { decodeRate, freePort, sleep } from './util.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -137,6 +137,7 @@ async function benchModel(label: string, modelPath: string) {
     if (res.statusCode !== 200) throw new Error(`glimpse answered HTTP ${res.statusCode}: ${await res.body.text()}`);
     const decoder = new TextDecoder();
     let first = 0;
+    let last = 0;
     let tokens = 0;
     let buf = '';
     for await (const chunk of res.body) {
@@ -146,12 +147,15 @@ async function benchModel(label: string, modelPath: string) {
         const line = buf.slice(0, at).trim();
         buf = buf.slice(at + 2);
         if (!line.startsWith('data: ') || line === 'data: [DONE]') continue;
-        if (!first && line.includes('"content":"') && !line.includes('"content":""')) first = performance.now();
+        if (line.includes('"content":"') && !line.includes('"content":""')) {
+          last = performance.now();
+          if (!first) first = last;
+        }
         if (line.includes('"usage":{')) tokens = (JSON.parse(line.slice(6)) as { usage: { completion_tokens: number } }).usage.completion_tokens;
       }
     }
     const total = performance.now() - t0;
-    return { ttftMs: first - t0, totalMs: total, tokens, tokensPerSecond: tokens / (total / 1000), cpuMsPerToken: (processCpuMs(pid) - c0) / tokens };
+    return { ttftMs: first - t0, totalMs: total, tokens, tokensPerSecond: decodeRate(tokens, first, last), endToEndTokensPerSecond: tokens / (total / 1000), cpuMsPerToken: (processCpuMs(pid) - c0) / tokens };
   };
 
   // Warm both paths once, then alternate so drift (thermal, other load) hits both equally.
@@ -191,6 +195,7 @@ async function benchModel(label: string, modelPath: string) {
 
   const summary = (s: Sample[]) => ({
     tokensPerSecond: median(s.map((x) => x.tokensPerSecond)),
+    endToEndTokensPerSecond: median(s.map((x) => x.endToEndTokensPerSecond)),
     ttftMs: median(s.map((x) => x.ttftMs)),
     totalMs: median(s.map((x) => x.totalMs)),
     tokens: median(s.map((x) => x.tokens)),
@@ -205,6 +210,7 @@ async function benchModel(label: string, modelPath: string) {
     direct: d,
     glimpse: g,
     ratioTokensPerSecond: g.tokensPerSecond / d.tokensPerSecond,
+    ratioEndToEnd: g.endToEndTokensPerSecond / d.endToEndTokensPerSecond,
     addedTtftMs: g.ttftMs - d.ttftMs,
     healthP99Ms: healthP99,
     healthSamples: healthMs.length,
@@ -237,11 +243,12 @@ const rows = results.map((r) => [
   r.direct.ttftMs.toFixed(1),
   r.glimpse.ttftMs.toFixed(1),
   (r.addedTtftMs >= 0 ? '+' : '') + r.addedTtftMs.toFixed(1) + (r.addedTtftMs <= 5 ? ' ok' : ' HIGH'),
+  `${r.direct.endToEndTokensPerSecond.toFixed(0)} / ${r.glimpse.endToEndTokensPerSecond.toFixed(0)} (${r.ratioEndToEnd.toFixed(3)})`,
   r.direct.cpuMsPerToken.toFixed(3),
   r.glimpse.cpuMsPerToken.toFixed(3),
   `${r.healthP99Ms.toFixed(1)} (n=${r.healthSamples} over ${r.healthDuringTokens} tokens)`,
 ]);
-const header = ['model', 'direct tok/s', 'glimpse tok/s', 'ratio (>=0.95)', 'direct TTFT ms', 'glimpse TTFT ms', 'added TTFT (<=5 ms)', 'direct CPU ms/tok', 'glimpse CPU ms/tok', '/health p99 ms while generating'];
+const header = ['model', 'direct decode tok/s', 'glimpse decode tok/s', 'ratio (>=0.95)', 'direct TTFT ms', 'glimpse TTFT ms', 'added TTFT (<=5 ms)', 'end-to-end tok/s direct / glimpse', 'direct CPU ms/tok', 'glimpse server CPU ms/tok', '/health p99 ms while generating'];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
 const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
 console.log(`\nload average ${loadavg().map((x) => x.toFixed(1)).join(' ')} (compare runs only when it is low)`);

@@ -372,13 +372,12 @@ export class EmbeddedEngine implements Engine {
     const job = slot.job;
     if (!job || job.msg.id !== msg.id) return;
     switch (msg.type) {
-      case 'started':
-        this.logger.debug({ reqId: msg.id, worker: slot.index, promptTokens: msg.promptTokens, queuedMs: Date.now() - job.enqueuedAt }, 'embedded generation started');
-        return;
       case 'token':
         if (!job.finished) job.events.push({ type: 'token', text: msg.text });
         return;
       case 'done':
+        // Logged at the end rather than at the start: a message during prefill would wake this thread while the model needs every core.
+        this.logger.debug({ reqId: msg.id, worker: slot.index, ...msg.usage, ms: Date.now() - job.enqueuedAt }, 'embedded generation done');
         job.events.push({ type: 'usage', usage: msg.usage });
         this.finish(job, job.stopReason === 'timeout' ? timeoutEvent() : { type: 'done', finishReason: job.stopReason === 'cancelled' ? 'cancelled' : msg.finishReason });
         break;

@@ -53,7 +53,6 @@ export interface LoadedInfo {
 export type WorkerToMain =
   | { type: 'loaded'; info: LoadedInfo }
   | { type: 'load_failed'; message: string }
-  | { type: 'started'; id: string; promptTokens: number }
   | { type: 'token'; id: string; text: string }
   | { type: 'done'; id: string; finishReason: FinishReason; usage: Usage }
   | { type: 'failed'; id: string; code: 'context_length_exceeded' | 'invalid_image' | 'engine_error'; message: string };

@@ -116,7 +116,6 @@ async function generate(msg: WorkerGenerate): Promise<void> {
     send({ type: 'done', id: msg.id, finishReason: 'cancelled', usage: { promptTokens, completionTokens: 0 } });
     return;
   }
-  send({ type: 'started', id: msg.id, promptTokens });
 
   const tokenizer = processor.tokenizer!;
   const decoder = new IncrementalDecoder((ids) => (ids.length ? tokenizer.decode(ids, { skip_special_tokens: true }) : ''));
