@@ -2,13 +2,15 @@
  * Decode, orient, flatten, convert and shrink one image with sharp (libvips). Every step runs on
  * libuv's threadpool, so the event loop keeps serving while an image is decoded.
  *
- * Order of work: the header is read first (format and dimensions, no pixel decode) and the pixel
- * limit checked against it, so a decompression bomb costs only its header. Only then are the
+ * Order of work: the header is read first (format and dimensions, no pixel decode; in JavaScript
+ * for clean PNG/JPEG/WebP headers, by libvips otherwise) and the pixel and aspect-ratio limits
+ * checked against it, so a decompression bomb costs only its header. Only then are the
  * pixels decoded, straight into the shrunk size where the format allows (JPEG/WebP shrink-on-load).
  */
 import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import { GlimpseError, type ImageInput, type ResolvedImage } from '../core/index.js';
 import { differenceHash, pixelSha256 } from './fingerprint.js';
+import { quickHeader } from './header.js';
 import { isSrgbProfile } from './icc.js';
 import { checkAspectRatio, checkPixels, type ImageSettings } from './limits.js';
 import type { SupportedFormat } from './sniff.js';
@@ -16,6 +18,12 @@ import type { SupportedFormat } from './sniff.js';
 // The operation cache only helps when the same image is processed twice in a row; for a server
 // receiving distinct images it just holds memory.
 sharp.cache(false);
+
+// libvips picks a loader by sniffing the bytes itself. Only the loaders for the formats glimpse
+// accepts may run in this process: no SVG, PDF or other loader can ever be reached with client
+// bytes, whatever they contain (our own sniff already refuses them; this is the second lock).
+sharp.block({ operation: ['VipsForeignLoad'] });
+sharp.unblock({ operation: ['VipsForeignLoadJpeg', 'VipsForeignLoadPng', 'VipsForeignLoadWebp', 'VipsForeignLoadNsgif', 'VipsForeignLoadHeif', 'VipsForeignLoadTiff'] });
 
 const MIME: Record<ImageSettings['outputFormat'], ResolvedImage['mime']> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp' };
 
@@ -59,7 +67,9 @@ export async function readHeader(data: Buffer, format: SupportedFormat): Promise
 
 export async function normalizeImage(data: Buffer, format: SupportedFormat, opts: NormalizeOptions): Promise<ResolvedImage> {
   const s = opts.settings;
-  const { width: srcW, height: srcH, srgbProfile } = await readHeader(data, format);
+  // Clean PNG/JPEG/WebP headers without a colour profile are read here; the rest by libvips.
+  const quick = quickHeader(data, format);
+  const { width: srcW, height: srcH, srgbProfile } = quick ? { ...quick, srgbProfile: false } : await readHeader(data, format);
   checkPixels(srcW, srcH, s);
   checkAspectRatio(srcW, srcH, s);
 
