@@ -45,14 +45,27 @@ function photoPixels(width: number, height: number, seed: number): Buffer {
   return buf;
 }
 
-/** A screenshot: flat panels and many thin dark "text" bars. */
+/** A screenshot as PNG (RGBA, like most screen captures): flat panels, a title bar and many thin dark "text" bars. */
 async function screenshot(width: number, height: number): Promise<Buffer> {
-  const bars: string[] = [];
+  const px = Buffer.alloc(width * height * 4, 255);
+  const fill = (x0: number, y0: number, w: number, h: number, [r, g, b]: [number, number, number]) => {
+    for (let y = y0; y < Math.min(height, y0 + h); y++) {
+      for (let x = x0; x < Math.min(width, x0 + w); x++) {
+        const o = (y * width + x) * 4;
+        px[o] = r;
+        px[o + 1] = g;
+        px[o + 2] = b;
+      }
+    }
+  };
+  fill(0, 0, width, height, [0xf4, 0xf5, 0xf7]);
+  fill(0, 0, width, 56, [0x1f, 0x6f, 0xeb]);
+  fill(width - 280, 70, 260, height - 90, [0xd0, 0xd7, 0xde]);
+  fill(width - 279, 71, 258, height - 92, [0xff, 0xff, 0xff]);
   for (let y = 80; y < height - 40; y += 22) {
-    for (let x = 40; x < width - 300; x += 260) bars.push(`<rect x="${x}" y="${y}" width="${120 + ((x * 7 + y * 3) % 120)}" height="10" fill="#333"/>`);
+    for (let x = 40; x < width - 300; x += 260) fill(x, y, 120 + ((x * 7 + y * 3) % 120), 10, [0x33, 0x33, 0x33]);
   }
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><rect width="100%" height="100%" fill="#f4f5f7"/><rect width="100%" height="56" fill="#1f6feb"/><rect x="${width - 280}" y="70" width="260" height="${height - 90}" fill="#ffffff" stroke="#d0d7de"/>${bars.join('')}</svg>`;
-  return sharp(Buffer.from(svg)).png().toBuffer();
+  return sharp(px, { raw: { width, height, channels: 4 } }).png().toBuffer();
 }
 
 async function makeSet(dir: string) {

@@ -90,3 +90,39 @@ test('the coalescer sends the first piece at once, joins pieces within the inter
   for (const t of ['1', '2', '3']) e.push(t);
   assert.deepEqual(each, ['1', '2', '3']);
 });
+
+test('with a source, the coalescer decodes what piled up once per piece, and a split character waits whole', () => {
+  // Token ids are bytes of UTF-8 text; "é" is two of them.
+  const bytes = Buffer.from('hé!', 'utf8');
+  const decoder = new IncrementalDecoder((ids) => Buffer.from(ids).toString('utf8'));
+  let clock = 0;
+  let decodes = 0;
+  const sent: string[] = [];
+  const c = new TextCoalescer(20, (t) => sent.push(t), () => clock, () => {
+    decodes++;
+    return decoder.take();
+  });
+  decoder.add(bytes[0]!);
+  c.poke(); // first piece: at once
+  assert.deepEqual(sent, ['h']);
+  clock = 1;
+  decoder.add(bytes[1]!); // first byte of "é"
+  c.poke();
+  clock = 2;
+  decoder.add(bytes[2]!);
+  c.poke();
+  decoder.add(bytes[3]!);
+  c.poke();
+  assert.equal(decodes, 1, 'nothing decoded while the interval runs');
+  c.flush();
+  assert.deepEqual(sent, ['h', 'é!']);
+  assert.equal(decodes, 2, 'three tokens, one decode');
+  // A piece whose last character is incomplete is held back, not sent broken.
+  decoder.add(0xc3);
+  clock = 50;
+  c.poke();
+  assert.deepEqual(sent, ['h', 'é!']);
+  decoder.add(0xa9);
+  c.flush();
+  assert.deepEqual(sent, ['h', 'é!', 'é']);
+});

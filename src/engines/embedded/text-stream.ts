@@ -17,6 +17,17 @@ export class IncrementalDecoder {
   /** Add one token; returns the new text it completes ('' when it completes none yet). */
   push(id: number): string {
     this.ids.push(id);
+    return this.take();
+  }
+
+  /** Add one token without decoding yet (take() decodes everything added since, in one go). */
+  add(id: number): void {
+    this.ids.push(id);
+  }
+
+  /** The new text completed by the tokens added since the last take ('' when none yet). */
+  take(): string {
+    if (this.readOffset === this.ids.length) return '';
     const prefix = this.decode(this.ids.slice(this.prefixOffset, this.readOffset));
     const full = this.decode(this.ids.slice(this.prefixOffset));
     if (full.length > prefix.length && !full.endsWith('\uFFFD')) {
@@ -47,6 +58,11 @@ export class StopMatcher {
 
   constructor(private readonly stops: string[]) {
     this.stops = stops.filter((s) => s.length > 0);
+  }
+
+  /** True when there is at least one stop string to look for. */
+  get active(): boolean {
+    return this.stops.length > 0;
   }
 
   /** Feed new text; returns the text that is safe to emit now. */
@@ -98,6 +114,9 @@ export class StopMatcher {
  * the interval is up. On a slow CPU, where tokens are tens of ms apart, every token still goes out
  * alone; when tokens come faster than anyone reads, the per-piece cost (thread hop, SSE frame,
  * socket write, client parse) is paid once per interval instead of once per token.
+ *
+ * With a `source`, text is also pulled at flush time: poke() says new material exists (token ids
+ * not yet decoded, say) and the work of turning it into text is done once per piece.
  */
 export class TextCoalescer {
   private pending = '';
@@ -108,11 +127,17 @@ export class TextCoalescer {
     private readonly intervalMs: number,
     private readonly emit: (text: string) => void,
     private readonly now: () => number = () => performance.now(),
+    private readonly source?: () => string,
   ) {}
 
   push(text: string): void {
     if (!text) return;
     this.pending += text;
+    this.poke();
+  }
+
+  /** New material for `source`: flush now if the interval is up, or when it is. */
+  poke(): void {
     if (this.timer) return;
     const wait = this.last + this.intervalMs - this.now();
     if (wait <= 0) this.flush();
@@ -123,8 +148,8 @@ export class TextCoalescer {
   flush(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    if (!this.pending) return;
-    const text = this.pending;
+    const text = this.pending + (this.source?.() ?? '');
+    if (!text) return;
     this.pending = '';
     this.last = this.now();
     this.emit(text);

@@ -120,7 +120,11 @@ async function generate(msg: WorkerGenerate): Promise<void> {
   const tokenizer = processor.tokenizer!;
   const decoder = new IncrementalDecoder((ids) => (ids.length ? tokenizer.decode(ids, { skip_special_tokens: true }) : ''));
   const stops = new StopMatcher(msg.stop);
-  const out = new TextCoalescer(msg.streamIntervalMs, (text) => send({ type: 'token', id: msg.id, text }));
+  // Without stop strings nothing needs the text token by token, so the ids are decoded once per
+  // piece sent (at the stream interval); with stop strings each token is decoded as it comes, to
+  // stop at the step where one appears.
+  const lazyText = !stops.active;
+  const out = new TextCoalescer(msg.streamIntervalMs, (text) => send({ type: 'token', id: msg.id, text }), undefined, lazyText ? () => decoder.take() : undefined);
   let completionTokens = 0;
   let lastId = -1;
   let first = true;
@@ -132,7 +136,10 @@ async function generate(msg: WorkerGenerate): Promise<void> {
       }
       lastId = Number(value[0]![0]);
       completionTokens++;
-      out.push(stops.push(decoder.push(lastId)));
+      if (lazyText) {
+        decoder.add(lastId);
+        out.poke();
+      } else out.push(stops.push(decoder.push(lastId)));
     },
     end() {},
   };
