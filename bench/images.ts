@@ -129,7 +129,18 @@ async function glimpsePerFile(data: Buffer, output: Mode, seconds: number): Prom
   return (performance.now() - start) / n;
 }
 
+/** The baseline needs Pillow; say how to get it rather than failing inside Python. */
+function checkPillow(): void {
+  try {
+    execFileSync(values.python!, ['-c', 'import PIL'], { stdio: 'ignore' });
+  } catch {
+    console.error(`bench/images compares against Pillow, which ${values.python} cannot import. Install it (Debian: apt-get install python3-pil) or pass --python <interpreter with Pillow>.`);
+    process.exit(2);
+  }
+}
+
 async function main() {
+  checkPillow();
   const dir = join(tmpdir(), 'glimpse-bench-images');
   const set = await makeSet(dir);
   const cores = cpus().length;
