@@ -148,3 +148,36 @@ test('the pipeline hands each engine the image form it declares: pixels without 
     }
   }
 });
+
+test('the engine starts when the slot is won, before the route reads; an unread stream whose client leaves stops it and frees the slot', async () => {
+  const config = loadConfig({ flags: { engine: 'simulated' }, env: {} });
+  let calls = 0;
+  let aborted = false;
+  const engine = engineFrom(async function* (signal) {
+    calls++;
+    signal.addEventListener('abort', () => (aborted = true));
+    yield { type: 'token', text: 'a' };
+    await new Promise(() => {});
+  });
+  const p = createPipeline(config, engine, logger);
+  const ac = new AbortController();
+  await p.open(request(), ac.signal);
+  assert.equal(calls, 1, 'generation began while the route had not read anything yet');
+  assert.equal(p.stats().inFlight, 1);
+  ac.abort();
+  assert.equal(aborted, true, 'the engine was told to stop');
+  assert.equal(p.stats().inFlight, 0, 'the slot is free');
+});
+
+test('an engine whose first step throws before anything is read still ends the stream with one error', async () => {
+  const config = loadConfig({ flags: { engine: 'simulated' }, env: {} });
+  const engine = engineFrom(async function* () {
+    throw new Error('boom');
+  });
+  const p = createPipeline(config, engine, logger);
+  const stream = await p.open(request(), new AbortController().signal);
+  await new Promise((r) => setTimeout(r, 5)); // the rejection happens before the route reads
+  const events = await drain(stream);
+  assert.deepEqual(events.map((e) => e.type), ['error']);
+  assert.equal(p.stats().inFlight, 0);
+});
