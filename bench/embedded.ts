@@ -61,6 +61,12 @@ function processCpuMs(pid: number): number {
   return ns / 1e6;
 }
 
+/** Peak resident memory of a process so far (Linux VmHWM), MB. */
+function peakRssMb(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
 /** The direct script in its own process; resolves once its model is loaded. */
 async function startDirect(modelDir: string, dtype: string | null, threads: number) {
   const child = fork(new URL('./embedded-direct.ts', import.meta.url).pathname, [modelDir, dtype ?? 'default', String(threads)], {
@@ -78,6 +84,7 @@ async function startDirect(modelDir: string, dtype: string | null, threads: numb
   });
   await ready;
   return {
+    pid: child.pid!,
     run: (p: (typeof PROMPTS)[number], maxTokens: number) =>
       new Promise<Sample>((resolve, reject) => {
         pending = { resolve, reject };
@@ -171,12 +178,12 @@ async function benchModel(label: string, modelPath: string) {
   // /health latency while a generation runs (target: p99 under 20 ms).
   const healthMs: number[] = [];
   let generating = true;
-  // Generations back to back for 3 s (the fixture may stop early on its end token).
+  // Generations back to back for at least 3 s.
   const long = (async () => {
     const until = performance.now() + 3000;
     let tokens = 0;
     const t0 = performance.now();
-    while (performance.now() < until) tokens += (await viaGlimpse(PROMPTS[0]!, 1500)).tokens;
+    while (performance.now() < until) tokens += (await viaGlimpse(PROMPTS[0]!)).tokens;
     return { tokens, totalMs: performance.now() - t0 };
   })().finally(() => (generating = false));
   while (generating) {
@@ -189,6 +196,7 @@ async function benchModel(label: string, modelPath: string) {
   healthMs.sort((a, b) => a - b);
   const healthP99 = healthMs[Math.min(healthMs.length - 1, Math.floor(healthMs.length * 0.99))] ?? NaN;
 
+  const peakRss = { direct: peakRssMb(direct.pid), glimpse: peakRssMb(pid) };
   glimpse.child.kill('SIGTERM');
   await new Promise((r) => glimpse.child.once('exit', r));
   await direct.stop();
@@ -213,6 +221,7 @@ async function benchModel(label: string, modelPath: string) {
     ratioEndToEnd: g.endToEndTokensPerSecond / d.endToEndTokensPerSecond,
     addedTtftMs: g.ttftMs - d.ttftMs,
     healthP99Ms: healthP99,
+    peakRssMb: peakRss,
     healthSamples: healthMs.length,
     healthDuringMs: longRun.totalMs,
     healthDuringTokens: longRun.tokens,
@@ -247,8 +256,9 @@ const rows = results.map((r) => [
   r.direct.cpuMsPerToken.toFixed(3),
   r.glimpse.cpuMsPerToken.toFixed(3),
   `${r.healthP99Ms.toFixed(1)} (n=${r.healthSamples} over ${r.healthDuringTokens} tokens)`,
+  `${r.peakRssMb.direct.toFixed(0)} / ${r.peakRssMb.glimpse.toFixed(0)}`,
 ]);
-const header = ['model', 'direct decode tok/s', 'glimpse decode tok/s', 'ratio (>=0.95)', 'direct TTFT ms', 'glimpse TTFT ms', 'added TTFT (<=5 ms)', 'end-to-end tok/s direct / glimpse', 'direct CPU ms/tok', 'glimpse server CPU ms/tok', '/health p99 ms while generating'];
+const header = ['model', 'direct decode tok/s', 'glimpse decode tok/s', 'ratio (>=0.95)', 'direct TTFT ms', 'glimpse TTFT ms', 'added TTFT (<=5 ms)', 'end-to-end tok/s direct / glimpse', 'direct CPU ms/tok', 'glimpse server CPU ms/tok', '/health p99 ms while generating', 'peak RSS MB direct / glimpse'];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
 const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
 console.log(`\nload average ${loadavg().map((x) => x.toFixed(1)).join(' ')} (compare runs only when it is low)`);

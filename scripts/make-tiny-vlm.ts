@@ -6,32 +6,66 @@
  * token embedding and decoder with KV cache. Deterministic: re-running gives identical files.
  *
  * Usage: npm run make-tiny-vlm [-- <output dir>]
+ *
+ * `--shape smolvlm-256m` writes instead a model with HuggingFaceTB/SmolVLM-256M-Instruct's sizes
+ * (12-block 768-wide vision encoder on 512 px tiles, 30-layer 576-wide decoder, 49,280-token
+ * vocabulary, its image processor settings) and 8-bit weights laid out as its default
+ * `*_quantized.onnx` files: random weights, but the real model's compute and memory, for
+ * measuring speed and memory where the real one cannot be downloaded. About 250 MB; not committed.
+ * Its attention keeps one key/value head per query head (the real decoder shares 3 among 9),
+ * so its KV cache is 3x the real one's.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { buildDecoder, buildEmbedTokens, buildVisionEncoder, type TinyDims } from './tiny-vlm/graphs.js';
 import { seededRandom } from './tiny-vlm/onnx-builder.js';
 import { buildTokenizer } from './tiny-vlm/tokenizer.js';
 
-const out = resolve(process.argv[2] ?? new URL('../fixtures/tiny-vlm', import.meta.url).pathname);
+const { values: opts, positionals } = parseArgs({ options: { shape: { type: 'string', default: 'tiny' } }, allowPositionals: true });
+if (opts.shape !== 'tiny' && opts.shape !== 'smolvlm-256m') throw new Error(`--shape must be tiny or smolvlm-256m, not ${opts.shape}`);
+const real = opts.shape === 'smolvlm-256m';
+const out = resolve(positionals[0] ?? new URL('../fixtures/tiny-vlm', import.meta.url).pathname);
 mkdirSync(join(out, 'onnx'), { recursive: true });
 
-const tok = buildTokenizer(240);
-const dims: TinyDims = {
-  vocabSize: tok.vocabSize,
-  hidden: 64,
-  heads: 4,
-  headDim: 16,
-  layers: 2,
-  intermediate: 128,
-  visionHidden: 32,
-  visionHeads: 2,
-  imageSize: 32,
-  patchSize: 8,
-  scaleFactor: 2,
-  ropeTheta: 10000,
-  rmsEps: 1e-5,
-};
+const tok = buildTokenizer(240, real ? 49280 : 0);
+const dims: TinyDims = real
+  ? {
+      vocabSize: tok.vocabSize,
+      hidden: 576,
+      heads: 9,
+      headDim: 64,
+      layers: 30,
+      intermediate: 1536,
+      visionHidden: 768,
+      visionHeads: 12,
+      visionLayers: 12,
+      visionIntermediate: 3072,
+      imageSize: 512,
+      patchSize: 16,
+      scaleFactor: 4,
+      ropeTheta: 100000,
+      rmsEps: 1e-5,
+      quantize: true,
+    }
+  : {
+      vocabSize: tok.vocabSize,
+      hidden: 64,
+      heads: 4,
+      headDim: 16,
+      layers: 2,
+      intermediate: 128,
+      visionHidden: 32,
+      visionHeads: 2,
+      imageSize: 32,
+      patchSize: 8,
+      scaleFactor: 2,
+      ropeTheta: 10000,
+      rmsEps: 1e-5,
+    };
+// Longest edge the processor resizes to before cutting 512 px tiles (SmolVLM: 4 tiles across).
+const resizeLongestEdge = real ? 4 * dims.imageSize : dims.imageSize * 2;
+const suffix = real ? '_quantized' : '';
 const imageSeqLen = ((dims.imageSize / dims.patchSize) ** 2) / dims.scaleFactor ** 2;
 const id = tok.specialIds;
 const eos = id['<end_of_utterance>']!;
@@ -63,7 +97,7 @@ json('config.json', {
     num_attention_heads: dims.heads,
     num_key_value_heads: dims.heads,
     head_dim: dims.headDim,
-    max_position_embeddings: 2048,
+    max_position_embeddings: real ? 8192 : 2048,
     rms_norm_eps: dims.rmsEps,
     rope_theta: dims.ropeTheta,
     bos_token_id: id['<|im_start|>'],
@@ -79,8 +113,8 @@ json('config.json', {
     image_size: dims.imageSize,
     patch_size: dims.patchSize,
   },
-  // Full-precision graphs only: tells loaders (and glimpse's --dtype auto) which files exist.
-  'transformers.js_config': { dtype: 'fp32' },
+  // Tells loaders (and glimpse's --dtype auto) which files exist.
+  'transformers.js_config': { dtype: real ? 'q8' : 'fp32' },
   _comment: 'Random weights: glimpse test fixture written by scripts/make-tiny-vlm.ts. Output is meaningless text.',
 });
 json('generation_config.json', { bos_token_id: id['<|im_start|>'], eos_token_id: [eos, id['<|endoftext|>']], pad_token_id: id['<|im_end|>'] });
@@ -89,7 +123,7 @@ json('preprocessor_config.json', {
   processor_class: 'Idefics3Processor',
   do_convert_rgb: true,
   do_resize: true,
-  size: { longest_edge: dims.imageSize * 2 },
+  size: { longest_edge: resizeLongestEdge },
   resample: 1,
   do_rescale: true,
   rescale_factor: 1 / 255,
@@ -124,14 +158,16 @@ json('tokenizer_config.json', {
 json('tokenizer.json', tok.tokenizerJson);
 
 // Separate streams per graph so changing one graph's size does not reshuffle another's weights.
-writeFileSync(join(out, 'onnx', 'vision_encoder.onnx'), buildVisionEncoder(dims, seededRandom(1)));
-writeFileSync(join(out, 'onnx', 'embed_tokens.onnx'), buildEmbedTokens(dims, seededRandom(2)));
-writeFileSync(join(out, 'onnx', 'decoder_model_merged.onnx'), buildDecoder(dims, seededRandom(3)));
+writeFileSync(join(out, 'onnx', `vision_encoder${suffix}.onnx`), buildVisionEncoder(dims, seededRandom(1)));
+writeFileSync(join(out, 'onnx', `embed_tokens${suffix}.onnx`), buildEmbedTokens(dims, seededRandom(2)));
+writeFileSync(join(out, 'onnx', `decoder_model_merged${suffix}.onnx`), buildDecoder(dims, seededRandom(3)));
 writeFileSync(
   join(out, 'README.md'),
-  `# tiny-vlm (test fixture)\n\nRandom-weight Idefics3/SmolVLM-architecture model written by \`npm run make-tiny-vlm\`\n` +
+  `# ${real ? 'SmolVLM-256M-shaped random model (benchmarks)' : 'tiny-vlm (test fixture)'}\n\nRandom-weight Idefics3/SmolVLM-architecture model written by \`npm run make-tiny-vlm\`\n` +
     `(scripts/make-tiny-vlm.ts). Vocabulary ${dims.vocabSize} tokens (byte-level BPE + SmolVLM special tokens),\n` +
-    `decoder ${dims.layers} layers x ${dims.hidden} hidden, vision tiles ${dims.imageSize}px, ${imageSeqLen} image tokens per tile.\n` +
+    (real
+      ? `decoder ${dims.layers} layers x ${dims.hidden} hidden, vision ${dims.visionLayers} blocks x ${dims.visionHidden}, tiles ${dims.imageSize}px, ${imageSeqLen} image tokens per tile, 8-bit weights.\n`
+      : `decoder ${dims.layers} layers x ${dims.hidden} hidden, vision tiles ${dims.imageSize}px, ${imageSeqLen} image tokens per tile.\n`) +
     `It exercises the real loading, preprocessing, vision-encoder and cached decoding path; its text is meaningless.\n`,
 );
 console.log(`wrote ${out} (vocab ${dims.vocabSize}, ${imageSeqLen} image tokens per tile)`);

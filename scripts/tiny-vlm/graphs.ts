@@ -6,7 +6,7 @@
  * connector, token embedding, and a Llama decoder (RMSNorm, rotary attention over a KV cache,
  * causal + padding mask, SwiGLU MLP, LM head).
  */
-import { BOOL, FLOAT, GraphBuilder, INT64, randomWeights } from './onnx-builder.js';
+import { BOOL, FLOAT, GraphBuilder, INT64, INT8, randomWeights } from './onnx-builder.js';
 
 export interface TinyDims {
   vocabSize: number;
@@ -22,6 +22,17 @@ export interface TinyDims {
   scaleFactor: number;
   ropeTheta: number;
   rmsEps: number;
+  /** ViT blocks in the vision encoder (default 1). */
+  visionLayers?: number;
+  /** Vision MLP width (default 2 x visionHidden). */
+  visionIntermediate?: number;
+  /**
+   * 8-bit weights the way transformers.js's `*_quantized.onnx` exports are made (onnxruntime
+   * dynamic quantization): int8 weights, activations quantized on the fly (DynamicQuantizeLinear),
+   * MatMulInteger, then scaled back to float; the embedding table is int8 and dequantized after
+   * the lookup. Same file size and weight memory as a real q8 export of these dimensions.
+   */
+  quantize?: boolean;
 }
 
 type Rand = () => number;
@@ -30,6 +41,28 @@ function weight(g: GraphBuilder, rand: Rand, name: string, dims: number[], scale
   const size = dims.reduce((a, b) => a * b, 1);
   const s = scale ?? 1 / Math.sqrt(dims[0]!);
   return g.floatInit(name, dims, randomWeights(rand, size, s));
+}
+
+/** x @ W for a [in, out] weight: float MatMul, or the dynamic-quantization pattern. */
+function linear(g: GraphBuilder, rand: Rand, x: string, name: string, dims: [number, number], scale: number | undefined, quantize: boolean | undefined): string {
+  if (!quantize) return g.op('MatMul', [x, weight(g, rand, name, dims, scale)]);
+  const w = int8Weight(g, rand, name, dims, scale ?? 1 / Math.sqrt(dims[0]));
+  const [xq, xScale, xZero] = [g.tmp('xq'), g.tmp('xs'), g.tmp('xz')];
+  g.op('DynamicQuantizeLinear', [x], {}, [xq, xScale, xZero]);
+  const acc = g.op('MatMulInteger', [xq, w.q, xZero, w.zero]);
+  return g.op('Mul', [g.op('Cast', [acc], { to: FLOAT }), g.op('Mul', [xScale, w.scale])]);
+}
+
+/** Uniform int8 weights whose dequantized values span [-scale, scale], as a float weight would. */
+function int8Weight(g: GraphBuilder, rand: Rand, name: string, dims: number[], scale: number) {
+  const size = dims.reduce((a, b) => a * b, 1);
+  const q = new Int8Array(size);
+  for (let i = 0; i < size; i++) q[i] = Math.round((rand() * 2 - 1) * 127);
+  return {
+    q: g.rawInit(`${name}_quantized`, INT8, dims, new Uint8Array(q.buffer)),
+    scale: g.scalar(scale / 127),
+    zero: g.rawInit(`${name}_zero_point`, INT8, [], Uint8Array.of(0)),
+  };
 }
 
 function ones(g: GraphBuilder, name: string, n: number): string {
@@ -58,8 +91,13 @@ function mergeHeads(g: GraphBuilder, x: string, hidden: number): string {
 export function buildEmbedTokens(dims: TinyDims, rand: Rand): Uint8Array {
   const g = new GraphBuilder('embed_tokens');
   const ids = g.input('input_ids', INT64, ['batch_size', 'sequence_length']);
-  const table = weight(g, rand, 'embed_tokens.weight', [dims.vocabSize, dims.hidden], 1);
-  g.op('Gather', [table, ids], { axis: 0 }, ['inputs_embeds']);
+  if (dims.quantize) {
+    const t = int8Weight(g, rand, 'embed_tokens.weight', [dims.vocabSize, dims.hidden], 1);
+    g.op('DequantizeLinear', [g.op('Gather', [t.q, ids], { axis: 0 }), t.scale, t.zero], {}, ['inputs_embeds']);
+  } else {
+    const table = weight(g, rand, 'embed_tokens.weight', [dims.vocabSize, dims.hidden], 1);
+    g.op('Gather', [table, ids], { axis: 0 }, ['inputs_embeds']);
+  }
   g.output('inputs_embeds', FLOAT, ['batch_size', 'sequence_length', dims.hidden]);
   return g.encode();
 }
@@ -85,25 +123,32 @@ export function buildVisionEncoder(dims: TinyDims, rand: Rand): Uint8Array {
   const seq = g.op('Transpose', [g.op('Reshape', [conv, g.ints([0, D, patches])])], { perm: [0, 2, 1] });
   let h = g.op('Add', [seq, weight(g, rand, 'pos.weight', [patches, D], 0.02)]);
 
-  // One pre-norm ViT block.
-  const ln1 = g.op('LayerNormalization', [h, ones(g, 'ln1.w', D), g.floatInit('ln1.b', [D], new Float32Array(D))], { axis: -1, epsilon: { f: 1e-6 } });
-  const q = splitHeads(g, g.op('MatMul', [ln1, weight(g, rand, 'v.q', [D, D])]), VH, D / VH);
-  const k = splitHeads(g, g.op('MatMul', [ln1, weight(g, rand, 'v.k', [D, D])]), VH, D / VH);
-  const v = splitHeads(g, g.op('MatMul', [ln1, weight(g, rand, 'v.v', [D, D])]), VH, D / VH);
-  const scores = g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]), g.scalar(1 / Math.sqrt(D / VH))]);
-  const attn = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), v]);
-  h = g.op('Add', [h, g.op('MatMul', [mergeHeads(g, attn, D), weight(g, rand, 'v.o', [D, D])])]);
-  const ln2 = g.op('LayerNormalization', [h, ones(g, 'ln2.w', D), g.floatInit('ln2.b', [D], new Float32Array(D))], { axis: -1, epsilon: { f: 1e-6 } });
-  const up = g.op('MatMul', [ln2, weight(g, rand, 'v.fc1', [D, 2 * D])]);
-  const act = g.op('Mul', [up, g.op('Sigmoid', [g.op('Mul', [up, g.scalar(1.702)])])]); // quick GELU
-  h = g.op('Add', [h, g.op('MatMul', [act, weight(g, rand, 'v.fc2', [2 * D, D])])]);
+  // Pre-norm ViT blocks.
+  const VL = dims.visionLayers ?? 1;
+  const VI = dims.visionIntermediate ?? 2 * D;
+  const qz = dims.quantize;
+  for (let l = 0; l < VL; l++) {
+    const p = VL === 1 ? '' : `b${l}.`;
+    const ln1 = g.op('LayerNormalization', [h, ones(g, `${p}ln1.w`, D), g.floatInit(`${p}ln1.b`, [D], new Float32Array(D))], { axis: -1, epsilon: { f: 1e-6 } });
+    const q = splitHeads(g, linear(g, rand, ln1, `${p}v.q`, [D, D], undefined, qz), VH, D / VH);
+    const k = splitHeads(g, linear(g, rand, ln1, `${p}v.k`, [D, D], undefined, qz), VH, D / VH);
+    const v = splitHeads(g, linear(g, rand, ln1, `${p}v.v`, [D, D], undefined, qz), VH, D / VH);
+    const scores = g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]), g.scalar(1 / Math.sqrt(D / VH))]);
+    const attn = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), v]);
+    h = g.op('Add', [h, linear(g, rand, mergeHeads(g, attn, D), `${p}v.o`, [D, D], undefined, qz)]);
+    const ln2 = g.op('LayerNormalization', [h, ones(g, `${p}ln2.w`, D), g.floatInit(`${p}ln2.b`, [D], new Float32Array(D))], { axis: -1, epsilon: { f: 1e-6 } });
+    const up = linear(g, rand, ln2, `${p}v.fc1`, [D, VI], undefined, qz);
+    const act = g.op('Mul', [up, g.op('Sigmoid', [g.op('Mul', [up, g.scalar(1.702)])])]); // quick GELU
+    h = g.op('Add', [h, linear(g, rand, act, `${p}v.fc2`, [VI, D], undefined, qz)]);
+  }
   h = g.op('LayerNormalization', [h, ones(g, 'post.w', D), g.floatInit('post.b', [D], new Float32Array(D))], { axis: -1, epsilon: { f: 1e-6 } });
 
   // Idefics3 connector: pixel shuffle (each FxF block of neighbouring patches becomes one token), then a projection.
   const g6 = g.op('Reshape', [h, g.ints([-1, grid / F, F, grid / F, F, D])]);
   const shuffled = g.op('Transpose', [g6], { perm: [0, 1, 3, 2, 4, 5] });
   const merged = g.op('Reshape', [shuffled, g.ints([-1, tokensOut, F * F * D])]);
-  g.op('MatMul', [merged, weight(g, rand, 'connector.proj', [F * F * D, hidden])], {}, ['image_features']);
+  if (qz) g.op('Identity', [linear(g, rand, merged, 'connector.proj', [F * F * D, hidden], undefined, qz)], {}, ['image_features']);
+  else g.op('MatMul', [merged, weight(g, rand, 'connector.proj', [F * F * D, hidden])], {}, ['image_features']);
   g.output('image_features', FLOAT, ['num_tiles', tokensOut, hidden]);
   return g.encode();
 }
@@ -111,6 +156,7 @@ export function buildVisionEncoder(dims: TinyDims, rand: Rand): Uint8Array {
 export function buildDecoder(dims: TinyDims, rand: Rand): Uint8Array {
   const g = new GraphBuilder('decoder_model_merged');
   const { hidden: H, heads: NH, headDim: HD, layers, intermediate: I, vocabSize: V } = dims;
+  const qz = dims.quantize;
   const emb = g.input('inputs_embeds', FLOAT, ['batch_size', 'sequence_length', H]);
   const mask = g.input('attention_mask', INT64, ['batch_size', 'total_sequence_length']);
   const pos = g.input('position_ids', INT64, ['batch_size', 'sequence_length']);
@@ -157,26 +203,27 @@ export function buildDecoder(dims: TinyDims, rand: Rand): Uint8Array {
   let h = emb;
   for (let l = 0; l < layers; l++) {
     const xn = rmsNorm(g, h, ones(g, `l${l}.in_norm`, H), dims.rmsEps);
-    const q = rope(splitHeads(g, g.op('MatMul', [xn, weight(g, rand, `l${l}.q`, [H, NH * HD])]), NH, HD));
-    const k = rope(splitHeads(g, g.op('MatMul', [xn, weight(g, rand, `l${l}.k`, [H, NH * HD])]), NH, HD));
-    const v = splitHeads(g, g.op('MatMul', [xn, weight(g, rand, `l${l}.v`, [H, NH * HD])]), NH, HD);
+    const q = rope(splitHeads(g, linear(g, rand, xn, `l${l}.q`, [H, NH * HD], undefined, qz), NH, HD));
+    const k = rope(splitHeads(g, linear(g, rand, xn, `l${l}.k`, [H, NH * HD], undefined, qz), NH, HD));
+    const v = splitHeads(g, linear(g, rand, xn, `l${l}.v`, [H, NH * HD], undefined, qz), NH, HD);
     const kAll = g.op('Concat', [past[l]![0], k], { axis: 2 }, [`present.${l}.key`]);
     const vAll = g.op('Concat', [past[l]![1], v], { axis: 2 }, [`present.${l}.value`]);
     const scores = g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [kAll], { perm: [0, 1, 3, 2] })]), g.scalar(1 / Math.sqrt(HD))]);
     const probs = g.op('Softmax', [g.op('Where', [allowed, scores, negBig])], { axis: -1 });
     const attn = mergeHeads(g, g.op('MatMul', [probs, vAll]), NH * HD);
-    h = g.op('Add', [h, g.op('MatMul', [attn, weight(g, rand, `l${l}.o`, [NH * HD, H])])]);
+    h = g.op('Add', [h, linear(g, rand, attn, `l${l}.o`, [NH * HD, H], undefined, qz)]);
     const xn2 = rmsNorm(g, h, ones(g, `l${l}.post_norm`, H), dims.rmsEps);
-    const gate = g.op('MatMul', [xn2, weight(g, rand, `l${l}.gate`, [H, I])]);
-    const up = g.op('MatMul', [xn2, weight(g, rand, `l${l}.up`, [H, I])]);
+    const gate = linear(g, rand, xn2, `l${l}.gate`, [H, I], undefined, qz);
+    const up = linear(g, rand, xn2, `l${l}.up`, [H, I], undefined, qz);
     const act = g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), up]); // SwiGLU
-    h = g.op('Add', [h, g.op('MatMul', [act, weight(g, rand, `l${l}.down`, [I, H])])]);
+    h = g.op('Add', [h, linear(g, rand, act, `l${l}.down`, [I, H], undefined, qz)]);
     g.output(`present.${l}.key`, FLOAT, ['batch_size', NH, 'total_sequence_length', HD]);
     g.output(`present.${l}.value`, FLOAT, ['batch_size', NH, 'total_sequence_length', HD]);
   }
   const final = rmsNorm(g, h, ones(g, 'final_norm', H), dims.rmsEps);
   // Larger LM-head scale gives peaked distributions, so greedy and sampled outputs differ visibly.
-  g.op('MatMul', [final, weight(g, rand, 'lm_head', [H, V], 4 / Math.sqrt(H))], {}, ['logits']);
+  if (qz) g.op('Identity', [linear(g, rand, final, 'lm_head', [H, V], 4 / Math.sqrt(H), qz)], {}, ['logits']);
+  else g.op('MatMul', [final, weight(g, rand, 'lm_head', [H, V], 4 / Math.sqrt(H))], {}, ['logits']);
   g.output('logits', FLOAT, ['batch_size', 'sequence_length', V]);
   return g.encode();
 }

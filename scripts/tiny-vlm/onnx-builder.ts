@@ -11,6 +11,8 @@ const require = createRequire(import.meta.url);
 const { onnx } = require('onnx-proto') as typeof import('onnx-proto');
 
 export const FLOAT = 1;
+export const UINT8 = 2;
+export const INT8 = 3;
 export const INT64 = 7;
 export const BOOL = 9;
 
@@ -42,6 +44,12 @@ export class GraphBuilder {
 
   floatInit(name: string, dims: number[], data: Float32Array): string {
     this.inits.push({ name, dataType: FLOAT, dims, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+    return name;
+  }
+
+  /** An initializer of any element type from its raw little-endian bytes. */
+  rawInit(name: string, dataType: number, dims: number[], rawData: Uint8Array): string {
+    this.inits.push({ name, dataType, dims, rawData });
     return name;
   }
 

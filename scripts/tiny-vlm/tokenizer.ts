@@ -54,7 +54,12 @@ export const SPECIAL_TOKENS = [
   ...Array.from({ length: 16 }, (_, i) => `<row_${Math.floor(i / 4) + 1}_col_${(i % 4) + 1}>`),
 ];
 
-export function buildTokenizer(numMerges: number): TinyTokenizer {
+/**
+ * `padTo` grows the vocabulary to that many ids with filler tokens (" w0", " w1", ...) that
+ * encoding never produces but decoding can show: a model of a real vocabulary size (its embedding
+ * table and LM head) can then stream whatever ids its random weights pick.
+ */
+export function buildTokenizer(numMerges: number, padTo = 0): TinyTokenizer {
   const byteMap = bytesToUnicode();
   const encoder = new TextEncoder();
   // Word counts over the corpus, each word as a list of byte-level symbols.
@@ -104,6 +109,8 @@ export function buildTokenizer(numMerges: number): TinyTokenizer {
     specialIds[content] = id;
     return { id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true };
   });
+  const space = byteMap.get(0x20)!;
+  for (let n = 0; vocab.size < padTo; n++) vocab.set(`${space}w${n.toString(36)}`, vocab.size);
 
   const tokenizerJson = {
     version: '1.0',

@@ -25,6 +25,7 @@ const SERVE_FLAGS: Array<[flags: string, description: string]> = [
   ['--warmup <bool>', 'one short generation before /ready turns 200 (default true)'],
   ['--embedded-workers <n>', 'model worker threads for the embedded engine (default 1)'],
   ['--embedded-threads <n>', 'onnxruntime threads per worker (default: cores / workers)'],
+  ['--embedded-vision-batch <n>', 'image tiles per vision-encoder run (default 2; fewer = lower memory peak, same output; 0 = all at once)'],
   ['--stream-interval-ms <ms>', 'embedded engine: tokens within this many ms of the last piece sent go out together; the first never waits (default 20, 0 = every token alone)'],
   ['--max-batch-size <n>', 'generations in flight per engine'],
   ['--max-queue <n>', 'requests waiting beyond the batch'],

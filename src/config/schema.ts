@@ -58,6 +58,7 @@ export const ConfigSchema = Type.Object({
   }),
   warmup: Type.Boolean({ default: true, description: 'Run one short generation at start-up before /ready turns 200.' }),
   embeddedWorkers: Type.Integer({ minimum: 1, maximum: 64, default: 1, description: 'Model worker threads, each with its own copy of the model, one generation at a time each.' }),
+  embeddedVisionBatch: Type.Integer({ minimum: 0, maximum: 64, default: 2, description: 'Image tiles per vision-encoder run for models that cut images into tiles (SmolVLM/Idefics3: a 4:3 photo is 13 tiles). Fewer per run means a lower memory peak with the same output; 0 runs every tile at once.' }),
   embeddedThreads: Type.Integer({ minimum: 0, maximum: 1024, default: 0, description: 'onnxruntime threads per worker; 0 shares the CPU cores evenly between workers.' }),
   logLevel: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
   logFormat: Type.Enum(['json', 'pretty'], { default: 'json' }),

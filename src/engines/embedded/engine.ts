@@ -399,6 +399,7 @@ export class EmbeddedEngine implements Engine {
       modelDir: this.model!.dir,
       dtype: this.model!.dtype,
       device: this.device,
+      visionBatch: this.config.embeddedVisionBatch,
       intraOpThreads: this.config.embeddedThreads > 0 ? this.config.embeddedThreads : Math.max(1, Math.floor(availableParallelism() / workers)),
       cancelFlag,
     };

@@ -13,6 +13,8 @@ export interface WorkerInit {
   device: 'cpu' | 'cuda';
   /** Threads onnxruntime may use inside one run. */
   intraOpThreads: number;
+  /** Image tiles per vision-encoder run (0: all at once). */
+  visionBatch: number;
   /** Int32Array over this: slot 0 is set to 1 to stop the current generation. */
   cancelFlag: SharedArrayBuffer;
 }
