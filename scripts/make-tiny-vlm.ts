@@ -12,6 +12,7 @@
  * vocabulary, its image processor settings) and 8-bit weights laid out as its default
  * `*_quantized.onnx` files: random weights, but the real model's compute and memory, for
  * measuring speed and memory where the real one cannot be downloaded. About 250 MB; not committed.
+ * `--shape tiny-q8` writes the fixture's sizes in that 8-bit layout (for tests of quantized loading).
  * Its attention keeps one key/value head per query head (the real decoder shares 3 among 9),
  * so its KV cache is 3x the real one's.
  */
@@ -23,8 +24,11 @@ import { seededRandom } from './tiny-vlm/onnx-builder.js';
 import { buildTokenizer } from './tiny-vlm/tokenizer.js';
 
 const { values: opts, positionals } = parseArgs({ options: { shape: { type: 'string', default: 'tiny' } }, allowPositionals: true });
-if (opts.shape !== 'tiny' && opts.shape !== 'smolvlm-256m') throw new Error(`--shape must be tiny or smolvlm-256m, not ${opts.shape}`);
+const SHAPES = ['tiny', 'tiny-q8', 'smolvlm-256m'];
+if (!SHAPES.includes(opts.shape!)) throw new Error(`--shape must be one of ${SHAPES.join(', ')}, not ${opts.shape}`);
 const real = opts.shape === 'smolvlm-256m';
+// tiny-q8: the fixture's sizes with the 8-bit layout, so tests can load a quantized export cheaply.
+const quantized = real || opts.shape === 'tiny-q8';
 const out = resolve(positionals[0] ?? new URL('../fixtures/tiny-vlm', import.meta.url).pathname);
 mkdirSync(join(out, 'onnx'), { recursive: true });
 
@@ -62,10 +66,11 @@ const dims: TinyDims = real
       scaleFactor: 2,
       ropeTheta: 10000,
       rmsEps: 1e-5,
+      ...(quantized ? { quantize: true } : {}),
     };
 // Longest edge the processor resizes to before cutting 512 px tiles (SmolVLM: 4 tiles across).
 const resizeLongestEdge = real ? 4 * dims.imageSize : dims.imageSize * 2;
-const suffix = real ? '_quantized' : '';
+const suffix = quantized ? '_quantized' : '';
 const imageSeqLen = ((dims.imageSize / dims.patchSize) ** 2) / dims.scaleFactor ** 2;
 const id = tok.specialIds;
 const eos = id['<end_of_utterance>']!;
@@ -114,7 +119,7 @@ json('config.json', {
     patch_size: dims.patchSize,
   },
   // Tells loaders (and glimpse's --dtype auto) which files exist.
-  'transformers.js_config': { dtype: real ? 'q8' : 'fp32' },
+  'transformers.js_config': { dtype: quantized ? 'q8' : 'fp32' },
   _comment: 'Random weights: glimpse test fixture written by scripts/make-tiny-vlm.ts. Output is meaningless text.',
 });
 json('generation_config.json', { bos_token_id: id['<|im_start|>'], eos_token_id: [eos, id['<|endoftext|>']], pad_token_id: id['<|im_end|>'] });
