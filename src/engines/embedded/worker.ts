@@ -94,6 +94,9 @@ async function load(): Promise<void> {
  * SmolVLM-256M's sizes. Tiles are independent (they only share the batch dimension), so running
  * them in groups gives the same features with a fraction of the memory, and no slower.
  */
+/** Thrown from the vision pass when the request was cancelled; ends the generation as cancelled. */
+class CancelledBeforeDecoding extends Error {}
+
 function encodeTilesInGroups(group: number): void {
   const m = model as unknown as { encode_image?: (inputs: Record<string, Tensor | undefined>) => Promise<Tensor> };
   const modelType = (model.config as unknown as { model_type?: string }).model_type;
@@ -108,6 +111,9 @@ function encodeTilesInGroups(group: number): void {
     const parts: Tensor[] = [];
     const sizes: number[] = [];
     for (let i = 0; i < tiles; i += group) {
+      // Between groups is also where a request that was cancelled stops (a photo's vision pass
+      // takes seconds on a CPU; decoding steps are not the only place to look).
+      if (Atomics.load(cancelFlag, 0) === 1) throw new CancelledBeforeDecoding();
       const range: [number, number] = [i, Math.min(tiles, i + group)];
       parts.push(await encodeAll({ ...inputs, pixel_values: pixels.slice(null, range), pixel_attention_mask: mask?.slice(null, range) }));
       sizes.push(range[1] - range[0]);
@@ -188,6 +194,10 @@ async function generate(msg: WorkerGenerate): Promise<void> {
       stopping_criteria: [new StopCheck(() => stops.stopped)] as never,
       streamer: streamer as never,
     } as never);
+  } catch (err) {
+    if (!(err instanceof CancelledBeforeDecoding)) throw err;
+    send({ type: 'done', id: msg.id, finishReason: 'cancelled', usage: { promptTokens, completionTokens: 0 } });
+    return;
   } finally {
     // Text that waited for the interval goes out before done (or before the failure report).
     out.flush();
