@@ -8,7 +8,6 @@ import {
   AutoModelForImageTextToText,
   AutoProcessor,
   LogitsProcessor,
-  cat,
   RawImage,
   StoppingCriteria,
   env,
@@ -17,6 +16,7 @@ import {
 import { sessionOptions, type LoadedInfo, type MainToWorker, type WorkerGenerate, type WorkerInit, type WorkerToMain } from './protocol.js';
 import { chooseToken, createRng } from './sampling.js';
 import { IncrementalDecoder, StopMatcher, TextCoalescer } from './text-stream.js';
+import { CancelledBeforeDecoding, groupedTileEncoder, type EncodeImage } from './vision-groups.js';
 
 if (!parentPort) throw new Error('worker.ts must run as a worker thread');
 const port = parentPort;
@@ -87,43 +87,12 @@ async function load(): Promise<void> {
   send({ type: 'loaded', info });
 }
 
-/**
- * Idefics3/SmolVLM cut each image into tiles (a 4:3 photo: 12 tiles of 512 px plus a thumbnail)
- * and transformers.js sends them all through the vision encoder in one run, whose attention maps
- * grow with the tile count: on the CPU that run alone peaked at about 3 GB for one photo with
- * SmolVLM-256M's sizes. Tiles are independent (they only share the batch dimension), so running
- * them in groups gives the same features with a fraction of the memory, and no slower.
- */
-/** Thrown from the vision pass when the request was cancelled; ends the generation as cancelled. */
-class CancelledBeforeDecoding extends Error {}
-
+/** SmolVLM/Idefics3 tiles through the vision encoder in groups (see vision-groups.ts). */
 function encodeTilesInGroups(group: number): void {
-  const m = model as unknown as { encode_image?: (inputs: Record<string, Tensor | undefined>) => Promise<Tensor> };
+  const m = model as unknown as { encode_image?: EncodeImage };
   const modelType = (model.config as unknown as { model_type?: string }).model_type;
   if (group < 1 || !m.encode_image || (modelType !== 'idefics3' && modelType !== 'smolvlm')) return;
-  const encodeAll = m.encode_image.bind(model);
-  m.encode_image = async (inputs) => {
-    const pixels = inputs.pixel_values;
-    const mask = inputs.pixel_attention_mask;
-    // [batch, tiles, channels, height, width]; one image batch at a time is what generation sends.
-    if (!pixels || pixels.dims.length !== 5 || pixels.dims[0] !== 1 || pixels.dims[1]! <= group) return encodeAll(inputs);
-    const tiles = pixels.dims[1]!;
-    const parts: Tensor[] = [];
-    const sizes: number[] = [];
-    for (let i = 0; i < tiles; i += group) {
-      // Between groups is also where a request that was cancelled stops (a photo's vision pass
-      // takes seconds on a CPU; decoding steps are not the only place to look).
-      if (Atomics.load(cancelFlag, 0) === 1) throw new CancelledBeforeDecoding();
-      const range: [number, number] = [i, Math.min(tiles, i + group)];
-      parts.push(await encodeAll({ ...inputs, pixel_values: pixels.slice(null, range), pixel_attention_mask: mask?.slice(null, range) }));
-      sizes.push(range[1] - range[0]);
-    }
-    // Features come one row per tile ([tiles, tokens, hidden]) or all tiles in one row
-    // ([1, tiles * tokens, hidden]), depending on the export; join along the axis that holds tiles.
-    if (parts.every((p, k) => p.dims[0] === sizes[k])) return cat(parts, 0);
-    if (parts.every((p) => p.dims[0] === 1 && p.dims.length === 3)) return cat(parts, 1);
-    return encodeAll(inputs);
-  };
+  m.encode_image = groupedTileEncoder(m.encode_image.bind(model), group, () => Atomics.load(cancelFlag, 0) === 1);
 }
 
 async function generate(msg: WorkerGenerate): Promise<void> {
