@@ -33,8 +33,8 @@ export function createMetrics(engine: Engine, getStats: () => ReturnType<Metered
 
   const httpRequests = new Counter({ name: 'glimpse_http_requests_total', help: 'HTTP requests answered, by route and status.', labelNames: ['method', 'route', 'status'], registers: [registry] });
   const httpDuration = new Histogram({ name: 'glimpse_http_request_duration_seconds', help: 'Time to answer an HTTP request (headers and body; whole stream for SSE).', labelNames: ['route'], buckets: LATENCY_BUCKETS, registers: [registry] });
-  const ttft = new Histogram({ name: 'glimpse_time_to_first_token_seconds', help: 'From admission to the first token or reasoning token.', labelNames: ['model'], buckets: LATENCY_BUCKETS, registers: [registry] });
-  const genDuration = new Histogram({ name: 'glimpse_generation_duration_seconds', help: 'From admission to the last event of a generation.', labelNames: ['model'], buckets: LATENCY_BUCKETS, registers: [registry] });
+  const ttft = new Histogram({ name: 'glimpse_time_to_first_token_seconds', help: 'From the request reaching the pipeline (queue wait and image preparation included) to the first token or reasoning token.', labelNames: ['model'], buckets: LATENCY_BUCKETS, registers: [registry] });
+  const genDuration = new Histogram({ name: 'glimpse_generation_duration_seconds', help: 'From the request reaching the pipeline to the last event of its generation.', labelNames: ['model'], buckets: LATENCY_BUCKETS, registers: [registry] });
   const tokens = new Counter({ name: 'glimpse_generated_tokens_total', help: 'Completion tokens generated (as the engine counted them).', labelNames: ['model'], registers: [registry] });
   const promptTokens = new Counter({ name: 'glimpse_prompt_tokens_total', help: 'Prompt tokens processed.', labelNames: ['model'], registers: [registry] });
   const generations = new Counter({ name: 'glimpse_generations_total', help: 'Generations by how they ended: stop, length, cancelled, or an error code.', labelNames: ['model', 'outcome'], registers: [registry] });
@@ -80,10 +80,10 @@ export function createMetrics(engine: Engine, getStats: () => ReturnType<Metered
     },
   });
 
-  function measure(model: string, events: AsyncIterable<GenerateEvent>): AsyncIterable<GenerateEvent> {
+  /** `started`: when the request reached the pipeline (queue wait and image preparation count, as a client sees them). */
+  function measure(model: string, events: AsyncIterable<GenerateEvent>, started: number): AsyncIterable<GenerateEvent> {
     return {
       async *[Symbol.asyncIterator]() {
-        const started = performance.now();
         let first = true;
         let outcome = 'cancelled';
         try {
@@ -113,6 +113,7 @@ export function createMetrics(engine: Engine, getStats: () => ReturnType<Metered
       const open = pipeline.open.bind(pipeline);
       const wrapped = Object.create(pipeline) as typeof pipeline;
       wrapped.open = async (req, signal, opts = {}) => {
+        const arrived = performance.now();
         const onCache = opts.onCache;
         const stream = await open(req, signal, {
           ...opts,
@@ -122,7 +123,7 @@ export function createMetrics(engine: Engine, getStats: () => ReturnType<Metered
           },
         });
         // Keep the stream's own fields (queue wait) visible through the wrapper.
-        return Object.assign(Object.create(stream) as object, { [Symbol.asyncIterator]: () => measure(req.model, stream)[Symbol.asyncIterator]() }) as typeof stream;
+        return Object.assign(Object.create(stream) as object, { [Symbol.asyncIterator]: () => measure(req.model, stream, arrived)[Symbol.asyncIterator]() }) as typeof stream;
       };
       return wrapped;
     },

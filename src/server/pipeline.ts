@@ -293,6 +293,7 @@ function guardedStream(ctx: GuardContext): OpenedStream {
 
     const begun = Date.now();
     let ended = false;
+    let heard = false;
     let tokens = 0;
     try {
       for (;;) {
@@ -301,7 +302,9 @@ function guardedStream(ctx: GuardContext): OpenedStream {
           yield terminalFor(why);
           break;
         }
-        idleTimer = setTimeout(() => stop('idle'), idleMs);
+        // The idle deadline runs between events. Before the first one only the total deadline does:
+        // a CPU reading several photos (vision encoder, then prefill) can be silent for a minute.
+        if (heard) idleTimer = setTimeout(() => stop('idle'), idleMs);
         const next = firstNext ?? it!.next();
         firstNext = undefined;
         // If the race is lost, a later rejection must not become an unhandled one.
@@ -315,6 +318,7 @@ function guardedStream(ctx: GuardContext): OpenedStream {
           else yield { type: 'error', error: new GlimpseError('engine_error', 'The engine ended the stream without finishing the answer.') };
           break;
         }
+        heard = true;
         const ev = r.value;
         if (ev.type === 'token' || ev.type === 'reasoning') tokens++;
         if (ev.type === 'done' || ev.type === 'error') {

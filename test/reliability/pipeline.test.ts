@@ -181,3 +181,22 @@ test('an engine whose first step throws before anything is read still ends the s
   assert.deepEqual(events.map((e) => e.type), ['error']);
   assert.equal(p.stats().inFlight, 0);
 });
+
+test('the idle deadline runs between events, not before the first: a long silent prefill is bounded by the total deadline only', async () => {
+  const slowFirst = engineFrom(async function* (signal) {
+    await new Promise((r) => setTimeout(r, 150));
+    if (signal.aborted) return;
+    yield { type: 'token', text: 'a' };
+    yield { type: 'done', finishReason: 'stop' };
+  });
+  const patient = createPipeline(loadConfig({ flags: { engine: 'simulated', idleTimeout: 0.05 }, env: {} }), slowFirst, logger);
+  assert.deepEqual((await drain(await patient.open(request(), new AbortController().signal))).map((e) => e.type), ['token', 'done']);
+
+  const silent = engineFrom(async function* () {
+    await new Promise(() => {});
+  });
+  const bounded = createPipeline(loadConfig({ flags: { engine: 'simulated', idleTimeout: 0.05, requestTimeout: 0.2 }, env: {} }), silent, logger);
+  const events = await drain(await bounded.open(request(), new AbortController().signal));
+  assert.deepEqual(events.map((e) => (e.type === 'error' ? e.error.code : e.type)), ['request_timeout']);
+  assert.equal(bounded.stats().inFlight, 0);
+});
