@@ -575,8 +575,23 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
       hog.abort();
       await waitStatus(page, 'done');
       assert.equal(await lastAnswer(page).getByTestId('answer').innerText(), 'Your turn.');
+      assert.doesNotMatch(await lastAnswer(page).innerText(), /Queued/, 'admitted: the queue badge is gone');
     } finally {
       hog.abort();
+      await done();
+    }
+  });
+
+  test('between admission and the first token the answer says the model is reading, then streams', async () => {
+    const { page, done } = await isolated(() => ({ reasoning: [], content: ['Read ', 'it.'], delayMs: 1500 }));
+    try {
+      await ask(page, 'take your time');
+      await page.waitForSelector('[data-testid="status"][data-status="waiting"]');
+      assert.match(await lastAnswer(page).getByTestId('status').innerText(), /Reading your message/);
+      await page.screenshot({ path: join(ARTIFACTS, 'waiting.png') });
+      await waitStatus(page, 'done');
+      assert.equal(await lastAnswer(page).getByTestId('answer').innerText(), 'Read it.');
+    } finally {
       await done();
     }
   });

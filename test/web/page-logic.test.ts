@@ -140,6 +140,19 @@ async function run(fetchImpl: (input: unknown, req?: RequestInit) => Promise<Res
 
 const chunk = (delta: object, extra: object = {}) => `data: ${JSON.stringify({ object: 'chat.completion.chunk', choices: [{ index: 0, delta, finish_reason: null }], ...extra })}\n\n`;
 
+test('the client says when the request was accepted and when a queued one was admitted', async () => {
+  const calls: string[] = [];
+  const outcome = await streamChat({
+    body: { model: 'm', messages: [], temperature: 0, top_p: 1, max_tokens: 8 },
+    signal: new AbortController().signal,
+    stallMs: 2000,
+    fetchImpl: sseResponse([': queued position=1\n\n', ': admitted waited_ms=12\n\n', chunk({ content: 'ok' }), 'data: [DONE]\n\n']) as unknown as typeof fetch,
+    callbacks: { onAccepted: () => calls.push('accepted'), onQueued: (n) => calls.push(`queued ${n}`), onAdmitted: () => calls.push('admitted'), onContent: (t) => calls.push(`content ${t}`) },
+  });
+  assert.equal(outcome.kind, 'done');
+  assert.deepEqual(calls, ['accepted', 'queued 1', 'admitted', 'content ok']);
+});
+
 test('a full stream yields reasoning, content, queue position and usage, and ends done', async () => {
   const { outcome, seen } = await run(
     sseResponse([': queued position=2\n\n', chunk({ reasoning_content: 'hm' }), chunk({ content: 'Hel' }), chunk({ content: 'lo' }), `data: {"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":3}}\n\n`, 'data: [DONE]\n\n']),

@@ -189,7 +189,9 @@ export function App() {
         // Left at its default, the stall limit follows the server's heartbeat interval (three missed heartbeats).
         stallMs: (settings.stallSeconds === DEFAULT_SETTINGS.stallSeconds ? Math.max(settings.stallSeconds, 3 * uiConfig.heartbeatSeconds) : Math.max(1, settings.stallSeconds)) * 1000,
         callbacks: {
-          onQueued: (n) => patchAssistant(id, (m) => (m.status === 'connecting' || m.status === 'queued' ? { status: 'queued', queuePosition: n } : {})),
+          onAccepted: () => patchAssistant(id, (m) => (m.status === 'connecting' ? { status: 'waiting' } : {})),
+          onQueued: (n) => patchAssistant(id, (m) => (m.status === 'connecting' || m.status === 'waiting' || m.status === 'queued' ? { status: 'queued', queuePosition: n } : {})),
+          onAdmitted: () => patchAssistant(id, (m) => (m.status === 'queued' ? { status: 'waiting', queuePosition: undefined } : {})),
           onReasoning: (text) => {
             onToken();
             pendingReasoning += text;

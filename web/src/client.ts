@@ -47,6 +47,8 @@ export type ChatOutcome =
 export interface ChatCallbacks {
   /** Response headers arrived (the server accepted the request). */
   onAccepted?(): void;
+  /** A queued request got its slot (SSE comment `admitted`). */
+  onAdmitted?(): void;
   onQueued?(position: number): void;
   /** Any byte arrived: a token, a heartbeat, anything. */
   onActivity?(): void;
@@ -165,6 +167,7 @@ export async function streamChat(opts: ChatOptions): Promise<ChatOutcome> {
         if (ev.kind === 'comment') {
           const pos = queuePositionFromComment(ev.text);
           if (pos !== null) cb.onQueued?.(pos);
+          else if (/^\s*admitted\b/.test(ev.text)) cb.onAdmitted?.();
           continue;
         }
         if (ev.data.trim() === '[DONE]') {

@@ -9,7 +9,11 @@ import type { Lang } from './i18n';
 
 export interface UserMessage { id: string; role: 'user'; text: string; images: Attachment[] }
 
-export type AssistantStatus = 'connecting' | 'queued' | 'thinking' | 'streaming' | 'done' | 'stopped' | 'failed';
+/**
+ * connecting: sent, no answer yet; waiting: admitted, the model is reading the message (a photo
+ * on a CPU takes seconds before the first token); queued: waiting for a slot.
+ */
+export type AssistantStatus = 'connecting' | 'waiting' | 'queued' | 'thinking' | 'streaming' | 'done' | 'stopped' | 'failed';
 
 export interface Stats { ttftMs?: number; totalMs: number; completionTokens?: number; tokensPerSecond?: number }
 

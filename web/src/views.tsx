@@ -162,12 +162,19 @@ function StatsLine(props: { t: Translate; stats: Stats }) {
   );
 }
 
+/** A message whose answer is still on its way. */
+function isLive(status: AssistantMessage['status']): boolean {
+  return status === 'connecting' || status === 'waiting' || status === 'queued' || status === 'thinking' || status === 'streaming';
+}
+
 function StatusBadge(props: { t: Translate; message: AssistantMessage }) {
   const { t, message: m } = props;
   const text =
     m.status === 'connecting'
       ? t('stateConnecting')
-      : m.status === 'queued'
+      : m.status === 'waiting'
+        ? t('stateWaiting')
+        : m.status === 'queued'
         ? m.queuePosition
           ? t('stateQueuedAt', { n: m.queuePosition })
           : t('stateQueued')
@@ -183,7 +190,7 @@ function StatusBadge(props: { t: Translate; message: AssistantMessage }) {
                 ? t('stateDone')
                 : '';
   if (!text) return null;
-  const live = m.status === 'connecting' || m.status === 'queued' || m.status === 'thinking' || m.status === 'streaming';
+  const live = isLive(m.status);
   return (
     <span class={`badge badge-${m.status}`} role="status" data-testid="status" data-status={m.status}>
       {live && <span class="spinner" aria-hidden="true" />}
@@ -230,7 +237,7 @@ function onAnswerClick(t: Translate, e: MouseEvent) {
 
 function AssistantView(props: { t: Translate; message: AssistantMessage; image: { dataUrl: string } | null; isLast: boolean; busy: boolean; stallSeconds: number; onRedo(): void }) {
   const { t, message: m } = props;
-  const live = m.status === 'connecting' || m.status === 'queued' || m.status === 'thinking' || m.status === 'streaming';
+  const live = isLive(m.status);
   const split = useMemo(() => splitThinking(m.content, live), [m.content, live]);
   const thinking = [m.reasoning.trim(), split.thinking].filter(Boolean).join('\n\n');
   const rendered = useMemo(() => renderAnswer(split.answer, { copy: t('copy'), image: t('image') }), [split.answer, t]);
