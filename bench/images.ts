@@ -86,17 +86,18 @@ async function makeSet(dir: string) {
 
 type Mode = 'pixels' | 'encoded';
 
-async function glimpseRate(files: Buffer[], concurrency: number, output: Mode): Promise<{ images: number; imagesPerSecond: number; cpuMsPerImage: number }> {
+/** Images per second over `seconds` (at least `minImages`), cycling through the files, `concurrency` at a time. */
+async function glimpseRate(files: Buffer[], concurrency: number, output: Mode, seconds = SECONDS, minImages = 0): Promise<{ images: number; imagesPerSecond: number; cpuMsPerImage: number }> {
   const config = { images: { ...imageSettings(), maxEdge: MAX_EDGE } };
   for (const data of files) await resolveImage({ kind: 'bytes', data }, config, undefined, { output }); // warm up
   let done = 0;
   let next = 0;
   const cpu0 = process.cpuUsage();
   const start = performance.now();
-  const deadline = start + SECONDS * 1000;
+  const deadline = start + seconds * 1000;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      while (performance.now() < deadline) {
+      while (done < minImages || performance.now() < deadline) {
         await resolveImage({ kind: 'bytes', data: files[next++ % files.length]! }, config, undefined, { output });
         done++;
       }
@@ -107,27 +108,14 @@ async function glimpseRate(files: Buffer[], concurrency: number, output: Mode): 
   return { images: done, imagesPerSecond: done / elapsed, cpuMsPerImage: (cpu.user + cpu.system) / 1000 / done };
 }
 
-function pillow(paths: string[], processes: number, mode: Mode | 'perfile', seconds = SECONDS) {
+/** bench/images_pillow.py's one line of JSON. */
+function pillow<T>(paths: string[], processes: number, mode: Mode | 'perfile', seconds = SECONDS): T {
   const out = execFileSync(values.python!, [join(root, 'bench/images_pillow.py'), String(MAX_EDGE), String(seconds), String(processes), mode, ...paths], { encoding: 'utf8' });
-  return JSON.parse(out.trim().split('\n').pop()!);
+  return JSON.parse(out.trim().split('\n').pop()!) as T;
 }
 
-function pillowRate(paths: string[], processes: number, mode: Mode): { images: number; imagesPerSecond: number; cpuMsPerImage: number; pillow: string } {
-  return pillow(paths, processes, mode);
-}
-
-/** Milliseconds per image, one file at a time, for each mode. */
-async function glimpsePerFile(data: Buffer, output: Mode, seconds: number): Promise<number> {
-  const config = { images: { ...imageSettings(), maxEdge: MAX_EDGE } };
-  await resolveImage({ kind: 'bytes', data }, config, undefined, { output });
-  let n = 0;
-  const start = performance.now();
-  while (n < 3 || performance.now() - start < seconds * 1000) {
-    await resolveImage({ kind: 'bytes', data }, config, undefined, { output });
-    n++;
-  }
-  return (performance.now() - start) / n;
-}
+/** Milliseconds per image, one file at a time (at least 3, like the Pillow side). */
+const glimpsePerFile = async (data: Buffer, output: Mode, seconds: number): Promise<number> => 1000 / (await glimpseRate([data], 1, output, seconds, 3)).imagesPerSecond;
 
 /** The baseline needs Pillow; say how to get it rather than failing inside Python. */
 function checkPillow(): void {
@@ -149,7 +137,7 @@ async function main() {
 
   // Per file, one at a time: where the time goes, against the codec floor.
   const perFileSeconds = Math.max(0.5, SECONDS / 4);
-  const pf = pillow(set.map((f) => f.path), 1, 'perfile', perFileSeconds).perFile as Record<string, { pixels: number; encoded: number; decodeOnly: number }>;
+  const pf = pillow<{ perFile: Record<string, { pixels: number; encoded: number; decodeOnly: number }> }>(set.map((f) => f.path), 1, 'perfile', perFileSeconds).perFile;
   const perFile = [];
   for (const f of set) {
     const p = pf[f.path]!;
@@ -167,7 +155,7 @@ async function main() {
   const rows: Array<{ impl: string; mode: Mode; parallel: number; images: number; imagesPerSecond: number; cpuMsPerImage: number }> = [];
   for (const mode of ['pixels', 'encoded'] as const) {
     for (const parallel of [1, cores]) {
-      const p = pillowRate(set.map((f) => f.path), parallel, mode);
+      const p = pillow<{ images: number; imagesPerSecond: number; cpuMsPerImage: number; pillow: string }>(set.map((f) => f.path), parallel, mode);
       rows.push({ impl: `Pillow ${p.pillow}`, mode, parallel, images: p.images, imagesPerSecond: p.imagesPerSecond, cpuMsPerImage: p.cpuMsPerImage });
       const g = await glimpseRate(set.map((f) => f.data), parallel, mode);
       rows.push({ impl: `glimpse (sharp ${sharp.versions.sharp})`, mode, parallel, ...g });

@@ -43,14 +43,15 @@ function weight(g: GraphBuilder, rand: Rand, name: string, dims: number[], scale
   return g.floatInit(name, dims, randomWeights(rand, size, s));
 }
 
-/** x @ W for a [in, out] weight: float MatMul, or the dynamic-quantization pattern. */
-function linear(g: GraphBuilder, rand: Rand, x: string, name: string, dims: [number, number], scale: number | undefined, quantize: boolean | undefined): string {
-  if (!quantize) return g.op('MatMul', [x, weight(g, rand, name, dims, scale)]);
+/** x @ W for a [in, out] weight: float MatMul, or the dynamic-quantization pattern. `output` names the result (a graph output). */
+function linear(g: GraphBuilder, rand: Rand, x: string, name: string, dims: [number, number], scale: number | undefined, quantize: boolean | undefined, output?: string): string {
+  const outs = output ? [output] : undefined;
+  if (!quantize) return g.op('MatMul', [x, weight(g, rand, name, dims, scale)], {}, outs);
   const w = int8Weight(g, rand, name, dims, scale ?? 1 / Math.sqrt(dims[0]));
   const [xq, xScale, xZero] = [g.tmp('xq'), g.tmp('xs'), g.tmp('xz')];
   g.op('DynamicQuantizeLinear', [x], {}, [xq, xScale, xZero]);
   const acc = g.op('MatMulInteger', [xq, w.q, xZero, w.zero]);
-  return g.op('Mul', [g.op('Cast', [acc], { to: FLOAT }), g.op('Mul', [xScale, w.scale])]);
+  return g.op('Mul', [g.op('Cast', [acc], { to: FLOAT }), g.op('Mul', [xScale, w.scale])], {}, outs);
 }
 
 /** Uniform int8 weights whose dequantized values span [-scale, scale], as a float weight would. */
@@ -147,8 +148,7 @@ export function buildVisionEncoder(dims: TinyDims, rand: Rand): Uint8Array {
   const g6 = g.op('Reshape', [h, g.ints([-1, grid / F, F, grid / F, F, D])]);
   const shuffled = g.op('Transpose', [g6], { perm: [0, 1, 3, 2, 4, 5] });
   const merged = g.op('Reshape', [shuffled, g.ints([-1, tokensOut, F * F * D])]);
-  if (qz) g.op('Identity', [linear(g, rand, merged, 'connector.proj', [F * F * D, hidden], undefined, qz)], {}, ['image_features']);
-  else g.op('MatMul', [merged, weight(g, rand, 'connector.proj', [F * F * D, hidden])], {}, ['image_features']);
+  linear(g, rand, merged, 'connector.proj', [F * F * D, hidden], undefined, qz, 'image_features');
   g.output('image_features', FLOAT, ['num_tiles', tokensOut, hidden]);
   return g.encode();
 }
@@ -222,8 +222,7 @@ export function buildDecoder(dims: TinyDims, rand: Rand): Uint8Array {
   }
   const final = rmsNorm(g, h, ones(g, 'final_norm', H), dims.rmsEps);
   // Larger LM-head scale gives peaked distributions, so greedy and sampled outputs differ visibly.
-  if (qz) g.op('Identity', [linear(g, rand, final, 'lm_head', [H, V], 4 / Math.sqrt(H), qz)], {}, ['logits']);
-  else g.op('MatMul', [final, weight(g, rand, 'lm_head', [H, V], 4 / Math.sqrt(H))], {}, ['logits']);
+  linear(g, rand, final, 'lm_head', [H, V], 4 / Math.sqrt(H), qz, 'logits');
   g.output('logits', FLOAT, ['batch_size', 'sequence_length', V]);
   return g.encode();
 }

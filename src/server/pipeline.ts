@@ -238,12 +238,11 @@ function guardedStream(ctx: GuardContext): OpenedStream {
   try {
     it = engine.generate(req, ac.signal)[Symbol.asyncIterator]();
     firstNext = it.next();
-    // Read by run(); if the stream is never read, a rejection must not become an unhandled one.
-    firstNext.catch(() => {});
   } catch (err) {
     firstNext = Promise.reject(err);
-    firstNext.catch(() => {});
   }
+  // Read by run(); if the stream is never read, a rejection must not become an unhandled one.
+  firstNext.catch(() => {});
   // A stream nobody ever iterates (the route failed between open and reading) must not hold its
   // slot or keep the engine busy.
   const releaseIfUnread = () => {

@@ -55,7 +55,7 @@ test('temperature 0 is greedy and top_p keeps only the most likely tokens', () =
 test('the coalescer sends the first piece at once, joins pieces within the interval, and loses nothing', async () => {
   let clock = 0;
   const sent: Array<[number, string]> = [];
-  const c = new TextCoalescer(20, (t) => sent.push([clock, t]), () => clock);
+  const c = new TextCoalescer(20, (t) => sent.push([clock, t]), { now: () => clock });
   c.push('A');
   assert.deepEqual(sent, [[0, 'A']], 'the first token never waits');
   clock = 5;
@@ -98,9 +98,12 @@ test('with a source, the coalescer decodes what piled up once per piece, and a s
   let clock = 0;
   let decodes = 0;
   const sent: string[] = [];
-  const c = new TextCoalescer(20, (t) => sent.push(t), () => clock, () => {
-    decodes++;
-    return decoder.take();
+  const c = new TextCoalescer(20, (t) => sent.push(t), {
+    now: () => clock,
+    source: () => {
+      decodes++;
+      return decoder.take();
+    },
   });
   decoder.add(bytes[0]!);
   c.poke(); // first piece: at once

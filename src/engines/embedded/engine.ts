@@ -26,7 +26,6 @@ import {
 import type { Logger } from '../../observability/index.js';
 import { formatBytes, formatProgress, type DownloadProgress } from './download.js';
 import { defaultCacheDir, ModelUnavailableError, resolveModel, type ResolvedModel } from './model-source.js';
-import { solidPng } from '../../images/png.js';
 import type { LoadedInfo, WorkerGenerate, WorkerImage, WorkerInit, WorkerPart, WorkerToMain } from './protocol.js';
 
 export interface EmbeddedEngineOptions {
@@ -572,4 +571,3 @@ function resolveDevice(requested: 'cpu' | 'cuda' | 'auto'): 'cpu' | 'cuda' {
   return cuda ? 'cuda' : 'cpu';
 }
 
-export { solidPng };

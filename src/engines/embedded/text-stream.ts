@@ -123,12 +123,17 @@ export class TextCoalescer {
   private last = -Infinity;
   private timer: ReturnType<typeof setTimeout> | undefined;
 
+  private readonly now: () => number;
+  private readonly source?: () => string;
+
   constructor(
     private readonly intervalMs: number,
     private readonly emit: (text: string) => void,
-    private readonly now: () => number = () => performance.now(),
-    private readonly source?: () => string,
-  ) {}
+    opts: { source?: () => string; now?: () => number } = {},
+  ) {
+    this.now = opts.now ?? (() => performance.now());
+    this.source = opts.source;
+  }
 
   push(text: string): void {
     if (!text) return;

@@ -134,7 +134,7 @@ async function generate(msg: WorkerGenerate): Promise<void> {
   // piece sent (at the stream interval); with stop strings each token is decoded as it comes, to
   // stop at the step where one appears.
   const lazyText = !stops.active;
-  const out = new TextCoalescer(msg.streamIntervalMs, (text) => send({ type: 'token', id: msg.id, text }), undefined, lazyText ? () => decoder.take() : undefined);
+  const out = new TextCoalescer(msg.streamIntervalMs, (text) => send({ type: 'token', id: msg.id, text }), lazyText ? { source: () => decoder.take() } : {});
   let completionTokens = 0;
   let lastId = -1;
   let first = true;
