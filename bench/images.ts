@@ -6,19 +6,21 @@
  * Pillow does the same in each mode, minus the fingerprints. A per-file table adds Pillow's
  * decode-only time: the codec floor both sides share (libjpeg-turbo, libwebp, zlib).
  *
- *   npx tsx bench/images.ts [--seconds 5] [--max-edge 1024]
+ *   npx tsx bench/images.ts [--seconds 5] [--max-edge 1024] [FILE ...]
  *
- * Prints a table of images per second and writes JSON to bench/results/.
+ * With no files it generates its own set (two 12 MP JPEG photos, one with EXIF rotation, an RGBA
+ * PNG screenshot, a WebP photo); files given on the command line replace that set, to measure
+ * your own images. Prints a table of images per second and writes JSON to bench/results/.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { imageSettings, resolveImage } from '../src/images/index.js';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, 'max-edge': { type: 'string', default: '1024' }, python: { type: 'string', default: '/usr/bin/python3' } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { seconds: { type: 'string', default: '5' }, 'max-edge': { type: 'string', default: '1024' }, python: { type: 'string', default: '/usr/bin/python3' } } });
 const SECONDS = Number(values.seconds);
 const MAX_EDGE = Number(values['max-edge']);
 const root = new URL('..', import.meta.url).pathname;
@@ -130,10 +132,13 @@ function checkPillow(): void {
 async function main() {
   checkPillow();
   const dir = join(tmpdir(), 'glimpse-bench-images');
-  const set = await makeSet(dir);
+  const set = positionals.length ? positionals.map((p) => ({ name: basename(p), path: resolve(p), data: readFileSync(p) })) : await makeSet(dir);
   const cores = cpus().length;
-  console.log(`image set (${set.length} files, bound ${MAX_EDGE}px, ${SECONDS}s per row, ${cores} cores, load average ${loadavg()[0]!.toFixed(1)}, libvips ${sharp.versions.vips}):`);
-  for (const f of set) console.log(`  ${f.name.padEnd(28)} ${(f.data.length / 1024).toFixed(0).padStart(6)} KiB`);
+  console.log(`image set (${positionals.length ? 'given' : 'generated'}, ${set.length} files, bound ${MAX_EDGE}px, ${SECONDS}s per row, ${cores} cores, load average ${loadavg()[0]!.toFixed(1)}, libvips ${sharp.versions.vips}):`);
+  for (const f of set) {
+    const m = await sharp(f.data).metadata();
+    console.log(`  ${f.name.padEnd(36)} ${`${m.width}x${m.height} ${m.format}${m.hasAlpha ? ' alpha' : ''}${m.isProgressive ? ' progressive' : ''}`.padEnd(28)} ${(f.data.length / 1024).toFixed(0).padStart(6)} KiB`);
+  }
 
   // Per file, one at a time: where the time goes, against the codec floor.
   const perFileSeconds = Math.max(0.5, SECONDS / 4);

@@ -28,6 +28,7 @@ export const ERROR_CODES = {
   image_too_large: { status: 413, type: 'invalid_request_error' },
   image_too_many_pixels: { status: 422, type: 'invalid_request_error' },
   image_aspect_ratio_too_large: { status: 422, type: 'invalid_request_error' },
+  image_decode_timeout: { status: 422, type: 'invalid_request_error' },
   too_many_images: { status: 422, type: 'invalid_request_error' },
   base64_too_long: { status: 413, type: 'invalid_request_error' },
   invalid_image: { status: 422, type: 'invalid_request_error' },

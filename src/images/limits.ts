@@ -50,3 +50,8 @@ export function checkAspectRatio(width: number, height: number, s: ImageSettings
     throw new GlimpseError('image_aspect_ratio_too_large', `The image is ${width}x${height}, an aspect ratio of ${Math.round(ratio * 10) / 10}:1; the limit (images.maxAspectRatio) is ${s.maxAspectRatio}:1.`, { param: 'image' });
   }
 }
+
+/** Not checked up front like the others: libvips stops the decode once it has run this long. */
+export function decodeTimedOut(s: ImageSettings, cause: unknown): GlimpseError {
+  return new GlimpseError('image_decode_timeout', `The image took longer than the limit (images.decodeTimeoutSeconds) of ${s.decodeTimeoutSeconds} s to decode and resize, and was stopped.`, { param: 'image', cause });
+}

@@ -12,7 +12,7 @@ import { GlimpseError, type ImageInput, type ResolvedImage } from '../core/index
 import { differenceHash, pixelSha256 } from './fingerprint.js';
 import { quickHeader } from './header.js';
 import { isSrgbProfile } from './icc.js';
-import { checkAspectRatio, checkPixels, type ImageSettings } from './limits.js';
+import { checkAspectRatio, checkPixels, decodeTimedOut, type ImageSettings } from './limits.js';
 import type { SupportedFormat } from './sniff.js';
 
 // The operation cache only helps when the same image is processed twice in a row; for a server
@@ -86,9 +86,8 @@ export async function normalizeImage(data: Buffer, format: SupportedFormat, opts
       .timeout({ seconds: s.decodeTimeoutSeconds })
       .toBuffer({ resolveWithObject: true });
   } catch (err) {
-    if (/timeout/i.test((err as Error)?.message ?? '')) {
-      throw new GlimpseError('invalid_image', `The image took longer than ${s.decodeTimeoutSeconds} s to decode (images.decodeTimeoutSeconds).`, { param: 'image', cause: err });
-    }
+    // sharp's timeout kills the libvips pipeline and rejects with "timeout: NN% complete".
+    if (s.decodeTimeoutSeconds > 0 && /^timeout\b/i.test((err as Error)?.message ?? '')) throw decodeTimedOut(s, err);
     throw invalidImage(format, err);
   }
   const { width, height, channels } = raw.info;

@@ -28,17 +28,20 @@ function chunk(type: string, data: Buffer): Buffer {
 }
 
 /**
- * An 8-bit RGB PNG whose header says width x height, around an already-deflated IDAT stream
- * (scanlines each prefixed by a filter byte). The IDAT need not hold that many rows.
+ * A PNG whose header says width x height, around an already-deflated IDAT stream (scanlines each
+ * prefixed by a filter byte). The IDAT need not hold that many rows. Colour type 2 is RGB, 6 RGBA.
  */
-export function rgbPng(width: number, height: number, idat: Buffer): Buffer {
+export function pngOf(width: number, height: number, idat: Buffer, { bitDepth = 8, colourType = 2 }: { bitDepth?: 8 | 16; colourType?: 2 | 6 } = {}): Buffer {
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 2; // truecolour
+  ihdr[8] = bitDepth;
+  ihdr[9] = colourType;
   return Buffer.concat([SIGNATURE, chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))]);
 }
+
+/** An 8-bit RGB PNG around an already-deflated IDAT stream (see pngOf). */
+export const rgbPng = (width: number, height: number, idat: Buffer): Buffer => pngOf(width, height, idat);
 
 /** A solid-colour PNG. */
 export function solidPng(width: number, height: number, rgb: [number, number, number] = [127, 127, 127]): Buffer {

@@ -7,6 +7,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
 import type { Engine, GenerateEvent } from '../core/index.js';
+import { imageStats } from '../images/index.js';
 
 /** The slice of the pipeline metrics need; kept structural so observability does not import server/. */
 export interface MeteredPipeline {
@@ -40,34 +41,52 @@ export function createMetrics(engine: Engine, getStats: () => ReturnType<Metered
   const generations = new Counter({ name: 'glimpse_generations_total', help: 'Generations by how they ended: stop, length, cancelled, or an error code.', labelNames: ['model', 'outcome'], registers: [registry] });
   const cache = new Counter({ name: 'glimpse_cache_lookups_total', help: 'Answer cache lookups by result.', labelNames: ['result'], registers: [registry] });
 
-  const gauge = (name: string, help: string, read: (s: ReturnType<MeteredPipeline['stats']>) => number) =>
+  // Values whose truth lives elsewhere (scheduler, image pipeline), read at scrape time.
+  const collectedGauge = (name: string, help: string, read: () => number) =>
     new Gauge({
       name,
       help,
       registers: [registry],
       collect() {
-        this.set(read(getStats()));
+        this.set(read());
       },
     });
+  const gauge = (name: string, help: string, read: (s: ReturnType<MeteredPipeline['stats']>) => number) => collectedGauge(name, help, () => read(getStats()));
   gauge('glimpse_generations_in_flight', 'Generations running now.', (s) => s.inFlight);
   gauge('glimpse_queue_depth', 'Requests waiting for a slot.', (s) => s.queued);
   gauge('glimpse_max_in_flight', 'Configured generations in flight (--max-batch-size).', (s) => s.maxInFlight);
   gauge('glimpse_max_queue', 'Configured queue bound (--max-queue).', (s) => s.maxQueue);
-  const counterFromStats = (name: string, help: string, read: (s: ReturnType<MeteredPipeline['stats']>) => number) =>
+  const collectedCounter = (name: string, help: string, read: () => number) =>
     new Counter({
       name,
       help,
       registers: [registry],
       collect() {
         this.reset();
-        this.inc(read(getStats()));
+        this.inc(read());
       },
     });
+  const counterFromStats = (name: string, help: string, read: (s: ReturnType<MeteredPipeline['stats']>) => number) => collectedCounter(name, help, () => read(getStats()));
   counterFromStats('glimpse_admitted_total', 'Requests admitted to the engine.', (s) => s.admitted);
   counterFromStats('glimpse_rejected_queue_full_total', 'Requests refused with queue_full.', (s) => s.rejectedFull);
   counterFromStats('glimpse_queue_timeouts_total', 'Requests that waited past --queue-timeout.', (s) => s.timedOut);
   counterFromStats('glimpse_queue_abandoned_total', 'Requests whose client left while queued.', (s) => s.abandoned);
   counterFromStats('glimpse_degraded_answers_total', 'Answers replaced by the configured degraded answer.', (s) => s.degraded);
+  // Image preparation, process-wide (the decode gate and libvips are shared by every app in the process).
+  collectedCounter('glimpse_images_resolved_total', 'Images read, checked and normalized for a request.', () => imageStats().resolved);
+  collectedCounter('glimpse_image_normalize_seconds_total', 'Time spent decoding, orienting, resizing and fingerprinting resolved images (divide by glimpse_images_resolved_total for the mean).', () => imageStats().normalizeMs / 1000);
+  new Counter({
+    name: 'glimpse_images_refused_total',
+    help: 'Images refused, by error code (invalid_image, image_too_large, image_url_forbidden, image_decode_timeout, ...).',
+    labelNames: ['code'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [code, n] of Object.entries(imageStats().refused)) this.inc({ code }, n);
+    },
+  });
+  collectedGauge('glimpse_image_decodes_running', 'Image normalizations running now.', () => imageStats().decoding);
+  collectedGauge('glimpse_image_decodes_waiting', 'Image normalizations waiting for a decode slot (images.maxConcurrentDecodes).', () => imageStats().waiting);
   new Gauge({
     name: 'glimpse_engine_ready',
     help: '1 when the engine is loaded and warmed up.',

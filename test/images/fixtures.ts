@@ -1,9 +1,9 @@
 /** Test images made with sharp at test time: noise plus gradients, so encoders behave as on photos. */
-import { deflateSync } from 'node:zlib';
+import { createDeflate, deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import assert from 'node:assert/strict';
 import { isGlimpseError } from '../../src/core/index.js';
-import { rgbPng } from '../../src/images/png.js';
+import { pngOf, rgbPng } from '../../src/images/png.js';
 
 /** Deterministic pseudo-random RGB pixels with a gradient underneath. */
 export function photoPixels(width: number, height: number, seed = 1, channels = 3): Buffer {
@@ -41,6 +41,26 @@ export const png = (w: number, h: number, seed = 1) => photo(w, h, seed).png().t
 export function pngBomb(width: number, height: number): Buffer {
   // A few zero rows compressed; a real bomb would hold gigabytes of zeros in kilobytes.
   return rgbPng(width, height, deflateSync(Buffer.alloc(4 * (width * 3 + 1)), { level: 9 }));
+}
+
+/**
+ * A real, complete PNG that is slow to decode: side x side 16-bit RGBA (8 bytes a pixel through
+ * inflate, 16-to-8-bit conversion and flattening). 14000 x 14000 is 6.5 MiB and takes libvips
+ * about 3 s on one core of the 2-core dev machine; building it takes under a second.
+ */
+export async function slowPng(side: number): Promise<Buffer> {
+  const deflate = createDeflate({ level: 1 });
+  const parts: Buffer[] = [];
+  deflate.on('data', (c: Buffer) => parts.push(c));
+  const ended = new Promise((resolve) => deflate.on('end', resolve));
+  // Every scanline is filter byte 0 and zero samples: all zeros, written in 8 MiB blocks.
+  const block = Buffer.alloc(8 << 20);
+  for (let left = side * (1 + side * 8); left > 0; left -= block.length) {
+    if (!deflate.write(left >= block.length ? block : block.subarray(0, left))) await new Promise((resolve) => deflate.once('drain', resolve));
+  }
+  deflate.end();
+  await ended;
+  return pngOf(side, side, Buffer.concat(parts), { bitDepth: 16, colourType: 6 });
 }
 
 /** Assert that `p` rejects with a GlimpseError of this code (and a message matching `re`). */

@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGlimpse, type RunningGlimpse } from '../helpers/glimpse.js';
-import { png, pngBomb } from './fixtures.js';
+import { png, pngBomb, slowPng } from './fixtures.js';
 
 describe('bad images through the public API get a clear status and code before any generation', () => {
   let g: RunningGlimpse;
@@ -63,5 +63,35 @@ describe('bad images through the public API get a clear status and code before a
     assert.equal(res.status, 422);
     assert.equal(body.error_code, 'invalid_image');
     assert.match(body.msg, /GIF/);
+  });
+});
+
+describe('an image slower to decode than images.decodeTimeoutSeconds', () => {
+  let g: RunningGlimpse;
+  let slow: Buffer;
+  before(async () => {
+    slow = await slowPng(14000);
+    // One decode at a time, so the next request can only be served once the stopped decode has let go of its slot.
+    g = await startGlimpse({ engine: 'simulated', simulated: { ttftMs: 0, tokensPerSecond: 10000, answerTokens: 2 }, images: { maxPixels: 200_000_000, decodeTimeoutSeconds: 1, maxConcurrentDecodes: 1 } });
+  });
+  after(() => g.close());
+
+  const chat = (image: Buffer) =>
+    fetch(g.url + '/v1/chat/completions', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${image.toString('base64')}` } }, { type: 'text', text: 'hi' }] }] }),
+    });
+
+  test('answers 422 image_decode_timeout naming the setting, and the decode slot is free for the next image', async () => {
+    const res = await chat(slow);
+    const body = await res.json();
+    assert.equal(res.status, 422, JSON.stringify(body));
+    assert.equal(body.error.code, 'image_decode_timeout');
+    assert.match(body.error.message, /images\.decodeTimeoutSeconds\) of 1 s/);
+    const metrics = await (await fetch(g.url + '/metrics')).text();
+    assert.match(metrics, /^glimpse_images_refused_total\{code="image_decode_timeout"\} [1-9]/m);
+    const next = await chat(await png(64, 48));
+    assert.equal(next.status, 200, await next.text());
   });
 });

@@ -49,6 +49,23 @@ describe('Prometheus metrics', () => {
     assert.ok(sample(text, 'glimpse_process_resident_memory_bytes')! > 0);
   });
 
+  test('counts resolved and refused images by code, with the time spent normalizing', async () => {
+    const { png } = await import('../images/fixtures.js');
+    const before = await (await fetch(g.url + '/metrics')).text();
+    const image = (url: string) => chat({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url } }, { type: 'text', text: 'what is this?' }] }] });
+    const ok = await image(`data:image/png;base64,${(await png(300, 200)).toString('base64')}`);
+    assert.equal(ok.status, 200, await ok.text());
+    const bad = await image(`data:image/png;base64,${Buffer.from('not an image at all').toString('base64')}`);
+    assert.equal(bad.status, 422, await bad.text());
+    const text = await (await fetch(g.url + '/metrics')).text();
+    const delta = (name: string, labels?: Record<string, string>) => (sample(text, name, labels) ?? 0) - (sample(before, name, labels) ?? 0);
+    assert.equal(delta('glimpse_images_resolved_total'), 1);
+    assert.equal(delta('glimpse_images_refused_total', { code: 'invalid_image' }), 1);
+    assert.ok(delta('glimpse_image_normalize_seconds_total') > 0);
+    assert.equal(sample(text, 'glimpse_image_decodes_running'), 0);
+    assert.equal(sample(text, 'glimpse_image_decodes_waiting'), 0);
+  });
+
   test('the exposition passes promtool check metrics', { skip: existsSync('/usr/bin/promtool') ? false : 'promtool not installed (Debian package prometheus)' }, async () => {
     const text = await (await fetch(g.url + '/metrics')).text();
     const file = join(mkdtempSync(join(tmpdir(), 'glimpse-metrics-')), 'metrics.txt');
