@@ -89,7 +89,7 @@ async function sourceBytes(src: ImageSource, s: ImageSettings, opts: ResolveImag
 /** Counters since start, for metrics. */
 export interface ImageStats {
   resolved: number;
-  /** Refusals by error code (invalid_image, image_too_large, image_url_forbidden, ...). */
+  /** Refusals by error code (invalid_image, image_too_large, image_url_forbidden, ...); cancelled images are not counted. */
   refused: Record<string, number>;
   /** Time spent normalizing resolved images (decode to encode), ms. */
   normalizeMs: number;
@@ -112,8 +112,11 @@ export async function resolveImage(src: ImageSource, config?: Pick<Config, 'imag
     stats.resolved++;
     return img;
   } catch (err) {
-    const code = err instanceof GlimpseError ? err.code : 'other';
-    stats.refused[code] = (stats.refused[code] ?? 0) + 1;
+    // An image whose request was cancelled (client gone, or another image of it refused) was not refused itself.
+    if (!signal?.aborted) {
+      const code = err instanceof GlimpseError ? err.code : 'other';
+      stats.refused[code] = (stats.refused[code] ?? 0) + 1;
+    }
     throw err;
   }
 }

@@ -99,3 +99,35 @@ test('images.maxAspectRatio: exactly at the limit passes, beyond it is refused f
 test('a PNG claiming 1835032x24 (under the pixel limit, found by the fuzz costing 1.6 GB to resize) is refused from its header', async () => {
   await rejectsWith(resolveImage({ kind: 'bytes', data: pngBomb(1835032, 24) }), 'image_aspect_ratio_too_large', 422, '1835032x24');
 });
+
+test('image stats count the refused image by its code, not the images of its request that were cancelled because of it', async () => {
+  const { createServer } = await import('node:http');
+  const { imageStats } = await import('../../src/images/index.js');
+  // An image URL that never answers: its fetch only ends when the request is cancelled.
+  let socketClosed!: Promise<void>;
+  const server = createServer(() => {});
+  server.on('connection', (socket) => (socketClosed = new Promise((resolve) => socket.on('close', () => resolve()))));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as import('node:net').AddressInfo;
+  const before = imageStats().refused;
+  const req: GenerateRequest = {
+    id: 'r',
+    model: 'm',
+    stream: false,
+    sampling: { maxTokens: 8, temperature: 0, topP: 1, stop: [] },
+    messages: [{ role: 'user', content: [{ type: 'image', source: { kind: 'url', url: `http://127.0.0.1:${port}/never.png` } }, { type: 'image', source: { kind: 'bytes', data: Buffer.from('not an image') } }] }],
+  };
+  try {
+    await rejectsWith(resolveImages(req, withLimits({ allowPrivateNetworks: true })), 'invalid_image', 422);
+    // resolveImages answers at the first refusal; let the cancelled fetch tear down and settle too.
+    await socketClosed;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const after = imageStats().refused;
+    const delta = (code: string) => (after[code] ?? 0) - (before[code] ?? 0);
+    assert.equal(delta('invalid_image'), 1);
+    assert.deepEqual(Object.keys(after).filter((code) => delta(code) !== 0), ['invalid_image'], 'the cancelled fetch is not counted as refused');
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+});
