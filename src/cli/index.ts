@@ -64,6 +64,7 @@ const NESTED_SERVE_FLAGS: Array<[flags: string, description: string, group: 'ima
   ['--image-max-pixels <n>', 'largest width x height, checked from the header (default 50000000)', 'images', 'maxPixels'],
   ['--image-max-edge <px>', 'shrink images so the longest edge is at most this (default 1024)', 'images', 'maxEdge'],
   ['--max-images-per-request <n>', 'images one request may carry (default 8)', 'images', 'maxImagesPerRequest'],
+  ['--image-decode-timeout <s>', 'seconds one image may take to decode and resize before it is refused (default 10; 0 = no limit)', 'images', 'decodeTimeoutSeconds'],
   ['--image-allow-domains <list>', 'comma-separated domains image URLs must be on (default: any public host)', 'images', 'allowDomains'],
   ['--image-deny-domains <list>', 'comma-separated domains image URLs may not be on', 'images', 'denyDomains'],
   ['--image-allow-private-networks', 'let image URLs reach loopback / private / CGNAT / ULA addresses (storage on your LAN)', 'images', 'allowPrivateNetworks'],
