@@ -20,3 +20,17 @@ test('an invalid value is refused with a message naming the setting, its flag an
 test('an unknown setting is refused', () => {
   assert.throws(() => loadConfig({ flags: { prot: 1 }, env: {} }), /Unknown setting: prot/);
 });
+
+test('model profiles: images.maxEdgeByModel takes id=px pairs from env and flags, and a bad pair is named', () => {
+  const c = loadConfig({ env: { GLIMPSE_IMAGES_MAX_EDGE_BY_MODEL: 'Qwen/Qwen2-VL-2B-Instruct=448, glm-4.6v-flash=1280' } });
+  assert.deepEqual(c.images.maxEdgeByModel, { 'Qwen/Qwen2-VL-2B-Instruct': 448, 'glm-4.6v-flash': 1280 });
+  assert.deepEqual(loadConfig({ env: {} }).images.maxEdgeByModel, {});
+  assert.throws(
+    () => loadConfig({ env: { GLIMPSE_IMAGES_MAX_EDGE_BY_MODEL: 'small=8,oops' } }),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      /images\.maxEdgeByModel\.small: must be >= 16/.test(err.message) &&
+      /images\.maxEdgeByModel\.oops: must be integer/.test(err.message) &&
+      /GLIMPSE_IMAGES_MAX_EDGE_BY_MODEL/.test(err.message),
+  );
+});

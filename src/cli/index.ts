@@ -63,6 +63,7 @@ const NESTED_SERVE_FLAGS: Array<[flags: string, description: string, group: 'ima
   ['--image-max-bytes <n>', 'largest encoded image in bytes (default 10 MiB)', 'images', 'maxBytes'],
   ['--image-max-pixels <n>', 'largest width x height, checked from the header (default 50000000)', 'images', 'maxPixels'],
   ['--image-max-edge <px>', 'shrink images so the longest edge is at most this (default 1024)', 'images', 'maxEdge'],
+  ['--image-max-edge-by-model <list>', 'model profiles: a longest edge per model id, id=px,id=px (e.g. Qwen2-VL-2B-Instruct=448)', 'images', 'maxEdgeByModel'],
   ['--max-images-per-request <n>', 'images one request may carry (default 8)', 'images', 'maxImagesPerRequest'],
   ['--image-decode-timeout <s>', 'seconds one image may take to decode and resize before it is refused (default 10; 0 = no limit)', 'images', 'decodeTimeoutSeconds'],
   ['--image-allow-domains <list>', 'comma-separated domains image URLs must be on (default: any public host)', 'images', 'allowDomains'],

@@ -65,12 +65,32 @@ function deepMerge(base: Plain, over: Plain): Plain {
   return out;
 }
 
-/** Comma-separated strings become arrays where the schema wants an array (flags and env). */
-function splitLists(input: Plain, props: Record<string, { type?: string; properties?: Record<string, unknown> }> = ConfigSchema.properties as never): Plain {
+type PropSchema = { type?: string; properties?: Record<string, unknown>; patternProperties?: Record<string, unknown> };
+
+const splitCommas = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
+
+/**
+ * `id=value,id=value` as an object, for map settings given as a flag or env value. A pair
+ * without '=' is kept whole under its own text, so validation names it rather than dropping it.
+ */
+function parsePairs(v: string): Plain {
+  const out: Plain = {};
+  for (const pair of splitCommas(v)) {
+    const i = pair.lastIndexOf('=');
+    if (i > 0) out[pair.slice(0, i).trim()] = pair.slice(i + 1).trim();
+    else out[pair] = pair;
+  }
+  return out;
+}
+
+/** Comma-separated strings become arrays or id=value maps where the schema wants one (flags and env). */
+function splitLists(input: Plain, props: Record<string, PropSchema> = ConfigSchema.properties as never): Plain {
   const out: Plain = { ...input };
   for (const [k, v] of Object.entries(out)) {
     if (props[k]?.type === 'array' && typeof v === 'string') {
-      out[k] = v.split(',').map((s) => s.trim()).filter(Boolean);
+      out[k] = splitCommas(v);
+    } else if (props[k]?.type === 'object' && props[k]?.patternProperties && typeof v === 'string') {
+      out[k] = parsePairs(v);
     } else if (props[k]?.type === 'object' && props[k]?.properties && isPlain(v)) {
       // nested settings (GLIMPSE_IMAGES_ALLOW_DOMAINS=a.com,b.com) split the same way
       out[k] = splitLists(v, props[k]!.properties as never);
@@ -100,9 +120,13 @@ export function loadConfig(opts: { flags?: Plain; env?: NodeJS.ProcessEnv; file?
     const lines = errors.slice(0, 10).map((e) => {
       const path = (e as { instancePath?: string }).instancePath ?? '';
       const key = path.replace(/^\//, '').replace(/\//g, '.') || '(root)';
-      const top = key.split('.')[0] ?? key;
-      const flag = '--' + top.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
+      const [top = key, sub] = key.split('.');
       const got = key === '(root)' ? '' : ` (got ${JSON.stringify(getPath(value as Plain, key))})`;
+      // Nested settings (images.maxEdge) have their own env name; their flags, where there is one, are the CLI's to name.
+      if (sub !== undefined && (ConfigSchema.properties as Record<string, PropSchema>)[top]?.properties) {
+        return `  ${key}: ${e.message}${got} — set with ${camelToEnv(top)}_${camelToEnv(sub).slice('GLIMPSE_'.length)} or ${top}.${sub} in the config file`;
+      }
+      const flag = '--' + top.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
       return `  ${key}: ${e.message}${got} — set with ${flag} or ${camelToEnv(top)}`;
     });
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);

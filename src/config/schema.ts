@@ -70,6 +70,10 @@ export const ConfigSchema = Type.Object({
       maxImagesPerRequest: Type.Integer({ minimum: 0, default: 8, description: 'Images one request may carry.' }),
       maxBase64Length: Type.Integer({ minimum: 4, default: Math.ceil((10 * 1024 * 1024) / 3) * 4, description: 'Longest base64 text (data URL payload or bare base64), checked before decoding it.' }),
       maxEdge: Type.Integer({ minimum: 16, maximum: 16384, default: 1024, description: 'Images are shrunk (never enlarged) so their longest edge is at most this many pixels.' }),
+      maxEdgeByModel: Type.Record(Type.String({ minLength: 1 }), Type.Integer({ minimum: 16, maximum: 16384 }), {
+        default: {},
+        description: 'Model profiles: the longest edge for images sent to a model, by the model id requests name (e.g. {"Qwen2-VL-2B-Instruct": 448}); models not listed use maxEdge. As a flag or env value: id=px,id=px.',
+      }),
       maxConcurrentDecodes: Type.Integer({ minimum: 0, maximum: 1024, default: 0, description: 'Images normalized at the same time across all requests; others wait their turn (0 = one per CPU core).' }),
       decodeTimeoutSeconds: Type.Integer({ minimum: 0, maximum: 600, default: 10, description: 'Seconds one image may spend decoding and resizing before it is refused (0 = no limit).' }),
       outputFormat: Type.Enum(['jpeg', 'png', 'webp'], { default: 'jpeg', description: 'Encoding of the normalized image handed to engines.' }),

@@ -10,7 +10,7 @@
 import type { Config } from '../config/index.js';
 import { GlimpseError, type GenerateRequest, type ImageInput, type ImageSource, type ResolvedImage } from '../core/index.js';
 import { fetchImageBytes, type FetchImageOptions } from './fetch.js';
-import { checkBase64Length, checkEncodedBytes, checkImageCount, imageSettings, type ImageSettings } from './limits.js';
+import { checkBase64Length, checkEncodedBytes, checkImageCount, imageSettings, maxEdgeFor, type ImageSettings } from './limits.js';
 import { decodeGate } from './gate.js';
 import { normalizeImage } from './normalize.js';
 import { isSupportedFormat, sniffImageFormat } from './sniff.js';
@@ -19,12 +19,12 @@ export { sniffImageFormat, SUPPORTED_FORMATS, UNSUPPORTED_FORMATS } from './snif
 export { hammingDistance, dHashFromGrey9x8 } from './fingerprint.js';
 export { fetchImageBytes, systemResolver, type FetchImageOptions } from './fetch.js';
 export { addressRefusal, domainMatches, type HostResolver, type ResolvedAddress } from './ssrf.js';
-export { imageSettings, type ImageSettings } from './limits.js';
+export { imageSettings, maxEdgeFor, type ImageSettings } from './limits.js';
 export { DecodeGate, decodeGate } from './gate.js';
 
 /** Options beyond the config, for callers that need them (model profiles, tests). */
 export interface ResolveImageOptions {
-  /** Longest edge for this model, overriding images.maxEdge (e.g. 448). */
+  /** Longest edge, overriding images.maxEdge and the request model's images.maxEdgeByModel. */
   maxEdge?: number;
   /** DNS step for URL fetches (tests inject one; production uses the system resolver). */
   resolve?: FetchImageOptions['resolve'];
@@ -156,10 +156,12 @@ export async function resolveImages(req: GenerateRequest, config?: Pick<Config, 
   if (!pending.length) return;
   const group = new AbortController();
   const groupSignal = signal ? AbortSignal.any([signal, group.signal]) : group.signal;
+  // The model's profile decides the size, unless the caller already did.
+  const perModel = { ...opts, maxEdge: opts.maxEdge ?? maxEdgeFor(s, req.model) };
   try {
     await Promise.all(
       pending.map(async (part) => {
-        part.resolved = await resolveImage(part.source, { images: s }, groupSignal, opts);
+        part.resolved = await resolveImage(part.source, { images: s }, groupSignal, perModel);
       }),
     );
   } catch (err) {

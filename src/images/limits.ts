@@ -17,6 +17,11 @@ export function imageSettings(config?: Pick<Config, 'images'>): ImageSettings {
   return defaults;
 }
 
+/** The longest edge images get for this model: its profile's (images.maxEdgeByModel), else images.maxEdge. */
+export function maxEdgeFor(s: ImageSettings, model: string | undefined): number {
+  return (model !== undefined && Object.hasOwn(s.maxEdgeByModel, model) ? s.maxEdgeByModel[model] : undefined) ?? s.maxEdge;
+}
+
 export function checkImageCount(count: number, s: ImageSettings): void {
   if (count > s.maxImagesPerRequest) {
     throw new GlimpseError('too_many_images', `The request carries ${count} images; the limit (images.maxImagesPerRequest) is ${s.maxImagesPerRequest}.`, { param: 'messages' });

@@ -7,6 +7,7 @@ import websocket from '@fastify/websocket';
 import type { Config } from '../config/index.js';
 import { GlimpseError, type Engine } from '../core/index.js';
 import type { Logger } from '../observability/index.js';
+import { maxEdgeFor } from '../images/index.js';
 import { sendError, toRequestError, type ErrorFormat } from './errors.js';
 import { createPipeline, type GenerationPipeline } from './pipeline.js';
 import { registerGlmRoutes } from './routes/glm.js';
@@ -131,7 +132,8 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   // The page at `/` (web/dist); the API routes above keep precedence.
   await registerWebUi(app, {
     heartbeatInterval: config.heartbeatInterval,
-    imageMaxEdge: config.images.maxEdge,
+    // The page talks to the default model, so it shrinks to that model's bound before upload.
+    imageMaxEdge: maxEdgeFor(config.images, engine.info().model),
     imageMaxBytes: config.images.maxBytes,
     maxImagesPerMessage: config.images.maxImagesPerRequest,
   });
