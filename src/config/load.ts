@@ -74,13 +74,13 @@ const splitCommas = (v: string): string[] => v.split(',').map((s) => s.trim()).f
  * without '=' is kept whole under its own text, so validation names it rather than dropping it.
  */
 function parsePairs(v: string): Plain {
-  const out: Plain = {};
-  for (const pair of splitCommas(v)) {
-    const i = pair.lastIndexOf('=');
-    if (i > 0) out[pair.slice(0, i).trim()] = pair.slice(i + 1).trim();
-    else out[pair] = pair;
-  }
-  return out;
+  // fromEntries defines own properties, so a key like __proto__ stays a key.
+  return Object.fromEntries(
+    splitCommas(v).map((pair) => {
+      const i = pair.lastIndexOf('=');
+      return i > 0 ? [pair.slice(0, i).trim(), pair.slice(i + 1).trim()] : [pair, pair];
+    }),
+  );
 }
 
 /** Comma-separated strings become arrays or id=value maps where the schema wants one (flags and env). */

@@ -19,7 +19,9 @@ export function imageSettings(config?: Pick<Config, 'images'>): ImageSettings {
 
 /** The longest edge images get for this model: its profile's (images.maxEdgeByModel), else images.maxEdge. */
 export function maxEdgeFor(s: ImageSettings, model: string | undefined): number {
-  return (model !== undefined && Object.hasOwn(s.maxEdgeByModel, model) ? s.maxEdgeByModel[model] : undefined) ?? s.maxEdge;
+  // Own keys only: a model named "constructor" must not find Object.prototype's.
+  const profiles = s.maxEdgeByModel ?? {};
+  return (model !== undefined && Object.hasOwn(profiles, model) ? profiles[model] : undefined) ?? s.maxEdge;
 }
 
 export function checkImageCount(count: number, s: ImageSettings): void {

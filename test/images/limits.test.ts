@@ -131,3 +131,13 @@ test('image stats count the refused image by its code, not the images of its req
     server.close();
   }
 });
+
+test('maxEdgeFor: a model\'s profile wins, any other model (or none, or "constructor") gets images.maxEdge', async () => {
+  const { maxEdgeFor } = await import('../../src/images/index.js');
+  const s = { ...imageSettings(), maxEdge: 800, maxEdgeByModel: { small: 448 } };
+  assert.equal(maxEdgeFor(s, 'small'), 448);
+  assert.equal(maxEdgeFor(s, 'big'), 800);
+  assert.equal(maxEdgeFor(s, undefined), 800);
+  assert.equal(maxEdgeFor(s, 'constructor'), 800);
+  assert.equal(maxEdgeFor(s, '__proto__'), 800);
+});
