@@ -55,6 +55,7 @@ const SERVE_FLAGS: Array<[flags: string, description: string]> = [
   ['--api-keys <keys>', 'comma-separated API keys, each name:secret or secret; model routes then need one'],
   ['--api-keys-file <file>', 'file with one API key (name:secret) a line'],
   ['--allow-public-without-auth', 'allow a non-loopback bind without API keys'],
+  ['--trust-proxy <list>', 'comma-separated proxy addresses/CIDRs (e.g. 127.0.0.1) whose X-Forwarded-For is believed in logs'],
   ['--redis-url <url>', 'keep the answer cache in Redis (redis://host:port/db) instead of memory'],
 ];
 

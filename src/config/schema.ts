@@ -24,6 +24,10 @@ export const ConfigSchema = Type.Object({
   maxMessages: Type.Integer({ minimum: 1, default: 256, description: 'Messages in one chat request.' }),
   apiKeys: Type.Array(Type.String(), { default: [], description: 'API keys, each `name:secret` or `secret`; when any is set, model routes need one.' }),
   apiKeysFile: Type.Optional(Type.String({ description: 'File with one API key (`name:secret`) a line.' })),
+  trustProxy: Type.Array(Type.String(), {
+    default: [],
+    description: 'Addresses or CIDR ranges of the proxies in front (e.g. 127.0.0.1 for nginx on the same host) whose X-Forwarded-For and X-Forwarded-Proto are believed, so logs show the client\'s address. Empty: the connecting peer is the client.',
+  }),
   allowPublicWithoutAuth: Type.Boolean({ default: false, description: 'Allow binding a non-loopback address without API keys.' }),
   defaultMaxTokens: Type.Integer({ minimum: 1, default: 512 }),
   requestTimeout: Type.Number({ exclusiveMinimum: 0, default: 300, description: 'Total seconds per request.' }),

@@ -47,6 +47,8 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   const app = Fastify({
     loggerInstance: logger as unknown as FastifyBaseLogger,
     bodyLimit: config.bodyLimit,
+    // Behind nginx every peer is the proxy; believe X-Forwarded-For from the proxies named, and only them.
+    trustProxy: config.trustProxy.length ? config.trustProxy : false,
     requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
