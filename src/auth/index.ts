@@ -86,3 +86,5 @@ export function registerApiKeys(app: FastifyInstance, keys: ApiKey[]): void {
     request.keyId = key.name;
   });
 }
+
+export { Quotas, memoryCounter, redisCounter, type QuotaCounter, type QuotaLimits, type QuotaSettings } from './quotas.js';

@@ -100,7 +100,19 @@ export const ConfigSchema = Type.Object({
     },
     { default: {} },
   ),
-  redisUrl: Type.Optional(Type.String({ description: 'Redis URL (redis://host:port/db); when set, the answer cache lives there.' })),
+  quotas: Type.Object(
+    {
+      requestsPerMinute: Type.Integer({ minimum: 0, default: 0, description: 'Requests one API key may start per minute (0 = no limit). Needs API keys; shared across instances with --redis-url.' }),
+      tokensPerMinute: Type.Integer({ minimum: 0, default: 0, description: 'Prompt plus completion tokens one API key may use per minute; once spent, its requests are refused until the minute turns (0 = no limit).' }),
+      byKey: Type.Record(
+        Type.String({ minLength: 1 }),
+        Type.Object({ requestsPerMinute: Type.Optional(Type.Integer({ minimum: 0 })), tokensPerMinute: Type.Optional(Type.Integer({ minimum: 0 })) }, { additionalProperties: false }),
+        { default: {}, description: 'Limits for particular keys by key name, over the two above (config file), e.g. {"batch": {"requestsPerMinute": 600}}.' },
+      ),
+    },
+    { default: {} },
+  ),
+  redisUrl: Type.Optional(Type.String({ description: 'Redis URL (redis://host:port/db); when set, the answer cache and the quota counters live there.' })),
   simulated: Type.Object(
     {
       ttftMs: Type.Number({ minimum: 0, default: 200 }),

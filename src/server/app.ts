@@ -15,7 +15,7 @@ import { registerHealthRoutes, type Lifecycle } from './routes/health.js';
 import { registerOpenAIRoutes } from './routes/openai.js';
 import { registerWsRoutes, type WsRegistry } from './routes/ws.js';
 import { buildSchemas } from './schemas.js';
-import { parseApiKeys, registerApiKeys } from '../auth/index.js';
+import { memoryCounter, parseApiKeys, Quotas, redisCounter, registerApiKeys } from '../auth/index.js';
 import { createMetrics } from '../observability/index.js';
 import { registerWebUi } from '../webui/index.js';
 
@@ -43,6 +43,22 @@ export interface App {
   ws: WsRegistry;
 }
 
+/** Quotas count per API key; with no keys configured there is nothing to count against. */
+function createQuotas(config: Config, logger: Logger): Quotas | undefined {
+  const keysOn = config.apiKeys.length > 0 || config.apiKeysFile !== undefined;
+  const settings = config.quotas;
+  const probe = new Quotas(settings, memoryCounter());
+  if (!probe.enabled) return undefined;
+  if (!keysOn) {
+    logger.warn('quotas are set but no API keys are: quotas count per key, so they are off');
+    return undefined;
+  }
+  if (!config.redisUrl) return probe;
+  // Counters shared by every instance; if Redis cannot be reached, requests go through (logged).
+  const warn = (err: Error) => logger.warn({ err: err.message }, 'quota counters (Redis) unavailable; not enforcing quotas meanwhile');
+  return new Quotas(settings, redisCounter(config.redisUrl, warn), warn);
+}
+
 export async function buildApp(config: Config, engine: Engine, logger: Logger): Promise<App> {
   const app = Fastify({
     loggerInstance: logger as unknown as FastifyBaseLogger,
@@ -63,9 +79,12 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   const lifecycle: Lifecycle = { draining: false };
   const unmetered = createPipeline(config, engine, logger);
   const metrics = createMetrics(engine, () => unmetered.stats());
-  const pipeline = metrics.meter(unmetered);
+  const quotas = createQuotas(config, logger);
+  // Quotas outermost: a request over its key's quota is refused before it counts as a generation.
+  const pipeline = quotas ? quotas.guard(metrics.meter(unmetered)) : metrics.meter(unmetered);
   metrics.register(app);
   app.addHook('onClose', async () => {
+    await quotas?.close();
     await pipeline.close();
   });
   // Give Redis a moment to connect so the first requests can use the cache; never block startup on it.

@@ -1,41 +1,23 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { createAnswerCache } from '../../src/cache/index.js';
 import { answer, cacheConfig, fakeImage, request } from './helpers.js';
+import { hasRedis, startRedis, type RunningRedis } from '../helpers/redis.js';
+import { freePort } from '../../bench/util.js';
 
-const hasRedis = spawnSync('redis-server', ['--version']).status === 0;
 const skip = hasRedis ? false : 'redis-server is not installed (apt-get install redis-server) — skipping the Redis cache tests';
 
-let redis: ChildProcess | undefined;
+let redis: RunningRedis | undefined;
 let url = '';
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 before(async () => {
   if (!hasRedis) return;
-  const port = await freePort();
-  redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    redis!.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('Ready to accept connections')) resolve();
-    });
-    redis!.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${out}`)));
-  });
-  url = `redis://127.0.0.1:${port}/0`;
+  redis = await startRedis();
+  url = redis.url;
 });
 
 after(() => {
-  redis?.kill('SIGTERM');
+  redis?.stop();
 });
 
 test('with redisUrl set, answers are stored in Redis and shared between cache instances', { skip }, async () => {

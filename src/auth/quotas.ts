@@ -1,0 +1,175 @@
+/**
+ * Quotas per API key: requests started and tokens used (prompt + completion) per minute. Counted
+ * in fixed one-minute windows, in memory or, with --redis-url, in Redis so every instance behind a
+ * load balancer shares the same counts. A key over a limit gets 429 `quota_exceeded` with
+ * Retry-After until its window turns. Tokens are known only once a generation ends, so a token
+ * limit refuses the requests that start after the minute's tokens are spent.
+ *
+ * The check sits in front of the generation pipeline, the one door every API shape (HTTP, SSE,
+ * WebSocket) goes through. Without API keys there is no one to count against; quotas are off.
+ */
+import { Redis } from 'ioredis';
+import { GlimpseError, type GenerateEvent } from '../core/index.js';
+
+export interface QuotaLimits {
+  /** Requests a key may start per minute; 0 = no limit. */
+  requestsPerMinute: number;
+  /** Prompt + completion tokens a key may use per minute; 0 = no limit. */
+  tokensPerMinute: number;
+}
+
+export interface QuotaSettings extends QuotaLimits {
+  /** Limits for particular keys, by key name, over the defaults above. */
+  byKey: Record<string, Partial<QuotaLimits>>;
+}
+
+/** A counter per key that expires by itself. */
+export interface QuotaCounter {
+  /** Add to a counter (creating it with this lifetime) and return its new value. */
+  add(key: string, amount: number, ttlMs: number): Promise<number>;
+  get(key: string): Promise<number>;
+  close(): Promise<void>;
+}
+
+const WINDOW_MS = 60_000;
+// Counters outlive their window a little, so a late spend still lands in the right minute.
+const COUNTER_TTL_MS = 2 * WINDOW_MS;
+
+export function memoryCounter(now: () => number = Date.now): QuotaCounter {
+  const counts = new Map<string, { value: number; expiresAt: number }>();
+  let swept = now();
+  const live = (key: string) => {
+    const c = counts.get(key);
+    if (c && c.expiresAt <= now()) counts.delete(key);
+    return counts.get(key);
+  };
+  return {
+    async add(key, amount, ttlMs) {
+      // Expired counters are swept once a window, so memory stays at about two windows of keys.
+      if (now() - swept >= WINDOW_MS) {
+        swept = now();
+        for (const k of [...counts.keys()]) live(k);
+      }
+      const c = live(key) ?? { value: 0, expiresAt: now() + ttlMs };
+      c.value += amount;
+      counts.set(key, c);
+      return c.value;
+    },
+    async get(key) {
+      return live(key)?.value ?? 0;
+    },
+    async close() {
+      counts.clear();
+    },
+  };
+}
+
+export function redisCounter(url: string, onError: (err: Error) => void, prefix = 'glimpse:quota:'): QuotaCounter {
+  // Same stance as the answer cache: a Redis that is down or slow fails fast, never stalls a request.
+  const client = new Redis(url, { enableOfflineQueue: false, commandTimeout: 500, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+  client.on('error', onError);
+  return {
+    async add(key, amount, ttlMs) {
+      const res = await client.multi().incrby(prefix + key, amount).pexpire(prefix + key, ttlMs, 'NX').exec();
+      const [err, value] = res?.[0] ?? [new Error('no reply from Redis'), 0];
+      if (err) throw err;
+      return Number(value);
+    },
+    async get(key) {
+      return Number((await client.get(prefix + key)) ?? 0);
+    },
+    async close() {
+      await client.quit().catch(() => client.disconnect());
+    },
+  };
+}
+
+/** The slice of the generation pipeline quotas wrap (kept structural: auth does not import server/). */
+export interface QuotaPipeline {
+  open(req: { keyId?: string }, signal: AbortSignal, opts?: object): Promise<AsyncIterable<GenerateEvent>>;
+}
+
+export class Quotas {
+  constructor(
+    private readonly settings: QuotaSettings,
+    private readonly counter: QuotaCounter,
+    private readonly onError: (err: Error) => void = () => {},
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get enabled(): boolean {
+    const any = (l: Partial<QuotaLimits>) => (l.requestsPerMinute ?? 0) > 0 || (l.tokensPerMinute ?? 0) > 0;
+    return any(this.settings) || Object.values(this.settings.byKey).some(any);
+  }
+
+  limitsFor(keyId: string): QuotaLimits {
+    const own = Object.hasOwn(this.settings.byKey, keyId) ? this.settings.byKey[keyId] : undefined;
+    return { requestsPerMinute: own?.requestsPerMinute ?? this.settings.requestsPerMinute, tokensPerMinute: own?.tokensPerMinute ?? this.settings.tokensPerMinute };
+  }
+
+  private window(): { id: number; resetSeconds: number } {
+    const t = this.now();
+    const id = Math.floor(t / WINDOW_MS);
+    return { id, resetSeconds: Math.max(1, Math.ceil(((id + 1) * WINDOW_MS - t) / 1000)) };
+  }
+
+  private exceeded(keyId: string, what: string, limit: number, setting: string, resetSeconds: number): GlimpseError {
+    return new GlimpseError('quota_exceeded', `API key '${keyId}' has used its ${limit} ${what} per minute (${setting}); the next minute starts in ${resetSeconds} s.`, {
+      headers: { 'Retry-After': String(resetSeconds) },
+    });
+  }
+
+  /** Count one request for this key, or throw quota_exceeded. A counter that cannot be reached lets the request through. */
+  async admit(keyId: string): Promise<void> {
+    const limits = this.limitsFor(keyId);
+    const { id, resetSeconds } = this.window();
+    try {
+      if (limits.tokensPerMinute > 0 && (await this.counter.get(`t:${keyId}:${id}`)) >= limits.tokensPerMinute) {
+        throw this.exceeded(keyId, 'tokens', limits.tokensPerMinute, 'quotas.tokensPerMinute', resetSeconds);
+      }
+      if (limits.requestsPerMinute > 0 && (await this.counter.add(`r:${keyId}:${id}`, 1, COUNTER_TTL_MS)) > limits.requestsPerMinute) {
+        throw this.exceeded(keyId, 'requests', limits.requestsPerMinute, 'quotas.requestsPerMinute', resetSeconds);
+      }
+    } catch (err) {
+      if (err instanceof GlimpseError) throw err;
+      this.onError(err as Error);
+    }
+  }
+
+  /** Add a finished generation's tokens to this key's minute. */
+  async spend(keyId: string, tokens: number): Promise<void> {
+    if (tokens <= 0 || this.limitsFor(keyId).tokensPerMinute <= 0) return;
+    try {
+      await this.counter.add(`t:${keyId}:${this.window().id}`, tokens, COUNTER_TTL_MS);
+    } catch (err) {
+      this.onError(err as Error);
+    }
+  }
+
+  /** Wrap a pipeline: requests with a key are admitted against its quota, and their usage is spent. */
+  guard<P extends QuotaPipeline>(pipeline: P): P {
+    const open = pipeline.open.bind(pipeline);
+    const wrapped = Object.create(pipeline) as P;
+    wrapped.open = (async (req: { keyId?: string }, signal: AbortSignal, opts?: object) => {
+      const keyId = req.keyId;
+      if (keyId === undefined) return open(req, signal, opts);
+      await this.admit(keyId);
+      const stream = await open(req, signal, opts);
+      const spend = (tokens: number) => void this.spend(keyId, tokens);
+      // Keep the stream's own fields (queue wait) visible through the wrapper, as metrics does.
+      return Object.assign(Object.create(stream) as object, {
+        async *[Symbol.asyncIterator]() {
+          for await (const ev of stream) {
+            if (ev.type === 'usage') spend(ev.usage.promptTokens + ev.usage.completionTokens);
+            yield ev;
+          }
+        },
+      }) as typeof stream;
+    }) as P['open'];
+    return wrapped;
+  }
+
+  close(): Promise<void> {
+    return this.counter.close();
+  }
+}
