@@ -59,8 +59,8 @@ const SERVE_FLAGS: Array<[flags: string, description: string]> = [
   ['--redis-url <url>', 'keep the answer cache in Redis (redis://host:port/db) instead of memory'],
 ];
 
-/** Flags for one-level nested settings (images.*, cache.*, quotas.*): [flags, description, group, key]. Every other nested setting is GLIMPSE_<GROUP>_<KEY> or --config. */
-const NESTED_SERVE_FLAGS: Array<[flags: string, description: string, group: 'images' | 'cache' | 'quotas', key: string]> = [
+/** Flags for one-level nested settings (images.*, cache.*, quotas.*, jobs.*): [flags, description, group, key]. Every other nested setting is GLIMPSE_<GROUP>_<KEY> or --config. */
+const NESTED_SERVE_FLAGS: Array<[flags: string, description: string, group: 'images' | 'cache' | 'quotas' | 'jobs', key: string]> = [
   ['--image-max-bytes <n>', 'largest encoded image in bytes (default 10 MiB)', 'images', 'maxBytes'],
   ['--image-max-pixels <n>', 'largest width x height, checked from the header (default 50000000)', 'images', 'maxPixels'],
   ['--image-max-edge <px>', 'shrink images so the longest edge is at most this (default 1024)', 'images', 'maxEdge'],
@@ -74,6 +74,7 @@ const NESTED_SERVE_FLAGS: Array<[flags: string, description: string, group: 'ima
   ['--cache-ttl-seconds <s>', 'seconds an answer stays cached (default 3600)', 'cache', 'ttlSeconds'],
   ['--cache-near-duplicate-distance <bits>', 'reuse answers for images within this many perceptual-hash bits (default 0: off)', 'cache', 'nearDuplicateDistance'],
   ['--no-cache', 'turn the answer cache off', 'cache', 'enabled'],
+  ['--jobs-workers <n>', 'async job workers in this instance (default 1; 0 = accept jobs only; jobs need --redis-url)', 'jobs', 'workers'],
   ['--quota-requests-per-minute <n>', 'requests one API key may start per minute (default 0: no limit)', 'quotas', 'requestsPerMinute'],
   ['--quota-tokens-per-minute <n>', 'prompt + completion tokens one API key may use per minute (default 0: no limit)', 'quotas', 'tokensPerMinute'],
 ];

@@ -112,7 +112,17 @@ export const ConfigSchema = Type.Object({
     },
     { default: {} },
   ),
-  redisUrl: Type.Optional(Type.String({ description: 'Redis URL (redis://host:port/db); when set, the answer cache and the quota counters live there.' })),
+  jobs: Type.Object(
+    {
+      workers: Type.Integer({ minimum: 0, maximum: 256, default: 1, description: 'Async job workers in this instance (0: accept jobs, let other instances run them). Jobs need --redis-url.' }),
+      maxQueued: Type.Integer({ minimum: 1, default: 10_000, description: 'Jobs waiting or running across all instances before new ones get 429 queue_full.' }),
+      resultTtlSeconds: Type.Integer({ minimum: 1, default: 86_400, description: 'Seconds a finished job (its answer or error) stays readable.' }),
+      claimIdleSeconds: Type.Number({ exclusiveMinimum: 0, default: 60, description: 'Seconds without a sign of life from a job\'s worker before another instance takes the job over.' }),
+      maxAttempts: Type.Integer({ minimum: 1, maximum: 100, default: 3, description: 'Starts a job gets (its worker dying counts) before it fails with job_failed.' }),
+    },
+    { default: {} },
+  ),
+  redisUrl: Type.Optional(Type.String({ description: 'Redis URL (redis://host:port/db); when set, the answer cache, the quota counters and async jobs live there.' })),
   simulated: Type.Object(
     {
       ttftMs: Type.Number({ minimum: 0, default: 200 }),

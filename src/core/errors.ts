@@ -43,6 +43,7 @@ export const ERROR_CODES = {
   model_loading: { status: 503, type: 'server_error' },
   shutting_down: { status: 503, type: 'server_error' },
   engine_unavailable: { status: 503, type: 'server_error' },
+  jobs_unavailable: { status: 503, type: 'server_error' },
   upstream_unavailable: { status: 502, type: 'server_error' },
   upstream_error: { status: 502, type: 'server_error' },
   empty_completion: { status: 502, type: 'server_error' },

@@ -12,7 +12,10 @@ import { sendError, toRequestError, type ErrorFormat } from './errors.js';
 import { createPipeline, type GenerationPipeline } from './pipeline.js';
 import { registerGlmRoutes } from './routes/glm.js';
 import { registerHealthRoutes, type Lifecycle } from './routes/health.js';
-import { registerOpenAIRoutes } from './routes/openai.js';
+import { chatRequest, registerOpenAIRoutes, type ChatBody } from './routes/openai.js';
+import { registerJobRoutes } from './routes/jobs.js';
+import { JobQueue, type JobRunner } from '../jobs/index.js';
+import { chatCompletion, collectAnswer, completionId } from '../streaming/index.js';
 import { registerWsRoutes, type WsRegistry } from './routes/ws.js';
 import { buildSchemas } from './schemas.js';
 import { memoryCounter, parseApiKeys, Quotas, redisCounter, registerApiKeys } from '../auth/index.js';
@@ -41,6 +44,17 @@ export interface App {
   lifecycle: Lifecycle;
   /** Open WebSocket connections (closed last on shutdown). */
   ws: WsRegistry;
+  /** Async job workers (with --redis-url): told to take no new jobs when shutdown begins. */
+  jobs?: JobQueue;
+}
+
+/** A job's body is a Chat Completions request; its result is the chat.completion object. */
+function jobRunner(config: Config, engine: Engine, pipeline: GenerationPipeline): JobRunner {
+  return async (job, signal) => {
+    const req = chatRequest(job.body as ChatBody, { id: job.id, keyId: job.keyId, defaultModel: engine.info().model, defaultMaxTokens: config.defaultMaxTokens });
+    const answer = await collectAnswer(await pipeline.open(req, signal));
+    return chatCompletion({ id: completionId(), created: Math.floor(Date.now() / 1000), model: req.model }, answer);
+  };
 }
 
 /** Quotas count per API key; with no keys configured there is nothing to count against. */
@@ -81,9 +95,15 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   const metrics = createMetrics(engine, () => unmetered.stats());
   const quotas = createQuotas(config, logger);
   // Quotas outermost: a request over its key's quota is refused before it counts as a generation.
-  const pipeline = quotas ? quotas.guard(metrics.meter(unmetered)) : metrics.meter(unmetered);
+  const metered = metrics.meter(unmetered);
+  const pipeline = quotas ? quotas.guard(metered) : metered;
+  // Jobs run through the metered pipeline: their submission already counted against the key's quota.
+  const jobs = config.redisUrl ? new JobQueue(config.redisUrl, config.jobs, jobRunner(config, engine, metered), logger) : undefined;
+  jobs?.start();
   metrics.register(app);
   app.addHook('onClose', async () => {
+    // Workers first: a running job goes back to the queue before the pipeline stops.
+    await jobs?.close();
     await quotas?.close();
     await pipeline.close();
   });
@@ -150,6 +170,7 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   registerGlmRoutes(app, { config, pipeline, schemas });
   const ws: WsRegistry = { sockets: new Set() };
   registerWsRoutes(app, { config, pipeline, registry: ws });
+  registerJobRoutes(app, { config, engine, jobs, quotas, schemas });
   // The page at `/` (web/dist); the API routes above keep precedence.
   await registerWebUi(app, {
     heartbeatInterval: config.heartbeatInterval,
@@ -159,5 +180,5 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
     maxImagesPerMessage: config.images.maxImagesPerRequest,
   });
 
-  return { app, pipeline, lifecycle, ws };
+  return { app, pipeline, lifecycle, ws, jobs };
 }

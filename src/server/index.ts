@@ -32,7 +32,7 @@ export interface Server {
 export async function createServer(config: Config, opts: { logger?: Logger; engine?: Engine } = {}): Promise<Server> {
   const logger = opts.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
   const engine = opts.engine ?? createEngine(config, logger);
-  const { app, lifecycle, pipeline, ws } = await buildApp(config, engine, logger);
+  const { app, lifecycle, pipeline, ws, jobs } = await buildApp(config, engine, logger);
   const engineStarted = engine.start().catch((err: unknown) => {
     logger.error({ err }, 'engine failed to start');
   });
@@ -49,6 +49,8 @@ export async function createServer(config: Config, opts: { logger?: Logger; engi
      */
     close: once(async () => {
       lifecycle.draining = true;
+      // Job workers take no new job; the ones running get the same grace as requests.
+      jobs?.drain();
       await pipeline.shutdown(config.graceShutdownSeconds * 1000);
       // Every request has ended (and said so); WebSocket peers are told why the socket closes.
       for (const socket of ws.sockets) socket.close(1001, 'server shutting down');

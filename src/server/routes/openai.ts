@@ -1,15 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import type { Static } from 'typebox';
 import type { Config } from '../../config/index.js';
-import { GlimpseError, type ChatMessage, type ContentPart, type Engine, type Usage } from '../../core/index.js';
+import { GlimpseError, type ChatMessage, type ContentPart, type Engine, type GenerateRequest, type Usage } from '../../core/index.js';
 import { chatChunk, chatCompletion, chatUsageChunk, collectAnswer, completionId } from '../../streaming/index.js';
-import { imageSourceFromString, makeRequest } from '../common.js';
+import { imageSourceFromString } from '../common.js';
 import { openForBody, streamSse } from '../respond.js';
 import type { GenerationPipeline } from '../pipeline.js';
 import type { buildSchemas } from '../schemas.js';
 
 type Schemas = ReturnType<typeof buildSchemas>;
-type ChatBody = Static<Schemas['chatCompletions']>;
+export type ChatBody = Static<Schemas['chatCompletions']>;
 
 /** OpenAI messages → internal messages. `reasoning_content` of earlier turns is dropped, as GLM expects. */
 export function toInternalMessages(messages: ChatBody['messages']): ChatMessage[] {
@@ -29,6 +29,31 @@ export function toInternalMessages(messages: ChatBody['messages']): ChatMessage[
     }
     return { role, content };
   });
+}
+
+/** A Chat Completions body as the internal request; the route and async jobs share it. Throws GlimpseError. */
+export function chatRequest(b: ChatBody, ctx: { id: string; keyId?: string; defaultModel: string; defaultMaxTokens: number }): GenerateRequest {
+  const messages = toInternalMessages(b.messages);
+  if (!messages.some((m) => m.role === 'user' && m.content.length)) {
+    throw new GlimpseError('empty_messages', "'messages' must contain at least one user message with content.", { param: 'messages' });
+  }
+  const stop = b.stop == null ? [] : typeof b.stop === 'string' ? [b.stop] : b.stop;
+  return {
+    id: ctx.id,
+    // No model named: the default one, so every chunk and body names what answered.
+    model: b.model || ctx.defaultModel,
+    messages,
+    stream: b.stream === true,
+    thinking: b.thinking ? b.thinking.type === 'enabled' : undefined,
+    sampling: {
+      maxTokens: b.max_completion_tokens ?? b.max_tokens ?? ctx.defaultMaxTokens,
+      temperature: b.temperature ?? 1,
+      topP: b.top_p ?? 1,
+      seed: b.seed ?? undefined,
+      stop,
+    },
+    keyId: ctx.keyId,
+  };
 }
 
 export function registerOpenAIRoutes(app: FastifyInstance, deps: { config: Config; engine: Engine; pipeline: GenerationPipeline; schemas: Schemas }): void {
@@ -58,25 +83,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: { config: Confi
     },
     async (request, reply) => {
       const b = request.body;
-      const messages = toInternalMessages(b.messages);
-      if (!messages.some((m) => m.role === 'user' && m.content.length)) {
-        throw new GlimpseError('empty_messages', "'messages' must contain at least one user message with content.", { param: 'messages' });
-      }
-      const stop = b.stop == null ? [] : typeof b.stop === 'string' ? [b.stop] : b.stop;
-      const req = makeRequest(request, {
-        // No model named: the default one, so every chunk and body names what answered.
-        model: b.model || engine.info().model,
-        messages,
-        stream: b.stream === true,
-        thinking: b.thinking ? b.thinking.type === 'enabled' : undefined,
-        sampling: {
-          maxTokens: b.max_completion_tokens ?? b.max_tokens ?? config.defaultMaxTokens,
-          temperature: b.temperature ?? 1,
-          topP: b.top_p ?? 1,
-          seed: b.seed ?? undefined,
-          stop,
-        },
-      });
+      const req = chatRequest(b, { id: String(request.id), keyId: request.keyId, defaultModel: engine.info().model, defaultMaxTokens: config.defaultMaxTokens });
       const meta = { id: completionId(), created: Math.floor(Date.now() / 1000), model: req.model };
       if (!req.stream) return chatCompletion(meta, await collectAnswer(await openForBody(pipeline, request, reply, req)));
 

@@ -1,0 +1,295 @@
+/**
+ * Async jobs over Redis Streams. A client submits a chat completion, gets a job id at once (202),
+ * and polls for the answer; any glimpse instance with job workers may run it.
+ *
+ * Redis holds everything, so jobs survive restarts and spread over instances:
+ * - `<prefix>job:<id>`: a hash with the job's state (status, body, owner key, attempts, result or
+ *   error, times), expiring `resultTtlSeconds` after it ends.
+ * - `<prefix>stream`: a stream of job ids read by the consumer group `workers`. A worker owns an
+ *   entry from XREADGROUP until it acknowledges it; while running it refreshes its claim, so an
+ *   entry only goes idle when its worker died. Idle entries are taken over with XAUTOCLAIM after
+ *   `claimIdleSeconds`, at most `maxAttempts` starts in all, then the job fails.
+ * State changes that race (cancel against start) are single Lua scripts.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Redis } from 'ioredis';
+import { GlimpseError, isGlimpseError } from '../core/index.js';
+
+export type JobStatus = 'queued' | 'running' | 'cancelling' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface JobView {
+  id: string;
+  object: 'job';
+  status: JobStatus;
+  model: string;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  attempts: number;
+  /** The chat.completion object, once succeeded. */
+  result?: unknown;
+  /** Why it failed, in glimpse's error shape. */
+  error?: { code: string; message: string };
+}
+
+export interface JobSettings {
+  /** Job workers in this instance (0: this instance only accepts jobs). */
+  workers: number;
+  /** Jobs waiting or running across all instances before submissions get 429. */
+  maxQueued: number;
+  resultTtlSeconds: number;
+  claimIdleSeconds: number;
+  maxAttempts: number;
+}
+
+/** Runs one job's body to its result object; throws a GlimpseError when it fails. */
+export type JobRunner = (job: { id: string; body: unknown; keyId?: string }, signal: AbortSignal) => Promise<unknown>;
+
+interface Log {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+const GROUP = 'workers';
+// A job that never starts (no worker anywhere) still disappears eventually.
+const UNFINISHED_TTL_SECONDS = 7 * 24 * 3600;
+
+// KEYS[1] job hash. ARGV: now, ttl. Queued → cancelled; running → cancelling (its worker stops it).
+const CANCEL = `
+local s = redis.call('HGET', KEYS[1], 'status')
+if s == 'queued' then
+  redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finished_at', ARGV[1])
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+elseif s == 'running' then
+  redis.call('HSET', KEYS[1], 'status', 'cancelling')
+end
+return s`;
+
+// KEYS[1] job hash. ARGV: now, worker, maxAttempts, ttl. Returns the attempt number, 0 when the
+// job is not to run (gone, ended, cancelled), -1 when it has used its attempts (now failed).
+const START = `
+local s = redis.call('HGET', KEYS[1], 'status')
+if s == 'cancelling' then
+  redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finished_at', ARGV[1])
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+  return 0
+end
+if s ~= 'queued' and s ~= 'running' then return 0 end
+local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+if n > tonumber(ARGV[3]) then
+  redis.call('HSET', KEYS[1], 'status', 'failed', 'finished_at', ARGV[1], 'error', cjson.encode({code = 'job_failed', message = 'The job was started ' .. ARGV[3] .. ' times and its worker stopped each time.'}))
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+  return -1
+end
+redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[1], 'worker', ARGV[2])
+return n`;
+
+type Scripted = Redis & {
+  jobCancel(key: string, now: number, ttl: number): Promise<string | null>;
+  jobStart(key: string, now: number, worker: string, maxAttempts: number, ttl: number): Promise<number>;
+};
+
+export class JobQueue {
+  private readonly client: Scripted;
+  private readonly blocking: Redis[] = [];
+  private readonly stream: string;
+  private readonly consumer = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  private readonly stopping = new AbortController();
+  private draining = false;
+  private loops: Array<Promise<void>> = [];
+  private group: Promise<void> | undefined;
+
+  constructor(
+    url: string,
+    private readonly settings: JobSettings,
+    private readonly run: JobRunner,
+    private readonly log: Log,
+    private readonly prefix = 'glimpse:jobs:',
+  ) {
+    this.stream = prefix + 'stream';
+    this.client = new Redis(url, { maxRetriesPerRequest: 2, connectTimeout: 2000 }) as Scripted;
+    this.client.on('error', (err: Error) => log.warn({ err: err.message }, 'job queue: Redis error'));
+    this.client.defineCommand('jobCancel', { numberOfKeys: 1, lua: CANCEL });
+    this.client.defineCommand('jobStart', { numberOfKeys: 1, lua: START });
+  }
+
+  private key(id: string): string {
+    return `${this.prefix}job:${id}`;
+  }
+
+  private ensureGroup(): Promise<void> {
+    this.group ??= this.client.xgroup('CREATE', this.stream, GROUP, '0', 'MKSTREAM').then(
+      () => undefined,
+      (err: Error) => {
+        if (!/BUSYGROUP/.test(err.message)) {
+          this.group = undefined;
+          throw err;
+        }
+      },
+    );
+    return this.group;
+  }
+
+  private async unavailable<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      if (isGlimpseError(err)) throw err;
+      throw new GlimpseError('jobs_unavailable', 'The job store (Redis) cannot be reached; try again shortly.', { headers: { 'Retry-After': '5' }, cause: err });
+    }
+  }
+
+  /** Queue a job; `body` must already be validated (it runs later, elsewhere). */
+  async submit(body: unknown, owner: { keyId?: string; model: string }): Promise<JobView> {
+    return this.unavailable(async () => {
+      await this.ensureGroup();
+      const waiting = await this.client.xlen(this.stream);
+      if (waiting >= this.settings.maxQueued) {
+        throw new GlimpseError('queue_full', `${waiting} jobs are waiting or running; the limit (jobs.maxQueued) is ${this.settings.maxQueued}. Retry later.`, { headers: { 'Retry-After': '30' } });
+      }
+      const id = 'job_' + randomBytes(12).toString('hex');
+      const now = Date.now();
+      await this.client
+        .multi()
+        .hset(this.key(id), { status: 'queued', created_at: now, key: owner.keyId ?? '', model: owner.model, body: JSON.stringify(body), attempts: 0 })
+        .expire(this.key(id), UNFINISHED_TTL_SECONDS)
+        .xadd(this.stream, '*', 'job', id)
+        .exec();
+      return view(id, { status: 'queued', created_at: String(now), model: owner.model, attempts: '0' });
+    });
+  }
+
+  /** The job as its owner sees it. Another key's job, or none, is 404: ids do not leak across keys. */
+  async get(id: string, keyId: string | undefined): Promise<JobView> {
+    return this.unavailable(async () => view(id, await this.owned(id, keyId)));
+  }
+
+  private async owned(id: string, keyId: string | undefined): Promise<Record<string, string>> {
+    const h = /^job_[0-9a-f]{24}$/.test(id) ? await this.client.hgetall(this.key(id)) : {};
+    if (!h.status || (h.key ?? '') !== (keyId ?? '')) throw new GlimpseError('not_found', `No job '${id}' here.`, { param: 'id' });
+    return h;
+  }
+
+  /** Cancel: a queued job never runs; a running one is stopped by its worker within a second. */
+  async cancel(id: string, keyId: string | undefined): Promise<JobView> {
+    return this.unavailable(async () => {
+      await this.owned(id, keyId);
+      await this.client.jobCancel(this.key(id), Date.now(), this.settings.resultTtlSeconds);
+      return view(id, await this.client.hgetall(this.key(id)));
+    });
+  }
+
+  /** Start this instance's workers. */
+  start(): void {
+    for (let i = 0; i < this.settings.workers; i++) {
+      const conn = this.client.duplicate();
+      conn.on('error', () => {}); // reported by the main connection
+      this.blocking.push(conn);
+      this.loops.push(this.work(conn));
+    }
+  }
+
+  private async work(conn: Redis): Promise<void> {
+    const idleMs = this.settings.claimIdleSeconds * 1000;
+    while (!this.stopping.signal.aborted && !this.draining) {
+      try {
+        await this.ensureGroup();
+        // First a job whose worker died, then a new one (waiting up to a second for it).
+        const claimed = (await this.client.xautoclaim(this.stream, GROUP, this.consumer, idleMs, '0-0', 'COUNT', 1)) as [string, Array<[string, string[]]>];
+        let entry: [string, string[]] | undefined = claimed[1][0];
+        if (!entry) {
+          const read = (await conn.xreadgroup('GROUP', GROUP, this.consumer, 'COUNT', 1, 'BLOCK', 1000, 'STREAMS', this.stream, '>')) as Array<[string, Array<[string, string[]]>]> | null;
+          entry = read?.[0]?.[1][0];
+        }
+        if (entry) await this.process(entry[0], entry[1][1] ?? '');
+      } catch (err) {
+        if (this.stopping.signal.aborted) break;
+        this.log.warn({ err: (err as Error).message }, 'job worker: Redis error; retrying');
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+
+  private async process(entryId: string, id: string): Promise<void> {
+    const key = this.key(id);
+    const { maxAttempts, resultTtlSeconds, claimIdleSeconds } = this.settings;
+    const attempt = await this.client.jobStart(key, Date.now(), this.consumer, maxAttempts, resultTtlSeconds);
+    if (attempt <= 0) return this.done(entryId);
+    const body = await this.client.hget(key, 'body');
+    const owner = (await this.client.hget(key, 'key')) || undefined;
+    const stop = new AbortController();
+    // While it runs: keep the claim fresh (an entry goes idle only when its worker is gone) and
+    // look for a cancel.
+    const watch = setInterval(() => {
+      this.client.xclaim(this.stream, GROUP, this.consumer, 0, entryId, 'JUSTID').catch(() => {});
+      this.client.hget(key, 'status').then((s) => s === 'cancelling' && stop.abort(new GlimpseError('client_closed', 'The job was cancelled.')), () => {});
+    }, Math.min(500, (claimIdleSeconds * 1000) / 3));
+    this.log.info({ job: id, attempt }, 'job started');
+    try {
+      const result = await this.run({ id, body: JSON.parse(body ?? 'null'), keyId: owner }, AbortSignal.any([stop.signal, this.stopping.signal]));
+      await this.finish(key, 'succeeded', { result: JSON.stringify(result) });
+      this.log.info({ job: id }, 'job succeeded');
+    } catch (err) {
+      const shuttingDown = this.stopping.signal.aborted || (isGlimpseError(err) && err.code === 'shutting_down');
+      if (shuttingDown && !stop.signal.aborted) {
+        // This instance is shutting down: back to the queue for another, not a failure.
+        await this.client.multi().hset(key, 'status', 'queued').hincrby(key, 'attempts', -1).xadd(this.stream, '*', 'job', id).exec();
+        this.log.info({ job: id }, 'job handed back to the queue (shutting down)');
+      } else if (stop.signal.aborted) {
+        await this.finish(key, 'cancelled', {});
+      } else {
+        const e = isGlimpseError(err) ? err : new GlimpseError('internal_error', 'The job failed.', { cause: err });
+        await this.finish(key, 'failed', { error: JSON.stringify({ code: e.code, message: e.message }) });
+        this.log.info({ job: id, code: e.code }, 'job failed');
+      }
+    } finally {
+      clearInterval(watch);
+      await this.done(entryId);
+    }
+  }
+
+  private async finish(key: string, status: JobStatus, fields: Record<string, string>): Promise<void> {
+    await this.client
+      .multi()
+      .hset(key, { ...fields, status, finished_at: Date.now() })
+      .hdel(key, 'body') // the request (images included) is not kept once answered
+      .expire(key, this.settings.resultTtlSeconds)
+      .exec();
+  }
+
+  /** Acknowledge and drop the stream entry: the stream's length is the work still to do. */
+  private async done(entryId: string): Promise<void> {
+    await this.client.multi().xack(this.stream, GROUP, entryId).xdel(this.stream, entryId).exec();
+  }
+
+  /** Shutdown begins: take no new jobs; running ones go on (the server's grace period bounds them). */
+  drain(): void {
+    this.draining = true;
+  }
+
+  /** Stop the workers (a running job goes back to the queue) and close the connections. */
+  async close(): Promise<void> {
+    this.stopping.abort(new GlimpseError('shutting_down', 'The server is shutting down.'));
+    await Promise.allSettled(this.loops);
+    for (const c of this.blocking) c.disconnect();
+    await this.client.quit().catch(() => this.client.disconnect());
+  }
+}
+
+function view(id: string, h: Record<string, string>): JobView {
+  const num = (v: string | undefined) => (v ? Number(v) : null);
+  const out: JobView = {
+    id,
+    object: 'job',
+    status: h.status as JobStatus,
+    model: h.model ?? '',
+    created_at: Math.floor(Number(h.created_at) / 1000),
+    started_at: h.started_at ? Math.floor(Number(h.started_at) / 1000) : null,
+    finished_at: h.finished_at ? Math.floor(Number(h.finished_at) / 1000) : null,
+    attempts: num(h.attempts) ?? 0,
+  };
+  if (h.result) out.result = JSON.parse(h.result);
+  if (h.error) out.error = JSON.parse(h.error);
+  return out;
+}

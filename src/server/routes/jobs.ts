@@ -1,0 +1,49 @@
+/**
+ * Async jobs: POST /v1/jobs takes a Chat Completions body and answers 202 with a job id at once;
+ * GET /v1/jobs/:id gives its status and, once done, the chat.completion (or the error);
+ * DELETE /v1/jobs/:id cancels it. Jobs live in Redis (src/jobs), so any instance may run them.
+ */
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import type { Config } from '../../config/index.js';
+import { GlimpseError, type Engine } from '../../core/index.js';
+import type { JobQueue } from '../../jobs/index.js';
+import type { Quotas } from '../../auth/index.js';
+import { chatRequest, type ChatBody } from './openai.js';
+import type { buildSchemas } from '../schemas.js';
+
+const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
+
+export function registerJobRoutes(app: FastifyInstance, deps: { config: Config; engine: Engine; jobs: JobQueue | undefined; quotas: Quotas | undefined; schemas: ReturnType<typeof buildSchemas> }): void {
+  const { config, engine, jobs, quotas, schemas } = deps;
+  const queue = (): JobQueue => {
+    if (!jobs) throw new GlimpseError('jobs_unavailable', 'Async jobs need a Redis to keep them in: start glimpse with --redis-url.');
+    return jobs;
+  };
+  const common = { config: { errorFormat: 'openai' as const } };
+
+  app.post<{ Body: ChatBody }>(
+    '/v1/jobs',
+    { ...common, schema: { tags: ['OpenAI'], summary: 'Queue a chat completion to run in the background; answers 202 with the job', body: schemas.chatCompletions } },
+    async (request, reply) => {
+      const q = queue();
+      // Checked now, so a bad body is a 400 here rather than a failed job later.
+      const req = chatRequest(request.body, { id: String(request.id), keyId: request.keyId, defaultModel: engine.info().model, defaultMaxTokens: config.defaultMaxTokens });
+      if (!engine.info().models.some((m) => m.id === req.model)) {
+        throw new GlimpseError('model_not_found', `The model '${req.model}' does not exist here.`, { param: 'model' });
+      }
+      // A submission counts as a request against the key's quota; the run itself is not counted again.
+      if (quotas && request.keyId !== undefined) await quotas.admit(request.keyId);
+      const job = await q.submit({ ...request.body, stream: false }, { keyId: request.keyId, model: req.model });
+      return reply.code(202).header('location', `/v1/jobs/${job.id}`).send(job);
+    },
+  );
+
+  app.get<{ Params: { id: string } }>('/v1/jobs/:id', { ...common, schema: { tags: ['OpenAI'], summary: 'A job: its status, and its chat.completion or error once done', params: IdParams } }, async (request) =>
+    queue().get(request.params.id, request.keyId),
+  );
+
+  app.delete<{ Params: { id: string } }>('/v1/jobs/:id', { ...common, schema: { tags: ['OpenAI'], summary: 'Cancel a job (a queued one never runs; a running one stops)', params: IdParams } }, async (request) =>
+    queue().cancel(request.params.id, request.keyId),
+  );
+}

@@ -1,0 +1,207 @@
+/**
+ * Async jobs over Redis Streams, against a real redis-server: submit, poll, result; ownership;
+ * cancel before and while running; a worker killed mid-job (SIGKILL) and the job taken over by
+ * another instance; a graceful stop handing the job back; limits; no Redis.
+ */
+import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { freePort } from '../../bench/util.js';
+import { startGlimpse, type RunningGlimpse } from '../helpers/glimpse.js';
+import { hasRedis, startRedis, type RunningRedis } from '../helpers/redis.js';
+import { pngBomb } from '../images/fixtures.js';
+
+const entry = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+
+interface Job {
+  id: string;
+  status: string;
+  attempts: number;
+  result?: { object: string; choices: Array<{ message: { content: string } }>; usage: { completion_tokens: number } };
+  error?: { code: string; message: string };
+}
+
+const message = (maxTokens: number) => ({ max_tokens: maxTokens, messages: [{ role: 'user', content: 'Describe a sunset.' }] });
+
+describe('async jobs over Redis Streams', { skip: hasRedis ? false : 'redis-server not installed (Debian package redis-server)' }, () => {
+  let redis: RunningRedis;
+  let admin: Redis;
+  const servers: RunningGlimpse[] = [];
+  before(async () => {
+    redis = await startRedis();
+    admin = new Redis(redis.url);
+  });
+  after(async () => {
+    admin?.disconnect();
+    redis?.stop();
+  });
+  beforeEach(async () => {
+    await admin.flushdb();
+  });
+  afterEach(async () => {
+    for (const s of servers.splice(0)) await s.close();
+  });
+
+  /** A glimpse on the simulated engine at `tokensPerSecond`, with its job settings. */
+  async function instance(jobs: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<RunningGlimpse> {
+    const g = await startGlimpse({ engine: 'simulated', simulated: { ttftMs: 1, tokensPerSecond: 200 }, cache: { enabled: false }, redisUrl: redis.url, jobs, ...extra });
+    servers.push(g);
+    return g;
+  }
+  const submit = (g: RunningGlimpse, body: object, headers: Record<string, string> = {}) =>
+    fetch(g.url + '/v1/jobs', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  const get = async (g: RunningGlimpse, id: string, headers: Record<string, string> = {}) => (await fetch(g.url + '/v1/jobs/' + id, { headers })).json() as Promise<Job>;
+  async function until(g: RunningGlimpse, id: string, want: (j: Job) => boolean, ms = 10_000): Promise<Job> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const j = await get(g, id);
+      if (want(j)) return j;
+      if (Date.now() > end) throw new Error(`job ${id} stayed ${JSON.stringify(j)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  test('a submitted job answers 202 with its id at once, runs, and its chat.completion can be read back', async () => {
+    const g = await instance({ workers: 1 });
+    const res = await submit(g, message(6));
+    assert.equal(res.status, 202);
+    const job = (await res.json()) as Job;
+    assert.match(job.id, /^job_[0-9a-f]{24}$/);
+    assert.equal(res.headers.get('location'), `/v1/jobs/${job.id}`);
+    const done = await until(g, job.id, (j) => j.status === 'succeeded');
+    assert.equal(done.attempts, 1);
+    assert.equal(done.result?.object, 'chat.completion');
+    assert.equal(done.result?.usage.completion_tokens, 6);
+    assert.ok(done.result!.choices[0]!.message.content.length > 0);
+    assert.equal(await admin.xlen('glimpse:jobs:stream'), 0, 'the stream holds only work still to do');
+    assert.equal(await admin.hexists(`glimpse:jobs:job:${job.id}`, 'body'), 0, 'the request is dropped once answered');
+    assert.ok((await admin.ttl(`glimpse:jobs:job:${job.id}`)) > 86_000, 'the answer stays readable for resultTtlSeconds');
+  });
+
+  test('a bad body or an unknown model is refused at submission, not as a failed job later', async () => {
+    const g = await instance({ workers: 0 });
+    const empty = await submit(g, { messages: [] });
+    assert.equal(empty.status, 400);
+    assert.equal(((await empty.json()) as { error: { code: string } }).error.code, 'empty_messages');
+    const unknown = await submit(g, { ...message(4), model: 'no-such-model' });
+    assert.equal(unknown.status, 404);
+    assert.equal(await admin.xlen('glimpse:jobs:stream'), 0);
+  });
+
+  test('with API keys, a job belongs to its key: another key gets 404 for it', async () => {
+    const g = await instance({ workers: 1 }, { apiKeys: 'alice:sk-alice-0001,bob:sk-bob-000002' });
+    const job = (await (await submit(g, message(3), { authorization: 'Bearer sk-alice-0001' })).json()) as Job;
+    const mine = await fetch(g.url + '/v1/jobs/' + job.id, { headers: { authorization: 'Bearer sk-alice-0001' } });
+    assert.equal(mine.status, 200);
+    const theirs = await fetch(g.url + '/v1/jobs/' + job.id, { headers: { authorization: 'Bearer sk-bob-000002' } });
+    assert.equal(theirs.status, 404);
+    const cancel = await fetch(g.url + '/v1/jobs/' + job.id, { method: 'DELETE', headers: { authorization: 'Bearer sk-bob-000002' } });
+    assert.equal(cancel.status, 404);
+  });
+
+  test('a job cancelled while queued never runs, even once a worker comes', async () => {
+    const accepting = await instance({ workers: 0 });
+    const job = (await (await submit(accepting, message(4))).json()) as Job;
+    const cancelled = (await (await fetch(accepting.url + '/v1/jobs/' + job.id, { method: 'DELETE' })).json()) as Job;
+    assert.equal(cancelled.status, 'cancelled');
+    await instance({ workers: 1 });
+    const deadline = Date.now() + 3000;
+    while ((await admin.xlen('glimpse:jobs:stream')) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(await admin.xlen('glimpse:jobs:stream'), 0, 'the worker took the entry and dropped it');
+    const after = await get(accepting, job.id);
+    assert.equal(after.status, 'cancelled');
+    assert.equal(after.attempts, 0);
+  });
+
+  test('a running job is stopped by DELETE within a second', async () => {
+    const g = await instance({ workers: 1 }, { simulated: { ttftMs: 1, tokensPerSecond: 10 } });
+    const job = (await (await submit(g, message(200))).json()) as Job; // 20 s of tokens
+    await until(g, job.id, (j) => j.status === 'running');
+    const asked = Date.now();
+    await fetch(g.url + '/v1/jobs/' + job.id, { method: 'DELETE' });
+    const done = await until(g, job.id, (j) => j.status === 'cancelled', 3000);
+    assert.ok(Date.now() - asked < 2000);
+    assert.equal(done.result, undefined);
+  });
+
+  test('a worker killed mid-job (SIGKILL): another instance takes the job over and finishes it', async () => {
+    const port = await freePort();
+    const env = {
+      ...process.env,
+      GLIMPSE_REDIS_URL: redis.url,
+      GLIMPSE_CACHE_ENABLED: 'false',
+      GLIMPSE_JOBS_WORKERS: '1',
+      GLIMPSE_JOBS_CLAIM_IDLE_SECONDS: '1',
+      GLIMPSE_SIMULATED_TTFT_MS: '1',
+      GLIMPSE_SIMULATED_TOKENS_PER_SECOND: '10',
+    };
+    const child = spawn(process.execPath, ['--import', 'tsx', entry, 'serve', '--engine', 'simulated', '--port', String(port), '--log-level', 'silent'], { env, stdio: 'ignore' });
+    const exited = new Promise((r) => child.once('exit', r));
+    try {
+      const base = `http://127.0.0.1:${port}`;
+      for (let i = 0; !(await fetch(base + '/ready').then((r) => r.ok, () => false)); i++) {
+        if (i > 600) throw new Error('child glimpse did not become ready');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const res = await fetch(base + '/v1/jobs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(message(20)) });
+      const job = (await res.json()) as Job;
+      for (let i = 0; (await admin.hget(`glimpse:jobs:job:${job.id}`, 'status')) !== 'running'; i++) {
+        if (i > 200) throw new Error('the child never started the job');
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      child.kill('SIGKILL');
+      await exited;
+      // The survivor, with fast tokens, notices the idle claim after a second and finishes the job.
+      const survivor = await instance({ workers: 1, claimIdleSeconds: 1 });
+      const done = await until(survivor, job.id, (j) => j.status === 'succeeded', 10_000);
+      assert.equal(done.attempts, 2);
+      assert.equal(done.result?.usage.completion_tokens, 20);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  test('an instance stopping gracefully takes no new job; a job longer than the grace period is handed back and another instance runs it', async () => {
+    const leaving = await startGlimpse({ engine: 'simulated', simulated: { ttftMs: 1, tokensPerSecond: 10 }, cache: { enabled: false }, redisUrl: redis.url, jobs: { workers: 1 }, graceShutdownSeconds: 1 });
+    const job = (await (await submit(leaving, message(200))).json()) as Job; // 20 s of tokens, 1 s of grace
+    await until(leaving, job.id, (j) => j.status === 'running');
+    await leaving.close();
+    assert.equal(await admin.hget(`glimpse:jobs:job:${job.id}`, 'status'), 'queued');
+    const staying = await instance({ workers: 1 });
+    const done = await until(staying, job.id, (j) => j.status === 'succeeded');
+    assert.equal(done.attempts, 1, 'a handed-back start does not count as a failed attempt');
+  });
+
+  test('jobs.maxQueued: the next submission gets 429 queue_full with Retry-After', async () => {
+    const g = await instance({ workers: 0, maxQueued: 1 });
+    assert.equal((await submit(g, message(2))).status, 202);
+    const full = await submit(g, message(2));
+    assert.equal(full.status, 429);
+    assert.ok(full.headers.get('retry-after'));
+    assert.equal(((await full.json()) as { error: { code: string } }).error.code, 'queue_full');
+  });
+
+  test('a job that fails records its error code', async () => {
+    const g = await instance({ workers: 1 });
+    // A PNG claiming 60000x60000 pixels: refused when the worker resolves the image.
+    const bomb = `data:image/png;base64,${pngBomb(60000, 60000).toString('base64')}`;
+    const job = (await (await submit(g, { messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: bomb } }, { type: 'text', text: 'what?' }] }] })).json()) as Job;
+    const done = await until(g, job.id, (j) => j.status === 'failed');
+    assert.equal(done.error?.code, 'image_too_many_pixels');
+  });
+});
+
+test('without --redis-url, /v1/jobs answers 503 jobs_unavailable saying what it needs', async () => {
+  const g = await startGlimpse({ engine: 'simulated' });
+  try {
+    const res = await fetch(g.url + '/v1/jobs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(message(2)) });
+    assert.equal(res.status, 503);
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    assert.equal(body.error.code, 'jobs_unavailable');
+    assert.match(body.error.message, /--redis-url/);
+  } finally {
+    await g.close();
+  }
+});
