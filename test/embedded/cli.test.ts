@@ -39,7 +39,7 @@ test('glimpse serve --engine embedded --model-path fixtures/tiny-vlm becomes rea
     const res = await fetch(`${url}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'tiny-vlm', max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: image } }, { type: 'text', text: 'What is it?' }] }] }),
+      body: JSON.stringify({ model: 'tiny-vlm', max_tokens: 5, temperature: 0, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: image } }, { type: 'text', text: 'What is it?' }] }] }),
     });
     assert.equal(res.status, 200);
     const body = (await res.json()) as { usage: { completion_tokens: number }; model: string };
