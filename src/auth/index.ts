@@ -87,4 +87,4 @@ export function registerApiKeys(app: FastifyInstance, keys: ApiKey[]): void {
   });
 }
 
-export { Quotas, memoryCounter, redisCounter, type QuotaCounter, type QuotaLimits, type QuotaSettings } from './quotas.js';
+export { Quotas, memoryCounter, quotasEnabled, redisCounter, type QuotaCounter, type QuotaLimits, type QuotaSettings } from './quotas.js';

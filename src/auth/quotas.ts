@@ -89,6 +89,12 @@ export interface QuotaPipeline {
   open(req: { keyId?: string }, signal: AbortSignal, opts?: object): Promise<AsyncIterable<GenerateEvent>>;
 }
 
+/** Whether any limit is set, by default or for some key. */
+export function quotasEnabled(s: QuotaSettings): boolean {
+  const any = (l: Partial<QuotaLimits>) => (l.requestsPerMinute ?? 0) > 0 || (l.tokensPerMinute ?? 0) > 0;
+  return any(s) || Object.values(s.byKey).some(any);
+}
+
 export class Quotas {
   constructor(
     private readonly settings: QuotaSettings,
@@ -98,8 +104,7 @@ export class Quotas {
   ) {}
 
   get enabled(): boolean {
-    const any = (l: Partial<QuotaLimits>) => (l.requestsPerMinute ?? 0) > 0 || (l.tokensPerMinute ?? 0) > 0;
-    return any(this.settings) || Object.values(this.settings.byKey).some(any);
+    return quotasEnabled(this.settings);
   }
 
   limitsFor(keyId: string): QuotaLimits {

@@ -18,7 +18,7 @@ import { JobQueue, type JobRunner } from '../jobs/index.js';
 import { chatCompletion, collectAnswer, completionId } from '../streaming/index.js';
 import { registerWsRoutes, type WsRegistry } from './routes/ws.js';
 import { buildSchemas } from './schemas.js';
-import { memoryCounter, parseApiKeys, Quotas, redisCounter, registerApiKeys } from '../auth/index.js';
+import { memoryCounter, parseApiKeys, Quotas, quotasEnabled, redisCounter, registerApiKeys } from '../auth/index.js';
 import { createMetrics } from '../observability/index.js';
 import { registerWebUi } from '../webui/index.js';
 
@@ -59,18 +59,14 @@ function jobRunner(config: Config, engine: Engine, pipeline: GenerationPipeline)
 
 /** Quotas count per API key; with no keys configured there is nothing to count against. */
 function createQuotas(config: Config, logger: Logger): Quotas | undefined {
-  const keysOn = config.apiKeys.length > 0 || config.apiKeysFile !== undefined;
-  const settings = config.quotas;
-  const probe = new Quotas(settings, memoryCounter());
-  if (!probe.enabled) return undefined;
-  if (!keysOn) {
+  if (!quotasEnabled(config.quotas)) return undefined;
+  if (config.apiKeys.length === 0 && config.apiKeysFile === undefined) {
     logger.warn('quotas are set but no API keys are: quotas count per key, so they are off');
     return undefined;
   }
-  if (!config.redisUrl) return probe;
-  // Counters shared by every instance; if Redis cannot be reached, requests go through (logged).
+  // With Redis the counts are shared by every instance; if it cannot be reached, requests go through (logged).
   const warn = (err: Error) => logger.warn({ err: err.message }, 'quota counters (Redis) unavailable; not enforcing quotas meanwhile');
-  return new Quotas(settings, redisCounter(config.redisUrl, warn), warn);
+  return new Quotas(config.quotas, config.redisUrl ? redisCounter(config.redisUrl, warn) : memoryCounter(), warn);
 }
 
 export async function buildApp(config: Config, engine: Engine, logger: Logger): Promise<App> {
