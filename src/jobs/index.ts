@@ -97,6 +97,8 @@ export class JobQueue {
   private readonly consumer = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   private readonly stopping = new AbortController();
   private draining = false;
+  private running = 0;
+  private readonly ended = { succeeded: 0, failed: 0, cancelled: 0, handed_back: 0 };
   private loops: Array<Promise<void>> = [];
   private group: Promise<void> | undefined;
 
@@ -226,24 +228,30 @@ export class JobQueue {
       this.client.hget(key, 'status').then((s) => s === 'cancelling' && stop.abort(new GlimpseError('client_closed', 'The job was cancelled.')), () => {});
     }, Math.min(500, (claimIdleSeconds * 1000) / 3));
     this.log.info({ job: id, attempt }, 'job started');
+    this.running++;
     try {
       const result = await this.run({ id, body: JSON.parse(body ?? 'null'), keyId: owner }, AbortSignal.any([stop.signal, this.stopping.signal]));
       await this.finish(key, 'succeeded', { result: JSON.stringify(result) });
+      this.ended.succeeded++;
       this.log.info({ job: id }, 'job succeeded');
     } catch (err) {
       const shuttingDown = this.stopping.signal.aborted || (isGlimpseError(err) && err.code === 'shutting_down');
       if (shuttingDown && !stop.signal.aborted) {
         // This instance is shutting down: back to the queue for another, not a failure.
         await this.client.multi().hset(key, 'status', 'queued').hincrby(key, 'attempts', -1).xadd(this.stream, '*', 'job', id).exec();
+        this.ended.handed_back++;
         this.log.info({ job: id }, 'job handed back to the queue (shutting down)');
       } else if (stop.signal.aborted) {
         await this.finish(key, 'cancelled', {});
+        this.ended.cancelled++;
       } else {
         const e = isGlimpseError(err) ? err : new GlimpseError('internal_error', 'The job failed.', { cause: err });
         await this.finish(key, 'failed', { error: JSON.stringify({ code: e.code, message: e.message }) });
+        this.ended.failed++;
         this.log.info({ job: id, code: e.code }, 'job failed');
       }
     } finally {
+      this.running--;
       clearInterval(watch);
       await this.done(entryId);
     }
@@ -261,6 +269,16 @@ export class JobQueue {
   /** Acknowledge and drop the stream entry: the stream's length is the work still to do. */
   private async done(entryId: string): Promise<void> {
     await this.client.multi().xack(this.stream, GROUP, entryId).xdel(this.stream, entryId).exec();
+  }
+
+  /** What this instance's workers did, for metrics. */
+  stats(): { running: number; ended: { succeeded: number; failed: number; cancelled: number; handed_back: number } } {
+    return { running: this.running, ended: { ...this.ended } };
+  }
+
+  /** Jobs waiting or running across all instances. */
+  backlog(): Promise<number> {
+    return this.client.xlen(this.stream);
   }
 
   /** Shutdown begins: take no new jobs; running ones go on (the server's grace period bounds them). */

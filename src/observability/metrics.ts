@@ -15,10 +15,20 @@ export interface MeteredPipeline {
   stats(): { inFlight: number; queued: number; maxInFlight: number; maxQueue: number; admitted: number; rejectedFull: number; timedOut: number; abandoned: number; degraded: number };
 }
 
+/** The slice of the async job queue metrics read (structural: observability does not import jobs/). */
+export interface MeteredJobs {
+  /** Jobs this instance's workers ended, by how, and how many run now. */
+  stats(): { running: number; ended: Record<'succeeded' | 'failed' | 'cancelled' | 'handed_back', number> };
+  /** Jobs waiting or running across all instances. */
+  backlog(): Promise<number>;
+}
+
 export interface Metrics {
   registry: Registry;
   /** Wrap a pipeline so every generation it opens is measured. */
   meter<P extends MeteredPipeline>(pipeline: P): P;
+  /** Job queue metrics, when jobs are on. */
+  meterJobs(jobs: MeteredJobs): void;
   /** Count HTTP requests and serve /metrics. */
   register(app: FastifyInstance): void;
 }
@@ -145,6 +155,27 @@ export function createMetrics(engine: Engine, getStats: () => ReturnType<Metered
         return Object.assign(Object.create(stream) as object, { [Symbol.asyncIterator]: () => measure(req.model, stream, arrived)[Symbol.asyncIterator]() }) as typeof stream;
       };
       return wrapped;
+    },
+    meterJobs(jobs) {
+      collectedGauge('glimpse_jobs_running', 'Async jobs this instance runs now.', () => jobs.stats().running);
+      new Counter({
+        name: 'glimpse_jobs_ended_total',
+        help: 'Async jobs this instance ended, by outcome (succeeded, failed, cancelled, handed_back on shutdown).',
+        labelNames: ['outcome'],
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const [outcome, n] of Object.entries(jobs.stats().ended)) this.inc({ outcome }, n);
+        },
+      });
+      new Gauge({
+        name: 'glimpse_jobs_backlog',
+        help: 'Async jobs waiting or running across all instances (the Redis stream), -1 when Redis cannot be reached.',
+        registers: [registry],
+        async collect() {
+          this.set(await jobs.backlog().catch(() => -1));
+        },
+      });
     },
     register(app) {
       app.addHook('onResponse', async (request, reply) => {

@@ -96,6 +96,7 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   // Jobs run through the metered pipeline: their submission already counted against the key's quota.
   const jobs = config.redisUrl ? new JobQueue(config.redisUrl, config.jobs, jobRunner(config, engine, metered), logger) : undefined;
   jobs?.start();
+  if (jobs) metrics.meterJobs(jobs);
   metrics.register(app);
   app.addHook('onClose', async () => {
     // Workers first: a running job goes back to the queue before the pipeline stops.

@@ -5,7 +5,8 @@
  */
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { freePort } from '../../bench/util.js';
@@ -78,6 +79,14 @@ describe('async jobs over Redis Streams', { skip: hasRedis ? false : 'redis-serv
     assert.equal(await admin.xlen('glimpse:jobs:stream'), 0, 'the stream holds only work still to do');
     assert.equal(await admin.hexists(`glimpse:jobs:job:${job.id}`, 'body'), 0, 'the request is dropped once answered');
     assert.ok((await admin.ttl(`glimpse:jobs:job:${job.id}`)) > 86_000, 'the answer stays readable for resultTtlSeconds');
+    const metrics = await (await fetch(g.url + '/metrics')).text();
+    assert.match(metrics, /^glimpse_jobs_ended_total\{outcome="succeeded"\} 1$/m);
+    assert.match(metrics, /^glimpse_jobs_running 0$/m);
+    assert.match(metrics, /^glimpse_jobs_backlog 0$/m);
+    if (existsSync('/usr/bin/promtool')) {
+      const lint = spawnSync('promtool', ['check', 'metrics'], { input: metrics, encoding: 'utf8' });
+      assert.equal(lint.status, 0, lint.stdout + lint.stderr);
+    }
   });
 
   test('a bad body or an unknown model is refused at submission, not as a failed job later', async () => {
