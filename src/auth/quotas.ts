@@ -86,7 +86,7 @@ export function redisCounter(url: string, onError: (err: Error) => void, prefix 
 
 /** The slice of the generation pipeline quotas wrap (kept structural: auth does not import server/). */
 export interface QuotaPipeline {
-  open(req: { keyId?: string }, signal: AbortSignal, opts?: object): Promise<AsyncIterable<GenerateEvent>>;
+  open(req: { keyId?: string }, signal: AbortSignal, opts?: { onQuota?: (headers: Record<string, string>) => void }): Promise<AsyncIterable<GenerateEvent>>;
 }
 
 /** Whether any limit is set, by default or for some key. */
@@ -118,27 +118,41 @@ export class Quotas {
     return { id, resetSeconds: Math.max(1, Math.ceil(((id + 1) * WINDOW_MS - t) / 1000)) };
   }
 
-  private exceeded(keyId: string, what: string, limit: number, setting: string, resetSeconds: number): GlimpseError {
+  private exceeded(keyId: string, what: string, limit: number, setting: string, resetSeconds: number, headers: Record<string, string>): GlimpseError {
     return new GlimpseError('quota_exceeded', `API key '${keyId}' has used its ${limit} ${what} per minute (${setting}); the next minute starts in ${resetSeconds} s.`, {
-      headers: { 'Retry-After': String(resetSeconds) },
+      headers: { ...headers, 'Retry-After': String(resetSeconds) },
     });
   }
 
-  /** Count one request for this key, or throw quota_exceeded. A counter that cannot be reached lets the request through. */
-  async admit(keyId: string): Promise<void> {
+  /**
+   * Count one request for this key, or throw quota_exceeded. Returns the key's standing as the
+   * x-ratelimit-* headers OpenAI's API sends. A counter that cannot be reached lets the request through.
+   */
+  async admit(keyId: string): Promise<Record<string, string>> {
     const limits = this.limitsFor(keyId);
     const { id, resetSeconds } = this.window();
+    const headers: Record<string, string> = {};
+    const stand = (kind: 'requests' | 'tokens', limit: number, used: number) => {
+      headers[`x-ratelimit-limit-${kind}`] = String(limit);
+      headers[`x-ratelimit-remaining-${kind}`] = String(Math.max(0, limit - used));
+      headers[`x-ratelimit-reset-${kind}`] = `${resetSeconds}s`;
+    };
     try {
-      if (limits.tokensPerMinute > 0 && (await this.counter.get(`t:${keyId}:${id}`)) >= limits.tokensPerMinute) {
-        throw this.exceeded(keyId, 'tokens', limits.tokensPerMinute, 'quotas.tokensPerMinute', resetSeconds);
+      if (limits.tokensPerMinute > 0) {
+        const used = await this.counter.get(`t:${keyId}:${id}`);
+        stand('tokens', limits.tokensPerMinute, used);
+        if (used >= limits.tokensPerMinute) throw this.exceeded(keyId, 'tokens', limits.tokensPerMinute, 'quotas.tokensPerMinute', resetSeconds, headers);
       }
-      if (limits.requestsPerMinute > 0 && (await this.counter.add(`r:${keyId}:${id}`, 1, COUNTER_TTL_MS)) > limits.requestsPerMinute) {
-        throw this.exceeded(keyId, 'requests', limits.requestsPerMinute, 'quotas.requestsPerMinute', resetSeconds);
+      if (limits.requestsPerMinute > 0) {
+        const n = await this.counter.add(`r:${keyId}:${id}`, 1, COUNTER_TTL_MS);
+        stand('requests', limits.requestsPerMinute, n);
+        if (n > limits.requestsPerMinute) throw this.exceeded(keyId, 'requests', limits.requestsPerMinute, 'quotas.requestsPerMinute', resetSeconds, headers);
       }
     } catch (err) {
       if (err instanceof GlimpseError) throw err;
       this.onError(err as Error);
     }
+    return headers;
   }
 
   /** Add a finished generation's tokens to this key's minute. */
@@ -155,10 +169,12 @@ export class Quotas {
   guard<P extends QuotaPipeline>(pipeline: P): P {
     const open = pipeline.open.bind(pipeline);
     const wrapped = Object.create(pipeline) as P;
-    wrapped.open = (async (req: { keyId?: string }, signal: AbortSignal, opts?: object) => {
+    wrapped.open = (async (req: { keyId?: string }, signal: AbortSignal, opts?: { onQuota?: (headers: Record<string, string>) => void }) => {
       const keyId = req.keyId;
       if (keyId === undefined) return open(req, signal, opts);
-      await this.admit(keyId);
+      // Admitted first, whether or not the caller listens for the headers (WebSocket does not).
+      const standing = await this.admit(keyId);
+      opts?.onQuota?.(standing);
       const stream = await open(req, signal, opts);
       const spend = (tokens: number) => void this.spend(keyId, tokens);
       // Keep the stream's own fields (queue wait) visible through the wrapper, as metrics does.

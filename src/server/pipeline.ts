@@ -20,6 +20,8 @@ export interface OpenOptions {
   onQueued?: (position: number) => void;
   /** Hears hit|miss|bypass before the stream is returned, so routes can send X-Glimpse-Cache. */
   onCache?: (status: CacheStatus) => void;
+  /** Hears the caller's quota standing as x-ratelimit-* headers; called by the quota guard around the pipeline. */
+  onQuota?: (headers: Record<string, string>) => void;
 }
 
 /** Header that tells clients whether an answer came from the cache. */

@@ -20,6 +20,7 @@ export async function openForBody(pipeline: GenerationPipeline, request: Fastify
   let position = 0;
   const events = await pipeline.open(req, clientGoneSignal(request, reply), {
     onCache: cacheHeader(reply),
+    onQuota: (headers) => void reply.headers(headers),
     onQueued: (p) => {
       if (!position) reply.header('x-queue-position', String(p));
       position = p;
@@ -67,6 +68,7 @@ export async function streamSse(
   try {
     events = await deps.pipeline.open(req, signal, {
       onCache: cacheHeader(reply),
+      onQuota: (headers) => void reply.headers(headers),
       onQueued: (position) => {
         if (!sse) reply.header('x-queue-position', String(position));
         void openStream().comment(`queued position=${position}`);

@@ -30,7 +30,14 @@ describe('Quotas (one-minute windows, clock injected)', () => {
   test('a key may start requestsPerMinute requests; the next is refused with Retry-After until the minute turns', async () => {
     const q = quotas();
     t += 15_000;
-    await q.admit('alice');
+    assert.deepEqual(await q.admit('alice'), {
+      'x-ratelimit-limit-tokens': '100',
+      'x-ratelimit-remaining-tokens': '100',
+      'x-ratelimit-reset-tokens': '45s',
+      'x-ratelimit-limit-requests': '2',
+      'x-ratelimit-remaining-requests': '1',
+      'x-ratelimit-reset-requests': '45s',
+    });
     await q.admit('alice');
     await rejectsQuota(q.admit('alice'), /'alice' has used its 2 requests per minute \(quotas\.requestsPerMinute\); the next minute starts in 45 s/);
     await assert.rejects(q.admit('alice'), (err: unknown) => isGlimpseError(err) && err.headers?.['Retry-After'] === '45');
@@ -92,14 +99,23 @@ describe('quotas over HTTP and WebSocket', () => {
 
   test('the third request of a minute gets 429 quota_exceeded with Retry-After, as the OpenAI SDK sees it; other keys go on', async () => {
     await awayFromMinuteEdge();
-    assert.equal((await chat('sk-alice-0001')).status, 200);
-    assert.equal((await chat('sk-alice-0001')).status, 200);
+    const first = await chat('sk-alice-0001');
+    assert.equal(first.status, 200);
+    // The key's standing, as OpenAI's API reports it.
+    assert.equal(first.headers.get('x-ratelimit-limit-requests'), '2');
+    assert.equal(first.headers.get('x-ratelimit-remaining-requests'), '1');
+    assert.match(first.headers.get('x-ratelimit-reset-requests') ?? '', /^\d+s$/);
+    const streamed = await fetch(g.url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer sk-alice-0001' }, body: JSON.stringify({ stream: true, messages: [{ role: 'user', content: 'hi' }] }) });
+    assert.equal(streamed.status, 200);
+    assert.equal(streamed.headers.get('x-ratelimit-remaining-requests'), '0', 'an SSE answer carries the headers too');
+    await streamed.text();
     const sdk = new OpenAI({ baseURL: g.url + '/v1', apiKey: 'sk-alice-0001', maxRetries: 0 });
     await assert.rejects(sdk.chat.completions.create({ model: 'glimpse-simulated', messages: [{ role: 'user', content: 'hi' }] }), (err: unknown) => {
       assert.ok(err instanceof OpenAI.RateLimitError, String(err));
       assert.equal(err.code, 'quota_exceeded');
       const retry = Number(err.headers?.get('retry-after'));
       assert.ok(retry >= 1 && retry <= 60, `Retry-After ${retry}`);
+      assert.equal(err.headers?.get('x-ratelimit-remaining-requests'), '0');
       return true;
     });
     for (let i = 0; i < 3; i++) assert.equal((await chat('sk-bob-00002')).status, 200, 'bob has his own, larger quota');
