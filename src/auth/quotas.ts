@@ -9,7 +9,7 @@
  * WebSocket) goes through. Without API keys there is no one to count against; quotas are off.
  */
 import { Redis } from 'ioredis';
-import { GlimpseError, type GenerateEvent } from '../core/index.js';
+import { GlimpseError, withIterator, type GenerateEvent } from '../core/index.js';
 
 export interface QuotaLimits {
   /** Requests a key may start per minute; 0 = no limit. */
@@ -103,10 +103,6 @@ export class Quotas {
     private readonly now: () => number = Date.now,
   ) {}
 
-  get enabled(): boolean {
-    return quotasEnabled(this.settings);
-  }
-
   limitsFor(keyId: string): QuotaLimits {
     const own = Object.hasOwn(this.settings.byKey, keyId) ? this.settings.byKey[keyId] : undefined;
     return { requestsPerMinute: own?.requestsPerMinute ?? this.settings.requestsPerMinute, tokensPerMinute: own?.tokensPerMinute ?? this.settings.tokensPerMinute };
@@ -177,15 +173,12 @@ export class Quotas {
       opts?.onQuota?.(standing);
       const stream = await open(req, signal, opts);
       const spend = (tokens: number) => void this.spend(keyId, tokens);
-      // Keep the stream's own fields (queue wait) visible through the wrapper, as metrics does.
-      return Object.assign(Object.create(stream) as object, {
-        async *[Symbol.asyncIterator]() {
-          for await (const ev of stream) {
-            if (ev.type === 'usage') spend(ev.usage.promptTokens + ev.usage.completionTokens);
-            yield ev;
-          }
-        },
-      }) as typeof stream;
+      return withIterator(stream, async function* () {
+        for await (const ev of stream) {
+          if (ev.type === 'usage') spend(ev.usage.promptTokens + ev.usage.completionTokens);
+          yield ev;
+        }
+      });
     }) as P['open'];
     return wrapped;
   }

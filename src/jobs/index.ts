@@ -218,8 +218,8 @@ export class JobQueue {
     const { maxAttempts, resultTtlSeconds, claimIdleSeconds } = this.settings;
     const attempt = await this.client.jobStart(key, Date.now(), this.consumer, maxAttempts, resultTtlSeconds);
     if (attempt <= 0) return this.done(entryId);
-    const body = await this.client.hget(key, 'body');
-    const owner = (await this.client.hget(key, 'key')) || undefined;
+    const [body, ownerKey] = await this.client.hmget(key, 'body', 'key');
+    const owner = ownerKey || undefined;
     const stop = new AbortController();
     // While it runs: keep the claim fresh (an entry goes idle only when its worker is gone) and
     // look for a cancel.
@@ -296,16 +296,17 @@ export class JobQueue {
 }
 
 function view(id: string, h: Record<string, string>): JobView {
-  const num = (v: string | undefined) => (v ? Number(v) : null);
+  // Stored in ms; shown in seconds, as OpenAI's `created` fields are.
+  const seconds = (ms: string | undefined) => (ms ? Math.floor(Number(ms) / 1000) : null);
   const out: JobView = {
     id,
     object: 'job',
     status: h.status as JobStatus,
     model: h.model ?? '',
-    created_at: Math.floor(Number(h.created_at) / 1000),
-    started_at: h.started_at ? Math.floor(Number(h.started_at) / 1000) : null,
-    finished_at: h.finished_at ? Math.floor(Number(h.finished_at) / 1000) : null,
-    attempts: num(h.attempts) ?? 0,
+    created_at: seconds(h.created_at) ?? 0,
+    started_at: seconds(h.started_at),
+    finished_at: seconds(h.finished_at),
+    attempts: Number(h.attempts ?? 0),
   };
   if (h.result) out.result = JSON.parse(h.result);
   if (h.error) out.error = JSON.parse(h.error);

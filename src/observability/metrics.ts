@@ -6,7 +6,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
-import type { Engine, GenerateEvent } from '../core/index.js';
+import { withIterator, type Engine, type GenerateEvent } from '../core/index.js';
 import { imageStats } from '../images/index.js';
 
 /** The slice of the pipeline metrics need; kept structural so observability does not import server/. */
@@ -76,6 +76,18 @@ export function createMetrics(engine: Engine, getStats: () => ReturnType<Metered
         this.inc(read());
       },
     });
+  // The same, one sample per label value.
+  const collectedCounterBy = (name: string, help: string, label: string, read: () => Record<string, number>) =>
+    new Counter({
+      name,
+      help,
+      labelNames: [label],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [value, n] of Object.entries(read())) this.inc({ [label]: value }, n);
+      },
+    });
   const counterFromStats = (name: string, help: string, read: (s: ReturnType<MeteredPipeline['stats']>) => number) => collectedCounter(name, help, () => read(getStats()));
   counterFromStats('glimpse_admitted_total', 'Requests admitted to the engine.', (s) => s.admitted);
   counterFromStats('glimpse_rejected_queue_full_total', 'Requests refused with queue_full.', (s) => s.rejectedFull);
@@ -85,16 +97,7 @@ export function createMetrics(engine: Engine, getStats: () => ReturnType<Metered
   // Image preparation, process-wide (the decode gate and libvips are shared by every app in the process).
   collectedCounter('glimpse_images_resolved_total', 'Images read, checked and normalized for a request.', () => imageStats().resolved);
   collectedCounter('glimpse_image_normalize_seconds_total', 'Time spent decoding, orienting, resizing and fingerprinting resolved images (divide by glimpse_images_resolved_total for the mean).', () => imageStats().normalizeMs / 1000);
-  new Counter({
-    name: 'glimpse_images_refused_total',
-    help: 'Images refused, by error code (invalid_image, image_too_large, image_url_forbidden, image_decode_timeout, ...).',
-    labelNames: ['code'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [code, n] of Object.entries(imageStats().refused)) this.inc({ code }, n);
-    },
-  });
+  collectedCounterBy('glimpse_images_refused_total', 'Images refused, by error code (invalid_image, image_too_large, image_url_forbidden, image_decode_timeout, ...).', 'code', () => imageStats().refused);
   collectedGauge('glimpse_image_decodes_running', 'Image normalizations running now.', () => imageStats().decoding);
   collectedGauge('glimpse_image_decodes_waiting', 'Image normalizations waiting for a decode slot (images.maxConcurrentDecodes).', () => imageStats().waiting);
   new Gauge({
@@ -151,23 +154,13 @@ export function createMetrics(engine: Engine, getStats: () => ReturnType<Metered
             onCache?.(s);
           },
         });
-        // Keep the stream's own fields (queue wait) visible through the wrapper.
-        return Object.assign(Object.create(stream) as object, { [Symbol.asyncIterator]: () => measure(req.model, stream, arrived)[Symbol.asyncIterator]() }) as typeof stream;
+        return withIterator(stream, () => measure(req.model, stream, arrived)[Symbol.asyncIterator]());
       };
       return wrapped;
     },
     meterJobs(jobs) {
       collectedGauge('glimpse_jobs_running', 'Async jobs this instance runs now.', () => jobs.stats().running);
-      new Counter({
-        name: 'glimpse_jobs_ended_total',
-        help: 'Async jobs this instance ended, by outcome (succeeded, failed, cancelled, handed_back on shutdown).',
-        labelNames: ['outcome'],
-        registers: [registry],
-        collect() {
-          this.reset();
-          for (const [outcome, n] of Object.entries(jobs.stats().ended)) this.inc({ outcome }, n);
-        },
-      });
+      collectedCounterBy('glimpse_jobs_ended_total', 'Async jobs this instance ended, by outcome (succeeded, failed, cancelled, handed_back on shutdown).', 'outcome', () => jobs.stats().ended);
       new Gauge({
         name: 'glimpse_jobs_backlog',
         help: 'Async jobs waiting or running across all instances (the Redis stream), -1 when Redis cannot be reached.',

@@ -167,7 +167,7 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   registerGlmRoutes(app, { config, pipeline, schemas });
   const ws: WsRegistry = { sockets: new Set() };
   registerWsRoutes(app, { config, pipeline, registry: ws });
-  registerJobRoutes(app, { config, engine, jobs, quotas, schemas });
+  registerJobRoutes(app, { config, engine, pipeline, jobs, quotas, schemas });
   // The page at `/` (web/dist); the API routes above keep precedence.
   await registerWebUi(app, {
     heartbeatInterval: config.heartbeatInterval,

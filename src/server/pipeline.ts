@@ -45,6 +45,8 @@ export interface GenerationPipeline {
   open(req: GenerateRequest, clientSignal: AbortSignal, opts?: OpenOptions): Promise<OpenedStream>;
   /** Model ids this server answers to. */
   modelIds(): string[];
+  /** Names the default model when none is asked for; throws model_not_found for one not served. */
+  checkModel(req: GenerateRequest): void;
   /** Gauges and counters for metrics and tests: in flight, queued, refusals. */
   stats(): PipelineStats;
   /** Throws queue_full / shutting_down if a request arriving now would be refused at once. */
@@ -151,6 +153,7 @@ export function createPipeline(config: Config, engine: Engine, logger: Logger, c
 
   return {
     modelIds,
+    checkModel,
     stats: () => ({ ...scheduler.stats(), degraded }),
     checkAdmission: () => scheduler.checkAdmission(),
     async open(req, clientSignal, opts = {}) {

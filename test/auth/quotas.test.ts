@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import WebSocket from 'ws';
 import { isGlimpseError } from '../../src/core/index.js';
-import { memoryCounter, Quotas } from '../../src/auth/index.js';
+import { memoryCounter, Quotas, quotasEnabled } from '../../src/auth/index.js';
 import { startGlimpse, type RunningGlimpse } from '../helpers/glimpse.js';
 import { hasRedis, startRedis, type RunningRedis } from '../helpers/redis.js';
 
@@ -76,8 +76,8 @@ describe('Quotas (one-minute windows, clock injected)', () => {
   });
 
   test('no limit set anywhere means quotas are off', () => {
-    assert.equal(new Quotas({ requestsPerMinute: 0, tokensPerMinute: 0, byKey: {} }, memoryCounter()).enabled, false);
-    assert.equal(new Quotas({ requestsPerMinute: 0, tokensPerMinute: 0, byKey: { x: { tokensPerMinute: 9 } } }, memoryCounter()).enabled, true);
+    assert.equal(quotasEnabled({ requestsPerMinute: 0, tokensPerMinute: 0, byKey: {} }), false);
+    assert.equal(quotasEnabled({ requestsPerMinute: 0, tokensPerMinute: 0, byKey: { x: { tokensPerMinute: 9 } } }), true);
   });
 });
 

@@ -8,12 +8,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { RED_PIXEL_PNG, startGlimpse, type RunningGlimpse } from '../helpers/glimpse.js';
 import { NGINX, startNginx, type RunningNginx } from '../helpers/nginx.js';
 import { waitFor } from '../helpers/wait.js';
-
-/** One sample of a /metrics text. */
-function sample(text: string, name: string, labels = ''): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(name + (labels ? `{${labels}` : ' ')) || (!labels && l.startsWith(name + '{')));
-  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : undefined;
-}
+import { sample } from '../helpers/metrics.js';
 
 describe('deploy/nginx/glimpse.conf in a real nginx in front of glimpse', { skip: NGINX ? false : 'nginx not installed (Debian package nginx)' }, () => {
   let g: RunningGlimpse;
@@ -93,7 +88,7 @@ describe('deploy/nginx/glimpse.conf in a real nginx in front of glimpse', { skip
   /** glimpse's own counters, read directly (not through nginx). */
   async function counters(): Promise<{ cancelled: number; inFlight: number }> {
     const text = await (await fetch(g.url + '/metrics')).text();
-    return { cancelled: sample(text, 'glimpse_generations_total', 'model="glimpse-simulated",outcome="cancelled"') ?? 0, inFlight: sample(text, 'glimpse_generations_in_flight') ?? -1 };
+    return { cancelled: sample(text, 'glimpse_generations_total', { model: 'glimpse-simulated', outcome: 'cancelled' }) ?? 0, inFlight: sample(text, 'glimpse_generations_in_flight') ?? -1 };
   }
   async function until(cond: (c: { cancelled: number; inFlight: number }) => boolean, what: string, ms = 5000): Promise<void> {
     const end = Date.now() + ms;

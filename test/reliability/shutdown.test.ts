@@ -6,20 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { RED_PIXEL_PNG } from '../helpers/glimpse.js';
 import { sseData } from '../helpers/wait.js';
-
-async function freePort(): Promise<number> {
-  return await new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from '../../bench/util.js';
 
 const entry = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const body = (maxTokens: number) =>

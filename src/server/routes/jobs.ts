@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { Config } from '../../config/index.js';
 import { GlimpseError, type Engine } from '../../core/index.js';
+import type { GenerationPipeline } from '../pipeline.js';
 import type { JobQueue } from '../../jobs/index.js';
 import type { Quotas } from '../../auth/index.js';
 import { chatRequest, type ChatBody } from './openai.js';
@@ -14,8 +15,8 @@ import type { buildSchemas } from '../schemas.js';
 
 const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
 
-export function registerJobRoutes(app: FastifyInstance, deps: { config: Config; engine: Engine; jobs: JobQueue | undefined; quotas: Quotas | undefined; schemas: ReturnType<typeof buildSchemas> }): void {
-  const { config, engine, jobs, quotas, schemas } = deps;
+export function registerJobRoutes(app: FastifyInstance, deps: { config: Config; engine: Engine; pipeline: GenerationPipeline; jobs: JobQueue | undefined; quotas: Quotas | undefined; schemas: ReturnType<typeof buildSchemas> }): void {
+  const { config, engine, pipeline, jobs, quotas, schemas } = deps;
   const queue = (): JobQueue => {
     if (!jobs) throw new GlimpseError('jobs_unavailable', 'Async jobs need a Redis to keep them in: start glimpse with --redis-url.');
     return jobs;
@@ -29,11 +30,9 @@ export function registerJobRoutes(app: FastifyInstance, deps: { config: Config; 
       const q = queue();
       // Checked now, so a bad body is a 400 here rather than a failed job later.
       const req = chatRequest(request.body, { id: String(request.id), keyId: request.keyId, defaultModel: engine.info().model, defaultMaxTokens: config.defaultMaxTokens });
-      if (!engine.info().models.some((m) => m.id === req.model)) {
-        throw new GlimpseError('model_not_found', `The model '${req.model}' does not exist here.`, { param: 'model' });
-      }
+      pipeline.checkModel(req);
       // A submission counts as a request against the key's quota; the run itself is not counted again.
-      if (quotas && request.keyId !== undefined) await quotas.admit(request.keyId);
+      if (quotas && request.keyId !== undefined) reply.headers(await quotas.admit(request.keyId));
       const job = await q.submit({ ...request.body, stream: false }, { keyId: request.keyId, model: req.model });
       return reply.code(202).header('location', `/v1/jobs/${job.id}`).send(job);
     },
