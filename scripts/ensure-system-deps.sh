@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages the test suite uses for real (no mocks): Chromium for the page, redis-server for
 # the Redis cache, promtool (Debian's prometheus) to check the /metrics exposition, nginx to run
-# deploy/nginx/glimpse.conf in front of glimpse. Installs what is missing when run as root with
+# deploy/nginx/glimpse.conf in front of glimpse, Docker (docker.io) and mmdebstrap to build and run
+# the Dockerfile and the Kubernetes pod spec. Installs what is missing when run as root with
 # apt-get; otherwise says what to install. (bench/images also wants python3-pil; the tests do not.)
 set -euo pipefail
 need=()
@@ -9,6 +10,8 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 [[ -x /usr/sbin/nginx ]] || command -v nginx >/dev/null 2>&1 || need+=(nginx)
+command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap)
 if ((${#need[@]} == 0)); then exit 0; fi
 if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
   echo "installing Debian packages for the tests: ${need[*]}" >&2
