@@ -3,6 +3,12 @@
  * or `X-API-Key`, or `?api_key=` for WebSocket clients that cannot set headers); health, readiness,
  * docs and the page stay open so probes and people can reach them. Requests carry a `keyId` (the
  * key's name, never the secret) that the scheduler uses for fairness and the cache for scoping.
+ *
+ * Keys from a file can be rotated without a restart: the ring re-reads the file every
+ * `apiKeysReloadSeconds` (a changed Kubernetes Secret or a rewritten file is picked up) and on
+ * `reload()` (SIGHUP). A file that cannot be read or parsed, or that holds no key at all, leaves
+ * the keys as they were and is reported: a half-written file never locks everyone out or opens
+ * the server.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -29,16 +35,20 @@ const digest = (secret: string): Buffer => createHash('sha256').update(secret, '
  * A file holds one entry a line; blank lines and `#` comments are skipped.
  */
 export function parseApiKeys(entries: string[], file?: string): ApiKey[] {
-  const all = [...entries];
-  if (file) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      throw new Error(`Cannot read the API keys file ${file}: ${(err as Error).message}`);
-    }
-    for (const line of text.split(/\r?\n/)) if (line.trim() && !line.trim().startsWith('#')) all.push(line.trim());
+  return keysFrom(entries, file === undefined ? undefined : readKeysFile(file));
+}
+
+function readKeysFile(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`Cannot read the API keys file ${file}: ${(err as Error).message}`);
   }
+}
+
+function keysFrom(entries: string[], fileText: string | undefined): ApiKey[] {
+  const all = [...entries];
+  for (const line of fileText?.split(/\r?\n/) ?? []) if (line.trim() && !line.trim().startsWith('#')) all.push(line.trim());
   return all.map((entry) => {
     const i = entry.indexOf(':');
     const [name, secret] = i > 0 ? [entry.slice(0, i), entry.slice(i + 1)] : ['key-' + digest(entry).toString('hex').slice(0, 8), entry];
@@ -73,12 +83,86 @@ export function findKey(keys: ApiKey[], secret: string): ApiKey | undefined {
   return found;
 }
 
-export function registerApiKeys(app: FastifyInstance, keys: ApiKey[]): void {
-  if (!keys.length) return;
+export type ReloadOutcome = { outcome: 'unchanged' | 'reloaded'; keys: number } | { outcome: 'error'; keys: number; error: string };
+
+/** The API keys in force: those given as settings plus those in the keys file, re-read on demand or on a timer. */
+export class ApiKeyRing {
+  private keys: ApiKey[];
+  private fileText: string | undefined;
+  /** The last file content that was refused: the timer reports it once, not on every tick. */
+  private refusedText: string | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  readonly reloads = { reloaded: 0, error: 0 };
+
+  /** Throws (with a message for the operator) when the keys given at start are unusable. */
+  constructor(
+    private readonly entries: string[],
+    private readonly file?: string,
+  ) {
+    this.fileText = file === undefined ? undefined : readKeysFile(file);
+    this.keys = keysFrom(entries, this.fileText);
+  }
+
+  /** Whether requests need a key: any key now, or a file that may hold keys later. */
+  get enforced(): boolean {
+    return this.keys.length > 0 || this.file !== undefined;
+  }
+
+  get size(): number {
+    return this.keys.length;
+  }
+
+  find(secret: string): ApiKey | undefined {
+    return findKey(this.keys, secret);
+  }
+
+  /**
+   * Re-reads the keys file; on any problem the keys in force stay as they are. `quiet`: content
+   * already refused once counts as unchanged (the timer), rather than as a new error (SIGHUP).
+   */
+  reload(quiet = false): ReloadOutcome {
+    if (this.file === undefined) return { outcome: 'unchanged', keys: this.keys.length };
+    let text: string | undefined;
+    try {
+      text = readKeysFile(this.file);
+      if (text === this.fileText || (quiet && text === this.refusedText)) return { outcome: 'unchanged', keys: this.keys.length };
+      const keys = keysFrom(this.entries, text);
+      if (!keys.length && this.keys.length) throw new Error(`The API keys file ${this.file} holds no key; keeping the ${this.keys.length} in force.`);
+      this.keys = keys;
+      this.fileText = text;
+      this.reloads.reloaded++;
+      return { outcome: 'reloaded', keys: keys.length };
+    } catch (err) {
+      // A missing file has no text: it is reported on every tick until it is back (rare, and worth the noise).
+      this.refusedText = text;
+      this.reloads.error++;
+      return { outcome: 'error', keys: this.keys.length, error: (err as Error).message };
+    }
+  }
+
+  /** Re-read the file every `seconds` (0: never), telling `report` what changed or failed. */
+  watch(seconds: number, report: (r: ReloadOutcome) => void): void {
+    if (this.file === undefined || seconds <= 0) return;
+    this.timer = setInterval(() => {
+      const r = this.reload(true);
+      if (r.outcome !== 'unchanged') report(r);
+    }, seconds * 1000);
+    this.timer.unref();
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
+}
+
+export function registerApiKeys(app: FastifyInstance, ring: ApiKeyRing): void {
+  if (!ring.enforced) return;
   app.addHook('onRequest', async (request, reply) => {
     if (request.method === 'OPTIONS' || !PROTECTED.test(request.url)) return;
+    // A keys file that holds no key yet: nothing to check against (the server refuses a public bind then).
+    if (!ring.size) return;
     const secret = presentedSecret(request);
-    const key = secret ? findKey(keys, secret) : undefined;
+    const key = secret ? ring.find(secret) : undefined;
     if (!key) {
       reply.header('www-authenticate', 'Bearer realm="glimpse"');
       throw new GlimpseError('unauthorized', secret ? 'The API key is not valid.' : 'This server needs an API key: send Authorization: Bearer <key>.');

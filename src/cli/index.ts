@@ -54,6 +54,7 @@ const SERVE_FLAGS: Array<[flags: string, description: string]> = [
   ['--log-format <fmt>', 'json | pretty'],
   ['--api-keys <keys>', 'comma-separated API keys, each name:secret or secret; model routes then need one'],
   ['--api-keys-file <file>', 'file with one API key (name:secret) a line'],
+  ['--api-keys-reload-seconds <s>', 're-read the API keys file this often (default 10; 0 = only on SIGHUP)'],
   ['--allow-public-without-auth', 'allow a non-loopback bind without API keys'],
   ['--trust-proxy <list>', 'comma-separated proxy addresses/CIDRs (e.g. 127.0.0.1) whose X-Forwarded-For is believed in logs'],
   ['--redis-url <url>', 'keep the answer cache in Redis (redis://host:port/db) instead of memory'],
@@ -148,6 +149,8 @@ export async function serve(config: Config): Promise<number> {
     };
     process.once('SIGTERM', () => void stop('SIGTERM'));
     process.once('SIGINT', () => void stop('SIGINT'));
+    // systemctl reload / kill -HUP: re-read the API keys file (rotation without a restart).
+    process.on('SIGHUP', () => void server.reloadApiKeys());
   });
 }
 

@@ -24,6 +24,11 @@ export const ConfigSchema = Type.Object({
   maxMessages: Type.Integer({ minimum: 1, default: 256, description: 'Messages in one chat request.' }),
   apiKeys: Type.Array(Type.String(), { default: [], description: 'API keys, each `name:secret` or `secret`; when any is set, model routes need one.' }),
   apiKeysFile: Type.Optional(Type.String({ description: 'File with one API key (`name:secret`) a line.' })),
+  apiKeysReloadSeconds: Type.Number({
+    minimum: 0,
+    default: 10,
+    description: 'Seconds between re-reads of the API keys file, so rotated keys (a rewritten file, a changed Kubernetes Secret) apply without a restart; SIGHUP re-reads at once; 0: only on SIGHUP.',
+  }),
   trustProxy: Type.Array(Type.String(), {
     default: [],
     description: 'Addresses or CIDR ranges of the proxies in front (e.g. 127.0.0.1 for nginx on the same host) whose X-Forwarded-For and X-Forwarded-Proto are believed, so logs show the client\'s address. Empty: the connecting peer is the client.',

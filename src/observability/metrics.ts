@@ -29,6 +29,8 @@ export interface Metrics {
   meter<P extends MeteredPipeline>(pipeline: P): P;
   /** Job queue metrics, when jobs are on. */
   meterJobs(jobs: MeteredJobs): void;
+  /** Export the API keys in force and the outcomes of keys-file reloads. */
+  meterKeys(keys: { size: number; reloads: Record<string, number> }): void;
   /** Count HTTP requests and serve /metrics. */
   register(app: FastifyInstance): void;
 }
@@ -169,6 +171,10 @@ export function createMetrics(engine: Engine, getStats: () => ReturnType<Metered
           this.set(await jobs.backlog().catch(() => -1));
         },
       });
+    },
+    meterKeys(keys) {
+      collectedGauge('glimpse_api_keys', 'API keys in force.', () => keys.size);
+      collectedCounterBy('glimpse_api_keys_reloads_total', 'Re-reads of the API keys file that changed the keys (reloaded) or were refused (error: unreadable, invalid or empty; the keys in force stay).', 'outcome', () => keys.reloads);
     },
     register(app) {
       app.addHook('onResponse', async (request, reply) => {

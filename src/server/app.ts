@@ -18,7 +18,7 @@ import { JobQueue, type JobRunner } from '../jobs/index.js';
 import { chatCompletion, collectAnswer, completionId } from '../streaming/index.js';
 import { registerWsRoutes, type WsRegistry } from './routes/ws.js';
 import { buildSchemas } from './schemas.js';
-import { memoryCounter, parseApiKeys, Quotas, quotasEnabled, redisCounter, registerApiKeys } from '../auth/index.js';
+import { ApiKeyRing, memoryCounter, Quotas, quotasEnabled, redisCounter, registerApiKeys, type ReloadOutcome } from '../auth/index.js';
 import { createMetrics } from '../observability/index.js';
 import { registerWebUi } from '../webui/index.js';
 
@@ -46,6 +46,8 @@ export interface App {
   ws: WsRegistry;
   /** Async job workers (with --redis-url): told to take no new jobs when shutdown begins. */
   jobs?: JobQueue;
+  /** Re-read the API keys file now (SIGHUP); the outcome is logged too. */
+  reloadApiKeys(): ReloadOutcome;
 }
 
 /** A job's body is a Chat Completions request; its result is the chat.completion object. */
@@ -110,7 +112,17 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   // Registered before any onRequest hook of ours, so a WebSocket upgrade that a hook refuses (no
   // API key, shutting down) is already marked as one and its socket is destroyed after the answer.
   await app.register(websocket, { options: { maxPayload: config.bodyLimit } });
-  registerApiKeys(app, parseApiKeys(config.apiKeys, config.apiKeysFile));
+  const keys = new ApiKeyRing(config.apiKeys, config.apiKeysFile);
+  const reportKeys = (r: ReloadOutcome): ReloadOutcome => {
+    if (r.outcome === 'error') logger.error({ keys: r.keys }, r.error);
+    else if (config.apiKeysFile === undefined) logger.info('no API keys file to re-read');
+    else logger.info({ keys: r.keys, file: config.apiKeysFile }, r.outcome === 'reloaded' ? 'API keys reloaded' : 'API keys file unchanged');
+    return r;
+  };
+  keys.watch(config.apiKeysReloadSeconds, reportKeys);
+  app.addHook('onClose', async () => keys.close());
+  metrics.meterKeys(keys);
+  registerApiKeys(app, keys);
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -177,5 +189,5 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
     maxImagesPerMessage: config.images.maxImagesPerRequest,
   });
 
-  return { app, pipeline, lifecycle, ws, jobs };
+  return { app, pipeline, lifecycle, ws, jobs, reloadApiKeys: () => reportKeys(keys.reload()) };
 }

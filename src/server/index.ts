@@ -3,7 +3,7 @@ import type { Config } from '../config/index.js';
 import type { Engine } from '../core/index.js';
 import { createEngine } from '../engines/index.js';
 import { createLogger, type Logger } from '../observability/index.js';
-import { buildApp } from './app.js';
+import { buildApp, type App } from './app.js';
 import type { GenerationPipeline } from './pipeline.js';
 import type { Lifecycle } from './routes/health.js';
 
@@ -22,6 +22,8 @@ export interface Server {
   pipeline: GenerationPipeline;
   /** Resolves when the engine finished starting (loaded and warmed, or failed: see engine.health()). */
   engineStarted: Promise<void>;
+  /** Re-read the API keys file now (what SIGHUP does). */
+  reloadApiKeys: App['reloadApiKeys'];
   close(): Promise<void>;
 }
 
@@ -32,7 +34,7 @@ export interface Server {
 export async function createServer(config: Config, opts: { logger?: Logger; engine?: Engine } = {}): Promise<Server> {
   const logger = opts.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
   const engine = opts.engine ?? createEngine(config, logger);
-  const { app, lifecycle, pipeline, ws, jobs } = await buildApp(config, engine, logger);
+  const { app, lifecycle, pipeline, ws, jobs, reloadApiKeys } = await buildApp(config, engine, logger);
   const engineStarted = engine.start().catch((err: unknown) => {
     logger.error({ err }, 'engine failed to start');
   });
@@ -42,6 +44,7 @@ export async function createServer(config: Config, opts: { logger?: Logger; engi
     lifecycle,
     pipeline,
     engineStarted,
+    reloadApiKeys,
     /**
      * Graceful: /ready fails and new requests get 503 shutting_down at once; in-flight ones get
      * graceShutdownSeconds to finish, then are cancelled with a shutting_down error event; then

@@ -3,8 +3,12 @@ import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import WebSocket from 'ws';
 import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseApiKeys, findKey } from '../../src/auth/index.js';
 import { startGlimpse, type RunningGlimpse } from '../helpers/glimpse.js';
+import { sample } from '../helpers/metrics.js';
 
 describe('API keys', () => {
   let g: RunningGlimpse;
@@ -88,5 +92,64 @@ describe('API key parsing', () => {
 
   test('a key shorter than 8 characters is refused', () => {
     assert.throws(() => parseApiKeys(['x:short']), /shorter than 8/);
+  });
+});
+
+describe('API keys from a file are rotated without a restart', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'glimpse-keys-'));
+  // Laid out as Kubernetes mounts a Secret: keys -> ..data/keys, ..data -> a timestamped folder
+  // that the kubelet replaces in one rename. Plain files rewritten in place work the same way.
+  const publish = (version: string, text: string | undefined) => {
+    mkdirSync(join(dir, version));
+    if (text !== undefined) writeFileSync(join(dir, version, 'keys'), text);
+    symlinkSync(version, join(dir, '..data_tmp'));
+    renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+  };
+  publish('v1', 'alice:sk-alice-old-0001\nbob:sk-bob-0002\n');
+  symlinkSync('..data/keys', join(dir, 'keys'));
+  let g: RunningGlimpse;
+  const status = (key: string) => fetch(g.url + '/v1/models', { headers: { authorization: `Bearer ${key}` } }).then((r) => r.status);
+  const metric = async (name: string, labels: Record<string, string> = {}) => sample(await fetch(g.url + '/metrics').then((r) => r.text()), name, labels);
+  before(async () => {
+    g = await startGlimpse({ engine: 'simulated', apiKeysFile: join(dir, 'keys'), apiKeysReloadSeconds: 0.05 });
+  });
+  after(async () => g?.close());
+
+  test('a rotated Secret applies within the reload interval: the new key is served, the removed one refused', async () => {
+    assert.equal(await status('sk-alice-old-0001'), 200);
+    assert.equal(await status('sk-alice-new-0003'), 401);
+    assert.equal(await metric('glimpse_api_keys'), 2);
+    publish('v2', '# rotated\nalice:sk-alice-new-0003\nbob:sk-bob-0002\n');
+    const deadline = Date.now() + 5000;
+    while ((await status('sk-alice-new-0003')) !== 200) {
+      assert.ok(Date.now() < deadline, 'the new key was not picked up');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(await status('sk-alice-old-0001'), 401);
+    assert.equal(await status('sk-bob-0002'), 200);
+    assert.equal(await metric('glimpse_api_keys_reloads_total', { outcome: 'reloaded' }), 1);
+  });
+
+  test('an empty, invalid or missing file leaves the keys in force, and counts an error', async () => {
+    const errors = (await metric('glimpse_api_keys_reloads_total', { outcome: 'error' })) ?? 0;
+    let seen = errors;
+    for (const [version, text] of [['v3', ''], ['v4', undefined], ['v5', 'alice:short\n']] as const) {
+      publish(version, text);
+      const deadline = Date.now() + 5000;
+      while (((await metric('glimpse_api_keys_reloads_total', { outcome: 'error' })) ?? 0) <= seen) {
+        assert.ok(Date.now() < deadline, `no error counted for ${JSON.stringify(text)}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      seen = (await metric('glimpse_api_keys_reloads_total', { outcome: 'error' }))!;
+      assert.equal(await status('sk-alice-new-0003'), 200, 'the keys in force still work');
+      assert.equal(await status('sk-wrong-key-0000'), 401, 'and the server did not open up');
+    }
+    assert.equal(await metric('glimpse_api_keys'), 2);
+    // The timer reports a refused file once, not on every tick; SIGHUP (reloadApiKeys) says it again.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(await metric('glimpse_api_keys_reloads_total', { outcome: 'error' }), seen);
+    const r = g.reloadApiKeys();
+    assert.equal(r.outcome, 'error');
+    assert.match((r as { error: string }).error, /shorter than 8/);
   });
 });

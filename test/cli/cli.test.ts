@@ -112,3 +112,30 @@ test('ask says so when the server cannot be reached', async () => {
   assert.notEqual(code, 0);
   assert.match(stderr, /cannot (read|reach)/);
 });
+
+test('SIGHUP re-reads the API keys file: a rotated key applies without a restart, and it is logged', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'glimpse-hup-'));
+  const keys = join(dir, 'keys');
+  writeFileSync(keys, 'ops:sk-ops-first-0001\n');
+  // No timer (0): only the signal re-reads the file.
+  const s = await serve(['--engine', 'simulated', '--api-keys-file', keys, '--api-keys-reload-seconds', '0']);
+  const status = (key: string) => fetch(s.url + '/v1/models', { headers: { authorization: `Bearer ${key}` } }).then((r) => r.status);
+  try {
+    assert.equal(await status('sk-ops-first-0001'), 200);
+    writeFileSync(keys, 'ops:sk-ops-second-0002\n');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(await status('sk-ops-second-0002'), 401, 'not before the signal');
+    s.child.kill('SIGHUP');
+    const deadline = Date.now() + 5000;
+    while (!/"msg":"API keys reloaded"/.test(s.logs())) {
+      assert.ok(Date.now() < deadline, `no reload logged:\n${s.logs()}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(await status('sk-ops-second-0002'), 200);
+    assert.equal(await status('sk-ops-first-0001'), 401);
+    assert.equal(s.child.exitCode, null, 'SIGHUP does not stop the server');
+  } finally {
+    s.child.kill('SIGTERM');
+    await once(s.child, 'exit');
+  }
+});

@@ -12,7 +12,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -191,7 +191,7 @@ describe('the Docker image and the Kubernetes manifests, in a real Docker daemon
       assert.ok(container.volumeMounts.some((m: { mountPath: string }) => m.mountPath === '/tmp'), 'a writable /tmp under a read-only root');
     });
 
-    test("the pod's container, run as a kubelet would: probes pass, requests reach the GPU pool, a rolling update drains it", async () => {
+    test("the pod's container, run as a kubelet would: probes pass, requests reach the GPU pool, a Secret update rotates the key, a rolling update drains it", async () => {
       const deployment = one('Deployment');
       const pod = deployment.spec.template;
       const [container] = pod.spec.containers;
@@ -199,11 +199,18 @@ describe('the Docker image and the Kubernetes manifests, in a real Docker daemon
       const port = await freePort();
       const name = `glimpse-test-k8s-${port}`;
       const key = randomBytes(12).toString('hex');
-      // The Secret volume: a keys file at the mounted path.
+      // The Secret volume, laid out as the kubelet writes it: keys -> ..data/keys, and an update
+      // swaps the ..data link to a new folder in one rename.
       const keysDir = mkdtempSync(join(tmpdir(), 'glimpse-k8s-keys-'));
-      writeFileSync(join(keysDir, 'keys'), `tester:${key}\n`);
       chmodSync(keysDir, 0o755);
-      chmodSync(join(keysDir, 'keys'), 0o644);
+      const publishKeys = (version: string, text: string) => {
+        mkdirSync(join(keysDir, version), { mode: 0o755 });
+        writeFileSync(join(keysDir, version, 'keys'), text, { mode: 0o644 });
+        symlinkSync(version, join(keysDir, '..data_tmp'));
+        renameSync(join(keysDir, '..data_tmp'), join(keysDir, '..data'));
+      };
+      publishKeys('v1', `tester:${key}\n`);
+      symlinkSync('..data/keys', join(keysDir, 'keys'));
       const keysMount = container.volumeMounts.find((m: { name: string }) => pod.spec.volumes.find((v: { name: string; secret?: unknown }) => v.name === m.name)?.secret);
       const env: Record<string, string> = {
         ...configMap.data,
@@ -238,6 +245,14 @@ describe('the Docker image and the Kubernetes manifests, in a real Docker daemon
       const client = new OpenAI({ baseURL: url('/v1'), apiKey: key, maxRetries: 0 });
       const served = (await client.models.list()).data.map((m) => m.id);
       assert.ok(served.includes(env.GLIMPSE_MODEL_NAME!), `serves ${served.join(', ')}`);
+
+      // Key rotation: an updated Secret applies within the reload interval, with no restart.
+      const rotated = randomBytes(12).toString('hex');
+      publishKeys('v2', `tester:${rotated}\n`);
+      const withKey = (k: string) => statusOf(url('/v1/models'), { authorization: `Bearer ${k}` });
+      await until('the rotated key', (loadConfig({ env }).apiKeysReloadSeconds + 10) * 1000, async () => (await withKey(rotated)) === 200, () => logsOf(name));
+      assert.equal(await withKey(key), 401, 'the replaced key is refused');
+      client.apiKey = rotated;
       const stream = await client.chat.completions.create({
         model: env.GLIMPSE_MODEL_NAME!,
         stream: true,
@@ -259,7 +274,8 @@ describe('the Docker image and the Kubernetes manifests, in a real Docker daemon
           readyDuringDrain = await statusOf(url(container.readinessProbe.httpGet.path));
         }
       }
-      assert.equal(vllm.requests.at(-1)?.body.model, env.GLIMPSE_UPSTREAM_MODEL);
+      // (The pool also gets glimpse's health checks, GET /models.)
+      assert.equal(vllm.requests.findLast((r) => r.method === 'POST')?.body.model, env.GLIMPSE_UPSTREAM_MODEL);
       assert.equal(readyDuringDrain, 503, 'not ready while draining');
       assert.equal(text, Array.from({ length: 30 }, (_, i) => ` w${i}`).join(''), 'the answer in flight finished whole');
       assert.equal(finish, 'stop');

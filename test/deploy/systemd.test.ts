@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configFromEnv, loadConfig } from '../../src/config/index.js';
@@ -63,13 +63,15 @@ test('every GLIMPSE_ variable the unit sets is a setting glimpse reads, and syst
   assert.ok(Number(s.get('TimeoutStopSec')![0]) > config.graceShutdownSeconds + 5, 'systemd waits past --grace-shutdown-seconds before SIGKILL');
 });
 
-test('its ExecStart, with its environment, serves and stops cleanly on the KillSignal', async () => {
+test('its ExecStart, with its environment, serves; ExecReload rotates the API keys; it stops cleanly on the KillSignal', async () => {
   const s = serviceSettings();
   const [exe, ...args] = s.get('ExecStart')![0]!.split(/\s+/);
   // The unit names the system's node and an install in /opt/glimpse; here they are this checkout and this node.
   const command = exe === '/usr/bin/node' && !existsSync(exe) ? process.execPath : exe!;
   const argv = args.map((a) => a.replace('/opt/glimpse', ROOT));
   const port = await freePort();
+  const keys = join(mkdtempSync(join(tmpdir(), 'glimpse-unit-keys-')), 'keys');
+  writeFileSync(keys, 'site:sk-site-first-0001\n');
   const env = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     ...unitEnv(s),
@@ -77,6 +79,8 @@ test('its ExecStart, with its environment, serves and stops cleanly on the KillS
     GLIMPSE_CACHE_DIR: mkdtempSync(join(tmpdir(), 'glimpse-unit-cache-')),
     // What a site's /etc/glimpse/glimpse.env would add; the embedded default would download a model.
     GLIMPSE_ENGINE: 'simulated',
+    GLIMPSE_API_KEYS_FILE: keys,
+    GLIMPSE_API_KEYS_RELOAD_SECONDS: '0',
   };
   const child = spawn(command, argv, { cwd: s.get('WorkingDirectory')![0]!.replace('/opt/glimpse', ROOT), env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -95,6 +99,21 @@ test('its ExecStart, with its environment, serves and stops cleanly on the KillS
     // Logs are JSON lines, as GLIMPSE_LOG_FORMAT=json asks (what journald and log shippers take).
     const firstLine = output.split('\n').find((l) => l.trim());
     assert.doesNotThrow(() => JSON.parse(firstLine!), `not a JSON log line: ${firstLine}`);
+
+    // systemctl reload runs ExecReload with $MAINPID: the rotated keys file applies, the service stays up.
+    const modelsWith = (key: string) => fetch(`http://127.0.0.1:${port}/v1/models`, { headers: { authorization: `Bearer ${key}` } }).then((r) => r.status);
+    assert.equal(await modelsWith('sk-site-first-0001'), 200);
+    writeFileSync(keys, 'site:sk-site-second-0002\n');
+    const [reloadExe, ...reloadArgs] = s.get('ExecReload')![0]!.split(/\s+/).map((a) => a.replace('$MAINPID', String(child.pid)));
+    assert.equal(spawnSync(reloadExe!, reloadArgs).status, 0);
+    const reloadDeadline = Date.now() + 5000;
+    while (!output.includes('"msg":"API keys reloaded"')) {
+      assert.ok(Date.now() < reloadDeadline, `no reload logged:\n${output}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(await modelsWith('sk-site-second-0002'), 200);
+    assert.equal(await modelsWith('sk-site-first-0001'), 401);
+
     child.kill(s.get('KillSignal')![0] as NodeJS.Signals);
     const code = await Promise.race([exited, new Promise<'late'>((r) => setTimeout(() => r('late'), Number(s.get('TimeoutStopSec')![0]) * 1000))]);
     assert.equal(code, 0, `exit after SIGTERM: ${code}\n${output}`);
