@@ -76,6 +76,8 @@ const NESTED_SERVE_FLAGS: Array<[flags: string, description: string, group: 'ima
   ['--cache-near-duplicate-distance <bits>', 'reuse answers for images within this many perceptual-hash bits (default 0: off)', 'cache', 'nearDuplicateDistance'],
   ['--no-cache', 'turn the answer cache off', 'cache', 'enabled'],
   ['--jobs-workers <n>', 'async job workers in this instance (default 1; 0 = accept jobs only; jobs need --redis-url)', 'jobs', 'workers'],
+  ['--jobs-webhook-secret <secret>', 'sign job webhooks (Standard Webhooks): base64 of 16+ random bytes, optionally prefixed whsec_', 'jobs', 'webhookSecret'],
+  ['--jobs-webhook-allow-private-networks', 'let job webhooks reach loopback / private addresses (receivers on your own network)', 'jobs', 'webhookAllowPrivateNetworks'],
   ['--quota-requests-per-minute <n>', 'requests one API key may start per minute (default 0: no limit)', 'quotas', 'requestsPerMinute'],
   ['--quota-tokens-per-minute <n>', 'prompt + completion tokens one API key may use per minute (default 0: no limit)', 'quotas', 'tokensPerMinute'],
 ];

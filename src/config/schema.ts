@@ -124,6 +124,16 @@ export const ConfigSchema = Type.Object({
       resultTtlSeconds: Type.Integer({ minimum: 1, default: 86_400, description: 'Seconds a finished job (its answer or error) stays readable.' }),
       claimIdleSeconds: Type.Number({ exclusiveMinimum: 0, default: 60, description: 'Seconds without a sign of life from a job\'s worker before another instance takes the job over.' }),
       maxAttempts: Type.Integer({ minimum: 1, maximum: 100, default: 3, description: 'Starts a job gets (its worker dying counts) before it fails with job_failed.' }),
+      webhookSecret: Type.Optional(
+        Type.String({
+          pattern: '^(whsec_)?[A-Za-z0-9+/]{22,}={0,2}$',
+          description: 'Secret that signs job webhooks, as Standard Webhooks libraries take it: base64 of 16+ random bytes, optionally prefixed whsec_ (e.g. `whsec_$(openssl rand -base64 32)`). Unset: deliveries go unsigned.',
+        }),
+      ),
+      webhookAllowPrivateNetworks: Type.Boolean({ default: false, description: 'Let job webhooks reach loopback and private networks (receivers on your own network). Link-local (cloud metadata) stays refused.' }),
+      webhookTimeoutMs: Type.Integer({ minimum: 1, default: 10_000, description: 'Time one webhook delivery attempt may take.' }),
+      webhookMaxAttempts: Type.Integer({ minimum: 1, maximum: 20, default: 5, description: 'Delivery attempts per job event; connection errors, timeouts, 408, 429 and 5xx are retried.' }),
+      webhookBackoffMs: Type.Integer({ minimum: 0, default: 1000, description: 'Wait before the second delivery attempt; doubles for each one after.' }),
     },
     { default: {} },
   ),

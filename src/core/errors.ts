@@ -15,6 +15,8 @@ export const ERROR_CODES = {
   invalid_top_p: { status: 400, type: 'invalid_request_error' },
   invalid_image_url: { status: 400, type: 'invalid_request_error' },
   image_url_forbidden: { status: 400, type: 'invalid_request_error' },
+  invalid_webhook_url: { status: 400, type: 'invalid_request_error' },
+  webhook_url_forbidden: { status: 400, type: 'invalid_request_error' },
   context_length_exceeded: { status: 400, type: 'invalid_request_error' },
   // 401/403/404
   unauthorized: { status: 401, type: 'authentication_error' },

@@ -83,7 +83,7 @@ async function checkedAddresses(url: URL, opts: FetchImageOptions): Promise<Reso
  * A dispatcher that can only ever connect to the `pinned` addresses (for `hostname`). All of them
  * are offered when net asks for all (happy eyeballs), so one dead address does not fail the fetch.
  */
-function pinnedDispatcher(hostname: string, pinned: ResolvedAddress[], ca?: string): Agent {
+export function pinnedDispatcher(hostname: string, pinned: ResolvedAddress[], ca?: string): Agent {
   return new Agent({
     connections: 1,
     pipelining: 0,

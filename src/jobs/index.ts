@@ -10,11 +10,19 @@
  *   entry only goes idle when its worker died. Idle entries are taken over with XAUTOCLAIM after
  *   `claimIdleSeconds`, at most `maxAttempts` starts in all, then the job fails.
  * State changes that race (cancel against start) are single Lua scripts.
+ *
+ * A job may name a webhook: once it has ended (succeeded, failed, cancelled) the worker that
+ * handles its stream entry POSTs a signed `job.<status>` event there (./webhook.ts) before it
+ * acknowledges the entry, so a delivery cut short by a dying or stopping worker is made again by
+ * the instance that takes the entry over: at least once, with one `webhook-id` per event.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
 import { GlimpseError, isGlimpseError } from '../core/index.js';
+import { deliverWebhook, type WebhookSettings, type WebhookTransport } from './webhook.js';
+
+export { checkWebhookUrl, deliverWebhook, signWebhook, type Delivery, type WebhookSettings } from './webhook.js';
 
 export type JobStatus = 'queued' | 'running' | 'cancelling' | 'succeeded' | 'failed' | 'cancelled';
 
@@ -31,6 +39,8 @@ export interface JobView {
   result?: unknown;
   /** Why it failed, in glimpse's error shape. */
   error?: { code: string; message: string };
+  /** Where its end is announced, and how that went. */
+  webhook?: { url: string; status: 'pending' | 'delivered' | 'failed'; attempts: number; error?: string };
 }
 
 export interface JobSettings {
@@ -41,6 +51,15 @@ export interface JobSettings {
   resultTtlSeconds: number;
   claimIdleSeconds: number;
   maxAttempts: number;
+  webhookSecret?: string;
+  webhookAllowPrivateNetworks: boolean;
+  webhookTimeoutMs: number;
+  webhookMaxAttempts: number;
+  webhookBackoffMs: number;
+}
+
+function webhookSettings(s: JobSettings): WebhookSettings {
+  return { secret: s.webhookSecret, allowPrivateNetworks: s.webhookAllowPrivateNetworks, timeoutMs: s.webhookTimeoutMs, maxAttempts: s.webhookMaxAttempts, backoffMs: s.webhookBackoffMs };
 }
 
 /** Runs one job's body to its result object; throws a GlimpseError when it fails. */
@@ -52,6 +71,7 @@ interface Log {
 }
 
 const GROUP = 'workers';
+const ENDED = new Set<JobStatus>(['succeeded', 'failed', 'cancelled']);
 // A job that never starts (no worker anywhere) still disappears eventually.
 const UNFINISHED_TTL_SECONDS = 7 * 24 * 3600;
 
@@ -99,6 +119,7 @@ export class JobQueue {
   private draining = false;
   private running = 0;
   private readonly ended = { succeeded: 0, failed: 0, cancelled: 0, handed_back: 0 };
+  private readonly webhooks = { delivered: 0, failed: 0 };
   private loops: Array<Promise<void>> = [];
   private group: Promise<void> | undefined;
 
@@ -108,6 +129,7 @@ export class JobQueue {
     private readonly run: JobRunner,
     private readonly log: Log,
     private readonly prefix = 'glimpse:jobs:',
+    private readonly transport: WebhookTransport = {},
   ) {
     this.stream = prefix + 'stream';
     this.client = new Redis(url, { maxRetriesPerRequest: 2, connectTimeout: 2000 }) as Scripted;
@@ -143,7 +165,7 @@ export class JobQueue {
   }
 
   /** Queue a job; `body` must already be validated (it runs later, elsewhere). */
-  async submit(body: unknown, owner: { keyId?: string; model: string }): Promise<JobView> {
+  async submit(body: unknown, owner: { keyId?: string; model: string }, webhook?: string): Promise<JobView> {
     return this.unavailable(async () => {
       await this.ensureGroup();
       const waiting = await this.client.xlen(this.stream);
@@ -154,11 +176,11 @@ export class JobQueue {
       const now = Date.now();
       await this.client
         .multi()
-        .hset(this.key(id), { status: 'queued', created_at: now, key: owner.keyId ?? '', model: owner.model, body: JSON.stringify(body), attempts: 0 })
+        .hset(this.key(id), { status: 'queued', created_at: now, key: owner.keyId ?? '', model: owner.model, body: JSON.stringify(body), attempts: 0, ...(webhook ? { webhook, webhook_status: 'pending', webhook_attempts: 0 } : {}) })
         .expire(this.key(id), UNFINISHED_TTL_SECONDS)
         .xadd(this.stream, '*', 'job', id)
         .exec();
-      return view(id, { status: 'queued', created_at: String(now), model: owner.model, attempts: '0' });
+      return view(id, { status: 'queued', created_at: String(now), model: owner.model, attempts: '0', ...(webhook ? { webhook, webhook_status: 'pending', webhook_attempts: '0' } : {}) });
     });
   }
 
@@ -217,16 +239,26 @@ export class JobQueue {
     const key = this.key(id);
     const { maxAttempts, resultTtlSeconds, claimIdleSeconds } = this.settings;
     const attempt = await this.client.jobStart(key, Date.now(), this.consumer, maxAttempts, resultTtlSeconds);
-    if (attempt <= 0) return this.done(entryId);
+    // While this worker has the entry (running the job, delivering its webhook), keep the claim
+    // fresh: an entry goes idle, to be taken over, only when its worker is gone.
+    const keepClaim = setInterval(() => this.client.xclaim(this.stream, GROUP, this.consumer, 0, entryId, 'JUSTID').catch(() => {}), Math.min(500, (claimIdleSeconds * 1000) / 3));
+    try {
+      if (attempt > 0 && (await this.runJob(key, id, attempt)) === 'handed_back') return await this.done(entryId);
+      // A delivery that shutdown cut short leaves the entry unacknowledged for another instance.
+      if (await this.announce(key, id)) await this.done(entryId);
+    } finally {
+      clearInterval(keepClaim);
+    }
+  }
+
+  /** Run a started job to its end, or hand it back to the queue when this instance is stopping. */
+  private async runJob(key: string, id: string, attempt: number): Promise<'ended' | 'handed_back'> {
     const [body, ownerKey] = await this.client.hmget(key, 'body', 'key');
     const owner = ownerKey || undefined;
     const stop = new AbortController();
-    // While it runs: keep the claim fresh (an entry goes idle only when its worker is gone) and
-    // look for a cancel.
     const watch = setInterval(() => {
-      this.client.xclaim(this.stream, GROUP, this.consumer, 0, entryId, 'JUSTID').catch(() => {});
       this.client.hget(key, 'status').then((s) => s === 'cancelling' && stop.abort(new GlimpseError('client_closed', 'The job was cancelled.')), () => {});
-    }, Math.min(500, (claimIdleSeconds * 1000) / 3));
+    }, Math.min(500, (this.settings.claimIdleSeconds * 1000) / 3));
     this.log.info({ job: id, attempt }, 'job started');
     this.running++;
     try {
@@ -241,6 +273,7 @@ export class JobQueue {
         await this.client.multi().hset(key, 'status', 'queued').hincrby(key, 'attempts', -1).xadd(this.stream, '*', 'job', id).exec();
         this.ended.handed_back++;
         this.log.info({ job: id }, 'job handed back to the queue (shutting down)');
+        return 'handed_back';
       } else if (stop.signal.aborted) {
         await this.finish(key, 'cancelled', {});
         this.ended.cancelled++;
@@ -253,8 +286,32 @@ export class JobQueue {
     } finally {
       this.running--;
       clearInterval(watch);
-      await this.done(entryId);
     }
+    return 'ended';
+  }
+
+  /**
+   * If the job has ended and names a webhook not yet settled, deliver its event. False when
+   * shutdown interrupted the delivery (it stays pending for the next worker).
+   */
+  private async announce(key: string, id: string): Promise<boolean> {
+    const h = await this.client.hgetall(key);
+    if (!h.webhook || h.webhook_status !== 'pending' || !ENDED.has(h.status as JobStatus)) return true;
+    const job = view(id, h);
+    const event = { id: 'evt_' + id.slice('job_'.length), object: 'event', type: `job.${job.status}`, created_at: Math.floor(Date.now() / 1000), data: job };
+    let delivery;
+    try {
+      delivery = await deliverWebhook(h.webhook, event.id, event, webhookSettings(this.settings), this.transport, this.stopping.signal);
+    } catch (err) {
+      if (this.stopping.signal.aborted) return false;
+      throw err;
+    }
+    const tries = Number(h.webhook_attempts ?? 0) + delivery.attempts;
+    await this.client.hset(key, { webhook_status: delivery.delivered ? 'delivered' : 'failed', webhook_attempts: tries, ...(delivery.delivered ? {} : { webhook_error: delivery.error }) });
+    this.webhooks[delivery.delivered ? 'delivered' : 'failed']++;
+    if (delivery.delivered) this.log.info({ job: id, event: event.type, attempts: tries }, 'job webhook delivered');
+    else this.log.warn({ job: id, event: event.type, attempts: tries, err: delivery.error }, 'job webhook not delivered');
+    return true;
   }
 
   private async finish(key: string, status: JobStatus, fields: Record<string, string>): Promise<void> {
@@ -272,8 +329,8 @@ export class JobQueue {
   }
 
   /** What this instance's workers did, for metrics. */
-  stats(): { running: number; ended: { succeeded: number; failed: number; cancelled: number; handed_back: number } } {
-    return { running: this.running, ended: { ...this.ended } };
+  stats(): { running: number; ended: { succeeded: number; failed: number; cancelled: number; handed_back: number }; webhooks: { delivered: number; failed: number } } {
+    return { running: this.running, ended: { ...this.ended }, webhooks: { ...this.webhooks } };
   }
 
   /** Jobs waiting or running across all instances. */
@@ -310,5 +367,9 @@ function view(id: string, h: Record<string, string>): JobView {
   };
   if (h.result) out.result = JSON.parse(h.result);
   if (h.error) out.error = JSON.parse(h.error);
+  if (h.webhook) {
+    out.webhook = { url: h.webhook, status: (h.webhook_status ?? 'pending') as NonNullable<JobView['webhook']>['status'], attempts: Number(h.webhook_attempts ?? 0) };
+    if (h.webhook_error) out.webhook.error = h.webhook_error;
+  }
   return out;
 }

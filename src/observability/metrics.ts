@@ -18,7 +18,7 @@ export interface MeteredPipeline {
 /** The slice of the async job queue metrics read (structural: observability does not import jobs/). */
 export interface MeteredJobs {
   /** Jobs this instance's workers ended, by how, and how many run now. */
-  stats(): { running: number; ended: Record<'succeeded' | 'failed' | 'cancelled' | 'handed_back', number> };
+  stats(): { running: number; ended: Record<'succeeded' | 'failed' | 'cancelled' | 'handed_back', number>; webhooks: Record<'delivered' | 'failed', number> };
   /** Jobs waiting or running across all instances. */
   backlog(): Promise<number>;
 }
@@ -163,6 +163,7 @@ export function createMetrics(engine: Engine, getStats: () => ReturnType<Metered
     meterJobs(jobs) {
       collectedGauge('glimpse_jobs_running', 'Async jobs this instance runs now.', () => jobs.stats().running);
       collectedCounterBy('glimpse_jobs_ended_total', 'Async jobs this instance ended, by outcome (succeeded, failed, cancelled, handed_back on shutdown).', 'outcome', () => jobs.stats().ended);
+      collectedCounterBy('glimpse_jobs_webhooks_total', 'Job webhook events this instance settled: delivered (2xx), or failed (refused address, non-retryable answer, attempts used up).', 'outcome', () => jobs.stats().webhooks);
       new Gauge({
         name: 'glimpse_jobs_backlog',
         help: 'Async jobs waiting or running across all instances (the Redis stream), -1 when Redis cannot be reached.',

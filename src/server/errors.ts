@@ -24,6 +24,7 @@ const FIELD_CODES: Record<string, ErrorCode> = {
   image: 'missing_image',
   image_url: 'missing_image',
   messages: 'empty_messages',
+  webhook: 'invalid_webhook_url',
 };
 
 function valueAt(body: unknown, pointer: string): unknown {

@@ -25,22 +25,27 @@ export function buildSchemas(config: Config) {
     name: Type.Optional(Type.String()),
   });
 
-  const chatCompletions = Type.Object(
+  const chatFields = {
+    model: Type.Optional(Type.String({ maxLength: 256 })),
+    messages: Type.Array(message, { minItems: 1, maxItems: config.maxMessages }),
+    max_tokens: Type.Optional(Type.Union([maxTokens('max_tokens'), Type.Null()])),
+    max_completion_tokens: Type.Optional(Type.Union([maxTokens('max_completion_tokens'), Type.Null()])),
+    temperature: Type.Optional(Type.Union([temperature, Type.Null()])),
+    top_p: Type.Optional(Type.Union([topP, Type.Null()])),
+    seed: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
+    stop: Type.Optional(Type.Union([Type.String({ maxLength: 256 }), Type.Array(Type.String({ maxLength: 256 }), { maxItems: 16 }), Type.Null()])),
+    stream: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+    stream_options: Type.Optional(Type.Union([Type.Object({ include_usage: Type.Optional(Type.Boolean()) }), Type.Null()])),
+    n: Type.Optional(Type.Union([Type.Literal(1), Type.Null()])),
+    thinking: Type.Optional(Type.Object({ type: Type.Enum(['enabled', 'disabled']) })),
+  };
+  const chatCompletions = Type.Object(chatFields, { description: 'OpenAI Chat Completions request. Unknown OpenAI fields are accepted and ignored.' });
+  const job = Type.Object(
     {
-      model: Type.Optional(Type.String({ maxLength: 256 })),
-      messages: Type.Array(message, { minItems: 1, maxItems: config.maxMessages }),
-      max_tokens: Type.Optional(Type.Union([maxTokens('max_tokens'), Type.Null()])),
-      max_completion_tokens: Type.Optional(Type.Union([maxTokens('max_completion_tokens'), Type.Null()])),
-      temperature: Type.Optional(Type.Union([temperature, Type.Null()])),
-      top_p: Type.Optional(Type.Union([topP, Type.Null()])),
-      seed: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
-      stop: Type.Optional(Type.Union([Type.String({ maxLength: 256 }), Type.Array(Type.String({ maxLength: 256 }), { maxItems: 16 }), Type.Null()])),
-      stream: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
-      stream_options: Type.Optional(Type.Union([Type.Object({ include_usage: Type.Optional(Type.Boolean()) }), Type.Null()])),
-      n: Type.Optional(Type.Union([Type.Literal(1), Type.Null()])),
-      thinking: Type.Optional(Type.Object({ type: Type.Enum(['enabled', 'disabled']) })),
+      ...chatFields,
+      webhook: Type.Optional(Type.String({ maxLength: 2048, description: "http(s) URL that gets the job's end as a signed Standard Webhooks event (job.succeeded, job.failed, job.cancelled)." })),
     },
-    { description: 'OpenAI Chat Completions request. Unknown OpenAI fields are accepted and ignored.' },
+    { description: 'A Chat Completions request to run in the background (stream is ignored), and optionally where to announce its end.' },
   );
 
   const multimodal = Type.Object({
@@ -67,5 +72,5 @@ export function buildSchemas(config: Config) {
     temperature: Type.Optional(temperature),
   });
 
-  return { chatCompletions, multimodal, glmChat, apiInfer };
+  return { chatCompletions, job, multimodal, glmChat, apiInfer };
 }

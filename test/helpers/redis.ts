@@ -22,3 +22,34 @@ export async function startRedis(): Promise<RunningRedis> {
   });
   return { url: `redis://127.0.0.1:${port}/0`, stop: () => void redis.kill('SIGTERM') };
 }
+
+/**
+ * For a describe block: one redis-server for the block, an admin connection, every key flushed
+ * before each test, and the glimpse instances a test started (push them onto `servers`) closed after it.
+ */
+export function redisPerSuite<S extends { close(): Promise<void> }>(hooks: {
+  before: (fn: () => Promise<void>) => void;
+  after: (fn: () => Promise<void>) => void;
+  beforeEach: (fn: () => Promise<void>) => void;
+  afterEach: (fn: () => Promise<void>) => void;
+}): { redis: () => RunningRedis; admin: () => import('ioredis').Redis; servers: S[] } {
+  let redis: RunningRedis | undefined;
+  let admin: import('ioredis').Redis | undefined;
+  const servers: S[] = [];
+  hooks.before(async () => {
+    redis = await startRedis();
+    const { Redis } = await import('ioredis');
+    admin = new Redis(redis.url);
+  });
+  hooks.after(async () => {
+    admin?.disconnect();
+    redis?.stop();
+  });
+  hooks.beforeEach(async () => {
+    await admin!.flushdb();
+  });
+  hooks.afterEach(async () => {
+    for (const s of servers.splice(0)) await s.close();
+  });
+  return { redis: () => redis!, admin: () => admin!, servers };
+}

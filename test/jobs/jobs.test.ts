@@ -8,10 +8,9 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 import { freePort } from '../../bench/util.js';
 import { startGlimpse, type RunningGlimpse } from '../helpers/glimpse.js';
-import { hasRedis, startRedis, type RunningRedis } from '../helpers/redis.js';
+import { hasRedis, redisPerSuite } from '../helpers/redis.js';
 import { pngBomb } from '../images/fixtures.js';
 
 const entry = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -27,27 +26,12 @@ interface Job {
 const message = (maxTokens: number) => ({ max_tokens: maxTokens, messages: [{ role: 'user', content: 'Describe a sunset.' }] });
 
 describe('async jobs over Redis Streams', { skip: hasRedis ? false : 'redis-server not installed (Debian package redis-server)' }, () => {
-  let redis: RunningRedis;
-  let admin: Redis;
-  const servers: RunningGlimpse[] = [];
-  before(async () => {
-    redis = await startRedis();
-    admin = new Redis(redis.url);
-  });
-  after(async () => {
-    admin?.disconnect();
-    redis?.stop();
-  });
-  beforeEach(async () => {
-    await admin.flushdb();
-  });
-  afterEach(async () => {
-    for (const s of servers.splice(0)) await s.close();
-  });
+  const suite = redisPerSuite<RunningGlimpse>({ before, after, beforeEach, afterEach });
+  const { servers } = suite;
 
   /** A glimpse on the simulated engine at `tokensPerSecond`, with its job settings. */
   async function instance(jobs: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<RunningGlimpse> {
-    const g = await startGlimpse({ engine: 'simulated', simulated: { ttftMs: 1, tokensPerSecond: 200 }, cache: { enabled: false }, redisUrl: redis.url, jobs, ...extra });
+    const g = await startGlimpse({ engine: 'simulated', simulated: { ttftMs: 1, tokensPerSecond: 200 }, cache: { enabled: false }, redisUrl: suite.redis().url, jobs, ...extra });
     servers.push(g);
     return g;
   }
@@ -76,9 +60,9 @@ describe('async jobs over Redis Streams', { skip: hasRedis ? false : 'redis-serv
     assert.equal(done.result?.object, 'chat.completion');
     assert.equal(done.result?.usage.completion_tokens, 6);
     assert.ok(done.result!.choices[0]!.message.content.length > 0);
-    assert.equal(await admin.xlen('glimpse:jobs:stream'), 0, 'the stream holds only work still to do');
-    assert.equal(await admin.hexists(`glimpse:jobs:job:${job.id}`, 'body'), 0, 'the request is dropped once answered');
-    assert.ok((await admin.ttl(`glimpse:jobs:job:${job.id}`)) > 86_000, 'the answer stays readable for resultTtlSeconds');
+    assert.equal(await suite.admin().xlen('glimpse:jobs:stream'), 0, 'the stream holds only work still to do');
+    assert.equal(await suite.admin().hexists(`glimpse:jobs:job:${job.id}`, 'body'), 0, 'the request is dropped once answered');
+    assert.ok((await suite.admin().ttl(`glimpse:jobs:job:${job.id}`)) > 86_000, 'the answer stays readable for resultTtlSeconds');
     const metrics = await (await fetch(g.url + '/metrics')).text();
     assert.match(metrics, /^glimpse_jobs_ended_total\{outcome="succeeded"\} 1$/m);
     assert.match(metrics, /^glimpse_jobs_running 0$/m);
@@ -96,7 +80,7 @@ describe('async jobs over Redis Streams', { skip: hasRedis ? false : 'redis-serv
     assert.equal(((await empty.json()) as { error: { code: string } }).error.code, 'empty_messages');
     const unknown = await submit(g, { ...message(4), model: 'no-such-model' });
     assert.equal(unknown.status, 404);
-    assert.equal(await admin.xlen('glimpse:jobs:stream'), 0);
+    assert.equal(await suite.admin().xlen('glimpse:jobs:stream'), 0);
   });
 
   test('with API keys, a job belongs to its key: another key gets 404 for it', async () => {
@@ -117,8 +101,8 @@ describe('async jobs over Redis Streams', { skip: hasRedis ? false : 'redis-serv
     assert.equal(cancelled.status, 'cancelled');
     await instance({ workers: 1 });
     const deadline = Date.now() + 3000;
-    while ((await admin.xlen('glimpse:jobs:stream')) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    assert.equal(await admin.xlen('glimpse:jobs:stream'), 0, 'the worker took the entry and dropped it');
+    while ((await suite.admin().xlen('glimpse:jobs:stream')) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(await suite.admin().xlen('glimpse:jobs:stream'), 0, 'the worker took the entry and dropped it');
     const after = await get(accepting, job.id);
     assert.equal(after.status, 'cancelled');
     assert.equal(after.attempts, 0);
@@ -139,7 +123,7 @@ describe('async jobs over Redis Streams', { skip: hasRedis ? false : 'redis-serv
     const port = await freePort();
     const env = {
       ...process.env,
-      GLIMPSE_REDIS_URL: redis.url,
+      GLIMPSE_REDIS_URL: suite.redis().url,
       GLIMPSE_CACHE_ENABLED: 'false',
       GLIMPSE_JOBS_WORKERS: '1',
       GLIMPSE_JOBS_CLAIM_IDLE_SECONDS: '1',
@@ -156,7 +140,7 @@ describe('async jobs over Redis Streams', { skip: hasRedis ? false : 'redis-serv
       }
       const res = await fetch(base + '/v1/jobs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(message(20)) });
       const job = (await res.json()) as Job;
-      for (let i = 0; (await admin.hget(`glimpse:jobs:job:${job.id}`, 'status')) !== 'running'; i++) {
+      for (let i = 0; (await suite.admin().hget(`glimpse:jobs:job:${job.id}`, 'status')) !== 'running'; i++) {
         if (i > 200) throw new Error('the child never started the job');
         await new Promise((r) => setTimeout(r, 25));
       }
@@ -173,11 +157,11 @@ describe('async jobs over Redis Streams', { skip: hasRedis ? false : 'redis-serv
   });
 
   test('an instance stopping gracefully takes no new job; a job longer than the grace period is handed back and another instance runs it', async () => {
-    const leaving = await startGlimpse({ engine: 'simulated', simulated: { ttftMs: 1, tokensPerSecond: 10 }, cache: { enabled: false }, redisUrl: redis.url, jobs: { workers: 1 }, graceShutdownSeconds: 1 });
+    const leaving = await startGlimpse({ engine: 'simulated', simulated: { ttftMs: 1, tokensPerSecond: 10 }, cache: { enabled: false }, redisUrl: suite.redis().url, jobs: { workers: 1 }, graceShutdownSeconds: 1 });
     const job = (await (await submit(leaving, message(200))).json()) as Job; // 20 s of tokens, 1 s of grace
     await until(leaving, job.id, (j) => j.status === 'running');
     await leaving.close();
-    assert.equal(await admin.hget(`glimpse:jobs:job:${job.id}`, 'status'), 'queued');
+    assert.equal(await suite.admin().hget(`glimpse:jobs:job:${job.id}`, 'status'), 'queued');
     const staying = await instance({ workers: 1 });
     const done = await until(staying, job.id, (j) => j.status === 'succeeded');
     assert.equal(done.attempts, 1, 'a handed-back start does not count as a failed attempt');

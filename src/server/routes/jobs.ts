@@ -2,18 +2,21 @@
  * Async jobs: POST /v1/jobs takes a Chat Completions body and answers 202 with a job id at once;
  * GET /v1/jobs/:id gives its status and, once done, the chat.completion (or the error);
  * DELETE /v1/jobs/:id cancels it. Jobs live in Redis (src/jobs), so any instance may run them.
+ * With `webhook: "<https URL>"` in the body, the job's end is also POSTed there, signed.
  */
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { Config } from '../../config/index.js';
 import { GlimpseError, type Engine } from '../../core/index.js';
 import type { GenerationPipeline } from '../pipeline.js';
-import type { JobQueue } from '../../jobs/index.js';
+import { checkWebhookUrl, type JobQueue } from '../../jobs/index.js';
 import type { Quotas } from '../../auth/index.js';
 import { chatRequest, type ChatBody } from './openai.js';
 import type { buildSchemas } from '../schemas.js';
 
 const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
+
+type JobBody = ChatBody & { webhook?: unknown };
 
 export function registerJobRoutes(app: FastifyInstance, deps: { config: Config; engine: Engine; pipeline: GenerationPipeline; jobs: JobQueue | undefined; quotas: Quotas | undefined; schemas: ReturnType<typeof buildSchemas> }): void {
   const { config, engine, pipeline, jobs, quotas, schemas } = deps;
@@ -23,17 +26,19 @@ export function registerJobRoutes(app: FastifyInstance, deps: { config: Config; 
   };
   const common = { config: { errorFormat: 'openai' as const } };
 
-  app.post<{ Body: ChatBody }>(
+  app.post<{ Body: JobBody }>(
     '/v1/jobs',
-    { ...common, schema: { tags: ['OpenAI'], summary: 'Queue a chat completion to run in the background; answers 202 with the job', body: schemas.chatCompletions } },
+    { ...common, schema: { tags: ['OpenAI'], summary: 'Queue a chat completion to run in the background; answers 202 with the job', body: schemas.job } },
     async (request, reply) => {
       const q = queue();
       // Checked now, so a bad body is a 400 here rather than a failed job later.
-      const req = chatRequest(request.body, { id: String(request.id), keyId: request.keyId, defaultModel: engine.info().model, defaultMaxTokens: config.defaultMaxTokens });
+      const { webhook, ...chat } = request.body;
+      const req = chatRequest(chat, { id: String(request.id), keyId: request.keyId, defaultModel: engine.info().model, defaultMaxTokens: config.defaultMaxTokens });
       pipeline.checkModel(req);
+      const webhookUrl = webhook === undefined ? undefined : checkWebhookUrl(webhook, { allowPrivateNetworks: config.jobs.webhookAllowPrivateNetworks });
       // A submission counts as a request against the key's quota; the run itself is not counted again.
       if (quotas && request.keyId !== undefined) reply.headers(await quotas.admit(request.keyId));
-      const job = await q.submit({ ...request.body, stream: false }, { keyId: request.keyId, model: req.model });
+      const job = await q.submit({ ...chat, stream: false }, { keyId: request.keyId, model: req.model }, webhookUrl);
       return reply.code(202).header('location', `/v1/jobs/${job.id}`).send(job);
     },
   );

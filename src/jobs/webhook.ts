@@ -1,0 +1,121 @@
+/**
+ * Job webhooks: when a job ends, glimpse POSTs an event to the URL its submitter gave, signed the
+ * Standard Webhooks way (the scheme OpenAI's and many others' webhooks use): headers
+ * `webhook-id` (the same on every retry of one event), `webhook-timestamp` (unix seconds) and
+ * `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, so a receiver verifies it
+ * with any Standard Webhooks library and the secret glimpse was given.
+ *
+ * The URL is the client's, so the request is guarded as image URLs are: http(s) only, no
+ * credentials, every resolved address checked (loopback, private, link-local and the rest refused
+ * unless private networks are allowed; link-local never), the connection pinned to the checked
+ * address, and no redirects followed. Failures that may pass (connection errors, timeouts, 408,
+ * 429, 5xx) are retried with backoff; other answers end the delivery.
+ */
+import { createHmac } from 'node:crypto';
+import { isIP } from 'node:net';
+import { request } from 'undici';
+import { GlimpseError } from '../core/index.js';
+import { addressRefusal, pinnedDispatcher, systemResolver, type HostResolver, type ResolvedAddress } from '../images/index.js';
+
+export interface WebhookSettings {
+  /** Signing secret: base64 key bytes, optionally prefixed `whsec_` (as Standard Webhooks libraries read it). */
+  secret?: string;
+  /** Let webhook URLs reach loopback and private networks (receivers on your own network). */
+  allowPrivateNetworks: boolean;
+  timeoutMs: number;
+  maxAttempts: number;
+  /** First wait between attempts; doubles each time. */
+  backoffMs: number;
+}
+
+export interface WebhookTransport {
+  resolve?: HostResolver;
+  /** Test seam as in image fetching: the address actually dialed for a checked one. */
+  dialAddress?: (checked: ResolvedAddress) => ResolvedAddress;
+}
+
+export type Delivery = { delivered: true; attempts: number; status: number } | { delivered: false; attempts: number; error: string };
+
+const MAX_URL_LENGTH = 2048;
+
+/** Checks what can be checked when the job is submitted (syntax, scheme, a literal address); DNS is checked at delivery. */
+export function checkWebhookUrl(raw: unknown, s: Pick<WebhookSettings, 'allowPrivateNetworks'>): string {
+  if (typeof raw !== 'string' || raw.length > MAX_URL_LENGTH) throw new GlimpseError('invalid_webhook_url', `webhook must be an http(s) URL of at most ${MAX_URL_LENGTH} characters.`, { param: 'webhook' });
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new GlimpseError('invalid_webhook_url', 'webhook is not a valid URL.', { param: 'webhook' });
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new GlimpseError('invalid_webhook_url', `webhook must use http or https, not ${url.protocol.replace(/:$/, '')}.`, { param: 'webhook' });
+  if (url.username || url.password) throw new GlimpseError('invalid_webhook_url', 'webhook URLs may not carry credentials; verify deliveries by their signature instead.', { param: 'webhook' });
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (isIP(host)) {
+    const why = addressRefusal(host, s);
+    if (why) throw new GlimpseError('webhook_url_forbidden', `webhook may not point at ${host}: ${why} addresses are not reachable from glimpse.`, { param: 'webhook' });
+  }
+  return url.href;
+}
+
+/** The Standard Webhooks signature header value for one message. */
+export function signWebhook(secret: string, id: string, timestamp: number, body: string): string {
+  const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
+  return 'v1,' + createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64');
+}
+
+type Attempt = { ok: true; status: number } | { ok: false; retry: boolean; error: string };
+
+async function attempt(rawUrl: string, id: string, body: string, s: WebhookSettings, t: WebhookTransport, signal: AbortSignal): Promise<Attempt> {
+  const url = new URL(rawUrl);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  let addresses: ResolvedAddress[];
+  if (isIP(host)) addresses = [{ address: host, family: isIP(host) === 6 ? 6 : 4 }];
+  else {
+    try {
+      addresses = await (t.resolve ?? systemResolver)(host);
+    } catch (err) {
+      return { ok: false, retry: true, error: `${host} could not be resolved (${(err as Error).message})` };
+    }
+  }
+  if (!addresses.length) return { ok: false, retry: true, error: `${host} has no addresses` };
+  for (const a of addresses) {
+    const why = addressRefusal(a.address, s);
+    // Refused, and no connection made: trying again would only be refused again.
+    if (why) return { ok: false, retry: false, error: `webhook_url_forbidden: ${host} resolves to ${a.address}, a ${why} address` };
+  }
+  const dispatcher = pinnedDispatcher(host, t.dialAddress && !isIP(host) ? addresses.map(t.dialAddress) : addresses);
+  const timestamp = Math.floor(Date.now() / 1000);
+  const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'glimpse-webhook', 'webhook-id': id, 'webhook-timestamp': String(timestamp) };
+  if (s.secret) headers['webhook-signature'] = signWebhook(s.secret, id, timestamp, body);
+  try {
+    const res = await request(url, { method: 'POST', dispatcher, headers, body, signal: AbortSignal.any([signal, AbortSignal.timeout(s.timeoutMs)]) });
+    res.body.on('error', () => {});
+    res.body.destroy();
+    if (res.statusCode >= 200 && res.statusCode < 300) return { ok: true, status: res.statusCode };
+    const retry = res.statusCode === 408 || res.statusCode === 429 || res.statusCode >= 500;
+    return { ok: false, retry, error: `the receiver answered HTTP ${res.statusCode}` };
+  } catch (err) {
+    if (signal.aborted) throw signal.reason;
+    return { ok: false, retry: true, error: `could not deliver (${(err as Error).message})` };
+  } finally {
+    dispatcher.destroy().catch(() => {});
+  }
+}
+
+/** Deliver one event, retrying what may pass; `signal` (shutdown) stops it between or during attempts by throwing. */
+export async function deliverWebhook(url: string, id: string, payload: unknown, s: WebhookSettings, t: WebhookTransport = {}, signal: AbortSignal = new AbortController().signal): Promise<Delivery> {
+  const body = JSON.stringify(payload);
+  let last = '';
+  for (let n = 1; n <= s.maxAttempts; n++) {
+    const r = await attempt(url, id, body, s, t, signal);
+    if (r.ok) return { delivered: true, attempts: n, status: r.status };
+    last = r.error;
+    if (!r.retry || n === s.maxAttempts) return { delivered: false, attempts: n, error: last };
+    await new Promise<void>((resolve, reject) => {
+      const stop = () => (clearTimeout(timer), reject(signal.reason));
+      const timer = setTimeout(() => (signal.removeEventListener('abort', stop), resolve()), s.backoffMs * 2 ** (n - 1));
+      signal.addEventListener('abort', stop, { once: true });
+    });
+  }
+  return { delivered: false, attempts: s.maxAttempts, error: last };
+}
