@@ -9,7 +9,7 @@
 import type { Config } from '../config/index.js';
 import type { FinishReason, GenerateRequest, Usage } from '../core/index.js';
 import { hammingDistance } from '../images/index.js';
-import { exactKey, isDeterministic, nearKey } from './key.js';
+import { exactKey, isCacheable, isDeterministic, nearKey } from './key.js';
 import { memoryStore, redisStore, type AnswerStore } from './store.js';
 
 export { isDeterministic } from './key.js';
@@ -100,7 +100,7 @@ export function createAnswerCache(config: CacheConfig, opts: AnswerCacheOptions 
 
   const keyFor = (req: GenerateRequest): string | null => {
     if (!store) return null;
-    if (!isDeterministic(req) && !c.cacheNondeterministic) return null;
+    if (!isCacheable(req) || (!isDeterministic(req) && !c.cacheNondeterministic)) return null;
     return exactKey(req);
   };
 

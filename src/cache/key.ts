@@ -11,6 +11,14 @@ export function isDeterministic(req: GenerateRequest): boolean {
   return req.sampling.temperature === 0 || req.sampling.seed !== undefined;
 }
 
+/**
+ * Tool-calling turns are not cached: their answers act on the world (the client runs the call),
+ * and a conversation with tool results is a live exchange, not a question asked twice.
+ */
+export function isCacheable(req: GenerateRequest): boolean {
+  return !req.toolOptions?.tools?.length && !req.messages.some((m) => m.role === 'tool' || m.toolCalls?.length);
+}
+
 const hash = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).digest('hex');
 
 function describe(req: GenerateRequest, imagesAs: 'sha256' | 'slot') {
@@ -20,6 +28,7 @@ function describe(req: GenerateRequest, imagesAs: 'sha256' | 'slot') {
     model: req.model,
     key: req.keyId ?? null,
     thinking: req.thinking ?? false,
+    format: req.toolOptions?.responseFormat ?? null,
     sampling: { maxTokens: s.maxTokens, temperature: s.temperature, topP: s.topP, seed: s.seed ?? null, stop: s.stop },
     messages: req.messages.map((m) => ({
       role: m.role,

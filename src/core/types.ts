@@ -38,11 +38,34 @@ export type TextPart = { type: 'text'; text: string };
 export type ImagePart = { type: 'image'; source: ImageSource; resolved?: ResolvedImage };
 export type ContentPart = TextPart | ImagePart;
 
-export type Role = 'system' | 'user' | 'assistant';
+export type Role = 'system' | 'user' | 'assistant' | 'tool';
+
+/** A function call the model made (OpenAI's shape; `arguments` is JSON text, as the model wrote it). */
+export interface ToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
 
 export interface ChatMessage {
   role: Role;
   content: ContentPart[];
+  /** Assistant turns that called tools (conversation history). */
+  toolCalls?: ToolCall[];
+  /** Tool turns: the call this result answers. */
+  toolCallId?: string;
+}
+
+/**
+ * Tool use and structured output, passed to engines that support them as the client gave them
+ * (OpenAI's `tools`, `tool_choice`, `parallel_tool_calls`, `response_format`; shapes checked by
+ * the route's schema).
+ */
+export interface ToolOptions {
+  tools?: unknown[];
+  toolChoice?: unknown;
+  parallelToolCalls?: boolean;
+  responseFormat?: unknown;
 }
 
 export interface SamplingParams {
@@ -63,6 +86,8 @@ export interface GenerateRequest {
   stream: boolean;
   /** Ask the engine for reasoning ("thinking") where the model supports it. */
   thinking?: boolean;
+  /** Function calling and structured output (engines without them refuse: tools_unsupported). */
+  toolOptions?: ToolOptions;
   /** API key id (not the secret) of the caller, when keys are in use: used for fairness and cache scoping. */
   keyId?: string;
   /** Absolute deadline, ms since epoch. */
@@ -74,11 +99,13 @@ export interface Usage {
   completionTokens: number;
 }
 
-export type FinishReason = 'stop' | 'length' | 'cancelled';
+export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'cancelled';
 
 export type GenerateEvent =
   | { type: 'token'; text: string }
   | { type: 'reasoning'; text: string }
+  /** A piece of a tool call: the first piece of call `index` has its id and name, later ones more `arguments` text. */
+  | { type: 'tool_call'; index: number; id?: string; name?: string; arguments?: string }
   | { type: 'usage'; usage: Usage }
   | { type: 'done'; finishReason: FinishReason }
   | { type: 'error'; error: import('./errors.js').GlimpseError };
@@ -119,6 +146,8 @@ export interface Engine {
    * Absent means 'encoded'.
    */
   readonly imageInput?: ImageInput;
+  /** True when the engine passes tools and response_format to a model that honours them. */
+  readonly supportsTools?: boolean;
   /** Load weights / connect / warm up. Resolves when ready or failed (health() tells which). Never throws. */
   start(): Promise<void>;
   /**

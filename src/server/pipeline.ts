@@ -45,7 +45,7 @@ export interface GenerationPipeline {
   open(req: GenerateRequest, clientSignal: AbortSignal, opts?: OpenOptions): Promise<OpenedStream>;
   /** Model ids this server answers to. */
   modelIds(): string[];
-  /** Names the default model when none is asked for; throws model_not_found for one not served. */
+  /** Names the default model when none is asked for; throws model_not_found for one not served, tools_unsupported for tools the engine cannot honour. */
   checkModel(req: GenerateRequest): void;
   /** Gauges and counters for metrics and tests: in flight, queued, refusals. */
   stats(): PipelineStats;
@@ -120,6 +120,13 @@ export function createPipeline(config: Config, engine: Engine, logger: Logger, c
   let degraded = 0;
 
   function checkModel(req: GenerateRequest): void {
+    if (!engine.supportsTools) {
+      const t = req.toolOptions;
+      const info = engine.info();
+      const history = req.messages.some((m) => m.role === 'tool' || m.toolCalls?.length);
+      const what = t?.tools?.length ? 'tools' : t?.responseFormat !== undefined ? 'response_format' : history ? 'tool messages' : undefined;
+      if (what) throw new GlimpseError('tools_unsupported', `The ${info.engine} engine (${info.model}) does not support ${what}; function calling and structured output need an upstream server that does (e.g. vLLM with --enable-auto-tool-choice --tool-call-parser glm45 for GLM-4.6V-Flash).`, { param: what });
+    }
     const ids = modelIds();
     if (!req.model) {
       req.model = engine.info().model;

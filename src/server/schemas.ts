@@ -18,12 +18,40 @@ export function buildSchemas(config: Config) {
     type: Type.Literal('image_url'),
     image_url: Type.Union([Type.Object({ url: imageString, detail: Type.Optional(Type.String()) }), imageString]),
   });
+  const toolCall = Type.Object({
+    id: Type.String({ minLength: 1, maxLength: 256 }),
+    type: Type.Literal('function'),
+    function: Type.Object({ name: Type.String({ minLength: 1, maxLength: 256 }), arguments: Type.String({ maxLength: config.maxPromptChars }) }),
+  });
   const message = Type.Object({
-    role: Type.Enum(['system', 'developer', 'user', 'assistant']),
-    content: Type.Union([Type.String({ maxLength: config.maxPromptChars }), Type.Array(Type.Union([textPart, imageUrlPart]), { maxItems: 64 }), Type.Null()]),
+    role: Type.Enum(['system', 'developer', 'user', 'assistant', 'tool']),
+    content: Type.Optional(Type.Union([Type.String({ maxLength: config.maxPromptChars }), Type.Array(Type.Union([textPart, imageUrlPart]), { maxItems: 64 }), Type.Null()])),
     reasoning_content: Type.Optional(Type.Union([Type.String(), Type.Null()])),
     name: Type.Optional(Type.String()),
+    tool_calls: Type.Optional(Type.Union([Type.Array(toolCall, { maxItems: 128 }), Type.Null()])),
+    tool_call_id: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
   });
+  // Function tools as OpenAI defines them; `parameters` is a JSON Schema, passed on as given.
+  const tool = Type.Object({
+    type: Type.Literal('function'),
+    function: Type.Object({
+      name: Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-zA-Z0-9_-]+$' }),
+      description: Type.Optional(Type.String({ maxLength: config.maxPromptChars })),
+      parameters: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+      strict: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+    }),
+  });
+  const toolChoice = Type.Union([
+    Type.Enum(['none', 'auto', 'required']),
+    Type.Object({ type: Type.Literal('function'), function: Type.Object({ name: Type.String({ minLength: 1, maxLength: 64 }) }) }),
+  ]);
+  const responseFormat = Type.Union([
+    Type.Object({ type: Type.Enum(['text', 'json_object']) }),
+    Type.Object({
+      type: Type.Literal('json_schema'),
+      json_schema: Type.Object({ name: Type.String({ minLength: 1, maxLength: 64 }), description: Type.Optional(Type.String()), schema: Type.Optional(Type.Record(Type.String(), Type.Unknown())), strict: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])) }),
+    }),
+  ]);
 
   const chatFields = {
     model: Type.Optional(Type.String({ maxLength: 256 })),
@@ -38,6 +66,10 @@ export function buildSchemas(config: Config) {
     stream_options: Type.Optional(Type.Union([Type.Object({ include_usage: Type.Optional(Type.Boolean()) }), Type.Null()])),
     n: Type.Optional(Type.Union([Type.Literal(1), Type.Null()])),
     thinking: Type.Optional(Type.Object({ type: Type.Enum(['enabled', 'disabled']) })),
+    tools: Type.Optional(Type.Union([Type.Array(tool, { maxItems: 128 }), Type.Null()])),
+    tool_choice: Type.Optional(Type.Union([toolChoice, Type.Null()])),
+    parallel_tool_calls: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+    response_format: Type.Optional(Type.Union([responseFormat, Type.Null()])),
   };
   const chatCompletions = Type.Object(chatFields, { description: 'OpenAI Chat Completions request. Unknown OpenAI fields are accepted and ignored.' });
   const job = Type.Object(

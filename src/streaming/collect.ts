@@ -1,10 +1,12 @@
-import { GlimpseError, type FinishReason, type GenerateEvent, type Usage } from '../core/index.js';
+import { GlimpseError, type FinishReason, type GenerateEvent, type ToolCall, type Usage } from '../core/index.js';
 
 export interface CollectedAnswer {
   text: string;
   reasoning: string;
   usage: Usage;
   finishReason: FinishReason;
+  /** The tool calls, whole, in order (absent when the model called none). */
+  toolCalls?: ToolCall[];
 }
 
 /** Drain an event stream into one answer (non-streaming responses). Throws the stream's error. */
@@ -13,8 +15,16 @@ export async function collectAnswer(events: AsyncIterable<GenerateEvent>): Promi
   let reasoning = '';
   let usage: Usage = { promptTokens: 0, completionTokens: 0 };
   let finishReason: FinishReason | undefined;
+  const calls: ToolCall[] = [];
   for await (const ev of events) {
     switch (ev.type) {
+      case 'tool_call': {
+        const call = (calls[ev.index] ??= { id: '', type: 'function', function: { name: '', arguments: '' } });
+        if (ev.id) call.id = ev.id;
+        if (ev.name) call.function.name += ev.name;
+        if (ev.arguments) call.function.arguments += ev.arguments;
+        break;
+      }
       case 'token':
         text += ev.text;
         break;
@@ -35,6 +45,7 @@ export async function collectAnswer(events: AsyncIterable<GenerateEvent>): Promi
   // Deadlines and shutdown arrive as error events; a bare 'cancelled' means the client went away,
   // which is not a server failure (499, logged at info, not as a 5xx).
   if (finishReason === 'cancelled') throw new GlimpseError('client_closed', 'The client closed the connection before the answer finished.');
-  if (!text && !reasoning) throw new GlimpseError('empty_completion', 'The model returned an empty answer.');
-  return { text, reasoning, usage, finishReason };
+  const toolCalls = calls.filter(Boolean);
+  if (!text && !reasoning && !toolCalls.length) throw new GlimpseError('empty_completion', 'The model returned an empty answer.');
+  return { text, reasoning, usage, finishReason, ...(toolCalls.length ? { toolCalls } : {}) };
 }

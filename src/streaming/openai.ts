@@ -10,12 +10,19 @@ export const openAIUsage = (u: Usage) => ({
   total_tokens: u.promptTokens + u.completionTokens,
 });
 
-const finishReasonOut = (r: FinishReason): 'stop' | 'length' => (r === 'length' ? 'length' : 'stop');
+const finishReasonOut = (r: FinishReason): 'stop' | 'length' | 'tool_calls' => (r === 'length' || r === 'tool_calls' ? r : 'stop');
+
+/** A tool_call event as the `delta.tool_calls` entry of a chunk: id, type and name on a call's first piece. */
+export const toolCallDelta = (ev: { index: number; id?: string; name?: string; arguments?: string }) => ({
+  index: ev.index,
+  ...(ev.id ? { id: ev.id, type: 'function' as const } : {}),
+  function: { ...(ev.name !== undefined ? { name: ev.name } : {}), ...(ev.arguments !== undefined ? { arguments: ev.arguments } : {}) },
+});
 
 /** One chat.completion.chunk, in the shape the OpenAI SDK and vLLM clients read. */
 export function chatChunk(
   meta: { id: string; created: number; model: string },
-  delta: { role?: 'assistant'; content?: string; reasoning_content?: string },
+  delta: { role?: 'assistant'; content?: string; reasoning_content?: string; tool_calls?: Array<ReturnType<typeof toolCallDelta>> },
   finishReason: FinishReason | null = null,
 ) {
   return {
@@ -40,7 +47,8 @@ export function chatCompletion(meta: { id: string; created: number; model: strin
     choices: [
       {
         index: 0,
-        message: { role: 'assistant' as const, content: a.text, ...(a.reasoning ? { reasoning_content: a.reasoning } : {}) },
+        // With tool calls and no text, content is null, as OpenAI sends it.
+        message: { role: 'assistant' as const, content: a.toolCalls && !a.text ? null : a.text, ...(a.reasoning ? { reasoning_content: a.reasoning } : {}), ...(a.toolCalls ? { tool_calls: a.toolCalls } : {}) },
         logprobs: null,
         finish_reason: finishReasonOut(a.finishReason),
       },

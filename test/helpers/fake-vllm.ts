@@ -34,6 +34,14 @@ export interface Script {
   hang?: boolean;
   /** Send headers and [DONE] with no chunks at all. */
   empty?: boolean;
+  /**
+   * Tool calls after the content, finishing with finish_reason "tool_calls". `arguments` as one
+   * string streams as vLLM's glm45 parser does (one delta with id, type, name and the whole
+   * arguments); as an array, as its hermes parser does (id, type and name first, then pieces).
+   */
+  toolCalls?: Array<{ name: string; arguments: string | string[] }>;
+  /** With status 400: vLLM's message (e.g. the one it gives when no tool parser is set). */
+  errorMessage?: string;
 }
 
 export interface FakeVllm {
@@ -109,8 +117,8 @@ export async function startFakeVllm(opts: { model?: string; script?: FakeVllm['s
     }
     if (s.hang) return; // never answer; the socket stays open until the client gives up
     if (s.status && s.status >= 400) {
-      const message = s.status === 404 ? `The model \`${body?.model}\` does not exist.` : 'Internal server error';
-      const type = s.status === 404 ? 'NotFoundError' : 'InternalServerError';
+      const message = s.errorMessage ?? (s.status === 404 ? `The model \`${body?.model}\` does not exist.` : 'Internal server error');
+      const type = s.status === 404 ? 'NotFoundError' : s.status === 400 ? 'BadRequestError' : 'InternalServerError';
       res.writeHead(s.status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message, type, param: null, code: s.status } }));
       return;
     }
@@ -173,8 +181,24 @@ export async function startFakeVllm(opts: { model?: string; script?: FakeVllm['s
       completion++;
       n++;
     }
+    const toolCallId = () => 'chatcmpl-tool-' + randomBytes(16).toString('hex');
+    for (const [index, call] of (s.toolCalls ?? []).entries()) {
+      if (s.delayMs) await sleep(s.delayMs);
+      if (res.destroyed) return;
+      if (typeof call.arguments === 'string') {
+        await send({ ...head, choices: [{ index: 0, delta: { content: '', tool_calls: [{ id: toolCallId(), type: 'function', index, function: { name: call.name, arguments: call.arguments } }] }, logprobs: null, finish_reason: null }] });
+      } else {
+        await send({ ...head, choices: [{ index: 0, delta: { tool_calls: [{ id: toolCallId(), type: 'function', index, function: { name: call.name } }] }, logprobs: null, finish_reason: null }] });
+        for (const piece of call.arguments) {
+          if (s.delayMs) await sleep(s.delayMs);
+          await send({ ...head, choices: [{ index: 0, delta: { tool_calls: [{ index, function: { arguments: piece } }] }, logprobs: null, finish_reason: null }] });
+        }
+      }
+      completion++;
+    }
     if (res.destroyed) return;
-    await send({ ...head, choices: [{ index: 0, delta: { content: '' }, logprobs: null, finish_reason: s.finishReason, stop_reason: null }] });
+    const finishReason = s.toolCalls?.length ? 'tool_calls' : s.finishReason;
+    await send({ ...head, choices: [{ index: 0, delta: { content: '' }, logprobs: null, finish_reason: finishReason, stop_reason: null }] });
     if (body?.stream_options?.include_usage) {
       await send({ ...head, choices: [], usage: { prompt_tokens: s.promptTokens, total_tokens: (s.promptTokens ?? 0) + completion, completion_tokens: completion } });
     }

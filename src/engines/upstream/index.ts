@@ -22,8 +22,14 @@ export { parseSseData } from './sse-parse.js';
 export { CircuitBreaker, type BreakerState } from './breaker.js';
 export { UpstreamPool, type PoolMember, type MemberStats } from './pool.js';
 
+interface UpstreamToolCallDelta {
+  index?: number;
+  id?: string | null;
+  function?: { name?: string | null; arguments?: string | null } | null;
+}
+
 interface UpstreamChunk {
-  choices?: Array<{ delta?: { content?: string | null; reasoning_content?: string | null; reasoning?: string | null }; finish_reason?: string | null }>;
+  choices?: Array<{ delta?: { content?: string | null; reasoning_content?: string | null; reasoning?: string | null; tool_calls?: UpstreamToolCallDelta[] | null }; finish_reason?: string | null }>;
   usage?: { prompt_tokens?: number; completion_tokens?: number } | null;
   error?: { message?: string; code?: string | number } | string;
 }
@@ -32,7 +38,10 @@ interface UpstreamChunk {
 export function toOpenAIRequestBody(req: GenerateRequest, upstreamModel: string): Record<string, unknown> {
   const messages = req.messages.map((m) => {
     const onlyText = m.content.every((p) => p.type === 'text');
-    if (onlyText) return { role: m.role, content: m.content.map((p) => (p.type === 'text' ? p.text : '')).join('') };
+    const text = () => m.content.map((p) => (p.type === 'text' ? p.text : '')).join('');
+    if (m.role === 'tool') return { role: 'tool', tool_call_id: m.toolCallId, content: text() };
+    if (m.toolCalls?.length) return { role: 'assistant', content: m.content.length ? text() : null, tool_calls: m.toolCalls };
+    if (onlyText) return { role: m.role, content: text() };
     return {
       role: m.role,
       content: m.content.map((p) => {
@@ -53,6 +62,11 @@ export function toOpenAIRequestBody(req: GenerateRequest, upstreamModel: string)
   };
   if (req.sampling.seed !== undefined) body.seed = req.sampling.seed;
   if (req.sampling.stop.length) body.stop = req.sampling.stop;
+  const t = req.toolOptions;
+  if (t?.tools) body.tools = t.tools;
+  if (t?.toolChoice !== undefined) body.tool_choice = t.toolChoice;
+  if (t?.parallelToolCalls !== undefined) body.parallel_tool_calls = t.parallelToolCalls;
+  if (t?.responseFormat !== undefined) body.response_format = t.responseFormat;
   return body;
 }
 
@@ -159,7 +173,11 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
               emitted++;
               yield { type: 'token', text: content };
             }
-            if (choice.finish_reason) finish = choice.finish_reason === 'length' ? 'length' : 'stop';
+            for (const call of choice.delta?.tool_calls ?? []) {
+              emitted++;
+              yield { type: 'tool_call', index: call.index ?? 0, ...(call.id ? { id: call.id } : {}), ...(call.function?.name ? { name: call.function.name } : {}), ...(call.function?.arguments ? { arguments: call.function.arguments } : {}) };
+            }
+            if (choice.finish_reason) finish = choice.finish_reason === 'length' ? 'length' : choice.finish_reason === 'tool_calls' ? 'tool_calls' : 'stop';
           }
           if (chunk.usage) usage = { promptTokens: chunk.usage.prompt_tokens ?? 0, completionTokens: chunk.usage.completion_tokens ?? 0 };
         }
@@ -239,6 +257,8 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
       yield { type: 'error', error: lastError ?? new GlimpseError('upstream_unavailable', 'No upstream could answer.') };
     },
 
+    // OpenAI-compatible servers take tools and response_format; whether the model honours them is theirs to say (vLLM answers 400 without a tool parser).
+    supportsTools: true,
     info: () => ({ engine: 'upstream', model, models: [{ id: model, ownedBy: 'upstream' }], device: `upstream (${config.upstream.length} server${config.upstream.length > 1 ? 's' : ''})`, simulated: false }),
     health: (): EngineHealth => {
       if (!started) return { status: 'loading', modelLoaded: false, ready: false, reason: 'Checking upstream servers.' };

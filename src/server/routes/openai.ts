@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Static } from 'typebox';
 import type { Config } from '../../config/index.js';
 import { GlimpseError, type ChatMessage, type ContentPart, type Engine, type GenerateRequest, type Usage } from '../../core/index.js';
-import { chatChunk, chatCompletion, chatUsageChunk, collectAnswer, completionId } from '../../streaming/index.js';
+import { chatChunk, chatCompletion, chatUsageChunk, collectAnswer, completionId, toolCallDelta } from '../../streaming/index.js';
 import { imageSourceFromString } from '../common.js';
 import { openForBody, streamSse } from '../respond.js';
 import type { GenerationPipeline } from '../pipeline.js';
@@ -13,7 +13,7 @@ export type ChatBody = Static<Schemas['chatCompletions']>;
 
 /** OpenAI messages → internal messages. `reasoning_content` of earlier turns is dropped, as GLM expects. */
 export function toInternalMessages(messages: ChatBody['messages']): ChatMessage[] {
-  return messages.map((m, i) => {
+  return messages.map((m, i): ChatMessage => {
     const role = m.role === 'developer' ? 'system' : m.role;
     let content: ContentPart[];
     if (m.content === null || m.content === undefined) content = [];
@@ -27,8 +27,30 @@ export function toInternalMessages(messages: ChatBody['messages']): ChatMessage[
     if (role !== 'user' && content.some((p) => p.type === 'image')) {
       throw new GlimpseError('invalid_request', `Images are only accepted in user messages (messages.${i} is '${m.role}').`, { param: `messages.${i}` });
     }
+    if (role === 'tool') {
+      if (!m.tool_call_id) throw new GlimpseError('invalid_request', `messages.${i} is a tool result: it needs the tool_call_id of the call it answers.`, { param: `messages.${i}.tool_call_id` });
+      return { role, content, toolCallId: m.tool_call_id };
+    }
+    if (m.tool_calls?.length) {
+      if (role !== 'assistant') throw new GlimpseError('invalid_request', `Only assistant messages carry tool_calls (messages.${i} is '${m.role}').`, { param: `messages.${i}.tool_calls` });
+      return { role, content, toolCalls: m.tool_calls };
+    }
     return { role, content };
   });
+}
+
+/** tools, tool_choice, parallel_tool_calls and response_format, checked for sense; undefined when none is set. */
+function toolOptions(b: ChatBody): GenerateRequest['toolOptions'] {
+  const tools = b.tools?.length ? b.tools : undefined;
+  if (b.tool_choice != null && b.tool_choice !== 'none' && !tools) {
+    throw new GlimpseError('invalid_request', "tool_choice needs tools: name the functions the model may call in 'tools'.", { param: 'tool_choice' });
+  }
+  if (typeof b.tool_choice === 'object' && b.tool_choice && !tools!.some((t) => t.function.name === (b.tool_choice as { function: { name: string } }).function.name)) {
+    throw new GlimpseError('invalid_request', `tool_choice names '${b.tool_choice.function.name}', which is not in 'tools'.`, { param: 'tool_choice' });
+  }
+  const responseFormat = b.response_format && b.response_format.type !== 'text' ? b.response_format : undefined;
+  if (!tools && !responseFormat) return undefined;
+  return { tools, toolChoice: tools ? (b.tool_choice ?? undefined) : undefined, parallelToolCalls: tools ? (b.parallel_tool_calls ?? undefined) : undefined, responseFormat };
 }
 
 /** A Chat Completions body as the internal request; the route and async jobs share it. Throws GlimpseError. */
@@ -45,6 +67,7 @@ export function chatRequest(b: ChatBody, ctx: { id: string; keyId?: string; defa
     messages,
     stream: b.stream === true,
     thinking: b.thinking ? b.thinking.type === 'enabled' : undefined,
+    toolOptions: toolOptions(b),
     sampling: {
       maxTokens: b.max_completion_tokens ?? b.max_tokens ?? ctx.defaultMaxTokens,
       temperature: b.temperature ?? 1,
@@ -95,6 +118,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: { config: Confi
         event: async (sse, ev) => {
           if (ev.type === 'token') await sse.json(chatChunk(meta, { content: ev.text }));
           else if (ev.type === 'reasoning') await sse.json(chatChunk(meta, { reasoning_content: ev.text }));
+          else if (ev.type === 'tool_call') await sse.json(chatChunk(meta, { tool_calls: [toolCallDelta(ev)] }));
           else if (ev.type === 'usage') usage = ev.usage;
           else if (ev.type === 'done' && ev.finishReason !== 'cancelled') {
             // As vLLM does: the finish chunk, then (when asked) one usage chunk with no choices.

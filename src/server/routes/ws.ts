@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { Config } from '../../config/index.js';
-import { GlimpseError, toGlimpseError, type GenerateRequest, type Usage } from '../../core/index.js';
+import { GlimpseError, toGlimpseError, type FinishReason, type GenerateRequest, type Usage } from '../../core/index.js';
 import { openAIUsage } from '../../streaming/index.js';
 import { glmSampling, imageSourceFromString, singleTurn } from '../common.js';
 import type { GenerationPipeline } from '../pipeline.js';
@@ -22,7 +22,7 @@ export type WsServerMessage =
   | { type: 'start'; id: string; model: string; queue_wait_ms: number }
   | { type: 'reasoning'; id: string; text: string }
   | { type: 'token'; id: string; text: string }
-  | { type: 'done'; id: string; finish_reason: 'stop' | 'length' | 'cancelled'; usage?: ReturnType<typeof openAIUsage> }
+  | { type: 'done'; id: string; finish_reason: FinishReason; usage?: ReturnType<typeof openAIUsage> }
   | { type: 'error'; id: string | null; error: { code: string; message: string; status: number; retry_after?: number } }
   | { type: 'pong' };
 
