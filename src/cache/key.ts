@@ -24,12 +24,12 @@ const hash = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).dige
 function describe(req: GenerateRequest, imagesAs: 'sha256' | 'slot') {
   const s = req.sampling;
   return {
-    v: 1,
+    v: 2,
     model: req.model,
     key: req.keyId ?? null,
     thinking: req.thinking ?? false,
     format: req.toolOptions?.responseFormat ?? null,
-    sampling: { maxTokens: s.maxTokens, temperature: s.temperature, topP: s.topP, seed: s.seed ?? null, stop: s.stop },
+    sampling: { maxTokens: s.maxTokens, temperature: s.temperature, topP: s.topP, seed: s.seed ?? null, stop: s.stop, topK: s.topK ?? null, minP: s.minP ?? null, presence: s.presencePenalty ?? null, frequency: s.frequencyPenalty ?? null, repetition: s.repetitionPenalty ?? null },
     messages: req.messages.map((m) => ({
       role: m.role,
       content: m.content.map((p) => (p.type === 'text' ? { t: p.text } : { i: imagesAs === 'sha256' ? p.resolved!.sha256 : '*' })),

@@ -74,7 +74,19 @@ export interface SamplingParams {
   topP: number;
   seed?: number;
   stop: string[];
+  /** Keep only the k most likely tokens (unset or 0: all). */
+  topK?: number;
+  /** Drop tokens less likely than minP times the most likely one (unset or 0: none). */
+  minP?: number;
+  /** OpenAI's penalties on tokens already generated: once for appearing (presence), per occurrence (frequency); -2..2. */
+  presencePenalty?: number;
+  frequencyPenalty?: number;
+  /** Divides (positive) logits of tokens seen in the prompt or the answer, as vLLM and transformers do; 1 = off. */
+  repetitionPenalty?: number;
 }
+
+/** The sampling settings beyond temperature and top_p, as set (absent = the engine's neutral default). */
+export type ExtraSampling = Pick<SamplingParams, 'topK' | 'minP' | 'presencePenalty' | 'frequencyPenalty' | 'repetitionPenalty'>;
 
 export interface GenerateRequest {
   /** Request id (also sent to upstreams as X-Request-Id). */

@@ -61,6 +61,12 @@ export function buildSchemas(config: Config) {
     temperature: Type.Optional(Type.Union([temperature, Type.Null()])),
     top_p: Type.Optional(Type.Union([topP, Type.Null()])),
     seed: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
+    presence_penalty: Type.Optional(Type.Union([Type.Number({ minimum: -2, maximum: 2, description: 'Lowers the odds of tokens the answer already has, once each (-2..2).' }), Type.Null()])),
+    frequency_penalty: Type.Optional(Type.Union([Type.Number({ minimum: -2, maximum: 2, description: 'Lowers the odds of tokens the answer already has, per occurrence (-2..2).' }), Type.Null()])),
+    // Beyond OpenAI, as vLLM and SGLang take them.
+    top_k: Type.Optional(Type.Union([Type.Integer({ minimum: -1, maximum: 1_000_000, description: 'Sample from the k most likely tokens only (0 or -1: all).' }), Type.Null()])),
+    min_p: Type.Optional(Type.Union([Type.Number({ minimum: 0, maximum: 1, description: 'Drop tokens less likely than min_p times the most likely one (0..1).' }), Type.Null()])),
+    repetition_penalty: Type.Optional(Type.Union([Type.Number({ exclusiveMinimum: 0, maximum: 2, description: 'Divides the logits of tokens already in the prompt or answer (1 = off; (0, 2]).' }), Type.Null()])),
     stop: Type.Optional(Type.Union([Type.String({ maxLength: 256 }), Type.Array(Type.String({ maxLength: 256 }), { maxItems: 16 }), Type.Null()])),
     stream: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
     stream_options: Type.Optional(Type.Union([Type.Object({ include_usage: Type.Optional(Type.Boolean()) }), Type.Null()])),

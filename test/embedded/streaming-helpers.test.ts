@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chooseToken, createRng } from '../../src/engines/embedded/sampling.js';
+import { applyPenalties, chooseToken, createRng } from '../../src/engines/embedded/sampling.js';
 import { IncrementalDecoder, StopMatcher, TextCoalescer } from '../../src/engines/embedded/text-stream.js';
 
 test('a stop string split across several tokens is cut out, and nothing after it is emitted', () => {
@@ -128,4 +128,24 @@ test('with a source, the coalescer decodes what piled up once per piece, and a s
   decoder.add(0xa9);
   c.flush();
   assert.deepEqual(sent, ['h', 'é!', 'é']);
+});
+
+test('top_k and min_p narrow the draw to the most likely tokens', () => {
+  const logits = [3, 2.9, 2.8, 0, -1, -2];
+  const rng = createRng(7);
+  const drawn = (choice: { topK?: number; minP?: number }) => new Set(Array.from({ length: 400 }, () => chooseToken(logits, { temperature: 1, topP: 1, ...choice }, rng)));
+  assert.deepEqual([...drawn({ topK: 2 })].sort(), [0, 1]);
+  assert.deepEqual([...drawn({ topK: 1 })], [0]);
+  // exp(-3) ~ 0.05 of the top token's odds: min_p 0.1 keeps the three near the top only.
+  assert.deepEqual([...drawn({ minP: 0.1 })].sort(), [0, 1, 2]);
+  assert.ok(drawn({}).size >= 4, 'without them, unlikely tokens are drawn too');
+});
+
+test('penalties: repetition divides positive and multiplies negative logits of seen tokens; presence once, frequency per occurrence', () => {
+  const logits = new Float64Array([2, -2, 1, 1, 1]);
+  applyPenalties(logits, { repetitionPenalty: 2 }, [0], [1]);
+  assert.deepEqual([...logits], [1, -4, 1, 1, 1]);
+  const l2 = new Float64Array([1, 1, 1, 1]);
+  applyPenalties(l2, { presencePenalty: 0.5, frequencyPenalty: 0.25 }, [3, 3], [1, 2, 2, 2]);
+  assert.deepEqual([...l2], [1, 1 - 0.5 - 0.25, 1 - 0.5 - 0.75, 1], 'prompt tokens (3) are not penalised by presence/frequency');
 });

@@ -302,6 +302,7 @@ export class EmbeddedEngine implements Engine {
         maxTokens: s.maxTokens,
         temperature: s.temperature,
         topP: s.topP,
+        extra: { topK: s.topK, minP: s.minP, presencePenalty: s.presencePenalty, frequencyPenalty: s.frequencyPenalty, repetitionPenalty: s.repetitionPenalty },
         seed: s.seed ?? randomInt(0, 2 ** 31),
         stop: s.stop,
         maxContextLength: this.config.maxContextLength,

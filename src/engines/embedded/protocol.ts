@@ -3,7 +3,7 @@
  * transferred ArrayBuffers (no copy); cancellation travels through shared memory so the
  * decoding loop sees it at its next step even while it never yields to the message queue.
  */
-import type { FinishReason, Usage } from '../../core/index.js';
+import type { ExtraSampling, FinishReason, Usage } from '../../core/index.js';
 
 export interface WorkerInit {
   /** Local directory holding the model files (already downloaded). */
@@ -30,6 +30,8 @@ export interface WorkerGenerate {
   maxTokens: number;
   temperature: number;
   topP: number;
+  /** top_k, min_p and the penalties, where the request set them. */
+  extra: ExtraSampling;
   seed: number;
   stop: string[];
   maxContextLength: number;

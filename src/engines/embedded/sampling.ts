@@ -32,12 +32,48 @@ function rotl(x: number, k: number): number {
 export interface SamplingChoice {
   temperature: number;
   topP: number;
+  topK?: number;
+  minP?: number;
+}
+
+export interface Penalties {
+  presencePenalty?: number;
+  frequencyPenalty?: number;
+  repetitionPenalty?: number;
+}
+
+/**
+ * Adjust logits in place for tokens already seen, before any sampling (greedy too):
+ * repetition penalty over prompt and answer (a positive logit divided by it, a negative one
+ * multiplied), then OpenAI's presence and frequency penalties over the answer's tokens.
+ */
+export function applyPenalties(logits: Float32Array | Float64Array, p: Penalties, promptIds: Iterable<number>, outputIds: Iterable<number>): void {
+  const rep = p.repetitionPenalty ?? 1;
+  if (rep !== 1) {
+    const seen = new Set<number>([...promptIds, ...outputIds]);
+    for (const id of seen) {
+      if (id < 0 || id >= logits.length) continue;
+      const v = logits[id]!;
+      logits[id] = v > 0 ? v / rep : v * rep;
+    }
+  }
+  const presence = p.presencePenalty ?? 0;
+  const frequency = p.frequencyPenalty ?? 0;
+  if (presence !== 0 || frequency !== 0) {
+    const counts = new Map<number, number>();
+    for (const id of outputIds) counts.set(id, (counts.get(id) ?? 0) + 1);
+    for (const [id, n] of counts) {
+      if (id < 0 || id >= logits.length) continue;
+      logits[id] = logits[id]! - presence - frequency * n;
+    }
+  }
 }
 
 /**
  * Choose one token id from raw logits. temperature 0 (or below 1e-5) is greedy: the highest
- * logit, lowest id on ties. Otherwise softmax(logits / temperature), keep the smallest set of
- * most likely tokens whose mass reaches topP, and draw from it with `rng`.
+ * logit, lowest id on ties. Otherwise softmax(logits / temperature), keep the topK most likely
+ * tokens (when set), drop those below minP times the most likely, keep the smallest set whose
+ * mass reaches topP, and draw from it with `rng`.
  */
 export function chooseToken(logits: ArrayLike<number>, params: SamplingChoice, rng: () => number): number {
   const n = logits.length;
@@ -57,9 +93,13 @@ export function chooseToken(logits: ArrayLike<number>, params: SamplingChoice, r
   }
   const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => probs[y]! - probs[x]! || x - y);
   const topP = params.topP > 0 && params.topP < 1 ? params.topP : 1;
+  const limit = params.topK && params.topK > 0 ? Math.min(params.topK, n) : n;
+  // exp(0) = 1 is the most likely token's weight, so minP compares weights directly.
+  const floor = params.minP && params.minP > 0 ? params.minP : 0;
   let kept = 0;
   let mass = 0;
   for (const i of order) {
+    if (kept >= limit || (kept > 0 && probs[i]! < floor)) break;
     mass += probs[i]! / sum;
     kept++;
     if (mass >= topP) break;

@@ -14,7 +14,7 @@ import {
   type Tensor,
 } from '@huggingface/transformers';
 import { sessionOptions, type LoadedInfo, type MainToWorker, type WorkerGenerate, type WorkerInit, type WorkerToMain } from './protocol.js';
-import { chooseToken, createRng } from './sampling.js';
+import { applyPenalties, chooseToken, createRng } from './sampling.js';
 import { IncrementalDecoder, StopMatcher, TextCoalescer } from './text-stream.js';
 import { CancelledBeforeDecoding, groupedTileEncoder, type EncodeImage } from './vision-groups.js';
 
@@ -38,19 +38,32 @@ let model: Model;
 let contextLength: number | undefined;
 let crashRequested = false;
 
-/** Picks the next token with glimpse's seeded sampler and masks every other logit, so the library's greedy step takes exactly that token. */
+/**
+ * Picks the next token with glimpse's seeded sampler (after the penalties) and masks every other
+ * logit, so the library's greedy step takes exactly that token.
+ */
 class SeededSampler extends LogitsProcessor {
   private readonly rng: () => number;
-  constructor(private readonly temperature: number, private readonly topP: number, seed: number) {
+  private readonly penalised: boolean;
+  /** Length of each row's prompt, taken at the first step: what follows is the answer. */
+  private promptLength: number[] | undefined;
+  constructor(private readonly temperature: number, private readonly topP: number, private readonly extra: WorkerGenerate['extra'], seed: number) {
     super();
     this.rng = createRng(seed);
+    this.penalised = (extra.repetitionPenalty ?? 1) !== 1 || !!extra.presencePenalty || !!extra.frequencyPenalty;
   }
-  override _call(_inputIds: bigint[][], logits: Tensor): Tensor {
+  override _call(inputIds: bigint[][], logits: Tensor): Tensor {
     const vocab = logits.dims.at(-1)!;
     const data = logits.data as Float32Array;
+    this.promptLength ??= inputIds.map((ids) => ids.length);
     for (let row = 0; row < data.length / vocab; row++) {
       const slice = data.subarray(row * vocab, (row + 1) * vocab);
-      const chosen = chooseToken(slice, { temperature: this.temperature, topP: this.topP }, this.rng);
+      if (this.penalised) {
+        const ids = (inputIds[row] ?? []).map(Number);
+        const cut = this.promptLength[row] ?? ids.length;
+        applyPenalties(slice, this.extra, ids.slice(0, cut), ids.slice(cut));
+      }
+      const chosen = chooseToken(slice, { temperature: this.temperature, topP: this.topP, topK: this.extra.topK, minP: this.extra.minP }, this.rng);
       slice.fill(-Infinity);
       slice[chosen] = 0;
     }
@@ -159,7 +172,7 @@ async function generate(msg: WorkerGenerate): Promise<void> {
       ...inputs,
       max_new_tokens: maxNew,
       do_sample: false,
-      logits_processor: [new SeededSampler(msg.temperature, msg.topP, msg.seed)] as never,
+      logits_processor: [new SeededSampler(msg.temperature, msg.topP, msg.extra, msg.seed)] as never,
       stopping_criteria: [new StopCheck(() => stops.stopped)] as never,
       streamer: streamer as never,
     } as never);

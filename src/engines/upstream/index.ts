@@ -60,8 +60,15 @@ export function toOpenAIRequestBody(req: GenerateRequest, upstreamModel: string)
     temperature: req.sampling.temperature,
     top_p: req.sampling.topP,
   };
-  if (req.sampling.seed !== undefined) body.seed = req.sampling.seed;
-  if (req.sampling.stop.length) body.stop = req.sampling.stop;
+  const s = req.sampling;
+  if (s.seed !== undefined) body.seed = s.seed;
+  if (s.stop.length) body.stop = s.stop;
+  if (s.presencePenalty !== undefined) body.presence_penalty = s.presencePenalty;
+  if (s.frequencyPenalty !== undefined) body.frequency_penalty = s.frequencyPenalty;
+  // vLLM's and SGLang's extra sampling parameters; servers that do not know them ignore them.
+  if (s.topK !== undefined) body.top_k = s.topK;
+  if (s.minP !== undefined) body.min_p = s.minP;
+  if (s.repetitionPenalty !== undefined) body.repetition_penalty = s.repetitionPenalty;
   const t = req.toolOptions;
   if (t?.tools) body.tools = t.tools;
   if (t?.toolChoice !== undefined) body.tool_choice = t.toolChoice;

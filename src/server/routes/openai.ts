@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Static } from 'typebox';
 import type { Config } from '../../config/index.js';
-import { GlimpseError, type ChatMessage, type ContentPart, type Engine, type GenerateRequest, type Usage } from '../../core/index.js';
+import { GlimpseError, type ChatMessage, type ContentPart, type Engine, type ExtraSampling, type GenerateRequest, type Usage } from '../../core/index.js';
 import { chatChunk, chatCompletion, chatUsageChunk, collectAnswer, completionId, toolCallDelta } from '../../streaming/index.js';
 import { imageSourceFromString } from '../common.js';
 import { openForBody, streamSse } from '../respond.js';
@@ -39,6 +39,17 @@ export function toInternalMessages(messages: ChatBody['messages']): ChatMessage[
   });
 }
 
+/** The sampling settings beyond temperature and top_p that the request sets to something other than neutral. */
+function extraSampling(b: ChatBody): ExtraSampling {
+  const out: ExtraSampling = {};
+  if (b.top_k != null && b.top_k > 0) out.topK = b.top_k;
+  if (b.min_p != null && b.min_p > 0) out.minP = b.min_p;
+  if (b.presence_penalty != null && b.presence_penalty !== 0) out.presencePenalty = b.presence_penalty;
+  if (b.frequency_penalty != null && b.frequency_penalty !== 0) out.frequencyPenalty = b.frequency_penalty;
+  if (b.repetition_penalty != null && b.repetition_penalty !== 1) out.repetitionPenalty = b.repetition_penalty;
+  return out;
+}
+
 /** tools, tool_choice, parallel_tool_calls and response_format, checked for sense; undefined when none is set. */
 function toolOptions(b: ChatBody): GenerateRequest['toolOptions'] {
   const tools = b.tools?.length ? b.tools : undefined;
@@ -74,6 +85,7 @@ export function chatRequest(b: ChatBody, ctx: { id: string; keyId?: string; defa
       topP: b.top_p ?? 1,
       seed: b.seed ?? undefined,
       stop,
+      ...extraSampling(b),
     },
     keyId: ctx.keyId,
   };
