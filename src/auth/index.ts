@@ -89,8 +89,8 @@ export type ReloadOutcome = { outcome: 'unchanged' | 'reloaded'; keys: number } 
 export class ApiKeyRing {
   private keys: ApiKey[];
   private fileText: string | undefined;
-  /** The last file content that was refused: the timer reports it once, not on every tick. */
-  private refusedText: string | undefined;
+  /** The last file content (or read error) that was refused: the timer reports it once, not on every tick. */
+  private refused: string | undefined;
   private timer: NodeJS.Timeout | undefined;
   readonly reloads = { reloaded: 0, error: 0 };
 
@@ -122,22 +122,34 @@ export class ApiKeyRing {
    */
   reload(quiet = false): ReloadOutcome {
     if (this.file === undefined) return { outcome: 'unchanged', keys: this.keys.length };
-    let text: string | undefined;
+    let text: string;
     try {
       text = readKeysFile(this.file);
-      if (text === this.fileText || (quiet && text === this.refusedText)) return { outcome: 'unchanged', keys: this.keys.length };
-      const keys = keysFrom(this.entries, text);
-      if (!keys.length && this.keys.length) throw new Error(`The API keys file ${this.file} holds no key; keeping the ${this.keys.length} in force.`);
-      this.keys = keys;
-      this.fileText = text;
-      this.reloads.reloaded++;
-      return { outcome: 'reloaded', keys: keys.length };
     } catch (err) {
-      // A missing file has no text: it is reported on every tick until it is back (rare, and worth the noise).
-      this.refusedText = text;
-      this.reloads.error++;
-      return { outcome: 'error', keys: this.keys.length, error: (err as Error).message };
+      // Unreadable (missing, no permission): the message stands for the content.
+      return this.refuse(`unreadable: ${(err as Error).message}`, (err as Error).message, quiet);
     }
+    if (text === this.fileText) return { outcome: 'unchanged', keys: this.keys.length };
+    let keys: ApiKey[];
+    try {
+      keys = keysFrom(this.entries, text);
+      if (!keys.length && this.keys.length) throw new Error(`The API keys file ${this.file} holds no key; keeping the ${this.keys.length} in force.`);
+    } catch (err) {
+      return this.refuse(text, (err as Error).message, quiet);
+    }
+    this.keys = keys;
+    this.fileText = text;
+    this.refused = undefined;
+    this.reloads.reloaded++;
+    return { outcome: 'reloaded', keys: keys.length };
+  }
+
+  /** A refused file: counted and reported once per distinct content (`quiet`), or every time (SIGHUP). */
+  private refuse(signature: string, error: string, quiet: boolean): ReloadOutcome {
+    if (quiet && signature === this.refused) return { outcome: 'unchanged', keys: this.keys.length };
+    this.refused = signature;
+    this.reloads.error++;
+    return { outcome: 'error', keys: this.keys.length, error };
   }
 
   /** Re-read the file every `seconds` (0: never), telling `report` what changed or failed. */

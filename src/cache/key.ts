@@ -16,6 +16,8 @@ export function isDeterministic(req: GenerateRequest): boolean {
  * and a conversation with tool results is a live exchange, not a question asked twice.
  */
 export function isCacheable(req: GenerateRequest): boolean {
+  // A cached answer keeps its text, not its token probabilities.
+  if (req.logprobs) return false;
   return !req.toolOptions?.tools?.length && !req.messages.some((m) => m.role === 'tool' || m.toolCalls?.length);
 }
 

@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   invalid_webhook_url: { status: 400, type: 'invalid_request_error' },
   webhook_url_forbidden: { status: 400, type: 'invalid_request_error' },
   tools_unsupported: { status: 400, type: 'invalid_request_error' },
+  logprobs_unsupported: { status: 400, type: 'invalid_request_error' },
   context_length_exceeded: { status: 400, type: 'invalid_request_error' },
   // 401/403/404
   unauthorized: { status: 401, type: 'authentication_error' },

@@ -100,6 +100,8 @@ export interface GenerateRequest {
   thinking?: boolean;
   /** Function calling and structured output (engines without them refuse: tools_unsupported). */
   toolOptions?: ToolOptions;
+  /** Return each answer token's log probability, with this many alternatives (0..20). */
+  logprobs?: { top: number };
   /** API key id (not the secret) of the caller, when keys are in use: used for fairness and cache scoping. */
   keyId?: string;
   /** Absolute deadline, ms since epoch. */
@@ -113,8 +115,18 @@ export interface Usage {
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'cancelled';
 
+/** One answer token's log probability (of the model's raw distribution) and the most likely alternatives. */
+export interface TokenLogprob {
+  token: string;
+  logprob: number;
+  /** UTF-8 bytes of `token` (a token can hold part of a character). */
+  bytes: number[] | null;
+  top: Array<{ token: string; logprob: number; bytes: number[] | null }>;
+}
+
 export type GenerateEvent =
-  | { type: 'token'; text: string }
+  /** Answer text; with logprobs asked for, the log probabilities of the tokens it came from (the text may lag them by a token or two). */
+  | { type: 'token'; text: string; logprobs?: TokenLogprob[] }
   | { type: 'reasoning'; text: string }
   /** A piece of a tool call: the first piece of call `index` has its id and name, later ones more `arguments` text. */
   | { type: 'tool_call'; index: number; id?: string; name?: string; arguments?: string }
@@ -160,6 +172,8 @@ export interface Engine {
   readonly imageInput?: ImageInput;
   /** True when the engine passes tools and response_format to a model that honours them. */
   readonly supportsTools?: boolean;
+  /** True when the engine can give token log probabilities. */
+  readonly supportsLogprobs?: boolean;
   /** Load weights / connect / warm up. Resolves when ready or failed (health() tells which). Never throws. */
   start(): Promise<void>;
   /**

@@ -127,6 +127,9 @@ export function createPipeline(config: Config, engine: Engine, logger: Logger, c
       const what = t?.tools?.length ? 'tools' : t?.responseFormat !== undefined ? 'response_format' : history ? 'tool messages' : undefined;
       if (what) throw new GlimpseError('tools_unsupported', `The ${info.engine} engine (${info.model}) does not support ${what}; function calling and structured output need an upstream server that does (e.g. vLLM with --enable-auto-tool-choice --tool-call-parser glm45 for GLM-4.6V-Flash).`, { param: what });
     }
+    if (req.logprobs && !engine.supportsLogprobs) {
+      throw new GlimpseError('logprobs_unsupported', `The ${engine.info().engine} engine does not give token log probabilities.`, { param: 'logprobs' });
+    }
     const ids = modelIds();
     if (!req.model) {
       req.model = engine.info().model;

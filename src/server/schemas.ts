@@ -61,6 +61,8 @@ export function buildSchemas(config: Config) {
     temperature: Type.Optional(Type.Union([temperature, Type.Null()])),
     top_p: Type.Optional(Type.Union([topP, Type.Null()])),
     seed: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
+    logprobs: Type.Optional(Type.Union([Type.Boolean({ description: "Return each answer token's log probability." }), Type.Null()])),
+    top_logprobs: Type.Optional(Type.Union([Type.Integer({ minimum: 0, maximum: 20, description: 'With logprobs: this many most likely alternatives per token (0..20).' }), Type.Null()])),
     presence_penalty: Type.Optional(Type.Union([Type.Number({ minimum: -2, maximum: 2, description: 'Lowers the odds of tokens the answer already has, once each (-2..2).' }), Type.Null()])),
     frequency_penalty: Type.Optional(Type.Union([Type.Number({ minimum: -2, maximum: 2, description: 'Lowers the odds of tokens the answer already has, per occurrence (-2..2).' }), Type.Null()])),
     // Beyond OpenAI, as vLLM and SGLang take them.

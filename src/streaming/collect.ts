@@ -1,4 +1,4 @@
-import { GlimpseError, type FinishReason, type GenerateEvent, type ToolCall, type Usage } from '../core/index.js';
+import { GlimpseError, type FinishReason, type GenerateEvent, type TokenLogprob, type ToolCall, type Usage } from '../core/index.js';
 
 export interface CollectedAnswer {
   text: string;
@@ -7,6 +7,8 @@ export interface CollectedAnswer {
   finishReason: FinishReason;
   /** The tool calls, whole, in order (absent when the model called none). */
   toolCalls?: ToolCall[];
+  /** Per token, when the request asked for logprobs. */
+  logprobs?: TokenLogprob[];
 }
 
 /** Drain an event stream into one answer (non-streaming responses). Throws the stream's error. */
@@ -16,6 +18,7 @@ export async function collectAnswer(events: AsyncIterable<GenerateEvent>): Promi
   let usage: Usage = { promptTokens: 0, completionTokens: 0 };
   let finishReason: FinishReason | undefined;
   const calls: ToolCall[] = [];
+  let logprobs: TokenLogprob[] | undefined;
   for await (const ev of events) {
     switch (ev.type) {
       case 'tool_call': {
@@ -27,6 +30,7 @@ export async function collectAnswer(events: AsyncIterable<GenerateEvent>): Promi
       }
       case 'token':
         text += ev.text;
+        if (ev.logprobs) (logprobs ??= []).push(...ev.logprobs);
         break;
       case 'reasoning':
         reasoning += ev.text;
@@ -47,5 +51,5 @@ export async function collectAnswer(events: AsyncIterable<GenerateEvent>): Promi
   if (finishReason === 'cancelled') throw new GlimpseError('client_closed', 'The client closed the connection before the answer finished.');
   const toolCalls = calls.filter(Boolean);
   if (!text && !reasoning && !toolCalls.length) throw new GlimpseError('empty_completion', 'The model returned an empty answer.');
-  return { text, reasoning, usage, finishReason, ...(toolCalls.length ? { toolCalls } : {}) };
+  return { text, reasoning, usage, finishReason, ...(toolCalls.length ? { toolCalls } : {}), ...(logprobs ? { logprobs } : {}) };
 }

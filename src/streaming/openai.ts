@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { CollectedAnswer } from './collect.js';
-import type { FinishReason, Usage } from '../core/index.js';
+import type { FinishReason, TokenLogprob, Usage } from '../core/index.js';
 
 export const completionId = (prefix = 'chatcmpl-'): string => prefix + randomBytes(12).toString('hex');
 
@@ -19,18 +19,25 @@ export const toolCallDelta = (ev: { index: number; id?: string; name?: string; a
   function: { ...(ev.name !== undefined ? { name: ev.name } : {}), ...(ev.arguments !== undefined ? { arguments: ev.arguments } : {}) },
 });
 
+/** Logprobs in OpenAI's `choices[].logprobs` shape. */
+export const openAILogprobs = (lps: TokenLogprob[]) => ({
+  content: lps.map((l) => ({ token: l.token, logprob: l.logprob, bytes: l.bytes, top_logprobs: l.top })),
+  refusal: null,
+});
+
 /** One chat.completion.chunk, in the shape the OpenAI SDK and vLLM clients read. */
 export function chatChunk(
   meta: { id: string; created: number; model: string },
   delta: { role?: 'assistant'; content?: string; reasoning_content?: string; tool_calls?: Array<ReturnType<typeof toolCallDelta>> },
   finishReason: FinishReason | null = null,
+  logprobs?: TokenLogprob[],
 ) {
   return {
     id: meta.id,
     object: 'chat.completion.chunk' as const,
     created: meta.created,
     model: meta.model,
-    choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason ? finishReasonOut(finishReason) : null }],
+    choices: [{ index: 0, delta, logprobs: logprobs ? openAILogprobs(logprobs) : null, finish_reason: finishReason ? finishReasonOut(finishReason) : null }],
   };
 }
 
@@ -49,7 +56,7 @@ export function chatCompletion(meta: { id: string; created: number; model: strin
         index: 0,
         // With tool calls and no text, content is null, as OpenAI sends it.
         message: { role: 'assistant' as const, content: a.toolCalls && !a.text ? null : a.text, ...(a.reasoning ? { reasoning_content: a.reasoning } : {}), ...(a.toolCalls ? { tool_calls: a.toolCalls } : {}) },
-        logprobs: null,
+        logprobs: a.logprobs ? openAILogprobs(a.logprobs) : null,
         finish_reason: finishReasonOut(a.finishReason),
       },
     ],

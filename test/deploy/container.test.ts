@@ -275,7 +275,7 @@ describe('the Docker image and the Kubernetes manifests, in a real Docker daemon
         }
       }
       // (The pool also gets glimpse's health checks, GET /models.)
-      assert.equal(vllm.requests.findLast((r) => r.method === 'POST')?.body.model, env.GLIMPSE_UPSTREAM_MODEL);
+      assert.equal(vllm.lastChatBody()?.model, env.GLIMPSE_UPSTREAM_MODEL);
       assert.equal(readyDuringDrain, 503, 'not ready while draining');
       assert.equal(text, Array.from({ length: 30 }, (_, i) => ` w${i}`).join(''), 'the answer in flight finished whole');
       assert.equal(finish, 'stop');

@@ -5,7 +5,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AutoModelForImageTextToText, AutoProcessor, RawImage, env } from '@huggingface/transformers';
+import { AutoModelForImageTextToText, AutoProcessor, LogitsProcessor, RawImage, env, type Tensor } from '@huggingface/transformers';
 import { createEmbeddedEngine, solidPng, type EmbeddedEngine } from '../../src/engines/embedded/index.js';
 import type { ChatMessage } from '../../src/core/index.js';
 import { askAbout, collect, FIXTURE, fixtureConfig, imagePart, quietLogger, request } from './helpers.js';
@@ -105,6 +105,28 @@ test('presence and frequency penalties count the answer only: the first token is
   // Nothing is answered yet when the first token is chosen: the prompt's tokens are not penalised.
   assert.equal((await run(1, strong)).text, (await run(1)).text);
   assert.notEqual((await run(24, strong)).text, (await run(24)).text);
+});
+
+test("logprobs are the log-softmax of the model's logits at each chosen token, as transformers.js computes them", async () => {
+  // Reference: transformers.js's own greedy generate, with a processor that records what it sees.
+  const seen: number[] = [];
+  class Recorder extends LogitsProcessor {
+    override _call(_ids: bigint[][], logits: Tensor): Tensor {
+      const v = logits.data as Float32Array;
+      let max = -Infinity;
+      for (const x of v) if (x > max) max = x;
+      let sum = 0;
+      for (const x of v) sum += Math.exp(x - max);
+      seen.push(-Math.log(sum)); // the argmax's log-softmax: max - (max + log sum)
+      return logits;
+    }
+  }
+  const ref = await direct([{ role: 'user', colors: [RED, 'What is in this picture?'] }], 8, { logits_processor: [new Recorder()] });
+  const got = await collect(engine.generate(request(askAbout(RED), { maxTokens: 8 }, { logprobs: { top: 1 } }), never()));
+  const entries = got.events.flatMap((e) => (e.type === 'token' ? (e.logprobs ?? []) : []));
+  assert.equal(got.text, ref.text);
+  assert.equal(entries.length, ref.ids.length);
+  entries.forEach((e, i) => assert.ok(Math.abs(e.logprob - seen[i]!) < 1e-4, `token ${i}: ${e.logprob} vs ${seen[i]}`));
 });
 
 test('the image changes the answer: a red and a blue image give different greedy outputs', async () => {

@@ -49,6 +49,8 @@ export interface FakeVllm {
   url: string;
   model: string;
   requests: RecordedRequest[];
+  /** The body of the latest chat completion request (health checks are GETs and not counted). */
+  lastChatBody(): any;
   /** Open connections right now (to prove a client disconnect reached the upstream). */
   openConnections(): number;
   /** Content chunks written so far, over all requests (writes wait for the reader: a slow glimpse holds this back). */
@@ -77,6 +79,7 @@ export async function startFakeVllm(opts: { model?: string; script?: FakeVllm['s
     url: '',
     model,
     requests,
+    lastChatBody: () => [...requests].reverse().find((r) => r.method === 'POST')?.body,
     openConnections: () => open,
     contentChunksSent: () => contentSent,
     script: opts.script ?? (() => DEFAULT_SCRIPT),
@@ -168,6 +171,13 @@ export async function startFakeVllm(opts: { model?: string; script?: FakeVllm['s
       await send({ ...head, choices: [{ index: 0, delta: { reasoning_content: r }, logprobs: null, finish_reason: null }] });
       completion++;
     }
+    // With logprobs asked for, each content piece counts as one token, as vLLM sends one per chunk.
+    const logprobsFor = (token: string) => {
+      if (body?.logprobs !== true) return null;
+      const entry = (t: string, lp: number) => ({ token: t, logprob: lp, bytes: [...Buffer.from(t, 'utf8')] });
+      const top = Array.from({ length: body.top_logprobs ?? 0 }, (_, i) => entry(i === 0 ? token : `${token}~${i}`, -0.05 - i));
+      return { content: [{ ...entry(token, -0.05), top_logprobs: top }] };
+    };
     let n = 0;
     for (const c of s.content ?? []) {
       if (s.delayMs) await sleep(s.delayMs);
@@ -176,7 +186,7 @@ export async function startFakeVllm(opts: { model?: string; script?: FakeVllm['s
         res.socket?.destroy();
         return;
       }
-      await send({ ...head, choices: [{ index: 0, delta: { content: c }, logprobs: null, finish_reason: null }] });
+      await send({ ...head, choices: [{ index: 0, delta: { content: c }, logprobs: logprobsFor(c), finish_reason: null }] });
       contentSent++;
       completion++;
       n++;

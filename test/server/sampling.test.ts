@@ -22,12 +22,11 @@ after(async () => {
 
 const chat = (extra: object) =>
   fetch(g.url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'Describe a sunset.' }], max_tokens: 8, ...extra }) });
-const lastPost = () => vllm.requests.findLast((r) => r.method === 'POST')!.body;
 
 test('penalties, top_k, min_p and repetition_penalty reach the upstream as vLLM names them', async () => {
   const res = await chat({ presence_penalty: 0.5, frequency_penalty: -0.25, top_k: 40, min_p: 0.05, repetition_penalty: 1.1 });
   assert.equal(res.status, 200);
-  const sent = lastPost();
+  const sent = vllm.lastChatBody();
   assert.deepEqual(
     { presence_penalty: sent.presence_penalty, frequency_penalty: sent.frequency_penalty, top_k: sent.top_k, min_p: sent.min_p, repetition_penalty: sent.repetition_penalty },
     { presence_penalty: 0.5, frequency_penalty: -0.25, top_k: 40, min_p: 0.05, repetition_penalty: 1.1 },
@@ -36,7 +35,7 @@ test('penalties, top_k, min_p and repetition_penalty reach the upstream as vLLM 
 
 test('neutral values and nulls are not sent (servers that do not know vLLM\'s extras never see them)', async () => {
   await chat({ presence_penalty: 0, frequency_penalty: null, top_k: -1, min_p: 0, repetition_penalty: 1 });
-  const sent = lastPost();
+  const sent = vllm.lastChatBody();
   for (const k of ['presence_penalty', 'frequency_penalty', 'top_k', 'min_p', 'repetition_penalty']) assert.equal(k in sent, false, k);
 });
 

@@ -35,7 +35,6 @@ describe('tools and response_format through the upstream engine', () => {
     await g?.close();
     await vllm?.close();
   });
-  const lastPost = () => vllm.requests.findLast((r) => r.method === 'POST')!.body;
 
   test('tools, tool_choice and parallel_tool_calls reach the upstream; a streamed call comes back as delta.tool_calls (glm45 style)', async () => {
     script = { reasoning: [], content: [], toolCalls: [{ name: 'get_weather', arguments: '{"city": "Paris", "unit": "c"}' }] };
@@ -57,7 +56,7 @@ describe('tools and response_format through the upstream engine', () => {
     assert.match(calls[0]!.id ?? '', /^chatcmpl-tool-[0-9a-f]{32}$/, "the upstream's call id is kept: the tool result refers to it");
     assert.equal(calls[0]!.name, 'get_weather');
     assert.deepEqual(JSON.parse(calls[0]!.arguments), { city: 'Paris', unit: 'c' });
-    const sent = lastPost();
+    const sent = vllm.lastChatBody();
     assert.deepEqual(sent.tools, [weather]);
     assert.equal(sent.tool_choice, 'auto');
     assert.equal(sent.parallel_tool_calls, false);
@@ -88,7 +87,7 @@ describe('tools and response_format through the upstream engine', () => {
     });
     assert.equal(res.choices[0]!.message.content, 'It is 18 °C in Paris.');
     assert.equal(res.choices[0]!.finish_reason, 'stop');
-    const sent = lastPost().messages;
+    const sent = vllm.lastChatBody().messages;
     assert.deepEqual(sent.slice(1), [
       { role: 'assistant', content: null, tool_calls: [{ id, type: 'function', function: { name: 'get_weather', arguments: '{"city": "Paris"}' } }] },
       { role: 'tool', tool_call_id: id, content: '{"temp_c": 18}' },
@@ -101,9 +100,9 @@ describe('tools and response_format through the upstream engine', () => {
     const schema = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] };
     const res = await client.chat.completions.create({ model: 'glm-4.6v-flash', messages: ask, response_format: { type: 'json_schema', json_schema: { name: 'place', schema } } });
     assert.deepEqual(JSON.parse(res.choices[0]!.message.content!), { city: 'Paris' });
-    assert.deepEqual(lastPost().response_format, { type: 'json_schema', json_schema: { name: 'place', schema } });
+    assert.deepEqual(vllm.lastChatBody().response_format, { type: 'json_schema', json_schema: { name: 'place', schema } });
     await client.chat.completions.create({ model: 'glm-4.6v-flash', messages: ask, response_format: { type: 'text' } });
-    assert.equal(lastPost().response_format, undefined);
+    assert.equal(vllm.lastChatBody().response_format, undefined);
   });
 
   test('tool turns are never answered from the cache; a deterministic response_format answer is, keyed by its format', async () => {

@@ -113,6 +113,7 @@ interface Slot {
 export class EmbeddedEngine implements Engine {
   /** The pipeline hands over decoded pixels: no encode, no second decode in the worker. */
   readonly imageInput = 'pixels' as const;
+  readonly supportsLogprobs = true;
   private state: State = 'idle';
   private reason: string | undefined = 'The model has not started loading yet.';
   private slots: Slot[] = [];
@@ -302,6 +303,7 @@ export class EmbeddedEngine implements Engine {
         maxTokens: s.maxTokens,
         temperature: s.temperature,
         topP: s.topP,
+        ...(req.logprobs ? { logprobs: req.logprobs.top } : {}),
         extra: { topK: s.topK, minP: s.minP, presencePenalty: s.presencePenalty, frequencyPenalty: s.frequencyPenalty, repetitionPenalty: s.repetitionPenalty },
         seed: s.seed ?? randomInt(0, 2 ** 31),
         stop: s.stop,
@@ -373,7 +375,7 @@ export class EmbeddedEngine implements Engine {
     if (!job || job.msg.id !== msg.id) return;
     switch (msg.type) {
       case 'token':
-        if (!job.finished) job.events.push({ type: 'token', text: msg.text });
+        if (!job.finished) job.events.push({ type: 'token', text: msg.text, ...(msg.logprobs ? { logprobs: msg.logprobs } : {}) });
         return;
       case 'done':
         // Logged at the end rather than at the start: a message during prefill would wake this thread while the model needs every core.
@@ -525,7 +527,9 @@ export class EmbeddedEngine implements Engine {
 }
 
 function mergeTokens(a: GenerateEvent, b: GenerateEvent): GenerateEvent | null {
-  return a.type === 'token' && b.type === 'token' ? { type: 'token', text: a.text + b.text } : null;
+  if (a.type !== 'token' || b.type !== 'token') return null;
+  const logprobs = a.logprobs || b.logprobs ? [...(a.logprobs ?? []), ...(b.logprobs ?? [])] : undefined;
+  return { type: 'token', text: a.text + b.text, ...(logprobs ? { logprobs } : {}) };
 }
 
 function timeoutEvent(): GenerateEvent {

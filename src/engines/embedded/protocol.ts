@@ -3,7 +3,7 @@
  * transferred ArrayBuffers (no copy); cancellation travels through shared memory so the
  * decoding loop sees it at its next step even while it never yields to the message queue.
  */
-import type { ExtraSampling, FinishReason, Usage } from '../../core/index.js';
+import type { ExtraSampling, FinishReason, TokenLogprob, Usage } from '../../core/index.js';
 
 export interface WorkerInit {
   /** Local directory holding the model files (already downloaded). */
@@ -32,6 +32,8 @@ export interface WorkerGenerate {
   topP: number;
   /** top_k, min_p and the penalties, where the request set them. */
   extra: ExtraSampling;
+  /** Send each token's log probability with this many alternatives (absent: none). */
+  logprobs?: number;
   seed: number;
   stop: string[];
   maxContextLength: number;
@@ -57,7 +59,7 @@ export interface LoadedInfo {
 export type WorkerToMain =
   | { type: 'loaded'; info: LoadedInfo }
   | { type: 'load_failed'; message: string }
-  | { type: 'token'; id: string; text: string }
+  | { type: 'token'; id: string; text: string; logprobs?: TokenLogprob[] }
   | { type: 'done'; id: string; finishReason: FinishReason; usage: Usage }
   | { type: 'failed'; id: string; code: 'context_length_exceeded' | 'invalid_image' | 'engine_error'; message: string };
 

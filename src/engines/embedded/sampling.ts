@@ -112,3 +112,33 @@ export function chooseToken(logits: ArrayLike<number>, params: SamplingChoice, r
   }
   return order[kept - 1]!;
 }
+
+/** One step's log probabilities: the chosen token's, and the `top` most likely tokens' (descending, lowest id first on ties). */
+export interface LogprobRecord {
+  id: number;
+  logprob: number;
+  top: Array<{ id: number; logprob: number }>;
+}
+
+/** Log-softmax of the raw logits at the chosen token and at the `top` most likely ones. */
+export function logprobRecord(logits: ArrayLike<number>, chosen: number, top: number): LogprobRecord {
+  const n = logits.length;
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) if (logits[i]! > max) max = logits[i]!;
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += Math.exp(logits[i]! - max);
+  const lse = max + Math.log(sum);
+  // A running list of the best `top`, kept sorted: top is at most 20, so this is one pass.
+  const best: number[] = [];
+  if (top > 0) {
+    for (let i = 0; i < n; i++) {
+      const v = logits[i]!;
+      if (best.length === top && v <= logits[best[top - 1]!]!) continue;
+      let at = best.length;
+      while (at > 0 && logits[best[at - 1]!]! < v) at--;
+      best.splice(at, 0, i);
+      if (best.length > top) best.pop();
+    }
+  }
+  return { id: chosen, logprob: logits[chosen]! - lse, top: best.map((id) => ({ id, logprob: logits[id]! - lse })) };
+}

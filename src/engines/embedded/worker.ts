@@ -13,8 +13,9 @@ import {
   env,
   type Tensor,
 } from '@huggingface/transformers';
+import type { TokenLogprob } from '../../core/index.js';
 import { sessionOptions, type LoadedInfo, type MainToWorker, type WorkerGenerate, type WorkerInit, type WorkerToMain } from './protocol.js';
-import { applyPenalties, chooseToken, createRng } from './sampling.js';
+import { applyPenalties, chooseToken, createRng, logprobRecord, type LogprobRecord } from './sampling.js';
 import { IncrementalDecoder, StopMatcher, TextCoalescer } from './text-stream.js';
 import { CancelledBeforeDecoding, groupedTileEncoder, type EncodeImage } from './vision-groups.js';
 
@@ -47,7 +48,9 @@ class SeededSampler extends LogitsProcessor {
   private readonly penalised: boolean;
   /** Length of each row's prompt, taken at the first step: what follows is the answer. */
   private promptLength: number[] | undefined;
-  constructor(private readonly temperature: number, private readonly topP: number, private readonly extra: WorkerGenerate['extra'], seed: number) {
+  /** With logprobs asked for: one record per step, of the raw distribution (before penalties and sampling). */
+  readonly records: LogprobRecord[] = [];
+  constructor(private readonly temperature: number, private readonly topP: number, private readonly extra: WorkerGenerate['extra'], seed: number, private readonly logprobsTop?: number) {
     super();
     this.rng = createRng(seed);
     this.penalised = (extra.repetitionPenalty ?? 1) !== 1 || !!extra.presencePenalty || !!extra.frequencyPenalty;
@@ -58,12 +61,14 @@ class SeededSampler extends LogitsProcessor {
     this.promptLength ??= inputIds.map((ids) => ids.length);
     for (let row = 0; row < data.length / vocab; row++) {
       const slice = data.subarray(row * vocab, (row + 1) * vocab);
+      const raw = this.logprobsTop !== undefined ? Float32Array.from(slice) : undefined;
       if (this.penalised) {
         const ids = (inputIds[row] ?? []).map(Number);
         const cut = this.promptLength[row] ?? ids.length;
         applyPenalties(slice, this.extra, ids.slice(0, cut), ids.slice(cut));
       }
       const chosen = chooseToken(slice, { temperature: this.temperature, topP: this.topP, topK: this.extra.topK, minP: this.extra.minP }, this.rng);
+      if (raw) this.records.push(logprobRecord(raw, chosen, this.logprobsTop!));
       slice.fill(-Infinity);
       slice[chosen] = 0;
     }
@@ -147,7 +152,17 @@ async function generate(msg: WorkerGenerate): Promise<void> {
   // piece sent (at the stream interval); with stop strings each token is decoded as it comes, to
   // stop at the step where one appears.
   const lazyText = !stops.active;
-  const out = new TextCoalescer(msg.streamIntervalMs, (text) => send({ type: 'token', id: msg.id, text }), lazyText ? { source: () => decoder.take() } : {});
+  // Log probabilities go out with the next piece of text (or, at the end, on their own).
+  const logprobs: TokenLogprob[] = [];
+  const takeLogprobs = () => (logprobs.length ? { logprobs: logprobs.splice(0) } : {});
+  const out = new TextCoalescer(msg.streamIntervalMs, (text) => send({ type: 'token', id: msg.id, text, ...takeLogprobs() }), lazyText ? { source: () => decoder.take() } : {});
+  const sampler = new SeededSampler(msg.temperature, msg.topP, msg.extra, msg.seed, msg.logprobs);
+  const tokenText = new Map<number, string>();
+  const asLogprob = (id: number, logprob: number) => {
+    let token = tokenText.get(id);
+    if (token === undefined) tokenText.set(id, (token = tokenizer.decode([id], { skip_special_tokens: false })));
+    return { token, logprob, bytes: [...Buffer.from(token, 'utf8')] };
+  };
   let completionTokens = 0;
   let lastId = -1;
   let first = true;
@@ -159,6 +174,8 @@ async function generate(msg: WorkerGenerate): Promise<void> {
       }
       lastId = Number(value[0]![0]);
       completionTokens++;
+      const record = sampler.records[completionTokens - 1];
+      if (record) logprobs.push({ ...asLogprob(record.id, record.logprob), top: record.top.map((t) => asLogprob(t.id, t.logprob)) });
       if (lazyText) {
         decoder.add(lastId);
         out.poke();
@@ -172,7 +189,7 @@ async function generate(msg: WorkerGenerate): Promise<void> {
       ...inputs,
       max_new_tokens: maxNew,
       do_sample: false,
-      logits_processor: [new SeededSampler(msg.temperature, msg.topP, msg.extra, msg.seed)] as never,
+      logits_processor: [sampler] as never,
       stopping_criteria: [new StopCheck(() => stops.stopped)] as never,
       streamer: streamer as never,
     } as never);
@@ -194,6 +211,7 @@ async function generate(msg: WorkerGenerate): Promise<void> {
   }
   out.push(stops.push(decoder.flush()) + stops.flush());
   out.flush();
+  if (logprobs.length) send({ type: 'token', id: msg.id, text: '', ...takeLogprobs() });
   const cancelled = Atomics.load(cancelFlag, 0) === 1;
   const finishReason = cancelled ? 'cancelled' : stops.stopped || eos.has(lastId) ? 'stop' : 'length';
   send({ type: 'done', id: msg.id, finishReason, usage: { promptTokens, completionTokens } });

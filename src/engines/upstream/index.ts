@@ -28,8 +28,19 @@ interface UpstreamToolCallDelta {
   function?: { name?: string | null; arguments?: string | null } | null;
 }
 
+interface UpstreamLogprob {
+  token: string;
+  logprob: number;
+  bytes?: number[] | null;
+  top_logprobs?: Array<{ token: string; logprob: number; bytes?: number[] | null }> | null;
+}
+
 interface UpstreamChunk {
-  choices?: Array<{ delta?: { content?: string | null; reasoning_content?: string | null; reasoning?: string | null; tool_calls?: UpstreamToolCallDelta[] | null }; finish_reason?: string | null }>;
+  choices?: Array<{
+    delta?: { content?: string | null; reasoning_content?: string | null; reasoning?: string | null; tool_calls?: UpstreamToolCallDelta[] | null };
+    logprobs?: { content?: UpstreamLogprob[] | null } | null;
+    finish_reason?: string | null;
+  }>;
   usage?: { prompt_tokens?: number; completion_tokens?: number } | null;
   error?: { message?: string; code?: string | number } | string;
 }
@@ -74,6 +85,10 @@ export function toOpenAIRequestBody(req: GenerateRequest, upstreamModel: string)
   if (t?.toolChoice !== undefined) body.tool_choice = t.toolChoice;
   if (t?.parallelToolCalls !== undefined) body.parallel_tool_calls = t.parallelToolCalls;
   if (t?.responseFormat !== undefined) body.response_format = t.responseFormat;
+  if (req.logprobs) {
+    body.logprobs = true;
+    body.top_logprobs = req.logprobs.top;
+  }
   return body;
 }
 
@@ -176,9 +191,10 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
               yield { type: 'reasoning', text: reasoning };
             }
             const content = choice.delta?.content;
-            if (content) {
+            const lps = choice.logprobs?.content;
+            if (content || lps?.length) {
               emitted++;
-              yield { type: 'token', text: content };
+              yield { type: 'token', text: content ?? '', ...(lps?.length ? { logprobs: lps.map((l) => ({ token: l.token, logprob: l.logprob, bytes: l.bytes ?? null, top: (l.top_logprobs ?? []).map((t) => ({ token: t.token, logprob: t.logprob, bytes: t.bytes ?? null })) })) } : {}) };
             }
             for (const call of choice.delta?.tool_calls ?? []) {
               emitted++;
@@ -266,6 +282,7 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
 
     // OpenAI-compatible servers take tools and response_format; whether the model honours them is theirs to say (vLLM answers 400 without a tool parser).
     supportsTools: true,
+    supportsLogprobs: true,
     info: () => ({ engine: 'upstream', model, models: [{ id: model, ownedBy: 'upstream' }], device: `upstream (${config.upstream.length} server${config.upstream.length > 1 ? 's' : ''})`, simulated: false }),
     health: (): EngineHealth => {
       if (!started) return { status: 'loading', modelLoaded: false, ready: false, reason: 'Checking upstream servers.' };

@@ -39,6 +39,11 @@ export function toInternalMessages(messages: ChatBody['messages']): ChatMessage[
   });
 }
 
+function logprobsOption(b: ChatBody): GenerateRequest['logprobs'] {
+  if (b.top_logprobs != null && b.logprobs !== true) throw new GlimpseError('invalid_request', 'top_logprobs needs logprobs: true.', { param: 'top_logprobs' });
+  return b.logprobs === true ? { top: b.top_logprobs ?? 0 } : undefined;
+}
+
 /** The sampling settings beyond temperature and top_p that the request sets to something other than neutral. */
 function extraSampling(b: ChatBody): ExtraSampling {
   const out: ExtraSampling = {};
@@ -79,6 +84,7 @@ export function chatRequest(b: ChatBody, ctx: { id: string; keyId?: string; defa
     stream: b.stream === true,
     thinking: b.thinking ? b.thinking.type === 'enabled' : undefined,
     toolOptions: toolOptions(b),
+    logprobs: logprobsOption(b),
     sampling: {
       maxTokens: b.max_completion_tokens ?? b.max_tokens ?? ctx.defaultMaxTokens,
       temperature: b.temperature ?? 1,
@@ -128,7 +134,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: { config: Confi
         terminator: '[DONE]',
         start: (sse) => sse.json(chatChunk(meta, { role: 'assistant', content: '' })),
         event: async (sse, ev) => {
-          if (ev.type === 'token') await sse.json(chatChunk(meta, { content: ev.text }));
+          if (ev.type === 'token') await sse.json(chatChunk(meta, { content: ev.text }, null, req.logprobs ? (ev.logprobs ?? []) : undefined));
           else if (ev.type === 'reasoning') await sse.json(chatChunk(meta, { reasoning_content: ev.text }));
           else if (ev.type === 'tool_call') await sse.json(chatChunk(meta, { tool_calls: [toolCallDelta(ev)] }));
           else if (ev.type === 'usage') usage = ev.usage;
