@@ -102,6 +102,8 @@ export interface GenerateRequest {
   toolOptions?: ToolOptions;
   /** Return each answer token's log probability, with this many alternatives (0..20). */
   logprobs?: { top: number };
+  /** The caller's W3C trace context, passed on to upstream servers. */
+  trace?: { traceparent: string; tracestate?: string };
   /** API key id (not the secret) of the caller, when keys are in use: used for fairness and cache scoping. */
   keyId?: string;
   /** Absolute deadline, ms since epoch. */

@@ -19,7 +19,7 @@ import { chatCompletion, collectAnswer, completionId } from '../streaming/index.
 import { registerWsRoutes, type WsRegistry } from './routes/ws.js';
 import { buildSchemas } from './schemas.js';
 import { ApiKeyRing, memoryCounter, Quotas, quotasEnabled, redisCounter, registerApiKeys, type ReloadOutcome } from '../auth/index.js';
-import { createMetrics } from '../observability/index.js';
+import { createMetrics, traceIdOf } from '../observability/index.js';
 import { registerWebUi } from '../webui/index.js';
 
 declare module 'fastify' {
@@ -74,6 +74,11 @@ function createQuotas(config: Config, logger: Logger): Quotas | undefined {
 export async function buildApp(config: Config, engine: Engine, logger: Logger): Promise<App> {
   const app = Fastify({
     loggerInstance: logger as unknown as FastifyBaseLogger,
+    // Every log line of a request that came with a W3C traceparent carries its trace id.
+    childLoggerFactory(parent, bindings, opts, rawReq) {
+      const traceId = traceIdOf(rawReq.headers.traceparent);
+      return parent.child(traceId ? { ...bindings, traceId } : bindings, opts);
+    },
     bodyLimit: config.bodyLimit,
     // Behind nginx every peer is the proxy; believe X-Forwarded-For from the proxies named, and only them.
     trustProxy: config.trustProxy.length ? config.trustProxy : false,

@@ -9,6 +9,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/index.js';
 import { toGlimpseError, type GenerateEvent, type GenerateRequest, type GlimpseError } from '../core/index.js';
 import { SseWriter } from '../streaming/index.js';
+import { traceContext } from '../observability/index.js';
 import { cacheHeader, clientGoneSignal, pendingHeaders } from './common.js';
 import type { GenerationPipeline, OpenedStream } from './pipeline.js';
 
@@ -18,6 +19,7 @@ import type { GenerationPipeline, OpenedStream } from './pipeline.js';
  */
 export async function openForBody(pipeline: GenerationPipeline, request: FastifyRequest, reply: FastifyReply, req: GenerateRequest): Promise<OpenedStream> {
   let position = 0;
+  req.trace ??= traceContext(request.headers);
   const events = await pipeline.open(req, clientGoneSignal(request, reply), {
     onCache: cacheHeader(reply),
     onQuota: (headers) => void reply.headers(headers),
@@ -65,6 +67,7 @@ export async function streamSse(
   };
 
   let events: OpenedStream;
+  req.trace ??= traceContext(request.headers);
   try {
     events = await deps.pipeline.open(req, signal, {
       onCache: cacheHeader(reply),

@@ -146,7 +146,14 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
       try {
         res = await request(`${base}/chat/completions`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', accept: 'text/event-stream', 'x-request-id': req.id, 'x-glimpse-attempt': String(n), ...target.pool.authHeaders() },
+          headers: {
+            'content-type': 'application/json',
+            accept: 'text/event-stream',
+            'x-request-id': req.id,
+            'x-glimpse-attempt': String(n),
+            ...(req.trace ? { traceparent: req.trace.traceparent, ...(req.trace.tracestate ? { tracestate: req.trace.tracestate } : {}) } : {}),
+            ...target.pool.authHeaders(),
+          },
           body: JSON.stringify(body),
           signal,
           dispatcher: target.pool.dispatcher,

@@ -11,6 +11,7 @@ import type { WebSocket } from 'ws';
 import type { Config } from '../../config/index.js';
 import { GlimpseError, toGlimpseError, type FinishReason, type GenerateRequest, type Usage } from '../../core/index.js';
 import { openAIUsage } from '../../streaming/index.js';
+import { traceContext } from '../../observability/index.js';
 import { glmSampling, imageSourceFromString, singleTurn } from '../common.js';
 import type { GenerationPipeline } from '../pipeline.js';
 
@@ -89,6 +90,7 @@ export function registerWsRoutes(app: FastifyInstance, deps: { config: Config; p
       try {
         const req = toRequest(msg, config);
         req.keyId = request.keyId;
+        req.trace = traceContext(request.headers);
         let cache: string | undefined;
         const events = await pipeline.open(req, ac.signal, { onQueued: (p) => send({ type: 'queued', id, position: p }), onCache: (s) => (cache = s) });
         // `cache` (hit|miss|bypass) is what HTTP routes send as X-Glimpse-Cache.
