@@ -51,9 +51,9 @@ EXPOSE 8080
 # SIGTERM: /ready turns 503, requests in flight get GLIMPSE_GRACE_SHUTDOWN_SECONDS (25) to finish.
 # `docker stop` waits 10 s by default: use `docker stop -t 35` (Compose: stop_grace_period: 35s).
 STOPSIGNAL SIGTERM
-# Alive = the process answers and the engine is not broken (/health); taking traffic is /ready's job.
-# The first start of the embedded engine downloads its model: the start period allows for that.
-HEALTHCHECK --interval=30s --timeout=5s --start-period=10m --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.GLIMPSE_PORT||8080)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# Alive = the process answers (/livez). Not /health: GPU servers that are down, or a model still
+# downloading, are no reason for an orchestrator to restart glimpse. Traffic is /ready's job.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.GLIMPSE_PORT||8080)+'/livez').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 ENTRYPOINT ["node", "bin/glimpse.js"]
 CMD ["serve"]

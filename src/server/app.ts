@@ -28,7 +28,7 @@ declare module 'fastify' {
   }
 }
 
-const OPS_PATHS = new Set(['/health', '/ready', '/metrics']);
+const OPS_PATHS = new Set(['/health', '/livez', '/ready', '/metrics']);
 
 /**
  * Routes that start a generation. When the queue is full they are refused in onRequest, before

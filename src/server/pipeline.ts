@@ -334,7 +334,8 @@ function guardedStream(ctx: GuardContext): OpenedStream {
         }
         heard = true;
         const ev = r.value;
-        if (ev.type === 'token' || ev.type === 'reasoning') tokens++;
+        // Anything the client already has (text, reasoning, a piece of a tool call) rules out a degraded stand-in.
+        if (ev.type === 'token' || ev.type === 'reasoning' || ev.type === 'tool_call') tokens++;
         if (ev.type === 'done' || ev.type === 'error') {
           ended = true;
           if (why && !(ev.type === 'done' && ev.finishReason !== 'cancelled')) yield terminalFor(why);

@@ -70,7 +70,7 @@ describe('the Docker image and the Kubernetes manifests, in a real Docker daemon
     assert.ok('8080/tcp' in config!.Config.ExposedPorts);
     assert.ok(config!.Config.Env.includes('GLIMPSE_HOST=0.0.0.0') && config!.Config.Env.includes('GLIMPSE_PORT=8080'));
     assert.equal(config!.Config.StopSignal, 'SIGTERM');
-    assert.ok(config!.Config.Healthcheck?.Test.join(' ').includes('/health'));
+    assert.ok(config!.Config.Healthcheck?.Test.join(' ').includes('/livez'));
     const listing = await docker.ok(['run', '--rm', '--network', 'none', '--entrypoint', 'sh', IMAGE, '-c', [
       'id -u',
       'echo $(ls /app)',
@@ -179,6 +179,7 @@ describe('the Docker image and the Kubernetes manifests, in a real Docker daemon
       assert.equal(Number(pod.metadata.annotations['prometheus.io/port']), http.containerPort);
       for (const probe of ['livenessProbe', 'readinessProbe', 'startupProbe']) assert.equal(container[probe].httpGet.port, 'http');
       assert.equal(container.readinessProbe.httpGet.path, '/ready', 'traffic follows /ready, which turns 503 on SIGTERM');
+      assert.equal(container.livenessProbe.httpGet.path, '/livez', 'liveness is the process, not the GPU pool (a vLLM restart must not restart every glimpse)');
 
       // Every variable is a glimpse setting, and together they load.
       const env: Record<string, string> = { ...configMap.data, ...Object.fromEntries(container.env.map((e: { name: string; value: string }) => [e.name, e.value])) };

@@ -27,6 +27,10 @@ export function registerHealthRoutes(app: FastifyInstance, deps: { engine: Engin
     };
   });
 
+  // Liveness (Kubernetes livenessProbe): the process answers. Deliberately not the engine's state:
+  // GPU servers being down or a model still loading is no reason to restart glimpse.
+  app.get('/livez', { schema: { tags: ['Ops'], summary: 'Liveness: 200 while the process answers (engine state is /health, traffic is /ready)' }, config: { errorFormat: 'plain' } }, async () => ({ alive: true }));
+
   app.get('/ready', { schema: { tags: ['Ops'], summary: 'For load balancers: 200 once the model is loaded and warmed up' }, config: { errorFormat: 'plain' } }, async (_req, reply) => {
     const h = engine.health();
     if (lifecycle.draining) return reply.code(503).send({ ready: false, reason: 'Shutting down.' });
