@@ -91,6 +91,8 @@ export class ApiKeyRing {
   private fileText: string | undefined;
   /** The last file content (or read error) that was refused: the timer reports it once, not on every tick. */
   private refused: string | undefined;
+  /** New content the timer has read once; it is taken when the next read agrees. */
+  private readBefore: string | undefined;
   private timer: NodeJS.Timeout | undefined;
   readonly reloads = { reloaded: 0, error: 0 };
 
@@ -117,8 +119,10 @@ export class ApiKeyRing {
   }
 
   /**
-   * Re-reads the keys file; on any problem the keys in force stay as they are. `quiet`: content
-   * already refused once counts as unchanged (the timer), rather than as a new error (SIGHUP).
+   * Re-reads the keys file; on any problem the keys in force stay as they are. `quiet` (the
+   * timer): new content is taken only once two reads in a row agree (a file being rewritten in
+   * place is not caught half-written), and content already refused counts as unchanged rather than
+   * as a new error. Without it (SIGHUP) the file is taken, or refused, as it is now.
    */
   reload(quiet = false): ReloadOutcome {
     if (this.file === undefined) return { outcome: 'unchanged', keys: this.keys.length };
@@ -130,15 +134,23 @@ export class ApiKeyRing {
       return this.refuse(`unreadable: ${(err as Error).message}`, (err as Error).message, quiet);
     }
     if (text === this.fileText) return { outcome: 'unchanged', keys: this.keys.length };
+    if (quiet && text !== this.readBefore) {
+      this.readBefore = text;
+      return { outcome: 'unchanged', keys: this.keys.length };
+    }
     let keys: ApiKey[];
     try {
       keys = keysFrom(this.entries, text);
-      if (!keys.length && this.keys.length) throw new Error(`The API keys file ${this.file} holds no key; keeping the ${this.keys.length} in force.`);
+      // The file's own keys, apart from those given as settings: a file that lost all of them is a mistake, not a revocation.
+      if (keys.length === this.entries.length && this.keys.length > this.entries.length) {
+        throw new Error(`The API keys file ${this.file} holds no key; keeping the ${this.keys.length - this.entries.length} it had.`);
+      }
     } catch (err) {
       return this.refuse(text, (err as Error).message, quiet);
     }
     this.keys = keys;
     this.fileText = text;
+    this.readBefore = undefined;
     this.refused = undefined;
     this.reloads.reloaded++;
     return { outcome: 'reloaded', keys: keys.length };

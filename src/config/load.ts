@@ -103,6 +103,9 @@ function splitLists(input: Plain, props: Record<string, PropSchema> = ConfigSche
  * Build the config: defaults < file < env < flags. Throws ConfigError with every problem,
  * each naming the setting, its flag and its env variable.
  */
+/** Settings whose values are secrets. */
+const SECRET_SETTINGS = /^(apiKeys(\.\d+)?|upstreamApiKey|fallbackUpstreamApiKey|redisUrl|jobs\.webhookSecret)$/;
+
 export function loadConfig(opts: { flags?: Plain; env?: NodeJS.ProcessEnv; file?: string } = {}): Config {
   const env = opts.env ?? process.env;
   const file = opts.file ?? (env.GLIMPSE_CONFIG || undefined);
@@ -121,7 +124,8 @@ export function loadConfig(opts: { flags?: Plain; env?: NodeJS.ProcessEnv; file?
       const path = (e as { instancePath?: string }).instancePath ?? '';
       const key = path.replace(/^\//, '').replace(/\//g, '.') || '(root)';
       const [top = key, sub] = key.split('.');
-      const got = key === '(root)' ? '' : ` (got ${JSON.stringify(getPath(value as Plain, key))})`;
+      // Secrets are never echoed into an error (it ends up on a terminal, in journald, in a log shipper).
+      const got = key === '(root)' ? '' : SECRET_SETTINGS.test(key) ? ' (value not shown: it is a secret)' : ` (got ${JSON.stringify(getPath(value as Plain, key))})`;
       // Nested settings (images.maxEdge) have their own env name; their flags, where there is one, are the CLI's to name.
       if (sub !== undefined && (ConfigSchema.properties as Record<string, PropSchema>)[top]?.properties) {
         return `  ${key}: ${e.message}${got} — set with ${camelToEnv(top)}_${camelToEnv(sub).slice('GLIMPSE_'.length)} or ${top}.${sub} in the config file`;

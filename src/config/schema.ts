@@ -26,6 +26,8 @@ export const ConfigSchema = Type.Object({
   apiKeysFile: Type.Optional(Type.String({ description: 'File with one API key (`name:secret`) a line.' })),
   apiKeysReloadSeconds: Type.Number({
     minimum: 0,
+    // Timers cannot wait longer (Node would fire them at once instead).
+    maximum: 2_147_483,
     default: 10,
     description: 'Seconds between re-reads of the API keys file, so rotated keys (a rewritten file, a changed Kubernetes Secret) apply without a restart; SIGHUP re-reads at once; 0: only on SIGHUP.',
   }),
@@ -131,7 +133,7 @@ export const ConfigSchema = Type.Object({
         }),
       ),
       webhookAllowPrivateNetworks: Type.Boolean({ default: false, description: 'Let job webhooks reach loopback and private networks (receivers on your own network). Link-local (cloud metadata) stays refused.' }),
-      webhookTimeoutMs: Type.Integer({ minimum: 1, default: 10_000, description: 'Time one webhook delivery attempt may take.' }),
+      webhookTimeoutMs: Type.Integer({ minimum: 1, maximum: 120_000, default: 10_000, description: 'Time one webhook delivery attempt may take.' }),
       webhookMaxAttempts: Type.Integer({ minimum: 1, maximum: 20, default: 5, description: 'Delivery attempts per job event; connection errors, timeouts, 408, 429 and 5xx are retried.' }),
       webhookBackoffMs: Type.Integer({ minimum: 0, default: 1000, description: 'Wait before the second delivery attempt; doubles for each one after.' }),
     },

@@ -72,6 +72,13 @@ interface Log {
 
 const GROUP = 'workers';
 const ENDED = new Set<JobStatus>(['succeeded', 'failed', 'cancelled']);
+const MAX_DELIVERIES = 64;
+// KEYS[1] job hash. ARGV: field, value pairs. Sets them only while the job still exists (a job
+// whose result expired during a long delivery is not brought back without its expiry).
+const SET_IF_EXISTS = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1`;
 // A job that never starts (no worker anywhere) still disappears eventually.
 const UNFINISHED_TTL_SECONDS = 7 * 24 * 3600;
 
@@ -108,6 +115,7 @@ return n`;
 type Scripted = Redis & {
   jobCancel(key: string, now: number, ttl: number): Promise<string | null>;
   jobStart(key: string, now: number, worker: string, maxAttempts: number, ttl: number): Promise<number>;
+  jobSetIfExists(key: string, ...fieldsAndValues: string[]): Promise<number>;
 };
 
 export class JobQueue {
@@ -120,6 +128,8 @@ export class JobQueue {
   private running = 0;
   private readonly ended = { succeeded: 0, failed: 0, cancelled: 0, handed_back: 0 };
   private readonly webhooks = { delivered: 0, failed: 0 };
+  /** Webhook deliveries in flight (each holds its job's stream entry until it settles). */
+  private readonly deliveries = new Set<Promise<void>>();
   private loops: Array<Promise<void>> = [];
   private group: Promise<void> | undefined;
 
@@ -136,6 +146,7 @@ export class JobQueue {
     this.client.on('error', (err: Error) => log.warn({ err: err.message }, 'job queue: Redis error'));
     this.client.defineCommand('jobCancel', { numberOfKeys: 1, lua: CANCEL });
     this.client.defineCommand('jobStart', { numberOfKeys: 1, lua: START });
+    this.client.defineCommand('jobSetIfExists', { numberOfKeys: 1, lua: SET_IF_EXISTS });
   }
 
   private key(id: string): string {
@@ -242,12 +253,27 @@ export class JobQueue {
     // While this worker has the entry (running the job, delivering its webhook), keep the claim
     // fresh: an entry goes idle, to be taken over, only when its worker is gone.
     const keepClaim = setInterval(() => this.client.xclaim(this.stream, GROUP, this.consumer, 0, entryId, 'JUSTID').catch(() => {}), Math.min(500, (claimIdleSeconds * 1000) / 3));
+    let handedOver = false;
     try {
       if (attempt > 0 && (await this.runJob(key, id, attempt)) === 'handed_back') return await this.done(entryId);
-      // A delivery that shutdown cut short leaves the entry unacknowledged for another instance.
-      if (await this.announce(key, id)) await this.done(entryId);
+      // The webhook is delivered beside the workers, not by them: a slow or dead receiver holds its
+      // own job's entry (claim kept fresh, acknowledged once delivery settles), never the next job.
+      const delivery = this.announce(key, id)
+        .then(async (settled) => {
+          // A delivery that shutdown cut short leaves the entry unacknowledged for another instance.
+          if (settled) await this.done(entryId);
+        })
+        .catch((err: Error) => this.log.warn({ job: id, err: err.message }, 'job webhook: Redis error; the entry will be taken over'))
+        .finally(() => {
+          clearInterval(keepClaim);
+          this.deliveries.delete(delivery);
+        });
+      this.deliveries.add(delivery);
+      handedOver = true;
+      // Bounded: past this many deliveries in flight, the worker waits for one to settle.
+      while (this.deliveries.size >= MAX_DELIVERIES) await Promise.race(this.deliveries);
     } finally {
-      clearInterval(keepClaim);
+      if (!handedOver) clearInterval(keepClaim);
     }
   }
 
@@ -307,10 +333,11 @@ export class JobQueue {
       throw err;
     }
     const tries = Number(h.webhook_attempts ?? 0) + delivery.attempts;
-    await this.client.hset(key, { webhook_status: delivery.delivered ? 'delivered' : 'failed', webhook_attempts: tries, ...(delivery.delivered ? {} : { webhook_error: delivery.error }) });
+    const fields = { webhook_status: delivery.delivered ? 'delivered' : 'failed', webhook_attempts: String(tries), ...(delivery.delivered ? {} : { webhook_error: delivery.error }) };
+    await this.client.jobSetIfExists(key, ...Object.entries(fields).flat());
     this.webhooks[delivery.delivered ? 'delivered' : 'failed']++;
     if (delivery.delivered) this.log.info({ job: id, event: event.type, attempts: tries }, 'job webhook delivered');
-    else this.log.warn({ job: id, event: event.type, attempts: tries, err: delivery.error }, 'job webhook not delivered');
+    else this.log.warn({ job: id, event: event.type, attempts: tries, err: delivery.error, ...(delivery.detail ? { detail: delivery.detail } : {}) }, 'job webhook not delivered');
     return true;
   }
 
@@ -347,6 +374,8 @@ export class JobQueue {
   async close(): Promise<void> {
     this.stopping.abort(new GlimpseError('shutting_down', 'The server is shutting down.'));
     await Promise.allSettled(this.loops);
+    // Deliveries stop at the abort (their entries stay for another instance) and settle here.
+    await Promise.allSettled([...this.deliveries]);
     for (const c of this.blocking) c.disconnect();
     await this.client.quit().catch(() => this.client.disconnect());
   }

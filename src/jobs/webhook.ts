@@ -34,9 +34,11 @@ export interface WebhookTransport {
   dialAddress?: (checked: ResolvedAddress) => ResolvedAddress;
 }
 
-export type Delivery = { delivered: true; attempts: number; status: number } | { delivered: false; attempts: number; error: string };
+export type Delivery = { delivered: true; attempts: number; status: number } | { delivered: false; attempts: number; error: string; detail?: string };
 
 const MAX_URL_LENGTH = 2048;
+/** No wait between two attempts is longer than this, however many attempts are allowed. */
+const MAX_BACKOFF_MS = 60_000;
 
 /** Checks what can be checked when the job is submitted (syntax, scheme, a literal address); DNS is checked at delivery. */
 export function checkWebhookUrl(raw: unknown, s: Pick<WebhookSettings, 'allowPrivateNetworks'>): string {
@@ -63,7 +65,8 @@ export function signWebhook(secret: string, id: string, timestamp: number, body:
   return 'v1,' + createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64');
 }
 
-type Attempt = { ok: true; status: number } | { ok: false; retry: boolean; error: string };
+/** `detail`: for the server's log only (e.g. the refused address), never shown to the job's owner. */
+type Attempt = { ok: true; status: number } | { ok: false; retry: boolean; error: string; detail?: string };
 
 async function attempt(rawUrl: string, id: string, body: string, s: WebhookSettings, t: WebhookTransport, signal: AbortSignal): Promise<Attempt> {
   const url = new URL(rawUrl);
@@ -81,7 +84,8 @@ async function attempt(rawUrl: string, id: string, body: string, s: WebhookSetti
   for (const a of addresses) {
     const why = addressRefusal(a.address, s);
     // Refused, and no connection made: trying again would only be refused again.
-    if (why) return { ok: false, retry: false, error: `webhook_url_forbidden: ${host} resolves to ${a.address}, a ${why} address` };
+    // The address stays out of what the job's owner can read (it would map internal names); the log has it.
+    if (why) return { ok: false, retry: false, error: `webhook_url_forbidden: ${host} resolves to an address glimpse may not reach (${why})`, detail: a.address };
   }
   const dispatcher = pinnedDispatcher(host, t.dialAddress && !isIP(host) ? addresses.map(t.dialAddress) : addresses);
   const timestamp = Math.floor(Date.now() / 1000);
@@ -110,10 +114,10 @@ export async function deliverWebhook(url: string, id: string, payload: unknown, 
     const r = await attempt(url, id, body, s, t, signal);
     if (r.ok) return { delivered: true, attempts: n, status: r.status };
     last = r.error;
-    if (!r.retry || n === s.maxAttempts) return { delivered: false, attempts: n, error: last };
+    if (!r.retry || n === s.maxAttempts) return { delivered: false, attempts: n, error: last, ...(r.detail ? { detail: r.detail } : {}) };
     await new Promise<void>((resolve, reject) => {
       const stop = () => (clearTimeout(timer), reject(signal.reason));
-      const timer = setTimeout(() => (signal.removeEventListener('abort', stop), resolve()), s.backoffMs * 2 ** (n - 1));
+      const timer = setTimeout(() => (signal.removeEventListener('abort', stop), resolve()), Math.min(MAX_BACKOFF_MS, s.backoffMs * 2 ** (n - 1)));
       signal.addEventListener('abort', stop, { once: true });
     });
   }

@@ -153,3 +153,23 @@ describe('API keys from a file are rotated without a restart', () => {
     assert.match((r as { error: string }).error, /shorter than 8/);
   });
 });
+
+test('a keys file emptied while static keys are also set is refused: the file\'s keys are not revoked by accident', async () => {
+  const { ApiKeyRing } = await import('../../src/auth/index.js');
+  const dir = mkdtempSync(join(tmpdir(), 'glimpse-keys-static-'));
+  const file = join(dir, 'keys');
+  writeFileSync(file, 'filed:sk-filed-key-0001\n');
+  const ring = new ApiKeyRing(['static:sk-static-key-0002'], file);
+  assert.equal(ring.size, 2);
+  writeFileSync(file, '');
+  const r = ring.reload();
+  assert.equal(r.outcome, 'error');
+  assert.match((r as { error: string }).error, /holds no key/);
+  assert.equal(ring.find('sk-filed-key-0001')?.name, 'filed');
+  // The timer takes new content only when two reads agree (a file rewritten in place is not read half-written).
+  writeFileSync(file, 'filed:sk-filed-key-0003\n');
+  assert.equal(ring.reload(true).outcome, 'unchanged');
+  assert.equal(ring.reload(true).outcome, 'reloaded');
+  assert.equal(ring.find('sk-filed-key-0003')?.name, 'filed');
+  assert.equal(ring.find('sk-static-key-0002')?.name, 'static');
+});

@@ -42,6 +42,8 @@ export interface Script {
   toolCalls?: Array<{ name: string; arguments: string | string[] }>;
   /** With status 400: vLLM's message (e.g. the one it gives when no tool parser is set). */
   errorMessage?: string;
+  /** Leave `index` out of tool call deltas, as some other OpenAI-compatible servers do. */
+  omitToolIndex?: boolean;
 }
 
 export interface FakeVllm {
@@ -192,16 +194,17 @@ export async function startFakeVllm(opts: { model?: string; script?: FakeVllm['s
       n++;
     }
     const toolCallId = () => 'chatcmpl-tool-' + randomBytes(16).toString('hex');
+    const indexed = <T extends { index: number }>(d: T) => (s.omitToolIndex ? (({ index: _, ...rest }) => rest)(d) : d);
     for (const [index, call] of (s.toolCalls ?? []).entries()) {
       if (s.delayMs) await sleep(s.delayMs);
       if (res.destroyed) return;
       if (typeof call.arguments === 'string') {
-        await send({ ...head, choices: [{ index: 0, delta: { content: '', tool_calls: [{ id: toolCallId(), type: 'function', index, function: { name: call.name, arguments: call.arguments } }] }, logprobs: null, finish_reason: null }] });
+        await send({ ...head, choices: [{ index: 0, delta: { content: '', tool_calls: [indexed({ id: toolCallId(), type: 'function', index, function: { name: call.name, arguments: call.arguments } })] }, logprobs: null, finish_reason: null }] });
       } else {
-        await send({ ...head, choices: [{ index: 0, delta: { tool_calls: [{ id: toolCallId(), type: 'function', index, function: { name: call.name } }] }, logprobs: null, finish_reason: null }] });
+        await send({ ...head, choices: [{ index: 0, delta: { tool_calls: [indexed({ id: toolCallId(), type: 'function', index, function: { name: call.name } })] }, logprobs: null, finish_reason: null }] });
         for (const piece of call.arguments) {
           if (s.delayMs) await sleep(s.delayMs);
-          await send({ ...head, choices: [{ index: 0, delta: { tool_calls: [{ index, function: { arguments: piece } }] }, logprobs: null, finish_reason: null }] });
+          await send({ ...head, choices: [{ index: 0, delta: { tool_calls: [indexed({ index, function: { arguments: piece } })] }, logprobs: null, finish_reason: null }] });
         }
       }
       completion++;

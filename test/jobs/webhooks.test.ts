@@ -203,13 +203,33 @@ describe('job webhooks', { skip: hasRedis ? false : 'redis-server not installed 
     const done = await settled(strict, job.id);
     assert.equal(done.status, 'succeeded');
     assert.equal(done.webhook?.status, 'failed');
-    assert.match(done.webhook?.error ?? '', /webhook_url_forbidden: localhost resolves to (127\.0\.0\.1|::1), a loopback address/);
+    assert.match(done.webhook?.error ?? '', /webhook_url_forbidden: localhost resolves to an address glimpse may not reach \(loopback\)/);
+    assert.doesNotMatch(done.webhook?.error ?? '', /127\.0\.0\.1|::1/, 'the resolved address is not shown to the job owner');
     assert.equal(receiver.received.length, 0, 'no connection was made');
 
     // Link-local (cloud metadata) stays refused even where private networks are allowed.
     const open = await instance();
     const res = await submit(open, ask({ webhook: 'http://169.254.169.254/' }));
     assert.equal(res.status, 400);
+  });
+
+  test('a receiver that hangs holds only its own job: the worker runs the next job meanwhile', async () => {
+    const g = await instance({ webhookTimeoutMs: 60_000 });
+    receiver.answer = () => 'hang';
+    const slow = (await (await submit(g, ask({ webhook: receiver.url }))).json()) as Job;
+    const end = Date.now() + 10_000;
+    while (receiver.received.length === 0) {
+      assert.ok(Date.now() < end, 'the delivery never came');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const next = (await (await submit(g, ask())).json()) as Job;
+    for (;;) {
+      const j = await get(g, next.id);
+      if (j.status === 'succeeded') break;
+      assert.ok(Date.now() < end, `the next job did not run while a delivery hung: ${JSON.stringify(j)}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.equal((await get(g, slow.id)).webhook?.status, 'pending', 'the hung delivery is still under way');
   });
 
   test('a delivery cut short by a stopping instance is made again by the instance that takes the job over', async () => {
@@ -234,7 +254,12 @@ describe('job webhooks', { skip: hasRedis ? false : 'redis-server not installed 
 test('a webhook secret that is not base64 key material is refused at start, naming the setting', async () => {
   const { loadConfig } = await import('../../src/config/index.js');
   for (const bad of ['short', 'not base64 at all, has spaces and is long enough']) {
-    assert.throws(() => loadConfig({ env: { GLIMPSE_JOBS_WEBHOOK_SECRET: bad } }), /GLIMPSE_JOBS_WEBHOOK_SECRET/);
+    assert.throws(() => loadConfig({ env: { GLIMPSE_JOBS_WEBHOOK_SECRET: bad } }), (err: Error) => {
+      assert.match(err.message, /GLIMPSE_JOBS_WEBHOOK_SECRET/);
+      assert.ok(!err.message.includes(bad), 'the secret is not echoed');
+      assert.match(err.message, /value not shown/);
+      return true;
+    });
   }
   assert.equal(loadConfig({ env: { GLIMPSE_JOBS_WEBHOOK_SECRET: SECRET } }).jobs.webhookSecret, SECRET);
 });

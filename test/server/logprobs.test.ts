@@ -78,7 +78,8 @@ describe('logprobs from the embedded engine', () => {
   test('greedy: one entry per answer token, each the most likely of its alternatives, all proper log probabilities', async () => {
     const res = await client.chat.completions.create({ model: 'tiny-vlm', ...ask({ logprobs: true, top_logprobs: 3, temperature: 0, max_tokens: 10 }) });
     const entries = res.choices[0]!.logprobs!.content!;
-    assert.equal(entries.length, res.usage!.completion_tokens);
+    // One per token of the answer; an end-of-answer token (finish_reason stop) is not part of it.
+    assert.equal(entries.length, res.usage!.completion_tokens - (res.choices[0]!.finish_reason === 'stop' ? 1 : 0));
     for (const e of entries) {
       assert.equal(e.top_logprobs.length, 3);
       assert.equal(e.top_logprobs[0]!.token, e.token, 'greedy takes the most likely token');
@@ -94,11 +95,13 @@ describe('logprobs from the embedded engine', () => {
     const stream = await client.chat.completions.create({ model: 'tiny-vlm', ...ask({ logprobs: true, top_logprobs: 1, temperature: 1, seed: 5, max_tokens: 12 }), stream: true, stream_options: { include_usage: true } });
     const entries: Array<{ logprob: number; top_logprobs: Array<{ logprob: number }> }> = [];
     let completion = 0;
+    let finish: string | null = null;
     for await (const chunk of stream) {
       entries.push(...(chunk.choices[0]?.logprobs?.content ?? []));
       completion = chunk.usage?.completion_tokens ?? completion;
+      finish = chunk.choices[0]?.finish_reason ?? finish;
     }
-    assert.equal(entries.length, completion);
+    assert.equal(entries.length, completion - (finish === 'stop' ? 1 : 0));
     assert.ok(entries.every((e) => e.logprob <= e.top_logprobs[0]!.logprob + 1e-6));
   });
 });

@@ -73,6 +73,13 @@ describe('tools and response_format through the upstream engine', () => {
     assert.ok(choice.message.tool_calls!.every((c) => c.type === 'function' && /^chatcmpl-tool-/.test(c.id)));
   });
 
+  test('a server that leaves out the tool call index still gives separate calls (a new id starts the next one)', async () => {
+    script = { reasoning: [], content: [], omitToolIndex: true, toolCalls: [{ name: 'get_weather', arguments: ['{"city": ', '"Oslo"}'] }, { name: 'get_weather', arguments: ['{"city": ', '"Rome"}'] }] };
+    const res = await client.chat.completions.create({ model: 'glm-4.6v-flash', messages: ask, tools: [weather] });
+    const calls = res.choices[0]!.message.tool_calls!.map((c) => (c.type === 'function' ? JSON.parse(c.function.arguments).city : null));
+    assert.deepEqual(calls, ['Oslo', 'Rome']);
+  });
+
   test('the next turn, with the assistant tool_calls and the tool result, is forwarded as the upstream expects it', async () => {
     script = { reasoning: [], content: ['It is ', '18 °C in Paris.'] };
     const id = 'chatcmpl-tool-0123456789abcdef0123456789abcdef';

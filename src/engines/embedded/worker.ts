@@ -175,7 +175,8 @@ async function generate(msg: WorkerGenerate): Promise<void> {
       lastId = Number(value[0]![0]);
       completionTokens++;
       const record = sampler.records[completionTokens - 1];
-      if (record) logprobs.push({ ...asLogprob(record.id, record.logprob), top: record.top.map((t) => asLogprob(t.id, t.logprob)) });
+      // The end-of-answer token is not part of the answer's text, so it has no entry either.
+      if (record && !eos.has(record.id)) logprobs.push({ ...asLogprob(record.id, record.logprob), top: record.top.map((t) => asLogprob(t.id, t.logprob)) });
       if (lazyText) {
         decoder.add(lastId);
         out.poke();

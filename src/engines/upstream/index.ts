@@ -178,6 +178,15 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
       }
       let usage: Usage | undefined;
       let finish: FinishReason | undefined;
+      // Servers that leave out a tool call's index (some do): a new id starts the next call, a piece without one continues the last.
+      let nextCall = 0;
+      let lastCall = 0;
+      const callIndex = (call: UpstreamToolCallDelta): number => {
+        const index = call.index ?? (call.id ? nextCall : lastCall);
+        nextCall = Math.max(nextCall, index + 1);
+        lastCall = index;
+        return index;
+      };
       try {
         for await (const payload of parseSseData(res.body)) {
           if (payload === '[DONE]') break;
@@ -205,7 +214,7 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
             }
             for (const call of choice.delta?.tool_calls ?? []) {
               emitted++;
-              yield { type: 'tool_call', index: call.index ?? 0, ...(call.id ? { id: call.id } : {}), ...(call.function?.name ? { name: call.function.name } : {}), ...(call.function?.arguments ? { arguments: call.function.arguments } : {}) };
+              yield { type: 'tool_call', index: callIndex(call), ...(call.id ? { id: call.id } : {}), ...(call.function?.name ? { name: call.function.name } : {}), ...(call.function?.arguments ? { arguments: call.function.arguments } : {}) };
             }
             if (choice.finish_reason) finish = choice.finish_reason === 'length' ? 'length' : choice.finish_reason === 'tool_calls' ? 'tool_calls' : 'stop';
           }
