@@ -34,6 +34,17 @@ describe('OpenAI SDK against glimpse in front of a vLLM upstream', () => {
     assert.deepEqual(models.data.map((m) => m.id), [vllm.model]);
   });
 
+  test('retrieves one model by id, slash and all (encoded or not); an unknown one is 404 model_not_found', async () => {
+    const model = await client.models.retrieve(vllm.model);
+    assert.deepEqual([model.id, model.object], [vllm.model, 'model']);
+    assert.ok(vllm.model.includes('/'));
+    assert.equal((await fetch(`${glimpse.url}/v1/models/${vllm.model}`)).status, 200);
+    await assert.rejects(client.models.retrieve('gpt-4o'), (err: InstanceType<typeof OpenAI.NotFoundError>) => {
+      assert.deepEqual([err.status, err.code], [404, 'model_not_found']);
+      return true;
+    });
+  });
+
   test('answers a non-streaming request with an image as data URL, carrying reasoning and usage', async () => {
     const res = await client.chat.completions.create({ model: vllm.model, messages: imageMessage('What is this?'), max_tokens: 64, temperature: 0 });
     assert.equal(res.object, 'chat.completion');

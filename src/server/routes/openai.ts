@@ -100,20 +100,27 @@ export function chatRequest(b: ChatBody, ctx: { id: string; keyId?: string; defa
 export function registerOpenAIRoutes(app: FastifyInstance, deps: { config: Config; engine: Engine; pipeline: GenerationPipeline; schemas: Schemas }): void {
   const { config, engine, pipeline, schemas } = deps;
 
-  app.get('/v1/models', { schema: { tags: ['OpenAI'], summary: 'Models this server answers to' }, config: { errorFormat: 'openai' } }, async () => {
+  const modelCards = () => {
     const info = engine.info();
     const created = Math.floor(Date.now() / 1000);
-    return {
-      object: 'list',
-      data: info.models.map((m) => ({
-        id: m.id,
-        object: 'model',
-        created,
-        owned_by: m.ownedBy,
-        ...(info.simulated ? { simulated: true } : {}),
-        ...(m.contextLength ? { max_model_len: m.contextLength } : {}),
-      })),
-    };
+    return info.models.map((m) => ({
+      id: m.id,
+      object: 'model' as const,
+      created,
+      owned_by: m.ownedBy,
+      ...(info.simulated ? { simulated: true } : {}),
+      ...(m.contextLength ? { max_model_len: m.contextLength } : {}),
+    }));
+  };
+
+  app.get('/v1/models', { schema: { tags: ['OpenAI'], summary: 'Models this server answers to' }, config: { errorFormat: 'openai' } }, async () => ({ object: 'list', data: modelCards() }));
+
+  // One model (the SDKs' models.retrieve). Ids may hold slashes (zai-org/GLM-4.6V-Flash), sent as is or encoded.
+  app.get<{ Params: { '*': string } }>('/v1/models/*', { schema: { tags: ['OpenAI'], summary: 'One model this server answers to' }, config: { errorFormat: 'openai' } }, async (request) => {
+    const id = decodeURIComponent(request.params['*']);
+    const card = modelCards().find((m) => m.id === id);
+    if (!card) throw new GlimpseError('model_not_found', `The model '${id}' does not exist here. Available: ${pipeline.modelIds().join(', ')}.`, { param: 'model' });
+    return card;
   });
 
   app.post<{ Body: ChatBody }>(
