@@ -126,6 +126,11 @@ export const ConfigSchema = Type.Object({
       resultTtlSeconds: Type.Integer({ minimum: 1, default: 86_400, description: 'Seconds a finished job (its answer or error) stays readable.' }),
       claimIdleSeconds: Type.Number({ exclusiveMinimum: 0, default: 60, description: 'Seconds without a sign of life from a job\'s worker before another instance takes the job over.' }),
       maxAttempts: Type.Integer({ minimum: 1, maximum: 100, default: 3, description: 'Starts a job gets (its worker dying counts) before it fails with job_failed.' }),
+      interactiveReserve: Type.Integer({
+        minimum: 0,
+        default: 1,
+        description: 'Engine slots (of maxBatchSize) async jobs never take, so interactive requests find one free; jobs also wait while any interactive request does. 0: jobs may use every slot.',
+      }),
       webhookSecret: Type.Optional(
         Type.String({
           pattern: '^(whsec_)?[A-Za-z0-9+/]{22,}={0,2}$',

@@ -12,7 +12,7 @@ import { imageStats } from '../images/index.js';
 /** The slice of the pipeline metrics need; kept structural so observability does not import server/. */
 export interface MeteredPipeline {
   open(req: { model: string }, signal: AbortSignal, opts?: { onCache?: (s: 'hit' | 'miss' | 'bypass') => void; onQueued?: (p: number) => void }): Promise<AsyncIterable<GenerateEvent>>;
-  stats(): { inFlight: number; queued: number; maxInFlight: number; maxQueue: number; admitted: number; rejectedFull: number; timedOut: number; abandoned: number; degraded: number };
+  stats(): { inFlight: number; queued: number; queuedBackground: number; maxInFlight: number; maxQueue: number; admitted: number; rejectedFull: number; timedOut: number; abandoned: number; degraded: number };
 }
 
 /** The slice of the async job queue metrics read (structural: observability does not import jobs/). */
@@ -66,6 +66,7 @@ export function createMetrics(engine: Engine, getStats: () => ReturnType<Metered
   const gauge = (name: string, help: string, read: (s: ReturnType<MeteredPipeline['stats']>) => number) => collectedGauge(name, help, () => read(getStats()));
   gauge('glimpse_generations_in_flight', 'Generations running now.', (s) => s.inFlight);
   gauge('glimpse_queue_depth', 'Requests waiting for a slot.', (s) => s.queued);
+  gauge('glimpse_queue_background_depth', 'Async jobs waiting for a slot (they come after interactive requests).', (s) => s.queuedBackground);
   gauge('glimpse_max_in_flight', 'Configured generations in flight (--max-batch-size).', (s) => s.maxInFlight);
   gauge('glimpse_max_queue', 'Configured queue bound (--max-queue).', (s) => s.maxQueue);
   const collectedCounter = (name: string, help: string, read: () => number) =>

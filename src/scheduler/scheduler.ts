@@ -3,6 +3,10 @@
  * requests wait in a bounded FIFO queue (one FIFO per API key, served round robin so one busy
  * key cannot starve the others), each for at most `queueTimeoutMs`. Everything else is refused
  * at once with a reason: a full queue answers queue_full with Retry-After without doing any work.
+ *
+ * Background work (async jobs) comes second: it gets a slot only when no interactive request is
+ * waiting, never takes the last `interactiveReserve` slots, and waits in its own FIFO without a
+ * timeout or a length limit (the job queue is its queue; its workers bound how many wait here).
  */
 import { GlimpseError } from '../core/index.js';
 
@@ -13,6 +17,8 @@ export interface SchedulerOptions {
   maxQueue: number;
   /** How long one request may wait in the queue. */
   queueTimeoutMs: number;
+  /** Slots background work may never take, so an interactive request finds one free (default 0). */
+  interactiveReserve?: number;
 }
 
 export interface AcquireOptions {
@@ -22,6 +28,8 @@ export interface AcquireOptions {
   signal?: AbortSignal;
   /** Called with the 1-based queue position when the request has to wait, and again when it moves. */
   onPosition?: (position: number) => void;
+  /** Background work (async jobs): served after every interactive request, never refused or timed out for waiting. */
+  background?: boolean;
 }
 
 /** A held place among the in-flight generations. release() is idempotent. */
@@ -36,6 +44,8 @@ export interface Slot {
 export interface SchedulerStats {
   inFlight: number;
   queued: number;
+  /** Background work waiting for a slot (not counted in `queued` or against maxQueue). */
+  queuedBackground: number;
   maxInFlight: number;
   maxQueue: number;
   admitted: number;
@@ -73,6 +83,8 @@ export class Scheduler {
   /** Exponentially weighted mean of how long a slot is held, for Retry-After. */
   private meanHoldMs = 0;
   private readonly counters = { admitted: 0, rejectedFull: 0, timedOut: 0, abandoned: 0 };
+  /** Background waiters, first come first served. */
+  private background: Array<{ resolve: (slot: Slot) => void; reject: (err: GlimpseError) => void; cleanup: () => void; enqueuedAt: number }> = [];
 
   constructor(opts: SchedulerOptions) {
     if (!(opts.maxInFlight >= 1)) throw new RangeError('maxInFlight must be at least 1');
@@ -92,6 +104,7 @@ export class Scheduler {
     return {
       inFlight: this.running,
       queued: this.waiting,
+      queuedBackground: this.background.length,
       maxInFlight: this.opts.maxInFlight,
       maxQueue: this.opts.maxQueue,
       ...this.counters,
@@ -116,6 +129,7 @@ export class Scheduler {
   acquire(opts: AcquireOptions = {}): Promise<Slot> {
     if (this.draining) return Promise.reject(shuttingDown());
     if (opts.signal?.aborted) return Promise.reject(clientClosed());
+    if (opts.background) return this.acquireBackground(opts.signal);
     if (this.running < this.opts.maxInFlight && this.waiting === 0) {
       return Promise.resolve(this.grant(0, 0));
     }
@@ -168,12 +182,42 @@ export class Scheduler {
     });
   }
 
+  /** Slots background work may use now: none while interactive requests wait, never the reserve. */
+  private backgroundRoom(): boolean {
+    const reserve = Math.min(this.opts.interactiveReserve ?? 0, this.opts.maxInFlight - 1);
+    return this.waiting === 0 && this.running < this.opts.maxInFlight - reserve;
+  }
+
+  private acquireBackground(signal?: AbortSignal): Promise<Slot> {
+    if (this.backgroundRoom() && this.background.length === 0) return Promise.resolve(this.grant(0, 0));
+    return new Promise<Slot>((resolve, reject) => {
+      const entry = { resolve, reject, cleanup: () => {}, enqueuedAt: performance.now() };
+      if (signal) {
+        const onAbort = () => {
+          const i = this.background.indexOf(entry);
+          if (i < 0) return;
+          this.background.splice(i, 1);
+          this.counters.abandoned++;
+          reject(clientClosed());
+          this.checkIdle();
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        entry.cleanup = () => signal.removeEventListener('abort', onAbort);
+      }
+      this.background.push(entry);
+    });
+  }
+
   /**
    * Stop admitting: queued requests are refused with shutting_down, new ones too. Resolves when
    * every in-flight slot has been released.
    */
   drain(): Promise<void> {
     this.draining = true;
+    for (const b of this.background.splice(0)) {
+      b.cleanup();
+      b.reject(shuttingDown());
+    }
     for (const key of [...this.rotation]) {
       for (const w of [...(this.queues.get(key) ?? [])]) {
         if (this.remove(w)) w.reject(shuttingDown());
@@ -184,7 +228,7 @@ export class Scheduler {
 
   /** Resolves when nothing is in flight and nothing waits. */
   idle(): Promise<void> {
-    if (this.running === 0 && this.waiting === 0) return Promise.resolve();
+    if (this.running === 0 && this.waiting === 0 && this.background.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -233,6 +277,11 @@ export class Scheduler {
       clearTimeout(w.timer);
       w.cleanup();
       w.resolve(this.grant(performance.now() - w.enqueuedAt, w.firstPosition));
+    }
+    while (this.background.length && this.backgroundRoom()) {
+      const b = this.background.shift()!;
+      b.cleanup();
+      b.resolve(this.grant(performance.now() - b.enqueuedAt, 0));
     }
     if (moved) this.schedulePositionUpdate();
     this.checkIdle();
@@ -321,7 +370,7 @@ export class Scheduler {
   }
 
   private checkIdle(): void {
-    if (this.running === 0 && this.waiting === 0 && this.idleWaiters.length) {
+    if (this.running === 0 && this.waiting === 0 && this.background.length === 0 && this.idleWaiters.length) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
       for (const r of waiters) r();

@@ -54,7 +54,8 @@ export interface App {
 function jobRunner(config: Config, engine: Engine, pipeline: GenerationPipeline): JobRunner {
   return async (job, signal) => {
     const req = chatRequest(job.body as ChatBody, { id: job.id, keyId: job.keyId, defaultModel: engine.info().model, defaultMaxTokens: config.defaultMaxTokens });
-    const answer = await collectAnswer(await pipeline.open(req, signal));
+    // Jobs come second to interactive requests for engine slots, and wait for one without a timeout.
+    const answer = await collectAnswer(await pipeline.open(req, signal, { background: true }));
     return chatCompletion({ id: completionId(), created: Math.floor(Date.now() / 1000), model: req.model }, answer);
   };
 }

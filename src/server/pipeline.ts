@@ -22,6 +22,8 @@ export interface OpenOptions {
   onCache?: (status: CacheStatus) => void;
   /** Hears the caller's quota standing as x-ratelimit-* headers; called by the quota guard around the pipeline. */
   onQuota?: (headers: Record<string, string>) => void;
+  /** Background work (async jobs): admitted after interactive requests, without a queue timeout. */
+  background?: boolean;
 }
 
 /** Header that tells clients whether an answer came from the cache. */
@@ -115,7 +117,7 @@ const UNAVAILABLE: ReadonlySet<string> = new Set(['upstream_unavailable', 'upstr
 
 export function createPipeline(config: Config, engine: Engine, logger: Logger, cache: AnswerCache = defaultCache(config, logger)): GenerationPipeline {
   const modelIds = () => engine.info().models.map((m) => m.id);
-  const scheduler = new Scheduler({ maxInFlight: config.maxBatchSize, maxQueue: config.maxQueue, queueTimeoutMs: config.queueTimeout * 1000 });
+  const scheduler = new Scheduler({ maxInFlight: config.maxBatchSize, maxQueue: config.maxQueue, queueTimeoutMs: config.queueTimeout * 1000, interactiveReserve: config.jobs.interactiveReserve });
   const shutdownController = new AbortController();
   let degraded = 0;
 
@@ -186,7 +188,7 @@ export function createPipeline(config: Config, engine: Engine, logger: Logger, c
         logger.debug({ reqId: req.id, distance: found.distance }, 'answer cache hit');
         return replayAnswer(found.answer);
       }
-      const slot = await scheduler.acquire({ keyId: req.keyId, signal: clientSignal, onPosition: opts.onQueued });
+      const slot = await scheduler.acquire({ keyId: req.keyId, signal: clientSignal, onPosition: opts.onQueued, background: opts.background });
       let degradedHere = false;
       const onDegrade = (e: GlimpseError): string | undefined => {
         if (config.degradedAnswer === undefined || !UNAVAILABLE.has(e.code)) return undefined;

@@ -176,6 +176,17 @@ describe('async jobs over Redis Streams', { skip: hasRedis ? false : 'redis-serv
     assert.equal(((await full.json()) as { error: { code: string } }).error.code, 'queue_full');
   });
 
+  test('a job waits behind interactive traffic for a slot without timing out (jobs come second, not never)', async () => {
+    // One slot, a 0.3 s queue timeout, and an interactive answer that holds the slot for about 1 s.
+    const g = await instance({ workers: 1 }, { maxBatchSize: 1, queueTimeout: 0.3, simulated: { ttftMs: 1, tokensPerSecond: 20, answerTokens: 20 } });
+    const streaming = fetch(g.url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...message(20), stream: true }) }).then((r) => r.text());
+    await new Promise((r) => setTimeout(r, 100));
+    const job = (await (await submit(g, message(2))).json()) as Job;
+    const done = await until(g, job.id, (j) => j.status === 'succeeded' || j.status === 'failed');
+    assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
+    assert.match(await streaming, /\[DONE\]/);
+  });
+
   test('a job that fails records its error code', async () => {
     const g = await instance({ workers: 1 });
     // A PNG claiming 60000x60000 pixels: refused when the worker resolves the image.

@@ -146,3 +146,53 @@ test('release is idempotent: releasing twice frees one slot only', async () => {
   b.release();
   assert.equal(s.inFlight, 0);
 });
+
+test('background work waits while any interactive request waits, and takes a slot only after them', async () => {
+  const s = new Scheduler({ maxInFlight: 2, maxQueue: 5, queueTimeoutMs: 10_000 });
+  const a = await s.acquire();
+  const b = await s.acquire();
+  const order: string[] = [];
+  const job = s.acquire({ background: true }).then((slot) => (order.push('job'), slot));
+  const user = s.acquire().then((slot) => (order.push('user'), slot));
+  assert.deepEqual([s.queued, s.stats().queuedBackground], [1, 1], 'background is counted apart from the queue');
+  a.release();
+  const u = await user;
+  b.release();
+  const j = await job;
+  assert.deepEqual(order, ['user', 'job']);
+  u.release();
+  j.release();
+  assert.equal(s.inFlight, 0);
+});
+
+test('background work never takes the interactive reserve, and never times out or meets maxQueue', async () => {
+  const s = new Scheduler({ maxInFlight: 2, maxQueue: 0, queueTimeoutMs: 20, interactiveReserve: 1 });
+  const first = await s.acquire({ background: true });
+  let second: Awaited<ReturnType<typeof s.acquire>> | undefined;
+  const pending = s.acquire({ background: true }).then((slot) => (second = slot));
+  await new Promise((r) => setTimeout(r, 80));
+  assert.equal(second, undefined, 'the reserved slot stays free of background work, past the queue timeout');
+  // ...so an interactive request finds it at once, with no queue at all (maxQueue 0).
+  const user = await s.acquire();
+  assert.equal(s.inFlight, 2);
+  first.release();
+  user.release();
+  await pending;
+  assert.ok(second);
+  second!.release();
+  await s.idle();
+});
+
+test('draining refuses waiting background work with shutting_down; an aborted one leaves the line', async () => {
+  const s = new Scheduler({ maxInFlight: 1, maxQueue: 5, queueTimeoutMs: 10_000 });
+  const held = await s.acquire();
+  const ac = new AbortController();
+  const left = codeOf(s.acquire({ background: true, signal: ac.signal }));
+  ac.abort();
+  assert.equal(await left, 'client_closed');
+  const refused = codeOf(s.acquire({ background: true }));
+  const drained = s.drain();
+  assert.equal(await refused, 'shutting_down');
+  held.release();
+  await drained;
+});
