@@ -13,6 +13,7 @@ import { createPipeline, type GenerationPipeline } from './pipeline.js';
 import { registerGlmRoutes } from './routes/glm.js';
 import { registerHealthRoutes, type Lifecycle } from './routes/health.js';
 import { chatRequest, registerOpenAIRoutes, type ChatBody } from './routes/openai.js';
+import { registerResponsesRoutes } from './routes/responses.js';
 import { registerJobRoutes } from './routes/jobs.js';
 import { JobQueue, type JobRunner } from '../jobs/index.js';
 import { chatCompletion, collectAnswer, completionId } from '../streaming/index.js';
@@ -34,7 +35,7 @@ const OPS_PATHS = new Set(['/health', '/livez', '/ready', '/metrics']);
  * Routes that start a generation. When the queue is full they are refused in onRequest, before
  * the body is read: an overloaded server must not parse a 20 MB image only to say 429.
  */
-const GENERATION_ROUTES = new Set(['/v1/chat/completions', '/v1/multimodal/completions', '/infer', '/v1/chat', '/api/v1/infer']);
+const GENERATION_ROUTES = new Set(['/v1/chat/completions', '/v1/responses', '/v1/multimodal/completions', '/infer', '/v1/chat', '/api/v1/infer']);
 
 const REQUEST_ID_RE = /^[\w.:-]{1,128}$/;
 
@@ -182,6 +183,7 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
 
   registerHealthRoutes(app, { engine, lifecycle, pipeline });
   registerOpenAIRoutes(app, { config, engine, pipeline, schemas });
+  registerResponsesRoutes(app, { config, engine, pipeline });
   registerGlmRoutes(app, { config, pipeline, schemas });
   const ws: WsRegistry = { sockets: new Set() };
   registerWsRoutes(app, { config, pipeline, registry: ws });

@@ -39,8 +39,8 @@ export interface SseEncoder {
   event(sse: SseWriter, ev: Exclude<GenerateEvent, { type: 'error' }>): Promise<void>;
   /** The error that ends the stream, as this wire format writes it. */
   error(sse: SseWriter, err: GlimpseError): Promise<void>;
-  /** The last data payload: '[DONE]' for OpenAI, '[END]' for GLM-WEB. */
-  terminator: string;
+  /** The last data payload: '[DONE]' for OpenAI chat, '[END]' for GLM-WEB; none for the Responses API (its last event says it all). */
+  terminator?: string;
 }
 
 /**
@@ -81,7 +81,7 @@ export async function streamSse(
     if (!sse) throw err;
     const s: SseWriter = sse;
     await encoder.error(s, toGlimpseError(err));
-    await s.data(encoder.terminator);
+    if (encoder.terminator !== undefined) await s.data(encoder.terminator);
     s.end();
     return;
   }
@@ -100,7 +100,7 @@ export async function streamSse(
         await encoder.event(out, ev);
       }
     }
-    await out.data(encoder.terminator);
+    if (encoder.terminator !== undefined) await out.data(encoder.terminator);
   } finally {
     out.end();
   }

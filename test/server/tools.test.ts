@@ -8,8 +8,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import type { ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
-import { RED_PIXEL_PNG, startGlimpse, type RunningGlimpse } from '../helpers/glimpse.js';
-import { startFakeVllm, type FakeVllm, type Script } from '../helpers/fake-vllm.js';
+import { RED_PIXEL_PNG, startGlimpse } from '../helpers/glimpse.js';
+import { upstreamSuite } from '../helpers/upstream-suite.js';
 
 const weather: ChatCompletionTool = {
   type: 'function',
@@ -22,23 +22,11 @@ const weather: ChatCompletionTool = {
 const ask: ChatCompletionMessageParam[] = [{ role: 'user', content: [{ type: 'image_url', image_url: { url: RED_PIXEL_PNG } }, { type: 'text', text: 'Where was this taken, and what is the weather there?' }] }];
 
 describe('tools and response_format through the upstream engine', () => {
-  let vllm: FakeVllm;
-  let g: RunningGlimpse;
-  let client: OpenAI;
-  let script: Script = {};
-  before(async () => {
-    vllm = await startFakeVllm({ script: () => script });
-    g = await startGlimpse({ engine: 'upstream', upstream: [vllm.url], upstreamModel: vllm.model, modelName: 'glm-4.6v-flash', upstreamHealthInterval: 0 });
-    client = new OpenAI({ baseURL: g.url + '/v1', apiKey: 'unused', maxRetries: 0 });
-  });
-  after(async () => {
-    await g?.close();
-    await vllm?.close();
-  });
+  const suite = upstreamSuite({ before, after });
 
   test('tools, tool_choice and parallel_tool_calls reach the upstream; a streamed call comes back as delta.tool_calls (glm45 style)', async () => {
-    script = { reasoning: [], content: [], toolCalls: [{ name: 'get_weather', arguments: '{"city": "Paris", "unit": "c"}' }] };
-    const stream = await client.chat.completions.create({ model: 'glm-4.6v-flash', messages: ask, tools: [weather], tool_choice: 'auto', parallel_tool_calls: false, stream: true });
+    suite.script = { reasoning: [], content: [], toolCalls: [{ name: 'get_weather', arguments: '{"city": "Paris", "unit": "c"}' }] };
+    const stream = await suite.client.chat.completions.create({ model: 'glm-4.6v-flash', messages: ask, tools: [weather], tool_choice: 'auto', parallel_tool_calls: false, stream: true });
     const calls: Array<{ id?: string; name: string; arguments: string }> = [];
     let finish: string | null = null;
     for await (const chunk of stream) {
@@ -56,15 +44,15 @@ describe('tools and response_format through the upstream engine', () => {
     assert.match(calls[0]!.id ?? '', /^chatcmpl-tool-[0-9a-f]{32}$/, "the upstream's call id is kept: the tool result refers to it");
     assert.equal(calls[0]!.name, 'get_weather');
     assert.deepEqual(JSON.parse(calls[0]!.arguments), { city: 'Paris', unit: 'c' });
-    const sent = vllm.lastChatBody();
+    const sent = suite.vllm.lastChatBody();
     assert.deepEqual(sent.tools, [weather]);
     assert.equal(sent.tool_choice, 'auto');
     assert.equal(sent.parallel_tool_calls, false);
   });
 
   test('a whole (non-streamed) answer has message.tool_calls, content null, finish_reason tool_calls; arguments streamed in pieces (hermes style) are joined', async () => {
-    script = { reasoning: [], content: [], toolCalls: [{ name: 'get_weather', arguments: ['{"city": ', '"Lyon"', '}'] }, { name: 'get_weather', arguments: '{"city": "Nice"}' }] };
-    const res = await client.chat.completions.create({ model: 'glm-4.6v-flash', messages: ask, tools: [weather] });
+    suite.script = { reasoning: [], content: [], toolCalls: [{ name: 'get_weather', arguments: ['{"city": ', '"Lyon"', '}'] }, { name: 'get_weather', arguments: '{"city": "Nice"}' }] };
+    const res = await suite.client.chat.completions.create({ model: 'glm-4.6v-flash', messages: ask, tools: [weather] });
     const choice = res.choices[0]!;
     assert.equal(choice.finish_reason, 'tool_calls');
     assert.equal(choice.message.content, null);
@@ -74,16 +62,16 @@ describe('tools and response_format through the upstream engine', () => {
   });
 
   test('a server that leaves out the tool call index still gives separate calls (a new id starts the next one)', async () => {
-    script = { reasoning: [], content: [], omitToolIndex: true, toolCalls: [{ name: 'get_weather', arguments: ['{"city": ', '"Oslo"}'] }, { name: 'get_weather', arguments: ['{"city": ', '"Rome"}'] }] };
-    const res = await client.chat.completions.create({ model: 'glm-4.6v-flash', messages: ask, tools: [weather] });
+    suite.script = { reasoning: [], content: [], omitToolIndex: true, toolCalls: [{ name: 'get_weather', arguments: ['{"city": ', '"Oslo"}'] }, { name: 'get_weather', arguments: ['{"city": ', '"Rome"}'] }] };
+    const res = await suite.client.chat.completions.create({ model: 'glm-4.6v-flash', messages: ask, tools: [weather] });
     const calls = res.choices[0]!.message.tool_calls!.map((c) => (c.type === 'function' ? JSON.parse(c.function.arguments).city : null));
     assert.deepEqual(calls, ['Oslo', 'Rome']);
   });
 
   test('the next turn, with the assistant tool_calls and the tool result, is forwarded as the upstream expects it', async () => {
-    script = { reasoning: [], content: ['It is ', '18 °C in Paris.'] };
+    suite.script = { reasoning: [], content: ['It is ', '18 °C in Paris.'] };
     const id = 'chatcmpl-tool-0123456789abcdef0123456789abcdef';
-    const res = await client.chat.completions.create({
+    const res = await suite.client.chat.completions.create({
       model: 'glm-4.6v-flash',
       tools: [weather],
       messages: [
@@ -94,7 +82,7 @@ describe('tools and response_format through the upstream engine', () => {
     });
     assert.equal(res.choices[0]!.message.content, 'It is 18 °C in Paris.');
     assert.equal(res.choices[0]!.finish_reason, 'stop');
-    const sent = vllm.lastChatBody().messages;
+    const sent = suite.vllm.lastChatBody().messages;
     assert.deepEqual(sent.slice(1), [
       { role: 'assistant', content: null, tool_calls: [{ id, type: 'function', function: { name: 'get_weather', arguments: '{"city": "Paris"}' } }] },
       { role: 'tool', tool_call_id: id, content: '{"temp_c": 18}' },
@@ -103,35 +91,35 @@ describe('tools and response_format through the upstream engine', () => {
   });
 
   test('response_format (json_schema) is passed through; text is not sent', async () => {
-    script = { reasoning: [], content: ['{"city": "Paris"}'] };
+    suite.script = { reasoning: [], content: ['{"city": "Paris"}'] };
     const schema = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] };
-    const res = await client.chat.completions.create({ model: 'glm-4.6v-flash', messages: ask, response_format: { type: 'json_schema', json_schema: { name: 'place', schema } } });
+    const res = await suite.client.chat.completions.create({ model: 'glm-4.6v-flash', messages: ask, response_format: { type: 'json_schema', json_schema: { name: 'place', schema } } });
     assert.deepEqual(JSON.parse(res.choices[0]!.message.content!), { city: 'Paris' });
-    assert.deepEqual(vllm.lastChatBody().response_format, { type: 'json_schema', json_schema: { name: 'place', schema } });
-    await client.chat.completions.create({ model: 'glm-4.6v-flash', messages: ask, response_format: { type: 'text' } });
-    assert.equal(vllm.lastChatBody().response_format, undefined);
+    assert.deepEqual(suite.vllm.lastChatBody().response_format, { type: 'json_schema', json_schema: { name: 'place', schema } });
+    await suite.client.chat.completions.create({ model: 'glm-4.6v-flash', messages: ask, response_format: { type: 'text' } });
+    assert.equal(suite.vllm.lastChatBody().response_format, undefined);
   });
 
   test('tool turns are never answered from the cache; a deterministic response_format answer is, keyed by its format', async () => {
-    script = { reasoning: [], content: [], toolCalls: [{ name: 'get_weather', arguments: '{"city": "Paris"}' }] };
-    const posts = () => vllm.requests.filter((r) => r.method === 'POST').length;
+    suite.script = { reasoning: [], content: [], toolCalls: [{ name: 'get_weather', arguments: '{"city": "Paris"}' }] };
+    const posts = () => suite.vllm.requests.filter((r) => r.method === 'POST').length;
     const n = posts();
     for (let i = 0; i < 2; i++) {
-      const { response } = await client.chat.completions.create({ model: 'glm-4.6v-flash', messages: ask, tools: [weather], temperature: 0 }).withResponse();
+      const { response } = await suite.client.chat.completions.create({ model: 'glm-4.6v-flash', messages: ask, tools: [weather], temperature: 0 }).withResponse();
       assert.equal(response.headers.get('x-glimpse-cache'), 'bypass');
     }
     assert.equal(posts(), n + 2, 'both reached the model');
-    script = { reasoning: [], content: ['{"city": "Paris"}'] };
+    suite.script = { reasoning: [], content: ['{"city": "Paris"}'] };
     const json = { type: 'json_object' } as const;
-    const first = await client.chat.completions.create({ model: 'glm-4.6v-flash', messages: ask, response_format: json, temperature: 0 }).withResponse();
-    const second = await client.chat.completions.create({ model: 'glm-4.6v-flash', messages: ask, response_format: json, temperature: 0 }).withResponse();
-    const plain = await client.chat.completions.create({ model: 'glm-4.6v-flash', messages: ask, temperature: 0 }).withResponse();
+    const first = await suite.client.chat.completions.create({ model: 'glm-4.6v-flash', messages: ask, response_format: json, temperature: 0 }).withResponse();
+    const second = await suite.client.chat.completions.create({ model: 'glm-4.6v-flash', messages: ask, response_format: json, temperature: 0 }).withResponse();
+    const plain = await suite.client.chat.completions.create({ model: 'glm-4.6v-flash', messages: ask, temperature: 0 }).withResponse();
     assert.deepEqual([first, second, plain].map((r) => r.response.headers.get('x-glimpse-cache')), ['miss', 'hit', 'miss']);
   });
 
   test("an upstream without a tool parser answers 400; the client gets it as a 400 with vLLM's reason", async () => {
-    script = { status: 400, errorMessage: '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set' };
-    await assert.rejects(client.chat.completions.create({ model: 'glm-4.6v-flash', messages: ask, tools: [weather], tool_choice: 'auto' }), (err: InstanceType<typeof OpenAI.APIError>) => {
+    suite.script = { status: 400, errorMessage: '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set' };
+    await assert.rejects(suite.client.chat.completions.create({ model: 'glm-4.6v-flash', messages: ask, tools: [weather], tool_choice: 'auto' }), (err: InstanceType<typeof OpenAI.APIError>) => {
       assert.equal(err.status, 400);
       assert.equal(err.code, 'invalid_request');
       assert.match(err.message, /--enable-auto-tool-choice/);
@@ -140,8 +128,8 @@ describe('tools and response_format through the upstream engine', () => {
   });
 
   test('bad tool requests are refused with a stable code before reaching the upstream', async () => {
-    const before = vllm.requests.length;
-    const post = (body: object) => fetch(g.url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'glm-4.6v-flash', messages: [{ role: 'user', content: 'hi' }], ...body }) });
+    const before = suite.vllm.requests.length;
+    const post = (body: object) => fetch(suite.glimpse.url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'glm-4.6v-flash', messages: [{ role: 'user', content: 'hi' }], ...body }) });
     for (const [body, param] of [
       [{ tool_choice: 'required' }, 'tool_choice'],
       [{ tools: [weather], tool_choice: { type: 'function', function: { name: 'book_flight' } } }, 'tool_choice'],
@@ -156,7 +144,7 @@ describe('tools and response_format through the upstream engine', () => {
       assert.equal(err.code, 'invalid_request', JSON.stringify(body));
       assert.equal(err.param, param, JSON.stringify(body));
     }
-    assert.equal(vllm.requests.length, before);
+    assert.equal(suite.vllm.requests.length, before);
   });
 });
 

@@ -1,0 +1,255 @@
+/**
+ * OpenAI Responses API (`POST /v1/responses`), the shape the OpenAI Agents SDK and newer clients
+ * call: `input` as a string or messages with `input_text` / `input_image` parts, `instructions`,
+ * `max_output_tokens`, sampling, `stream`. The answer is a `response` object whose `output` holds a
+ * `reasoning` item (when the model thinks) and a `message` item; streamed, it is the same object
+ * built up through typed events (response.created, output_item.added, content_part.added,
+ * output_text.delta, ..., response.completed / response.incomplete / response.failed), each with
+ * its sequence number.
+ *
+ * glimpse keeps no responses: `previous_response_id` is refused (send the conversation as input),
+ * and `store` is reported false. Tools are refused here (use /v1/chat/completions for them).
+ */
+import type { FastifyInstance } from 'fastify';
+import { randomBytes } from 'node:crypto';
+import { Type, type Static } from 'typebox';
+import type { Config } from '../../config/index.js';
+import { GlimpseError, type ChatMessage, type ContentPart, type Engine, type GenerateRequest, type Usage } from '../../core/index.js';
+import { collectAnswer, type CollectedAnswer, type SseWriter } from '../../streaming/index.js';
+import { imageSourceFromString } from '../common.js';
+import { openForBody, streamSse } from '../respond.js';
+import type { GenerationPipeline } from '../pipeline.js';
+
+export function responsesSchema(config: Config) {
+  const text = Type.String({ maxLength: config.maxPromptChars });
+  const part = Type.Union([
+    Type.Object({ type: Type.Literal('input_text'), text }),
+    Type.Object({ type: Type.Literal('input_image'), image_url: Type.Optional(Type.String({ minLength: 1 })), file_id: Type.Optional(Type.String()), detail: Type.Optional(Type.String()) }),
+    // Earlier assistant turns, as this API returns them.
+    Type.Object({ type: Type.Literal('output_text'), text, annotations: Type.Optional(Type.Array(Type.Unknown())) }),
+  ]);
+  const message = Type.Object({
+    type: Type.Optional(Type.Literal('message')),
+    role: Type.Enum(['user', 'system', 'developer', 'assistant']),
+    content: Type.Union([text, Type.Array(part, { maxItems: 64 })]),
+    id: Type.Optional(Type.String()),
+    status: Type.Optional(Type.String()),
+  });
+  return Type.Object(
+    {
+      model: Type.Optional(Type.String({ maxLength: 256 })),
+      input: Type.Union([Type.String({ minLength: 1, maxLength: config.maxPromptChars }), Type.Array(message, { minItems: 1, maxItems: config.maxMessages })]),
+      instructions: Type.Optional(Type.Union([text, Type.Null()])),
+      max_output_tokens: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: config.maxTokensLimit }), Type.Null()])),
+      temperature: Type.Optional(Type.Union([Type.Number({ minimum: 0, maximum: 2 }), Type.Null()])),
+      top_p: Type.Optional(Type.Union([Type.Number({ exclusiveMinimum: 0, maximum: 1 }), Type.Null()])),
+      stream: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+      store: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+      previous_response_id: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+      tools: Type.Optional(Type.Array(Type.Unknown())),
+      reasoning: Type.Optional(Type.Union([Type.Object({ effort: Type.Optional(Type.Union([Type.String(), Type.Null()])), summary: Type.Optional(Type.Union([Type.String(), Type.Null()])) }), Type.Null()])),
+      metadata: Type.Optional(Type.Union([Type.Record(Type.String(), Type.String()), Type.Null()])),
+    },
+    { description: 'OpenAI Responses request: text and image inputs, text output. Unknown fields are accepted and ignored.' },
+  );
+}
+
+type ResponsesBody = Static<ReturnType<typeof responsesSchema>>;
+
+function toRequest(b: ResponsesBody, ctx: { id: string; keyId?: string; defaultModel: string; defaultMaxTokens: number }): GenerateRequest {
+  if (b.previous_response_id) throw new GlimpseError('invalid_request', 'glimpse does not keep responses: send the whole conversation as input instead of previous_response_id.', { param: 'previous_response_id' });
+  if (b.tools?.length) throw new GlimpseError('invalid_request', 'Tools are not served on /v1/responses here; use /v1/chat/completions for function calling.', { param: 'tools' });
+  const messages: ChatMessage[] = [];
+  if (b.instructions) messages.push({ role: 'system', content: [{ type: 'text', text: b.instructions }] });
+  const items = typeof b.input === 'string' ? [{ role: 'user' as const, content: b.input }] : b.input;
+  items.forEach((m, i) => {
+    const role = m.role === 'developer' ? 'system' : m.role;
+    const content: ContentPart[] =
+      typeof m.content === 'string'
+        ? [{ type: 'text', text: m.content }]
+        : m.content.map((p, j): ContentPart => {
+            const param = `input.${i}.content.${j}`;
+            if (p.type !== 'input_image') return { type: 'text', text: p.text };
+            if (role !== 'user') throw new GlimpseError('invalid_request', `Images are only accepted in user messages (input.${i} is '${m.role}').`, { param });
+            if (!p.image_url) throw new GlimpseError('missing_image', `${param} needs an image_url (a data URL or an http(s) URL); uploaded file ids are not kept here.`, { param: `${param}.image_url` });
+            return { type: 'image', source: imageSourceFromString(p.image_url, `${param}.image_url`) };
+          });
+    messages.push({ role, content });
+  });
+  if (!messages.some((m) => m.role === 'user' && m.content.length)) throw new GlimpseError('empty_messages', "'input' must contain a user message with content.", { param: 'input' });
+  const effort = b.reasoning?.effort;
+  return {
+    id: ctx.id,
+    model: b.model || ctx.defaultModel,
+    messages,
+    stream: b.stream === true,
+    thinking: effort == null ? undefined : effort !== 'none' && effort !== 'minimal',
+    sampling: { maxTokens: b.max_output_tokens ?? ctx.defaultMaxTokens, temperature: b.temperature ?? 1, topP: b.top_p ?? 1, stop: [] },
+    keyId: ctx.keyId,
+  };
+}
+
+const hex = () => randomBytes(12).toString('hex');
+
+interface Meta {
+  id: string;
+  created: number;
+  model: string;
+  body: ResponsesBody;
+}
+
+type Status = 'in_progress' | 'completed' | 'incomplete' | 'failed';
+
+const usageOut = (u: Usage) => ({
+  input_tokens: u.promptTokens,
+  input_tokens_details: { cached_tokens: 0 },
+  output_tokens: u.completionTokens,
+  output_tokens_details: { reasoning_tokens: 0 },
+  total_tokens: u.promptTokens + u.completionTokens,
+});
+
+const textPart = (text: string) => ({ type: 'output_text' as const, text, annotations: [], logprobs: [] });
+const reasoningItem = (id: string, text: string, status: 'in_progress' | 'completed') => ({ id, type: 'reasoning' as const, status, summary: [], content: text ? [{ type: 'reasoning_text' as const, text }] : [] });
+const messageItem = (id: string, text: string | undefined, status: 'in_progress' | 'completed' | 'incomplete') => ({ id, type: 'message' as const, status, role: 'assistant' as const, content: text === undefined ? [] : [textPart(text)] });
+
+function responseObject(m: Meta, status: Status, output: unknown[], extra: { usage?: Usage; error?: GlimpseError; incomplete?: boolean } = {}) {
+  const b = m.body;
+  return {
+    id: m.id,
+    object: 'response' as const,
+    created_at: m.created,
+    status,
+    ...(status === 'completed' ? { completed_at: Math.floor(Date.now() / 1000) } : {}),
+    error: extra.error ? { code: extra.error.code, message: extra.error.message } : null,
+    incomplete_details: extra.incomplete ? { reason: 'max_output_tokens' } : null,
+    instructions: b.instructions ?? null,
+    max_output_tokens: b.max_output_tokens ?? null,
+    metadata: b.metadata ?? {},
+    model: m.model,
+    output,
+    parallel_tool_calls: false,
+    previous_response_id: null,
+    reasoning: { effort: b.reasoning?.effort ?? null, summary: null },
+    store: false,
+    temperature: b.temperature ?? 1,
+    text: { format: { type: 'text' } },
+    tool_choice: 'auto',
+    tools: [],
+    top_p: b.top_p ?? 1,
+    truncation: 'disabled',
+    usage: extra.usage ? usageOut(extra.usage) : null,
+  };
+}
+
+/** The whole answer as a response object (non-streaming). */
+function completedResponse(m: Meta, a: CollectedAnswer) {
+  const incomplete = a.finishReason === 'length';
+  const output = [...(a.reasoning ? [reasoningItem('rs_' + hex(), a.reasoning, 'completed')] : []), messageItem('msg_' + hex(), a.text, incomplete ? 'incomplete' : 'completed')];
+  return responseObject(m, incomplete ? 'incomplete' : 'completed', output, { usage: a.usage, incomplete });
+}
+
+/** The typed events of one streamed response, with their sequence numbers and the items they build. */
+class ResponseEvents {
+  private seq = 0;
+  private readonly output: unknown[] = [];
+  private reasoning?: { id: string; index: number; text: string };
+  private message?: { id: string; index: number; text: string };
+  private usage?: Usage;
+
+  constructor(
+    private readonly sse: SseWriter,
+    private readonly meta: Meta,
+  ) {}
+
+  private send(type: string, fields: Record<string, unknown>): Promise<void> {
+    return this.sse.json({ type, sequence_number: this.seq++, ...fields }, type);
+  }
+
+  async start(): Promise<void> {
+    const r = responseObject(this.meta, 'in_progress', []);
+    await this.send('response.created', { response: r });
+    await this.send('response.in_progress', { response: r });
+  }
+
+  async reasoningDelta(delta: string): Promise<void> {
+    if (!this.reasoning) {
+      this.reasoning = { id: 'rs_' + hex(), index: this.output.length, text: '' };
+      this.output.push(null);
+      await this.send('response.output_item.added', { output_index: this.reasoning.index, item: reasoningItem(this.reasoning.id, '', 'in_progress') });
+      await this.send('response.content_part.added', { item_id: this.reasoning.id, output_index: this.reasoning.index, content_index: 0, part: { type: 'reasoning_text', text: '' } });
+    }
+    this.reasoning.text += delta;
+    await this.send('response.reasoning_text.delta', { item_id: this.reasoning.id, output_index: this.reasoning.index, content_index: 0, delta });
+  }
+
+  private async closeReasoning(): Promise<void> {
+    const r = this.reasoning;
+    if (!r || this.output[r.index]) return;
+    const item = reasoningItem(r.id, r.text, 'completed');
+    this.output[r.index] = item;
+    await this.send('response.reasoning_text.done', { item_id: r.id, output_index: r.index, content_index: 0, text: r.text });
+    await this.send('response.content_part.done', { item_id: r.id, output_index: r.index, content_index: 0, part: { type: 'reasoning_text', text: r.text } });
+    await this.send('response.output_item.done', { output_index: r.index, item });
+  }
+
+  async textDelta(delta: string): Promise<void> {
+    await this.closeReasoning();
+    if (!this.message) {
+      this.message = { id: 'msg_' + hex(), index: this.output.length, text: '' };
+      this.output.push(null);
+      await this.send('response.output_item.added', { output_index: this.message.index, item: messageItem(this.message.id, undefined, 'in_progress') });
+      await this.send('response.content_part.added', { item_id: this.message.id, output_index: this.message.index, content_index: 0, part: textPart('') });
+    }
+    this.message.text += delta;
+    await this.send('response.output_text.delta', { item_id: this.message.id, output_index: this.message.index, content_index: 0, delta, logprobs: [] });
+  }
+
+  setUsage(u: Usage): void {
+    this.usage = u;
+  }
+
+  async done(incomplete: boolean): Promise<void> {
+    await this.closeReasoning();
+    if (!this.message) await this.textDelta('');
+    const msg = this.message!;
+    const item = messageItem(msg.id, msg.text, incomplete ? 'incomplete' : 'completed');
+    this.output[msg.index] = item;
+    await this.send('response.output_text.done', { item_id: msg.id, output_index: msg.index, content_index: 0, text: msg.text, logprobs: [] });
+    await this.send('response.content_part.done', { item_id: msg.id, output_index: msg.index, content_index: 0, part: textPart(msg.text) });
+    await this.send('response.output_item.done', { output_index: msg.index, item });
+    const status = incomplete ? 'incomplete' : 'completed';
+    await this.send(`response.${status}`, { response: responseObject(this.meta, status, this.output, { usage: this.usage, incomplete }) });
+  }
+
+  async failed(err: GlimpseError): Promise<void> {
+    await this.send('response.failed', { response: responseObject(this.meta, 'failed', this.output.filter(Boolean), { usage: this.usage, error: err }) });
+  }
+}
+
+export function registerResponsesRoutes(app: FastifyInstance, deps: { config: Config; engine: Engine; pipeline: GenerationPipeline }): void {
+  const { config, engine, pipeline } = deps;
+  const schema = responsesSchema(config);
+  app.post<{ Body: ResponsesBody }>(
+    '/v1/responses',
+    { schema: { tags: ['OpenAI'], summary: 'OpenAI Responses API: text and image input, text output; typed SSE events when stream is true', body: schema }, config: { errorFormat: 'openai' } },
+    async (request, reply) => {
+      const req = toRequest(request.body, { id: String(request.id), keyId: request.keyId, defaultModel: engine.info().model, defaultMaxTokens: config.defaultMaxTokens });
+      const meta: Meta = { id: 'resp_' + hex(), created: Math.floor(Date.now() / 1000), model: req.model, body: request.body };
+      if (!req.stream) return completedResponse(meta, await collectAnswer(await openForBody(pipeline, request, reply, req)));
+
+      let events: ResponseEvents | undefined;
+      const of = (sse: SseWriter) => (events ??= new ResponseEvents(sse, meta));
+      await streamSse({ pipeline, config }, request, reply, req, {
+        start: (sse) => of(sse).start(),
+        event: async (sse, ev) => {
+          const e = of(sse);
+          if (ev.type === 'token') await e.textDelta(ev.text);
+          else if (ev.type === 'reasoning') await e.reasoningDelta(ev.text);
+          else if (ev.type === 'usage') e.setUsage(ev.usage);
+          else if (ev.type === 'done' && ev.finishReason !== 'cancelled') await e.done(ev.finishReason === 'length');
+        },
+        error: (sse, err) => of(sse).failed(err),
+      });
+    },
+  );
+}
