@@ -74,10 +74,53 @@ describe('POST /v1/responses', () => {
     assert.equal(last.response?.error?.code, 'upstream_error');
   });
 
+  const weather = { type: 'function' as const, name: 'get_weather', description: 'Current weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] }, strict: false };
+
+  test('function tools: the model\'s calls come back as function_call items (no message item), the tools reach the upstream in the chat shape', async () => {
+    suite.script = { reasoning: [], content: [], toolCalls: [{ name: 'get_weather', arguments: '{"city": "Paris"}' }] };
+    const res = await suite.client.responses.create({ model: 'glm-4.6v-flash', input, tools: [weather], tool_choice: 'auto' });
+    assert.equal(res.status, 'completed');
+    assert.deepEqual(res.output.map((o) => o.type), ['function_call']);
+    const call = res.output[0] as { call_id: string; name: string; arguments: string };
+    assert.match(call.call_id, /^chatcmpl-tool-/);
+    assert.deepEqual([call.name, JSON.parse(call.arguments)], ['get_weather', { city: 'Paris' }]);
+    const sent = suite.vllm.lastChatBody();
+    assert.deepEqual(sent.tools, [{ type: 'function', function: { name: 'get_weather', description: 'Current weather in a city', parameters: weather.parameters, strict: false } }]);
+    assert.equal(sent.tool_choice, 'auto');
+  });
+
+  test('streamed function calls: arguments arrive as function_call_arguments deltas and the SDK accumulator assembles them', async () => {
+    suite.script = { reasoning: [], content: [], toolCalls: [{ name: 'get_weather', arguments: ['{"city": ', '"Oslo"}'] }, { name: 'get_weather', arguments: '{"city": "Rome"}' }] };
+    const stream = suite.client.responses.stream({ model: 'glm-4.6v-flash', input, tools: [weather] });
+    const deltas: string[] = [];
+    stream.on('response.function_call_arguments.delta', (ev) => deltas.push(ev.delta));
+    const final = await stream.finalResponse();
+    assert.ok(deltas.length >= 3);
+    const calls = final.output.map((o) => (o.type === 'function_call' ? JSON.parse(o.arguments).city : o.type));
+    assert.deepEqual(calls, ['Oslo', 'Rome']);
+  });
+
+  test('the next turn carries function_call and function_call_output items; they reach the upstream as assistant tool_calls and tool messages', async () => {
+    suite.script = { reasoning: [], content: ['18 °C in Paris.'] };
+    const res = await suite.client.responses.create({
+      model: 'glm-4.6v-flash',
+      tools: [weather],
+      input: [...input, { type: 'function_call', call_id: 'call_1', name: 'get_weather', arguments: '{"city": "Paris"}' }, { type: 'function_call', call_id: 'call_2', name: 'get_weather', arguments: '{"city": "Lyon"}' }, { type: 'function_call_output', call_id: 'call_1', output: '{"temp_c": 18}' }, { type: 'function_call_output', call_id: 'call_2', output: '{"temp_c": 21}' }],
+    });
+    assert.equal(res.output_text, '18 °C in Paris.');
+    const sent = suite.vllm.lastChatBody().messages;
+    assert.deepEqual(sent.slice(1), [
+      { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city": "Paris"}' } }, { id: 'call_2', type: 'function', function: { name: 'get_weather', arguments: '{"city": "Lyon"}' } }] },
+      { role: 'tool', tool_call_id: 'call_1', content: '{"temp_c": 18}' },
+      { role: 'tool', tool_call_id: 'call_2', content: '{"temp_c": 21}' },
+    ]);
+  });
+
   test('what is not kept or served here is refused with 400 naming the field', async () => {
     for (const [extra, param] of [
       [{ previous_response_id: 'resp_123' }, 'previous_response_id'],
-      [{ tools: [{ type: 'function', name: 'f', parameters: {} }] }, 'tools'],
+      [{ tool_choice: 'required' }, 'tool_choice'],
+      [{ tools: [{ type: 'function', name: 'bad name' }] }, 'tools.0.name'],
       [{ input: [{ role: 'user', content: [{ type: 'input_image', file_id: 'file-1' }] }] }, 'input.0.content.0.image_url'],
       [{ input: [{ role: 'assistant', content: [{ type: 'input_image', image_url: RED_PIXEL_PNG }] }] }, 'input.0.content.0'],
       [{ input: '' }, 'input'],

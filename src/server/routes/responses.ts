@@ -7,14 +7,19 @@
  * output_text.delta, ..., response.completed / response.incomplete / response.failed), each with
  * its sequence number.
  *
+ * Function tools work as on chat completions (engines that support them: upstream servers):
+ * `tools` in the Responses shape, `function_call` items out (streamed as
+ * function_call_arguments deltas), and `function_call` / `function_call_output` items in the
+ * next turn's input.
+ *
  * glimpse keeps no responses: `previous_response_id` is refused (send the conversation as input),
- * and `store` is reported false. Tools are refused here (use /v1/chat/completions for them).
+ * and `store` is reported false.
  */
 import type { FastifyInstance } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import { Type, type Static } from 'typebox';
 import type { Config } from '../../config/index.js';
-import { GlimpseError, type ChatMessage, type ContentPart, type Engine, type GenerateRequest, type Usage } from '../../core/index.js';
+import { GlimpseError, type ChatMessage, type ContentPart, type Engine, type GenerateRequest, type ToolCall, type Usage } from '../../core/index.js';
 import { collectAnswer, type CollectedAnswer, type SseWriter } from '../../streaming/index.js';
 import { imageSourceFromString } from '../common.js';
 import { openForBody, streamSse } from '../respond.js';
@@ -35,10 +40,33 @@ export function responsesSchema(config: Config) {
     id: Type.Optional(Type.String()),
     status: Type.Optional(Type.String()),
   });
+  // A call the model made in an earlier turn, and what the caller's function returned.
+  const functionCall = Type.Object({
+    type: Type.Literal('function_call'),
+    call_id: Type.String({ minLength: 1, maxLength: 256 }),
+    name: Type.String({ minLength: 1, maxLength: 64 }),
+    arguments: Type.String({ maxLength: config.maxPromptChars }),
+    id: Type.Optional(Type.String()),
+    status: Type.Optional(Type.String()),
+  });
+  const functionOutput = Type.Object({
+    type: Type.Literal('function_call_output'),
+    call_id: Type.String({ minLength: 1, maxLength: 256 }),
+    output: text,
+    id: Type.Optional(Type.String()),
+    status: Type.Optional(Type.String()),
+  });
+  const functionTool = Type.Object({
+    type: Type.Literal('function'),
+    name: Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-zA-Z0-9_-]+$' }),
+    description: Type.Optional(Type.Union([Type.String({ maxLength: config.maxPromptChars }), Type.Null()])),
+    parameters: Type.Optional(Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()])),
+    strict: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+  });
   return Type.Object(
     {
       model: Type.Optional(Type.String({ maxLength: 256 })),
-      input: Type.Union([Type.String({ minLength: 1, maxLength: config.maxPromptChars }), Type.Array(message, { minItems: 1, maxItems: config.maxMessages })]),
+      input: Type.Union([Type.String({ minLength: 1, maxLength: config.maxPromptChars }), Type.Array(Type.Union([message, functionCall, functionOutput]), { minItems: 1, maxItems: config.maxMessages })]),
       instructions: Type.Optional(Type.Union([text, Type.Null()])),
       max_output_tokens: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: config.maxTokensLimit }), Type.Null()])),
       temperature: Type.Optional(Type.Union([Type.Number({ minimum: 0, maximum: 2 }), Type.Null()])),
@@ -46,7 +74,9 @@ export function responsesSchema(config: Config) {
       stream: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
       store: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
       previous_response_id: Type.Optional(Type.Union([Type.String(), Type.Null()])),
-      tools: Type.Optional(Type.Array(Type.Unknown())),
+      tools: Type.Optional(Type.Array(functionTool, { maxItems: 128 })),
+      tool_choice: Type.Optional(Type.Union([Type.Enum(['none', 'auto', 'required']), Type.Object({ type: Type.Literal('function'), name: Type.String({ minLength: 1, maxLength: 64 }) })])),
+      parallel_tool_calls: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
       reasoning: Type.Optional(Type.Union([Type.Object({ effort: Type.Optional(Type.Union([Type.String(), Type.Null()])), summary: Type.Optional(Type.Union([Type.String(), Type.Null()])) }), Type.Null()])),
       metadata: Type.Optional(Type.Union([Type.Record(Type.String(), Type.String()), Type.Null()])),
     },
@@ -58,11 +88,22 @@ type ResponsesBody = Static<ReturnType<typeof responsesSchema>>;
 
 function toRequest(b: ResponsesBody, ctx: { id: string; keyId?: string; defaultModel: string; defaultMaxTokens: number }): GenerateRequest {
   if (b.previous_response_id) throw new GlimpseError('invalid_request', 'glimpse does not keep responses: send the whole conversation as input instead of previous_response_id.', { param: 'previous_response_id' });
-  if (b.tools?.length) throw new GlimpseError('invalid_request', 'Tools are not served on /v1/responses here; use /v1/chat/completions for function calling.', { param: 'tools' });
   const messages: ChatMessage[] = [];
   if (b.instructions) messages.push({ role: 'system', content: [{ type: 'text', text: b.instructions }] });
   const items = typeof b.input === 'string' ? [{ role: 'user' as const, content: b.input }] : b.input;
   items.forEach((m, i) => {
+    if (m.type === 'function_call') {
+      const call: ToolCall = { id: m.call_id, type: 'function', function: { name: m.name, arguments: m.arguments } };
+      // Calls made in one turn (in parallel) are one assistant message, as chat templates expect.
+      const last = messages.at(-1);
+      if (last?.role === 'assistant' && last.toolCalls) last.toolCalls.push(call);
+      else messages.push({ role: 'assistant', content: [], toolCalls: [call] });
+      return;
+    }
+    if (m.type === 'function_call_output') {
+      messages.push({ role: 'tool', content: [{ type: 'text', text: m.output }], toolCallId: m.call_id });
+      return;
+    }
     const role = m.role === 'developer' ? 'system' : m.role;
     const content: ContentPart[] =
       typeof m.content === 'string'
@@ -78,7 +119,20 @@ function toRequest(b: ResponsesBody, ctx: { id: string; keyId?: string; defaultM
   });
   if (!messages.some((m) => m.role === 'user' && m.content.length)) throw new GlimpseError('empty_messages', "'input' must contain a user message with content.", { param: 'input' });
   const effort = b.reasoning?.effort;
+  const tools = b.tools?.length ? b.tools : undefined;
+  if (b.tool_choice && b.tool_choice !== 'none' && !tools) throw new GlimpseError('invalid_request', "tool_choice needs tools: name the functions the model may call in 'tools'.", { param: 'tool_choice' });
+  if (typeof b.tool_choice === 'object' && !tools!.some((t) => t.name === (b.tool_choice as { name: string }).name)) {
+    throw new GlimpseError('invalid_request', `tool_choice names '${b.tool_choice.name}', which is not in 'tools'.`, { param: 'tool_choice' });
+  }
   return {
+    toolOptions: tools
+      ? {
+          // The chat shape, which is what engines speak.
+          tools: tools.map((t) => ({ type: 'function', function: { name: t.name, ...(t.description ? { description: t.description } : {}), ...(t.parameters ? { parameters: t.parameters } : {}), ...(t.strict != null ? { strict: t.strict } : {}) } })),
+          toolChoice: typeof b.tool_choice === 'object' ? { type: 'function', function: { name: b.tool_choice.name } } : (b.tool_choice ?? undefined),
+          parallelToolCalls: b.parallel_tool_calls ?? undefined,
+        }
+      : undefined,
     id: ctx.id,
     model: b.model || ctx.defaultModel,
     messages,
@@ -111,6 +165,7 @@ const usageOut = (u: Usage) => ({
 const textPart = (text: string) => ({ type: 'output_text' as const, text, annotations: [], logprobs: [] });
 const reasoningItem = (id: string, text: string, status: 'in_progress' | 'completed') => ({ id, type: 'reasoning' as const, status, summary: [], content: text ? [{ type: 'reasoning_text' as const, text }] : [] });
 const messageItem = (id: string, text: string | undefined, status: 'in_progress' | 'completed' | 'incomplete') => ({ id, type: 'message' as const, status, role: 'assistant' as const, content: text === undefined ? [] : [textPart(text)] });
+const callItem = (id: string, call: { callId: string; name: string; arguments: string }, status: 'in_progress' | 'completed') => ({ id, type: 'function_call' as const, status, call_id: call.callId, name: call.name, arguments: call.arguments });
 
 function responseObject(m: Meta, status: Status, output: unknown[], extra: { usage?: Usage; error?: GlimpseError; incomplete?: boolean } = {}) {
   const b = m.body;
@@ -127,14 +182,14 @@ function responseObject(m: Meta, status: Status, output: unknown[], extra: { usa
     metadata: b.metadata ?? {},
     model: m.model,
     output,
-    parallel_tool_calls: false,
+    parallel_tool_calls: b.parallel_tool_calls ?? true,
     previous_response_id: null,
     reasoning: { effort: b.reasoning?.effort ?? null, summary: null },
     store: false,
     temperature: b.temperature ?? 1,
     text: { format: { type: 'text' } },
-    tool_choice: 'auto',
-    tools: [],
+    tool_choice: b.tool_choice ?? 'auto',
+    tools: b.tools ?? [],
     top_p: b.top_p ?? 1,
     truncation: 'disabled',
     usage: extra.usage ? usageOut(extra.usage) : null,
@@ -144,7 +199,10 @@ function responseObject(m: Meta, status: Status, output: unknown[], extra: { usa
 /** The whole answer as a response object (non-streaming). */
 function completedResponse(m: Meta, a: CollectedAnswer) {
   const incomplete = a.finishReason === 'length';
-  const output = [...(a.reasoning ? [reasoningItem('rs_' + hex(), a.reasoning, 'completed')] : []), messageItem('msg_' + hex(), a.text, incomplete ? 'incomplete' : 'completed')];
+  const calls = (a.toolCalls ?? []).map((c) => callItem('fc_' + hex(), { callId: c.id, name: c.function.name, arguments: c.function.arguments }, 'completed'));
+  // A turn that only calls functions has no message item, as OpenAI answers it.
+  const message = a.text || !calls.length ? [messageItem('msg_' + hex(), a.text, incomplete ? 'incomplete' : 'completed')] : [];
+  const output = [...(a.reasoning ? [reasoningItem('rs_' + hex(), a.reasoning, 'completed')] : []), ...message, ...calls];
   return responseObject(m, incomplete ? 'incomplete' : 'completed', output, { usage: a.usage, incomplete });
 }
 
@@ -154,6 +212,8 @@ class ResponseEvents {
   private readonly output: unknown[] = [];
   private reasoning?: { id: string; index: number; text: string };
   private message?: { id: string; index: number; text: string };
+  /** Function calls by the engine's call index. */
+  private readonly calls = new Map<number, { id: string; index: number; callId: string; name: string; arguments: string }>();
   private usage?: Usage;
 
   constructor(
@@ -204,19 +264,43 @@ class ResponseEvents {
     await this.send('response.output_text.delta', { item_id: this.message.id, output_index: this.message.index, content_index: 0, delta, logprobs: [] });
   }
 
+  async toolCall(ev: { index: number; id?: string; name?: string; arguments?: string }): Promise<void> {
+    await this.closeReasoning();
+    let call = this.calls.get(ev.index);
+    if (!call) {
+      call = { id: 'fc_' + hex(), index: this.output.length, callId: ev.id ?? `call_${hex()}`, name: ev.name ?? '', arguments: '' };
+      this.calls.set(ev.index, call);
+      this.output.push(null);
+      await this.send('response.output_item.added', { output_index: call.index, item: callItem(call.id, call, 'in_progress') });
+    } else if (ev.name) call.name += ev.name;
+    if (ev.arguments) {
+      call.arguments += ev.arguments;
+      await this.send('response.function_call_arguments.delta', { item_id: call.id, output_index: call.index, delta: ev.arguments });
+    }
+  }
+
   setUsage(u: Usage): void {
     this.usage = u;
   }
 
   async done(incomplete: boolean): Promise<void> {
     await this.closeReasoning();
-    if (!this.message) await this.textDelta('');
-    const msg = this.message!;
-    const item = messageItem(msg.id, msg.text, incomplete ? 'incomplete' : 'completed');
-    this.output[msg.index] = item;
-    await this.send('response.output_text.done', { item_id: msg.id, output_index: msg.index, content_index: 0, text: msg.text, logprobs: [] });
-    await this.send('response.content_part.done', { item_id: msg.id, output_index: msg.index, content_index: 0, part: textPart(msg.text) });
-    await this.send('response.output_item.done', { output_index: msg.index, item });
+    // A turn that only calls functions has no message item.
+    if (!this.message && !this.calls.size) await this.textDelta('');
+    const msg = this.message;
+    if (msg) {
+      const item = messageItem(msg.id, msg.text, incomplete ? 'incomplete' : 'completed');
+      this.output[msg.index] = item;
+      await this.send('response.output_text.done', { item_id: msg.id, output_index: msg.index, content_index: 0, text: msg.text, logprobs: [] });
+      await this.send('response.content_part.done', { item_id: msg.id, output_index: msg.index, content_index: 0, part: textPart(msg.text) });
+      await this.send('response.output_item.done', { output_index: msg.index, item });
+    }
+    for (const call of this.calls.values()) {
+      const item = callItem(call.id, call, 'completed');
+      this.output[call.index] = item;
+      await this.send('response.function_call_arguments.done', { item_id: call.id, output_index: call.index, name: call.name, arguments: call.arguments });
+      await this.send('response.output_item.done', { output_index: call.index, item });
+    }
     const status = incomplete ? 'incomplete' : 'completed';
     await this.send(`response.${status}`, { response: responseObject(this.meta, status, this.output, { usage: this.usage, incomplete }) });
   }
@@ -245,6 +329,7 @@ export function registerResponsesRoutes(app: FastifyInstance, deps: { config: Co
           const e = of(sse);
           if (ev.type === 'token') await e.textDelta(ev.text);
           else if (ev.type === 'reasoning') await e.reasoningDelta(ev.text);
+          else if (ev.type === 'tool_call') await e.toolCall(ev);
           else if (ev.type === 'usage') e.setUsage(ev.usage);
           else if (ev.type === 'done' && ev.finishReason !== 'cancelled') await e.done(ev.finishReason === 'length');
         },
