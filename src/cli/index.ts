@@ -15,6 +15,7 @@ const SERVE_FLAGS: Array<[flags: string, description: string]> = [
   ['--model-name <name>', 'name the model is served under'],
   ['--upstream <urls>', 'comma-separated OpenAI-compatible base URLs, e.g. http://gpu1:8000/v1'],
   ['--upstream-model <name>', 'model name to ask upstreams for, e.g. zai-org/GLM-4.6V-Flash'],
+  ['--upstream-routes <list>', 'more models from other pools: name=url|url,name=url (each pool serves its model under that name)'],
   ['--upstream-api-key <key>', 'bearer token for upstreams'],
   ['--device <d>', 'cpu | cuda | auto'],
   ['--cache-dir <dir>', 'where downloaded models are kept (default ~/.cache/glimpse/models)'],

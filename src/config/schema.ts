@@ -13,6 +13,10 @@ export const ConfigSchema = Type.Object({
   modelName: Type.Optional(Type.String({ description: 'Name the model is served under (defaults to the last part of modelPath or upstreamModel).' })),
   upstream: Type.Array(Type.String(), { default: [], description: 'OpenAI-compatible base URLs, e.g. http://gpu1:8000/v1.' }),
   upstreamModel: Type.Optional(Type.String({ description: 'Model name to ask upstreams for (e.g. zai-org/GLM-4.6V-Flash).' })),
+  upstreamRoutes: Type.Record(Type.String({ minLength: 1 }), Type.String({ minLength: 1 }), {
+    default: {},
+    description: 'More models from other upstream pools, beside the primary (--upstream): model name => base URLs joined by |, e.g. glm-4.6v=http://gpu3:8000/v1|http://gpu4:8000/v1. Requests naming that model go to that pool; its servers serve it under that name.',
+  }),
   upstreamApiKey: Type.Optional(Type.String({ description: 'Bearer token sent to upstreams.' })),
   device: Type.Enum(['cpu', 'cuda', 'auto'], { default: 'auto' }),
   maxBatchSize: Type.Integer({ minimum: 1, maximum: 4096, default: 4, description: 'Generations in flight per engine.' }),
