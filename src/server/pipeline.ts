@@ -178,7 +178,8 @@ export function createPipeline(config: Config, engine: Engine, logger: Logger, c
         throw err;
       }
       if (clientSignal.aborted) throw new GlimpseError('client_closed', 'The client went away before the request started.');
-      scheduler.checkAdmission();
+      // Background work is never refused for a full queue (it waits its turn); only shutdown stops it.
+      if (!opts.background) scheduler.checkAdmission();
       await resolveImages(req, config, clientSignal, { output: engine.imageInput ?? 'encoded' });
       // Looked up once every image has its fingerprint (the key is made of them), before
       // admission: a hit costs no engine slot.

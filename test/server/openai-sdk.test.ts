@@ -39,6 +39,7 @@ describe('OpenAI SDK against glimpse in front of a vLLM upstream', () => {
     assert.deepEqual([model.id, model.object], [vllm.model, 'model']);
     assert.ok(vllm.model.includes('/'));
     assert.equal((await fetch(`${glimpse.url}/v1/models/${vllm.model}`)).status, 200);
+    assert.equal((await fetch(`${glimpse.url}/v1/models/50%25`)).status, 404, 'an id with a percent sign is looked up, not decoded twice');
     await assert.rejects(client.models.retrieve('gpt-4o'), (err: InstanceType<typeof OpenAI.NotFoundError>) => {
       assert.deepEqual([err.status, err.code], [404, 'model_not_found']);
       return true;

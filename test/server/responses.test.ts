@@ -105,7 +105,8 @@ describe('POST /v1/responses', () => {
     const res = await suite.client.responses.create({
       model: 'glm-4.6v-flash',
       tools: [weather],
-      input: [...input, { type: 'function_call', call_id: 'call_1', name: 'get_weather', arguments: '{"city": "Paris"}' }, { type: 'function_call', call_id: 'call_2', name: 'get_weather', arguments: '{"city": "Lyon"}' }, { type: 'function_call_output', call_id: 'call_1', output: '{"temp_c": 18}' }, { type: 'function_call_output', call_id: 'call_2', output: '{"temp_c": 21}' }],
+      // As clients send a turn back (...response.output): the model's reasoning item comes along and is left out.
+      input: [...input, { type: 'reasoning', id: 'rs_1', summary: [], content: [{ type: 'reasoning_text', text: 'Weather needed.' }] } as never, { type: 'function_call', call_id: 'call_1', name: 'get_weather', arguments: '{"city": "Paris"}' }, { type: 'function_call', call_id: 'call_2', name: 'get_weather', arguments: '{"city": "Lyon"}' }, { type: 'function_call_output', call_id: 'call_1', output: '{"temp_c": 18}' }, { type: 'function_call_output', call_id: 'call_2', output: '{"temp_c": 21}' }],
     });
     assert.equal(res.output_text, '18 °C in Paris.');
     const sent = suite.vllm.lastChatBody().messages;
@@ -131,4 +132,21 @@ describe('POST /v1/responses', () => {
       assert.equal(err.param, param, JSON.stringify(extra));
     }
   });
+});
+
+test('a streamed response refused after waiting in the queue still opens with response.created, then response.failed', async () => {
+  const { startGlimpse } = await import('../helpers/glimpse.js');
+  const g = await startGlimpse({ engine: 'simulated', maxBatchSize: 1, maxQueue: 4, queueTimeout: 0.2, simulated: { ttftMs: 1, tokensPerSecond: 10, answerTokens: 10 } });
+  try {
+    const holding = fetch(g.url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], stream: true }) }).then((r) => r.text());
+    await new Promise((r) => setTimeout(r, 100));
+    const res = await fetch(g.url + '/v1/responses', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input: 'hi', stream: true }) });
+    const events = (await res.text()).split('\n').filter((l) => l.startsWith('data: ')).map((l) => JSON.parse(l.slice(6)) as { type: string; response?: { error?: { code: string } } });
+    assert.equal(events[0]!.type, 'response.created');
+    assert.equal(events.at(-1)!.type, 'response.failed');
+    assert.equal(events.at(-1)!.response?.error?.code, 'queue_timeout');
+    await holding;
+  } finally {
+    await g.close();
+  }
 });

@@ -117,7 +117,8 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: { config: Confi
 
   // One model (the SDKs' models.retrieve). Ids may hold slashes (zai-org/GLM-4.6V-Flash), sent as is or encoded.
   app.get<{ Params: { '*': string } }>('/v1/models/*', { schema: { tags: ['OpenAI'], summary: 'One model this server answers to' }, config: { errorFormat: 'openai' } }, async (request) => {
-    const id = decodeURIComponent(request.params['*']);
+    // The router has already percent-decoded the wildcard (zai-org%2FGLM-4.6V-Flash arrives with its slash).
+    const id = request.params['*'];
     const card = modelCards().find((m) => m.id === id);
     if (!card) throw new GlimpseError('model_not_found', `The model '${id}' does not exist here. Available: ${pipeline.modelIds().join(', ')}.`, { param: 'model' });
     return card;

@@ -56,6 +56,8 @@ export function responsesSchema(config: Config) {
     id: Type.Optional(Type.String()),
     status: Type.Optional(Type.String()),
   });
+  // The model's reasoning from an earlier turn (clients send `...response.output` back): accepted and left out, as chat templates drop it.
+  const reasoningItem = Type.Object({ type: Type.Literal('reasoning'), id: Type.Optional(Type.String()) }, { additionalProperties: true });
   const functionTool = Type.Object({
     type: Type.Literal('function'),
     name: Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-zA-Z0-9_-]+$' }),
@@ -66,7 +68,7 @@ export function responsesSchema(config: Config) {
   return Type.Object(
     {
       model: Type.Optional(Type.String({ maxLength: 256 })),
-      input: Type.Union([Type.String({ minLength: 1, maxLength: config.maxPromptChars }), Type.Array(Type.Union([message, functionCall, functionOutput]), { minItems: 1, maxItems: config.maxMessages })]),
+      input: Type.Union([Type.String({ minLength: 1, maxLength: config.maxPromptChars }), Type.Array(Type.Union([message, functionCall, functionOutput, reasoningItem]), { minItems: 1, maxItems: config.maxMessages })]),
       instructions: Type.Optional(Type.Union([text, Type.Null()])),
       max_output_tokens: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: config.maxTokensLimit }), Type.Null()])),
       temperature: Type.Optional(Type.Union([Type.Number({ minimum: 0, maximum: 2 }), Type.Null()])),
@@ -92,6 +94,7 @@ function toRequest(b: ResponsesBody, ctx: { id: string; keyId?: string; defaultM
   if (b.instructions) messages.push({ role: 'system', content: [{ type: 'text', text: b.instructions }] });
   const items = typeof b.input === 'string' ? [{ role: 'user' as const, content: b.input }] : b.input;
   items.forEach((m, i) => {
+    if (m.type === 'reasoning') return;
     if (m.type === 'function_call') {
       const call: ToolCall = { id: m.call_id, type: 'function', function: { name: m.name, arguments: m.arguments } };
       // Calls made in one turn (in parallel) are one assistant message, as chat templates expect.
@@ -199,7 +202,7 @@ function responseObject(m: Meta, status: Status, output: unknown[], extra: { usa
 /** The whole answer as a response object (non-streaming). */
 function completedResponse(m: Meta, a: CollectedAnswer) {
   const incomplete = a.finishReason === 'length';
-  const calls = (a.toolCalls ?? []).map((c) => callItem('fc_' + hex(), { callId: c.id, name: c.function.name, arguments: c.function.arguments }, 'completed'));
+  const calls = (a.toolCalls ?? []).map((c) => callItem('fc_' + hex(), { callId: c.id || `call_${hex()}`, name: c.function.name, arguments: c.function.arguments }, 'completed'));
   // A turn that only calls functions has no message item, as OpenAI answers it.
   const message = a.text || !calls.length ? [messageItem('msg_' + hex(), a.text, incomplete ? 'incomplete' : 'completed')] : [];
   const output = [...(a.reasoning ? [reasoningItem('rs_' + hex(), a.reasoning, 'completed')] : []), ...message, ...calls];
@@ -232,7 +235,8 @@ class ResponseEvents {
   }
 
   async reasoningDelta(delta: string): Promise<void> {
-    if (!this.reasoning) {
+    // Reasoning that resumes after text or a call is a new item; the closed one stays as it was.
+    if (!this.reasoning || this.output[this.reasoning.index]) {
       this.reasoning = { id: 'rs_' + hex(), index: this.output.length, text: '' };
       this.output.push(null);
       await this.send('response.output_item.added', { output_index: this.reasoning.index, item: reasoningItem(this.reasoning.id, '', 'in_progress') });
@@ -306,6 +310,8 @@ class ResponseEvents {
   }
 
   async failed(err: GlimpseError): Promise<void> {
+    // A request that waited in the queue and was then refused has sent nothing yet: the SDKs need response.created first.
+    if (this.seq === 0) await this.start();
     await this.send('response.failed', { response: responseObject(this.meta, 'failed', this.output.filter(Boolean), { usage: this.usage, error: err }) });
   }
 }
