@@ -10,12 +10,11 @@
  */
 import { lookup as dnsLookup } from 'node:dns/promises';
 import type { LookupAddress } from 'node:dns';
-import { isIP } from 'node:net';
 import { rootCertificates } from 'node:tls';
 import { Agent, request, type Dispatcher } from 'undici';
 import { GlimpseError } from '../core/index.js';
 import { checkEncodedBytes, type ImageSettings } from './limits.js';
-import { checkAddresses, checkHostName, type HostResolver, type ResolvedAddress } from './ssrf.js';
+import { bareHost, checkAddresses, checkHostName, literalAddress, type HostResolver, type ResolvedAddress } from './ssrf.js';
 
 export interface FetchImageOptions {
   settings: ImageSettings;
@@ -62,12 +61,12 @@ function parseImageUrl(raw: string, base?: URL): URL {
 /** Resolve and check one hop's host; the answers are the only addresses the connection may use. */
 async function checkedAddresses(url: URL, opts: FetchImageOptions): Promise<ResolvedAddress[]> {
   const s = opts.settings;
-  const hostname = url.hostname.replace(/^\[|\]$/g, '');
+  const hostname = bareHost(url);
   checkHostName(hostname, s);
-  const literal = isIP(hostname);
+  const literal = literalAddress(hostname);
   let addresses: ResolvedAddress[];
   if (literal) {
-    addresses = [{ address: hostname, family: literal === 6 ? 6 : 4 }];
+    addresses = [literal];
   } else {
     try {
       addresses = await (opts.resolve ?? systemResolver)(hostname);
@@ -114,7 +113,7 @@ export async function fetchImageBytes(rawUrl: string, opts: FetchImageOptions): 
   for (let hop = 0; ; hop++) {
     const checked = await checkedAddresses(url, opts);
     if (signal.aborted) throw abortError(signal, timeout, s);
-    const hostname = url.hostname.replace(/^\[|\]$/g, '');
+    const hostname = bareHost(url);
     const dial = opts.dialAddress ? checked.map(opts.dialAddress) : checked;
     const dispatcher = pinnedDispatcher(hostname, dial, opts.ca);
     try {

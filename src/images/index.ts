@@ -18,7 +18,7 @@ import { isSupportedFormat, sniffImageFormat } from './sniff.js';
 export { sniffImageFormat, SUPPORTED_FORMATS, UNSUPPORTED_FORMATS } from './sniff.js';
 export { hammingDistance, dHashFromGrey9x8 } from './fingerprint.js';
 export { fetchImageBytes, pinnedDispatcher, systemResolver, type FetchImageOptions } from './fetch.js';
-export { addressRefusal, domainMatches, type HostResolver, type ResolvedAddress } from './ssrf.js';
+export { addressRefusal, bareHost, domainMatches, firstRefusal, literalAddress, type HostResolver, type ResolvedAddress } from './ssrf.js';
 export { imageSettings, maxEdgeFor, type ImageSettings } from './limits.js';
 export { DecodeGate, decodeGate } from './gate.js';
 

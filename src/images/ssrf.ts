@@ -3,6 +3,7 @@
  * (one bad answer refuses the URL), IPv4-mapped IPv6 is unwrapped first, and IPv6 must be global
  * unicast (2000::/3): tunnels and translation prefixes that can embed a private IPv4 are refused.
  */
+import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { GlimpseError } from '../core/index.js';
 
@@ -37,6 +38,26 @@ export function addressRefusal(address: string, policy: AddressPolicy): string |
   return range;
 }
 
+/** A URL's host, without the brackets of an IPv6 literal. */
+export function bareHost(url: URL): string {
+  return url.hostname.replace(/^\[|\]$/g, '');
+}
+
+/** The address an IP-literal host names (no DNS to ask), or undefined for a host name. */
+export function literalAddress(host: string): ResolvedAddress | undefined {
+  const family = isIP(host);
+  return family ? { address: host, family: family === 6 ? 6 : 4 } : undefined;
+}
+
+/** The first of `addresses` that may not be reached and why, or undefined when every one may. */
+export function firstRefusal(addresses: readonly ResolvedAddress[], policy: AddressPolicy): { address: string; why: string } | undefined {
+  for (const a of addresses) {
+    const why = addressRefusal(a.address, policy);
+    if (why) return { address: a.address, why };
+  }
+  return undefined;
+}
+
 /** Host names match a listed domain exactly or as a subdomain (".example.com"). */
 export function domainMatches(hostname: string, domains: readonly string[]): boolean {
   const host = hostname.toLowerCase().replace(/\.$/, '');
@@ -68,11 +89,9 @@ export function checkHostName(hostname: string, policy: HostPolicy): void {
 /** Refuses unless every address may be reached. */
 export function checkAddresses(hostname: string, addresses: readonly ResolvedAddress[], policy: AddressPolicy): void {
   if (!addresses.length) throw new GlimpseError('image_fetch_failed', `The image host ${hostname} has no addresses.`, { param: 'image_url' });
-  for (const a of addresses) {
-    const why = addressRefusal(a.address, policy);
-    if (why) {
-      const shown = hostname === a.address ? hostname : `${hostname} (${a.address})`;
-      throw forbidden(`Image URLs may not point at ${shown}: ${why} addresses are not reachable from glimpse.`);
-    }
+  const refused = firstRefusal(addresses, policy);
+  if (refused) {
+    const shown = hostname === refused.address ? hostname : `${hostname} (${refused.address})`;
+    throw forbidden(`Image URLs may not point at ${shown}: ${refused.why} addresses are not reachable from glimpse.`);
   }
 }

@@ -12,10 +12,9 @@
  * 429, 5xx) are retried with backoff; other answers end the delivery.
  */
 import { createHmac } from 'node:crypto';
-import { isIP } from 'node:net';
 import { request } from 'undici';
 import { GlimpseError } from '../core/index.js';
-import { addressRefusal, pinnedDispatcher, systemResolver, type HostResolver, type ResolvedAddress } from '../images/index.js';
+import { bareHost, firstRefusal, literalAddress, pinnedDispatcher, systemResolver, type HostResolver, type ResolvedAddress } from '../images/index.js';
 
 export interface WebhookSettings {
   /** Signing secret: base64 key bytes, optionally prefixed `whsec_` (as Standard Webhooks libraries read it). */
@@ -51,11 +50,10 @@ export function checkWebhookUrl(raw: unknown, s: Pick<WebhookSettings, 'allowPri
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new GlimpseError('invalid_webhook_url', `webhook must use http or https, not ${url.protocol.replace(/:$/, '')}.`, { param: 'webhook' });
   if (url.username || url.password) throw new GlimpseError('invalid_webhook_url', 'webhook URLs may not carry credentials; verify deliveries by their signature instead.', { param: 'webhook' });
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (isIP(host)) {
-    const why = addressRefusal(host, s);
-    if (why) throw new GlimpseError('webhook_url_forbidden', `webhook may not point at ${host}: ${why} addresses are not reachable from glimpse.`, { param: 'webhook' });
-  }
+  const host = bareHost(url);
+  const literal = literalAddress(host);
+  const refused = literal && firstRefusal([literal], s);
+  if (refused) throw new GlimpseError('webhook_url_forbidden', `webhook may not point at ${host}: ${refused.why} addresses are not reachable from glimpse.`, { param: 'webhook' });
   return url.href;
 }
 
@@ -70,9 +68,10 @@ type Attempt = { ok: true; status: number } | { ok: false; retry: boolean; error
 
 async function attempt(rawUrl: string, id: string, body: string, s: WebhookSettings, t: WebhookTransport, signal: AbortSignal): Promise<Attempt> {
   const url = new URL(rawUrl);
-  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const host = bareHost(url);
+  const literal = literalAddress(host);
   let addresses: ResolvedAddress[];
-  if (isIP(host)) addresses = [{ address: host, family: isIP(host) === 6 ? 6 : 4 }];
+  if (literal) addresses = [literal];
   else {
     try {
       addresses = await (t.resolve ?? systemResolver)(host);
@@ -81,13 +80,11 @@ async function attempt(rawUrl: string, id: string, body: string, s: WebhookSetti
     }
   }
   if (!addresses.length) return { ok: false, retry: true, error: `${host} has no addresses` };
-  for (const a of addresses) {
-    const why = addressRefusal(a.address, s);
-    // Refused, and no connection made: trying again would only be refused again.
-    // The address stays out of what the job's owner can read (it would map internal names); the log has it.
-    if (why) return { ok: false, retry: false, error: `webhook_url_forbidden: ${host} resolves to an address glimpse may not reach (${why})`, detail: a.address };
-  }
-  const dispatcher = pinnedDispatcher(host, t.dialAddress && !isIP(host) ? addresses.map(t.dialAddress) : addresses);
+  const refused = firstRefusal(addresses, s);
+  // Refused, and no connection made: trying again would only be refused again.
+  // The address stays out of what the job's owner can read (it would map internal names); the log has it.
+  if (refused) return { ok: false, retry: false, error: `webhook_url_forbidden: ${host} resolves to an address glimpse may not reach (${refused.why})`, detail: refused.address };
+  const dispatcher = pinnedDispatcher(host, t.dialAddress && !literal ? addresses.map(t.dialAddress) : addresses);
   const timestamp = Math.floor(Date.now() / 1000);
   const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'glimpse-webhook', 'webhook-id': id, 'webhook-timestamp': String(timestamp) };
   if (s.secret) headers['webhook-signature'] = signWebhook(s.secret, id, timestamp, body);
