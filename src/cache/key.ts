@@ -4,7 +4,7 @@
  * (so one API key never gets another's cached answer).
  */
 import { createHash } from 'node:crypto';
-import type { GenerateRequest } from '../core/index.js';
+import { hasToolTurns, type GenerateRequest } from '../core/index.js';
 
 /** Sampling that gives the same answer every time: greedy, or seeded. */
 export function isDeterministic(req: GenerateRequest): boolean {
@@ -18,7 +18,7 @@ export function isDeterministic(req: GenerateRequest): boolean {
 export function isCacheable(req: GenerateRequest): boolean {
   // A cached answer keeps its text, not its token probabilities.
   if (req.logprobs) return false;
-  return !req.toolOptions?.tools?.length && !req.messages.some((m) => m.role === 'tool' || m.toolCalls?.length);
+  return !req.toolOptions?.tools?.length && !hasToolTurns(req.messages);
 }
 
 const hash = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).digest('hex');

@@ -56,6 +56,11 @@ export interface ChatMessage {
   toolCallId?: string;
 }
 
+/** Whether a conversation carries tool turns: calls the model made, or results of them. */
+export function hasToolTurns(messages: readonly ChatMessage[]): boolean {
+  return messages.some((m) => m.role === 'tool' || !!m.toolCalls?.length);
+}
+
 /**
  * Tool use and structured output, passed to engines that support them as the client gave them
  * (OpenAI's `tools`, `tool_choice`, `parallel_tool_calls`, `response_format`; shapes checked by

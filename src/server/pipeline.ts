@@ -9,7 +9,7 @@
  * and idle deadlines, the client's disconnect and the server's shutdown.
  */
 import type { Config } from '../config/index.js';
-import { GlimpseError, toGlimpseError, type Engine, type GenerateEvent, type GenerateRequest } from '../core/index.js';
+import { GlimpseError, hasToolTurns, toGlimpseError, type Engine, type GenerateEvent, type GenerateRequest } from '../core/index.js';
 import { createAnswerCache, type AnswerCache, type CachedAnswer, type CacheStatus } from '../cache/index.js';
 import { resolveImages } from '../images/index.js';
 import type { Logger } from '../observability/index.js';
@@ -125,8 +125,7 @@ export function createPipeline(config: Config, engine: Engine, logger: Logger, c
     if (!engine.supportsTools) {
       const t = req.toolOptions;
       const info = engine.info();
-      const history = req.messages.some((m) => m.role === 'tool' || m.toolCalls?.length);
-      const what = t?.tools?.length ? 'tools' : t?.responseFormat !== undefined ? 'response_format' : history ? 'tool messages' : undefined;
+      const what = t?.tools?.length ? 'tools' : t?.responseFormat !== undefined ? 'response_format' : hasToolTurns(req.messages) ? 'tool messages' : undefined;
       if (what) throw new GlimpseError('tools_unsupported', `The ${info.engine} engine (${info.model}) does not support ${what}; function calling and structured output need an upstream server that does (e.g. vLLM with --enable-auto-tool-choice --tool-call-parser glm45 for GLM-4.6V-Flash).`, { param: what });
     }
     if (req.logprobs && !engine.supportsLogprobs) {

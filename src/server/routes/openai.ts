@@ -3,7 +3,7 @@ import type { Static } from 'typebox';
 import type { Config } from '../../config/index.js';
 import { GlimpseError, type ChatMessage, type ContentPart, type Engine, type ExtraSampling, type GenerateRequest, type Usage } from '../../core/index.js';
 import { chatChunk, chatCompletion, chatUsageChunk, collectAnswer, completionId, toolCallDelta } from '../../streaming/index.js';
-import { imageSourceFromString } from '../common.js';
+import { checkToolChoice, imageSourceFromString } from '../common.js';
 import { openForBody, streamSse } from '../respond.js';
 import type { GenerationPipeline } from '../pipeline.js';
 import type { buildSchemas } from '../schemas.js';
@@ -58,12 +58,7 @@ function extraSampling(b: ChatBody): ExtraSampling {
 /** tools, tool_choice, parallel_tool_calls and response_format, checked for sense; undefined when none is set. */
 function toolOptions(b: ChatBody): GenerateRequest['toolOptions'] {
   const tools = b.tools?.length ? b.tools : undefined;
-  if (b.tool_choice != null && b.tool_choice !== 'none' && !tools) {
-    throw new GlimpseError('invalid_request', "tool_choice needs tools: name the functions the model may call in 'tools'.", { param: 'tool_choice' });
-  }
-  if (typeof b.tool_choice === 'object' && b.tool_choice && !tools!.some((t) => t.function.name === (b.tool_choice as { function: { name: string } }).function.name)) {
-    throw new GlimpseError('invalid_request', `tool_choice names '${b.tool_choice.function.name}', which is not in 'tools'.`, { param: 'tool_choice' });
-  }
+  checkToolChoice(typeof b.tool_choice === 'object' && b.tool_choice ? { name: b.tool_choice.function.name } : b.tool_choice, tools?.map((t) => t.function.name));
   const responseFormat = b.response_format && b.response_format.type !== 'text' ? b.response_format : undefined;
   if (!tools && !responseFormat) return undefined;
   return { tools, toolChoice: tools ? (b.tool_choice ?? undefined) : undefined, parallelToolCalls: tools ? (b.parallel_tool_calls ?? undefined) : undefined, responseFormat };

@@ -21,7 +21,7 @@ import { Type, type Static } from 'typebox';
 import type { Config } from '../../config/index.js';
 import { GlimpseError, type ChatMessage, type ContentPart, type Engine, type GenerateRequest, type ToolCall, type Usage } from '../../core/index.js';
 import { collectAnswer, type CollectedAnswer, type SseWriter } from '../../streaming/index.js';
-import { imageSourceFromString } from '../common.js';
+import { checkToolChoice, imageSourceFromString } from '../common.js';
 import { openForBody, streamSse } from '../respond.js';
 import type { GenerationPipeline } from '../pipeline.js';
 
@@ -123,10 +123,7 @@ function toRequest(b: ResponsesBody, ctx: { id: string; keyId?: string; defaultM
   if (!messages.some((m) => m.role === 'user' && m.content.length)) throw new GlimpseError('empty_messages', "'input' must contain a user message with content.", { param: 'input' });
   const effort = b.reasoning?.effort;
   const tools = b.tools?.length ? b.tools : undefined;
-  if (b.tool_choice && b.tool_choice !== 'none' && !tools) throw new GlimpseError('invalid_request', "tool_choice needs tools: name the functions the model may call in 'tools'.", { param: 'tool_choice' });
-  if (typeof b.tool_choice === 'object' && !tools!.some((t) => t.name === (b.tool_choice as { name: string }).name)) {
-    throw new GlimpseError('invalid_request', `tool_choice names '${b.tool_choice.name}', which is not in 'tools'.`, { param: 'tool_choice' });
-  }
+  checkToolChoice(b.tool_choice, tools?.map((t) => t.name));
   return {
     toolOptions: tools
       ? {
