@@ -1,6 +1,6 @@
 /**
  * Cache keys. A key is a hash over everything that decides an answer: model, every message's
- * text, every image's pixel fingerprint, the sampling params, thinking, and the caller's key id
+ * text, every image's pixel fingerprint, the sampling params, thinking, chat template variables, and the caller's key id
  * (so one API key never gets another's cached answer).
  */
 import { createHash } from 'node:crypto';
@@ -26,10 +26,12 @@ const hash = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).dige
 function describe(req: GenerateRequest, imagesAs: 'sha256' | 'slot') {
   const s = req.sampling;
   return {
-    v: 2,
+    v: 3,
     model: req.model,
     key: req.keyId ?? null,
-    thinking: req.thinking ?? false,
+    // Unset is the model's default (GLM thinks), which is not the same answer as thinking turned off.
+    thinking: req.thinking ?? null,
+    template: req.templateArgs ?? null,
     format: req.toolOptions?.responseFormat ?? null,
     sampling: { maxTokens: s.maxTokens, temperature: s.temperature, topP: s.topP, seed: s.seed ?? null, stop: s.stop, topK: s.topK ?? null, minP: s.minP ?? null, presence: s.presencePenalty ?? null, frequency: s.frequencyPenalty ?? null, repetition: s.repetitionPenalty ?? null },
     messages: req.messages.map((m) => ({

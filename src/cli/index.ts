@@ -37,6 +37,7 @@ const SERVE_FLAGS: Array<[flags: string, description: string]> = [
   ['--heartbeat-interval <s>', 'seconds between SSE comment heartbeats'],
   ['--grace-shutdown-seconds <s>', 'on SIGTERM, seconds in-flight requests may finish'],
   ['--ws-ping-interval <s>', 'seconds between WebSocket pings'],
+  ['--upstream-thinking-param <how>', 'how a client\'s thinking on/off reaches upstreams: both | chat_template_kwargs | thinking | none'],
   ['--upstream-health-interval <s>', 'seconds between upstream health checks (0: off)'],
   ['--upstream-breaker-threshold <n>', 'consecutive failures that eject an upstream'],
   ['--upstream-breaker-cooldown <s>', 'seconds before an ejected upstream gets a probe request'],

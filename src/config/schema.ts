@@ -49,6 +49,11 @@ export const ConfigSchema = Type.Object({
   wsPingInterval: Type.Number({ exclusiveMinimum: 0, default: 30, description: 'Seconds between WebSocket pings; a peer that missed the previous pong is dropped.' }),
   wsMaxBufferedBytes: Type.Integer({ minimum: 1024, default: 1024 * 1024, description: 'Bytes queued to a slow WebSocket client before glimpse stops pulling tokens for it.' }),
   wsMaxRequestsPerConnection: Type.Integer({ minimum: 1, default: 8, description: 'Requests one WebSocket connection may have running or queued at once.' }),
+  upstreamThinkingParam: Type.Enum(['both', 'chat_template_kwargs', 'thinking', 'none'], {
+    default: 'both',
+    description:
+      "How a client's choice to turn thinking on or off reaches upstream servers: chat_template_kwargs.enable_thinking (vLLM, SGLang), thinking.type (Zhipu's API), both (the default; each server ignores the field it does not know), or none. Nothing is sent when the client did not choose.",
+  }),
   upstreamHealthInterval: Type.Number({ minimum: 0, default: 10, description: 'Seconds between active health checks (GET /models) of each upstream; 0 turns them off.' }),
   upstreamBreakerThreshold: Type.Integer({ minimum: 1, default: 3, description: 'Consecutive failures that eject an upstream (circuit open).' }),
   upstreamBreakerCooldown: Type.Number({ exclusiveMinimum: 0, default: 5, description: 'Seconds an ejected upstream rests before one half-open probe request may try it.' }),

@@ -101,8 +101,16 @@ export interface GenerateRequest {
   messages: ChatMessage[];
   sampling: SamplingParams;
   stream: boolean;
-  /** Ask the engine for reasoning ("thinking") where the model supports it. */
+  /**
+   * Whether the model should reason ("think") before answering, where it can; absent: the model's
+   * own default (GLM-4.6V thinks unless told not to).
+   */
   thinking?: boolean;
+  /**
+   * More variables for the model's chat template (vLLM's and SGLang's chat_template_kwargs),
+   * checked by the route (see checkTemplateArgs). Thinking travels in `thinking`, not here.
+   */
+  templateArgs?: Record<string, unknown>;
   /** Function calling and structured output (engines without them refuse: tools_unsupported). */
   toolOptions?: ToolOptions;
   /** Return each answer token's log probability, with this many alternatives (0..20). */

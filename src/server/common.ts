@@ -114,3 +114,62 @@ export function checkToolChoice(choice: string | { name: string } | null | undef
     throw new GlimpseError('invalid_request', `tool_choice names '${choice.name}', which is not in 'tools'.`, { param: 'tool_choice' });
   }
 }
+
+/** The ways a client may say whether the model should think, each as its ecosystem spells it. */
+export interface ThinkingAsked {
+  /** Zhipu's API and glimpse's own shapes: thinking: {type: 'enabled' | 'disabled'}. */
+  thinking?: 'enabled' | 'disabled';
+  /** OpenAI's reasoning_effort: 'none' and 'minimal' ask for no thinking, the rest for thinking. */
+  reasoningEffort?: string;
+  /** vLLM's and SGLang's chat_template_kwargs.enable_thinking. */
+  enableThinking?: unknown;
+}
+
+/**
+ * One answer from up to three spellings: true, false, or undefined (the model's default). Two
+ * spellings that disagree are refused rather than one silently winning.
+ */
+export function resolveThinking(asked: ThinkingAsked): boolean | undefined {
+  if (asked.enableThinking !== undefined && typeof asked.enableThinking !== 'boolean') {
+    throw new GlimpseError('invalid_request', 'chat_template_kwargs.enable_thinking must be true or false.', { param: 'chat_template_kwargs.enable_thinking' });
+  }
+  const said: Array<[string, boolean]> = [];
+  if (asked.thinking) said.push(['thinking.type', asked.thinking === 'enabled']);
+  if (asked.reasoningEffort) said.push(['reasoning_effort', asked.reasoningEffort !== 'none' && asked.reasoningEffort !== 'minimal']);
+  if (typeof asked.enableThinking === 'boolean') said.push(['chat_template_kwargs.enable_thinking', asked.enableThinking]);
+  const [first, ...rest] = said;
+  const clash = rest.find(([, v]) => v !== first![1]);
+  if (clash) {
+    throw new GlimpseError('invalid_request', `${first![0]} and ${clash[0]} disagree on whether the model should think; send one of them.`, { param: clash[0] });
+  }
+  return first?.[1];
+}
+
+// Names the template engine itself fills in or reads as options: a client may not replace them.
+const RESERVED_TEMPLATE_ARGS = new Set([
+  'messages', 'tools', 'documents', 'add_generation_prompt', 'continue_final_message', 'chat_template', 'tokenize', 'padding',
+  'truncation', 'max_length', 'return_tensor', 'return_tensors', 'return_dict', 'tokenizer_kwargs', 'raise_exception', 'strftime_now',
+]);
+const TEMPLATE_ARG_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
+export const MAX_TEMPLATE_ARGS_BYTES = 4096;
+
+/**
+ * chat_template_kwargs beyond enable_thinking (which resolveThinking reads): plain names, not one
+ * the template engine owns (messages, add_generation_prompt, special tokens, ...), JSON values,
+ * 4 KiB in all. Returns them without enable_thinking, or undefined when none are left.
+ */
+export function checkTemplateArgs(args: Record<string, unknown> | null | undefined): Record<string, unknown> | undefined {
+  if (args == null) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(args)) {
+    if (name === 'enable_thinking') continue;
+    if (!TEMPLATE_ARG_NAME.test(name) || RESERVED_TEMPLATE_ARGS.has(name) || name.endsWith('_token')) {
+      throw new GlimpseError('invalid_request', `chat_template_kwargs may not set '${name.slice(0, 64)}': names are letters, digits and _, and not one the template engine fills in itself.`, { param: 'chat_template_kwargs' });
+    }
+    out[name] = value;
+  }
+  if (Buffer.byteLength(JSON.stringify(out)) > MAX_TEMPLATE_ARGS_BYTES) {
+    throw new GlimpseError('invalid_request', `chat_template_kwargs is over ${MAX_TEMPLATE_ARGS_BYTES} bytes as JSON.`, { param: 'chat_template_kwargs' });
+  }
+  return Object.keys(out).length ? out : undefined;
+}

@@ -73,7 +73,19 @@ export function buildSchemas(config: Config) {
     stream: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
     stream_options: Type.Optional(Type.Union([Type.Object({ include_usage: Type.Optional(Type.Boolean()) }), Type.Null()])),
     n: Type.Optional(Type.Union([Type.Literal(1), Type.Null()])),
-    thinking: Type.Optional(Type.Object({ type: Type.Enum(['enabled', 'disabled']) })),
+    thinking: Type.Optional(Type.Object({ type: Type.Enum(['enabled', 'disabled']) }, { description: "Zhipu's spelling: whether the model thinks before answering (absent: the model's default)." })),
+    reasoning_effort: Type.Optional(
+      Type.Union([Type.Enum(['none', 'minimal', 'low', 'medium', 'high', 'xhigh'], { description: "OpenAI's spelling: 'none' and 'minimal' turn thinking off, the others on." }), Type.Null()]),
+    ),
+    chat_template_kwargs: Type.Optional(
+      Type.Union([
+        Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), {
+          maxProperties: 32,
+          description: "vLLM's and SGLang's spelling: variables for the model's chat template, e.g. {\"enable_thinking\": false}; passed on to the model's template.",
+        }),
+        Type.Null(),
+      ]),
+    ),
     tools: Type.Optional(Type.Union([Type.Array(tool, { maxItems: 128 }), Type.Null()])),
     tool_choice: Type.Optional(Type.Union([toolChoice, Type.Null()])),
     parallel_tool_calls: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),

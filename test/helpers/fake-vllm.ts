@@ -120,6 +120,10 @@ export async function startFakeVllm(opts: { model?: string; script?: FakeVllm['s
     if (body?.model !== model) {
       s.status = 404;
     }
+    // GLM's chat template with enable_thinking=false closes the think block in the prompt, so the
+    // model answers straight away and the glm45 parser finds no reasoning (`thinking` is not a
+    // field vLLM knows: it is ignored, as vLLM ignores every unknown field).
+    if (body?.chat_template_kwargs?.enable_thinking === false) s.reasoning = [];
     if (s.hang) return; // never answer; the socket stays open until the client gives up
     if (s.status && s.status >= 400) {
       const message = s.errorMessage ?? (s.status === 404 ? `The model \`${body?.model}\` does not exist.` : 'Internal server error');

@@ -300,6 +300,8 @@ export class EmbeddedEngine implements Engine {
         id: req.id,
         messages,
         images,
+        // The model's template reads these as variables (a template without them ignores them).
+        ...(req.templateArgs || req.thinking !== undefined ? { templateArgs: { ...req.templateArgs, ...(req.thinking !== undefined ? { enable_thinking: req.thinking } : {}) } } : {}),
         maxTokens: s.maxTokens,
         temperature: s.temperature,
         topP: s.topP,

@@ -27,6 +27,8 @@ export interface WorkerGenerate {
   messages: { role: string; content: WorkerPart[] }[];
   /** Encoded image bytes, or decoded 8-bit RGB pixels with their size. */
   images: WorkerImage[];
+  /** Variables for the chat template beside messages (chat_template_kwargs, enable_thinking). */
+  templateArgs?: Record<string, unknown>;
   maxTokens: number;
   temperature: number;
   topP: number;

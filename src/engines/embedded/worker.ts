@@ -125,7 +125,7 @@ async function generate(msg: WorkerGenerate): Promise<void> {
   }
   // The template sees images as {type:'image'} markers in order; the processor expands each into its image tokens.
   const chat = msg.messages.map((m) => ({ role: m.role, content: m.content.map((p) => (p.type === 'text' ? { type: 'text', text: p.text } : { type: 'image' })) }));
-  const prompt = processor.apply_chat_template(chat as never, { add_generation_prompt: true }) as string;
+  const prompt = processor.apply_chat_template(chat as never, { ...msg.templateArgs, add_generation_prompt: true }) as string;
   const inputs = (images.length ? await processor(prompt, images) : processor.tokenizer!(prompt)) as Record<string, Tensor>;
   const promptTokens = inputs.input_ids!.dims.at(-1)!;
   const limit = Math.min(msg.maxContextLength, contextLength ?? Infinity);

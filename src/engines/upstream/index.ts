@@ -46,7 +46,7 @@ interface UpstreamChunk {
 }
 
 /** The OpenAI chat request body an upstream receives. */
-export function toOpenAIRequestBody(req: GenerateRequest, upstreamModel: string): Record<string, unknown> {
+export function toOpenAIRequestBody(req: GenerateRequest, upstreamModel: string, thinkingParam: Config['upstreamThinkingParam'] = 'both'): Record<string, unknown> {
   const messages = req.messages.map((m) => {
     const onlyText = m.content.every((p) => p.type === 'text');
     const text = () => m.content.map((p) => (p.type === 'text' ? p.text : '')).join('');
@@ -89,6 +89,11 @@ export function toOpenAIRequestBody(req: GenerateRequest, upstreamModel: string)
     body.logprobs = true;
     body.top_logprobs = req.logprobs.top;
   }
+  // Thinking on or off, as the client chose (nothing when it did not: the model's default holds).
+  const thinking = req.thinking;
+  const templateThinking = thinking !== undefined && (thinkingParam === 'both' || thinkingParam === 'chat_template_kwargs') ? { enable_thinking: thinking } : {};
+  if (req.templateArgs || 'enable_thinking' in templateThinking) body.chat_template_kwargs = { ...req.templateArgs, ...templateThinking };
+  if (thinking !== undefined && (thinkingParam === 'both' || thinkingParam === 'thinking')) body.thinking = { type: thinking ? 'enabled' : 'disabled' };
   return body;
 }
 
@@ -138,7 +143,7 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
   /** One attempt against one member. Yields events; returns how it ended. */
   async function* attempt(member: PoolMember, target: Target, req: GenerateRequest, signal: AbortSignal, n: number): AsyncGenerator<GenerateEvent, Outcome> {
     const base = member.base;
-    const body = toOpenAIRequestBody(req, target.model);
+    const body = toOpenAIRequestBody(req, target.model, config.upstreamThinkingParam);
     let emitted = 0;
     let verdict: 'success' | 'failure' | 'neutral' = 'neutral';
     try {

@@ -3,7 +3,7 @@ import type { Static } from 'typebox';
 import type { Config } from '../../config/index.js';
 import { GlimpseError, type ChatMessage, type ContentPart, type Engine, type ExtraSampling, type GenerateRequest, type Usage } from '../../core/index.js';
 import { chatChunk, chatCompletion, chatUsageChunk, collectAnswer, completionId, toolCallDelta } from '../../streaming/index.js';
-import { checkToolChoice, imageSourceFromString } from '../common.js';
+import { checkTemplateArgs, checkToolChoice, imageSourceFromString, resolveThinking } from '../common.js';
 import { openForBody, streamSse } from '../respond.js';
 import type { GenerationPipeline } from '../pipeline.js';
 import type { buildSchemas } from '../schemas.js';
@@ -77,7 +77,8 @@ export function chatRequest(b: ChatBody, ctx: { id: string; keyId?: string; defa
     model: b.model || ctx.defaultModel,
     messages,
     stream: b.stream === true,
-    thinking: b.thinking ? b.thinking.type === 'enabled' : undefined,
+    thinking: resolveThinking({ thinking: b.thinking?.type, reasoningEffort: b.reasoning_effort ?? undefined, enableThinking: b.chat_template_kwargs?.enable_thinking }),
+    templateArgs: checkTemplateArgs(b.chat_template_kwargs),
     toolOptions: toolOptions(b),
     logprobs: logprobsOption(b),
     sampling: {

@@ -21,7 +21,7 @@ import { Type, type Static } from 'typebox';
 import type { Config } from '../../config/index.js';
 import { GlimpseError, type ChatMessage, type ContentPart, type Engine, type GenerateRequest, type ToolCall, type Usage } from '../../core/index.js';
 import { collectAnswer, type CollectedAnswer, type SseWriter } from '../../streaming/index.js';
-import { checkToolChoice, imageSourceFromString } from '../common.js';
+import { checkToolChoice, imageSourceFromString, resolveThinking } from '../common.js';
 import { openForBody, streamSse } from '../respond.js';
 import type { GenerationPipeline } from '../pipeline.js';
 
@@ -137,7 +137,7 @@ function toRequest(b: ResponsesBody, ctx: { id: string; keyId?: string; defaultM
     model: b.model || ctx.defaultModel,
     messages,
     stream: b.stream === true,
-    thinking: effort == null ? undefined : effort !== 'none' && effort !== 'minimal',
+    thinking: resolveThinking({ reasoningEffort: effort ?? undefined }),
     sampling: { maxTokens: b.max_output_tokens ?? ctx.defaultMaxTokens, temperature: b.temperature ?? 1, topP: b.top_p ?? 1, stop: [] },
     keyId: ctx.keyId,
   };
