@@ -59,11 +59,11 @@ const SERVE_FLAGS: Array<[flags: string, description: string]> = [
   ['--api-keys-reload-seconds <s>', 're-read the API keys file this often (default 10; 0 = only on SIGHUP)'],
   ['--allow-public-without-auth', 'allow a non-loopback bind without API keys'],
   ['--trust-proxy <list>', 'comma-separated proxy addresses/CIDRs (e.g. 127.0.0.1) whose X-Forwarded-For is believed in logs'],
-  ['--redis-url <url>', 'keep the answer cache in Redis (redis://host:port/db) instead of memory'],
+  ['--redis-url <url>', 'keep the answer cache, quota counts and stored responses in Redis (redis://host:port/db) instead of memory, and run async jobs'],
 ];
 
-/** Flags for one-level nested settings (images.*, cache.*, quotas.*, jobs.*): [flags, description, group, key]. Every other nested setting is GLIMPSE_<GROUP>_<KEY> or --config. */
-const NESTED_SERVE_FLAGS: Array<[flags: string, description: string, group: 'images' | 'cache' | 'quotas' | 'jobs', key: string]> = [
+/** Flags for one-level nested settings (images.*, cache.*, quotas.*, jobs.*, responses.*): [flags, description, group, key]. Every other nested setting is GLIMPSE_<GROUP>_<KEY> or --config. */
+const NESTED_SERVE_FLAGS: Array<[flags: string, description: string, group: 'images' | 'cache' | 'quotas' | 'jobs' | 'responses', key: string]> = [
   ['--image-max-bytes <n>', 'largest encoded image in bytes (default 10 MiB)', 'images', 'maxBytes'],
   ['--image-max-pixels <n>', 'largest width x height, checked from the header (default 50000000)', 'images', 'maxPixels'],
   ['--image-max-edge <px>', 'shrink images so the longest edge is at most this (default 1024)', 'images', 'maxEdge'],
@@ -77,6 +77,9 @@ const NESTED_SERVE_FLAGS: Array<[flags: string, description: string, group: 'ima
   ['--cache-ttl-seconds <s>', 'seconds an answer stays cached (default 3600)', 'cache', 'ttlSeconds'],
   ['--cache-near-duplicate-distance <bits>', 'reuse answers for images within this many perceptual-hash bits (default 0: off)', 'cache', 'nearDuplicateDistance'],
   ['--no-cache', 'turn the answer cache off', 'cache', 'enabled'],
+  ['--responses-max-bytes <n>', 'bytes of stored Responses API answers kept in memory (default 64 MiB; Redis with --redis-url)', 'responses', 'maxBytes'],
+  ['--responses-ttl-seconds <s>', 'seconds a stored response is kept after its last use (default 86400)', 'responses', 'ttlSeconds'],
+  ['--no-responses-store', 'keep no Responses API answers (previous_response_id is then refused)', 'responses', 'store'],
   ['--jobs-workers <n>', 'async job workers in this instance (default 1; 0 = accept jobs only; jobs need --redis-url)', 'jobs', 'workers'],
   ['--jobs-webhook-secret <secret>', 'sign job webhooks (Standard Webhooks): base64 of 16+ random bytes, optionally prefixed whsec_', 'jobs', 'webhookSecret'],
   ['--jobs-webhook-allow-private-networks', 'let job webhooks reach loopback / private addresses (receivers on your own network)', 'jobs', 'webhookAllowPrivateNetworks'],

@@ -116,6 +116,14 @@ export const ConfigSchema = Type.Object({
     },
     { default: {} },
   ),
+  responses: Type.Object(
+    {
+      store: Type.Boolean({ default: true, description: "Keep Responses API answers (store: true, the API's default) for previous_response_id, GET /v1/responses/{id} and its input_items; false keeps none." }),
+      maxBytes: Type.Integer({ minimum: 1, default: 64 * 1024 * 1024, description: 'Bytes of stored responses kept in memory (least recently used go first; one response may take a quarter at most). With --redis-url they live in Redis instead.' }),
+      ttlSeconds: Type.Integer({ minimum: 0, default: 86400, description: 'Seconds a stored response is kept after it was last used (0 = until evicted).' }),
+    },
+    { default: {} },
+  ),
   quotas: Type.Object(
     {
       requestsPerMinute: Type.Integer({ minimum: 0, default: 0, description: 'Requests one API key may start per minute (0 = no limit). Needs API keys; shared across instances with --redis-url.' }),
@@ -153,7 +161,7 @@ export const ConfigSchema = Type.Object({
     },
     { default: {} },
   ),
-  redisUrl: Type.Optional(Type.String({ description: 'Redis URL (redis://host:port/db); when set, the answer cache, the quota counters and async jobs live there.' })),
+  redisUrl: Type.Optional(Type.String({ description: 'Redis URL (redis://host:port/db); when set, the answer cache, the quota counters, stored responses and async jobs live there.' })),
   simulated: Type.Object(
     {
       ttftMs: Type.Number({ minimum: 0, default: 200 }),

@@ -20,11 +20,13 @@ export const ERROR_CODES = {
   tools_unsupported: { status: 400, type: 'invalid_request_error' },
   logprobs_unsupported: { status: 400, type: 'invalid_request_error' },
   context_length_exceeded: { status: 400, type: 'invalid_request_error' },
+  previous_response_not_found: { status: 400, type: 'invalid_request_error' },
   // 401/403/404
   unauthorized: { status: 401, type: 'authentication_error' },
   forbidden: { status: 403, type: 'permission_error' },
   model_not_found: { status: 404, type: 'invalid_request_error' },
   not_found: { status: 404, type: 'invalid_request_error' },
+  response_not_found: { status: 404, type: 'invalid_request_error' },
   // 499 (as nginx logs it): the client closed the connection; nobody reads this answer
   client_closed: { status: 499, type: 'invalid_request_error' },
   // 413/415/422: the image
@@ -48,6 +50,7 @@ export const ERROR_CODES = {
   shutting_down: { status: 503, type: 'server_error' },
   engine_unavailable: { status: 503, type: 'server_error' },
   jobs_unavailable: { status: 503, type: 'server_error' },
+  responses_store_unavailable: { status: 503, type: 'server_error' },
   upstream_unavailable: { status: 502, type: 'server_error' },
   upstream_error: { status: 502, type: 'server_error' },
   empty_completion: { status: 502, type: 'server_error' },

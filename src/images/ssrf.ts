@@ -91,7 +91,9 @@ export function checkAddresses(hostname: string, addresses: readonly ResolvedAdd
   if (!addresses.length) throw new GlimpseError('image_fetch_failed', `The image host ${hostname} has no addresses.`, { param: 'image_url' });
   const refused = firstRefusal(addresses, policy);
   if (refused) {
-    const shown = hostname === refused.address ? hostname : `${hostname} (${refused.address})`;
+    // The address a name resolves to is not told: from the server's resolver, that would let a
+    // client map internal DNS names one request at a time. An IP literal is the client's own words.
+    const shown = hostname === refused.address ? hostname : `${hostname} (it resolves to a ${refused.why} address)`;
     throw forbidden(`Image URLs may not point at ${shown}: ${refused.why} addresses are not reachable from glimpse.`);
   }
 }

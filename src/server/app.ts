@@ -16,6 +16,7 @@ import { chatRequest, registerOpenAIRoutes, type ChatBody } from './routes/opena
 import { registerResponsesRoutes } from './routes/responses.js';
 import { registerJobRoutes } from './routes/jobs.js';
 import { JobQueue, type JobRunner } from '../jobs/index.js';
+import { createResponseStore } from '../responses/index.js';
 import { chatCompletion, collectAnswer, completionId } from '../streaming/index.js';
 import { registerWsRoutes, type WsRegistry } from './routes/ws.js';
 import { buildSchemas } from './schemas.js';
@@ -183,7 +184,12 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
 
   registerHealthRoutes(app, { engine, lifecycle, pipeline });
   registerOpenAIRoutes(app, { config, engine, pipeline, schemas });
-  registerResponsesRoutes(app, { config, engine, pipeline });
+  // Kept in Redis with --redis-url, so any instance can continue a conversation another answered.
+  const responseStore = config.responses.store
+    ? createResponseStore({ ...config.responses, redisUrl: config.redisUrl }, (err) => logger.warn({ err: err.message }, 'store of responses (Redis) unavailable'))
+    : undefined;
+  app.addHook('onClose', async () => responseStore?.close());
+  registerResponsesRoutes(app, { config, engine, pipeline, store: responseStore });
   registerGlmRoutes(app, { config, pipeline, schemas });
   const ws: WsRegistry = { sockets: new Set() };
   registerWsRoutes(app, { config, pipeline, registry: ws });

@@ -40,6 +40,8 @@ export function redisPerSuite<S extends { close(): Promise<void> }>(hooks: {
     redis = await startRedis();
     const { Redis } = await import('ioredis');
     admin = new Redis(redis.url);
+    // A test may stop the server on purpose; the admin connection's reconnect errors are expected then.
+    admin.on('error', () => {});
   });
   hooks.after(async () => {
     admin?.disconnect();

@@ -12,8 +12,12 @@
  * function_call_arguments deltas), and `function_call` / `function_call_output` items in the
  * next turn's input.
  *
- * glimpse keeps no responses: `previous_response_id` is refused (send the conversation as input),
- * and `store` is reported false.
+ * Responses are stored (`store`, true unless the client or --no-responses-store says otherwise) in
+ * memory or Redis (src/responses): `previous_response_id` continues a stored conversation (its
+ * turns' input and output come before the new input; `instructions` and tools are not carried
+ * over, as in OpenAI's API), and `GET /v1/responses/{id}`, `.../input_items` and `DELETE` work on
+ * what the caller's API key stored. A response is stored before its last event or body is sent, so
+ * a client may continue it the moment it has it.
  */
 import type { FastifyInstance } from 'fastify';
 import { randomBytes } from 'node:crypto';
@@ -24,6 +28,7 @@ import { collectAnswer, type CollectedAnswer, type SseWriter } from '../../strea
 import { checkToolChoice, imageSourceFromString, resolveThinking } from '../common.js';
 import { openForBody, streamSse } from '../respond.js';
 import type { GenerationPipeline } from '../pipeline.js';
+import type { ResponseStore, StoredResponse } from '../../responses/index.js';
 
 export function responsesSchema(config: Config) {
   const text = Type.String({ maxLength: config.maxPromptChars });
@@ -75,7 +80,7 @@ export function responsesSchema(config: Config) {
       top_p: Type.Optional(Type.Union([Type.Number({ exclusiveMinimum: 0, maximum: 1 }), Type.Null()])),
       stream: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
       store: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
-      previous_response_id: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+      previous_response_id: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 256 }), Type.Null()])),
       tools: Type.Optional(Type.Array(functionTool, { maxItems: 128 })),
       tool_choice: Type.Optional(Type.Union([Type.Enum(['none', 'auto', 'required']), Type.Object({ type: Type.Literal('function'), name: Type.String({ minLength: 1, maxLength: 64 }) })])),
       parallel_tool_calls: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
@@ -87,12 +92,18 @@ export function responsesSchema(config: Config) {
 }
 
 type ResponsesBody = Static<ReturnType<typeof responsesSchema>>;
+type InputItem = Exclude<ResponsesBody['input'], string>[number];
 
-function toRequest(b: ResponsesBody, ctx: { id: string; keyId?: string; defaultModel: string; defaultMaxTokens: number }): GenerateRequest {
-  if (b.previous_response_id) throw new GlimpseError('invalid_request', 'glimpse does not keep responses: send the whole conversation as input instead of previous_response_id.', { param: 'previous_response_id' });
+/** The request's input as items with ids, as a stored response keeps them and input_items lists them. */
+function inputItems(b: ResponsesBody): InputItem[] {
+  if (typeof b.input === 'string') return [{ id: 'msg_' + hex(), type: 'message', role: 'user', content: [{ type: 'input_text', text: b.input }] }];
+  return b.input.map((m) => ({ ...m, id: m.id ?? (m.type === 'function_call' ? 'fc_' : m.type === 'function_call_output' ? 'fco_' : m.type === 'reasoning' ? 'rs_' : 'msg_') + hex() }));
+}
+
+/** `items`: the earlier turns of a continued conversation, then this request's input. */
+function toRequest(b: ResponsesBody, items: InputItem[], ctx: { id: string; keyId?: string; defaultModel: string; defaultMaxTokens: number }): GenerateRequest {
   const messages: ChatMessage[] = [];
   if (b.instructions) messages.push({ role: 'system', content: [{ type: 'text', text: b.instructions }] });
-  const items = typeof b.input === 'string' ? [{ role: 'user' as const, content: b.input }] : b.input;
   items.forEach((m, i) => {
     if (m.type === 'reasoning') return;
     if (m.type === 'function_call') {
@@ -150,6 +161,10 @@ interface Meta {
   created: number;
   model: string;
   body: ResponsesBody;
+  /** Whether this response is kept (store asked for, and the server keeps responses). */
+  store: boolean;
+  /** Keeps the finished response (before its last event is sent); a failure to keep it is logged, not the client's. */
+  keep: (response: StoredResponse['response']) => Promise<void>;
 }
 
 type Status = 'in_progress' | 'completed' | 'incomplete' | 'failed';
@@ -183,9 +198,9 @@ function responseObject(m: Meta, status: Status, output: unknown[], extra: { usa
     model: m.model,
     output,
     parallel_tool_calls: b.parallel_tool_calls ?? true,
-    previous_response_id: null,
+    previous_response_id: b.previous_response_id ?? null,
     reasoning: { effort: b.reasoning?.effort ?? null, summary: null },
-    store: false,
+    store: m.store,
     temperature: b.temperature ?? 1,
     text: { format: { type: 'text' } },
     tool_choice: b.tool_choice ?? 'auto',
@@ -196,14 +211,16 @@ function responseObject(m: Meta, status: Status, output: unknown[], extra: { usa
   };
 }
 
-/** The whole answer as a response object (non-streaming). */
-function completedResponse(m: Meta, a: CollectedAnswer) {
+/** The whole answer as a response object (non-streaming), kept if it is to be. */
+async function completedResponse(m: Meta, a: CollectedAnswer) {
   const incomplete = a.finishReason === 'length';
   const calls = (a.toolCalls ?? []).map((c) => callItem('fc_' + hex(), { callId: c.id || `call_${hex()}`, name: c.function.name, arguments: c.function.arguments }, 'completed'));
   // A turn that only calls functions has no message item, as OpenAI answers it.
   const message = a.text || !calls.length ? [messageItem('msg_' + hex(), a.text, incomplete ? 'incomplete' : 'completed')] : [];
   const output = [...(a.reasoning ? [reasoningItem('rs_' + hex(), a.reasoning, 'completed')] : []), ...message, ...calls];
-  return responseObject(m, incomplete ? 'incomplete' : 'completed', output, { usage: a.usage, incomplete });
+  const response = responseObject(m, incomplete ? 'incomplete' : 'completed', output, { usage: a.usage, incomplete });
+  await m.keep(response);
+  return response;
 }
 
 /** The typed events of one streamed response, with their sequence numbers and the items they build. */
@@ -303,7 +320,9 @@ class ResponseEvents {
       await this.send('response.output_item.done', { output_index: call.index, item });
     }
     const status = incomplete ? 'incomplete' : 'completed';
-    await this.send(`response.${status}`, { response: responseObject(this.meta, status, this.output, { usage: this.usage, incomplete }) });
+    const response = responseObject(this.meta, status, this.output, { usage: this.usage, incomplete });
+    await this.meta.keep(response);
+    await this.send(`response.${status}`, { response });
   }
 
   async failed(err: GlimpseError): Promise<void> {
@@ -313,15 +332,44 @@ class ResponseEvents {
   }
 }
 
-export function registerResponsesRoutes(app: FastifyInstance, deps: { config: Config; engine: Engine; pipeline: GenerationPipeline }): void {
-  const { config, engine, pipeline } = deps;
+export function registerResponsesRoutes(app: FastifyInstance, deps: { config: Config; engine: Engine; pipeline: GenerationPipeline; store?: ResponseStore }): void {
+  const { config, engine, pipeline, store } = deps;
   const schema = responsesSchema(config);
+  const owner = (keyId: string | undefined) => keyId ?? null;
+  const idParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 256 }) });
+
   app.post<{ Body: ResponsesBody }>(
     '/v1/responses',
     { schema: { tags: ['OpenAI'], summary: 'OpenAI Responses API: text and image input, text output; typed SSE events when stream is true', body: schema }, config: { errorFormat: 'openai' } },
     async (request, reply) => {
-      const req = toRequest(request.body, { id: String(request.id), keyId: request.keyId, defaultModel: engine.info().model, defaultMaxTokens: config.defaultMaxTokens });
-      const meta: Meta = { id: 'resp_' + hex(), created: Math.floor(Date.now() / 1000), model: req.model, body: request.body };
+      const b = request.body;
+      const input = inputItems(b);
+      let history: InputItem[] = [];
+      if (b.previous_response_id) {
+        if (!store) throw new GlimpseError('invalid_request', 'This server keeps no responses (--no-responses-store): send the whole conversation as input instead of previous_response_id.', { param: 'previous_response_id' });
+        history = (await store.history(b.previous_response_id, owner(request.keyId), config.maxMessages)) as InputItem[];
+        if (history.length + input.length > config.maxMessages) {
+          throw new GlimpseError('invalid_request', `The conversation behind previous_response_id and this input hold ${history.length + input.length} items; at most ${config.maxMessages} are taken. Start a new conversation, or send the turns that matter as input.`, { param: 'previous_response_id' });
+        }
+      }
+      const req = toRequest(b, [...history, ...input], { id: String(request.id), keyId: request.keyId, defaultModel: engine.info().model, defaultMaxTokens: config.defaultMaxTokens });
+      const keeping = store !== undefined && b.store !== false;
+      const meta: Meta = {
+        id: 'resp_' + hex(),
+        created: Math.floor(Date.now() / 1000),
+        model: req.model,
+        body: b,
+        store: keeping,
+        keep: async (response) => {
+          if (!keeping) return;
+          try {
+            const kept = await store.put({ owner: owner(request.keyId), previousId: b.previous_response_id ?? null, input, response });
+            if (!kept) request.log.warn({ response: response.id }, 'response too large to keep; previous_response_id to it will not be found');
+          } catch (err) {
+            request.log.warn({ err, response: response.id }, 'response could not be kept');
+          }
+        },
+      };
       if (!req.stream) return completedResponse(meta, await collectAnswer(await openForBody(pipeline, request, reply, req)));
 
       let events: ResponseEvents | undefined;
@@ -338,6 +386,49 @@ export function registerResponsesRoutes(app: FastifyInstance, deps: { config: Co
         },
         error: (sse, err) => of(sse).failed(err),
       });
+    },
+  );
+
+  const stored = async (id: string, keyId: string | undefined): Promise<StoredResponse> => {
+    const r = store ? await store.get(id, owner(keyId)) : undefined;
+    if (!r) throw new GlimpseError('response_not_found', `No stored response '${id}' (never stored, expired, deleted, or made with another API key).`, { param: 'id' });
+    return r;
+  };
+
+  app.get<{ Params: Static<typeof idParams> }>(
+    '/v1/responses/:id',
+    { schema: { tags: ['OpenAI'], summary: 'A stored response, as it was answered', params: idParams }, config: { errorFormat: 'openai' } },
+    async (request) => (await stored(request.params.id, request.keyId)).response,
+  );
+
+  const listQuery = Type.Object({
+    order: Type.Optional(Type.Enum(['asc', 'desc'])),
+    // Query strings are text; the route reads the number itself (1..100).
+    limit: Type.Optional(Type.String({ pattern: '^(100|[1-9][0-9]?)$', description: 'Items per page, 1..100 (default 20).' })),
+    after: Type.Optional(Type.String({ maxLength: 256 })),
+  });
+  app.get<{ Params: Static<typeof idParams>; Querystring: Static<typeof listQuery> }>(
+    '/v1/responses/:id/input_items',
+    { schema: { tags: ['OpenAI'], summary: "A stored response's input items (this turn's; newest first unless order=asc)", params: idParams, querystring: listQuery }, config: { errorFormat: 'openai' } },
+    async (request) => {
+      const { order = 'desc', after } = request.query;
+      const limit = Number(request.query.limit ?? 20);
+      const items = (await stored(request.params.id, request.keyId)).input;
+      const ordered = order === 'asc' ? items : [...items].reverse();
+      const from = after === undefined ? 0 : ordered.findIndex((it) => it.id === after) + 1;
+      if (after !== undefined && from === 0) throw new GlimpseError('invalid_request', `'after' names no input item of this response.`, { param: 'after' });
+      const page = ordered.slice(from, from + limit);
+      return { object: 'list', data: page, first_id: page[0]?.id ?? null, last_id: page.at(-1)?.id ?? null, has_more: from + limit < ordered.length };
+    },
+  );
+
+  app.delete<{ Params: Static<typeof idParams> }>(
+    '/v1/responses/:id',
+    { schema: { tags: ['OpenAI'], summary: 'Forget a stored response', params: idParams }, config: { errorFormat: 'openai' } },
+    async (request) => {
+      const { id } = request.params;
+      if (!store || !(await store.delete(id, owner(request.keyId)))) throw new GlimpseError('response_not_found', `No stored response '${id}'.`, { param: 'id' });
+      return { id, object: 'response', deleted: true };
     },
   );
 }

@@ -1,0 +1,158 @@
+/**
+ * Stored responses, for the Responses API's `previous_response_id`, `GET /v1/responses/{id}`,
+ * its input items, and `DELETE`. One record per response: the response object as it was answered,
+ * the input items of that turn (with ids), and the id of the response it continued. A continuation
+ * walks that chain back, so each turn (and each image in it) is stored once, not once per later turn.
+ *
+ * In memory (an LRU bounded by bytes, with a time to live) or, with --redis-url, in Redis so that
+ * every instance behind a balancer can continue any conversation. Reading a record renews its time
+ * to live, so a conversation in use keeps its whole history. A record belongs to the API key that
+ * made it: another key's lookup finds nothing, exactly as for an id that never existed.
+ */
+import { LRUCache } from 'lru-cache';
+import { Redis } from 'ioredis';
+import { GlimpseError } from '../core/index.js';
+
+/** One stored turn. `input` and `response.output` are the Responses API's own item shapes. */
+export interface StoredResponse {
+  /** The API key id that made it (null without keys). */
+  owner: string | null;
+  /** The response it continued, if any. */
+  previousId: string | null;
+  /** This turn's input items, each with an id (as input_items lists them). */
+  input: Array<Record<string, unknown>>;
+  /** The response object as the client got it. */
+  response: Record<string, unknown> & { id: string; output: unknown[] };
+}
+
+export interface ResponseStore {
+  readonly backend: 'memory' | 'redis';
+  /** The record, or undefined when there is none for this caller (never existed, expired, deleted, or another key's). */
+  get(id: string, owner: string | null): Promise<StoredResponse | undefined>;
+  /** Keeps the record; false when it is too large to keep (memory: over a quarter of the budget). */
+  put(record: StoredResponse): Promise<boolean>;
+  /** True when a record of this caller was removed. */
+  delete(id: string, owner: string | null): Promise<boolean>;
+  /**
+   * The items of every earlier turn, oldest first (each turn's input, then its output), for a
+   * response that continues `id`; throws previous_response_not_found when `id` or an ancestor is gone.
+   */
+  history(id: string, owner: string | null, maxTurns: number): Promise<Array<Record<string, unknown>>>;
+  close(): Promise<void>;
+}
+
+export interface ResponseStoreOptions {
+  maxBytes: number;
+  ttlSeconds: number;
+  redisUrl?: string;
+}
+
+const unavailable = (err: unknown) =>
+  new GlimpseError('responses_store_unavailable', 'The store of responses (Redis) cannot be reached; try again shortly, or send the whole conversation as input.', { headers: { 'Retry-After': '5' }, cause: err });
+
+/** The items a later turn sees from this one: what was asked, then what was answered. */
+function turnItems(r: StoredResponse): Array<Record<string, unknown>> {
+  return [...r.input, ...(r.response.output as Array<Record<string, unknown>>)];
+}
+
+function withHistory(get: (id: string) => Promise<StoredResponse | undefined>): ResponseStore['history'] {
+  return async (id, owner, maxTurns) => {
+    const turns: StoredResponse[] = [];
+    for (let next: string | null = id; next; ) {
+      const r: StoredResponse | undefined = await get(next);
+      if (!r || r.owner !== owner) {
+        const what = next === id ? `Previous response '${id}' is not stored here` : `An earlier turn of the conversation ('${next}') is no longer stored`;
+        throw new GlimpseError('previous_response_not_found', `${what} (never stored, expired, deleted, or made with another API key); send the whole conversation as input instead.`, { param: 'previous_response_id' });
+      }
+      turns.push(r);
+      if (turns.length > maxTurns) {
+        throw new GlimpseError('invalid_request', `The conversation behind '${id}' is over ${maxTurns} turns; start a new one, or send the turns that matter as input.`, { param: 'previous_response_id' });
+      }
+      next = r.previousId;
+    }
+    return turns.reverse().flatMap(turnItems);
+  };
+}
+
+function memoryResponseStore(opts: ResponseStoreOptions): ResponseStore {
+  const records = new LRUCache<string, string>({
+    maxSize: Math.max(1, opts.maxBytes),
+    // One conversation may not push out everyone else's.
+    maxEntrySize: Math.max(1, Math.floor(opts.maxBytes / 4)),
+    // UTF-16: about two bytes a character.
+    sizeCalculation: (value, key) => 2 * (value.length + key.length),
+    ttl: opts.ttlSeconds > 0 ? opts.ttlSeconds * 1000 : undefined,
+    updateAgeOnGet: true,
+  });
+  const read = async (id: string) => {
+    const raw = records.get(id);
+    return raw === undefined ? undefined : (JSON.parse(raw) as StoredResponse);
+  };
+  return {
+    backend: 'memory',
+    get: async (id, owner) => {
+      const r = await read(id);
+      return r && r.owner === owner ? r : undefined;
+    },
+    put: async (record) => {
+      const raw = JSON.stringify(record);
+      if (2 * (raw.length + record.response.id.length) > Math.floor(opts.maxBytes / 4)) return false;
+      records.set(record.response.id, raw);
+      return true;
+    },
+    delete: async (id, owner) => {
+      const r = await read(id);
+      if (!r || r.owner !== owner) return false;
+      return records.delete(id);
+    },
+    history: withHistory(read),
+    close: async () => records.clear(),
+  };
+}
+
+function redisResponseStore(opts: ResponseStoreOptions & { redisUrl: string }, onError: (err: Error) => void): ResponseStore {
+  const prefix = 'glimpse:response:';
+  const client = new Redis(opts.redisUrl, { enableOfflineQueue: false, commandTimeout: 1000, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+  client.on('error', onError);
+  const ttl = opts.ttlSeconds;
+  const call = async <T>(fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (err) {
+      throw unavailable(err);
+    }
+  };
+  const read = (id: string) =>
+    call(async () => {
+      // Reading renews the time to live: a conversation in use keeps its history.
+      const raw = ttl > 0 ? await client.getex(prefix + id, 'EX', ttl) : await client.get(prefix + id);
+      return raw == null ? undefined : (JSON.parse(raw) as StoredResponse);
+    });
+  return {
+    backend: 'redis',
+    get: async (id, owner) => {
+      const r = await read(id);
+      return r && r.owner === owner ? r : undefined;
+    },
+    put: (record) =>
+      call(async () => {
+        const raw = JSON.stringify(record);
+        if (ttl > 0) await client.set(prefix + record.response.id, raw, 'EX', ttl);
+        else await client.set(prefix + record.response.id, raw);
+        return true;
+      }),
+    delete: async (id, owner) => {
+      const r = await read(id);
+      if (!r || r.owner !== owner) return false;
+      return call(async () => (await client.del(prefix + id)) > 0);
+    },
+    history: withHistory(read),
+    close: async () => {
+      client.disconnect();
+    },
+  };
+}
+
+export function createResponseStore(opts: ResponseStoreOptions, onError: (err: Error) => void = () => {}): ResponseStore {
+  return opts.redisUrl ? redisResponseStore({ ...opts, redisUrl: opts.redisUrl }, onError) : memoryResponseStore(opts);
+}
