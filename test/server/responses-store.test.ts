@@ -111,6 +111,15 @@ describe('stored responses (memory)', () => {
     assert.equal(again.status, 404);
   });
 
+  test("an error in a continuation's input is named as the client sent it, not shifted by the stored turns", async () => {
+    suite.script = { content: ['Ok.'] };
+    const first = await suite.client.responses.create({ model: 'glm-4.6v-flash', input: [{ role: 'user', content: 'One.' }, { role: 'assistant', content: 'Two.' }, { role: 'user', content: 'Three?' }] });
+    const e = await errorOf(
+      suite.client.responses.create({ model: 'glm-4.6v-flash', previous_response_id: first.id, input: [{ role: 'assistant', content: [{ type: 'input_image', image_url: RED_PIXEL_PNG, detail: 'auto' }] }] } as never),
+    );
+    assert.deepEqual([e.status, e.param], [400, 'input.0.content.0']);
+  });
+
   test('store: false keeps nothing, and says so', async () => {
     suite.script = { content: ['Fine.'] };
     const r = await suite.client.responses.create({ model: 'glm-4.6v-flash', input: 'Hello?', store: false });

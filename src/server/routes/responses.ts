@@ -100,8 +100,8 @@ function inputItems(b: ResponsesBody): InputItem[] {
   return b.input.map((m) => ({ ...m, id: m.id ?? (m.type === 'function_call' ? 'fc_' : m.type === 'function_call_output' ? 'fco_' : m.type === 'reasoning' ? 'rs_' : 'msg_') + hex() }));
 }
 
-/** `items`: the earlier turns of a continued conversation, then this request's input. */
-function toRequest(b: ResponsesBody, items: InputItem[], ctx: { id: string; keyId?: string; defaultModel: string; defaultMaxTokens: number }): GenerateRequest {
+/** `items`: the earlier turns of a continued conversation (`historyItems` of them), then this request's input. */
+function toRequest(b: ResponsesBody, items: InputItem[], historyItems: number, ctx: { id: string; keyId?: string; defaultModel: string; defaultMaxTokens: number }): GenerateRequest {
   const messages: ChatMessage[] = [];
   if (b.instructions) messages.push({ role: 'system', content: [{ type: 'text', text: b.instructions }] });
   items.forEach((m, i) => {
@@ -123,9 +123,10 @@ function toRequest(b: ResponsesBody, items: InputItem[], ctx: { id: string; keyI
       typeof m.content === 'string'
         ? [{ type: 'text', text: m.content }]
         : m.content.map((p, j): ContentPart => {
-            const param = `input.${i}.content.${j}`;
+            // Named as the client sent it (earlier turns were checked when they were sent).
+            const param = `input.${i - historyItems}.content.${j}`;
             if (p.type !== 'input_image') return { type: 'text', text: p.text };
-            if (role !== 'user') throw new GlimpseError('invalid_request', `Images are only accepted in user messages (input.${i} is '${m.role}').`, { param });
+            if (role !== 'user') throw new GlimpseError('invalid_request', `Images are only accepted in user messages (input.${i - historyItems} is '${m.role}').`, { param });
             if (!p.image_url) throw new GlimpseError('missing_image', `${param} needs an image_url (a data URL or an http(s) URL); uploaded file ids are not kept here.`, { param: `${param}.image_url` });
             return { type: 'image', source: imageSourceFromString(p.image_url, `${param}.image_url`) };
           });
@@ -352,7 +353,7 @@ export function registerResponsesRoutes(app: FastifyInstance, deps: { config: Co
           throw new GlimpseError('invalid_request', `The conversation behind previous_response_id and this input hold ${history.length + input.length} items; at most ${config.maxMessages} are taken. Start a new conversation, or send the turns that matter as input.`, { param: 'previous_response_id' });
         }
       }
-      const req = toRequest(b, [...history, ...input], { id: String(request.id), keyId: request.keyId, defaultModel: engine.info().model, defaultMaxTokens: config.defaultMaxTokens });
+      const req = toRequest(b, [...history, ...input], history.length, { id: String(request.id), keyId: request.keyId, defaultModel: engine.info().model, defaultMaxTokens: config.defaultMaxTokens });
       const keeping = store !== undefined && b.store !== false;
       const meta: Meta = {
         id: 'resp_' + hex(),
