@@ -55,62 +55,74 @@ function turnItems(r: StoredResponse): Array<Record<string, unknown>> {
   return [...r.input, ...(r.response.output as Array<Record<string, unknown>>)];
 }
 
-function withHistory(get: (id: string) => Promise<StoredResponse | undefined>): ResponseStore['history'] {
-  return async (id, owner, maxTurns) => {
-    const turns: StoredResponse[] = [];
-    for (let next: string | null = id; next; ) {
-      const r: StoredResponse | undefined = await get(next);
-      if (!r || r.owner !== owner) {
-        const what = next === id ? `Previous response '${id}' is not stored here` : `An earlier turn of the conversation ('${next}') is no longer stored`;
-        throw new GlimpseError('previous_response_not_found', `${what} (never stored, expired, deleted, or made with another API key); send the whole conversation as input instead.`, { param: 'previous_response_id' });
+/** What a backend does with the raw records; owner checks and the history walk are built on it once. */
+interface RecordBackend {
+  backend: ResponseStore['backend'];
+  read(id: string): Promise<StoredResponse | undefined>;
+  write(record: StoredResponse): Promise<boolean>;
+  remove(id: string): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+function ownedStore(b: RecordBackend): ResponseStore {
+  const get = async (id: string, owner: string | null) => {
+    const r = await b.read(id);
+    return r && r.owner === owner ? r : undefined;
+  };
+  return {
+    backend: b.backend,
+    get,
+    put: (record) => b.write(record),
+    delete: async (id, owner) => ((await get(id, owner)) ? b.remove(id) : false),
+    history: async (id, owner, maxTurns) => {
+      const turns: StoredResponse[] = [];
+      for (let next: string | null = id; next; ) {
+        const r: StoredResponse | undefined = await get(next, owner);
+        if (!r) {
+          const what = next === id ? `Previous response '${id}' is not stored here` : `An earlier turn of the conversation ('${next}') is no longer stored`;
+          throw new GlimpseError('previous_response_not_found', `${what} (never stored, expired, deleted, or made with another API key); send the whole conversation as input instead.`, { param: 'previous_response_id' });
+        }
+        turns.push(r);
+        if (turns.length > maxTurns) {
+          throw new GlimpseError('invalid_request', `The conversation behind '${id}' is over ${maxTurns} turns; start a new one, or send the turns that matter as input.`, { param: 'previous_response_id' });
+        }
+        next = r.previousId;
       }
-      turns.push(r);
-      if (turns.length > maxTurns) {
-        throw new GlimpseError('invalid_request', `The conversation behind '${id}' is over ${maxTurns} turns; start a new one, or send the turns that matter as input.`, { param: 'previous_response_id' });
-      }
-      next = r.previousId;
-    }
-    return turns.reverse().flatMap(turnItems);
+      return turns.reverse().flatMap(turnItems);
+    },
+    close: () => b.close(),
   };
 }
 
-function memoryResponseStore(opts: ResponseStoreOptions): ResponseStore {
+function memoryBackend(opts: ResponseStoreOptions): RecordBackend {
+  // UTF-16: about two bytes a character. One conversation may not push out everyone else's: a
+  // record over a quarter of the budget is not kept.
+  const size = (raw: string, id: string) => 2 * (raw.length + id.length);
+  const maxRecord = Math.floor(opts.maxBytes / 4);
   const records = new LRUCache<string, string>({
     maxSize: Math.max(1, opts.maxBytes),
-    // One conversation may not push out everyone else's.
-    maxEntrySize: Math.max(1, Math.floor(opts.maxBytes / 4)),
-    // UTF-16: about two bytes a character.
-    sizeCalculation: (value, key) => 2 * (value.length + key.length),
+    sizeCalculation: (raw, id) => size(raw, id),
     ttl: opts.ttlSeconds > 0 ? opts.ttlSeconds * 1000 : undefined,
     updateAgeOnGet: true,
   });
-  const read = async (id: string) => {
-    const raw = records.get(id);
-    return raw === undefined ? undefined : (JSON.parse(raw) as StoredResponse);
-  };
   return {
     backend: 'memory',
-    get: async (id, owner) => {
-      const r = await read(id);
-      return r && r.owner === owner ? r : undefined;
+    read: async (id) => {
+      const raw = records.get(id);
+      return raw === undefined ? undefined : (JSON.parse(raw) as StoredResponse);
     },
-    put: async (record) => {
+    write: async (record) => {
       const raw = JSON.stringify(record);
-      if (2 * (raw.length + record.response.id.length) > Math.floor(opts.maxBytes / 4)) return false;
+      if (size(raw, record.response.id) > maxRecord) return false;
       records.set(record.response.id, raw);
       return true;
     },
-    delete: async (id, owner) => {
-      const r = await read(id);
-      if (!r || r.owner !== owner) return false;
-      return records.delete(id);
-    },
-    history: withHistory(read),
+    remove: async (id) => records.delete(id),
     close: async () => records.clear(),
   };
 }
 
-function redisResponseStore(opts: ResponseStoreOptions & { redisUrl: string }, onError: (err: Error) => void): ResponseStore {
+function redisBackend(opts: ResponseStoreOptions & { redisUrl: string }, onError: (err: Error) => void): RecordBackend {
   const prefix = 'glimpse:response:';
   const client = new Redis(opts.redisUrl, { enableOfflineQueue: false, commandTimeout: 1000, maxRetriesPerRequest: 1, connectTimeout: 2000 });
   client.on('error', onError);
@@ -122,31 +134,22 @@ function redisResponseStore(opts: ResponseStoreOptions & { redisUrl: string }, o
       throw unavailable(err);
     }
   };
-  const read = (id: string) =>
-    call(async () => {
-      // Reading renews the time to live: a conversation in use keeps its history.
-      const raw = ttl > 0 ? await client.getex(prefix + id, 'EX', ttl) : await client.get(prefix + id);
-      return raw == null ? undefined : (JSON.parse(raw) as StoredResponse);
-    });
   return {
     backend: 'redis',
-    get: async (id, owner) => {
-      const r = await read(id);
-      return r && r.owner === owner ? r : undefined;
-    },
-    put: (record) =>
+    read: (id) =>
+      call(async () => {
+        // Reading renews the time to live: a conversation in use keeps its history.
+        const raw = ttl > 0 ? await client.getex(prefix + id, 'EX', ttl) : await client.get(prefix + id);
+        return raw == null ? undefined : (JSON.parse(raw) as StoredResponse);
+      }),
+    write: (record) =>
       call(async () => {
         const raw = JSON.stringify(record);
         if (ttl > 0) await client.set(prefix + record.response.id, raw, 'EX', ttl);
         else await client.set(prefix + record.response.id, raw);
         return true;
       }),
-    delete: async (id, owner) => {
-      const r = await read(id);
-      if (!r || r.owner !== owner) return false;
-      return call(async () => (await client.del(prefix + id)) > 0);
-    },
-    history: withHistory(read),
+    remove: (id) => call(async () => (await client.del(prefix + id)) > 0),
     close: async () => {
       client.disconnect();
     },
@@ -154,5 +157,5 @@ function redisResponseStore(opts: ResponseStoreOptions & { redisUrl: string }, o
 }
 
 export function createResponseStore(opts: ResponseStoreOptions, onError: (err: Error) => void = () => {}): ResponseStore {
-  return opts.redisUrl ? redisResponseStore({ ...opts, redisUrl: opts.redisUrl }, onError) : memoryResponseStore(opts);
+  return ownedStore(opts.redisUrl ? redisBackend({ ...opts, redisUrl: opts.redisUrl }, onError) : memoryBackend(opts));
 }
