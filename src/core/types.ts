@@ -56,6 +56,16 @@ export interface ChatMessage {
   toolCallId?: string;
 }
 
+/**
+ * The variables a request gives the model's chat template: its templateArgs, plus enable_thinking
+ * when the client chose (and `withThinking`, for servers told the choice another way); undefined
+ * when there are none.
+ */
+export function templateVariables(req: Pick<GenerateRequest, 'thinking' | 'templateArgs'>, withThinking = true): Record<string, unknown> | undefined {
+  const thinking = withThinking && req.thinking !== undefined ? { enable_thinking: req.thinking } : undefined;
+  return req.templateArgs || thinking ? { ...req.templateArgs, ...thinking } : undefined;
+}
+
 /** Whether a conversation carries tool turns: calls the model made, or results of them. */
 export function hasToolTurns(messages: readonly ChatMessage[]): boolean {
   return messages.some((m) => m.role === 'tool' || !!m.toolCalls?.length);

@@ -17,6 +17,7 @@ import type { Config } from '../../config/index.js';
 import { servedModelName } from '../../config/index.js';
 import {
   GlimpseError,
+  templateVariables,
   type Engine,
   type EngineHealth,
   type EngineInfo,
@@ -301,7 +302,7 @@ export class EmbeddedEngine implements Engine {
         messages,
         images,
         // The model's template reads these as variables (a template without them ignores them).
-        ...(req.templateArgs || req.thinking !== undefined ? { templateArgs: { ...req.templateArgs, ...(req.thinking !== undefined ? { enable_thinking: req.thinking } : {}) } } : {}),
+        templateArgs: templateVariables(req),
         maxTokens: s.maxTokens,
         temperature: s.temperature,
         topP: s.topP,

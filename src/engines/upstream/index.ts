@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { request, type Dispatcher } from 'undici';
 import type { Config } from '../../config/index.js';
 import { servedModelName } from '../../config/index.js';
-import { GlimpseError, type Engine, type EngineHealth, type GenerateEvent, type GenerateRequest, type Usage, type FinishReason } from '../../core/index.js';
+import { GlimpseError, templateVariables, type Engine, type EngineHealth, type GenerateEvent, type GenerateRequest, type Usage, type FinishReason } from '../../core/index.js';
 import { toDataUrl } from '../../images/index.js';
 import type { Logger } from '../../observability/index.js';
 import { UpstreamPool, type PoolMember } from './pool.js';
@@ -90,10 +90,9 @@ export function toOpenAIRequestBody(req: GenerateRequest, upstreamModel: string,
     body.top_logprobs = req.logprobs.top;
   }
   // Thinking on or off, as the client chose (nothing when it did not: the model's default holds).
-  const thinking = req.thinking;
-  const templateThinking = thinking !== undefined && (thinkingParam === 'both' || thinkingParam === 'chat_template_kwargs') ? { enable_thinking: thinking } : {};
-  if (req.templateArgs || 'enable_thinking' in templateThinking) body.chat_template_kwargs = { ...req.templateArgs, ...templateThinking };
-  if (thinking !== undefined && (thinkingParam === 'both' || thinkingParam === 'thinking')) body.thinking = { type: thinking ? 'enabled' : 'disabled' };
+  const templateVars = templateVariables(req, thinkingParam === 'both' || thinkingParam === 'chat_template_kwargs');
+  if (templateVars) body.chat_template_kwargs = templateVars;
+  if (req.thinking !== undefined && (thinkingParam === 'both' || thinkingParam === 'thinking')) body.thinking = { type: req.thinking ? 'enabled' : 'disabled' };
   return body;
 }
 
@@ -141,9 +140,8 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
   let started = false;
 
   /** One attempt against one member. Yields events; returns how it ended. */
-  async function* attempt(member: PoolMember, target: Target, req: GenerateRequest, signal: AbortSignal, n: number): AsyncGenerator<GenerateEvent, Outcome> {
+  async function* attempt(member: PoolMember, target: Target, body: string, req: GenerateRequest, signal: AbortSignal, n: number): AsyncGenerator<GenerateEvent, Outcome> {
     const base = member.base;
-    const body = toOpenAIRequestBody(req, target.model, config.upstreamThinkingParam);
     let emitted = 0;
     let verdict: 'success' | 'failure' | 'neutral' = 'neutral';
     try {
@@ -159,7 +157,7 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
             ...(req.trace ? { traceparent: req.trace.traceparent, ...(req.trace.tracestate ? { tracestate: req.trace.tracestate } : {}) } : {}),
             ...target.pool.authHeaders(),
           },
-          body: JSON.stringify(body),
+          body,
           signal,
           dispatcher: target.pool.dispatcher,
         });
@@ -271,6 +269,8 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
       let n = 0;
       for (const target of targets) {
         const tried = new Set<PoolMember>();
+        // Built once per target (the model name is its only difference), not per retry: images make it megabytes.
+        let body: string | undefined;
         for (let i = 0; i <= config.upstreamRetries; i++) {
           const member = target.pool.acquire(tried);
           if (!member) {
@@ -288,7 +288,8 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
           }
           n++;
           tried.add(member);
-          const outcome = yield* attempt(member, target, req, signal, n);
+          body ??= JSON.stringify(toOpenAIRequestBody(req, target.model, config.upstreamThinkingParam));
+          const outcome = yield* attempt(member, target, body, req, signal, n);
           if (outcome.kind === 'ok' || outcome.kind === 'final') return;
           if (outcome.kind === 'cancelled') {
             yield { type: 'done', finishReason: 'cancelled' };
