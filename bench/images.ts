@@ -4,7 +4,8 @@
  * as the server has them: "pixels" hands the RGB over (what the in-process engine takes: the
  * issue's decode + orient + resize), "encoded" also encodes JPEG q90 (what a network engine takes).
  * Pillow does the same in each mode, minus the fingerprints. A per-file table adds Pillow's
- * decode-only time: the codec floor both sides share (libjpeg-turbo, libwebp, zlib).
+ * decode-only time: the codec floor both sides share (libjpeg-turbo, libwebp, zlib), and from it the
+ * ceiling that floor puts on any implementation's ratio to Pillow (its whole time over its decode).
  *
  *   npx tsx bench/images.ts [--seconds 5] [--max-edge 1024] [FILE ...]
  *
@@ -162,6 +163,17 @@ async function main() {
     );
   }
 
+  // The ceiling the codecs set: any implementation must at least decode (at the shrink-on-load
+  // size), and with the same libraries (libjpeg-turbo, libwebp, zlib) that costs what Pillow's
+  // decode-only column shows. Even if everything after the decode were free, an implementation
+  // could beat Pillow's whole work by at most (Pillow's work) / (decode alone), over this set.
+  const sum = (pick: (r: (typeof perFile)[number]) => number) => perFile.reduce((a, r) => a + pick(r), 0);
+  const ceiling = sum((r) => r.pillowPixelsMs) / sum((r) => r.pillowDecodeOnlyMs);
+  const oneAtATime = sum((r) => r.pillowPixelsMs) / sum((r) => r.glimpsePixelsMs);
+  console.log(
+    `ceiling: on this set Pillow's decode alone is ${((100 * sum((r) => r.pillowDecodeOnlyMs)) / sum((r) => r.pillowPixelsMs)).toFixed(0)}% of its whole pixels work, so decoding with the same codecs caps any implementation at ${ceiling.toFixed(2)}x Pillow's rate (nothing but the decode); glimpse, one at a time: ${oneAtATime.toFixed(2)}x`,
+  );
+
   const rows: Array<{ impl: string; mode: Mode; parallel: number; images: number; imagesPerSecond: number; cpuMsPerImage: number; eventLoopDelayMs?: { p99: number; max: number } }> = [];
   for (const mode of ['pixels', 'encoded'] as const) {
     for (const parallel of [1, cores]) {
@@ -205,7 +217,7 @@ async function main() {
   const file = join(outDir, `images-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(
     file,
-    JSON.stringify({ bench: 'images', date: new Date().toISOString(), cores, maxEdge: MAX_EDGE, secondsPerRow: SECONDS, files: set.map((f) => ({ name: f.name, bytes: f.data.length })), perFile, rows, bestRatio: ratio, cpuRatio, summary, context: { pillowWithoutDraft: plain, bestGlimpseOverIt: plainRatio }, loadAverage: loadavg() }, null, 2),
+    JSON.stringify({ bench: 'images', date: new Date().toISOString(), cores, maxEdge: MAX_EDGE, secondsPerRow: SECONDS, files: set.map((f) => ({ name: f.name, bytes: f.data.length })), perFile, rows, bestRatio: ratio, codecCeiling: ceiling, oneAtATimeRatio: oneAtATime, cpuRatio, summary, context: { pillowWithoutDraft: plain, bestGlimpseOverIt: plainRatio }, loadAverage: loadavg() }, null, 2),
   );
   console.log(`wrote ${file}`);
 }
