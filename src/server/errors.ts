@@ -9,6 +9,7 @@ export type ErrorFormat = 'openai' | 'infer' | 'plain';
 
 interface AjvIssue {
   instancePath?: string;
+  schemaPath?: string;
   keyword?: string;
   message?: string;
   params?: Record<string, unknown>;
@@ -36,7 +37,45 @@ function valueAt(body: unknown, pointer: string): unknown {
   return cur;
 }
 
-function fromValidation(issues: AjvIssue[], body: unknown): GlimpseError {
+/** A union branch's tag check: the branch (`...anyOf/N`) and whether it checks `type` or `role`. */
+const TAG_CHECK = /^(.*\/anyOf\/)(\d+)\/properties\/(?:type|role)\/(?:const|enum)$/;
+/** A union branch whose JSON type the value does not have (a string branch given an array, ...). */
+const TYPE_CHECK = /^(.*\/anyOf\/)(\d+)\/type$/;
+
+/**
+ * Ajv reports every branch of a union (allErrors), in branch order. For unions told apart by a
+ * `type` or `role` tag, only one branch's issues are about what the client meant: the branch whose
+ * tag the value has (so a json_schema format without a name says 'name is missing', not 'type must
+ * be text'); when no branch has it, one issue listing every allowed tag. Branches of another JSON
+ * type than the value's (a string branch for an array) are not what the client meant either.
+ */
+function relevantIssues(issues: AjvIssue[]): AjvIssue[] {
+  const wrongBranches = new Map<string, Set<string>>();
+  for (const i of issues) {
+    const m = TAG_CHECK.exec(i.schemaPath ?? '') ?? TYPE_CHECK.exec(i.schemaPath ?? '');
+    if (!m) continue;
+    const set = wrongBranches.get(m[1]!) ?? new Set<string>();
+    wrongBranches.set(m[1]!, set.add(m[2]!));
+  }
+  let kept = issues;
+  for (const [union, wrong] of wrongBranches) {
+    const branchOf = (i: AjvIssue) => ((i.schemaPath ?? '').startsWith(union) ? (i.schemaPath ?? '').slice(union.length).split('/')[0] : undefined);
+    const matched = kept.filter((i) => branchOf(i) !== undefined && !wrong.has(branchOf(i)!));
+    if (matched.length) {
+      kept = kept.filter((i) => branchOf(i) === undefined || !wrong.has(branchOf(i)!));
+      continue;
+    }
+    const tags = kept.filter((i) => branchOf(i) !== undefined && TAG_CHECK.test(i.schemaPath ?? ''));
+    if (!tags.length) continue; // no branch has the value's JSON type: every branch's type is listed
+    const allowed = tags.flatMap((i) => (i.keyword === 'const' ? [i.params?.allowedValue] : ((i.params?.allowedValues as unknown[]) ?? [])));
+    const one: AjvIssue = { ...tags[0], keyword: 'enum', message: `must be one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}` };
+    kept = kept.flatMap((i) => (i === tags[0] ? [one] : branchOf(i) !== undefined ? [] : [i]));
+  }
+  return kept;
+}
+
+function fromValidation(all: AjvIssue[], body: unknown): GlimpseError {
+  const issues = relevantIssues(all);
   const first = issues[0] ?? {};
   const path = first.instancePath ?? '';
   const segs = path.split('/').filter(Boolean);

@@ -34,7 +34,10 @@ describe('bad requests', () => {
     { name: 'an image part that is not base64', path: '/v1/chat/completions', body: { messages: user([{ type: 'image_url', image_url: { url: 'not an image at all!' } }]) }, status: 400, code: 'invalid_image_url' },
     { name: 'an image data URL holding text', path: '/v1/chat/completions', body: { messages: user([{ type: 'image_url', image_url: { url: 'data:image/png;base64,' + Buffer.from('hello').toString('base64') } }]) }, status: 422, code: 'invalid_image' },
     { name: 'an image in an assistant message', path: '/v1/chat/completions', body: { messages: [{ role: 'assistant', content: [{ type: 'image_url', image_url: { url: RED_PIXEL_PNG } }] }, { role: 'user', content: 'hi' }] }, status: 400, code: 'invalid_request' },
-    { name: 'an unknown content part type', path: '/v1/chat/completions', body: { messages: user([{ type: 'audio', audio: 'x' }]) }, status: 400, code: 'invalid_request' },
+    { name: 'an unknown content part type', path: '/v1/chat/completions', body: { messages: user([{ type: 'audio', audio: 'x' }]) }, status: 400, code: 'invalid_request', param: 'messages.0.content.0.type' },
+    // In a union told apart by `type`, the error is about the branch the client chose, not the first one.
+    { name: 'an image part without its image_url', path: '/v1/chat/completions', body: { messages: user([{ type: 'image_url' }]) }, status: 400, code: 'invalid_request', param: 'messages.0.content.0.image_url' },
+    { name: 'a json_schema response_format without a name', path: '/v1/chat/completions', body: { messages: user('hi'), response_format: { type: 'json_schema', json_schema: { schema: {} } } }, status: 400, code: 'invalid_request', param: 'response_format.json_schema.name' },
     { name: 'multimodal without image', path: '/v1/multimodal/completions', body: { prompt: 'hi' }, status: 400, code: 'missing_image', param: 'image' },
     { name: 'multimodal without prompt', path: '/v1/multimodal/completions', body: { image: RED_PIXEL_PNG }, status: 400, code: 'missing_prompt', param: 'prompt' },
     { name: 'multimodal with an empty prompt', path: '/v1/multimodal/completions', body: { image: RED_PIXEL_PNG, prompt: '' }, status: 400, code: 'missing_prompt' },
