@@ -4,6 +4,7 @@
  */
 import { Type } from 'typebox';
 import type { Config } from '../config/index.js';
+import { REASONING_EFFORTS } from './common.js';
 
 export function buildSchemas(config: Config) {
   const maxTokens = (name: string) =>
@@ -75,7 +76,7 @@ export function buildSchemas(config: Config) {
     n: Type.Optional(Type.Union([Type.Literal(1), Type.Null()])),
     thinking: Type.Optional(Type.Object({ type: Type.Enum(['enabled', 'disabled']) }, { description: "Zhipu's spelling: whether the model thinks before answering (absent: the model's default)." })),
     reasoning_effort: Type.Optional(
-      Type.Union([Type.Enum(['none', 'minimal', 'low', 'medium', 'high', 'xhigh'], { description: "OpenAI's spelling: 'none' and 'minimal' turn thinking off, the others on." }), Type.Null()]),
+      Type.Union([Type.Enum([...REASONING_EFFORTS], { description: "OpenAI's spelling: 'none' and 'minimal' turn thinking off, the others on." }), Type.Null()]),
     ),
     chat_template_kwargs: Type.Optional(
       Type.Union([
@@ -100,29 +101,18 @@ export function buildSchemas(config: Config) {
     { description: 'A Chat Completions request to run in the background (stream is ignored), and optionally where to announce its end.' },
   );
 
-  const multimodal = Type.Object({
-    image: imageString,
-    prompt,
+  // The GLM-WEB JSON shapes share their sampling fields with multipart /infer and WebSocket
+  // messages (common.ts glmSampling): max_tokens is taken as another name for max_new_tokens.
+  const glmSamplingFields = {
     max_new_tokens: Type.Optional(maxTokens('max_new_tokens')),
+    max_tokens: Type.Optional(maxTokens('max_tokens')),
     temperature: Type.Optional(temperature),
     top_p: Type.Optional(topP),
     seed: Type.Optional(Type.Integer()),
-    model: Type.Optional(Type.String({ maxLength: 256 })),
-  });
-
-  const glmChat = Type.Object({
-    image_url: imageString,
-    prompt,
-    max_new_tokens: Type.Optional(maxTokens('max_new_tokens')),
-    temperature: Type.Optional(temperature),
-  });
-
-  const apiInfer = Type.Object({
-    image: imageString,
-    prompt,
-    max_new_tokens: Type.Optional(maxTokens('max_new_tokens')),
-    temperature: Type.Optional(temperature),
-  });
+  };
+  const multimodal = Type.Object({ image: imageString, prompt, ...glmSamplingFields, model: Type.Optional(Type.String({ maxLength: 256 })) });
+  const glmChat = Type.Object({ image_url: imageString, prompt, ...glmSamplingFields });
+  const apiInfer = Type.Object({ image: imageString, prompt, ...glmSamplingFields });
 
   return { chatCompletions, job, multimodal, glmChat, apiInfer };
 }

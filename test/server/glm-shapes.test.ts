@@ -121,6 +121,21 @@ describe('GLM-4.6V-Flash-WEB shapes on the simulated engine', () => {
     assert.ok(body.response.length > 0);
   });
 
+  test('every JSON GLM shape takes max_tokens as another name for max_new_tokens, and checks it alike', async () => {
+    for (const [path, imageField] of [['/v1/multimodal/completions', 'image'], ['/v1/chat', 'image_url'], ['/api/v1/infer', 'image']] as const) {
+      const res = await post(path, { [imageField]: RED_PIXEL_PNG, prompt: 'Hi', max_tokens: 3 });
+      assert.equal(res.status, 200, path);
+      const text = await res.text();
+      const answer = path === '/api/v1/infer' ? text.split('\n\n').filter((e) => e && e !== 'data: [END]').map((e) => e.replace(/^data: /, '')).join('') : path === '/v1/chat' ? JSON.parse(text).response : JSON.parse(text).choices[0].message.content;
+      assert.equal(answer.split(' ').length, 3, `${path}: ${answer}`);
+      const bad = await post(path, { [imageField]: RED_PIXEL_PNG, prompt: 'Hi', max_tokens: 'lots' });
+      assert.equal(bad.status, 400, path);
+      const err = await bad.json();
+      assert.equal(err.error.code, 'invalid_max_tokens', path);
+      assert.equal(err.error.param, 'max_tokens', path);
+    }
+  });
+
   test('/api/v1/infer streams text pieces as SSE and ends with [END]', async () => {
     const res = await post('/api/v1/infer', { image: RED_PIXEL_PNG, prompt: 'Hi', max_new_tokens: 4 });
     assert.equal(res.status, 200);

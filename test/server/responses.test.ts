@@ -117,6 +117,25 @@ describe('POST /v1/responses', () => {
     ]);
   });
 
+  test('structured output: text.format reaches the upstream as response_format, and the response says which format it answered in', async () => {
+    suite.script = { reasoning: [], content: ['{"colour": ', '"red"}'] };
+    const schema = { type: 'object', properties: { colour: { type: 'string' } }, required: ['colour'], additionalProperties: false };
+    const res = await suite.client.responses.create({ model: 'glm-4.6v-flash', input, text: { format: { type: 'json_schema', name: 'colour', schema, strict: true, description: 'The main colour' } } });
+    assert.deepEqual(JSON.parse(res.output_text), { colour: 'red' });
+    assert.deepEqual(suite.vllm.lastChatBody().response_format, { type: 'json_schema', json_schema: { name: 'colour', schema, strict: true, description: 'The main colour' } });
+    assert.deepEqual(res.text?.format, { type: 'json_schema', name: 'colour', schema, strict: true, description: 'The main colour' });
+
+    await suite.client.responses.create({ model: 'glm-4.6v-flash', input, text: { format: { type: 'json_object' } } });
+    assert.deepEqual(suite.vllm.lastChatBody().response_format, { type: 'json_object' });
+    const plain = await suite.client.responses.create({ model: 'glm-4.6v-flash', input, text: { format: { type: 'text' } } });
+    assert.equal(suite.vllm.lastChatBody().response_format, undefined, 'plain text asks the upstream for no format');
+    assert.deepEqual(plain.text?.format, { type: 'text' });
+
+    // Streamed, the final response carries the format too.
+    const streamed = await suite.client.responses.stream({ model: 'glm-4.6v-flash', input, text: { format: { type: 'json_object' } } }).finalResponse();
+    assert.deepEqual(streamed.text?.format, { type: 'json_object' });
+  });
+
   test('what is not kept or served here is refused with 400 naming the field', async () => {
     for (const [extra, param] of [
       [{ previous_response_id: 'resp_123' }, 'previous_response_id'],
@@ -125,6 +144,12 @@ describe('POST /v1/responses', () => {
       [{ input: [{ role: 'user', content: [{ type: 'input_image', file_id: 'file-1' }] }] }, 'input.0.content.0.image_url'],
       [{ input: [{ role: 'assistant', content: [{ type: 'input_image', image_url: RED_PIXEL_PNG }] }] }, 'input.0.content.0'],
       [{ input: '' }, 'input'],
+      [{ reasoning: { effort: 'extreme' } }, 'reasoning.effort'],
+      [{ text: { format: { type: 'json_schema', schema: {} } } }, 'text.format.name'],
+      [{ text: { format: { type: 'json_schema', name: 'has space', schema: {} } } }, 'text.format.name'],
+      [{ text: { format: { type: 'yaml' } } }, 'text.format.type'],
+      [{ input: [{ type: 'function_call', call_id: 'call_1', arguments: '{}' }] }, 'input.0.name'],
+      [{ text: 'json' }, 'text'],
     ] as const) {
       const res = await fetch(suite.glimpse.url + '/v1/responses', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'glm-4.6v-flash', input: 'hi', ...extra }) });
       assert.equal(res.status, 400, JSON.stringify(extra));

@@ -1,7 +1,8 @@
 /**
  * OpenAI Responses API (`POST /v1/responses`), the shape the OpenAI Agents SDK and newer clients
  * call: `input` as a string or messages with `input_text` / `input_image` parts, `instructions`,
- * `max_output_tokens`, sampling, `stream`. The answer is a `response` object whose `output` holds a
+ * `max_output_tokens`, sampling, `reasoning.effort` (thinking on or off), `text.format` (structured
+ * output, passed on as chat's response_format), `stream`. The answer is a `response` object whose `output` holds a
  * `reasoning` item (when the model thinks) and a `message` item; streamed, it is the same object
  * built up through typed events (response.created, output_item.added, content_part.added,
  * output_text.delta, ..., response.completed / response.incomplete / response.failed), each with
@@ -25,7 +26,7 @@ import { Type, type Static } from 'typebox';
 import type { Config } from '../../config/index.js';
 import { GlimpseError, type ChatMessage, type ContentPart, type Engine, type GenerateRequest, type ToolCall, type Usage } from '../../core/index.js';
 import { collectAnswer, type CollectedAnswer, type SseWriter } from '../../streaming/index.js';
-import { checkToolChoice, imageSourceFromString, resolveThinking } from '../common.js';
+import { checkToolChoice, imageSourceFromString, REASONING_EFFORTS, resolveThinking } from '../common.js';
 import { openForBody, streamSse } from '../respond.js';
 import type { GenerationPipeline } from '../pipeline.js';
 import type { ResponseStore, StoredResponse } from '../../responses/index.js';
@@ -84,7 +85,36 @@ export function responsesSchema(config: Config) {
       tools: Type.Optional(Type.Array(functionTool, { maxItems: 128 })),
       tool_choice: Type.Optional(Type.Union([Type.Enum(['none', 'auto', 'required']), Type.Object({ type: Type.Literal('function'), name: Type.String({ minLength: 1, maxLength: 64 }) })])),
       parallel_tool_calls: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
-      reasoning: Type.Optional(Type.Union([Type.Object({ effort: Type.Optional(Type.Union([Type.String(), Type.Null()])), summary: Type.Optional(Type.Union([Type.String(), Type.Null()])) }), Type.Null()])),
+      reasoning: Type.Optional(
+        Type.Union([
+          Type.Object({
+            effort: Type.Optional(Type.Union([Type.Enum([...REASONING_EFFORTS], { description: "'none' and 'minimal' turn thinking off, the others on." }), Type.Null()])),
+            summary: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+          }),
+          Type.Null(),
+        ]),
+      ),
+      // Structured output (what the Agents SDK's output_type sends): the chat shape's response_format, flattened.
+      text: Type.Optional(
+        Type.Union([
+          Type.Object({
+            format: Type.Optional(
+              Type.Union([
+                Type.Object({ type: Type.Enum(['text', 'json_object']) }),
+                Type.Object({
+                  type: Type.Literal('json_schema'),
+                  name: Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-zA-Z0-9_-]+$' }),
+                  schema: Type.Record(Type.String(), Type.Unknown()),
+                  description: Type.Optional(Type.String({ maxLength: config.maxPromptChars })),
+                  strict: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+                }),
+              ]),
+            ),
+            verbosity: Type.Optional(Type.Union([Type.Enum(['low', 'medium', 'high']), Type.Null()])),
+          }),
+          Type.Null(),
+        ]),
+      ),
       metadata: Type.Optional(Type.Union([Type.Record(Type.String(), Type.String()), Type.Null()])),
     },
     { description: 'OpenAI Responses request: text and image inputs, text output. Unknown fields are accepted and ignored.' },
@@ -136,15 +166,22 @@ function toRequest(b: ResponsesBody, items: InputItem[], historyItems: number, c
   const effort = b.reasoning?.effort;
   const tools = b.tools?.length ? b.tools : undefined;
   checkToolChoice(b.tool_choice, tools?.map((t) => t.name));
+  const responseFormat = chatResponseFormat(b.text?.format);
   return {
-    toolOptions: tools
-      ? {
-          // The chat shape, which is what engines speak.
-          tools: tools.map((t) => ({ type: 'function', function: { name: t.name, ...(t.description ? { description: t.description } : {}), ...(t.parameters ? { parameters: t.parameters } : {}), ...(t.strict != null ? { strict: t.strict } : {}) } })),
-          toolChoice: typeof b.tool_choice === 'object' ? { type: 'function', function: { name: b.tool_choice.name } } : (b.tool_choice ?? undefined),
-          parallelToolCalls: b.parallel_tool_calls ?? undefined,
-        }
-      : undefined,
+    // The chat shape, which is what engines speak.
+    toolOptions:
+      tools || responseFormat
+        ? {
+            ...(tools
+              ? {
+                  tools: tools.map((t) => ({ type: 'function', function: { name: t.name, ...(t.description ? { description: t.description } : {}), ...(t.parameters ? { parameters: t.parameters } : {}), ...(t.strict != null ? { strict: t.strict } : {}) } })),
+                  toolChoice: typeof b.tool_choice === 'object' ? { type: 'function', function: { name: b.tool_choice.name } } : (b.tool_choice ?? undefined),
+                  parallelToolCalls: b.parallel_tool_calls ?? undefined,
+                }
+              : {}),
+            ...(responseFormat ? { responseFormat } : {}),
+          }
+        : undefined,
     id: ctx.id,
     model: b.model || ctx.defaultModel,
     messages,
@@ -153,6 +190,14 @@ function toRequest(b: ResponsesBody, items: InputItem[], historyItems: number, c
     sampling: { maxTokens: b.max_output_tokens ?? ctx.defaultMaxTokens, temperature: b.temperature ?? 1, topP: b.top_p ?? 1, stop: [] },
     keyId: ctx.keyId,
   };
+}
+
+/** text.format as chat's response_format (name, schema, description and strict move under json_schema); plain text is no format. */
+function chatResponseFormat(format: NonNullable<ResponsesBody['text']>['format']): unknown {
+  if (!format || format.type === 'text') return undefined;
+  if (format.type === 'json_object') return { type: 'json_object' };
+  const { type, ...jsonSchema } = format;
+  return { type, json_schema: jsonSchema };
 }
 
 const hex = () => randomBytes(12).toString('hex');
@@ -203,7 +248,7 @@ function responseObject(m: Meta, status: Status, output: unknown[], extra: { usa
     reasoning: { effort: b.reasoning?.effort ?? null, summary: null },
     store: m.store,
     temperature: b.temperature ?? 1,
-    text: { format: { type: 'text' } },
+    text: { format: b.text?.format ?? { type: 'text' }, verbosity: b.text?.verbosity ?? 'medium' },
     tool_choice: b.tool_choice ?? 'auto',
     tools: b.tools ?? [],
     top_p: b.top_p ?? 1,
