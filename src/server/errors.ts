@@ -41,6 +41,8 @@ function valueAt(body: unknown, pointer: string): unknown {
 const TAG_CHECK = /^(.*\/anyOf\/)(\d+)\/properties\/(?:type|role)\/(?:const|enum)$/;
 /** A union branch whose JSON type the value does not have (a string branch given an array, ...). */
 const TYPE_CHECK = /^(.*\/anyOf\/)(\d+)\/type$/;
+/** A union branch of allowed words (tool_choice's 'auto' | 'none' | ...), wrong when the value is not even a word. */
+const ENUM_CHECK = /^(.*\/anyOf\/)(\d+)\/enum$/;
 
 /**
  * Ajv reports every branch of a union (allErrors), in branch order. For unions told apart by a
@@ -49,10 +51,12 @@ const TYPE_CHECK = /^(.*\/anyOf\/)(\d+)\/type$/;
  * be text'); when no branch has it, one issue listing every allowed tag. Branches of another JSON
  * type than the value's (a string branch for an array) are not what the client meant either.
  */
-function relevantIssues(issues: AjvIssue[]): AjvIssue[] {
+function relevantIssues(issues: AjvIssue[], body: unknown): AjvIssue[] {
   const wrongBranches = new Map<string, Set<string>>();
+  const otherKind = (i: AjvIssue) => typeof valueAt(body, i.instancePath ?? '') !== typeof (i.params?.allowedValues as unknown[] | undefined)?.[0];
   for (const i of issues) {
-    const m = TAG_CHECK.exec(i.schemaPath ?? '') ?? TYPE_CHECK.exec(i.schemaPath ?? '');
+    const enumBranch = ENUM_CHECK.exec(i.schemaPath ?? '');
+    const m = TAG_CHECK.exec(i.schemaPath ?? '') ?? TYPE_CHECK.exec(i.schemaPath ?? '') ?? (enumBranch && otherKind(i) ? enumBranch : null);
     if (!m) continue;
     const set = wrongBranches.get(m[1]!) ?? new Set<string>();
     wrongBranches.set(m[1]!, set.add(m[2]!));
@@ -68,14 +72,14 @@ function relevantIssues(issues: AjvIssue[]): AjvIssue[] {
     const tags = kept.filter((i) => branchOf(i) !== undefined && TAG_CHECK.test(i.schemaPath ?? ''));
     if (!tags.length) continue; // no branch has the value's JSON type: every branch's type is listed
     const allowed = tags.flatMap((i) => (i.keyword === 'const' ? [i.params?.allowedValue] : ((i.params?.allowedValues as unknown[]) ?? [])));
-    const one: AjvIssue = { ...tags[0], keyword: 'enum', message: `must be one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}` };
+    const one: AjvIssue = { ...tags[0], keyword: 'enum', params: { allowedValues: allowed } };
     kept = kept.flatMap((i) => (i === tags[0] ? [one] : branchOf(i) !== undefined ? [] : [i]));
   }
   return kept;
 }
 
 function fromValidation(all: AjvIssue[], body: unknown): GlimpseError {
-  const issues = relevantIssues(all);
+  const issues = relevantIssues(all, body);
   const first = issues[0] ?? {};
   const path = first.instancePath ?? '';
   const segs = path.split('/').filter(Boolean);
@@ -93,7 +97,7 @@ function fromValidation(all: AjvIssue[], body: unknown): GlimpseError {
   if (top === 'messages' && segs.length === 1 && first.keyword !== 'minItems') code = 'invalid_request';
   const detail = issues
     .filter((i) => i.instancePath === path && i.keyword !== 'anyOf' && !(i.keyword === 'type' && i.params?.type === 'null'))
-    .map((i) => i.message)
+    .map((i) => (i.keyword === 'enum' && Array.isArray(i.params?.allowedValues) ? `must be one of ${i.params.allowedValues.map((v) => JSON.stringify(v)).join(', ')}` : i.message))
     .filter(Boolean);
   const why = [...new Set(detail)].join(', ') || first.message || 'is invalid';
   const text = code === 'empty_messages' ? "'messages' must hold at least one message." : `'${field}' ${why} (got ${got.length > 80 ? got.slice(0, 80) + '…' : got}).`;

@@ -37,6 +37,7 @@ describe('bad requests', () => {
     { name: 'an unknown content part type', path: '/v1/chat/completions', body: { messages: user([{ type: 'audio', audio: 'x' }]) }, status: 400, code: 'invalid_request', param: 'messages.0.content.0.type' },
     // In a union told apart by `type`, the error is about the branch the client chose, not the first one.
     { name: 'an image part without its image_url', path: '/v1/chat/completions', body: { messages: user([{ type: 'image_url' }]) }, status: 400, code: 'invalid_request', param: 'messages.0.content.0.image_url' },
+    { name: 'a tool_choice object without its function', path: '/v1/chat/completions', body: { messages: user('hi'), tool_choice: { type: 'function' } }, status: 400, code: 'invalid_request', param: 'tool_choice.function' },
     { name: 'a json_schema response_format without a name', path: '/v1/chat/completions', body: { messages: user('hi'), response_format: { type: 'json_schema', json_schema: { schema: {} } } }, status: 400, code: 'invalid_request', param: 'response_format.json_schema.name' },
     { name: 'multimodal without image', path: '/v1/multimodal/completions', body: { prompt: 'hi' }, status: 400, code: 'missing_image', param: 'image' },
     { name: 'multimodal without prompt', path: '/v1/multimodal/completions', body: { image: RED_PIXEL_PNG }, status: 400, code: 'missing_prompt', param: 'prompt' },
@@ -73,6 +74,14 @@ describe('bad requests', () => {
     const res = await fetch(g.url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: user(big) }) });
     assert.equal(res.status, 413);
     assert.equal((await res.json()).error.code, 'payload_too_large');
+  });
+
+  test('a value outside a fixed set is told the whole set, across the branches of a union', async () => {
+    const send = async (body: object) => (await (await fetch(g.url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()).error;
+    const format = await send({ messages: user('hi'), response_format: { type: 'xml' } });
+    assert.equal(format.message, `'response_format.type' must be one of "text", "json_object", "json_schema" (got "xml").`);
+    const choice = await send({ messages: user('hi'), tool_choice: 'sometimes' });
+    assert.equal(choice.message, `'tool_choice' must be one of "none", "auto", "required" (got "sometimes").`);
   });
 
   test('a text/plain body is 415 unsupported_media_type', async () => {
