@@ -37,49 +37,81 @@ function valueAt(body: unknown, pointer: string): unknown {
   return cur;
 }
 
-/** A union branch's tag check: the branch (`...anyOf/N`) and whether it checks `type` or `role`. */
-const TAG_CHECK = /^(.*\/anyOf\/)(\d+)\/properties\/(?:type|role)\/(?:const|enum)$/;
-/** A union branch whose JSON type the value does not have (a string branch given an array, ...). */
-const TYPE_CHECK = /^(.*\/anyOf\/)(\d+)\/type$/;
-/** A union branch of allowed words (tool_choice's 'auto' | 'none' | ...), wrong when the value is not even a word. */
-const ENUM_CHECK = /^(.*\/anyOf\/)(\d+)\/enum$/;
+/** The part of a JSON schema a validation issue's schemaPath (`#/properties/a/anyOf`) points at. */
+function schemaAt(root: unknown, schemaPath: string): unknown {
+  let cur = root;
+  for (const raw of schemaPath.replace(/^#/, '').split('/').filter(Boolean)) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string, unknown>)[decodeURIComponent(raw).replace(/~1/g, '/').replace(/~0/g, '~')];
+  }
+  return cur;
+}
+
+type SchemaNode = { type?: unknown; const?: unknown; enum?: unknown[]; properties?: Record<string, SchemaNode>; required?: string[] };
+
+const jsonType = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v === 'number' ? (Number.isInteger(v) ? 'integer' : 'number') : typeof v);
+
+/** A union branch's tag: the `type` or `role` property it fixes with const or enum, and the values it allows. */
+function branchTag(branch: SchemaNode): { key: string; allowed: unknown[]; required: boolean } | undefined {
+  for (const key of ['type', 'role']) {
+    const p = branch.properties?.[key];
+    if (p && ('const' in p || Array.isArray(p.enum))) return { key, allowed: 'const' in p ? [p.const] : p.enum!, required: branch.required?.includes(key) ?? false };
+  }
+  return undefined;
+}
+
+/** Whether a union branch is the one a value means: by its tag when it has one, else by JSON type or by the kind of its allowed words. */
+function branchFits(branch: SchemaNode, value: unknown): boolean {
+  const tag = branchTag(branch);
+  if (tag) {
+    if (jsonType(value) !== 'object') return false;
+    const v = (value as Record<string, unknown>)[tag.key];
+    return v === undefined ? !tag.required : tag.allowed.includes(v);
+  }
+  if (typeof branch.type === 'string') return branch.type === jsonType(value) || (branch.type === 'number' && jsonType(value) === 'integer');
+  if (Array.isArray(branch.enum)) return branch.enum.some((w) => typeof w === typeof value);
+  return true;
+}
 
 /**
- * Ajv reports every branch of a union (allErrors), in branch order. For unions told apart by a
- * `type` or `role` tag, only one branch's issues are about what the client meant: the branch whose
- * tag the value has (so a json_schema format without a name says 'name is missing', not 'type must
- * be text'); when no branch has it, one issue listing every allowed tag. Branches of another JSON
- * type than the value's (a string branch for an array) are not what the client meant either.
+ * Ajv reports a failed union (anyOf) as every branch's first issue, in branch order, then the
+ * union's own. Only the branch the client meant is worth telling them about: the one whose `type`
+ * or `role` tag the value has (so a json_schema format without a name says the name is missing,
+ * not 'type must be text'), or whose JSON type it has (an array given to a string-or-array field
+ * reports the array's problem). When the value has no branch's tag, one issue lists every tag.
  */
-function relevantIssues(issues: AjvIssue[], body: unknown): AjvIssue[] {
-  const wrongBranches = new Map<string, Set<string>>();
-  const otherKind = (i: AjvIssue) => typeof valueAt(body, i.instancePath ?? '') !== typeof (i.params?.allowedValues as unknown[] | undefined)?.[0];
-  for (const i of issues) {
-    const enumBranch = ENUM_CHECK.exec(i.schemaPath ?? '');
-    const m = TAG_CHECK.exec(i.schemaPath ?? '') ?? TYPE_CHECK.exec(i.schemaPath ?? '') ?? (enumBranch && otherKind(i) ? enumBranch : null);
-    if (!m) continue;
-    const set = wrongBranches.get(m[1]!) ?? new Set<string>();
-    wrongBranches.set(m[1]!, set.add(m[2]!));
-  }
+function relevantIssues(issues: AjvIssue[], body: unknown, schema: unknown): AjvIssue[] {
   let kept = issues;
-  for (const [union, wrong] of wrongBranches) {
-    const branchOf = (i: AjvIssue) => ((i.schemaPath ?? '').startsWith(union) ? (i.schemaPath ?? '').slice(union.length).split('/')[0] : undefined);
-    const matched = kept.filter((i) => branchOf(i) !== undefined && !wrong.has(branchOf(i)!));
-    if (matched.length) {
-      kept = kept.filter((i) => branchOf(i) === undefined || !wrong.has(branchOf(i)!));
+  const unions = issues.filter((i) => i.keyword === 'anyOf').sort((x, y) => (x.schemaPath ?? '').length - (y.schemaPath ?? '').length);
+  for (const union of unions) {
+    if (!kept.includes(union)) continue; // inside a branch an outer union already set aside
+    const branches = schemaAt(schema, union.schemaPath ?? '');
+    if (!Array.isArray(branches)) continue;
+    const value = valueAt(body, union.instancePath ?? '');
+    const prefix = `${union.schemaPath}/`;
+    const branchOf = (i: AjvIssue) => ((i.schemaPath ?? '').startsWith(prefix) ? Number((i.schemaPath ?? '').slice(prefix.length).split('/')[0]) : undefined);
+    const fits = (branches as SchemaNode[]).map((b) => branchFits(b, value));
+    if (fits.some(Boolean)) {
+      kept = kept.filter((i) => i !== union && (branchOf(i) === undefined || fits[branchOf(i)!]));
       continue;
     }
-    const tags = kept.filter((i) => branchOf(i) !== undefined && TAG_CHECK.test(i.schemaPath ?? ''));
-    if (!tags.length) continue; // no branch has the value's JSON type: every branch's type is listed
-    const allowed = tags.flatMap((i) => (i.keyword === 'const' ? [i.params?.allowedValue] : ((i.params?.allowedValues as unknown[]) ?? [])));
-    const one: AjvIssue = { ...tags[0], keyword: 'enum', params: { allowedValues: allowed } };
-    kept = kept.flatMap((i) => (i === tags[0] ? [one] : branchOf(i) !== undefined ? [] : [i]));
+    const tags = (branches as SchemaNode[]).map(branchTag);
+    if (jsonType(value) === 'object' && tags.every(Boolean)) {
+      const key = tags[0]!.key;
+      const one: AjvIssue = { instancePath: `${union.instancePath}/${key}`, keyword: 'enum', params: { allowedValues: [...new Set(tags.flatMap((t) => t!.allowed))] } };
+      kept = kept.flatMap((i) => (i === union ? [one] : branchOf(i) !== undefined ? [] : [i]));
+    }
   }
   return kept;
 }
 
-function fromValidation(all: AjvIssue[], body: unknown): GlimpseError {
-  const issues = relevantIssues(all, body);
+/** The start of a value as JSON, for an error message: huge arrays and strings (at any depth) are cut before they are serialised to show 80 characters. */
+function preview(v: unknown): string {
+  return JSON.stringify(v, (_key, x: unknown) => (Array.isArray(x) && x.length > 8 ? x.slice(0, 8) : typeof x === 'string' && x.length > 100 ? x.slice(0, 100) : x)) ?? 'nothing';
+}
+
+function fromValidation(all: AjvIssue[], body: unknown, schema: unknown): GlimpseError {
+  const issues = relevantIssues(all, body, schema);
   const first = issues[0] ?? {};
   const path = first.instancePath ?? '';
   const segs = path.split('/').filter(Boolean);
@@ -92,7 +124,7 @@ function fromValidation(all: AjvIssue[], body: unknown): GlimpseError {
   if (path === '' && first.keyword === 'type') return new GlimpseError('invalid_request', 'The request body must be a JSON object.');
   const top = segs[0] ?? '';
   const field = segs.join('.');
-  const got = JSON.stringify(valueAt(body, path)) ?? 'nothing';
+  const got = preview(valueAt(body, path));
   let code: ErrorCode = segs.length === 1 ? (FIELD_CODES[top] ?? 'invalid_request') : 'invalid_request';
   if (top === 'messages' && segs.length === 1 && first.keyword !== 'minItems') code = 'invalid_request';
   const detail = issues
@@ -107,7 +139,7 @@ function fromValidation(all: AjvIssue[], body: unknown): GlimpseError {
 export function toRequestError(err: unknown, request: FastifyRequest): GlimpseError {
   if (err instanceof GlimpseError) return err;
   const fe = err as FastifyError & { validation?: AjvIssue[] };
-  if (fe && Array.isArray(fe.validation)) return fromValidation(fe.validation, request.body);
+  if (fe && Array.isArray(fe.validation)) return fromValidation(fe.validation, request.body, request.routeOptions.schema?.body);
   switch (fe?.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
