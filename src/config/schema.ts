@@ -26,6 +26,12 @@ export const ConfigSchema = Type.Object({
   maxTokensLimit: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 8192, description: 'Largest max_tokens a client may ask for.' }),
   maxPromptChars: Type.Integer({ minimum: 1, default: 100_000, description: 'Characters in one text field (prompt, message).' }),
   maxMessages: Type.Integer({ minimum: 1, default: 256, description: 'Messages in one chat request.' }),
+  maxJsonDepth: Type.Integer({
+    minimum: 4,
+    maximum: 1000,
+    default: 64,
+    description: 'Levels of objects and arrays in a JSON request body or WebSocket message (tool parameters and JSON schemas included); a deeper one is refused before anything reads it.',
+  }),
   apiKeys: Type.Array(Type.String(), { default: [], description: 'API keys, each `name:secret` or `secret`; when any is set, model routes need one.' }),
   apiKeysFile: Type.Optional(Type.String({ description: 'File with one API key (`name:secret`) a line.' })),
   apiKeysReloadSeconds: Type.Number({

@@ -9,6 +9,7 @@ import { GlimpseError, type Engine } from '../core/index.js';
 import type { Logger } from '../observability/index.js';
 import { maxEdgeFor } from '../images/index.js';
 import { sendError, toRequestError, type ErrorFormat } from './errors.js';
+import { checkJsonDepth } from './common.js';
 import { createPipeline, type GenerationPipeline } from './pipeline.js';
 import { registerGlmRoutes } from './routes/glm.js';
 import { registerHealthRoutes, type Lifecycle } from './routes/health.js';
@@ -98,6 +99,19 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   });
   // JSON and multipart only: a text/plain body is a client mistake worth a 415, not a schema error.
   app.removeContentTypeParser('text/plain');
+  // JSON as fastify parses it (prototype poisoning refused), after a check of its nesting on the
+  // text: a value nested thousands deep would overflow the stack wherever it is copied or hashed.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, text, done) => {
+    try {
+      checkJsonDepth(text as string, config.maxJsonDepth, 'the request body');
+    } catch (err) {
+      done(err as Error, undefined);
+      return;
+    }
+    parseJson(request, text as string, done);
+  });
   const lifecycle: Lifecycle = { draining: false };
   const unmetered = createPipeline(config, engine, logger);
   const metrics = createMetrics(engine, () => unmetered.stats());

@@ -82,7 +82,7 @@ test('closing the connection aborts its running requests and frees their slots',
 });
 
 test('bad messages get an error with a stable code and the connection stays usable', async (t) => {
-  const g = await startGlimpse({ engine: 'simulated', simulated: { ttftMs: 0, tokensPerSecond: 1000, answerTokens: 2 } });
+  const g = await startGlimpse({ engine: 'simulated', maxJsonDepth: 8, simulated: { ttftMs: 0, tokensPerSecond: 1000, answerTokens: 2 } });
   t.after(() => g.close());
   const c = await connect(g);
   c.ws.send('{not json');
@@ -95,6 +95,12 @@ test('bad messages get an error with a stable code and the connection stays usab
   assert.equal((await c.next((m) => m.id === 'm' && m.type === 'error', 'bad max tokens')).error!.code, 'invalid_max_tokens');
   c.send(ask('i', { image: 'file:///etc/passwd' }));
   assert.equal((await c.next((m) => m.id === 'i' && m.type === 'error', 'bad image')).error!.code, 'invalid_image_url');
+  // Nested past maxJsonDepth (here 8): refused from the text, before it is parsed.
+  c.ws.send(JSON.stringify({ ...ask('deep'), extra: [[[[[[[[[1]]]]]]]]] }));
+  const deep = await c.next((m) => m.type === 'error' && /deeper than 8 levels/.test(m.error?.message ?? ''), 'too deep');
+  assert.equal(deep.error!.code, 'invalid_request');
+  c.send({ ...ask('shallow'), extra: [[[[[[1]]]]]] });
+  await c.next((m) => m.id === 'shallow' && m.type === 'done', 'seven levels are fine');
   c.send(ask('ok'));
   await c.next((m) => m.id === 'ok' && m.type === 'done', 'a good request after the bad ones');
   c.ws.close();

@@ -104,6 +104,27 @@ describe('bad requests', () => {
     assert.ok(rssPeak - rssBefore < 200 * 1024 * 1024, `RSS grew ${((rssPeak - rssBefore) / 2 ** 20).toFixed(0)} MB`);
   });
 
+  test('JSON nested deeper than maxJsonDepth (64) is refused before it is parsed, naming the top-level field: it once overflowed the stack (500) where free-form fields are serialised', async () => {
+    const nest = (n: number) => '['.repeat(n) + ']'.repeat(n);
+    const hi = JSON.stringify(user('hi'));
+    for (const [body, param] of [
+      [`{"messages":${hi},"chat_template_kwargs":{"x":${nest(5000)}}}`, 'chat_template_kwargs'],
+      [`{"messages":${hi},"tools":[{"type":"function","function":{"name":"f","parameters":{"x":${nest(200_000)}}}}]}`, 'tools'],
+      [`{"messages":${hi},"extra":${nest(70)}}`, 'extra'],
+      [nest(100_000), null],
+    ] as const) {
+      const res = await fetch(g.url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      const err = (await res.json()).error;
+      assert.equal(res.status, 400, body.slice(0, 80));
+      assert.equal(err.code, 'invalid_request');
+      assert.equal(err.param, param);
+      assert.match(err.message, /nests objects and arrays deeper than 64 levels/);
+    }
+    // 64 levels are fine (the body itself is the first).
+    const ok = await fetch(g.url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"messages":${JSON.stringify(user('hi'))},"max_tokens":2,"metadata_like":${nest(63)}}` });
+    assert.equal(ok.status, 200);
+  });
+
   test('a text/plain body is 415 unsupported_media_type', async () => {
     const res = await fetch(g.url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' });
     assert.equal(res.status, 415);

@@ -12,7 +12,7 @@ import type { Config } from '../../config/index.js';
 import { GlimpseError, toGlimpseError, type FinishReason, type GenerateRequest, type Usage } from '../../core/index.js';
 import { openAIUsage } from '../../streaming/index.js';
 import { traceContext } from '../../observability/index.js';
-import { glmSampling, imageSourceFromString, singleTurn } from '../common.js';
+import { checkJsonDepth, glmSampling, imageSourceFromString, singleTurn } from '../common.js';
 import type { GenerationPipeline } from '../pipeline.js';
 
 const ID_RE = /^[\w.:-]{1,128}$/;
@@ -132,10 +132,12 @@ export function registerWsRoutes(app: FastifyInstance, deps: { config: Config; p
       let msg: { type?: unknown; id?: unknown };
       try {
         if (isBinary) throw new Error('binary');
-        msg = JSON.parse(raw.toString()) as typeof msg;
+        const text = raw.toString();
+        checkJsonDepth(text, config.maxJsonDepth, 'the message');
+        msg = JSON.parse(text) as typeof msg;
         if (!msg || typeof msg !== 'object' || Array.isArray(msg)) throw new Error('not an object');
-      } catch {
-        sendError(null, new GlimpseError('invalid_json', 'Each message must be one JSON object, sent as text.'));
+      } catch (err) {
+        sendError(null, err instanceof GlimpseError ? err : new GlimpseError('invalid_json', 'Each message must be one JSON object, sent as text.'));
         return;
       }
       switch (msg.type) {
