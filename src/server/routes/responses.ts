@@ -2,8 +2,8 @@
  * OpenAI Responses API (`POST /v1/responses`), the shape the OpenAI Agents SDK and newer clients
  * call: `input` as a string or messages with `input_text` / `input_image` parts, `instructions`,
  * `max_output_tokens`, sampling, `reasoning.effort` (thinking on or off), `text.format` (structured
- * output, passed on as chat's response_format), `stream`. The answer is a `response` object whose `output` holds a
- * `reasoning` item (when the model thinks) and a `message` item; streamed, it is the same object
+ * output, passed on as chat's response_format), `stream`. The answer is a `response` object whose
+ * `output` holds a `reasoning` item (when the model thinks) and a `message` item; streamed, it is the same object
  * built up through typed events (response.created, output_item.added, content_part.added,
  * output_text.delta, ..., response.completed / response.incomplete / response.failed), each with
  * its sequence number.
