@@ -115,10 +115,10 @@ export function checkToolChoice(choice: string | { name: string } | null | undef
   }
 }
 
-/** The ways a client may say whether the model should think, each as its ecosystem spells it. */
 /** OpenAI's reasoning effort levels (chat's reasoning_effort, the Responses API's reasoning.effort): 'none' and 'minimal' mean no thinking. */
 export const REASONING_EFFORTS = ['none', 'minimal', 'low', 'medium', 'high', 'xhigh'] as const;
 
+/** The ways a client may say whether the model should think, each as its ecosystem spells it. */
 export interface ThinkingAsked {
   /** Zhipu's API and glimpse's own shapes: thinking: {type: 'enabled' | 'disabled'}. */
   thinking?: 'enabled' | 'disabled';

@@ -21,13 +21,8 @@ type Schemas = ReturnType<typeof buildSchemas>;
 
 export function registerGlmRoutes(app: FastifyInstance, deps: { config: Config; pipeline: GenerationPipeline; schemas: Schemas }): void {
   const { config, pipeline, schemas } = deps;
-  const sampling = (b: { max_new_tokens?: number; max_tokens?: number; temperature?: number; top_p?: number; seed?: number }): SamplingParams => ({
-    maxTokens: b.max_new_tokens ?? b.max_tokens ?? 512,
-    temperature: b.temperature ?? 0.7,
-    topP: b.top_p ?? 1,
-    seed: b.seed,
-    stop: [],
-  });
+  // The same fields, names and defaults as multipart /infer and WebSocket messages; the schema has checked them already.
+  const sampling = (b: { max_new_tokens?: number; max_tokens?: number; temperature?: number; top_p?: number; seed?: number }): SamplingParams => ({ ...glmSampling(b, config), seed: b.seed });
 
   app.post<{ Body: Static<Schemas['multimodal']> }>(
     '/v1/multimodal/completions',

@@ -164,24 +164,8 @@ function toRequest(b: ResponsesBody, items: InputItem[], historyItems: number, c
   });
   if (!messages.some((m) => m.role === 'user' && m.content.length)) throw new GlimpseError('empty_messages', "'input' must contain a user message with content.", { param: 'input' });
   const effort = b.reasoning?.effort;
-  const tools = b.tools?.length ? b.tools : undefined;
-  checkToolChoice(b.tool_choice, tools?.map((t) => t.name));
-  const responseFormat = chatResponseFormat(b.text?.format);
   return {
-    // The chat shape, which is what engines speak.
-    toolOptions:
-      tools || responseFormat
-        ? {
-            ...(tools
-              ? {
-                  tools: tools.map((t) => ({ type: 'function', function: { name: t.name, ...(t.description ? { description: t.description } : {}), ...(t.parameters ? { parameters: t.parameters } : {}), ...(t.strict != null ? { strict: t.strict } : {}) } })),
-                  toolChoice: typeof b.tool_choice === 'object' ? { type: 'function', function: { name: b.tool_choice.name } } : (b.tool_choice ?? undefined),
-                  parallelToolCalls: b.parallel_tool_calls ?? undefined,
-                }
-              : {}),
-            ...(responseFormat ? { responseFormat } : {}),
-          }
-        : undefined,
+    toolOptions: toolOptions(b),
     id: ctx.id,
     model: b.model || ctx.defaultModel,
     messages,
@@ -189,6 +173,20 @@ function toRequest(b: ResponsesBody, items: InputItem[], historyItems: number, c
     thinking: resolveThinking({ reasoningEffort: effort ?? undefined }),
     sampling: { maxTokens: b.max_output_tokens ?? ctx.defaultMaxTokens, temperature: b.temperature ?? 1, topP: b.top_p ?? 1, stop: [] },
     keyId: ctx.keyId,
+  };
+}
+
+/** tools, tool_choice, parallel_tool_calls and text.format in the chat shape, which is what engines speak; undefined when none is set. */
+function toolOptions(b: ResponsesBody): GenerateRequest['toolOptions'] {
+  const tools = b.tools?.length ? b.tools : undefined;
+  checkToolChoice(b.tool_choice, tools?.map((t) => t.name));
+  const responseFormat = chatResponseFormat(b.text?.format);
+  if (!tools && !responseFormat) return undefined;
+  return {
+    tools: tools?.map((t) => ({ type: 'function', function: { name: t.name, ...(t.description ? { description: t.description } : {}), ...(t.parameters ? { parameters: t.parameters } : {}), ...(t.strict != null ? { strict: t.strict } : {}) } })),
+    toolChoice: tools ? (typeof b.tool_choice === 'object' ? { type: 'function', function: { name: b.tool_choice.name } } : (b.tool_choice ?? undefined)) : undefined,
+    parallelToolCalls: tools ? (b.parallel_tool_calls ?? undefined) : undefined,
+    responseFormat,
   };
 }
 
