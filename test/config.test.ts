@@ -3,11 +3,20 @@ import assert from 'node:assert/strict';
 import { loadConfig, ConfigError } from '../src/config/index.js';
 
 test('flags beat env, env beats defaults, lists split on commas', () => {
-  const c = loadConfig({ flags: { port: '9001', upstream: 'http://a/v1, http://b/v1' }, env: { GLIMPSE_PORT: '9000', GLIMPSE_MAX_BATCH_SIZE: '7' } });
+  const c = loadConfig({ flags: { port: '9001', upstream: 'http://a/v1, http://b/v1' }, env: { GLIMPSE_PORT: '9000', GLIMPSE_MAX_IN_FLIGHT: '7' } });
   assert.equal(c.port, 9001);
-  assert.equal(c.maxBatchSize, 7);
+  assert.equal(c.maxInFlight, 7);
   assert.deepEqual(c.upstream, ['http://a/v1', 'http://b/v1']);
   assert.equal(c.host, '127.0.0.1');
+});
+
+test('maxBatchSize is read as maxInFlight (flag, env or file), the new name winning; unset means the engines decide', () => {
+  assert.equal(loadConfig({ env: { GLIMPSE_MAX_BATCH_SIZE: '9' } }).maxInFlight, 9);
+  assert.equal(loadConfig({ flags: { maxBatchSize: '3' }, env: {} }).maxInFlight, 3);
+  const both = loadConfig({ flags: { maxBatchSize: '3', maxInFlight: '5' }, env: {} });
+  assert.equal(both.maxInFlight, 5);
+  assert.equal('maxBatchSize' in both, false);
+  assert.equal(loadConfig({ env: {} }).maxInFlight, undefined);
 });
 
 test('an invalid value is refused with a message naming the setting, its flag and its env variable', () => {

@@ -1,2 +1,2 @@
-export { ConfigSchema, type Config } from './schema.js';
+export { ConfigSchema, DEFAULT_MAX_IN_FLIGHT, type Config } from './schema.js';
 export { loadConfig, ConfigError, servedModelName, configFromEnv, configFromFile } from './load.js';

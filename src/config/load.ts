@@ -135,7 +135,20 @@ export function loadConfig(opts: { flags?: Plain; env?: NodeJS.ProcessEnv; file?
     });
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
-  return value as Config;
+  return withoutDeprecated(value as Config);
+}
+
+let warnedBatchSize = false;
+
+/** Old names still read: maxBatchSize is maxInFlight (the new name wins when both are set), said once per process. */
+function withoutDeprecated(config: Config): Config {
+  if (config.maxBatchSize === undefined) return config;
+  const { maxBatchSize, ...rest } = config;
+  if (!warnedBatchSize) {
+    warnedBatchSize = true;
+    process.emitWarning('maxBatchSize (--max-batch-size, GLIMPSE_MAX_BATCH_SIZE) is now maxInFlight (--max-in-flight, GLIMPSE_MAX_IN_FLIGHT); the old name still works for now.', { type: 'DeprecationWarning', code: 'GLIMPSE_MAX_BATCH_SIZE' });
+  }
+  return { ...rest, maxInFlight: rest.maxInFlight ?? maxBatchSize };
 }
 
 function getPath(obj: Plain, dotted: string): unknown {

@@ -1,5 +1,8 @@
 import { Type, type Static } from 'typebox';
 
+/** Generations in flight for an engine that does not say what it can run (maxInFlight unset). */
+export const DEFAULT_MAX_IN_FLIGHT = 4;
+
 /**
  * One validated config object. Every field can come from a CLI flag, an environment variable
  * (GLIMPSE_<UPPER_SNAKE>), or a config file (YAML/JSON), in that order of precedence, over the
@@ -19,8 +22,15 @@ export const ConfigSchema = Type.Object({
   }),
   upstreamApiKey: Type.Optional(Type.String({ description: 'Bearer token sent to upstreams.' })),
   device: Type.Enum(['cpu', 'cuda', 'auto'], { default: 'auto' }),
-  maxBatchSize: Type.Integer({ minimum: 1, maximum: 4096, default: 4, description: 'Generations in flight per engine.' }),
-  maxQueue: Type.Integer({ minimum: 0, maximum: 100000, default: 64, description: 'Requests waiting beyond maxBatchSize.' }),
+  maxInFlight: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: 1_000_000,
+      description: `Generations in flight at once in this process. Engines that know their capacity (upstream pools: each replica's limit; the embedded engine: its workers) are admitted up to it, and this is an optional ceiling over them; for engines that do not say (simulated) it is the limit, ${DEFAULT_MAX_IN_FLIGHT} when unset.`,
+    }),
+  ),
+  maxBatchSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Deprecated old name of maxInFlight (--max-batch-size, GLIMPSE_MAX_BATCH_SIZE); still read, with a warning.' })),
+  maxQueue: Type.Integer({ minimum: 0, maximum: 100000, default: 64, description: 'Requests waiting beyond what can run at once.' }),
   queueTimeout: Type.Number({ exclusiveMinimum: 0, default: 60, description: 'Seconds a request may wait in the queue.' }),
   maxContextLength: Type.Integer({ minimum: 16, maximum: 10_000_000, default: 8192 }),
   maxTokensLimit: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 8192, description: 'Largest max_tokens a client may ask for.' }),
@@ -152,7 +162,7 @@ export const ConfigSchema = Type.Object({
       interactiveReserve: Type.Integer({
         minimum: 0,
         default: 1,
-        description: 'Engine slots (of maxBatchSize) async jobs never take, so interactive requests find one free; jobs also wait while any interactive request does. 0: jobs may use every slot.',
+        description: 'Engine slots (of what can run at once) async jobs never take, so interactive requests find one free; jobs also wait while any interactive request does. 0: jobs may use every slot.',
       }),
       webhookSecret: Type.Optional(
         Type.String({

@@ -208,6 +208,20 @@ export interface Engine {
   generate(req: GenerateRequest, signal: AbortSignal): AsyncIterable<GenerateEvent>;
   info(): EngineInfo;
   health(): EngineHealth;
+  /**
+   * Generations this engine can run at once right now: for the pool serving `model` (engines
+   * with several models), or in all without one. The scheduler admits up to this many and holds
+   * the rest in its own queue, so an engine needs no queue of its own. An upstream pool answers
+   * with the sum of its usable replicas' limits (set per URL, learned from /metrics, or adaptive),
+   * the embedded engine with its worker count. Absent: the configured maxInFlight is the limit.
+   */
+  capacity?(model?: string): number;
+  /**
+   * Subscribe to "capacity may have grown" (a worker is free again, a replica came back, a limit
+   * rose), so queued requests are admitted without waiting for a slot to free. Returns the
+   * unsubscribe function.
+   */
+  onCapacityChange?(listener: () => void): () => void;
   close(): Promise<void>;
 }
 

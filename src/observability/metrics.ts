@@ -67,7 +67,7 @@ export function createMetrics(engine: Engine, getStats: () => ReturnType<Metered
   gauge('glimpse_generations_in_flight', 'Generations running now.', (s) => s.inFlight);
   gauge('glimpse_queue_depth', 'Requests waiting for a slot.', (s) => s.queued);
   gauge('glimpse_queue_background_depth', 'Async jobs waiting for a slot (they come after interactive requests).', (s) => s.queuedBackground);
-  gauge('glimpse_max_in_flight', 'Configured generations in flight (--max-batch-size).', (s) => s.maxInFlight);
+  gauge('glimpse_max_in_flight', 'Generations that may run at once now: what the engines can run, under --max-in-flight.', (s) => s.maxInFlight);
   gauge('glimpse_max_queue', 'Configured queue bound (--max-queue).', (s) => s.maxQueue);
   const collectedCounter = (name: string, help: string, read: () => number) =>
     new Counter({

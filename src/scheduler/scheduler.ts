@@ -1,19 +1,34 @@
 /**
- * Admission control for one engine: at most `maxInFlight` generations run at once; beyond that
- * requests wait in a bounded FIFO queue (one FIFO per API key, served round robin so one busy
- * key cannot starve the others), each for at most `queueTimeoutMs`. Everything else is refused
- * at once with a reason: a full queue answers queue_full with Retry-After without doing any work.
+ * Admission control, the only queue in the process. Generations run up to what the engine can
+ * run now: its `capacity(pool)` per model pool (each upstream replica's limit summed, the
+ * embedded engine's free workers), under an optional global ceiling `maxInFlight`; an engine
+ * that says nothing gets `maxInFlight` as its limit. Beyond that requests wait in a bounded line
+ * (one FIFO per API key, served round robin so one busy key cannot starve the others; a full
+ * pool does not hold up requests for another one), each for at most `queueTimeoutMs`.
+ * Everything else is refused at once with a reason: a full queue answers queue_full with
+ * Retry-After without doing any work.
  *
- * Background work (async jobs) comes second: it gets a slot only when no interactive request is
- * waiting, never takes the last `interactiveReserve` slots, and waits in its own FIFO without a
- * timeout or a length limit (the job queue is its queue; its workers bound how many wait here).
+ * Background work (async jobs) comes second: it gets a slot only when no interactive request for
+ * its pool is waiting, never takes the last `interactiveReserve` slots, and waits in its own FIFO
+ * without a timeout or a length limit (the job queue is its queue; its workers bound how many
+ * wait here).
  */
 import { GlimpseError } from '../core/index.js';
+import { FairQueue } from './fair-queue.js';
 
 export interface SchedulerOptions {
-  /** Generations in flight at once. */
-  maxInFlight: number;
-  /** Requests allowed to wait beyond maxInFlight (0: no queue, refuse at once). */
+  /**
+   * Generations in flight at once over every pool. Without `capacity` it is the limit (required);
+   * with it, an optional ceiling over what the engine says it can run.
+   */
+  maxInFlight?: number;
+  /**
+   * What the engine can run at once right now: for one model's pool, or (no argument) in all.
+   * Read at every admission, so a limit learned from the servers applies at once; call
+   * capacityChanged() when it grows, so waiters are admitted.
+   */
+  capacity?: (pool?: string) => number;
+  /** Requests allowed to wait beyond what can run (0: no queue, refuse at once). */
   maxQueue: number;
   /** How long one request may wait in the queue. */
   queueTimeoutMs: number;
@@ -24,6 +39,8 @@ export interface SchedulerOptions {
 export interface AcquireOptions {
   /** Fairness bucket: requests of one key queue behind each other, keys take turns. */
   keyId?: string;
+  /** The model pool the request runs in (the model it names); pools are admitted apart. */
+  pool?: string;
   /** Aborting (client gone) leaves the queue at once. */
   signal?: AbortSignal;
   /** Called with the 1-based queue position when the request has to wait, and again when it moves. */
@@ -46,6 +63,7 @@ export interface SchedulerStats {
   queued: number;
   /** Background work waiting for a slot (not counted in `queued` or against maxQueue). */
   queuedBackground: number;
+  /** Generations that may run at once now (the engine's capacity under the ceiling). */
   maxInFlight: number;
   maxQueue: number;
   admitted: number;
@@ -57,10 +75,11 @@ export interface SchedulerStats {
 
 interface Waiter {
   key: string;
+  pool: string;
   enqueuedAt: number;
   firstPosition: number;
   lastPosition: number;
-  timer: NodeJS.Timeout;
+  timer?: NodeJS.Timeout;
   resolve: (slot: Slot) => void;
   reject: (err: GlimpseError) => void;
   cleanup: () => void;
@@ -68,28 +87,31 @@ interface Waiter {
 }
 
 const ANON = '\u0000anonymous';
+/** The pool of requests that name none (engines with one pool). */
+const ONE_POOL = '';
 
 export class Scheduler {
   private readonly opts: SchedulerOptions;
+  private readonly ceiling: number;
   private running = 0;
-  private waiting = 0;
-  /** Per-key FIFOs and the round-robin order of keys that have waiters. */
-  private readonly queues = new Map<string, Waiter[]>();
-  private readonly rotation: string[] = [];
-  private cursor = 0;
+  private readonly runningIn = new Map<string, number>();
+  private readonly waitingIn = new Map<string, number>();
+  private readonly line = new FairQueue<Waiter>();
   private draining = false;
   private idleWaiters: Array<() => void> = [];
   private positionsDirty = false;
   /** Exponentially weighted mean of how long a slot is held, for Retry-After. */
   private meanHoldMs = 0;
   private readonly counters = { admitted: 0, rejectedFull: 0, timedOut: 0, abandoned: 0 };
-  /** Background waiters, first come first served. */
-  private background: Array<{ resolve: (slot: Slot) => void; reject: (err: GlimpseError) => void; cleanup: () => void; enqueuedAt: number }> = [];
+  /** Background waiters, first come first served (within a pool). */
+  private background: Waiter[] = [];
 
   constructor(opts: SchedulerOptions) {
-    if (!(opts.maxInFlight >= 1)) throw new RangeError('maxInFlight must be at least 1');
+    if (!opts.capacity && !(opts.maxInFlight! >= 1)) throw new RangeError('maxInFlight must be at least 1');
+    if (opts.maxInFlight !== undefined && !(opts.maxInFlight >= 1)) throw new RangeError('maxInFlight must be at least 1');
     if (!(opts.maxQueue >= 0)) throw new RangeError('maxQueue must be 0 or more');
     this.opts = { ...opts };
+    this.ceiling = opts.maxInFlight ?? Infinity;
   }
 
   get inFlight(): number {
@@ -97,29 +119,34 @@ export class Scheduler {
   }
 
   get queued(): number {
-    return this.waiting;
+    return this.line.length;
   }
 
   stats(): SchedulerStats {
     return {
       inFlight: this.running,
-      queued: this.waiting,
+      queued: this.line.length,
       queuedBackground: this.background.length,
-      maxInFlight: this.opts.maxInFlight,
+      maxInFlight: this.totalCapacity(),
       maxQueue: this.opts.maxQueue,
       ...this.counters,
       draining: this.draining,
     };
   }
 
+  /** The engine's capacity grew (a worker freed, a replica came back, a limit rose): admit waiters. */
+  capacityChanged(): void {
+    this.dispatch();
+  }
+
   /**
    * Refuse now, without waiting, if acquire() would refuse at once (full queue, draining).
    * Lets the server skip expensive work (image decoding) for a request that cannot be admitted.
    */
-  checkAdmission(): void {
+  checkAdmission(pool?: string): void {
     if (this.draining) throw shuttingDown();
-    if (this.running < this.opts.maxInFlight && this.waiting === 0) return;
-    if (this.waiting >= this.opts.maxQueue) {
+    if (this.admitsNow(pool ?? ONE_POOL)) return;
+    if (this.line.length >= this.opts.maxQueue) {
       this.counters.rejectedFull++;
       throw this.queueFull();
     }
@@ -129,81 +156,79 @@ export class Scheduler {
   acquire(opts: AcquireOptions = {}): Promise<Slot> {
     if (this.draining) return Promise.reject(shuttingDown());
     if (opts.signal?.aborted) return Promise.reject(clientClosed());
-    if (opts.background) return this.acquireBackground(opts.signal);
-    if (this.running < this.opts.maxInFlight && this.waiting === 0) {
-      return Promise.resolve(this.grant(0, 0));
-    }
-    if (this.waiting >= this.opts.maxQueue) {
+    const pool = opts.pool ?? ONE_POOL;
+    if (opts.background) return this.acquireBackground(pool, opts.signal);
+    if (this.admitsNow(pool)) return Promise.resolve(this.grant(pool, 0, 0));
+    if (this.line.length >= this.opts.maxQueue) {
       this.counters.rejectedFull++;
       return Promise.reject(this.queueFull());
     }
     return new Promise<Slot>((resolve, reject) => {
-      const key = opts.keyId ?? ANON;
-      const waiter: Waiter = {
-        key,
-        enqueuedAt: performance.now(),
-        firstPosition: 0,
-        lastPosition: 0,
-        timer: undefined as unknown as NodeJS.Timeout,
-        resolve,
-        reject,
-        cleanup: () => {},
-        onPosition: opts.onPosition,
-      };
+      const waiter: Waiter = { key: opts.keyId ?? ANON, pool, enqueuedAt: performance.now(), firstPosition: 0, lastPosition: 0, resolve, reject, cleanup: () => {}, onPosition: opts.onPosition };
       waiter.timer = setTimeout(() => {
         if (!this.remove(waiter)) return;
         this.counters.timedOut++;
         reject(new GlimpseError('queue_timeout', `Waited ${Math.round(this.opts.queueTimeoutMs / 100) / 10} s in the queue without a free slot; try again later.`, { headers: { 'Retry-After': String(this.retryAfterSeconds()) } }));
       }, this.opts.queueTimeoutMs);
-      if (opts.signal) {
-        const signal = opts.signal;
-        const onAbort = () => {
-          if (!this.remove(waiter)) return;
-          this.counters.abandoned++;
-          reject(clientClosed());
-        };
-        signal.addEventListener('abort', onAbort, { once: true });
-        waiter.cleanup = () => signal.removeEventListener('abort', onAbort);
-      }
-      let q = this.queues.get(key);
-      if (!q) {
-        q = [];
-        this.queues.set(key, q);
-        // A new key joins just before the cursor, so it is served after the keys already waiting this round.
-        this.rotation.splice(this.cursor, 0, key);
-        this.cursor = (this.cursor + 1) % this.rotation.length;
-      }
-      q.push(waiter);
-      this.waiting++;
-      const position = this.positionOf(waiter);
+      this.onAbort(waiter, opts.signal, () => this.remove(waiter));
+      this.line.push(waiter);
+      bump(this.waitingIn, pool, 1);
+      const position = this.line.serviceOrder().get(waiter) ?? this.line.length;
       waiter.firstPosition = position;
       waiter.lastPosition = position;
       if (waiter.onPosition) safeCall(waiter.onPosition, position);
     });
   }
 
-  /** Slots background work may use now: none while interactive requests wait, never the reserve. */
-  private backgroundRoom(): boolean {
-    const reserve = Math.min(this.opts.interactiveReserve ?? 0, this.opts.maxInFlight - 1);
-    return this.waiting === 0 && this.running < this.opts.maxInFlight - reserve;
+  /** An aborted waiter leaves its line (if still in it) and is refused with client_closed. */
+  private onAbort(w: Waiter, signal: AbortSignal | undefined, leave: () => boolean): void {
+    if (!signal) return;
+    const onAbort = () => {
+      if (!leave()) return;
+      this.counters.abandoned++;
+      w.reject(clientClosed());
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    w.cleanup = () => signal.removeEventListener('abort', onAbort);
   }
 
-  private acquireBackground(signal?: AbortSignal): Promise<Slot> {
-    if (this.backgroundRoom() && this.background.length === 0) return Promise.resolve(this.grant(0, 0));
+  /** Generations the pool can run now (Infinity: only the ceiling bounds it). */
+  private capacityOf(pool: string): number {
+    if (!this.opts.capacity) return Infinity;
+    return this.opts.capacity(pool === ONE_POOL ? undefined : pool);
+  }
+
+  private totalCapacity(): number {
+    return Math.min(this.ceiling, this.opts.capacity ? this.opts.capacity() : Infinity);
+  }
+
+  private hasRoom(pool: string, reserve = 0): boolean {
+    const mine = this.runningIn.get(pool) ?? 0;
+    const cap = this.capacityOf(pool);
+    return this.running < this.ceiling - Math.min(reserve, this.ceiling - 1) && mine < cap - Math.min(reserve, Math.max(0, cap - 1));
+  }
+
+  /** Room in the pool and nobody of that pool waiting ahead. */
+  private admitsNow(pool: string): boolean {
+    return (this.waitingIn.get(pool) ?? 0) === 0 && this.hasRoom(pool);
+  }
+
+  /** Slots background work may use now: none while interactive requests of its pool wait, never the reserve. */
+  private backgroundRoom(pool: string): boolean {
+    return (this.waitingIn.get(pool) ?? 0) === 0 && this.hasRoom(pool, this.opts.interactiveReserve ?? 0);
+  }
+
+  private acquireBackground(pool: string, signal?: AbortSignal): Promise<Slot> {
+    if (this.backgroundRoom(pool) && !this.background.some((b) => b.pool === pool)) return Promise.resolve(this.grant(pool, 0, 0));
     return new Promise<Slot>((resolve, reject) => {
-      const entry = { resolve, reject, cleanup: () => {}, enqueuedAt: performance.now() };
-      if (signal) {
-        const onAbort = () => {
-          const i = this.background.indexOf(entry);
-          if (i < 0) return;
-          this.background.splice(i, 1);
-          this.counters.abandoned++;
-          reject(clientClosed());
-          this.checkIdle();
-        };
-        signal.addEventListener('abort', onAbort, { once: true });
-        entry.cleanup = () => signal.removeEventListener('abort', onAbort);
-      }
+      const entry: Waiter = { key: ANON, pool, enqueuedAt: performance.now(), firstPosition: 0, lastPosition: 0, resolve, reject, cleanup: () => {} };
+      this.onAbort(entry, signal, () => {
+        const i = this.background.indexOf(entry);
+        if (i < 0) return false;
+        this.background.splice(i, 1);
+        this.checkIdle();
+        return true;
+      });
       this.background.push(entry);
     });
   }
@@ -218,38 +243,36 @@ export class Scheduler {
       b.cleanup();
       b.reject(shuttingDown());
     }
-    for (const key of [...this.rotation]) {
-      for (const w of [...(this.queues.get(key) ?? [])]) {
-        if (this.remove(w)) w.reject(shuttingDown());
-      }
-    }
+    for (const w of this.line.all()) if (this.remove(w)) w.reject(shuttingDown());
     return this.idle();
   }
 
   /** Resolves when nothing is in flight and nothing waits. */
   idle(): Promise<void> {
-    if (this.running === 0 && this.waiting === 0 && this.background.length === 0) return Promise.resolve();
+    if (this.running === 0 && this.line.length === 0 && this.background.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   /** Seconds a refused client should wait before trying again, from the current load. */
   retryAfterSeconds(): number {
     const hold = this.meanHoldMs || 1000;
-    const ahead = this.waiting + 1;
-    const s = Math.ceil((hold * ahead) / this.opts.maxInFlight / 1000);
+    const ahead = this.line.length + 1;
+    const cap = this.totalCapacity();
+    const s = Math.ceil((hold * ahead) / (cap >= 1 && cap < Infinity ? cap : Math.max(1, this.running)) / 1000);
     return Math.min(60, Math.max(1, s));
   }
 
   private queueFull(): GlimpseError {
     return new GlimpseError(
       'queue_full',
-      `The server is at capacity (${this.opts.maxInFlight} generating, ${this.waiting} waiting); try again shortly.`,
+      `The server is at capacity (${this.running} generating, ${this.line.length} waiting); try again shortly.`,
       { headers: { 'Retry-After': String(this.retryAfterSeconds()) } },
     );
   }
 
-  private grant(waitedMs: number, queuedAt: number): Slot {
+  private grant(pool: string, waitedMs: number, queuedAt: number): Slot {
     this.running++;
+    bump(this.runningIn, pool, 1);
     this.counters.admitted++;
     const started = performance.now();
     let released = false;
@@ -260,6 +283,7 @@ export class Scheduler {
         if (released) return;
         released = true;
         this.running--;
+        bump(this.runningIn, pool, -1);
         const held = performance.now() - started;
         this.meanHoldMs = this.meanHoldMs === 0 ? held : this.meanHoldMs * 0.9 + held * 0.1;
         this.dispatch();
@@ -267,100 +291,52 @@ export class Scheduler {
     };
   }
 
-  /** Hand free slots to waiters, taking keys in turn. */
+  /** Hand free slots to waiters, keys in turn, skipping waiters whose pool is full; then to background work. */
   private dispatch(): void {
     let moved = false;
-    while (this.running < this.opts.maxInFlight && this.waiting > 0) {
-      const w = this.takeNext();
+    while (this.line.length > 0 && this.running < this.ceiling) {
+      const w = this.line.take((x) => this.hasRoom(x.pool));
       if (!w) break;
+      bump(this.waitingIn, w.pool, -1);
       moved = true;
       clearTimeout(w.timer);
       w.cleanup();
-      w.resolve(this.grant(performance.now() - w.enqueuedAt, w.firstPosition));
+      w.resolve(this.grant(w.pool, performance.now() - w.enqueuedAt, w.firstPosition));
     }
-    while (this.background.length && this.backgroundRoom()) {
-      const b = this.background.shift()!;
+    for (let i = 0; i < this.background.length; ) {
+      const b = this.background[i]!;
+      if (!this.backgroundRoom(b.pool)) {
+        i++;
+        continue;
+      }
+      this.background.splice(i, 1);
       b.cleanup();
-      b.resolve(this.grant(performance.now() - b.enqueuedAt, 0));
+      b.resolve(this.grant(b.pool, performance.now() - b.enqueuedAt, 0));
     }
     if (moved) this.schedulePositionUpdate();
     this.checkIdle();
   }
 
-  private takeNext(): Waiter | undefined {
-    if (!this.rotation.length) return undefined;
-    if (this.cursor >= this.rotation.length) this.cursor = 0;
-    const key = this.rotation[this.cursor]!;
-    const q = this.queues.get(key)!;
-    const w = q.shift()!;
-    this.waiting--;
-    if (q.length === 0) {
-      this.queues.delete(key);
-      this.rotation.splice(this.cursor, 1);
-      if (this.cursor >= this.rotation.length) this.cursor = 0;
-    } else {
-      this.cursor = (this.cursor + 1) % this.rotation.length;
-    }
-    return w;
-  }
-
-  /** Take a waiter out of its queue (timeout, abort, drain). False if it already left. */
+  /** Take a waiter out of the line (timeout, abort, drain). False if it already left. */
   private remove(w: Waiter): boolean {
-    const q = this.queues.get(w.key);
-    const i = q ? q.indexOf(w) : -1;
-    if (!q || i < 0) return false;
-    q.splice(i, 1);
-    this.waiting--;
+    if (!this.line.remove(w)) return false;
+    bump(this.waitingIn, w.pool, -1);
     clearTimeout(w.timer);
     w.cleanup();
-    if (q.length === 0) {
-      const r = this.rotation.indexOf(w.key);
-      this.queues.delete(w.key);
-      this.rotation.splice(r, 1);
-      if (r < this.cursor) this.cursor--;
-      if (this.cursor >= this.rotation.length) this.cursor = 0;
-    }
     this.schedulePositionUpdate();
     this.checkIdle();
     return true;
   }
 
-  /**
-   * 1-based place in the service order: round robin over keys starting at the cursor, FIFO
-   * within a key. O(queued); only used when a request joins and in the batched update below.
-   */
-  private positionOf(target: Waiter): number {
-    return this.serviceOrder().get(target) ?? this.waiting;
-  }
-
-  private serviceOrder(): Map<Waiter, number> {
-    const order = new Map<Waiter, number>();
-    const n = this.rotation.length;
-    let pos = 1;
-    let active = this.rotation.map((_, i) => this.rotation[(this.cursor + i) % n]!).map((k) => this.queues.get(k)!);
-    for (let round = 0; active.length; round++) {
-      const still: Waiter[][] = [];
-      for (const q of active) {
-        const w = q[round];
-        if (!w) continue;
-        order.set(w, pos++);
-        if (q.length > round + 1) still.push(q);
-      }
-      active = still;
-    }
-    return order;
-  }
-
   /** Positions change in bursts (a slot frees, several leave): tell waiters once per tick. */
   private schedulePositionUpdate(): void {
-    if (this.positionsDirty || this.waiting === 0) return;
+    if (this.positionsDirty || this.line.length === 0) return;
     this.positionsDirty = true;
     setImmediate(() => {
       this.positionsDirty = false;
-      let anyListener = false;
-      for (const q of this.queues.values()) if (q.some((w) => w.onPosition)) anyListener = true;
-      if (!anyListener) return;
-      for (const [w, pos] of this.serviceOrder()) {
+      const waiters = this.line.all();
+      if (!waiters.some((w) => w.onPosition)) return;
+      for (const [w, pos] of this.line.serviceOrder()) {
         if (pos !== w.lastPosition) {
           w.lastPosition = pos;
           if (w.onPosition) safeCall(w.onPosition, pos);
@@ -370,12 +346,18 @@ export class Scheduler {
   }
 
   private checkIdle(): void {
-    if (this.running === 0 && this.waiting === 0 && this.background.length === 0 && this.idleWaiters.length) {
+    if (this.running === 0 && this.line.length === 0 && this.background.length === 0 && this.idleWaiters.length) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
       for (const r of waiters) r();
     }
   }
+}
+
+function bump(counts: Map<string, number>, pool: string, by: number): void {
+  const n = (counts.get(pool) ?? 0) + by;
+  if (n <= 0) counts.delete(pool);
+  else counts.set(pool, n);
 }
 
 function shuttingDown(): GlimpseError {

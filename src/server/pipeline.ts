@@ -8,7 +8,7 @@
  * outside any slot); then the scheduler admits or queues; then the engine runs under the total
  * and idle deadlines, the client's disconnect and the server's shutdown.
  */
-import type { Config } from '../config/index.js';
+import { DEFAULT_MAX_IN_FLIGHT, type Config } from '../config/index.js';
 import { GlimpseError, hasToolTurns, toGlimpseError, type Engine, type GenerateEvent, type GenerateRequest } from '../core/index.js';
 import { createAnswerCache, type AnswerCache, type CachedAnswer, type CacheStatus } from '../cache/index.js';
 import { resolveImages } from '../images/index.js';
@@ -117,7 +117,10 @@ const UNAVAILABLE: ReadonlySet<string> = new Set(['upstream_unavailable', 'upstr
 
 export function createPipeline(config: Config, engine: Engine, logger: Logger, cache: AnswerCache = defaultCache(config, logger)): GenerationPipeline {
   const modelIds = () => engine.info().models.map((m) => m.id);
-  const scheduler = new Scheduler({ maxInFlight: config.maxBatchSize, maxQueue: config.maxQueue, queueTimeoutMs: config.queueTimeout * 1000, interactiveReserve: config.jobs.interactiveReserve });
+  // The engine's own capacity (per model pool) when it knows it, under maxInFlight as a ceiling.
+  const capacity = engine.capacity ? (model?: string) => engine.capacity!(model) : undefined;
+  const scheduler = new Scheduler({ maxInFlight: config.maxInFlight ?? (capacity ? undefined : DEFAULT_MAX_IN_FLIGHT), capacity, maxQueue: config.maxQueue, queueTimeoutMs: config.queueTimeout * 1000, interactiveReserve: config.jobs.interactiveReserve });
+  const unsubscribeCapacity = engine.onCapacityChange?.(() => scheduler.capacityChanged());
   const shutdownController = new AbortController();
   let degraded = 0;
 
@@ -178,7 +181,7 @@ export function createPipeline(config: Config, engine: Engine, logger: Logger, c
       }
       if (clientSignal.aborted) throw new GlimpseError('client_closed', 'The client went away before the request started.');
       // Background work is never refused for a full queue (it waits its turn); only shutdown stops it.
-      if (!opts.background) scheduler.checkAdmission();
+      if (!opts.background) scheduler.checkAdmission(req.model);
       await resolveImages(req, config, clientSignal, { output: engine.imageInput ?? 'encoded' });
       // Looked up once every image has its fingerprint (the key is made of them), before
       // admission: a hit costs no engine slot.
@@ -188,7 +191,7 @@ export function createPipeline(config: Config, engine: Engine, logger: Logger, c
         logger.debug({ reqId: req.id, distance: found.distance }, 'answer cache hit');
         return replayAnswer(found.answer);
       }
-      const slot = await scheduler.acquire({ keyId: req.keyId, signal: clientSignal, onPosition: opts.onQueued, background: opts.background });
+      const slot = await scheduler.acquire({ keyId: req.keyId, pool: req.model, signal: clientSignal, onPosition: opts.onQueued, background: opts.background });
       let degradedHere = false;
       const onDegrade = (e: GlimpseError): string | undefined => {
         if (config.degradedAnswer === undefined || !UNAVAILABLE.has(e.code)) return undefined;
@@ -202,7 +205,10 @@ export function createPipeline(config: Config, engine: Engine, logger: Logger, c
       return found.key ? storeOnFinish(stream, (answer) => (degradedHere ? Promise.resolve() : cache.set(found.key!, answer, req))) : stream;
     },
     cacheReady: () => cache.ready(),
-    close: () => cache.close(),
+    close: () => {
+      unsubscribeCapacity?.();
+      return cache.close();
+    },
     async shutdown(graceMs) {
       const idle = scheduler.drain();
       let timer: NodeJS.Timeout | undefined;

@@ -179,7 +179,7 @@ describe('async jobs over Redis Streams', { skip: hasRedis ? false : 'redis-serv
   test('a job waits behind interactive traffic for a slot without timing out (jobs come second, not never)', async () => {
     // One slot, no interactive queue at all, a 0.3 s queue timeout, and an interactive answer that
     // holds the slot for about 1 s: the job is neither refused (queue_full) nor timed out.
-    const g = await instance({ workers: 1 }, { maxBatchSize: 1, maxQueue: 0, queueTimeout: 0.3, simulated: { ttftMs: 1, tokensPerSecond: 20, answerTokens: 20 } });
+    const g = await instance({ workers: 1 }, { maxInFlight: 1, maxQueue: 0, queueTimeout: 0.3, simulated: { ttftMs: 1, tokensPerSecond: 20, answerTokens: 20 } });
     const streaming = fetch(g.url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...message(20), stream: true }) }).then((r) => r.text());
     await new Promise((r) => setTimeout(r, 100));
     const job = (await (await submit(g, message(2))).json()) as Job;

@@ -20,7 +20,7 @@ const post = (url: string, body: unknown, signal?: AbortSignal) =>
 test('a full queue is refused at once with 429 queue_full and Retry-After; admitted requests still succeed', async (t) => {
   // The first answer takes long enough that the slot is surely still taken while the 8 MB upload
   // and the GLM request are refused, even on a loaded machine.
-  const g = await startGlimpse({ engine: 'simulated', maxBatchSize: 1, maxQueue: 1, simulated: { ttftMs: 4000, tokensPerSecond: 1000, answerTokens: 3 } });
+  const g = await startGlimpse({ engine: 'simulated', maxInFlight: 1, maxQueue: 1, simulated: { ttftMs: 4000, tokensPerSecond: 1000, answerTokens: 3 } });
   t.after(() => g.close());
   const first = post(g.url, chat(false));
   await waitFor(() => g.pipeline.stats().inFlight === 1, 'first admitted');
@@ -56,7 +56,7 @@ test('a full queue is refused at once with 429 queue_full and Retry-After; admit
 });
 
 test('a request that waits longer than --queue-timeout gets 503 queue_timeout', async (t) => {
-  const g = await startGlimpse({ engine: 'simulated', maxBatchSize: 1, maxQueue: 4, queueTimeout: 0.1, simulated: { ttftMs: 600, tokensPerSecond: 1000, answerTokens: 2 } });
+  const g = await startGlimpse({ engine: 'simulated', maxInFlight: 1, maxQueue: 4, queueTimeout: 0.1, simulated: { ttftMs: 600, tokensPerSecond: 1000, answerTokens: 2 } });
   t.after(() => g.close());
   const first = post(g.url, chat(false));
   await waitFor(() => g.pipeline.stats().inFlight === 1, 'first admitted');
@@ -68,7 +68,7 @@ test('a request that waits longer than --queue-timeout gets 503 queue_timeout', 
 });
 
 test('a queued SSE request gets its headers and a queue position comment before it is admitted', async (t) => {
-  const g = await startGlimpse({ engine: 'simulated', maxBatchSize: 1, maxQueue: 4, simulated: { ttftMs: 200, tokensPerSecond: 1000, answerTokens: 3 } });
+  const g = await startGlimpse({ engine: 'simulated', maxInFlight: 1, maxQueue: 4, simulated: { ttftMs: 200, tokensPerSecond: 1000, answerTokens: 3 } });
   t.after(() => g.close());
   const first = post(g.url, chat(false));
   await waitFor(() => g.pipeline.stats().inFlight === 1, 'first admitted');
@@ -118,7 +118,7 @@ test('a request longer than --request-timeout gets 504 request_timeout and frees
 });
 
 test('a client that disconnects mid-stream frees its slot and the gauges return to zero', async (t) => {
-  const g = await startGlimpse({ engine: 'simulated', maxBatchSize: 1, maxQueue: 2, simulated: { ttftMs: 0, tokensPerSecond: 20, answerTokens: 200 } });
+  const g = await startGlimpse({ engine: 'simulated', maxInFlight: 1, maxQueue: 2, simulated: { ttftMs: 0, tokensPerSecond: 20, answerTokens: 200 } });
   t.after(() => g.close());
   const ac = new AbortController();
   const res = await post(g.url, chat(true), ac.signal);
@@ -150,7 +150,7 @@ test('with --degraded-answer set, a request to an engine that is down gets that 
 });
 
 test('an SSE request that was queued and then timed out reads queue_timeout as its final event, then [DONE]', async (t) => {
-  const g = await startGlimpse({ engine: 'simulated', maxBatchSize: 1, maxQueue: 4, queueTimeout: 0.1, simulated: { ttftMs: 500, tokensPerSecond: 1000, answerTokens: 2 } });
+  const g = await startGlimpse({ engine: 'simulated', maxInFlight: 1, maxQueue: 4, queueTimeout: 0.1, simulated: { ttftMs: 500, tokensPerSecond: 1000, answerTokens: 2 } });
   t.after(() => g.close());
   const first = post(g.url, chat(false));
   await waitFor(() => g.pipeline.stats().inFlight === 1, 'first admitted');

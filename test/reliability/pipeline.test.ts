@@ -92,7 +92,7 @@ test('an engine that throws becomes one error event without leaking its internal
 });
 
 test('a stream that is opened but never read releases its slot when the client goes away', async () => {
-  const config = loadConfig({ flags: { engine: 'simulated', maxBatchSize: 1 }, env: {} });
+  const config = loadConfig({ flags: { engine: 'simulated', maxInFlight: 1 }, env: {} });
   const p = createPipeline(config, deafEngine(), logger);
   const ac = new AbortController();
   await p.open(request(), ac.signal);

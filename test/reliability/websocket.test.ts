@@ -107,7 +107,7 @@ test('bad messages get an error with a stable code and the connection stays usab
 });
 
 test('a full queue answers a WebSocket request with queue_full and retry_after; a queued one is told its position', async (t) => {
-  const g = await startGlimpse({ engine: 'simulated', maxBatchSize: 1, maxQueue: 1, simulated: { ttftMs: 0, tokensPerSecond: 50, answerTokens: 20 } });
+  const g = await startGlimpse({ engine: 'simulated', maxInFlight: 1, maxQueue: 1, simulated: { ttftMs: 0, tokensPerSecond: 50, answerTokens: 20 } });
   t.after(() => g.close());
   const c = await connect(g);
   c.send(ask('1'));

@@ -196,3 +196,62 @@ test('draining refuses waiting background work with shutting_down; an aborted on
   held.release();
   await drained;
 });
+
+test('with an engine capacity per pool, each pool is admitted up to its own capacity, and a full pool does not hold up another', async () => {
+  const caps: Record<string, number> = { a: 1, b: 2 };
+  const s = new Scheduler({ capacity: (pool) => (pool ? caps[pool]! : caps.a! + caps.b!), maxQueue: 10, queueTimeoutMs: 10_000 });
+  const a1 = await s.acquire({ pool: 'a' });
+  const waitingA = s.acquire({ pool: 'a' });
+  assert.equal(s.queued, 1);
+  // The waiter for the full pool 'a' is ahead in the line, yet 'b' has room: admitted at once.
+  const b1 = await s.acquire({ pool: 'b' });
+  const b2 = await s.acquire({ pool: 'b' });
+  assert.deepEqual([s.inFlight, s.stats().maxInFlight], [3, 3]);
+  const waitingB = s.acquire({ pool: 'b' });
+  // A freed 'b' slot goes to the 'b' waiter, not to the 'a' waiter ahead of it.
+  b1.release();
+  const b3 = await waitingB;
+  assert.equal(s.queued, 1);
+  a1.release();
+  const a2 = await waitingA;
+  for (const slot of [a2, b2, b3]) slot.release();
+  await s.idle();
+});
+
+test('capacity is read at each admission; capacityChanged() admits waiters when it grows; maxInFlight stays a ceiling over it', async () => {
+  let cap = 1;
+  const s = new Scheduler({ capacity: () => cap, maxInFlight: 3, maxQueue: 10, queueTimeoutMs: 10_000 });
+  const held = [await s.acquire()];
+  const waiting = [s.acquire(), s.acquire(), s.acquire()];
+  cap = 10;
+  s.capacityChanged();
+  held.push(await waiting[0]!, await waiting[1]!);
+  assert.deepEqual([s.inFlight, s.queued, s.stats().maxInFlight], [3, 1, 3], 'the ceiling of 3 holds the fourth back');
+  held.pop()!.release();
+  held.push(await waiting[2]!);
+  // Capacity falling below what runs stops admissions without touching what runs.
+  cap = 1;
+  const late = s.acquire();
+  for (const slot of held) slot.release();
+  (await late).release();
+  await s.idle();
+});
+
+test('background work respects each pool\'s capacity and the interactive reserve within it', async () => {
+  const s = new Scheduler({ capacity: (pool) => (pool === 'x' ? 2 : 4), maxQueue: 0, queueTimeoutMs: 1000, interactiveReserve: 1 });
+  const job = await s.acquire({ pool: 'x', background: true });
+  let second: Awaited<ReturnType<typeof s.acquire>> | undefined;
+  const pending = s.acquire({ pool: 'x', background: true }).then((slot) => (second = slot));
+  // Another pool's job is not behind pool x's.
+  const other = await s.acquire({ pool: 'y', background: true });
+  await tick();
+  assert.equal(second, undefined, 'pool x keeps its last slot for interactive requests');
+  const user = await s.acquire({ pool: 'x' });
+  job.release();
+  await tick();
+  assert.equal(second, undefined, 'with the user running, the free slot is the reserve again');
+  user.release();
+  await pending;
+  for (const slot of [other, second!]) slot.release();
+  await s.idle();
+});

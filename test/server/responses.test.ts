@@ -161,7 +161,7 @@ describe('POST /v1/responses', () => {
 
 test('a streamed response refused after waiting in the queue still opens with response.created, then response.failed', async () => {
   const { startGlimpse } = await import('../helpers/glimpse.js');
-  const g = await startGlimpse({ engine: 'simulated', maxBatchSize: 1, maxQueue: 4, queueTimeout: 0.2, simulated: { ttftMs: 1, tokensPerSecond: 10, answerTokens: 10 } });
+  const g = await startGlimpse({ engine: 'simulated', maxInFlight: 1, maxQueue: 4, queueTimeout: 0.2, simulated: { ttftMs: 1, tokensPerSecond: 10, answerTokens: 10 } });
   try {
     const holding = fetch(g.url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], stream: true }) }).then((r) => r.text());
     await new Promise((r) => setTimeout(r, 100));

@@ -547,7 +547,7 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
   test('a request waiting in the queue says so, with its position, then answers', async () => {
     const { page, glimpse: g, done } = await isolated(
       (_rec, index) => (index === 0 ? { reasoning: [], content: Array.from({ length: 200 }, (_, i) => `busy${i} `), delayMs: 50 } : { reasoning: [], content: ['Your ', 'turn.'], delayMs: 5 }),
-      { maxBatchSize: 1 },
+      { maxInFlight: 1 },
     );
     const hog = new AbortController();
     try {
