@@ -11,7 +11,8 @@ export function createEmbeddedEngine(config: Config, logger: Logger, options?: E
   return new EmbeddedEngine(config, logger, options);
 }
 
-export { EmbeddedEngine, cudaProviderInstalled, type EmbeddedEngineOptions } from './engine.js';
+export { EmbeddedEngine, type EmbeddedEngineOptions } from './engine.js';
+export { cudaProviderInstalled } from './device.js';
 export { solidPng } from '../../images/png.js';
 export { resolveModel, defaultCacheDir, modelCacheDir, ModelUnavailableError, type ResolvedModel } from './model-source.js';
 export { formatProgress, type DownloadProgress } from './download.js';
