@@ -24,6 +24,7 @@ import { buildSchemas } from './schemas.js';
 import { ApiKeyRing, memoryCounter, Quotas, quotasEnabled, redisCounter, registerApiKeys, type ReloadOutcome } from '../auth/index.js';
 import { createMetrics, traceIdOf } from '../observability/index.js';
 import { registerWebUi } from '../webui/index.js';
+import { requestDefaults, type RequestDefaults } from '../protocols/defaults.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -54,9 +55,9 @@ export interface App {
 }
 
 /** A job's body is a Chat Completions request; its result is the chat.completion object. */
-function jobRunner(config: Config, engine: Engine, pipeline: GenerationPipeline): JobRunner {
+function jobRunner(defaults: RequestDefaults, pipeline: GenerationPipeline): JobRunner {
   return async (job, signal) => {
-    const req = chatRequest(job.body as ChatBody, { id: job.id, keyId: job.keyId, defaultModel: engine.info().model, defaultMaxTokens: config.defaultMaxTokens });
+    const req = chatRequest(job.body as ChatBody, { id: job.id, keyId: job.keyId }, defaults);
     // Jobs come second to interactive requests for engine slots, and wait for one without a timeout.
     const answer = await collectAnswer(await pipeline.open(req, signal, { background: true }));
     return chatCompletion({ id: completionId(), created: Math.floor(Date.now() / 1000), model: req.model }, answer);
@@ -113,6 +114,8 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
     parseJson(request, text as string, done);
   });
   const lifecycle: Lifecycle = { draining: false };
+  // What a request leaves out (model, max tokens), decided once for every shape.
+  const defaults = requestDefaults(config, engine.info());
   const unmetered = createPipeline(config, engine, logger);
   const metrics = createMetrics(engine, () => unmetered.stats());
   const quotas = createQuotas(config, logger);
@@ -120,7 +123,7 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   const metered = metrics.meter(unmetered);
   const pipeline = quotas ? quotas.guard(metered) : metered;
   // Jobs run through the metered pipeline: their submission already counted against the key's quota.
-  const jobs = config.redisUrl ? new JobQueue(config.redisUrl, config.jobs, jobRunner(config, engine, metered), logger) : undefined;
+  const jobs = config.redisUrl ? new JobQueue(config.redisUrl, config.jobs, jobRunner(defaults, metered), logger) : undefined;
   jobs?.start();
   if (jobs) metrics.meterJobs(jobs);
   metrics.register(app);
@@ -199,17 +202,17 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   await app.register(multipart, { limits: { fileSize: config.bodyLimit, files: 4, fields: 16 } });
 
   registerHealthRoutes(app, { engine, lifecycle, pipeline });
-  registerOpenAIRoutes(app, { config, engine, pipeline, schemas });
+  registerOpenAIRoutes(app, { config, defaults, engine, pipeline, schemas });
   // Kept in Redis with --redis-url, so any instance can continue a conversation another answered.
   const responseStore = config.responses.store
     ? createResponseStore({ ...config.responses, redisUrl: config.redisUrl }, (err) => logger.warn({ err: err.message }, 'store of responses (Redis) unavailable'))
     : undefined;
   app.addHook('onClose', async () => responseStore?.close());
-  registerResponsesRoutes(app, { config, engine, pipeline, store: responseStore });
-  registerGlmRoutes(app, { config, pipeline, schemas });
+  registerResponsesRoutes(app, { config, defaults, pipeline, store: responseStore });
+  registerGlmRoutes(app, { config, defaults, pipeline, schemas });
   const ws: WsRegistry = { sockets: new Set() };
-  registerWsRoutes(app, { config, pipeline, registry: ws });
-  registerJobRoutes(app, { config, engine, pipeline, jobs, quotas, schemas });
+  registerWsRoutes(app, { config, defaults, pipeline, registry: ws });
+  registerJobRoutes(app, { config, defaults, pipeline, jobs, quotas, schemas });
   // The page at `/` (web/dist); the API routes above keep precedence.
   await registerWebUi(app, {
     heartbeatInterval: config.heartbeatInterval,

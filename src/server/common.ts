@@ -1,4 +1,4 @@
-import type { Config } from '../config/index.js';
+import type { RequestDefaults, RequestOrigin } from '../protocols/defaults.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GlimpseError, type ImageSource, type GenerateRequest, type ChatMessage, type SamplingParams } from '../core/index.js';
 
@@ -50,15 +50,21 @@ export function singleTurn(prompt: string, image: ImageSource | undefined, syste
   return messages;
 }
 
-export function makeRequest(request: FastifyRequest, fields: { model?: string; messages: ChatMessage[]; sampling: SamplingParams; stream: boolean; thinking?: boolean }): GenerateRequest {
+/** Who asked, as every mapper takes it. */
+export function origin(request: FastifyRequest): RequestOrigin {
+  return { id: String(request.id), keyId: request.keyId };
+}
+
+/** A single-turn GLM-WEB request: the default model unless one is named. */
+export function makeRequest(origin: RequestOrigin, defaults: RequestDefaults, fields: { model?: string; messages: ChatMessage[]; sampling: SamplingParams; stream: boolean; thinking?: boolean }): GenerateRequest {
   return {
-    id: String(request.id),
-    model: fields.model ?? '',
+    id: origin.id,
+    model: fields.model || defaults.model,
     messages: fields.messages,
     sampling: fields.sampling,
     stream: fields.stream,
     thinking: fields.thinking,
-    keyId: request.keyId,
+    keyId: origin.keyId,
   };
 }
 
@@ -83,14 +89,14 @@ export function pendingHeaders(reply: FastifyReply): Record<string, string> {
  */
 export function glmSampling(
   raw: { max_new_tokens?: unknown; max_tokens?: unknown; temperature?: unknown; top_p?: unknown },
-  config: Config,
-  opts: { fromStrings?: boolean; defaultMaxTokens?: number } = {},
+  defaults: RequestDefaults,
+  opts: { fromStrings?: boolean } = {},
 ): SamplingParams {
   const num = (v: unknown): unknown => (opts.fromStrings && typeof v === 'string' && v.trim() !== '' ? Number(v) : v);
   const maxRaw = raw.max_new_tokens ?? raw.max_tokens;
-  const maxTokens = maxRaw == null ? (opts.defaultMaxTokens ?? 512) : num(maxRaw);
-  if (typeof maxTokens !== 'number' || !Number.isInteger(maxTokens) || maxTokens < 1 || maxTokens > config.maxTokensLimit) {
-    throw new GlimpseError('invalid_max_tokens', `'max_new_tokens' must be an integer from 1 to ${config.maxTokensLimit} (got ${JSON.stringify(maxRaw)}).`, { param: 'max_new_tokens' });
+  const maxTokens = maxRaw == null ? defaults.maxTokens : num(maxRaw);
+  if (typeof maxTokens !== 'number' || !Number.isInteger(maxTokens) || maxTokens < 1 || maxTokens > defaults.maxTokensLimit) {
+    throw new GlimpseError('invalid_max_tokens', `'max_new_tokens' must be an integer from 1 to ${defaults.maxTokensLimit} (got ${JSON.stringify(maxRaw)}).`, { param: 'max_new_tokens' });
   }
   const temperature = raw.temperature == null ? 0.7 : num(raw.temperature);
   if (typeof temperature !== 'number' || !(temperature >= 0 && temperature <= 2)) {

@@ -47,7 +47,7 @@ export interface GenerationPipeline {
   open(req: GenerateRequest, clientSignal: AbortSignal, opts?: OpenOptions): Promise<OpenedStream>;
   /** Model ids this server answers to. */
   modelIds(): string[];
-  /** Names the default model when none is asked for; throws model_not_found for one not served, tools_unsupported for tools the engine cannot honour. */
+  /** Throws model_not_found for one not served, tools_unsupported for tools the engine cannot honour. */
   checkModel(req: GenerateRequest): void;
   /** Gauges and counters for metrics and tests: in flight, queued, refusals. */
   stats(): PipelineStats;
@@ -134,12 +134,9 @@ export function createPipeline(config: Config, engine: Engine, logger: Logger, c
     if (req.logprobs && !engine.supportsLogprobs) {
       throw new GlimpseError('logprobs_unsupported', `The ${engine.info().engine} engine does not give token log probabilities.`, { param: 'logprobs' });
     }
+    // Routes name the default model themselves (RequestDefaults); an empty one is the engine's default.
     const ids = modelIds();
-    if (!req.model) {
-      req.model = engine.info().model;
-      return;
-    }
-    if (!ids.includes(req.model)) {
+    if (req.model && !ids.includes(req.model)) {
       throw new GlimpseError('model_not_found', `The model '${req.model}' does not exist here. Available: ${ids.join(', ')}.`, { param: 'model' });
     }
   }
@@ -289,7 +286,7 @@ function guardedStream(ctx: GuardContext): OpenedStream {
       ac.abort();
       wake();
     };
-    const totalMs = req.deadline ? Math.max(0, req.deadline - Date.now()) : config.requestTimeout * 1000;
+    const totalMs = config.requestTimeout * 1000;
     const idleMs = config.idleTimeout * 1000;
     const totalTimer = setTimeout(() => stop('total'), totalMs);
     let idleTimer: NodeJS.Timeout | undefined;

@@ -183,3 +183,42 @@ describe('GLM-4.6V-Flash-WEB shapes on the simulated engine', () => {
     assert.match(html, /swagger/i);
   });
 });
+
+describe("the operator's defaultMaxTokens on the GLM-WEB shapes", () => {
+  let g: RunningGlimpse;
+  before(async () => {
+    // Answers run to 12 tokens unless cut: a default of 3 shows as 3-word answers.
+    g = await startGlimpse({ engine: 'simulated', defaultMaxTokens: 3, simulated: { ttftMs: 1, tokensPerSecond: 2000, answerTokens: 12 } });
+  });
+  after(() => g.close());
+
+  const post = (path: string, body: unknown) =>
+    fetch(g.url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const words = (text: string) => text.trim().split(/\s+/).length;
+
+  test('/v1/multimodal/completions without max_new_tokens stops at defaultMaxTokens', async () => {
+    const body = await (await post('/v1/multimodal/completions', { image: RED_PIXEL_PNG, prompt: 'Hi' })).json();
+    assert.equal(body.usage.completion_tokens, 3);
+    assert.equal(body.choices[0].finish_reason, 'length');
+  });
+
+  test('/v1/chat without max_new_tokens stops at defaultMaxTokens', async () => {
+    const body = await (await post('/v1/chat', { image_url: RED_PIXEL_PNG, prompt: 'Hi' })).json();
+    assert.equal(words(body.response), 3);
+  });
+
+  test('/api/v1/infer without max_new_tokens streams defaultMaxTokens pieces', async () => {
+    const text = await (await post('/api/v1/infer', { image: RED_PIXEL_PNG, prompt: 'Hi' })).text();
+    const pieces = text.split('\n\n').filter((e) => e.startsWith('data: ') && e !== 'data: [END]');
+    assert.equal(pieces.length, 3, text);
+  });
+
+  test('/infer without max_new_tokens stops at defaultMaxTokens', async () => {
+    const form = new FormData();
+    form.append('image', new Blob([PNG_BYTES], { type: 'image/png' }), 'red.png');
+    form.append('prompt', 'Hi');
+    const body = await (await fetch(g.url + '/infer', { method: 'POST', body: form })).json();
+    assert.equal(body.code, 0);
+    assert.equal(words(body.result), 3);
+  });
+});

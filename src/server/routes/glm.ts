@@ -11,25 +11,26 @@ import type { Static } from 'typebox';
 import type { Config } from '../../config/index.js';
 import { GlimpseError, toGlimpseError, type ImageSource, type SamplingParams } from '../../core/index.js';
 import { collectAnswer, completionId, openAIUsage } from '../../streaming/index.js';
-import { glmSampling, imageSourceFromString, makeRequest, singleTurn } from '../common.js';
+import { glmSampling, imageSourceFromString, makeRequest, origin, singleTurn } from '../common.js';
 import { openForBody, streamSse } from '../respond.js';
 import { sendError } from '../errors.js';
 import type { GenerationPipeline } from '../pipeline.js';
 import type { buildSchemas } from '../schemas.js';
+import type { RequestDefaults } from '../../protocols/defaults.js';
 
 type Schemas = ReturnType<typeof buildSchemas>;
 
-export function registerGlmRoutes(app: FastifyInstance, deps: { config: Config; pipeline: GenerationPipeline; schemas: Schemas }): void {
-  const { config, pipeline, schemas } = deps;
+export function registerGlmRoutes(app: FastifyInstance, deps: { config: Config; defaults: RequestDefaults; pipeline: GenerationPipeline; schemas: Schemas }): void {
+  const { config, defaults, pipeline, schemas } = deps;
   // The same fields, names and defaults as multipart /infer and WebSocket messages; the schema has checked them already.
-  const sampling = (b: { max_new_tokens?: number; max_tokens?: number; temperature?: number; top_p?: number; seed?: number }): SamplingParams => ({ ...glmSampling(b, config), seed: b.seed });
+  const sampling = (b: { max_new_tokens?: number; max_tokens?: number; temperature?: number; top_p?: number; seed?: number }): SamplingParams => ({ ...glmSampling(b, defaults), seed: b.seed });
 
   app.post<{ Body: Static<Schemas['multimodal']> }>(
     '/v1/multimodal/completions',
     { schema: { tags: ['GLM-WEB'], summary: 'One image, one prompt, one answer (GLM-4.6V-Flash-WEB shape)', body: schemas.multimodal }, config: { errorFormat: 'openai' } },
     async (request, reply) => {
       const b = request.body;
-      const req = makeRequest(request, { model: b.model, messages: singleTurn(b.prompt, imageSourceFromString(b.image, 'image')), sampling: sampling(b), stream: false });
+      const req = makeRequest(origin(request), defaults, { model: b.model, messages: singleTurn(b.prompt, imageSourceFromString(b.image, 'image')), sampling: sampling(b), stream: false });
       const answer = await collectAnswer(await openForBody(pipeline, request, reply, req));
       return {
         id: completionId('cmpl-'),
@@ -47,7 +48,7 @@ export function registerGlmRoutes(app: FastifyInstance, deps: { config: Config; 
     { schema: { tags: ['GLM-WEB'], summary: 'Image URL or base64 plus prompt → {response}', body: schemas.glmChat }, config: { errorFormat: 'openai' } },
     async (request, reply) => {
       const b = request.body;
-      const req = makeRequest(request, { messages: singleTurn(b.prompt, imageSourceFromString(b.image_url, 'image_url')), sampling: sampling(b), stream: false });
+      const req = makeRequest(origin(request), defaults, { messages: singleTurn(b.prompt, imageSourceFromString(b.image_url, 'image_url')), sampling: sampling(b), stream: false });
       const answer = await collectAnswer(await openForBody(pipeline, request, reply, req));
       return { response: answer.text };
     },
@@ -61,7 +62,7 @@ export function registerGlmRoutes(app: FastifyInstance, deps: { config: Config; 
     },
     async (request, reply) => {
       const b = request.body;
-      const req = makeRequest(request, { messages: singleTurn(b.prompt, imageSourceFromString(b.image, 'image')), sampling: sampling(b), stream: true });
+      const req = makeRequest(origin(request), defaults, { messages: singleTurn(b.prompt, imageSourceFromString(b.image, 'image')), sampling: sampling(b), stream: true });
       // Pieces of text as they come, then [END]; an error is one JSON data event before [END].
       await streamSse({ pipeline, config }, request, reply, req, {
         terminator: '[END]',
@@ -110,7 +111,7 @@ export function registerGlmRoutes(app: FastifyInstance, deps: { config: Config; 
         const prompt = (fields.prompt ?? fields.question ?? '').trim();
         if (!prompt) throw new GlimpseError('missing_prompt', "Send the question as a multipart field named 'prompt'.", { param: 'prompt' });
         if (prompt.length > config.maxPromptChars) throw new GlimpseError('invalid_request', `'prompt' is longer than ${config.maxPromptChars} characters.`, { param: 'prompt' });
-        const req = makeRequest(request, { messages: singleTurn(prompt, image), sampling: glmSampling(fields, config, { fromStrings: true }), stream: false });
+        const req = makeRequest(origin(request), defaults, { messages: singleTurn(prompt, image), sampling: glmSampling(fields, defaults, { fromStrings: true }), stream: false });
         const answer = await collectAnswer(await openForBody(pipeline, request, reply, req));
         return { result: answer.text, code: 0, cost_time: costTime() };
       } catch (err) {

@@ -7,7 +7,8 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { Config } from '../../config/index.js';
-import { GlimpseError, type Engine } from '../../core/index.js';
+import { GlimpseError } from '../../core/index.js';
+import type { RequestDefaults } from '../../protocols/defaults.js';
 import type { GenerationPipeline } from '../pipeline.js';
 import { checkWebhookUrl, type JobQueue } from '../../jobs/index.js';
 import type { Quotas } from '../../auth/index.js';
@@ -18,8 +19,8 @@ const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
 
 type JobBody = ChatBody & { webhook?: unknown };
 
-export function registerJobRoutes(app: FastifyInstance, deps: { config: Config; engine: Engine; pipeline: GenerationPipeline; jobs: JobQueue | undefined; quotas: Quotas | undefined; schemas: ReturnType<typeof buildSchemas> }): void {
-  const { config, engine, pipeline, jobs, quotas, schemas } = deps;
+export function registerJobRoutes(app: FastifyInstance, deps: { config: Config; defaults: RequestDefaults; pipeline: GenerationPipeline; jobs: JobQueue | undefined; quotas: Quotas | undefined; schemas: ReturnType<typeof buildSchemas> }): void {
+  const { config, defaults, pipeline, jobs, quotas, schemas } = deps;
   const queue = (): JobQueue => {
     if (!jobs) throw new GlimpseError('jobs_unavailable', 'Async jobs need a Redis to keep them in: start glimpse with --redis-url.');
     return jobs;
@@ -33,7 +34,7 @@ export function registerJobRoutes(app: FastifyInstance, deps: { config: Config; 
       const q = queue();
       // Checked now, so a bad body is a 400 here rather than a failed job later.
       const { webhook, ...chat } = request.body;
-      const req = chatRequest(chat, { id: String(request.id), keyId: request.keyId, defaultModel: engine.info().model, defaultMaxTokens: config.defaultMaxTokens });
+      const req = chatRequest(chat, { id: String(request.id), keyId: request.keyId }, defaults);
       pipeline.checkModel(req);
       const webhookUrl = webhook === undefined ? undefined : checkWebhookUrl(webhook, { allowPrivateNetworks: config.jobs.webhookAllowPrivateNetworks });
       // A submission counts as a request against the key's quota; the run itself is not counted again.

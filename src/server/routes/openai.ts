@@ -3,7 +3,8 @@ import type { Static } from 'typebox';
 import type { Config } from '../../config/index.js';
 import { GlimpseError, type ChatMessage, type ContentPart, type Engine, type ExtraSampling, type GenerateRequest, type Usage } from '../../core/index.js';
 import { chatChunk, chatCompletion, chatUsageChunk, collectAnswer, completionId, toolCallDelta } from '../../streaming/index.js';
-import { checkTemplateArgs, checkToolChoice, imageSourceFromString, resolveThinking } from '../common.js';
+import { checkTemplateArgs, checkToolChoice, imageSourceFromString, origin, resolveThinking } from '../common.js';
+import type { RequestDefaults, RequestOrigin } from '../../protocols/defaults.js';
 import { openForBody, streamSse } from '../respond.js';
 import type { GenerationPipeline } from '../pipeline.js';
 import type { buildSchemas } from '../schemas.js';
@@ -65,16 +66,16 @@ function toolOptions(b: ChatBody): GenerateRequest['toolOptions'] {
 }
 
 /** A Chat Completions body as the internal request; the route and async jobs share it. Throws GlimpseError. */
-export function chatRequest(b: ChatBody, ctx: { id: string; keyId?: string; defaultModel: string; defaultMaxTokens: number }): GenerateRequest {
+export function chatRequest(b: ChatBody, origin: RequestOrigin, defaults: RequestDefaults): GenerateRequest {
   const messages = toInternalMessages(b.messages);
   if (!messages.some((m) => m.role === 'user' && m.content.length)) {
     throw new GlimpseError('empty_messages', "'messages' must contain at least one user message with content.", { param: 'messages' });
   }
   const stop = b.stop == null ? [] : typeof b.stop === 'string' ? [b.stop] : b.stop;
   return {
-    id: ctx.id,
+    id: origin.id,
     // No model named: the default one, so every chunk and body names what answered.
-    model: b.model || ctx.defaultModel,
+    model: b.model || defaults.model,
     messages,
     stream: b.stream === true,
     thinking: resolveThinking({ thinking: b.thinking?.type, reasoningEffort: b.reasoning_effort ?? undefined, enableThinking: b.chat_template_kwargs?.enable_thinking }),
@@ -82,19 +83,19 @@ export function chatRequest(b: ChatBody, ctx: { id: string; keyId?: string; defa
     toolOptions: toolOptions(b),
     logprobs: logprobsOption(b),
     sampling: {
-      maxTokens: b.max_completion_tokens ?? b.max_tokens ?? ctx.defaultMaxTokens,
+      maxTokens: b.max_completion_tokens ?? b.max_tokens ?? defaults.maxTokens,
       temperature: b.temperature ?? 1,
       topP: b.top_p ?? 1,
       seed: b.seed ?? undefined,
       stop,
       ...extraSampling(b),
     },
-    keyId: ctx.keyId,
+    keyId: origin.keyId,
   };
 }
 
-export function registerOpenAIRoutes(app: FastifyInstance, deps: { config: Config; engine: Engine; pipeline: GenerationPipeline; schemas: Schemas }): void {
-  const { config, engine, pipeline, schemas } = deps;
+export function registerOpenAIRoutes(app: FastifyInstance, deps: { config: Config; defaults: RequestDefaults; engine: Engine; pipeline: GenerationPipeline; schemas: Schemas }): void {
+  const { config, defaults, engine, pipeline, schemas } = deps;
 
   const modelCards = () => {
     const info = engine.info();
@@ -128,7 +129,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: { config: Confi
     },
     async (request, reply) => {
       const b = request.body;
-      const req = chatRequest(b, { id: String(request.id), keyId: request.keyId, defaultModel: engine.info().model, defaultMaxTokens: config.defaultMaxTokens });
+      const req = chatRequest(b, origin(request), defaults);
       const meta = { id: completionId(), created: Math.floor(Date.now() / 1000), model: req.model };
       if (!req.stream) return chatCompletion(meta, await collectAnswer(await openForBody(pipeline, request, reply, req)));
 

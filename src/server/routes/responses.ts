@@ -24,9 +24,10 @@ import type { FastifyInstance } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import { Type, type Static } from 'typebox';
 import type { Config } from '../../config/index.js';
-import { GlimpseError, type ChatMessage, type ContentPart, type Engine, type GenerateRequest, type ToolCall, type Usage } from '../../core/index.js';
+import { GlimpseError, type ChatMessage, type ContentPart, type GenerateRequest, type ToolCall, type Usage } from '../../core/index.js';
 import { collectAnswer, type CollectedAnswer, type SseWriter } from '../../streaming/index.js';
-import { checkToolChoice, imageSourceFromString, REASONING_EFFORTS, resolveThinking } from '../common.js';
+import { checkToolChoice, imageSourceFromString, origin, REASONING_EFFORTS, resolveThinking } from '../common.js';
+import type { RequestDefaults, RequestOrigin } from '../../protocols/defaults.js';
 import { openForBody, streamSse } from '../respond.js';
 import type { GenerationPipeline } from '../pipeline.js';
 import type { ResponseStore, StoredResponse } from '../../responses/index.js';
@@ -131,7 +132,7 @@ function inputItems(b: ResponsesBody): InputItem[] {
 }
 
 /** `items`: the earlier turns of a continued conversation (`historyItems` of them), then this request's input. */
-function toRequest(b: ResponsesBody, items: InputItem[], historyItems: number, ctx: { id: string; keyId?: string; defaultModel: string; defaultMaxTokens: number }): GenerateRequest {
+function toRequest(b: ResponsesBody, items: InputItem[], historyItems: number, origin: RequestOrigin, defaults: RequestDefaults): GenerateRequest {
   const messages: ChatMessage[] = [];
   if (b.instructions) messages.push({ role: 'system', content: [{ type: 'text', text: b.instructions }] });
   items.forEach((m, i) => {
@@ -166,13 +167,13 @@ function toRequest(b: ResponsesBody, items: InputItem[], historyItems: number, c
   const effort = b.reasoning?.effort;
   return {
     toolOptions: toolOptions(b),
-    id: ctx.id,
-    model: b.model || ctx.defaultModel,
+    id: origin.id,
+    model: b.model || defaults.model,
     messages,
     stream: b.stream === true,
     thinking: resolveThinking({ reasoningEffort: effort ?? undefined }),
-    sampling: { maxTokens: b.max_output_tokens ?? ctx.defaultMaxTokens, temperature: b.temperature ?? 1, topP: b.top_p ?? 1, stop: [] },
-    keyId: ctx.keyId,
+    sampling: { maxTokens: b.max_output_tokens ?? defaults.maxTokens, temperature: b.temperature ?? 1, topP: b.top_p ?? 1, stop: [] },
+    keyId: origin.keyId,
   };
 }
 
@@ -376,8 +377,8 @@ class ResponseEvents {
   }
 }
 
-export function registerResponsesRoutes(app: FastifyInstance, deps: { config: Config; engine: Engine; pipeline: GenerationPipeline; store?: ResponseStore }): void {
-  const { config, engine, pipeline, store } = deps;
+export function registerResponsesRoutes(app: FastifyInstance, deps: { config: Config; defaults: RequestDefaults; pipeline: GenerationPipeline; store?: ResponseStore }): void {
+  const { config, defaults, pipeline, store } = deps;
   const schema = responsesSchema(config);
   const owner = (keyId: string | undefined) => keyId ?? null;
   const idParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 256 }) });
@@ -396,7 +397,7 @@ export function registerResponsesRoutes(app: FastifyInstance, deps: { config: Co
           throw new GlimpseError('invalid_request', `The conversation behind previous_response_id and this input hold ${history.length + input.length} items; at most ${config.maxMessages} are taken. Start a new conversation, or send the turns that matter as input.`, { param: 'previous_response_id' });
         }
       }
-      const req = toRequest(b, [...history, ...input], history.length, { id: String(request.id), keyId: request.keyId, defaultModel: engine.info().model, defaultMaxTokens: config.defaultMaxTokens });
+      const req = toRequest(b, [...history, ...input], history.length, origin(request), defaults);
       const keeping = store !== undefined && b.store !== false;
       const meta: Meta = {
         id: 'resp_' + hex(),

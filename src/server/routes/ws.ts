@@ -14,6 +14,7 @@ import { openAIUsage } from '../../streaming/index.js';
 import { traceContext } from '../../observability/index.js';
 import { checkJsonDepth, glmSampling, imageSourceFromString, singleTurn } from '../common.js';
 import type { GenerationPipeline } from '../pipeline.js';
+import type { RequestDefaults, RequestOrigin } from '../../protocols/defaults.js';
 
 const ID_RE = /^[\w.:-]{1,128}$/;
 
@@ -46,8 +47,8 @@ export interface WsRegistry {
   sockets: Set<WebSocket>;
 }
 
-export function registerWsRoutes(app: FastifyInstance, deps: { config: Config; pipeline: GenerationPipeline; registry: WsRegistry }): void {
-  const { config, pipeline, registry } = deps;
+export function registerWsRoutes(app: FastifyInstance, deps: { config: Config; defaults: RequestDefaults; pipeline: GenerationPipeline; registry: WsRegistry }): void {
+  const { config, defaults, pipeline, registry } = deps;
   const pingMs = config.wsPingInterval * 1000;
 
   app.get('/ws/infer', { websocket: true, schema: { hide: true }, config: { errorFormat: 'plain' } }, (socket, request) => {
@@ -88,8 +89,7 @@ export function registerWsRoutes(app: FastifyInstance, deps: { config: Config; p
 
     async function run(id: string, msg: WsRequestMessage, ac: AbortController): Promise<void> {
       try {
-        const req = toRequest(msg, config);
-        req.keyId = request.keyId;
+        const req = toRequest(msg, { id: randomUUID(), keyId: request.keyId }, defaults);
         req.trace = traceContext(request.headers);
         let cache: string | undefined;
         const events = await pipeline.open(req, ac.signal, { onQueued: (p) => send({ type: 'queued', id, position: p }), onCache: (s) => (cache = s) });
@@ -189,21 +189,22 @@ export function registerWsRoutes(app: FastifyInstance, deps: { config: Config; p
   });
 }
 
-function toRequest(msg: WsRequestMessage, config: Config): GenerateRequest {
+function toRequest(msg: WsRequestMessage, origin: RequestOrigin, defaults: RequestDefaults): GenerateRequest {
   const prompt = msg.prompt;
   if (typeof prompt !== 'string' || !prompt.trim()) throw new GlimpseError('missing_prompt', "Send the question as 'prompt' (a non-empty string).", { param: 'prompt' });
-  if (prompt.length > config.maxPromptChars) throw new GlimpseError('invalid_request', `'prompt' is longer than ${config.maxPromptChars} characters.`, { param: 'prompt' });
+  if (prompt.length > defaults.maxPromptChars) throw new GlimpseError('invalid_request', `'prompt' is longer than ${defaults.maxPromptChars} characters.`, { param: 'prompt' });
   if (msg.image !== undefined && typeof msg.image !== 'string') throw new GlimpseError('invalid_image_url', "'image' must be a data URL, an http(s) URL or base64.", { param: 'image' });
   if (msg.system !== undefined && typeof msg.system !== 'string') throw new GlimpseError('invalid_request', "'system' must be a string.", { param: 'system' });
   if (msg.model !== undefined && typeof msg.model !== 'string') throw new GlimpseError('invalid_request', "'model' must be a string.", { param: 'model' });
-  const sampling = glmSampling(msg, config, { defaultMaxTokens: config.defaultMaxTokens });
+  const sampling = glmSampling(msg, defaults);
   const image = typeof msg.image === 'string' ? imageSourceFromString(msg.image, 'image') : undefined;
   return {
-    id: randomUUID(),
-    model: (msg.model as string | undefined) ?? '',
+    id: origin.id,
+    model: (msg.model as string | undefined) || defaults.model,
     messages: singleTurn(prompt, image, msg.system as string | undefined),
     sampling,
     stream: true,
     thinking: typeof msg.thinking === 'boolean' ? msg.thinking : undefined,
+    keyId: origin.keyId,
   };
 }
