@@ -1,7 +1,8 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isIP } from 'node:net';
 import { ConfigError, loadConfig, type Config } from '../config/index.js';
-import { createServer } from '../server/index.js';
+import { runPrimary, workerCount } from '../cluster/index.js';
+import { runServer } from './run-server.js';
 import { createLogger } from '../observability/index.js';
 import { askCommand } from './ask.js';
 import { parseApiKeys, type ApiKey } from '../auth/index.js';
@@ -10,6 +11,7 @@ import { parseApiKeys, type ApiKey } from '../auth/index.js';
 const SERVE_FLAGS: Array<[flags: string, description: string]> = [
   ['--host <addr>', 'address to bind (default 127.0.0.1)'],
   ['--port <n>', 'port (default 8080)'],
+  ['--workers <n>', 'HTTP server processes on the one port (default 1; auto = one per CPU core); the embedded model still loads once'],
   ['--engine <name>', 'embedded | upstream | simulated (default embedded)'],
   ['--model-path <idOrDir>', 'Hugging Face model id or local directory for the embedded engine'],
   ['--model-name <name>', 'name the model is served under'],
@@ -129,37 +131,9 @@ export async function serve(config: Config): Promise<number> {
     );
     return 2;
   }
-  const server = await createServer(config, { logger });
-  try {
-    await server.app.listen({ host: config.host, port: config.port });
-  } catch (err) {
-    logger.fatal({ err }, `cannot listen on ${config.host}:${config.port}`);
-    await server.engine.close();
-    return 1;
-  }
-  const info = server.engine.info();
-  logger.info({ engine: info.engine, model: info.model, device: info.device }, `glimpse serving ${info.model} (${info.engine}) on http://${config.host}:${config.port} — docs at /docs`);
-  if (info.simulated) logger.warn('simulated engine: answers are synthetic, for load tests only');
-
-  return await new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = async (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ signal }, 'shutting down');
-      try {
-        await server.close();
-        resolve(0);
-      } catch (err) {
-        logger.error({ err }, 'error while shutting down');
-        resolve(1);
-      }
-    };
-    process.once('SIGTERM', () => void stop('SIGTERM'));
-    process.once('SIGINT', () => void stop('SIGINT'));
-    // systemctl reload / kill -HUP: re-read the API keys file (rotation without a restart).
-    process.on('SIGHUP', () => void server.reloadApiKeys());
-  });
+  const workers = workerCount(config.workers);
+  if (workers > 1) return runPrimary(config, logger, workers);
+  return runServer(config, logger);
 }
 
 export async function main(argv: string[]): Promise<number> {

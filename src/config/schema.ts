@@ -11,6 +11,11 @@ export const DEFAULT_MAX_IN_FLIGHT = 4;
 export const ConfigSchema = Type.Object({
   host: Type.String({ default: '127.0.0.1', description: 'Address to bind. Anything but loopback needs API keys or --allow-public-without-auth.' }),
   port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+  workers: Type.Union([Type.Integer({ minimum: 1, maximum: 256 }), Type.Literal('auto')], {
+    default: 1,
+    description:
+      'HTTP server processes sharing the one port (Node cluster), so request handling uses more than one core; auto = one per CPU core. They share nothing but Redis (--redis-url): without it the answer cache, quotas, stored responses and the queue are per process. The embedded engine\'s model stays in one process (the primary), which every worker asks over IPC.',
+  }),
   engine: Type.Enum(['embedded', 'upstream', 'simulated'], { default: 'embedded' }),
   modelPath: Type.String({ default: 'HuggingFaceTB/SmolVLM-256M-Instruct', description: 'Hugging Face model id or local directory (embedded engine).' }),
   modelName: Type.Optional(Type.String({ description: 'Name the model is served under (defaults to the last part of modelPath or upstreamModel).' })),

@@ -8,6 +8,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { FastifyInstance } from 'fastify';
 import { withIterator, type Engine, type GenerateEvent } from '../core/index.js';
 import { imageStats } from '../images/index.js';
+import { metricsText, shareRegistry } from './cluster-metrics.js';
 
 /** The slice of the pipeline metrics need; kept structural so observability does not import server/. */
 export interface MeteredPipeline {
@@ -39,6 +40,7 @@ const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 
 export function createMetrics(engine: Engine, getStats: () => ReturnType<MeteredPipeline['stats']>): Metrics {
   const registry = new Registry();
+  shareRegistry(registry);
   collectDefaultMetrics({ register: registry, prefix: 'glimpse_' });
   // prom-client names these gauges *_total, which Prometheus reserves for counters (promtool
   // flags them); the handle counts are not worth a lint failure on every scrape check.
@@ -108,6 +110,8 @@ export function createMetrics(engine: Engine, getStats: () => ReturnType<Metered
     help: '1 when the engine is loaded and warmed up.',
     labelNames: ['engine', 'model'],
     registers: [registry],
+    // Across --workers: ready only when every worker is.
+    aggregator: 'min',
     collect() {
       const info = engine.info();
       this.reset();
@@ -169,6 +173,8 @@ export function createMetrics(engine: Engine, getStats: () => ReturnType<Metered
         name: 'glimpse_jobs_backlog',
         help: 'Async jobs waiting or running across all instances (the Redis stream), -1 when Redis cannot be reached.',
         registers: [registry],
+        // Every worker reads the same stream: one reading, not their sum.
+        aggregator: 'max',
         async collect() {
           this.set(await jobs.backlog().catch(() => -1));
         },
@@ -186,7 +192,13 @@ export function createMetrics(engine: Engine, getStats: () => ReturnType<Metered
       });
       app.get('/metrics', { schema: { tags: ['Ops'], summary: 'Prometheus metrics (text exposition format)' }, config: { errorFormat: 'plain' } }, async (_req, reply) => {
         reply.type(registry.contentType);
-        return registry.metrics();
+        try {
+          return await metricsText(registry);
+        } catch (err) {
+          // A failed scrape (up = 0) rather than one worker's numbers passed off as the cluster's.
+          reply.code(503);
+          return `# metrics of the other workers could not be gathered: ${(err as Error).message}\n`;
+        }
       });
     },
   };

@@ -1,0 +1,2 @@
+export { runPrimary, workerConfig } from './primary.js';
+export { workerCount } from './protocol.js';
