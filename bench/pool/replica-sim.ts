@@ -52,6 +52,8 @@ export interface ReplicaOptions {
   kvCapacityTokens: number;
   /** vLLM before 0.10 named the KV gauge gpu_cache_usage_perc; later ones kv_cache_usage_perc. */
   kvGaugeName: 'kv_cache_usage_perc' | 'gpu_cache_usage_perc';
+  /** Answer at once, every token in one go, no batch or queue: the upstream bench/proxy puts behind a proxy to see only the proxy's cost. */
+  zeroLatency: boolean;
 }
 
 export const DEFAULT_REPLICA: ReplicaOptions = {
@@ -67,6 +69,7 @@ export const DEFAULT_REPLICA: ReplicaOptions = {
   imageTokens: 1200,
   kvCapacityTokens: 65536,
   kvGaugeName: 'kv_cache_usage_perc',
+  zeroLatency: false,
 };
 
 interface Seq {
@@ -228,8 +231,7 @@ export async function startReplica(options: Partial<ReplicaOptions> = {}, port =
     );
   }
 
-  const json = (res: ServerResponse, status: number, body: unknown) =>
-    res.writeHead(status, { 'content-type': 'application/json', server: 'uvicorn' }).end(JSON.stringify(body));
+  const json = (res: ServerResponse, status: number, body: unknown): void => void res.writeHead(status, { 'content-type': 'application/json', server: 'uvicorn' }).end(JSON.stringify(body));
 
   async function chat(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
@@ -267,6 +269,10 @@ export async function startReplica(options: Partial<ReplicaOptions> = {}, port =
     });
     // Headers go at once (Starlette's StreamingResponse); the role chunk waits for the first token.
     if (s.stream) res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', server: 'uvicorn' });
+    if (o.zeroLatency) {
+      while (!s.done) emitToken(s);
+      return;
+    }
     waiting.push(s);
     if (!stepTimer) step();
   }
@@ -317,6 +323,7 @@ async function cli(): Promise<void> {
       'image-cache-size': { type: 'string' },
       'image-prefill-ms': { type: 'string' },
       'kv-gauge': { type: 'string' },
+      'zero-latency': { type: 'boolean', default: false },
       model: { type: 'string' },
     },
   });
@@ -329,6 +336,7 @@ async function cli(): Promise<void> {
       imageCacheSize: num('image-cache-size'),
       imagePrefillMs: num('image-prefill-ms'),
       kvGaugeName: values['kv-gauge'] as ReplicaOptions['kvGaugeName'] | undefined,
+      zeroLatency: values['zero-latency'] || undefined,
     }).filter(([, v]) => v !== undefined),
   );
   const replicas = await Promise.all(Array.from({ length: Number(values.replicas) }, () => startReplica(opts)));
