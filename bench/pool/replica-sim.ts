@@ -170,7 +170,7 @@ export async function startReplica(options: Partial<ReplicaOptions> = {}, port =
 
   function emitToken(s: Seq): void {
     if (s.stream && s.generated === 0) s.res.write(`data: ${head(s)}[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}\n\n`);
-    const token = WORDS[s.generated % WORDS.length]!;
+    const token = WORDS[s.generated % WORDS.length];
     s.generated++;
     counters.generation++;
     s.text += token;
@@ -199,7 +199,7 @@ export async function startReplica(options: Partial<ReplicaOptions> = {}, port =
     stepTimer = setTimeout(() => {
       stepTimer = undefined;
       for (const s of running) if (!s.done) emitToken(s);
-      for (let i = running.length - 1; i >= 0; i--) if (running[i]!.done) running.splice(i, 1);
+      for (let i = running.length - 1; i >= 0; i--) if (running[i].done) running.splice(i, 1);
       step();
     }, ms);
   }

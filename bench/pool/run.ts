@@ -60,9 +60,9 @@ async function makeImages(n: number): Promise<string[]> {
 }
 
 async function startReplicas(): Promise<{ child: ChildProcess; urls: string[] }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./replica-sim.ts', import.meta.url)), '--replicas', args.replicas!, '--max-num-seqs', args['max-num-seqs']!, '--image-cache-size', args['image-cache-size']!], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./replica-sim.ts', import.meta.url)), '--replicas', args.replicas, '--max-num-seqs', args['max-num-seqs'], '--image-cache-size', args['image-cache-size']], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
-  for await (const c of child.stdout!) {
+  for await (const c of child.stdout) {
     out += c;
     if (out.includes('\n')) break;
   }
@@ -168,7 +168,7 @@ async function runOne(scenario: string, target: string, images: string[]): Promi
     base = ngx.url;
     stopProxy = ngx.stop;
   } else {
-    const extra = args['glimpse-flags']!.split(' ').filter(Boolean);
+    const extra = args['glimpse-flags'].split(' ').filter(Boolean);
     let g = await startGlimpse(['--engine', 'upstream', '--upstream', urls.join(','), ...extra]);
     const served = ((await (await fetch(g.url + '/v1/models')).json()) as { data: Array<{ id: string }> }).data.map((m) => m.id);
     if (!served.includes(MODEL)) {
@@ -184,8 +184,8 @@ async function runOne(scenario: string, target: string, images: string[]): Promi
   let seed = 7;
   const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) / 0x1000000;
   const bodyFor = () => {
-    const question = QUESTIONS[i++ % QUESTIONS.length]!;
-    const content = scenario === 'images' ? [{ type: 'text', text: question }, { type: 'image_url', image_url: { url: images[Math.floor(rand() * images.length)]! } }] : question;
+    const question = QUESTIONS[i++ % QUESTIONS.length];
+    const content = scenario === 'images' ? [{ type: 'text', text: question }, { type: 'image_url', image_url: { url: images[Math.floor(rand() * images.length)] } }] : question;
     return JSON.stringify({ model: MODEL, stream: true, temperature: 0.8, messages: [{ role: 'user', content }] });
   };
   const sampler = sampleGauges(urls);
@@ -215,9 +215,9 @@ async function main(): Promise<void> {
   const images = await makeImages(num('images'));
   const rows: Row[] = [];
   const when = new Date().toISOString();
-  const load0 = loadavg()[0]!;
-  for (const scenario of args.scenarios!.split(',')) {
-    for (const target of args.targets!.split(',')) {
+  const load0 = loadavg()[0];
+  for (const scenario of args.scenarios.split(',')) {
+    for (const target of args.targets.split(',')) {
       const r = await runOne(scenario, target, images);
       rows.push(r);
       console.error(`${scenario}/${target}: ${r.answersPerSecond.toFixed(1)} answers/s${r.note ? ` (${r.note})` : ''}`);

@@ -22,9 +22,9 @@ export interface ProfileSummary {
 function place(url: string): string {
   if (!url) return '(native)';
   const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
-  if (nm) return nm[1]!;
+  if (nm) return nm[1];
   const src = /\/((?:src|bench|test)\/.*)$/.exec(url);
-  return src ? src[1]! : url.replace(/^file:\/\//, '');
+  return src ? src[1] : url.replace(/^file:\/\//, '');
 }
 
 /** Samples in the first `skipMs` (the process starting) are left out. */
@@ -33,7 +33,7 @@ export function summarizeProfile(dir: string, skipMs = 0, topN = 20): ProfileSum
   type Profile = { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] };
   const all = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => ({ f, p: JSON.parse(readFileSync(join(dir, f), 'utf8')) as Profile }));
   if (!all.length) throw new Error(`no .cpuprofile in ${dir} (did the process exit cleanly?)`);
-  const { f: file, p: prof } = all.sort((a, b) => b.p.samples.length - a.p.samples.length)[0]!;
+  const { f: file, p: prof } = all.sort((a, b) => b.p.samples.length - a.p.samples.length)[0];
   const byId = new Map(prof.nodes.map((n) => [n.id, n]));
   const self = new Map<string, number>();
   const files = new Map<string, number>();
@@ -56,7 +56,7 @@ export function summarizeProfile(dir: string, skipMs = 0, topN = 20): ProfileSum
     totalMs: busy / 1000,
     top: [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, topN).map(([k, us]) => {
       const [name, where] = k.split('\t');
-      return { name: name!, where: where!, percent: pctOf(us) };
+      return { name: name, where: where, percent: pctOf(us) };
     }),
     byFile: [...files.entries()].sort((a, b) => b[1] - a[1]).slice(0, topN).map(([where, us]) => ({ where, percent: pctOf(us) })),
   };

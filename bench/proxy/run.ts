@@ -42,11 +42,11 @@ const python = process.env.PYTHON ?? (spawnSync('test', ['-x', `${root}bench/tmp
 async function startUpstream(): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../pool/replica-sim.ts', import.meta.url)), '--replicas', '1', '--zero-latency', '--answer-tokens', '16'], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
-  for await (const c of child.stdout!) {
+  for await (const c of child.stdout) {
     out += c;
     if (out.includes('\n')) break;
   }
-  return { child, url: (JSON.parse(out) as { urls: string[] }).urls[0]! };
+  return { child, url: (JSON.parse(out) as { urls: string[] }).urls[0] };
 }
 
 async function startFastapi(upstream: string): Promise<RunningProcess | string> {
@@ -143,17 +143,17 @@ async function main(): Promise<void> {
   const { child: up, url: upstream } = await startUpstream();
   const cells: Cell[] = [];
   const notes: Record<string, string> = {};
-  const load0 = loadavg()[0]!;
+  const load0 = loadavg()[0];
   try {
-    for (const target of args.targets!.split(',')) {
+    for (const target of args.targets.split(',')) {
       const t = await startTarget(target, upstream);
       if (typeof t === 'string') {
         notes[target] = t;
         console.error(`${target}: ${t}`);
         continue;
       }
-      for (const mode of args.modes!.split(','))
-        for (const c of args.connections!.split(',').map(Number)) {
+      for (const mode of args.modes.split(','))
+        for (const c of args.connections.split(',').map(Number)) {
           const cell = await measure(t.url, target, mode, c);
           cells.push(cell);
           console.error(`${target} ${mode} x${c}: ${cell.answersPerSecond.toFixed(0)}/s p50 ${cell.p50Ms.toFixed(2)} ms`);
@@ -172,7 +172,7 @@ async function main(): Promise<void> {
     for (const x of cells) if (x.failed) console.log(`  ${x.target} ${x.mode} x${x.connections}: first failure ${x.firstError}`);
     const rate = (t: string, mode: string, c: number) => cells.find((x) => x.target === t && x.mode === mode && x.connections === c)?.answersPerSecond ?? NaN;
     const verdict = Object.fromEntries(
-      args.modes!.split(',').map((mode) => [mode, {
+      args.modes.split(',').map((mode) => [mode, {
         glimpseVsFastapi32: rate('glimpse', mode, 32) / rate('fastapi', mode, 32),
         addedP50Ms1: (cells.find((x) => x.target === 'glimpse' && x.mode === mode && x.connections === 1)?.p50Ms ?? NaN) - (direct(mode, 1)?.p50Ms ?? NaN),
         workers2VsOne32: rate('glimpse-workers-2', mode, 32) / rate('glimpse', mode, 32),
