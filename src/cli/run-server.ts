@@ -27,7 +27,10 @@ export async function runServer(config: Config, logger: Logger, opts: RunOptions
     return 1;
   }
   const info = server.engine.info();
-  logger.info({ engine: info.engine, model: info.model, device: info.device }, `glimpse serving ${info.model} (${info.engine}) on http://${config.host}:${config.port} — docs at /docs`);
+  logger.info(
+    { engine: info.engine, model: info.model, device: info.device },
+    `glimpse serving ${info.model} (${info.engine}) on http://${config.host}:${config.port} — docs at /docs`,
+  );
   if (info.simulated) logger.warn('simulated engine: answers are synthetic, for load tests only');
 
   return await new Promise<number>((resolve) => {

@@ -15,7 +15,14 @@
 import type { Worker } from 'node:cluster';
 import type { Engine } from '../core/index.js';
 import type { Logger } from '../observability/index.js';
-import { isGlimpseMessage, reviveRequest, toWire, type EngineSnapshot, type PrimaryMessage, type WorkerMessage } from './protocol.js';
+import {
+  isGlimpseMessage,
+  reviveRequest,
+  toWire,
+  type EngineSnapshot,
+  type PrimaryMessage,
+  type WorkerMessage,
+} from './protocol.js';
 
 export interface ModelHost {
   snapshot(): EngineSnapshot;
@@ -62,11 +69,19 @@ export function createModelHost(engine: Engine, logger: Logger, workers: () => I
     const ac = new AbortController();
     mine.set(id, ac);
     try {
-      for await (const ev of engine.generate(reviveRequest(req.req), ac.signal)) send(worker, { type: 'glimpse:event', id, event: toWire(ev) });
+      for await (const ev of engine.generate(reviveRequest(req.req), ac.signal))
+        send(worker, { type: 'glimpse:event', id, event: toWire(ev) });
     } catch (err) {
       // Engines end with an error event rather than throw; this is the guarantee of one terminal event if one does.
       logger.error({ err, worker: worker.id }, 'engine threw during a generation');
-      send(worker, { type: 'glimpse:event', id, event: { type: 'error', error: { code: 'engine_error', message: 'The engine failed during generation.', param: null, headers: {} } } });
+      send(worker, {
+        type: 'glimpse:event',
+        id,
+        event: {
+          type: 'error',
+          error: { code: 'engine_error', message: 'The engine failed during generation.', param: null, headers: {} },
+        },
+      });
     } finally {
       mine.delete(id);
     }

@@ -40,7 +40,10 @@ export function workerConfig(config: Config, workers: number, cores: number): Co
 export async function runPrimary(config: Config, logger: Logger, workers: number): Promise<number> {
   const perWorker = workerConfig(config, workers, availableParallelism());
   // The model loads once, here; workers reach it over IPC (model-host.ts says why).
-  const host: ModelHost | undefined = config.engine === 'embedded' ? createModelHost(createEngine(config, logger), logger, () => Object.values(cluster.workers ?? {}) as Worker[]) : undefined;
+  const host: ModelHost | undefined =
+    config.engine === 'embedded'
+      ? createModelHost(createEngine(config, logger), logger, () => Object.values(cluster.workers ?? {}) as Worker[])
+      : undefined;
   const slots = new Map<Worker, number>();
   const metrics = createPrimaryMetrics(() => slots.size);
   let stopping = false;
@@ -65,7 +68,12 @@ export async function runPrimary(config: Config, logger: Logger, workers: number
     worker.on('message', (msg: unknown) => {
       if (!isGlimpseMessage<WorkerMessage>(msg)) return;
       if (msg.type === 'glimpse:hello') {
-        const setup: PrimaryMessage = { type: 'glimpse:setup', config: perWorker, worker: slot, ...(host ? { engine: host.snapshot() } : {}) };
+        const setup: PrimaryMessage = {
+          type: 'glimpse:setup',
+          config: perWorker,
+          worker: slot,
+          ...(host ? { engine: host.snapshot() } : {}),
+        };
         worker.send(setup, undefined, () => {});
       } else if (msg.type === 'glimpse:metrics') metrics.answer(worker, msg);
     });
@@ -98,7 +106,11 @@ export async function runPrimary(config: Config, logger: Logger, workers: number
     };
 
     cluster.on('listening', (worker, address) => {
-      if (!everListened) logger.info({ workers, port: address.port }, `glimpse serving on http://${config.host}:${address.port} with ${workers} worker processes`);
+      if (!everListened)
+        logger.info(
+          { workers, port: address.port },
+          `glimpse serving on http://${config.host}:${address.port} with ${workers} worker processes`,
+        );
       everListened = true;
       logger.debug({ worker: slots.get(worker), pid: worker.process.pid }, 'worker listening');
     });
@@ -118,10 +130,13 @@ export async function runPrimary(config: Config, logger: Logger, workers: number
         return;
       }
       const now = Date.now();
-      while (crashes.length && now - crashes[0]! > CRASH_WINDOW_MS) crashes.shift();
+      while (crashes.length && now - crashes[0] > CRASH_WINDOW_MS) crashes.shift();
       crashes.push(now);
       const delay = Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** (crashes.length - 1));
-      logger.error({ worker: slot, pid: worker.process.pid, code, signal, restartInMs: delay }, 'worker exited unasked; starting another');
+      logger.error(
+        { worker: slot, pid: worker.process.pid, code, signal, restartInMs: delay },
+        'worker exited unasked; starting another',
+      );
       const timer = setTimeout(() => {
         pendingRestarts.delete(timer);
         metrics.workerRestarted();

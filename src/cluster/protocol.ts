@@ -5,7 +5,15 @@
  */
 import { availableParallelism } from 'node:os';
 import type { Config } from '../config/index.js';
-import { GlimpseError, type EngineHealth, type EngineInfo, type ErrorCode, type GenerateEvent, type GenerateRequest, type ImageInput } from '../core/index.js';
+import {
+  GlimpseError,
+  type EngineHealth,
+  type EngineInfo,
+  type ErrorCode,
+  type GenerateEvent,
+  type GenerateRequest,
+  type ImageInput,
+} from '../core/index.js';
 
 /** What a worker needs to stand in for the engine the primary owns. */
 export interface EngineSnapshot {
@@ -41,7 +49,12 @@ export type PrimaryMessage =
   | { type: 'glimpse:metrics'; id: number; text?: string; error?: string };
 
 export function isGlimpseMessage<T extends { type: string }>(msg: unknown): msg is T {
-  return typeof msg === 'object' && msg !== null && typeof (msg as { type?: unknown }).type === 'string' && (msg as { type: string }).type.startsWith('glimpse:');
+  return (
+    typeof msg === 'object' &&
+    msg !== null &&
+    typeof (msg as { type?: unknown }).type === 'string' &&
+    (msg as { type: string }).type.startsWith('glimpse:')
+  );
 }
 
 export function toWire(ev: GenerateEvent): WireEvent {

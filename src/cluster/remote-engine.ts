@@ -4,8 +4,21 @@
  * its whole pipeline (validation, images, cache, quotas, scheduler, dialects); only the model's
  * work crosses, with the decoded pixels (no re-encode, so answers match a single process).
  */
-import { GlimpseError, type Engine, type EngineHealth, type EngineInfo, type GenerateEvent, type GenerateRequest } from '../core/index.js';
-import { fromWire, isGlimpseMessage, type EngineSnapshot, type PrimaryMessage, type WireEvent, type WorkerMessage } from './protocol.js';
+import {
+  GlimpseError,
+  type Engine,
+  type EngineHealth,
+  type EngineInfo,
+  type GenerateEvent,
+  type GenerateRequest,
+} from '../core/index.js';
+import {
+  fromWire,
+  isGlimpseMessage,
+  type EngineSnapshot,
+  type PrimaryMessage,
+  type WorkerMessage,
+} from './protocol.js';
 
 /** The IPC end the engine talks through (the worker's `process`; a stand-in in unit use). */
 export interface Channel {
@@ -32,7 +45,13 @@ class Inbox {
   }
 }
 
-const gone = (): GenerateEvent => ({ type: 'error', error: new GlimpseError('engine_unavailable', 'The process that owns the model is gone; this worker is shutting down.') });
+const gone = (): GenerateEvent => ({
+  type: 'error',
+  error: new GlimpseError(
+    'engine_unavailable',
+    'The process that owns the model is gone; this worker is shutting down.',
+  ),
+});
 
 export function createRemoteEngine(first: EngineSnapshot, channel: Channel): Engine {
   let snapshot = first;
@@ -42,7 +61,7 @@ export function createRemoteEngine(first: EngineSnapshot, channel: Channel): Eng
   channel.on('message', (raw) => {
     if (!isGlimpseMessage<PrimaryMessage>(raw)) return;
     if (raw.type === 'glimpse:engine') snapshot = raw.engine;
-    else if (raw.type === 'glimpse:event') open.get(raw.id)?.push(fromWire(raw.event as WireEvent));
+    else if (raw.type === 'glimpse:event') open.get(raw.id)?.push(fromWire(raw.event));
   });
   // The primary died or cut us off: no event will come for anything in flight.
   channel.on('disconnect', () => {
@@ -73,7 +92,10 @@ export function createRemoteEngine(first: EngineSnapshot, channel: Channel): Eng
     // The primary loads the model; the worker only follows its state.
     start: async () => {},
     info: (): EngineInfo => snapshot.info,
-    health: (): EngineHealth => (channel.connected ? snapshot.health : { status: 'unhealthy', modelLoaded: false, ready: false, reason: 'The process that owns the model is gone.' }),
+    health: (): EngineHealth =>
+      channel.connected
+        ? snapshot.health
+        : { status: 'unhealthy', modelLoaded: false, ready: false, reason: 'The process that owns the model is gone.' },
     close: async () => {},
     async *generate(req: GenerateRequest, signal: AbortSignal): AsyncIterable<GenerateEvent> {
       if (!channel.connected) {

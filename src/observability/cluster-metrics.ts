@@ -10,7 +10,8 @@ import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
 
 type Reply = { type: 'glimpse:metrics'; id: number; text?: string; error?: string };
-const isReply = (msg: unknown): msg is Reply => typeof msg === 'object' && msg !== null && (msg as { type?: unknown }).type === 'glimpse:metrics';
+const isReply = (msg: unknown): msg is Reply =>
+  typeof msg === 'object' && msg !== null && (msg as { type?: unknown }).type === 'glimpse:metrics';
 
 let viaPrimary = false;
 let asked = 0;
@@ -76,7 +77,11 @@ export function createPrimaryMetrics(liveWorkers: () => number): PrimaryMetrics 
       this.set(liveWorkers());
     },
   });
-  const restarts = new Counter({ name: 'glimpse_cluster_worker_restarts_total', help: 'HTTP worker processes started again after one exited unasked (crash, kill).', registers: [own] });
+  const restarts = new Counter({
+    name: 'glimpse_cluster_worker_restarts_total',
+    help: 'HTTP worker processes started again after one exited unasked (crash, kill).',
+    registers: [own],
+  });
   return {
     answer(worker, msg) {
       if (!isReply(msg)) return;

@@ -31,40 +31,63 @@ export interface RunningCluster {
 export async function startCluster(args: string[], env: Record<string, string> = {}): Promise<RunningCluster> {
   const port = await freePort();
   // Debug logs: the primary says which pid each worker has when it starts listening.
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, 'serve', '--port', String(port), '--log-level', 'debug', ...args], {
-    cwd: root,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', entry, 'serve', '--port', String(port), '--log-level', 'debug', ...args],
+    {
+      cwd: root,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let logs = '';
-  child.stdout!.on('data', (d) => (logs += d));
-  child.stderr!.on('data', (d) => (logs += d));
+  child.stdout.on('data', (d) => (logs += d));
+  child.stderr.on('data', (d) => (logs += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const base = `http://127.0.0.1:${port}`;
 
   const open: RunningCluster['open'] = (path, body) =>
     new Promise((resolve, reject) => {
-      const req = request(base + path, { method: 'POST', agent: false, headers: { 'content-type': 'application/json' } }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (text += d));
-        const done = new Promise<string>((ok) => {
-          res.on('end', () => ok(text));
-          res.on('close', () => ok(text));
-        });
-        resolve({ status: res.statusCode!, worker: String(res.headers['x-glimpse-worker'] ?? ''), body: done, abort: () => req.destroy() });
-      });
+      const req = request(
+        base + path,
+        { method: 'POST', agent: false, headers: { 'content-type': 'application/json' } },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => (text += d));
+          const done = new Promise<string>((ok) => {
+            res.on('end', () => ok(text));
+            res.on('close', () => ok(text));
+          });
+          resolve({
+            status: res.statusCode!,
+            worker: String(res.headers['x-glimpse-worker'] ?? ''),
+            body: done,
+            abort: () => req.destroy(),
+          });
+        },
+      );
       req.on('error', reject);
       req.end(body);
     });
   const ask: RunningCluster['ask'] = (path, init = {}) =>
     new Promise((resolve, reject) => {
-      const req = request(base + path, { method: init.method ?? 'GET', agent: false, headers: init.body ? { 'content-type': 'application/json' } : {} }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode!, worker: String(res.headers['x-glimpse-worker'] ?? ''), body }));
-      });
+      const req = request(
+        base + path,
+        {
+          method: init.method ?? 'GET',
+          agent: false,
+          headers: init.body ? { 'content-type': 'application/json' } : {},
+        },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => (body += d));
+          res.on('end', () =>
+            resolve({ status: res.statusCode!, worker: String(res.headers['x-glimpse-worker'] ?? ''), body }),
+          );
+        },
+      );
       req.on('error', reject);
       req.end(init.body);
     });
@@ -92,9 +115,13 @@ export async function startCluster(args: string[], env: Record<string, string> =
   };
   try {
     for (let i = 0; ; i++) {
-      const ready = await ask('/ready').then((a) => a.status === 200, () => false);
+      const ready = await ask('/ready').then(
+        (a) => a.status === 200,
+        () => false,
+      );
       if (ready && cluster.pids().size >= Number(args[args.indexOf('--workers') + 1])) break;
-      if (child.exitCode !== null || i > 2400) throw new Error('glimpse --workers did not become ready: ' + logs.slice(-4000));
+      if (child.exitCode !== null || i > 2400)
+        throw new Error('glimpse --workers did not become ready: ' + logs.slice(-4000));
       await new Promise((r) => setTimeout(r, 50));
     }
   } catch (err) {
