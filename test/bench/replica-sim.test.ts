@@ -74,7 +74,7 @@ describe('bench/pool replica simulator: batching, queue and image cache', () => 
     try {
       const acs = Array.from({ length: 5 }, () => new AbortController());
       const pending = acs.map((ac) =>
-        fetch(replica.url + '/chat/completions', { method: 'POST', signal: ac.signal, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: MODEL, stream: true, messages: [{ role: 'user', content: 'hi' }] }) }).then((r) => r.body?.cancel(), () => undefined),
+        fetch(replica.url + '/chat/completions', { method: 'POST', signal: ac.signal, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: MODEL, stream: true, messages: [{ role: 'user', content: 'hi' }] }) }).then((r) => r.text()).catch(() => undefined), // read until aborted below
       );
       // New requests join the batch at a step boundary, as in vLLM.
       await waitFor(() => replica.stats().running === 2 && replica.stats().waiting === 3, 'two running, three waiting');
