@@ -17,7 +17,7 @@ import { defaultCacheDir, ModelUnavailableError, resolveModel } from './model-so
 import { DownloadReporter, type ProgressStream } from './progress-report.js';
 import { EngineStatus } from './status.js';
 import { Supervisor } from './supervisor.js';
-import { awaitWarmUp, warmUpRequest } from './warmup.js';
+import { warmUpJob } from './warmup.js';
 import { WorkerPool } from './worker-pool.js';
 
 export interface EmbeddedEngineOptions {
@@ -34,6 +34,7 @@ export class EmbeddedEngine implements Engine {
   private pool: WorkerPool | null = null;
   private device: 'cpu' | 'cuda' = 'cpu';
   private readonly abort = new AbortController();
+  private readonly capacityListeners = new Set<() => void>();
 
   constructor(
     private readonly config: Config,
@@ -55,6 +56,22 @@ export class EmbeddedEngine implements Engine {
 
   health(): EngineHealth {
     return this.status.health(this.pool?.anyLoaded() ?? false);
+  }
+
+  /**
+   * Generations it can run at once now: its live, warmed workers (one generation each). A crashed
+   * worker counts again once restarted and warmed; one still unwinding a stopped request does
+   * not count until it is free. The model does not matter: this engine serves one.
+   */
+  capacity(_model?: string): number {
+    if (!this.pool || this.status.is('failed') || this.status.is('closed')) return 0;
+    return this.pool.capacity();
+  }
+
+  /** `listener` runs whenever capacity() may have grown; returns the unsubscribe function. */
+  onCapacityChange(listener: () => void): () => void {
+    this.capacityListeners.add(listener);
+    return () => this.capacityListeners.delete(listener);
   }
 
   async start(): Promise<void> {
@@ -79,27 +96,26 @@ export class EmbeddedEngine implements Engine {
       this.logger.info({ dir: model.dir, source: model.source, dtype: model.dtype ?? 'model default', device: this.device }, 'embedded model files ready');
       const count = this.config.embeddedWorkers;
       status.reason = `Loading model ${this.config.modelPath} into ${count} worker(s).`;
-      let supervisor: Supervisor | undefined;
       const pool = new WorkerPool({
         config: this.config,
         logger: this.logger,
         modelDir: model.dir,
         dtype: model.dtype,
         device: this.device,
-        onCrash: (index, code) => supervisor?.onCrash(index, code),
+        // Workers only crash after they are started, below: by then the supervisor exists.
+        onCrash: (index, code) => supervisor.onCrash(index, code),
+        onCapacityGrew: () => this.capacityGrew(),
       });
-      supervisor = new Supervisor({ logger: this.logger, status, pool, warmUp: () => this.warmUp(), fail: (reason) => this.fail(reason) });
+      const supervisor = new Supervisor({ logger: this.logger, status, pool, warmUp: (index) => this.warmUp(index).catch(() => undefined), fail: (reason) => this.fail(reason) });
       this.pool = pool;
       const results = await Promise.all(Array.from({ length: count }, (_, i) => pool.spawn(i)));
       const failure = results.find((r) => r !== null);
       if (failure) throw new ModelUnavailableError(`The model in ${model.dir} could not be loaded: ${failure}`);
       if (status.is('closed')) return;
-      if (this.config.warmup) {
-        status.reason = 'Warming up: running one short generation before accepting requests.';
-        const t0 = Date.now();
-        await Promise.all(Array.from({ length: count }, () => this.runWarmUp(pool)));
-        this.logger.info({ ms: Date.now() - t0, workers: count }, 'embedded engine warmed up');
-      }
+      if (this.config.warmup) status.reason = 'Warming up: running one short generation before accepting requests.';
+      const t0 = Date.now();
+      await Promise.all(Array.from({ length: count }, (_, i) => this.warmUp(i)));
+      if (this.config.warmup) this.logger.info({ ms: Date.now() - t0, workers: count }, 'embedded engine warmed up');
       if (status.is('closed')) return;
       status.set('ready');
       this.logger.info({ model: this.config.modelPath, device: this.device, loadMs: pool.loadedInfo?.loadMs }, 'embedded engine ready');
@@ -178,14 +194,19 @@ export class EmbeddedEngine implements Engine {
     void this.pool?.stopWorkers();
   }
 
-  /** A restarted worker's warm-up, when configured. A failure is not fatal here: a broken worker shows itself on the next request. */
-  private async warmUp(): Promise<void> {
-    if (this.config.warmup && this.pool) await this.runWarmUp(this.pool).catch(() => undefined);
+  /** Worker `index`'s warm-up generation (when configured), after which it counts toward capacity. */
+  private warmUp(index: number): Promise<void> {
+    return this.pool?.warm(index, this.config.warmup ? warmUpJob(this.config) : null) ?? Promise.resolve();
   }
 
-  private runWarmUp(pool: WorkerPool): Promise<void> {
-    const job = toJob(warmUpRequest(), this.config);
-    pool.submit(job);
-    return awaitWarmUp(job);
+  private capacityGrew(): void {
+    // Called from the worker's message handling: one subscriber's bug must not stop it.
+    for (const listener of this.capacityListeners) {
+      try {
+        listener();
+      } catch (err) {
+        this.logger.error({ err }, 'capacity listener threw');
+      }
+    }
   }
 }

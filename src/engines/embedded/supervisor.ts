@@ -14,8 +14,8 @@ export interface SupervisorDeps {
   logger: Logger;
   status: EngineStatus;
   pool: WorkerPool;
-  /** Warm a restarted worker (resolves either way: a failed warm-up is not a crash). */
-  warmUp: () => Promise<void>;
+  /** Warm restarted worker `index` and count it toward capacity again (resolves either way: a failed warm-up is not a crash). */
+  warmUp: (index: number) => Promise<void>;
   /** Give up: the engine turns unavailable with this reason. */
   fail: (reason: string) => void;
 }
@@ -47,7 +47,7 @@ export class Supervisor {
         this.deps.fail(`The model worker stopped unexpectedly and could not be restarted: ${err}`);
         return;
       }
-      await this.deps.warmUp();
+      await this.deps.warmUp(index);
       if (status.is('loading') && pool.anyLoaded()) status.set('ready');
       pool.dispatch();
     });

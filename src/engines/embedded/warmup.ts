@@ -3,12 +3,18 @@
  * encoder, decoder), so the first real request pays no lazy initialisation.
  */
 import { randomInt } from 'node:crypto';
+import type { Config } from '../../config/index.js';
 import type { GenerateRequest } from '../../core/index.js';
-import type { Job } from './job.js';
+import { toJob, type Job } from './job.js';
 import { ModelUnavailableError } from './model-source.js';
 
+/** The warm-up generation as a job for one worker. */
+export function warmUpJob(config: Pick<Config, 'maxContextLength' | 'streamIntervalMs'>): Job {
+  return toJob(warmUpRequest(), config);
+}
+
 /** A small mid-grey image and two greedy tokens: enough to touch every stage, cheap on a CPU. */
-export function warmUpRequest(): GenerateRequest {
+function warmUpRequest(): GenerateRequest {
   const rgb = { data: Buffer.alloc(64 * 48 * 3, 128), width: 64, height: 48 };
   return {
     id: `warmup-${randomInt(0, 2 ** 31)}`,

@@ -3,6 +3,11 @@
  * job's channel, stopping a job through shared memory, and noticing a worker that dies. Requests
  * beyond the free workers wait here in arrival order. What to do about a dead worker is not
  * decided here: the pool ends its job and tells `onCrash`.
+ *
+ * Capacity (what the scheduler admits against) is the number of workers that are loaded, warmed
+ * and not retiring, less those still unwinding a generation they were told to stop: the caller
+ * has already let go of that request (client gone, deadline), so counting its worker as busy on
+ * its behalf would let one more in than can run.
  */
 import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
@@ -11,6 +16,7 @@ import { GlimpseError, type GenerateEvent } from '../../core/index.js';
 import type { Logger } from '../../observability/index.js';
 import { finish, stoppedEvent, timeoutEvent, type Job, type StopReason } from './job.js';
 import type { LoadedInfo, WorkerInit, WorkerToMain } from './protocol.js';
+import { awaitWarmUp } from './warmup.js';
 import { startWorkerThread } from './worker-entry.js';
 
 interface Slot {
@@ -20,6 +26,8 @@ interface Slot {
   cancel: Int32Array;
   job: Job | null;
   loaded: boolean;
+  /** Loaded and through its warm-up (or none is configured): it counts toward capacity. */
+  warm: boolean;
   /** Set when the pool itself ends the worker (shutdown), so its exit is not a crash. */
   retiring: boolean;
   onLoad: ((err: string | null) => void) | null;
@@ -33,6 +41,8 @@ export interface WorkerPoolOptions {
   device: 'cpu' | 'cuda';
   /** Worker `index` died on its own; its job (if any) has already been ended with engine_error. */
   onCrash: (index: number, exitCode: number) => void;
+  /** capacity() may have grown: a worker finished warming up, or one finished unwinding a stopped job. */
+  onCapacityGrew: () => void;
 }
 
 export class WorkerPool {
@@ -57,7 +67,7 @@ export class WorkerPool {
       cancelFlag,
     };
     const worker = startWorkerThread(index, init);
-    const slot: Slot = { index, worker, cancel: new Int32Array(cancelFlag), job: null, loaded: false, retiring: false, onLoad: null };
+    const slot: Slot = { index, worker, cancel: new Int32Array(cancelFlag), job: null, loaded: false, warm: false, retiring: false, onLoad: null };
     this.slots[index] = slot;
     const loaded = new Promise<string | null>((resolve) => (slot.onLoad = resolve));
     worker.on('message', (msg: WorkerToMain) => this.onMessage(slot, msg));
@@ -68,6 +78,34 @@ export class WorkerPool {
 
   get size(): number {
     return this.slots.length;
+  }
+
+  /** Generations the workers can run at once now (see the module comment). */
+  capacity(): number {
+    let n = 0;
+    for (const s of this.slots) if (s.warm && !s.retiring && !s.job?.stopReason) n++;
+    return n;
+  }
+
+  /**
+   * Run `job` as worker `index`'s warm-up (none when `job` is null), then count the worker toward
+   * capacity. A failed warm-up does not keep a loaded worker out (a broken one shows itself on
+   * the next request); it rejects after the worker is counted, for start() to report.
+   */
+  async warm(index: number, job: Job | null): Promise<void> {
+    const slot = this.slots[index];
+    if (!slot?.loaded) return;
+    let failure: unknown;
+    if (job) {
+      this.post(slot, job);
+      await awaitWarmUp(job).catch((err: unknown) => (failure = err));
+    }
+    // The worker may have died during its warm-up and been replaced: this slot is not the one to count.
+    if (this.slots[index] !== slot || !slot.loaded || slot.retiring) return;
+    slot.warm = true;
+    this.opts.onCapacityGrew();
+    this.dispatch();
+    if (failure) throw failure;
   }
 
   /** Whether any worker has its model loaded; with `except`, any other than that one. */
@@ -82,17 +120,20 @@ export class WorkerPool {
     this.dispatch();
   }
 
-  /** Hand queued jobs to free loaded workers, in arrival order. */
+  /** Hand queued jobs to free warmed workers, in arrival order. */
   dispatch(): void {
     for (const slot of this.slots) {
       if (!this.queue.length) return;
-      if (!slot.loaded || slot.job || slot.retiring) continue;
-      const job = this.queue.shift()!;
-      slot.job = job;
-      job.worker = slot.index;
-      Atomics.store(slot.cancel, 0, 0);
-      slot.worker.postMessage(job.msg, job.transfer);
+      if (!slot.warm || slot.job || slot.retiring) continue;
+      this.post(slot, this.queue.shift()!);
     }
+  }
+
+  private post(slot: Slot, job: Job): void {
+    slot.job = job;
+    job.worker = slot.index;
+    Atomics.store(slot.cancel, 0, 0);
+    slot.worker.postMessage(job.msg, job.transfer);
   }
 
   /** Ask for a stop: a queued job ends at once; a running one at the worker's next decoding step. */
@@ -150,7 +191,6 @@ export class WorkerPool {
       this.loadedInfo ??= msg.info;
       slot.onLoad?.(null);
       slot.onLoad = null;
-      this.dispatch();
       return;
     }
     if (msg.type === 'load_failed') {
@@ -176,6 +216,8 @@ export class WorkerPool {
     }
     slot.job = null;
     Atomics.store(slot.cancel, 0, 0);
+    // A stopped job's worker did not count while it unwound; now it does again.
+    if (job.stopReason) this.opts.onCapacityGrew();
     this.dispatch();
   }
 
@@ -186,6 +228,7 @@ export class WorkerPool {
     const job = slot.job;
     slot.job = null;
     slot.loaded = false;
+    slot.warm = false;
     if (job) {
       finish(job, {
         type: 'error',
