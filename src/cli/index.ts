@@ -61,6 +61,9 @@ const SERVE_FLAGS: Array<[flags: string, description: string]> = [
   ['--api-keys-file <file>', 'file with one API key (name:secret) a line'],
   ['--api-keys-reload-seconds <s>', 're-read the API keys file this often (default 10; 0 = only on SIGHUP)'],
   ['--allow-public-without-auth', 'allow a non-loopback bind without API keys'],
+  ['--cors-origins <list>', 'comma-separated origins whose pages may call the API from a browser, e.g. https://app.example.com (default: none)'],
+  ['--cors-any-origin', 'let pages on any origin call the API (Access-Control-Allow-Origin: *, never with credentials)'],
+  ['--cors-max-age <s>', 'seconds a browser may reuse a CORS preflight answer (default 600)'],
   ['--trust-proxy <list>', 'comma-separated proxy addresses/CIDRs (e.g. 127.0.0.1) whose X-Forwarded-For is believed in logs'],
   ['--redis-url <url>', 'keep the answer cache, quota counts and stored responses in Redis (redis://host:port/db) instead of memory, and run async jobs'],
 ];

@@ -125,13 +125,14 @@ export function loadConfig(opts: { flags?: Plain; env?: NodeJS.ProcessEnv; file?
       const key = path.replace(/^\//, '').replace(/\//g, '.') || '(root)';
       const [top = key, sub] = key.split('.');
       // Secrets are never echoed into an error (it ends up on a terminal, in journald, in a log shipper).
+      const message = ownMessage(e) ?? e.message;
       const got = key === '(root)' ? '' : SECRET_SETTINGS.test(key) ? ' (value not shown: it is a secret)' : ` (got ${JSON.stringify(getPath(value as Plain, key))})`;
       // Nested settings (images.maxEdge) have their own env name; their flags, where there is one, are the CLI's to name.
       if (sub !== undefined && (ConfigSchema.properties as Record<string, PropSchema>)[top]?.properties) {
-        return `  ${key}: ${e.message}${got} — set with ${camelToEnv(top)}_${camelToEnv(sub).slice('GLIMPSE_'.length)} or ${top}.${sub} in the config file`;
+        return `  ${key}: ${message}${got} — set with ${camelToEnv(top)}_${camelToEnv(sub).slice('GLIMPSE_'.length)} or ${top}.${sub} in the config file`;
       }
       const flag = '--' + top.replace(/([a-z0-9])([A-Z])/g, '$1-$2').toLowerCase();
-      return `  ${key}: ${e.message}${got} — set with ${flag} or ${camelToEnv(top)}`;
+      return `  ${key}: ${message}${got} — set with ${flag} or ${camelToEnv(top)}`;
     });
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
@@ -149,6 +150,19 @@ function withoutDeprecated(config: Config): Config {
     process.emitWarning('maxBatchSize (--max-batch-size, GLIMPSE_MAX_BATCH_SIZE) is now maxInFlight (--max-in-flight, GLIMPSE_MAX_IN_FLIGHT); the old name still works for now.', { type: 'DeprecationWarning', code: 'GLIMPSE_MAX_BATCH_SIZE' });
   }
   return { ...rest, maxInFlight: rest.maxInFlight ?? maxBatchSize };
+}
+
+/**
+ * The failing schema's own `errorMessage`, when it has one: "must match pattern ^https?://..." tells
+ * an operator less than a sentence with an example. Enum failures list the words allowed.
+ */
+function ownMessage(e: { schemaPath?: string; keyword?: string; params?: unknown }): string | undefined {
+  let node: unknown = ConfigSchema;
+  for (const part of (e.schemaPath ?? '').replace(/^#\/?/, '').split('/').filter(Boolean)) node = isPlain(node) ? node[part] : undefined;
+  if (isPlain(node) && typeof node.errorMessage === 'string') return node.errorMessage;
+  const allowed = (e.params as { allowedValues?: unknown[] } | undefined)?.allowedValues;
+  if (e.keyword === 'enum' && Array.isArray(allowed)) return `must be one of ${allowed.join(', ')}`;
+  return undefined;
 }
 
 function getPath(obj: Plain, dotted: string): unknown {

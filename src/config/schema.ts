@@ -60,6 +60,18 @@ export const ConfigSchema = Type.Object({
     default: [],
     description: 'Addresses or CIDR ranges of the proxies in front (e.g. 127.0.0.1 for nginx on the same host) whose X-Forwarded-For and X-Forwarded-Proto are believed, so logs show the client\'s address. Empty: the connecting peer is the client.',
   }),
+  corsOrigins: Type.Array(
+    Type.String({
+      pattern: '^https?://(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$',
+      errorMessage: 'must be an origin, scheme://host[:port] with no path and no trailing slash (e.g. https://app.example.com); for any origin use --cors-any-origin',
+    }),
+    {
+      default: [],
+      description: 'Origins whose browser pages may call the API (CORS), e.g. https://app.example.com,https://b.example.com. Empty (the default): pages on other origins are refused by their browsers.',
+    },
+  ),
+  corsAnyOrigin: Type.Boolean({ default: false, description: 'Let a page on any origin call the API (Access-Control-Allow-Origin: *). Credentials (cookies) are never allowed; API keys still apply.' }),
+  corsMaxAge: Type.Integer({ minimum: 0, maximum: 86_400, default: 600, description: 'Seconds a browser may reuse a preflight answer (Chromium caps this at 7200).' }),
   allowPublicWithoutAuth: Type.Boolean({ default: false, description: 'Allow binding a non-loopback address without API keys.' }),
   defaultMaxTokens: Type.Integer({ minimum: 1, default: 512 }),
   requestTimeout: Type.Number({ exclusiveMinimum: 0, default: 300, description: 'Total seconds per request.' }),

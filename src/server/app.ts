@@ -24,6 +24,7 @@ import { buildSchemas } from './schemas.js';
 import { ApiKeyRing, memoryCounter, Quotas, quotasEnabled, redisCounter, registerApiKeys, type ReloadOutcome } from '../auth/index.js';
 import { createMetrics, traceIdOf } from '../observability/index.js';
 import { registerWebUi } from '../webui/index.js';
+import { DOCS_CSP, registerSecurity } from '../security/index.js';
 import { requestDefaults, type RequestDefaults } from '../protocols/defaults.js';
 
 declare module 'fastify' {
@@ -139,6 +140,8 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   // Registered before any onRequest hook of ours, so a WebSocket upgrade that a hook refuses (no
   // API key, shutting down) is already marked as one and its socket is destroyed after the answer.
   await app.register(websocket, { options: { maxPayload: config.bodyLimit } });
+  // CORS and security headers before every other hook, so refusals and 404s carry them too.
+  await registerSecurity(app, config);
   const keys = new ApiKeyRing(config.apiKeys, config.apiKeysFile);
   const reportKeys = (r: ReloadOutcome): ReloadOutcome => {
     if (r.outcome === 'error') logger.error({ keys: r.keys }, r.error);
@@ -198,7 +201,7 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
       ],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: DOCS_CSP });
   await app.register(multipart, { limits: { fileSize: config.bodyLimit, files: 4, fields: 16 } });
 
   registerHealthRoutes(app, { engine, lifecycle, pipeline });
