@@ -52,6 +52,12 @@ export function createRouterEngine(config: Config, logger: Logger): UpstreamEngi
       if (hs.some((x) => x.h.status === 'loading')) return { status: 'loading', modelLoaded: false, ready: false, reason };
       return { status: 'unhealthy', modelLoaded: false, ready: false, reason };
     },
+    // Each model's own pool answers for it, so one model's full pool does not hold up another's requests.
+    capacity: (model?: string) => (model === undefined ? all.reduce((n, e) => n + e.capacity(), 0) : pick(model).capacity(model)),
+    onCapacityChange(listener) {
+      const offs = all.map((e) => e.onCapacityChange(listener));
+      return () => offs.forEach((off) => off());
+    },
     poolStats: () => all.flatMap((e) => e.poolStats().map((p) => ({ ...p, pool: `${e.info().model}: ${p.pool}` }))),
     async close() {
       await Promise.all(all.map((e) => e.close()));

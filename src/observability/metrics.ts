@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { withIterator, type Engine, type GenerateEvent } from '../core/index.js';
 import { imageStats } from '../images/index.js';
 import { metricsText, shareRegistry } from './cluster-metrics.js';
+import { hasPools, meterPools } from './pool-metrics.js';
 
 /** The slice of the pipeline metrics need; kept structural so observability does not import server/. */
 export interface MeteredPipeline {
@@ -118,6 +119,8 @@ export function createMetrics(engine: Engine, getStats: () => ReturnType<Metered
       this.set({ engine: info.engine, model: info.model }, engine.health().ready ? 1 : 0);
     },
   });
+
+  if (hasPools(engine)) meterPools(registry, engine);
 
   /** `started`: when the request reached the pipeline (queue wait and image preparation count, as a client sees them). */
   function measure(model: string, events: AsyncIterable<GenerateEvent>, started: number): AsyncIterable<GenerateEvent> {

@@ -7,6 +7,13 @@
  * `data: [DONE]\n\n`. JSON is compact (no spaces), as vLLM's pydantic serialization writes it.
  *
  * Behaviour per request is scriptable so fault tests can make it misbehave.
+ *
+ * Like a GPU server it has a capacity: with `maxSeqs` it runs at most that many sequences at
+ * once (continuous batching: one joins as soon as one leaves) and holds the rest in its own
+ * waiting queue, after sending the response headers, as vLLM does. It serves /metrics in the
+ * Prometheus text format with vLLM's own gauge names (vllm:num_requests_running,
+ * vllm:num_requests_waiting, vllm:kv_cache_usage_perc) or SGLang's (sglang:num_running_reqs,
+ * sglang:num_queue_reqs), and /v1/models as vLLM does.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
@@ -46,10 +53,34 @@ export interface Script {
   omitToolIndex?: boolean;
 }
 
+export type MetricsMode = 'vllm' | 'sglang' | 'none' | 'hang';
+
+export interface FakeVllmOptions {
+  model?: string;
+  script?: FakeVllm['script'];
+  /** Sequences run at once; more wait in the server's own queue (default: no limit). */
+  maxSeqs?: number;
+  /** Which server's /metrics to serve (default vllm); none answers 404, hang never answers. */
+  metrics?: MetricsMode;
+  /** Port to listen on (0: any), so a killed replica can come back at the same URL. */
+  port?: number;
+}
+
 export interface FakeVllm {
   /** Base URL including /v1, as glimpse's --upstream takes it. */
   url: string;
+  port: number;
   model: string;
+  /** Sequences running now, and waiting in the server's own queue. */
+  running(): number;
+  waiting(): number;
+  /** The longest the server's own waiting queue has been (since the last reset). */
+  peakWaiting(): number;
+  resetPeakWaiting(): void;
+  /** Chat completions that ran to their end. */
+  completed(): number;
+  /** Switch what /metrics answers (a replica whose metrics endpoint dies). */
+  metrics: MetricsMode;
   requests: RecordedRequest[];
   /** The body of the latest chat completion request (health checks are GETs and not counted). */
   lastChatBody(): any;
@@ -70,16 +101,78 @@ const DEFAULT_SCRIPT: Script = {
   promptTokens: 42,
 };
 
-export async function startFakeVllm(opts: { model?: string; script?: FakeVllm['script'] } = {}): Promise<FakeVllm> {
+export async function startFakeVllm(opts: FakeVllmOptions = {}): Promise<FakeVllm> {
   const model = opts.model ?? 'zai-org/GLM-4.6V-Flash';
   const requests: RecordedRequest[] = [];
   const sockets = new Set<import('node:net').Socket>();
   let open = 0;
   let contentSent = 0;
+  const maxSeqs = opts.maxSeqs ?? Infinity;
+  let running = 0;
+  let peakWaiting = 0;
+  let completed = 0;
+  const waitingLine: Array<() => void> = [];
+
+  /** Sequences leave the batch when their last token is out (as vLLM frees them before the final chunk), or when the client goes. */
+  const leaving = new WeakMap<ServerResponse, () => void>();
+  /** A place in the running batch, once one is free; false if the client left while waiting. */
+  const admit = (res: ServerResponse): Promise<boolean> => {
+    const take = () => {
+      running++;
+      let left = false;
+      const leave = () => {
+        if (left) return;
+        left = true;
+        running--;
+        waitingLine.shift()?.();
+      };
+      leaving.set(res, leave);
+      res.once('close', leave);
+      return true;
+    };
+    if (running < maxSeqs && waitingLine.length === 0) return Promise.resolve(take());
+    return new Promise<boolean>((resolve) => {
+      const go = () => {
+        res.off('close', gone);
+        resolve(res.destroyed ? (waitingLine.shift()?.(), false) : take());
+      };
+      const gone = () => {
+        const i = waitingLine.indexOf(go);
+        if (i >= 0) waitingLine.splice(i, 1);
+        resolve(false);
+      };
+      res.once('close', gone);
+      waitingLine.push(go);
+      peakWaiting = Math.max(peakWaiting, waitingLine.length);
+    });
+  };
+
+  const metricsText = (mode: 'vllm' | 'sglang'): string => {
+    const gauge = (name: string, help: string, labels: string, v: number) => `# HELP ${name} ${help}\n# TYPE ${name} gauge\n${name}{${labels}} ${v.toFixed(1)}\n`;
+    if (mode === 'sglang') {
+      const l = `model_name=${JSON.stringify(model)}`;
+      return gauge('sglang:num_running_reqs', 'The number of running requests.', l, running) + gauge('sglang:num_queue_reqs', 'The number of requests in the waiting queue.', l, waitingLine.length);
+    }
+    const l = `engine="0",model_name=${JSON.stringify(model)}`;
+    return (
+      gauge('vllm:num_requests_running', 'Number of requests in model execution batches.', l, running) +
+      gauge('vllm:num_requests_waiting', 'Number of requests waiting to be processed.', l, waitingLine.length) +
+      gauge('vllm:kv_cache_usage_perc', 'KV-cache usage. 1 means 100 percent usage.', l, Number.isFinite(maxSeqs) ? running / maxSeqs : 0)
+    );
+  };
 
   const fake: FakeVllm = {
     url: '',
+    port: 0,
     model,
+    running: () => running,
+    waiting: () => waitingLine.length,
+    peakWaiting: () => peakWaiting,
+    resetPeakWaiting: () => {
+      peakWaiting = waitingLine.length;
+    },
+    completed: () => completed,
+    metrics: opts.metrics ?? 'vllm',
     requests,
     lastChatBody: () => [...requests].reverse().find((r) => r.method === 'POST')?.body,
     openConnections: () => open,
@@ -106,6 +199,16 @@ export async function startFakeVllm(opts: { model?: string; script?: FakeVllm['s
     const rec: RecordedRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body };
     requests.push(rec);
 
+    if (req.method === 'GET' && req.url === '/metrics') {
+      requests.pop(); // scrapes are not requests a test counts
+      if (fake.metrics === 'hang') return;
+      if (fake.metrics === 'none') {
+        res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ detail: 'Not Found' }));
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }).end(metricsText(fake.metrics));
+      return;
+    }
     if (req.method === 'GET' && req.url === '/v1/models') {
       const created = Math.floor(Date.now() / 1000);
       const payload = { object: 'list', data: [{ id: model, object: 'model', created, owned_by: 'vllm', root: model, parent: null, max_model_len: 65536, permission: [] }] };
@@ -150,6 +253,8 @@ export async function startFakeVllm(opts: { model?: string; script?: FakeVllm['s
     };
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
+    // Headers are out; the sequence waits here for a place in the running batch.
+    if (!(await admit(res))) return;
     if (s.empty) {
       res.end('data: [DONE]\n\n');
       return;
@@ -219,13 +324,16 @@ export async function startFakeVllm(opts: { model?: string; script?: FakeVllm['s
     if (body?.stream_options?.include_usage) {
       await send({ ...head, choices: [], usage: { prompt_tokens: s.promptTokens, total_tokens: (s.promptTokens ?? 0) + completion, completion_tokens: completion } });
     }
+    completed++;
+    leaving.get(res)?.();
     res.end('data: [DONE]\n\n');
   });
   server.on('connection', (sock) => {
     sockets.add(sock);
     sock.on('close', () => sockets.delete(sock));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+  await new Promise<void>((r) => server.listen(opts.port ?? 0, '127.0.0.1', () => r()));
+  fake.port = (server.address() as AddressInfo).port;
+  fake.url = `http://127.0.0.1:${fake.port}/v1`;
   return fake;
 }

@@ -172,7 +172,8 @@ test('a client reading slowly holds back the upstream instead of glimpse bufferi
 });
 
 test('an upstream that keeps failing is ejected by the breaker, then probed once after the cooldown', async (t) => {
-  const { g, fakes } = await setup(t, [() => ({ status: 500 }), () => ({})], { upstreamBreakerThreshold: 2, upstreamBreakerCooldown: 1.5, upstreamRetries: 1 });
+  // Every request carries the same image: image affinity off, so each first attempt is routed by load alone.
+  const { g, fakes } = await setup(t, [() => ({ status: 500 }), () => ({})], { upstreamBreakerThreshold: 2, upstreamBreakerCooldown: 1.5, upstreamRetries: 1, upstreamAffinity: false });
   for (let i = 0; i < 8; i++) {
     const res = await post(g, chat(false));
     assert.equal(res.status, 200, `request ${i}`);
@@ -186,7 +187,8 @@ test('an upstream that keeps failing is ejected by the breaker, then probed once
 });
 
 test('least outstanding requests: concurrent requests spread evenly over two upstreams', async (t) => {
-  const { g, fakes } = await setup(t, [() => ({ delayMs: 40 }), () => ({ delayMs: 40 })]);
+  // The same image in every request: with affinity on it would stay on one replica up to its bounded load (pool tests).
+  const { g, fakes } = await setup(t, [() => ({ delayMs: 40 }), () => ({ delayMs: 40 })], { upstreamAffinity: false });
   const all = await Promise.all(Array.from({ length: 6 }, () => post(g, chat(false)).then((r) => r.json())));
   assert.equal(all.length, 6);
   assert.equal(posts(fakes[0]!), 3);

@@ -3,7 +3,15 @@
  * llama-server, Zhipu's cloud API). Streams are passed through chunk by chunk; reasoning
  * (`reasoning_content`, or `reasoning` as newer vLLM names it) and usage are carried.
  *
- * Reliability: each attempt goes to the least-busy member of a pool (pool.ts); connect errors,
+ * Models: with --upstream-model the pool serves that one name; without it, the names the servers'
+ * /models list (read by the health checks), each request going to the servers that serve the
+ * model it names.
+ *
+ * Capacity: the pool's usable members' limits summed (pool.ts, limits.ts), what the scheduler
+ * admits against, so excess load waits in glimpse's queue rather than in the servers' own.
+ *
+ * Reliability: each attempt goes to the replica that saw the request's image or else the least
+ * loaded member of a pool (pool.ts); connect errors,
  * 429/5xx, broken and empty streams are retried with jittered backoff, but only while nothing has
  * been yielded (so the client never sees a retry); then the fallback chain (other models, a
  * second pool) is tried; request ids travel to the upstream as X-Request-Id.
@@ -12,89 +20,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { request, type Dispatcher } from 'undici';
 import type { Config } from '../../config/index.js';
 import { servedModelName } from '../../config/index.js';
-import { GlimpseError, templateVariables, type Engine, type EngineHealth, type GenerateEvent, type GenerateRequest, type Usage, type FinishReason } from '../../core/index.js';
-import { toDataUrl } from '../../images/index.js';
+import { GlimpseError, type Engine, type EngineHealth, type GenerateEvent, type GenerateRequest, type Usage, type FinishReason } from '../../core/index.js';
 import type { Logger } from '../../observability/index.js';
 import { UpstreamPool, type PoolMember } from './pool.js';
 import { parseSseData } from './sse-parse.js';
+import { toOpenAIRequestBody, upstreamHttpError, type UpstreamChunk, type UpstreamToolCallDelta } from './wire.js';
 
 export { parseSseData } from './sse-parse.js';
+export { toOpenAIRequestBody } from './wire.js';
 export { CircuitBreaker, type BreakerState } from './breaker.js';
 export { UpstreamPool, type PoolMember, type MemberStats } from './pool.js';
-
-interface UpstreamToolCallDelta {
-  index?: number;
-  id?: string | null;
-  function?: { name?: string | null; arguments?: string | null } | null;
-}
-
-interface UpstreamLogprob {
-  token: string;
-  logprob: number;
-  bytes?: number[] | null;
-  top_logprobs?: Array<{ token: string; logprob: number; bytes?: number[] | null }> | null;
-}
-
-interface UpstreamChunk {
-  choices?: Array<{
-    delta?: { content?: string | null; reasoning_content?: string | null; reasoning?: string | null; tool_calls?: UpstreamToolCallDelta[] | null };
-    logprobs?: { content?: UpstreamLogprob[] | null } | null;
-    finish_reason?: string | null;
-  }>;
-  usage?: { prompt_tokens?: number; completion_tokens?: number } | null;
-  error?: { message?: string; code?: string | number } | string;
-}
-
-/** The OpenAI chat request body an upstream receives. */
-export function toOpenAIRequestBody(req: GenerateRequest, upstreamModel: string, thinkingParam: Config['upstreamThinkingParam'] = 'both'): Record<string, unknown> {
-  const messages = req.messages.map((m) => {
-    const onlyText = m.content.every((p) => p.type === 'text');
-    const text = () => m.content.map((p) => (p.type === 'text' ? p.text : '')).join('');
-    if (m.role === 'tool') return { role: 'tool', tool_call_id: m.toolCallId, content: text() };
-    if (m.toolCalls?.length) return { role: 'assistant', content: m.content.length ? text() : null, tool_calls: m.toolCalls };
-    if (onlyText) return { role: m.role, content: text() };
-    return {
-      role: m.role,
-      content: m.content.map((p) => {
-        if (p.type === 'text') return { type: 'text', text: p.text };
-        if (!p.resolved) throw new GlimpseError('internal_error', 'An image reached the upstream engine unresolved.');
-        return { type: 'image_url', image_url: { url: toDataUrl(p.resolved) } };
-      }),
-    };
-  });
-  const body: Record<string, unknown> = {
-    model: upstreamModel,
-    messages,
-    stream: true,
-    stream_options: { include_usage: true },
-    max_tokens: req.sampling.maxTokens,
-    temperature: req.sampling.temperature,
-    top_p: req.sampling.topP,
-  };
-  const s = req.sampling;
-  if (s.seed !== undefined) body.seed = s.seed;
-  if (s.stop.length) body.stop = s.stop;
-  if (s.presencePenalty !== undefined) body.presence_penalty = s.presencePenalty;
-  if (s.frequencyPenalty !== undefined) body.frequency_penalty = s.frequencyPenalty;
-  // vLLM's and SGLang's extra sampling parameters; servers that do not know them ignore them.
-  if (s.topK !== undefined) body.top_k = s.topK;
-  if (s.minP !== undefined) body.min_p = s.minP;
-  if (s.repetitionPenalty !== undefined) body.repetition_penalty = s.repetitionPenalty;
-  const t = req.toolOptions;
-  if (t?.tools) body.tools = t.tools;
-  if (t?.toolChoice !== undefined) body.tool_choice = t.toolChoice;
-  if (t?.parallelToolCalls !== undefined) body.parallel_tool_calls = t.parallelToolCalls;
-  if (t?.responseFormat !== undefined) body.response_format = t.responseFormat;
-  if (req.logprobs) {
-    body.logprobs = true;
-    body.top_logprobs = req.logprobs.top;
-  }
-  // Thinking on or off, as the client chose (nothing when it did not: the model's default holds).
-  const templateVars = templateVariables(req, thinkingParam === 'both' || thinkingParam === 'chat_template_kwargs');
-  if (templateVars) body.chat_template_kwargs = templateVars;
-  if (req.thinking !== undefined && (thinkingParam === 'both' || thinkingParam === 'thinking')) body.thinking = { type: req.thinking ? 'enabled' : 'disabled' };
-  return body;
-}
 
 interface Target {
   pool: UpstreamPool;
@@ -108,8 +43,18 @@ type Outcome = { kind: 'ok' } | { kind: 'retry'; error: GlimpseError } | { kind:
 
 export interface UpstreamEngine extends Engine {
   /** Per-member state of every pool, for /health details and metrics. */
-  poolStats(): Array<{ pool: string; members: ReturnType<UpstreamPool['stats']> }>;
+  poolStats(): Array<{ pool: string; members: Array<ReturnType<UpstreamPool['stats']>[number] & { note?: string }> }>;
+  capacity(model?: string): number;
+  onCapacityChange(listener: () => void): () => void;
 }
+
+/** The fingerprint of a request's first image: the key its replica affinity follows. */
+function imageKey(req: GenerateRequest): string | undefined {
+  for (const m of req.messages) for (const p of m.content) if (p.type === 'image' && p.resolved?.sha256) return p.resolved.sha256;
+  return undefined;
+}
+
+const unique = (xs: string[]): string[] => [...new Set(xs)];
 
 export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEngine {
   if (!config.upstream.length) {
@@ -117,10 +62,16 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
   }
   const model = servedModelName(config);
   const upstreamModel = config.upstreamModel ?? model;
+  const pinned = config.upstreamModel !== undefined;
   const poolOptions = (bases: string[], apiKey: string | undefined) =>
     new UpstreamPool({
       bases,
       apiKey,
+      limits: config.upstreamLimits,
+      metricsIntervalMs: config.upstreamMetricsInterval * 1000,
+      initialLimit: config.upstreamInitialLimit,
+      maxLimit: config.upstreamMaxLimit,
+      ...(config.upstreamAffinity ? { affinity: { loadFactor: config.upstreamAffinityLoadFactor, entries: config.upstreamAffinityEntries } } : {}),
       breakerThreshold: config.upstreamBreakerThreshold,
       breakerCooldownMs: config.upstreamBreakerCooldown * 1000,
       healthIntervalMs: config.upstreamHealthInterval * 1000,
@@ -130,12 +81,29 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
     });
   const primary = poolOptions(config.upstream, config.upstreamApiKey);
   const fallbackPool = config.fallbackUpstream.length ? poolOptions(config.fallbackUpstream, config.fallbackUpstreamApiKey ?? config.upstreamApiKey) : undefined;
+  /** Models the primary servers list (unpinned), in the order they were found. */
+  const discovered = (): string[] => (pinned ? [] : unique(primary.members.flatMap((m) => m.models ?? [])));
+  /** Names served: the pinned one; else the discovered ones (modelName naming the first too); the configured name until any is found. */
+  const servedNames = (): string[] => {
+    const found = discovered();
+    if (!found.length) return [model];
+    return config.modelName && !found.includes(config.modelName) ? [config.modelName, ...found] : found;
+  };
+  /** The upstream's name for a model a request names (the served default for an alias or none). */
+  const upstreamFor = (requested: string | undefined): string => {
+    const found = discovered();
+    if (!found.length) return upstreamModel;
+    return requested !== undefined && found.includes(requested) ? requested : found[0]!;
+  };
   // The chain tried in order: the primary model, other models on the same servers, then the fallback pool.
-  const targets: Target[] = [
-    { pool: primary, model: upstreamModel, label: 'primary' },
-    ...config.fallbackModels.map((m) => ({ pool: primary, model: m, label: `fallback model ${m}` })),
-    ...(fallbackPool ? [{ pool: fallbackPool, model: config.fallbackUpstreamModel ?? upstreamModel, label: 'fallback pool' }] : []),
-  ];
+  const targetsFor = (requested: string): Target[] => {
+    const first = upstreamFor(requested);
+    return [
+      { pool: primary, model: first, label: 'primary' },
+      ...config.fallbackModels.map((m) => ({ pool: primary, model: m, label: `fallback model ${m}` })),
+      ...(fallbackPool ? [{ pool: fallbackPool, model: config.fallbackUpstreamModel ?? first, label: 'fallback pool' }] : []),
+    ];
+  };
   const pools = fallbackPool ? [primary, fallbackPool] : [primary];
   let started = false;
 
@@ -144,6 +112,11 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
     const base = member.base;
     let emitted = 0;
     let verdict: 'success' | 'failure' | 'neutral' = 'neutral';
+    // What the replica's limit learns from this attempt: its time to first token under the load it was sent with.
+    const sentAt = performance.now();
+    const sentWith = member.outstanding;
+    let ttftMs: number | undefined;
+    let refused = false;
     try {
       let res: Dispatcher.ResponseData;
       try {
@@ -169,6 +142,7 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
       if (res.statusCode >= 400) {
         const text = await res.body.text().catch(() => '');
         const error = upstreamHttpError(res.statusCode, text);
+        refused = res.statusCode === 429 || res.statusCode === 503;
         if (res.statusCode === 429) return { kind: 'retry', error };
         if (res.statusCode >= 500) {
           verdict = 'failure';
@@ -221,6 +195,7 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
             }
             if (choice.finish_reason) finish = choice.finish_reason === 'length' ? 'length' : choice.finish_reason === 'tool_calls' ? 'tool_calls' : 'stop';
           }
+          if (emitted && ttftMs === undefined) ttftMs = performance.now() - sentAt;
           if (chunk.usage) usage = { promptTokens: chunk.usage.prompt_tokens ?? 0, completionTokens: chunk.usage.completion_tokens ?? 0 };
         }
       } catch (err) {
@@ -247,7 +222,7 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
       yield { type: 'done', finishReason: finish };
       return { kind: 'ok' };
     } finally {
-      target.pool.release(member, verdict);
+      target.pool.release(member, verdict, { ttftMs, sentWith, refused });
     }
   }
 
@@ -267,12 +242,13 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
     async *generate(req: GenerateRequest, signal: AbortSignal): AsyncIterable<GenerateEvent> {
       let lastError: GlimpseError | undefined;
       let n = 0;
-      for (const target of targets) {
+      const image = imageKey(req);
+      for (const target of targetsFor(req.model)) {
         const tried = new Set<PoolMember>();
         // Built once per target (the model name is its only difference), not per retry: images make it megabytes.
         let body: string | undefined;
         for (let i = 0; i <= config.upstreamRetries; i++) {
-          const member = target.pool.acquire(tried);
+          const member = target.pool.acquire(tried, { model: target.model, image });
           if (!member) {
             lastError ??= new GlimpseError('upstream_unavailable', `Every ${target.label} upstream is ejected after repeated failures; retry shortly.`, { headers: { 'Retry-After': String(Math.ceil(config.upstreamBreakerCooldown)) } });
             break;
@@ -305,29 +281,24 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
     // OpenAI-compatible servers take tools and response_format; whether the model honours them is theirs to say (vLLM answers 400 without a tool parser).
     supportsTools: true,
     supportsLogprobs: true,
-    info: () => ({ engine: 'upstream', model, models: [{ id: model, ownedBy: 'upstream' }], device: `upstream (${config.upstream.length} server${config.upstream.length > 1 ? 's' : ''})`, simulated: false }),
+    info: () => ({ engine: 'upstream', model: servedNames()[0]!, models: servedNames().map((id) => ({ id, ownedBy: 'upstream' })), device: `upstream (${config.upstream.length} server${config.upstream.length > 1 ? 's' : ''})`, simulated: false }),
     health: (): EngineHealth => {
       if (!started) return { status: 'loading', modelLoaded: false, ready: false, reason: 'Checking upstream servers.' };
       if (pools.some((p) => p.anyUp())) return { status: 'healthy', modelLoaded: true, ready: true };
       const why = primary.members.map((m) => `${m.base}: ${m.lastError ?? m.breaker.current}`).join('; ');
       return { status: 'unhealthy', modelLoaded: false, ready: false, reason: `No upstream is answering (${why}).` };
     },
-    poolStats: () => pools.map((p, i) => ({ pool: i === 0 ? 'primary' : 'fallback', members: p.stats() })),
+    capacity: (requested?: string) => primary.capacity(requested === undefined ? undefined : upstreamFor(requested)),
+    onCapacityChange: (listener) => primary.onCapacityChange(listener),
+    poolStats: () =>
+      pools.map((p, i) => {
+        // A server that lists models, none of them the one this pool asks for, is not used for it: say so.
+        const wanted = i === 0 ? (pinned ? upstreamModel : undefined) : (config.fallbackUpstreamModel ?? (pinned ? upstreamModel : undefined));
+        const members = p.stats().map((m) => (wanted && m.models && !m.models.includes(wanted) ? { ...m, note: `serves ${m.models.join(', ') || 'no model'}, not ${wanted}: not used for it` } : m));
+        return { pool: i === 0 ? 'primary' : 'fallback', members };
+      }),
     async close() {
       await Promise.all(pools.map((p) => p.close()));
     },
   };
-}
-
-function upstreamHttpError(status: number, body: string): GlimpseError {
-  let message = body.slice(0, 500);
-  try {
-    const parsed = JSON.parse(body) as { error?: { message?: string } | string; message?: string; detail?: string };
-    message = (typeof parsed.error === 'string' ? parsed.error : parsed.error?.message) ?? parsed.message ?? parsed.detail ?? message;
-  } catch {
-    /* not JSON: keep the text */
-  }
-  if (status === 400 || status === 422) return new GlimpseError('invalid_request', `Upstream refused the request: ${message}`);
-  if (status === 429) return new GlimpseError('rate_limited', `Upstream is rate limiting: ${message}`, { headers: { 'Retry-After': '1' } });
-  return new GlimpseError('upstream_error', `Upstream answered HTTP ${status}: ${message}`);
 }

@@ -1,13 +1,20 @@
 /**
- * A pool of OpenAI-compatible servers that serve the same models. Routing: least outstanding
- * requests among the members that are up (active health check passing, breaker not open),
- * ties taken in turn. Active checks (GET /models every interval) take a dead server out and put
- * it back when it answers; the breaker ejects a server that fails real requests.
+ * A pool of OpenAI-compatible servers. Each member has a limit (limits.ts: set per URL, learned
+ * from its /metrics, or adaptive); the pool's capacity, what the scheduler admits against, is
+ * the sum of its usable members' limits. Routing: a request with an image goes to the replica
+ * that saw the image (affinity.ts, bounded load); otherwise, or when that one is too busy, to
+ * the least loaded member (outstanding requests over its limit, the server's own waiting queue
+ * counted too), ties taken in turn. Active checks (GET /models every interval) take a dead
+ * server out, put it back when it answers, and learn which models it serves; the breaker ejects
+ * a server that fails real requests.
  */
 import { Agent, request, type Dispatcher } from 'undici';
 import { CircuitBreaker, type BreakerState } from './breaker.js';
+import { ImageAffinity } from './affinity.js';
+import { metricsUrl, parseServerGauges, ReplicaLimit, splitLimit, type LimitSource, type ServerGauges } from './limits.js';
 
 export interface PoolOptions {
+  /** Base URLs, each optionally with its own limit: http://gpu1:8000/v1#max=64. */
   bases: string[];
   apiKey?: string;
   breakerThreshold: number;
@@ -17,6 +24,14 @@ export interface PoolOptions {
   connectTimeoutMs: number;
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
+  /** Limits by base URL (a #max= on the URL wins). */
+  limits?: Record<string, number>;
+  /** How often each replica's /metrics is read; 0: never (adaptive limits only). */
+  metricsIntervalMs?: number;
+  initialLimit?: number;
+  maxLimit?: number;
+  /** Image affinity; absent: routing by load only. */
+  affinity?: { loadFactor: number; entries: number };
 }
 
 export interface PoolMember {
@@ -26,30 +41,73 @@ export interface PoolMember {
   healthy: boolean | undefined;
   lastError?: string;
   readonly breaker: CircuitBreaker;
+  readonly limit: ReplicaLimit;
+  /** Model ids its /models lists (undefined until it answered one). */
+  models?: string[];
+  /** The server's own running/waiting gauges at the last reading (undefined: none). */
+  gauges?: ServerGauges;
+  /** Held at its limit at some point since the last gauge reading. */
+  saturated: boolean;
+  routed: number;
+  affinityHits: number;
+  nextMetricsAt: number;
 }
 
 export interface MemberStats {
   base: string;
+  /** up, down (failing its check), ejected (breaker open), probing (breaker half-open), unknown (not checked yet). */
+  state: 'up' | 'down' | 'ejected' | 'probing' | 'unknown';
   outstanding: number;
+  limit: number;
+  limitSource: LimitSource;
+  /** The server's own running and waiting requests, when it exposes them. */
+  server?: ServerGauges;
+  models?: string[];
+  routed: number;
+  affinityHits: number;
   healthy: boolean | undefined;
   breaker: BreakerState;
   lastError?: string;
 }
 
+export interface AcquireHints {
+  /** The upstream model name: members known to serve another one are not used for it. */
+  model?: string;
+  /** Fingerprint of the request's image, for affinity. */
+  image?: string;
+}
+
+/** A replica whose /metrics failed is asked again this many intervals later (servers without it are not pestered). */
+const METRICS_RETRY_INTERVALS = 10;
+
 export class UpstreamPool {
   readonly members: PoolMember[];
   readonly dispatcher: Dispatcher;
   private turn = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private timers: NodeJS.Timeout[] = [];
   private closed = false;
+  private readonly listeners = new Set<() => void>();
+  private readonly affinity: ImageAffinity<PoolMember> | undefined;
 
   constructor(private readonly opts: PoolOptions) {
-    this.members = opts.bases.map((b) => ({
-      base: b.replace(/\/+$/, ''),
-      outstanding: 0,
-      healthy: undefined,
-      breaker: new CircuitBreaker({ threshold: opts.breakerThreshold, cooldownMs: opts.breakerCooldownMs }),
-    }));
+    const limitOpts = { initial: opts.initialLimit ?? 8, max: opts.maxLimit ?? 1024 };
+    this.members = opts.bases.map((raw) => {
+      const { base: withSlash, max } = splitLimit(raw);
+      const base = withSlash.replace(/\/+$/, '');
+      const configured = max ?? opts.limits?.[raw] ?? opts.limits?.[withSlash] ?? opts.limits?.[base];
+      return {
+        base,
+        outstanding: 0,
+        healthy: undefined,
+        breaker: new CircuitBreaker({ threshold: opts.breakerThreshold, cooldownMs: opts.breakerCooldownMs }),
+        limit: new ReplicaLimit(configured, limitOpts),
+        saturated: false,
+        routed: 0,
+        affinityHits: 0,
+        nextMetricsAt: 0,
+      };
+    });
+    this.affinity = opts.affinity ? new ImageAffinity(this.members, opts.affinity.loadFactor, opts.affinity.entries) : undefined;
     this.dispatcher = new Agent({
       keepAliveTimeout: 30_000,
       connections: 256,
@@ -63,12 +121,32 @@ export class UpstreamPool {
     return this.opts.apiKey ? { authorization: `Bearer ${this.opts.apiKey}` } : {};
   }
 
-  /** Probe every member now, then keep probing in the background. */
+  /** Probe every member now, then keep probing (and reading gauges) in the background. */
   async start(): Promise<void> {
-    await this.checkAll();
-    if (this.opts.healthIntervalMs > 0 && !this.closed) {
-      this.timer = setInterval(() => void this.checkAll(), this.opts.healthIntervalMs);
-      this.timer.unref?.();
+    await Promise.all([this.checkAll(), this.pollMetrics()]);
+    if (this.closed) return;
+    const every = (ms: number, fn: () => Promise<void>) => {
+      const t = setInterval(() => void fn(), ms);
+      t.unref?.();
+      this.timers.push(t);
+    };
+    if (this.opts.healthIntervalMs > 0) every(this.opts.healthIntervalMs, () => this.checkAll());
+    if (this.opts.metricsIntervalMs) every(this.opts.metricsIntervalMs, () => this.pollMetrics());
+  }
+
+  /** Hear when capacity may have grown (a member came back, a limit rose). Returns the unsubscribe function. */
+  onCapacityChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private grew(): void {
+    for (const l of this.listeners) {
+      try {
+        l();
+      } catch {
+        /* a listener's failure is its own */
+      }
     }
   }
 
@@ -76,17 +154,54 @@ export class UpstreamPool {
     await Promise.all(this.members.map((m) => this.check(m)));
   }
 
+  private async get(url: string, timeoutMs: number): Promise<{ status: number; text: string }> {
+    const res = await request(url, { method: 'GET', headers: this.authHeaders(), dispatcher: this.dispatcher, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs) });
+    return { status: res.statusCode, text: await res.body.text() };
+  }
+
   private async check(m: PoolMember): Promise<void> {
-    const timeout = Math.min(5000, Math.max(500, this.opts.healthIntervalMs || 5000));
+    const was = this.usable(m);
     try {
-      const res = await request(`${m.base}/models`, { method: 'GET', headers: this.authHeaders(), dispatcher: this.dispatcher, headersTimeout: timeout, bodyTimeout: timeout, signal: AbortSignal.timeout(timeout) });
-      await res.body.dump();
-      m.healthy = res.statusCode < 500;
-      if (!m.healthy) m.lastError = `GET /models answered ${res.statusCode}`;
+      // At least 2 s: a loaded machine (or server) answering a little late is not a dead one.
+      const res = await this.get(`${m.base}/models`, Math.min(5000, Math.max(2000, this.opts.healthIntervalMs || 5000)));
+      m.healthy = res.status < 500;
+      if (!m.healthy) m.lastError = `GET /models answered ${res.status}`;
+      const ids = res.status === 200 ? modelIds(res.text) : undefined;
+      if (ids) m.models = ids;
     } catch (err) {
       m.healthy = false;
       m.lastError = `GET /models failed: ${(err as Error).message}`;
     }
+    if (!was && this.usable(m)) this.grew();
+  }
+
+  /** Read the gauges of every member that is due; a failed read turns its limit adaptive. */
+  async pollMetrics(): Promise<void> {
+    const every = this.opts.metricsIntervalMs ?? 0;
+    if (every <= 0) return;
+    const now = performance.now();
+    await Promise.all(
+      this.members
+        .filter((m) => m.nextMetricsAt <= now && m.limit.source !== 'configured')
+        .map(async (m) => {
+          let gauges: ServerGauges | undefined;
+          try {
+            const res = await this.get(metricsUrl(m.base), Math.max(250, Math.min(every, 2000)));
+            gauges = res.status === 200 ? parseServerGauges(res.text) : undefined;
+          } catch {
+            gauges = undefined;
+          }
+          m.gauges = gauges;
+          if (!gauges) {
+            m.limit.metricsLost();
+            m.nextMetricsAt = performance.now() + every * METRICS_RETRY_INTERVALS;
+            return;
+          }
+          const saturated = m.saturated || m.outstanding >= m.limit.current;
+          m.saturated = false;
+          if (m.limit.fromGauges(gauges.running, gauges.waiting, saturated)) this.grew();
+        }),
+    );
   }
 
   /**
@@ -95,6 +210,23 @@ export class UpstreamPool {
    */
   anyUp(): boolean {
     return this.members.some((m) => m.healthy !== false);
+  }
+
+  private usable(m: PoolMember): boolean {
+    return m.healthy !== false && m.breaker.current !== 'open';
+  }
+
+  /** Members for a model: those known to serve it; all of them when none is (a /models list can be incomplete). */
+  private serving(model: string | undefined): PoolMember[] {
+    if (model === undefined) return this.members;
+    const known = this.members.filter((m) => !m.models || m.models.includes(model));
+    return known.length ? known : this.members;
+  }
+
+  /** Requests the pool can take at once now (for a model): its usable members' limits summed, at least 1. */
+  capacity(model?: string): number {
+    const sum = this.serving(model).reduce((n, m) => n + (this.usable(m) ? m.limit.current : 0), 0);
+    return Math.max(1, sum);
   }
 
   /**
@@ -106,45 +238,99 @@ export class UpstreamPool {
    * members, and with none left, refusing everyone for a cooldown because of a few failed
    * requests (one poisonous request retried three times, say) is worse than trying.
    */
-  acquire(avoid: ReadonlySet<PoolMember>): PoolMember | undefined {
+  acquire(avoid: ReadonlySet<PoolMember>, hints: AcquireHints = {}): PoolMember | undefined {
+    const members = this.serving(hints.model);
     const tiers = [
-      this.members.filter((m) => !avoid.has(m) && m.healthy !== false),
-      this.members.filter((m) => avoid.has(m) && m.healthy !== false),
-      this.members.filter((m) => m.healthy === false),
+      members.filter((m) => !avoid.has(m) && m.healthy !== false),
+      members.filter((m) => avoid.has(m) && m.healthy !== false),
+      members.filter((m) => m.healthy === false),
     ];
     for (const tier of tiers) {
       const candidates = tier.filter((m) => m.breaker.available());
       if (!candidates.length) continue;
-      const least = Math.min(...candidates.map((m) => m.outstanding));
-      const best = candidates.filter((m) => m.outstanding === least);
-      const pick = best[this.turn++ % best.length]!;
+      const pick = this.choose(candidates, hints.image);
       if (!pick.breaker.tryAcquire()) continue;
-      pick.outstanding++;
-      return pick;
+      return this.claim(pick, hints.image);
     }
-    if (!this.members.length) return undefined;
-    const least = Math.min(...this.members.map((m) => m.outstanding));
-    const best = this.members.filter((m) => m.outstanding === least);
-    const pick = best[this.turn++ % best.length]!;
-    pick.outstanding++;
-    return pick;
+    if (!members.length) return undefined;
+    return this.claim(this.choose(members, undefined), hints.image);
   }
 
-  /** End of one attempt: free the member and tell its breaker how it went. */
-  release(m: PoolMember, verdict: 'success' | 'failure' | 'neutral'): void {
+  /** The replica that saw the image, within its bounded load; else the least loaded, ties in turn. */
+  private choose(candidates: PoolMember[], image: string | undefined): PoolMember {
+    if (image && this.affinity) {
+      const found = this.affinity.pick(image, candidates);
+      if (found) {
+        if (found.hit) found.member.affinityHits++;
+        return found.member;
+      }
+    }
+    const load = (m: PoolMember) => (m.outstanding + (m.gauges?.waiting ?? 0)) / m.limit.current;
+    const least = Math.min(...candidates.map(load));
+    const best = candidates.filter((m) => load(m) === least);
+    return best[this.turn++ % best.length]!;
+  }
+
+  private claim(m: PoolMember, image: string | undefined): PoolMember {
+    m.outstanding++;
+    m.routed++;
+    if (m.outstanding >= m.limit.current) m.saturated = true;
+    // The image now lives in this replica's caches, whichever way it was chosen.
+    if (image) this.affinity?.record(image, m);
+    return m;
+  }
+
+  /**
+   * End of one attempt: free the member and tell its breaker how it went, and its limit what was
+   * learned (time to first token with the load it was sent under; refused for load).
+   */
+  release(m: PoolMember, verdict: 'success' | 'failure' | 'neutral', learned?: { ttftMs?: number; sentWith: number; refused?: boolean }): void {
+    const was = this.usable(m);
     m.outstanding = Math.max(0, m.outstanding - 1);
     if (verdict === 'success') m.breaker.onSuccess();
     else if (verdict === 'failure') m.breaker.onFailure();
     else m.breaker.onNeutral();
+    if (learned?.refused) m.limit.refused();
+    const grew = learned?.ttftMs !== undefined && m.limit.sample(learned.ttftMs, learned.sentWith);
+    if (grew || (!was && this.usable(m))) this.grew();
   }
 
   stats(): MemberStats[] {
-    return this.members.map((m) => ({ base: m.base, outstanding: m.outstanding, healthy: m.healthy, breaker: m.breaker.current, ...(m.lastError ? { lastError: m.lastError } : {}) }));
+    return this.members.map((m) => {
+      const breaker = m.breaker.current;
+      const state = breaker === 'open' ? 'ejected' : breaker === 'half_open' ? 'probing' : m.healthy === false ? 'down' : m.healthy === undefined ? 'unknown' : 'up';
+      return {
+        base: m.base,
+        state,
+        outstanding: m.outstanding,
+        limit: m.limit.current,
+        limitSource: m.limit.source,
+        ...(m.gauges ? { server: m.gauges } : {}),
+        ...(m.models ? { models: m.models } : {}),
+        routed: m.routed,
+        affinityHits: m.affinityHits,
+        healthy: m.healthy,
+        breaker,
+        ...(m.lastError ? { lastError: m.lastError } : {}),
+      };
+    });
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.timer) clearInterval(this.timer);
+    for (const t of this.timers) clearInterval(t);
+    this.listeners.clear();
     await this.dispatcher.destroy();
+  }
+}
+
+/** The model ids of an OpenAI /models answer ({ data: [{ id }] }); undefined when it is not one. */
+function modelIds(text: string): string[] | undefined {
+  try {
+    const parsed = JSON.parse(text) as { data?: Array<{ id?: unknown }> };
+    if (!Array.isArray(parsed.data)) return undefined;
+    return parsed.data.map((d) => d.id).filter((id): id is string => typeof id === 'string');
+  } catch {
+    return undefined;
   }
 }

@@ -41,7 +41,7 @@ export function registerHealthRoutes(app: FastifyInstance, deps: { engine: Engin
 
 function loadOf(pipeline: GenerationPipeline) {
   const s = pipeline.stats();
-  return { in_flight: s.inFlight, queued: s.queued, max_batch_size: s.maxInFlight, max_queue: s.maxQueue, draining: s.draining };
+  return { in_flight: s.inFlight, queued: s.queued, max_in_flight: s.maxInFlight, max_batch_size: s.maxInFlight, max_queue: s.maxQueue, draining: s.draining };
 }
 
 function hasPools(engine: Engine): engine is Engine & { poolStats(): unknown } {
