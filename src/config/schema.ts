@@ -112,6 +112,7 @@ export const ConfigSchema = Type.Object({
   bodyLimit: Type.Integer({ minimum: 1024, default: 20 * 1024 * 1024, description: 'Bytes per request body.' }),
   // Embedded engine (transformers.js + onnxruntime-node in worker threads).
   cacheDir: Type.String({ default: '', description: 'Where downloaded models are kept; empty means $XDG_CACHE_HOME/glimpse/models or ~/.cache/glimpse/models.' }),
+  stateDir: Type.String({ default: '', description: 'Where glimpse keeps what must outlive a restart without Redis (async jobs, batches and their files); empty means $XDG_STATE_HOME/glimpse or ~/.local/state/glimpse. One instance per directory.' }),
   offline: Type.Boolean({ default: false, description: 'Never contact the model hub: load only from --model-path directories or the cache.' }),
   hubUrl: Type.String({ default: process.env.HF_ENDPOINT || 'https://huggingface.co', description: 'Hugging Face-compatible hub to download models from (HF_ENDPOINT is honoured too).' }),
   modelRevision: Type.String({ default: 'main', description: 'Branch, tag or commit of the model repository to download.' }),
@@ -181,7 +182,7 @@ export const ConfigSchema = Type.Object({
   ),
   jobs: Type.Object(
     {
-      workers: Type.Integer({ minimum: 0, maximum: 256, default: 1, description: 'Async job workers in this instance (0: accept jobs, let other instances run them). Jobs need --redis-url.' }),
+      workers: Type.Integer({ minimum: 0, maximum: 256, default: 1, description: 'Async job workers in this instance (0: accept jobs, let other instances run them). Jobs live under --state-dir, or in Redis with --redis-url.' }),
       maxQueued: Type.Integer({ minimum: 1, default: 10_000, description: 'Jobs waiting or running across all instances before new ones get 429 queue_full.' }),
       resultTtlSeconds: Type.Integer({ minimum: 1, default: 86_400, description: 'Seconds a finished job (its answer or error) stays readable.' }),
       claimIdleSeconds: Type.Number({ exclusiveMinimum: 0, default: 60, description: 'Seconds without a sign of life from a job\'s worker before another instance takes the job over.' }),
@@ -204,7 +205,7 @@ export const ConfigSchema = Type.Object({
     },
     { default: {} },
   ),
-  redisUrl: Type.Optional(Type.String({ description: 'Redis URL (redis://host:port/db); when set, the answer cache, the quota counters, stored responses and async jobs live there.' })),
+  redisUrl: Type.Optional(Type.String({ description: 'Redis URL (redis://host:port/db); when set, the answer cache, the quota counters, stored responses, async jobs, batches and their files live there.' })),
   simulated: Type.Object(
     {
       ttftMs: Type.Number({ minimum: 0, default: 200 }),

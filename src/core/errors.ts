@@ -7,6 +7,8 @@ export const ERROR_CODES = {
   // 400: the request is malformed
   invalid_json: { status: 400, type: 'invalid_request_error' },
   invalid_request: { status: 400, type: 'invalid_request_error' },
+  invalid_file: { status: 400, type: 'invalid_request_error' },
+  batch_too_large: { status: 400, type: 'invalid_request_error' },
   missing_prompt: { status: 400, type: 'invalid_request_error' },
   missing_image: { status: 400, type: 'invalid_request_error' },
   empty_messages: { status: 400, type: 'invalid_request_error' },
@@ -31,6 +33,7 @@ export const ERROR_CODES = {
   client_closed: { status: 499, type: 'invalid_request_error' },
   // 413/415/422: the image
   payload_too_large: { status: 413, type: 'invalid_request_error' },
+  file_too_large: { status: 413, type: 'invalid_request_error' },
   image_too_large: { status: 413, type: 'invalid_request_error' },
   image_too_many_pixels: { status: 422, type: 'invalid_request_error' },
   image_aspect_ratio_too_large: { status: 422, type: 'invalid_request_error' },
@@ -51,6 +54,8 @@ export const ERROR_CODES = {
   engine_unavailable: { status: 503, type: 'server_error' },
   jobs_unavailable: { status: 503, type: 'server_error' },
   responses_store_unavailable: { status: 503, type: 'server_error' },
+  storage_full: { status: 507, type: 'server_error' },
+  job_failed: { status: 500, type: 'server_error' },
   upstream_unavailable: { status: 502, type: 'server_error' },
   upstream_error: { status: 502, type: 'server_error' },
   empty_completion: { status: 502, type: 'server_error' },

@@ -16,7 +16,8 @@ import { registerHealthRoutes, type Lifecycle } from './routes/health.js';
 import { chatRequest, registerOpenAIRoutes, type ChatBody } from './routes/openai.js';
 import { registerResponsesRoutes } from './routes/responses.js';
 import { registerJobRoutes } from './routes/jobs.js';
-import { JobQueue, type JobRunner } from '../jobs/index.js';
+import { createJobQueue, type JobQueue, type JobRunner } from '../jobs/index.js';
+import { resolveStateDir } from '../config/index.js';
 import { createResponseStore } from '../responses/index.js';
 import { chatCompletion, collectAnswer, completionId } from '../streaming/index.js';
 import { registerWsRoutes, type WsRegistry } from './routes/ws.js';
@@ -49,8 +50,8 @@ export interface App {
   lifecycle: Lifecycle;
   /** Open WebSocket connections (closed last on shutdown). */
   ws: WsRegistry;
-  /** Async job workers (with --redis-url): told to take no new jobs when shutdown begins. */
-  jobs?: JobQueue;
+  /** Async job workers: told to take no new jobs when shutdown begins. */
+  jobs: JobQueue;
   /** Re-read the API keys file now (SIGHUP); the outcome is logged too. */
   reloadApiKeys(): ReloadOutcome;
 }
@@ -124,13 +125,14 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   const metered = metrics.meter(unmetered);
   const pipeline = quotas ? quotas.guard(metered) : metered;
   // Jobs run through the metered pipeline: their submission already counted against the key's quota.
-  const jobs = config.redisUrl ? new JobQueue(config.redisUrl, config.jobs, jobRunner(defaults, metered), logger) : undefined;
-  jobs?.start();
-  if (jobs) metrics.meterJobs(jobs);
+  // On local disk under the state directory, or in Redis (shared by instances) with --redis-url.
+  const jobs = createJobQueue({ redisUrl: config.redisUrl, stateDir: resolveStateDir(config.stateDir) }, config.jobs, jobRunner(defaults, metered), logger);
+  jobs.start();
+  metrics.meterJobs(jobs);
   metrics.register(app);
   app.addHook('onClose', async () => {
     // Workers first: a running job goes back to the queue before the pipeline stops.
-    await jobs?.close();
+    await jobs.close();
     await quotas?.close();
     await pipeline.close();
   });

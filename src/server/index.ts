@@ -53,7 +53,7 @@ export async function createServer(config: Config, opts: { logger?: Logger; engi
     close: once(async () => {
       lifecycle.draining = true;
       // Job workers take no new job; the ones running get the same grace as requests.
-      jobs?.drain();
+      jobs.drain();
       await pipeline.shutdown(config.graceShutdownSeconds * 1000);
       // Every request has ended (and said so); WebSocket peers are told why the socket closes.
       for (const socket of ws.sockets) socket.close(1001, 'server shutting down');

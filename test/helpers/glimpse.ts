@@ -1,4 +1,7 @@
 /** Start a real glimpse on a free loopback port for a test. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadConfig, type Config } from '../../src/config/index.js';
 import { createServer, type Server } from '../../src/server/index.js';
 import { createLogger } from '../../src/observability/index.js';
@@ -9,11 +12,21 @@ export interface RunningGlimpse extends Server {
 }
 
 export async function startGlimpse(flags: Record<string, unknown>): Promise<RunningGlimpse> {
-  const config = loadConfig({ flags: { port: 0, logLevel: process.env.GLIMPSE_TEST_LOG ?? 'silent', ...flags }, env: {} });
+  // Each instance its own state directory unless the test names one (one instance per directory).
+  const stateDir = flags.stateDir === undefined ? mkdtempSync(join(tmpdir(), 'glimpse-state-')) : undefined;
+  const config = loadConfig({ flags: { port: 0, logLevel: process.env.GLIMPSE_TEST_LOG ?? 'silent', ...(stateDir ? { stateDir } : {}), ...flags }, env: {} });
   const server = await createServer(config, { logger: createLogger({ level: config.logLevel, format: 'json' }) });
   await server.engineStarted;
   const address = await server.app.listen({ host: '127.0.0.1', port: 0 });
-  return Object.assign(server, { url: address, config });
+  const close = server.close.bind(server);
+  return Object.assign(server, {
+    url: address,
+    config,
+    close: async () => {
+      await close();
+      if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+    },
+  });
 }
 
 /** A 1x1 red PNG as a data URL (a real image; the image pipeline decodes it). */

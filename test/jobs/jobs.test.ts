@@ -1,12 +1,15 @@
 /**
- * Async jobs over Redis Streams, against a real redis-server: submit, poll, result; ownership;
- * cancel before and while running; a worker killed mid-job (SIGKILL) and the job taken over by
- * another instance; a graceful stop handing the job back; limits; no Redis.
+ * Async jobs, the same tests against both stores: embedded (a journal under the state directory)
+ * and Redis Streams (a real redis-server). Submit, poll, result; ownership; cancel before and while
+ * running; a worker killed mid-job (SIGKILL) and the job run again (by another instance with Redis,
+ * by the restarted one without); a graceful stop handing the job back; limits.
  */
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../bench/util.js';
 import { startGlimpse, type RunningGlimpse } from '../helpers/glimpse.js';
@@ -25,16 +28,31 @@ interface Job {
 
 const message = (maxTokens: number) => ({ max_tokens: maxTokens, messages: [{ role: 'user', content: 'Describe a sunset.' }] });
 
-describe('async jobs over Redis Streams', { skip: hasRedis ? false : 'redis-server not installed (Debian package redis-server)' }, () => {
-  const suite = redisPerSuite<RunningGlimpse>({ before, after, beforeEach, afterEach });
+for (const store of ['embedded', 'redis'] as const) {
+describe(`async jobs (${store} store)`, { skip: store === 'redis' && !hasRedis ? 'redis-server not installed (Debian package redis-server)' : false }, () => {
+  const suite = redisPerSuite<RunningGlimpse>({ before: store === 'redis' ? before : () => {}, after: store === 'redis' ? after : () => {}, beforeEach: store === 'redis' ? beforeEach : () => {}, afterEach });
   const { servers } = suite;
+  // Where the jobs live: Redis, or one state directory per test that its instances take in turn.
+  let stateDir = '';
+  beforeEach(() => {
+    stateDir = mkdtempSync(join(tmpdir(), 'glimpse-jobs-'));
+  });
+  afterEach(() => rmSync(stateDir, { recursive: true, force: true }));
+  const where = () => (store === 'redis' ? { redisUrl: suite.redis().url } : { stateDir });
+  const whereEnv = () => (store === 'redis' ? { GLIMPSE_REDIS_URL: suite.redis().url } : { GLIMPSE_STATE_DIR: stateDir });
 
   /** A glimpse on the simulated engine at `tokensPerSecond`, with its job settings. */
   async function instance(jobs: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<RunningGlimpse> {
-    const g = await startGlimpse({ engine: 'simulated', simulated: { ttftMs: 1, tokensPerSecond: 200 }, cache: { enabled: false }, redisUrl: suite.redis().url, jobs, ...extra });
+    const g = await startGlimpse({ engine: 'simulated', simulated: { ttftMs: 1, tokensPerSecond: 200 }, cache: { enabled: false }, ...where(), jobs, ...extra });
     servers.push(g);
     return g;
   }
+  /** Stop an instance before the next takes its store (an embedded store has one owner at a time). */
+  async function stop(g: RunningGlimpse): Promise<void> {
+    servers.splice(servers.indexOf(g), 1);
+    await g.close();
+  }
+  const backlog = async (g: RunningGlimpse) => Number(/^glimpse_jobs_backlog (\S+)$/m.exec(await (await fetch(g.url + '/metrics')).text())?.[1]);
   const submit = (g: RunningGlimpse, body: object, headers: Record<string, string> = {}) =>
     fetch(g.url + '/v1/jobs', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
   const get = async (g: RunningGlimpse, id: string, headers: Record<string, string> = {}) => (await fetch(g.url + '/v1/jobs/' + id, { headers })).json() as Promise<Job>;
@@ -60,9 +78,11 @@ describe('async jobs over Redis Streams', { skip: hasRedis ? false : 'redis-serv
     assert.equal(done.result?.object, 'chat.completion');
     assert.equal(done.result?.usage.completion_tokens, 6);
     assert.ok(done.result!.choices[0]!.message.content.length > 0);
-    assert.equal(await suite.admin().xlen('glimpse:jobs:stream'), 0, 'the stream holds only work still to do');
-    assert.equal(await suite.admin().hexists(`glimpse:jobs:job:${job.id}`, 'body'), 0, 'the request is dropped once answered');
-    assert.ok((await suite.admin().ttl(`glimpse:jobs:job:${job.id}`)) > 86_000, 'the answer stays readable for resultTtlSeconds');
+    if (store === 'redis') {
+      assert.equal(await suite.admin().xlen('glimpse:jobs:stream'), 0, 'the stream holds only work still to do');
+      assert.equal(await suite.admin().hexists(`glimpse:jobs:job:${job.id}`, 'body'), 0, 'the request is dropped once answered');
+      assert.ok((await suite.admin().ttl(`glimpse:jobs:job:${job.id}`)) > 86_000, 'the answer stays readable for resultTtlSeconds');
+    }
     const metrics = await (await fetch(g.url + '/metrics')).text();
     assert.match(metrics, /^glimpse_jobs_ended_total\{outcome="succeeded"\} 1$/m);
     assert.match(metrics, /^glimpse_jobs_running 0$/m);
@@ -80,7 +100,7 @@ describe('async jobs over Redis Streams', { skip: hasRedis ? false : 'redis-serv
     assert.equal(((await empty.json()) as { error: { code: string } }).error.code, 'empty_messages');
     const unknown = await submit(g, { ...message(4), model: 'no-such-model' });
     assert.equal(unknown.status, 404);
-    assert.equal(await suite.admin().xlen('glimpse:jobs:stream'), 0);
+    assert.equal(await backlog(g), 0);
   });
 
   test('with API keys, a job belongs to its key: another key gets 404 for it', async () => {
@@ -99,11 +119,12 @@ describe('async jobs over Redis Streams', { skip: hasRedis ? false : 'redis-serv
     const job = (await (await submit(accepting, message(4))).json()) as Job;
     const cancelled = (await (await fetch(accepting.url + '/v1/jobs/' + job.id, { method: 'DELETE' })).json()) as Job;
     assert.equal(cancelled.status, 'cancelled');
-    await instance({ workers: 1 });
+    await stop(accepting);
+    const worker = await instance({ workers: 1 });
     const deadline = Date.now() + 3000;
-    while ((await suite.admin().xlen('glimpse:jobs:stream')) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    assert.equal(await suite.admin().xlen('glimpse:jobs:stream'), 0, 'the worker took the entry and dropped it');
-    const after = await get(accepting, job.id);
+    while ((await backlog(worker)) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(await backlog(worker), 0, 'the worker took the entry and dropped it');
+    const after = await get(worker, job.id);
     assert.equal(after.status, 'cancelled');
     assert.equal(after.attempts, 0);
   });
@@ -119,11 +140,11 @@ describe('async jobs over Redis Streams', { skip: hasRedis ? false : 'redis-serv
     assert.equal(done.result, undefined);
   });
 
-  test('a worker killed mid-job (SIGKILL): another instance takes the job over and finishes it', async () => {
+  test(`a worker killed mid-job (SIGKILL): ${store === 'redis' ? 'another instance takes the job over' : 'the restarted instance runs it again'} and finishes it`, async () => {
     const port = await freePort();
     const env = {
       ...process.env,
-      GLIMPSE_REDIS_URL: suite.redis().url,
+      ...whereEnv(),
       GLIMPSE_CACHE_ENABLED: 'false',
       GLIMPSE_JOBS_WORKERS: '1',
       GLIMPSE_JOBS_CLAIM_IDLE_SECONDS: '1',
@@ -140,7 +161,7 @@ describe('async jobs over Redis Streams', { skip: hasRedis ? false : 'redis-serv
       }
       const res = await fetch(base + '/v1/jobs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(message(20)) });
       const job = (await res.json()) as Job;
-      for (let i = 0; (await suite.admin().hget(`glimpse:jobs:job:${job.id}`, 'status')) !== 'running'; i++) {
+      for (let i = 0; (await get({ url: base } as RunningGlimpse, job.id)).status !== 'running'; i++) {
         if (i > 200) throw new Error('the child never started the job');
         await new Promise((r) => setTimeout(r, 25));
       }
@@ -157,11 +178,11 @@ describe('async jobs over Redis Streams', { skip: hasRedis ? false : 'redis-serv
   });
 
   test('an instance stopping gracefully takes no new job; a job longer than the grace period is handed back and another instance runs it', async () => {
-    const leaving = await startGlimpse({ engine: 'simulated', simulated: { ttftMs: 1, tokensPerSecond: 10 }, cache: { enabled: false }, redisUrl: suite.redis().url, jobs: { workers: 1 }, graceShutdownSeconds: 1 });
+    const leaving = await startGlimpse({ engine: 'simulated', simulated: { ttftMs: 1, tokensPerSecond: 10 }, cache: { enabled: false }, ...where(), jobs: { workers: 1 }, graceShutdownSeconds: 1 });
     const job = (await (await submit(leaving, message(200))).json()) as Job; // 20 s of tokens, 1 s of grace
     await until(leaving, job.id, (j) => j.status === 'running');
     await leaving.close();
-    assert.equal(await suite.admin().hget(`glimpse:jobs:job:${job.id}`, 'status'), 'queued');
+    if (store === 'redis') assert.equal(await suite.admin().hget(`glimpse:jobs:job:${job.id}`, 'status'), 'queued');
     const staying = await instance({ workers: 1 });
     const done = await until(staying, job.id, (j) => j.status === 'succeeded');
     assert.equal(done.attempts, 1, 'a handed-back start does not count as a failed attempt');
@@ -197,16 +218,4 @@ describe('async jobs over Redis Streams', { skip: hasRedis ? false : 'redis-serv
     assert.equal(done.error?.code, 'image_too_many_pixels');
   });
 });
-
-test('without --redis-url, /v1/jobs answers 503 jobs_unavailable saying what it needs', async () => {
-  const g = await startGlimpse({ engine: 'simulated' });
-  try {
-    const res = await fetch(g.url + '/v1/jobs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(message(2)) });
-    assert.equal(res.status, 503);
-    const body = (await res.json()) as { error: { code: string; message: string } };
-    assert.equal(body.error.code, 'jobs_unavailable');
-    assert.match(body.error.message, /--redis-url/);
-  } finally {
-    await g.close();
-  }
-});
+}

@@ -1,7 +1,7 @@
 /**
  * Async jobs: POST /v1/jobs takes a Chat Completions body and answers 202 with a job id at once;
  * GET /v1/jobs/:id gives its status and, once done, the chat.completion (or the error);
- * DELETE /v1/jobs/:id cancels it. Jobs live in Redis (src/jobs), so any instance may run them.
+ * DELETE /v1/jobs/:id cancels it. Jobs live on local disk, or in Redis with --redis-url so any instance may run them (src/jobs).
  * With `webhook: "<https URL>"` in the body, the job's end is also POSTed there, signed.
  */
 import type { FastifyInstance } from 'fastify';
@@ -19,12 +19,9 @@ const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
 
 type JobBody = ChatBody & { webhook?: unknown };
 
-export function registerJobRoutes(app: FastifyInstance, deps: { config: Config; defaults: RequestDefaults; pipeline: GenerationPipeline; jobs: JobQueue | undefined; quotas: Quotas | undefined; schemas: ReturnType<typeof buildSchemas> }): void {
+export function registerJobRoutes(app: FastifyInstance, deps: { config: Config; defaults: RequestDefaults; pipeline: GenerationPipeline; jobs: JobQueue; quotas: Quotas | undefined; schemas: ReturnType<typeof buildSchemas> }): void {
   const { config, defaults, pipeline, jobs, quotas, schemas } = deps;
-  const queue = (): JobQueue => {
-    if (!jobs) throw new GlimpseError('jobs_unavailable', 'Async jobs need a Redis to keep them in: start glimpse with --redis-url.');
-    return jobs;
-  };
+  const queue = (): JobQueue => jobs;
   const common = { config: { errorFormat: 'openai' as const } };
 
   app.post<{ Body: JobBody }>(
