@@ -116,7 +116,8 @@ export class Quotas {
 
   private exceeded(keyId: string, what: string, limit: number, setting: string, resetSeconds: number, headers: Record<string, string>): GlimpseError {
     return new GlimpseError('quota_exceeded', `API key '${keyId}' has used its ${limit} ${what} per minute (${setting}); the next minute starts in ${resetSeconds} s.`, {
-      headers: { ...headers, 'Retry-After': String(resetSeconds) },
+      headers,
+      retryAfterSeconds: resetSeconds,
     });
   }
 

@@ -72,22 +72,27 @@ export class GlimpseError extends Error {
   readonly status: number;
   readonly type: string;
   readonly param: string | null;
-  /** Extra headers the HTTP layer should send (e.g. Retry-After). */
+  /** Seconds after which a retry may succeed; each wire format says it its own way (HTTP's Retry-After, WebSocket's retry_after). */
+  readonly retryAfterSeconds: number | undefined;
+  /** Extra headers the HTTP layer should send (e.g. x-ratelimit-*); Retry-After comes from retryAfterSeconds. */
   readonly headers: Record<string, string>;
 
-  constructor(code: ErrorCode, message: string, opts: { param?: string | null; headers?: Record<string, string>; cause?: unknown } = {}) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    opts: { param?: string | null; retryAfterSeconds?: number; headers?: Record<string, string>; cause?: unknown } = {},
+  ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'GlimpseError';
     this.code = code;
     this.status = ERROR_CODES[code].status;
     this.type = ERROR_CODES[code].type;
     this.param = opts.param ?? null;
-    this.headers = opts.headers ?? {};
-  }
-
-  /** OpenAI's error body: {"error":{"message","type","param","code"}}. */
-  toOpenAI(): { error: { message: string; type: string; param: string | null; code: string } } {
-    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
+    // Callers that still pass Retry-After as a header (engines, scheduler) have it read here, once.
+    const { 'Retry-After': retryHeader, ...headers } = opts.headers ?? {};
+    const retry = opts.retryAfterSeconds ?? (retryHeader === undefined ? undefined : Number(retryHeader));
+    this.retryAfterSeconds = retry !== undefined && Number.isFinite(retry) && retry > 0 ? retry : undefined;
+    this.headers = headers;
   }
 }
 

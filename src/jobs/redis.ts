@@ -125,7 +125,7 @@ export class RedisJobQueue implements JobQueue {
       return await work();
     } catch (err) {
       if (isGlimpseError(err)) throw err;
-      throw new GlimpseError('jobs_unavailable', 'The job store (Redis) cannot be reached; try again shortly.', { headers: { 'Retry-After': '5' }, cause: err });
+      throw new GlimpseError('jobs_unavailable', 'The job store (Redis) cannot be reached; try again shortly.', { retryAfterSeconds: 5, cause: err });
     }
   }
 

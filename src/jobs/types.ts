@@ -112,7 +112,7 @@ export const JOB_ID_RE = /^job_[0-9a-f]{24}$/;
 
 export function queueFull(waiting: number, adding: number, max: number): GlimpseError {
   const what = adding === 1 ? 'Retry later.' : `${adding} more do not fit; retry later or split the work.`;
-  return new GlimpseError('queue_full', `${waiting} jobs are waiting or running; the limit (jobs.maxQueued) is ${max}. ${what}`, { headers: { 'Retry-After': '30' } });
+  return new GlimpseError('queue_full', `${waiting} jobs are waiting or running; the limit (jobs.maxQueued) is ${max}. ${what}`, { retryAfterSeconds: 30 });
 }
 
 /** The job's record (a flat map of strings) as its owner sees it. */

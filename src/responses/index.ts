@@ -48,7 +48,7 @@ export interface ResponseStoreOptions {
 }
 
 const unavailable = (err: unknown) =>
-  new GlimpseError('responses_store_unavailable', 'The store of responses (Redis) cannot be reached; try again shortly, or send the whole conversation as input.', { headers: { 'Retry-After': '5' }, cause: err });
+  new GlimpseError('responses_store_unavailable', 'The store of responses (Redis) cannot be reached; try again shortly, or send the whole conversation as input.', { retryAfterSeconds: 5, cause: err });
 
 /** The items a later turn sees from this one: what was asked, then what was answered. */
 function turnItems(r: StoredResponse): Array<Record<string, unknown>> {

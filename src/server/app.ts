@@ -9,24 +9,24 @@ import { GlimpseError, type Engine } from '../core/index.js';
 import type { Logger } from '../observability/index.js';
 import { maxEdgeFor } from '../images/index.js';
 import { sendError, toRequestError, type ErrorFormat } from './errors.js';
-import { checkJsonDepth } from './common.js';
+import { checkJsonDepth } from './json-depth.js';
 import { createPipeline, type GenerationPipeline } from './pipeline.js';
 import { registerGlmRoutes } from './routes/glm.js';
 import { registerHealthRoutes, type Lifecycle } from './routes/health.js';
-import { chatRequest, registerOpenAIRoutes, type ChatBody } from './routes/openai.js';
+import { registerOpenAIRoutes } from './routes/openai.js';
 import { registerResponsesRoutes } from './routes/responses.js';
-import { registerJobRoutes } from './routes/jobs.js';
-import { createJobQueue, type JobQueue, type JobRunner } from '../jobs/index.js';
+import { chatJobRunner, registerJobRoutes } from './routes/jobs.js';
+import { createJobQueue, type JobQueue } from '../jobs/index.js';
 import { resolveStateDir } from '../config/index.js';
 import { createResponseStore } from '../responses/index.js';
-import { chatCompletion, collectAnswer, completionId } from '../streaming/index.js';
+import { chatSchemas } from '../protocols/openai-chat/schema.js';
+import { glmSchemas } from '../protocols/glm-web/schema.js';
 import { registerWsRoutes, type WsRegistry } from './routes/ws.js';
-import { buildSchemas } from './schemas.js';
 import { ApiKeyRing, memoryCounter, Quotas, quotasEnabled, redisCounter, registerApiKeys, type ReloadOutcome } from '../auth/index.js';
 import { createMetrics, traceIdOf } from '../observability/index.js';
 import { registerWebUi } from '../webui/index.js';
 import { DOCS_CSP, registerSecurity } from '../security/index.js';
-import { requestDefaults, type RequestDefaults } from '../protocols/defaults.js';
+import { requestDefaults } from '../protocols/defaults.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -54,16 +54,6 @@ export interface App {
   jobs: JobQueue;
   /** Re-read the API keys file now (SIGHUP); the outcome is logged too. */
   reloadApiKeys(): ReloadOutcome;
-}
-
-/** A job's body is a Chat Completions request; its result is the chat.completion object. */
-function jobRunner(defaults: RequestDefaults, pipeline: GenerationPipeline): JobRunner {
-  return async (job, signal) => {
-    const req = chatRequest(job.body as ChatBody, { id: job.id, keyId: job.keyId }, defaults);
-    // Jobs come second to interactive requests for engine slots, and wait for one without a timeout.
-    const answer = await collectAnswer(await pipeline.open(req, signal, { background: true }));
-    return chatCompletion({ id: completionId(), created: Math.floor(Date.now() / 1000), model: req.model }, answer);
-  };
 }
 
 /** Quotas count per API key; with no keys configured there is nothing to count against. */
@@ -126,7 +116,7 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   const pipeline = quotas ? quotas.guard(metered) : metered;
   // Jobs run through the metered pipeline: their submission already counted against the key's quota.
   // On local disk under the state directory, or in Redis (shared by instances) with --redis-url.
-  const jobs = createJobQueue({ redisUrl: config.redisUrl, stateDir: resolveStateDir(config.stateDir) }, config.jobs, jobRunner(defaults, metered), logger);
+  const jobs = createJobQueue({ redisUrl: config.redisUrl, stateDir: resolveStateDir(config.stateDir) }, config.jobs, chatJobRunner(defaults, chatSchemas(config).chatCompletions, metered), logger);
   jobs.start();
   metrics.meterJobs(jobs);
   metrics.register(app);
@@ -138,7 +128,7 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   });
   // Give Redis a moment to connect so the first requests can use the cache; never block startup on it.
   if (!(await pipeline.cacheReady())) logger.warn('answer cache (Redis) not reachable yet; serving without it until it is');
-  const schemas = buildSchemas(config);
+  const schemas = chatSchemas(config);
   // Registered before any onRequest hook of ours, so a WebSocket upgrade that a hook refuses (no
   // API key, shutting down) is already marked as one and its socket is destroyed after the answer.
   await app.register(websocket, { options: { maxPayload: config.bodyLimit } });
@@ -161,7 +151,7 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
     // Once shutdown began, only the probes answer: /ready says 503 so balancers move away,
     // everything else is refused at once with a code clients can retry elsewhere on.
     if (lifecycle.draining && !OPS_PATHS.has(request.url.split('?')[0] ?? '')) {
-      return sendError(reply, request.routeOptions.config?.errorFormat ?? 'openai', new GlimpseError('shutting_down', 'The server is shutting down; retry on another instance.', { headers: { 'Retry-After': '1' } }));
+      return sendError(reply, request.routeOptions.config?.errorFormat ?? 'openai', new GlimpseError('shutting_down', 'The server is shutting down; retry on another instance.', { retryAfterSeconds: 1 }));
     }
     if (request.method === 'POST' && GENERATION_ROUTES.has(request.routeOptions.url ?? '')) {
       try {
@@ -214,7 +204,7 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
     : undefined;
   app.addHook('onClose', async () => responseStore?.close());
   registerResponsesRoutes(app, { config, defaults, pipeline, store: responseStore });
-  registerGlmRoutes(app, { config, defaults, pipeline, schemas });
+  registerGlmRoutes(app, { config, defaults, pipeline, schemas: glmSchemas(config) });
   const ws: WsRegistry = { sockets: new Set() };
   registerWsRoutes(app, { config, defaults, pipeline, registry: ws });
   registerJobRoutes(app, { config, defaults, pipeline, jobs, quotas, schemas });

@@ -4,6 +4,8 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { GlimpseError, toGlimpseError, type ErrorCode } from '../core/index.js';
+import { errorBody as openAIErrorBody } from '../protocols/openai-chat/encode.js';
+import { inferErrorBody } from '../protocols/glm-web/encode.js';
 
 export type ErrorFormat = 'openai' | 'infer' | 'plain';
 
@@ -164,19 +166,24 @@ export function toRequestError(err: unknown, request: FastifyRequest): GlimpseEr
   return toGlimpseError(err);
 }
 
-/** Body of an error in each route family's own shape. */
+/** Body of an error in each HTTP route family's own shape (WebSocket messages: protocols/websocket). */
 export function errorBody(format: ErrorFormat, e: GlimpseError, extra: { costTime?: number } = {}): unknown {
   switch (format) {
     case 'openai':
-      return e.toOpenAI();
+      return openAIErrorBody(e);
     case 'infer':
-      return { result: null, code: e.status, error_code: e.code, msg: e.message, cost_time: extra.costTime ?? 0 };
+      return inferErrorBody(e, extra.costTime);
     case 'plain':
       return { error: { message: e.message, code: e.code } };
   }
 }
 
+/** The headers an error answer carries: its own (x-ratelimit-*) and Retry-After when a retry has a time. */
+export function errorHeaders(e: GlimpseError): Record<string, string> {
+  return e.retryAfterSeconds === undefined ? e.headers : { ...e.headers, 'Retry-After': String(e.retryAfterSeconds) };
+}
+
 export function sendError(reply: FastifyReply, format: ErrorFormat, e: GlimpseError, extra: { costTime?: number } = {}): FastifyReply {
-  for (const [k, v] of Object.entries(e.headers)) reply.header(k, v);
+  reply.headers(errorHeaders(e));
   return reply.code(e.status).type('application/json; charset=utf-8').send(errorBody(format, e, extra));
 }

@@ -144,7 +144,7 @@ export function createPipeline(config: Config, engine: Engine, logger: Logger, c
   function checkEngine(): void {
     const h = engine.health();
     if (h.ready) return;
-    if (h.status === 'loading') throw new GlimpseError('model_loading', h.reason ?? 'The model is still loading; try again shortly.', { headers: { 'Retry-After': '5' } });
+    if (h.status === 'loading') throw new GlimpseError('model_loading', h.reason ?? 'The model is still loading; try again shortly.', { retryAfterSeconds: 5 });
     throw new GlimpseError('engine_unavailable', h.reason ?? 'The engine is not available.');
   }
 
@@ -168,7 +168,7 @@ export function createPipeline(config: Config, engine: Engine, logger: Logger, c
     stats: () => ({ ...scheduler.stats(), degraded }),
     checkAdmission: () => scheduler.checkAdmission(),
     async open(req, clientSignal, opts = {}) {
-      if (shutdownController.signal.aborted) throw new GlimpseError('shutting_down', 'The server is shutting down; retry on another instance.', { headers: { 'Retry-After': '1' } });
+      if (shutdownController.signal.aborted) throw new GlimpseError('shutting_down', 'The server is shutting down; retry on another instance.', { retryAfterSeconds: 1 });
       checkModel(req);
       try {
         checkEngine();
@@ -304,7 +304,7 @@ function guardedStream(ctx: GuardContext): OpenedStream {
         case 'idle':
           return { type: 'error', error: new GlimpseError('idle_timeout', `The engine produced nothing for ${fmtSeconds(idleMs)} and was stopped.`) };
         case 'shutdown':
-          return { type: 'error', error: new GlimpseError('shutting_down', 'The server is shutting down and stopped this request; retry on another instance.', { headers: { 'Retry-After': '1' } }) };
+          return { type: 'error', error: new GlimpseError('shutting_down', 'The server is shutting down and stopped this request; retry on another instance.', { retryAfterSeconds: 1 }) };
         case 'client':
           return { type: 'done', finishReason: 'cancelled' };
       }

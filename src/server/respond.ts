@@ -8,9 +8,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/index.js';
 import { toGlimpseError, type GenerateEvent, type GenerateRequest, type GlimpseError } from '../core/index.js';
-import { SseWriter } from '../streaming/index.js';
+import { SseWriter, type SseEncoder } from '../streaming/index.js';
 import { traceContext } from '../observability/index.js';
-import { cacheHeader, clientGoneSignal, pendingHeaders } from './common.js';
+import { cacheHeader, clientGoneSignal, pendingHeaders } from './http.js';
 import type { GenerationPipeline, OpenedStream } from './pipeline.js';
 
 /**
@@ -30,17 +30,6 @@ export async function openForBody(pipeline: GenerationPipeline, request: Fastify
   });
   if (events.queuedAt) reply.header('x-queue-wait-ms', String(Math.round(events.waitedMs)));
   return events;
-}
-
-export interface SseEncoder {
-  /** Written once the request is admitted, before the first event (e.g. the role chunk). */
-  start?(sse: SseWriter): Promise<void>;
-  /** One event that is not an error. */
-  event(sse: SseWriter, ev: Exclude<GenerateEvent, { type: 'error' }>): Promise<void>;
-  /** The error that ends the stream, as this wire format writes it. */
-  error(sse: SseWriter, err: GlimpseError): Promise<void>;
-  /** The last data payload: '[DONE]' for OpenAI chat, '[END]' for GLM-WEB; none for the Responses API (its last event says it all). */
-  terminator?: string;
 }
 
 /**

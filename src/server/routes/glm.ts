@@ -7,54 +7,42 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { MultipartFile } from '@fastify/multipart';
-import type { Static } from 'typebox';
 import type { Config } from '../../config/index.js';
-import { GlimpseError, toGlimpseError, type ImageSource, type SamplingParams } from '../../core/index.js';
-import { collectAnswer, completionId, openAIUsage } from '../../streaming/index.js';
-import { glmSampling, imageSourceFromString, makeRequest, origin, singleTurn } from '../common.js';
+import { GlimpseError, toGlimpseError, type ImageSource } from '../../core/index.js';
+import { collectAnswer } from '../../streaming/index.js';
+import type { RequestDefaults } from '../../protocols/defaults.js';
+import { glmRequest, inferRequest } from '../../protocols/glm-web/request.js';
+import { apiInferSseEncoder, glmChatBody, inferBody, multimodalCompletion } from '../../protocols/glm-web/encode.js';
+import type { ApiInferBody, GlmChatBody, glmSchemas, MultimodalBody } from '../../protocols/glm-web/schema.js';
+import { origin } from '../http.js';
 import { openForBody, streamSse } from '../respond.js';
 import { sendError } from '../errors.js';
 import type { GenerationPipeline } from '../pipeline.js';
-import type { buildSchemas } from '../schemas.js';
-import type { RequestDefaults } from '../../protocols/defaults.js';
 
-type Schemas = ReturnType<typeof buildSchemas>;
-
-export function registerGlmRoutes(app: FastifyInstance, deps: { config: Config; defaults: RequestDefaults; pipeline: GenerationPipeline; schemas: Schemas }): void {
+export function registerGlmRoutes(app: FastifyInstance, deps: { config: Config; defaults: RequestDefaults; pipeline: GenerationPipeline; schemas: ReturnType<typeof glmSchemas> }): void {
   const { config, defaults, pipeline, schemas } = deps;
-  // The same fields, names and defaults as multipart /infer and WebSocket messages; the schema has checked them already.
-  const sampling = (b: { max_new_tokens?: number; max_tokens?: number; temperature?: number; top_p?: number; seed?: number }): SamplingParams => ({ ...glmSampling(b, defaults), seed: b.seed });
 
-  app.post<{ Body: Static<Schemas['multimodal']> }>(
+  app.post<{ Body: MultimodalBody }>(
     '/v1/multimodal/completions',
     { schema: { tags: ['GLM-WEB'], summary: 'One image, one prompt, one answer (GLM-4.6V-Flash-WEB shape)', body: schemas.multimodal }, config: { errorFormat: 'openai' } },
     async (request, reply) => {
       const b = request.body;
-      const req = makeRequest(origin(request), defaults, { model: b.model, messages: singleTurn(b.prompt, imageSourceFromString(b.image, 'image')), sampling: sampling(b), stream: false });
-      const answer = await collectAnswer(await openForBody(pipeline, request, reply, req));
-      return {
-        id: completionId('cmpl-'),
-        object: 'multimodal.completion',
-        created: Math.floor(Date.now() / 1000),
-        model: req.model,
-        choices: [{ index: 0, message: { role: 'assistant', content: answer.text }, finish_reason: answer.finishReason }],
-        usage: openAIUsage(answer.usage),
-      };
+      const req = glmRequest(b, { value: b.image, param: 'image' }, origin(request), defaults);
+      return multimodalCompletion(req.model, await collectAnswer(await openForBody(pipeline, request, reply, req)));
     },
   );
 
-  app.post<{ Body: Static<Schemas['glmChat']> }>(
+  app.post<{ Body: GlmChatBody }>(
     '/v1/chat',
     { schema: { tags: ['GLM-WEB'], summary: 'Image URL or base64 plus prompt → {response}', body: schemas.glmChat }, config: { errorFormat: 'openai' } },
     async (request, reply) => {
       const b = request.body;
-      const req = makeRequest(origin(request), defaults, { messages: singleTurn(b.prompt, imageSourceFromString(b.image_url, 'image_url')), sampling: sampling(b), stream: false });
-      const answer = await collectAnswer(await openForBody(pipeline, request, reply, req));
-      return { response: answer.text };
+      const req = glmRequest(b, { value: b.image_url, param: 'image_url' }, origin(request), defaults);
+      return glmChatBody(await collectAnswer(await openForBody(pipeline, request, reply, req)));
     },
   );
 
-  app.post<{ Body: Static<Schemas['apiInfer']> }>(
+  app.post<{ Body: ApiInferBody }>(
     '/api/v1/infer',
     {
       schema: { tags: ['GLM-WEB'], summary: 'Streamed answer as SSE text pieces, ending with data: [END]', body: schemas.apiInfer },
@@ -62,15 +50,8 @@ export function registerGlmRoutes(app: FastifyInstance, deps: { config: Config; 
     },
     async (request, reply) => {
       const b = request.body;
-      const req = makeRequest(origin(request), defaults, { messages: singleTurn(b.prompt, imageSourceFromString(b.image, 'image')), sampling: sampling(b), stream: true });
-      // Pieces of text as they come, then [END]; an error is one JSON data event before [END].
-      await streamSse({ pipeline, config }, request, reply, req, {
-        terminator: '[END]',
-        event: async (sse, ev) => {
-          if (ev.type === 'token') await sse.data(ev.text);
-        },
-        error: (sse, err) => sse.json(err.toOpenAI()),
-      });
+      const req = glmRequest(b, { value: b.image, param: 'image' }, origin(request), defaults);
+      await streamSse({ pipeline, config }, request, reply, req, apiInferSseEncoder);
     },
   );
 
@@ -106,14 +87,9 @@ export function registerGlmRoutes(app: FastifyInstance, deps: { config: Config; 
             fields[part.fieldname] = part.value;
           }
         }
-        if (!image && fields.image) image = imageSourceFromString(fields.image, 'image');
-        if (!image) throw new GlimpseError('missing_image', "Send the image as a multipart file field named 'image'.", { param: 'image' });
-        const prompt = (fields.prompt ?? fields.question ?? '').trim();
-        if (!prompt) throw new GlimpseError('missing_prompt', "Send the question as a multipart field named 'prompt'.", { param: 'prompt' });
-        if (prompt.length > config.maxPromptChars) throw new GlimpseError('invalid_request', `'prompt' is longer than ${config.maxPromptChars} characters.`, { param: 'prompt' });
-        const req = makeRequest(origin(request), defaults, { messages: singleTurn(prompt, image), sampling: glmSampling(fields, defaults, { fromStrings: true }), stream: false });
+        const req = inferRequest(fields, image, origin(request), defaults);
         const answer = await collectAnswer(await openForBody(pipeline, request, reply, req));
-        return { result: answer.text, code: 0, cost_time: costTime() };
+        return inferBody(answer, costTime());
       } catch (err) {
         const e = err instanceof GlimpseError ? err : toGlimpseErrorFromMultipart(err);
         return sendError(reply, 'infer', e, { costTime: costTime() });

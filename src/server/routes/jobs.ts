@@ -10,10 +10,13 @@ import type { Config } from '../../config/index.js';
 import { GlimpseError } from '../../core/index.js';
 import type { RequestDefaults } from '../../protocols/defaults.js';
 import type { GenerationPipeline } from '../pipeline.js';
-import { checkWebhookUrl, type JobQueue } from '../../jobs/index.js';
+import { checkWebhookUrl, type JobQueue, type JobRunner } from '../../jobs/index.js';
 import type { Quotas } from '../../auth/index.js';
-import { chatRequest, type ChatBody } from './openai.js';
-import type { buildSchemas } from '../schemas.js';
+import { chatRequest } from '../../protocols/openai-chat/request.js';
+import type { ChatBody, chatSchemas } from '../../protocols/openai-chat/schema.js';
+import { chatCompletion, chatMeta } from '../../protocols/openai-chat/encode.js';
+import { collectAnswer } from '../../streaming/index.js';
+import { Compile } from 'typebox/compile';
 
 const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
 
@@ -48,4 +51,21 @@ export function registerJobRoutes(app: FastifyInstance, deps: { config: Config; 
   app.delete<{ Params: { id: string } }>('/v1/jobs/:id', { ...common, schema: { tags: ['OpenAI'], summary: 'Cancel a job (a queued one never runs; a running one stops)', params: IdParams } }, async (request) =>
     queue().cancel(request.params.id, request.keyId),
   );
+}
+
+/**
+ * Runs a job: its body is a Chat Completions request, its result the chat.completion object. The
+ * body was checked at submission, but what Redis hands back is only JSON (written by any instance,
+ * of any version): it is checked against the schema again rather than cast.
+ */
+export function chatJobRunner(defaults: RequestDefaults, schema: ReturnType<typeof chatSchemas>['chatCompletions'], pipeline: GenerationPipeline): JobRunner {
+  const validator = Compile(schema);
+  return async (job, signal) => {
+    const body: unknown = job.body;
+    if (!validator.Check(body)) throw new GlimpseError('invalid_request', 'The stored job is not a Chat Completions request this server can run.');
+    const req = chatRequest(body, { id: job.id, keyId: job.keyId }, defaults);
+    // Jobs come second to interactive requests for engine slots, and wait for one without a timeout.
+    const answer = await collectAnswer(await pipeline.open(req, signal, { background: true }));
+    return chatCompletion(chatMeta(req), answer);
+  };
 }

@@ -9,38 +9,16 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { Config } from '../../config/index.js';
-import { GlimpseError, toGlimpseError, type FinishReason, type GenerateRequest, type Usage } from '../../core/index.js';
-import { openAIUsage } from '../../streaming/index.js';
+import { GlimpseError, toGlimpseError } from '../../core/index.js';
 import { traceContext } from '../../observability/index.js';
-import { checkJsonDepth, glmSampling, imageSourceFromString, singleTurn } from '../common.js';
+import { checkJsonDepth } from '../json-depth.js';
 import type { GenerationPipeline } from '../pipeline.js';
-import type { RequestDefaults, RequestOrigin } from '../../protocols/defaults.js';
+import type { RequestDefaults } from '../../protocols/defaults.js';
+import type { WsRequestMessage, WsServerMessage } from '../../protocols/websocket/messages.js';
+import { wsRequest } from '../../protocols/websocket/request.js';
+import { errorBody, wsEncoder } from '../../protocols/websocket/encode.js';
 
 const ID_RE = /^[\w.:-]{1,128}$/;
-
-/** Messages the server sends. */
-export type WsServerMessage =
-  | { type: 'queued'; id: string; position: number }
-  | { type: 'start'; id: string; model: string; queue_wait_ms: number }
-  | { type: 'reasoning'; id: string; text: string }
-  | { type: 'token'; id: string; text: string }
-  | { type: 'done'; id: string; finish_reason: FinishReason; usage?: ReturnType<typeof openAIUsage> }
-  | { type: 'error'; id: string | null; error: { code: string; message: string; status: number; retry_after?: number } }
-  | { type: 'pong' };
-
-interface WsRequestMessage {
-  type: 'request';
-  id?: unknown;
-  prompt?: unknown;
-  image?: unknown;
-  system?: unknown;
-  model?: unknown;
-  max_new_tokens?: unknown;
-  max_tokens?: unknown;
-  temperature?: unknown;
-  top_p?: unknown;
-  thinking?: unknown;
-}
 
 export interface WsRegistry {
   /** Open sockets, so shutdown can close them after their requests ended. */
@@ -75,10 +53,7 @@ export function registerWsRoutes(app: FastifyInstance, deps: { config: Config; d
       if (closed || socket.readyState !== socket.OPEN) return;
       socket.send(JSON.stringify(msg));
     };
-    const sendError = (id: string | null, err: GlimpseError) => {
-      const retry = Number(err.headers['Retry-After']);
-      send({ type: 'error', id, error: { code: err.code, message: err.message, status: err.status, ...(Number.isFinite(retry) && retry > 0 ? { retry_after: retry } : {}) } });
-    };
+    const sendError = (id: string | null, err: GlimpseError) => send(errorBody(id, err));
 
     /** Wait while the client is behind: what we would send now would only pile up in memory. */
     const writable = async (): Promise<void> => {
@@ -89,31 +64,18 @@ export function registerWsRoutes(app: FastifyInstance, deps: { config: Config; d
 
     async function run(id: string, msg: WsRequestMessage, ac: AbortController): Promise<void> {
       try {
-        const req = toRequest(msg, { id: randomUUID(), keyId: request.keyId }, defaults);
+        const req = wsRequest(msg, { id: randomUUID(), keyId: request.keyId }, defaults);
         req.trace = traceContext(request.headers);
         let cache: string | undefined;
         const events = await pipeline.open(req, ac.signal, { onQueued: (p) => send({ type: 'queued', id, position: p }), onCache: (s) => (cache = s) });
         // `cache` (hit|miss|bypass) is what HTTP routes send as X-Glimpse-Cache.
         send({ type: 'start', id, model: req.model, queue_wait_ms: Math.round(events.waitedMs), ...(cache ? { cache } : {}) });
-        let usage: Usage | undefined;
+        const encode = wsEncoder(id);
         for await (const ev of events) {
           if (closed) break;
           await writable();
-          switch (ev.type) {
-            case 'token':
-            case 'reasoning':
-              send({ type: ev.type, id, text: ev.text });
-              break;
-            case 'usage':
-              usage = ev.usage;
-              break;
-            case 'done':
-              send({ type: 'done', id, finish_reason: ev.finishReason, ...(usage ? { usage: openAIUsage(usage) } : {}) });
-              break;
-            case 'error':
-              sendError(id, ev.error);
-              break;
-          }
+          const out = encode(ev);
+          if (out) send(out);
         }
       } catch (err) {
         const e = toGlimpseError(err);
@@ -164,7 +126,7 @@ export function registerWsRoutes(app: FastifyInstance, deps: { config: Config; d
             return;
           }
           if (active.size >= config.wsMaxRequestsPerConnection) {
-            sendError(id, new GlimpseError('rate_limited', `At most ${config.wsMaxRequestsPerConnection} requests may run at once on one connection.`, { headers: { 'Retry-After': '1' } }));
+            sendError(id, new GlimpseError('rate_limited', `At most ${config.wsMaxRequestsPerConnection} requests may run at once on one connection.`, { retryAfterSeconds: 1 }));
             return;
           }
           const ac = new AbortController();
@@ -187,24 +149,4 @@ export function registerWsRoutes(app: FastifyInstance, deps: { config: Config; d
     });
     socket.on('error', (err) => log.debug({ err }, 'websocket error'));
   });
-}
-
-function toRequest(msg: WsRequestMessage, origin: RequestOrigin, defaults: RequestDefaults): GenerateRequest {
-  const prompt = msg.prompt;
-  if (typeof prompt !== 'string' || !prompt.trim()) throw new GlimpseError('missing_prompt', "Send the question as 'prompt' (a non-empty string).", { param: 'prompt' });
-  if (prompt.length > defaults.maxPromptChars) throw new GlimpseError('invalid_request', `'prompt' is longer than ${defaults.maxPromptChars} characters.`, { param: 'prompt' });
-  if (msg.image !== undefined && typeof msg.image !== 'string') throw new GlimpseError('invalid_image_url', "'image' must be a data URL, an http(s) URL or base64.", { param: 'image' });
-  if (msg.system !== undefined && typeof msg.system !== 'string') throw new GlimpseError('invalid_request', "'system' must be a string.", { param: 'system' });
-  if (msg.model !== undefined && typeof msg.model !== 'string') throw new GlimpseError('invalid_request', "'model' must be a string.", { param: 'model' });
-  const sampling = glmSampling(msg, defaults);
-  const image = typeof msg.image === 'string' ? imageSourceFromString(msg.image, 'image') : undefined;
-  return {
-    id: origin.id,
-    model: (msg.model as string | undefined) || defaults.model,
-    messages: singleTurn(prompt, image, msg.system as string | undefined),
-    sampling,
-    stream: true,
-    thinking: typeof msg.thinking === 'boolean' ? msg.thinking : undefined,
-    keyId: origin.keyId,
-  };
 }

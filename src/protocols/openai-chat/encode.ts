@@ -1,6 +1,7 @@
+/** Chat Completions out: the chat.completion body, its SSE chunks, and the OpenAI error body. */
 import { randomBytes } from 'node:crypto';
-import type { CollectedAnswer } from './collect.js';
-import type { FinishReason, TokenLogprob, Usage } from '../core/index.js';
+import type { FinishReason, GenerateRequest, GlimpseError, TokenLogprob, Usage } from '../../core/index.js';
+import type { CollectedAnswer, SseEncoder } from '../../streaming/index.js';
 
 export const completionId = (prefix = 'chatcmpl-'): string => prefix + randomBytes(12).toString('hex');
 
@@ -62,4 +63,39 @@ export function chatCompletion(meta: { id: string; created: number; model: strin
     ],
     usage: openAIUsage(a.usage),
   };
+}
+
+/** OpenAI's error body: {"error":{"message","type","param","code"}}; every JSON route but /infer answers errors so. */
+export function errorBody(e: GlimpseError): { error: { message: string; type: string; param: string | null; code: string } } {
+  return { error: { message: e.message, type: e.type, param: e.param, code: e.code } };
+}
+
+type ChunkMeta = { id: string; created: number; model: string };
+
+/**
+ * The chat.completion.chunk stream: a role chunk first, then a chunk per piece, then (as vLLM
+ * does) the finish chunk and, when asked, one usage chunk with no choices; [DONE] at the end.
+ */
+export function chatSseEncoder(meta: ChunkMeta, opts: { logprobs: boolean; includeUsage: boolean }): SseEncoder {
+  let usage: Usage | undefined;
+  return {
+    terminator: '[DONE]',
+    start: (sse) => sse.json(chatChunk(meta, { role: 'assistant', content: '' })),
+    event: async (sse, ev) => {
+      if (ev.type === 'token') await sse.json(chatChunk(meta, { content: ev.text }, null, opts.logprobs ? (ev.logprobs ?? []) : undefined));
+      else if (ev.type === 'reasoning') await sse.json(chatChunk(meta, { reasoning_content: ev.text }));
+      else if (ev.type === 'tool_call') await sse.json(chatChunk(meta, { tool_calls: [toolCallDelta(ev)] }));
+      else if (ev.type === 'usage') usage = ev.usage;
+      else if (ev.type === 'done' && ev.finishReason !== 'cancelled') {
+        await sse.json(chatChunk(meta, { content: '' }, ev.finishReason));
+        if (opts.includeUsage && usage) await sse.json(chatUsageChunk(meta, usage));
+      }
+    },
+    error: (sse, err) => sse.json(errorBody(err)),
+  };
+}
+
+/** What every chat answer names: a fresh id, the time, and the model the request resolved to. */
+export function chatMeta(req: Pick<GenerateRequest, 'model'>): ChunkMeta {
+  return { id: completionId(), created: Math.floor(Date.now() / 1000), model: req.model };
 }

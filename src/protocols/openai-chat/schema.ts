@@ -1,19 +1,11 @@
-/**
- * Request schemas (TypeBox → JSON Schema): the same objects validate requests and generate the
- * OpenAPI document at /docs. Bounds come from config, so a limit has one home.
- */
-import { Type } from 'typebox';
-import type { Config } from '../config/index.js';
-import { REASONING_EFFORTS } from './common.js';
+/** The Chat Completions request schema, and the async job's (the same fields and a webhook). */
+import { Type, type Static } from 'typebox';
+import type { Config } from '../../config/index.js';
+import { sharedFields } from '../fields.js';
+import { REASONING_EFFORTS } from '../thinking.js';
 
-export function buildSchemas(config: Config) {
-  const maxTokens = (name: string) =>
-    Type.Integer({ minimum: 1, maximum: config.maxTokensLimit, description: `${name}: tokens to generate, 1..${config.maxTokensLimit}.` });
-  const temperature = Type.Number({ minimum: 0, maximum: 2, description: 'Sampling temperature, 0..2 (0 = greedy).' });
-  const topP = Type.Number({ exclusiveMinimum: 0, maximum: 1, description: 'Nucleus sampling mass, (0, 1].' });
-  const prompt = Type.String({ minLength: 1, maxLength: config.maxPromptChars, description: 'The question about the image.' });
-  const imageString = Type.String({ minLength: 1, description: 'data URL, http(s) URL, or bare base64.' });
-
+export function chatSchemas(config: Config) {
+  const { maxTokens, temperature, topP, imageString } = sharedFields(config);
   const textPart = Type.Object({ type: Type.Literal('text'), text: Type.String({ maxLength: config.maxPromptChars }) });
   const imageUrlPart = Type.Object({
     type: Type.Literal('image_url'),
@@ -101,18 +93,7 @@ export function buildSchemas(config: Config) {
     { description: 'A Chat Completions request to run in the background (stream is ignored), and optionally where to announce its end.' },
   );
 
-  // The GLM-WEB JSON shapes share their sampling fields with multipart /infer and WebSocket
-  // messages (common.ts glmSampling): max_tokens is taken as another name for max_new_tokens.
-  const glmSamplingFields = {
-    max_new_tokens: Type.Optional(maxTokens('max_new_tokens')),
-    max_tokens: Type.Optional(maxTokens('max_tokens')),
-    temperature: Type.Optional(temperature),
-    top_p: Type.Optional(topP),
-    seed: Type.Optional(Type.Integer()),
-  };
-  const multimodal = Type.Object({ image: imageString, prompt, ...glmSamplingFields, model: Type.Optional(Type.String({ maxLength: 256 })) });
-  const glmChat = Type.Object({ image_url: imageString, prompt, ...glmSamplingFields });
-  const apiInfer = Type.Object({ image: imageString, prompt, ...glmSamplingFields });
-
-  return { chatCompletions, job, multimodal, glmChat, apiInfer };
+  return { chatCompletions, job };
 }
+
+export type ChatBody = Static<ReturnType<typeof chatSchemas>['chatCompletions']>;

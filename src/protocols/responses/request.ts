@@ -1,0 +1,85 @@
+/** Responses API body → GenerateRequest: input items (with a stored conversation's before them) as messages, text.format and tools in the chat shape engines speak. */
+import { randomBytes } from 'node:crypto';
+import { GlimpseError, type ChatMessage, type ContentPart, type GenerateRequest, type ToolCall } from '../../core/index.js';
+import type { RequestDefaults, RequestOrigin } from '../defaults.js';
+import { contentPart, internalRole, requireUserTurn } from '../messages.js';
+import { resolveThinking } from '../thinking.js';
+import { checkToolChoice } from '../tools.js';
+import type { InputItem, ResponsesBody } from './schema.js';
+
+/** Ids of items and responses: a type prefix and 24 hex digits, as OpenAI's look. */
+export const hex = () => randomBytes(12).toString('hex');
+
+/** The request's input as items with ids, as a stored response keeps them and input_items lists them. */
+export function inputItems(b: ResponsesBody): InputItem[] {
+  if (typeof b.input === 'string') return [{ id: 'msg_' + hex(), type: 'message', role: 'user', content: [{ type: 'input_text', text: b.input }] }];
+  return b.input.map((m) => ({ ...m, id: m.id ?? (m.type === 'function_call' ? 'fc_' : m.type === 'function_call_output' ? 'fco_' : m.type === 'reasoning' ? 'rs_' : 'msg_') + hex() }));
+}
+
+/** `items`: the earlier turns of a continued conversation (`historyItems` of them), then this request's input. */
+export function responsesRequest(b: ResponsesBody, items: InputItem[], historyItems: number, origin: RequestOrigin, defaults: RequestDefaults): GenerateRequest {
+  const messages: ChatMessage[] = [];
+  if (b.instructions) messages.push({ role: 'system', content: [{ type: 'text', text: b.instructions }] });
+  items.forEach((m, i) => {
+    if (m.type === 'reasoning') return;
+    if (m.type === 'function_call') {
+      const call: ToolCall = { id: m.call_id, type: 'function', function: { name: m.name, arguments: m.arguments } };
+      // Calls made in one turn (in parallel) are one assistant message, as chat templates expect.
+      const last = messages.at(-1);
+      if (last?.role === 'assistant' && last.toolCalls) last.toolCalls.push(call);
+      else messages.push({ role: 'assistant', content: [], toolCalls: [call] });
+      return;
+    }
+    if (m.type === 'function_call_output') {
+      messages.push({ role: 'tool', content: [{ type: 'text', text: m.output }], toolCallId: m.call_id });
+      return;
+    }
+    const role = internalRole(m.role);
+    const turn = { role, sentAs: m.role, at: `input.${i - historyItems}` };
+    const content: ContentPart[] =
+      typeof m.content === 'string'
+        ? [{ type: 'text', text: m.content }]
+        : m.content.map((p, j): ContentPart => {
+            // Named as the client sent it (earlier turns were checked when they were sent).
+            const param = `input.${i - historyItems}.content.${j}`;
+            if (p.type !== 'input_image') return contentPart({ text: p.text }, turn, param);
+            if (role === 'user' && !p.image_url) throw new GlimpseError('missing_image', `${param} needs an image_url (a data URL or an http(s) URL); uploaded file ids are not kept here.`, { param: `${param}.image_url` });
+            return contentPart({ imageUrl: p.image_url ?? '' }, turn, param, `${param}.image_url`);
+          });
+    messages.push({ role, content });
+  });
+  requireUserTurn(messages, "'input' must contain a user message with content.", 'input');
+  const effort = b.reasoning?.effort;
+  return {
+    toolOptions: toolOptions(b),
+    id: origin.id,
+    model: b.model || defaults.model,
+    messages,
+    stream: b.stream === true,
+    thinking: resolveThinking({ reasoningEffort: effort ?? undefined }),
+    sampling: { maxTokens: b.max_output_tokens ?? defaults.maxTokens, temperature: b.temperature ?? 1, topP: b.top_p ?? 1, stop: [] },
+    keyId: origin.keyId,
+  };
+}
+
+/** tools, tool_choice, parallel_tool_calls and text.format in the chat shape, which is what engines speak; undefined when none is set. */
+function toolOptions(b: ResponsesBody): GenerateRequest['toolOptions'] {
+  const tools = b.tools?.length ? b.tools : undefined;
+  checkToolChoice(b.tool_choice, tools?.map((t) => t.name));
+  const responseFormat = chatResponseFormat(b.text?.format);
+  if (!tools && !responseFormat) return undefined;
+  return {
+    tools: tools?.map((t) => ({ type: 'function', function: { name: t.name, ...(t.description ? { description: t.description } : {}), ...(t.parameters ? { parameters: t.parameters } : {}), ...(t.strict != null ? { strict: t.strict } : {}) } })),
+    toolChoice: tools ? (typeof b.tool_choice === 'object' ? { type: 'function', function: { name: b.tool_choice.name } } : (b.tool_choice ?? undefined)) : undefined,
+    parallelToolCalls: tools ? (b.parallel_tool_calls ?? undefined) : undefined,
+    responseFormat,
+  };
+}
+
+/** text.format as chat's response_format (name, schema, description and strict move under json_schema); plain text is no format. */
+function chatResponseFormat(format: NonNullable<ResponsesBody['text']>['format']): unknown {
+  if (!format || format.type === 'text') return undefined;
+  if (format.type === 'json_object') return { type: 'json_object' };
+  const { type, ...jsonSchema } = format;
+  return { type, json_schema: jsonSchema };
+}

@@ -1,0 +1,33 @@
+/** Pipeline events and errors as WebSocket messages. */
+import type { GenerateEvent, GlimpseError, Usage } from '../../core/index.js';
+import { openAIUsage } from '../openai-chat/encode.js';
+import type { WsServerMessage } from './messages.js';
+
+/** WebSocket's error body: the stable code, the message, the HTTP status it would have had, and retry_after when a retry has a time. */
+export function errorBody(id: string | null, e: GlimpseError): Extract<WsServerMessage, { type: 'error' }> {
+  return { type: 'error', id, error: { code: e.code, message: e.message, status: e.status, ...(e.retryAfterSeconds !== undefined ? { retry_after: e.retryAfterSeconds } : {}) } };
+}
+
+/**
+ * One request's events as messages: text and reasoning as they come, usage held for the done
+ * message, an error as the error body. Returns undefined for events that send nothing.
+ */
+export function wsEncoder(id: string): (ev: GenerateEvent) => WsServerMessage | undefined {
+  let usage: Usage | undefined;
+  return (ev) => {
+    switch (ev.type) {
+      case 'token':
+      case 'reasoning':
+        return { type: ev.type, id, text: ev.text };
+      case 'usage':
+        usage = ev.usage;
+        return undefined;
+      case 'done':
+        return { type: 'done', id, finish_reason: ev.finishReason, ...(usage ? { usage: openAIUsage(usage) } : {}) };
+      case 'error':
+        return errorBody(id, ev.error);
+      default:
+        return undefined;
+    }
+  };
+}
