@@ -107,7 +107,8 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   });
   const lifecycle: Lifecycle = { draining: false };
   // What a request leaves out (model, max tokens), decided once for every shape.
-  const defaults = requestDefaults(config, engine.info());
+  // The model is read when a request comes: an upstream pool learns the models it serves from its servers after start.
+  const defaults = requestDefaults(config, { get model() { return engine.info().model; } });
   const unmetered = createPipeline(config, engine, logger);
   const metrics = createMetrics(engine, () => unmetered.stats());
   const quotas = createQuotas(config, logger);

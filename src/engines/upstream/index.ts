@@ -288,7 +288,8 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
       const why = primary.members.map((m) => `${m.base}: ${m.lastError ?? m.breaker.current}`).join('; ');
       return { status: 'unhealthy', modelLoaded: false, ready: false, reason: `No upstream is answering (${why}).` };
     },
-    capacity: (requested?: string) => primary.capacity(requested === undefined ? undefined : upstreamFor(requested)),
+    // Without a model: the pinned one's servers, or (discovered models) every server.
+    capacity: (requested?: string) => primary.capacity(requested !== undefined ? upstreamFor(requested) : pinned ? upstreamModel : undefined),
     onCapacityChange: (listener) => primary.onCapacityChange(listener),
     poolStats: () =>
       pools.map((p, i) => {

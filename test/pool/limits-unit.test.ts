@@ -1,0 +1,88 @@
+/** The rules of a replica's limit and of image affinity, fed readings and samples directly. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { metricsUrl, parseServerGauges, ReplicaLimit, splitLimit } from '../../src/engines/upstream/limits.js';
+import { ImageAffinity } from '../../src/engines/upstream/affinity.js';
+import { GlimpseError } from '../../src/core/index.js';
+
+const VLLM = `# HELP vllm:num_requests_running Number of requests in model execution batches.
+# TYPE vllm:num_requests_running gauge
+vllm:num_requests_running{engine="0",model_name="zai-org/GLM-4.6V-Flash"} 7.0
+vllm:num_requests_running{engine="1",model_name="zai-org/GLM-4.6V-Flash"} 1.0
+# HELP vllm:num_requests_waiting Number of requests waiting to be processed.
+# TYPE vllm:num_requests_waiting gauge
+vllm:num_requests_waiting{engine="0",model_name="zai-org/GLM-4.6V-Flash"} 2.0
+vllm:num_requests_waiting{engine="1",model_name="zai-org/GLM-4.6V-Flash"} 0.0
+# HELP vllm:request_success_total Count of successfully processed requests.
+# TYPE vllm:request_success_total counter
+vllm:request_success_total{engine="0",finished_reason="stop",model_name="a b"} 12.0
+`;
+
+test('gauges are read from vLLM (summed over engines) and SGLang exposition text; other text gives none', () => {
+  assert.deepEqual(parseServerGauges(VLLM), { server: 'vllm', running: 8, waiting: 2 });
+  assert.deepEqual(parseServerGauges('sglang:num_running_reqs{model_name="m"} 3.0\nsglang:num_queue_reqs{model_name="m"} 0.0\n'), { server: 'sglang', running: 3, waiting: 0 });
+  assert.equal(parseServerGauges('# nothing\nprocess_cpu_seconds_total 1.5\n'), undefined);
+  assert.equal(parseServerGauges('vllm:num_requests_running 1\n'), undefined, 'running without waiting says nothing');
+});
+
+test('metrics URL sits at the server root; #max= on a URL is its limit, and a bad one is refused', () => {
+  assert.equal(metricsUrl('http://gpu1:8000/v1'), 'http://gpu1:8000/metrics');
+  assert.equal(metricsUrl('http://gpu1:8000/v1/'), 'http://gpu1:8000/metrics');
+  assert.deepEqual(splitLimit('http://gpu1:8000/v1#max=64'), { base: 'http://gpu1:8000/v1', max: 64 });
+  assert.deepEqual(splitLimit('http://gpu1:8000/v1'), { base: 'http://gpu1:8000/v1' });
+  assert.throws(() => splitLimit('http://gpu1:8000/v1#max=0'), (e: unknown) => e instanceof GlimpseError && e.code === 'invalid_request');
+});
+
+test('learned from gauges: doubling while saturated and nothing waits, down to what runs when a queue forms, then one higher only after quiet saturated readings', () => {
+  const l = new ReplicaLimit(undefined, { initial: 4, max: 1024 });
+  assert.equal(l.source, 'adaptive');
+  assert.equal(l.fromGauges(2, 0, false), false, 'not saturated: no growth');
+  assert.equal(l.current, 4);
+  assert.equal(l.fromGauges(4, 0, true), true);
+  assert.deepEqual([l.current, l.source], [8, 'metrics']);
+  l.fromGauges(6, 2, true);
+  assert.equal(l.current, 6, 'a queue of two: the limit is what the server runs');
+  for (let i = 0; i < 4; i++) l.fromGauges(6, 0, true);
+  assert.equal(l.current, 6, 'holds for a few readings');
+  assert.equal(l.fromGauges(6, 0, true), true);
+  assert.equal(l.current, 7, 'then probes one higher');
+  l.fromGauges(6, 1, true);
+  assert.equal(l.current, 6, 'one waiting during a probe: back at once');
+  l.fromGauges(6, 1, true);
+  l.metricsLost();
+  assert.equal(l.source, 'adaptive');
+  const fixed = new ReplicaLimit(64, { initial: 4, max: 1024 });
+  fixed.fromGauges(1, 50, true);
+  fixed.refused();
+  assert.deepEqual([fixed.current, fixed.source], [64, 'configured']);
+});
+
+test('adaptive: grows while the time to first token holds, shrinks when it climbs (queueing at the server) and on refusals', () => {
+  const l = new ReplicaLimit(undefined, { initial: 8, max: 1024 });
+  for (let i = 0; i < 20; i++) l.sample(100, l.current);
+  const grown = l.current;
+  assert.ok(grown > 8, `grew to ${grown}`);
+  for (let i = 0; i < 20; i++) l.sample(1000, l.current);
+  assert.ok(l.current < grown, `shrank to ${l.current} from ${grown}`);
+  const before = l.current;
+  l.sample(100, 0);
+  assert.ok(l.current <= before, 'an idle replica proves nothing: no growth');
+  l.refused();
+  assert.ok(l.current < before);
+});
+
+test('affinity: the remembered replica first, else the ring; bounded load moves an image on when its replica has more than its share', () => {
+  const mk = (base: string) => ({ base, outstanding: 0, limit: { current: 4 } });
+  const ms = [mk('a'), mk('b'), mk('c')];
+  const aff = new ImageAffinity(ms, 1.25, 100);
+  const first = aff.pick('img', ms)!;
+  assert.equal(first.hit, false);
+  aff.record('img', first.member);
+  assert.deepEqual(aff.pick('img', ms), { member: first.member, hit: true });
+  first.member.outstanding = 2;
+  const next = aff.pick('img', ms)!;
+  assert.notEqual(next.member, first.member, 'over its bounded share, the image goes on round the ring');
+  assert.equal(aff.pick('img', ms.filter((m) => m !== next.member && m !== first.member))!.member.base.length, 1);
+  for (const m of ms) m.outstanding = 4;
+  assert.equal(aff.pick('img', ms), undefined, 'every replica at its limit: routing by load decides');
+});
