@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
@@ -6,6 +5,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import websocket from '@fastify/websocket';
 import type { Config } from '../config/index.js';
 import { GlimpseError, type Engine } from '../core/index.js';
+import { randomHex } from '../core/ids.js';
 import type { Logger } from '../observability/index.js';
 import { maxEdgeFor } from '../images/index.js';
 import { sendError, toRequestError, type ErrorFormat } from './errors.js';
@@ -82,7 +82,7 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
     requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : randomUUID();
+      return typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : randomHex(16); // 32 hex digits, like nginx's $request_id
     },
     // allErrors stays off: collecting every issue lets a 2 MB body of wrong array items cost seconds
     // of CPU and hundreds of MB. The first issue is enough (errors.ts picks the union branch meant).

@@ -122,6 +122,8 @@ export function createPipeline(config: Config, engine: Engine, logger: Logger, c
   const scheduler = new Scheduler({ maxInFlight: config.maxInFlight ?? (capacity ? undefined : DEFAULT_MAX_IN_FLIGHT), capacity, maxQueue: config.maxQueue, queueTimeoutMs: config.queueTimeout * 1000, interactiveReserve: config.jobs.interactiveReserve });
   const unsubscribeCapacity = engine.onCapacityChange?.(() => scheduler.capacityChanged());
   const shutdownController = new AbortController();
+  const shutdownHooks = new Set<() => void>(); // what stops each running stream (see guardedStream)
+  const stopAll = () => (shutdownController.abort(), [...shutdownHooks].forEach((hook) => hook()));
   let degraded = 0;
 
   function checkModel(req: GenerateRequest): void {
@@ -197,7 +199,7 @@ export function createPipeline(config: Config, engine: Engine, logger: Logger, c
         logger.warn({ reqId: req.id, code: e.code, msg: e.message }, 'engine failed before the first token: sending the degraded answer');
         return config.degradedAnswer;
       };
-      const stream = guardedStream({ req, engine, clientSignal, shutdownSignal: shutdownController.signal, config, logger, slot, onDegrade });
+      const stream = guardedStream({ req, engine, clientSignal, shutdownSignal: shutdownController.signal, shutdownHooks, config, logger, slot, onDegrade });
       // A degraded answer stands in for an outage; caching it would keep serving it after recovery.
       return found.key ? storeOnFinish(stream, (answer) => (degradedHere ? Promise.resolve() : cache.set(found.key!, answer, req))) : stream;
     },
@@ -214,13 +216,9 @@ export function createPipeline(config: Config, engine: Engine, logger: Logger, c
       });
       const first = await Promise.race([idle.then(() => 'idle' as const), graceOver]);
       clearTimeout(timer);
-      if (first === 'grace') {
-        logger.warn({ inFlight: scheduler.inFlight }, 'grace period over: cancelling in-flight requests');
-        shutdownController.abort();
-        await idle;
-      } else {
-        shutdownController.abort();
-      }
+      if (first === 'grace') logger.warn({ inFlight: scheduler.inFlight }, 'grace period over: cancelling in-flight requests');
+      stopAll();
+      await idle; // at once when idle won; after the cancelled streams unwind when grace ran out
     },
   };
 }
@@ -230,6 +228,7 @@ interface GuardContext {
   engine: Engine;
   clientSignal: AbortSignal;
   shutdownSignal: AbortSignal;
+  shutdownHooks: Set<() => void>;
   config: Config;
   logger: Logger;
   slot: Slot;
@@ -248,7 +247,7 @@ const STOPPED = Symbol('stopped');
  * the client or the slot: both are let go at once, and the engine is told to stop.
  */
 function guardedStream(ctx: GuardContext): OpenedStream {
-  const { req, engine, clientSignal, shutdownSignal, config, logger, slot } = ctx;
+  const { req, engine, clientSignal, shutdownSignal, shutdownHooks, config, logger, slot } = ctx;
   let started = false;
   const ac = new AbortController();
   // The engine starts now, not when the route first reads: prefill overlaps with the route
@@ -277,25 +276,31 @@ function guardedStream(ctx: GuardContext): OpenedStream {
     started = true;
     clientSignal.removeEventListener('abort', releaseIfUnread);
     let why: StopReason | undefined;
-    let wake!: () => void;
-    const stopped = new Promise<typeof STOPPED>((resolve) => {
-      wake = () => resolve(STOPPED);
-    });
+    // Wakes the wait in progress (not a race of every event against one never-settling promise: a reaction kept per token).
+    let wake: ((v: typeof STOPPED) => void) | undefined;
     const stop = (reason: StopReason) => {
       if (!why) why = reason;
       ac.abort();
-      wake();
+      wake?.(STOPPED);
     };
     const totalMs = config.requestTimeout * 1000;
     const idleMs = config.idleTimeout * 1000;
     const totalTimer = setTimeout(() => stop('total'), totalMs);
+    // One idle timer per request, not per token: on firing early it re-arms for what is left of the current wait.
+    let waitingSince: number | undefined;
     let idleTimer: NodeJS.Timeout | undefined;
+    const onIdleTimer = () => {
+      const waited = waitingSince === undefined ? 0 : performance.now() - waitingSince;
+      if (waited >= idleMs) stop('idle');
+      else idleTimer = setTimeout(onIdleTimer, idleMs - waited);
+    };
     const onClientGone = () => stop('client');
-    const onShutdown = () => stop('shutdown');
     if (clientSignal.aborted) stop('client');
     clientSignal.addEventListener('abort', onClientGone, { once: true });
+    // Through the pipeline's set: a listener per request on one shared signal warns past 10 (MaxListenersExceededWarning).
+    const onShutdown = () => stop('shutdown');
     if (shutdownSignal.aborted) stop('shutdown');
-    shutdownSignal.addEventListener('abort', onShutdown, { once: true });
+    else shutdownHooks.add(onShutdown);
 
     const terminalFor = (reason: StopReason): GenerateEvent => {
       switch (reason) {
@@ -323,13 +328,15 @@ function guardedStream(ctx: GuardContext): OpenedStream {
         }
         // The idle deadline runs between events. Before the first one only the total deadline does:
         // a CPU reading several photos (vision encoder, then prefill) can be silent for a minute.
-        if (heard) idleTimer = setTimeout(() => stop('idle'), idleMs);
+        if (heard) {
+          waitingSince = performance.now();
+          idleTimer ??= setTimeout(onIdleTimer, idleMs);
+        }
         const next = firstNext ?? it!.next();
         firstNext = undefined;
-        // If the race is lost, a later rejection must not become an unhandled one.
-        next.catch(() => {});
-        const r = await Promise.race([next, stopped]);
-        clearTimeout(idleTimer);
+        // A rejection after a stop won settles nothing (and is not an unhandled one).
+        const r = await new Promise<IteratorResult<GenerateEvent> | typeof STOPPED>((resolve, reject) => void ((wake = resolve), next.then(resolve, reject)));
+        wake = waitingSince = undefined;
         if (r === STOPPED) continue;
         if (r.done) {
           ended = true;
@@ -370,7 +377,7 @@ function guardedStream(ctx: GuardContext): OpenedStream {
       clearTimeout(totalTimer);
       clearTimeout(idleTimer);
       clientSignal.removeEventListener('abort', onClientGone);
-      shutdownSignal.removeEventListener('abort', onShutdown);
+      shutdownHooks.delete(onShutdown);
       // Leaving early (client gone, consumer stopped, deadline) must stop the engine too.
       if (!ended || why) ac.abort();
       // Let the engine unwind in the background; the slot is free now, as the client is.

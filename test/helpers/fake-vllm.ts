@@ -39,6 +39,8 @@ export interface Script {
   dieAfter?: number;
   /** Accept the request and never answer. */
   hang?: boolean;
+  /** Hold the answer after its role chunk until this settles (many requests in flight at once). */
+  gate?: Promise<void>;
   /** Send headers and [DONE] with no chunks at all. */
   empty?: boolean;
   /**
@@ -275,6 +277,7 @@ export async function startFakeVllm(opts: FakeVllmOptions = {}): Promise<FakeVll
       return;
     }
     await send({ ...head, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] });
+    if (s.gate) await s.gate;
     let completion = 0;
     for (const r of s.reasoning ?? []) {
       if (s.delayMs) await sleep(s.delayMs);

@@ -155,6 +155,7 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
       }
       let usage: Usage | undefined;
       let finish: FinishReason | undefined;
+      let sawDone = false;
       // Servers that leave out a tool call's index (some do): a new id starts the next call, a piece without one continues the last.
       let nextCall = 0;
       let lastCall = 0;
@@ -165,8 +166,13 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
         return index;
       };
       try {
-        for await (const payload of parseSseData(res.body)) {
-          if (payload === '[DONE]') break;
+        // Leaving at [DONE] must not destroy the body (Node builds an AbortError, stack and all, for
+        // every stream left before its end): the bytes after it are read in the background below.
+        for await (const payload of parseSseData(res.body.iterator({ destroyOnReturn: false }))) {
+          if (payload === '[DONE]') {
+            sawDone = true;
+            break;
+          }
           let chunk: UpstreamChunk;
           try {
             chunk = JSON.parse(payload) as UpstreamChunk;
@@ -206,6 +212,10 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
         if (emitted === 0) return { kind: 'retry', error };
         yield { type: 'error', error };
         return { kind: 'final' };
+      } finally {
+        // Left for another reason (a bad event, the consumer gone): let the connection go.
+        if (sawDone) res.body.dump().catch(() => {});
+        else if (!res.body.readableEnded) res.body.destroy();
       }
       if (signal.aborted) return { kind: 'cancelled' };
       if (emitted === 0) {

@@ -1,9 +1,9 @@
 /** Chat Completions out: the chat.completion body, its SSE chunks, and the OpenAI error body. */
-import { randomBytes } from 'node:crypto';
 import type { FinishReason, GenerateRequest, GlimpseError, TokenLogprob, Usage } from '../../core/index.js';
+import { randomHex } from '../../core/ids.js';
 import type { CollectedAnswer, SseEncoder } from '../../streaming/index.js';
 
-export const completionId = (prefix = 'chatcmpl-'): string => prefix + randomBytes(12).toString('hex');
+export const completionId = (prefix = 'chatcmpl-'): string => prefix + randomHex(12);
 
 export const openAIUsage = (u: Usage) => ({
   prompt_tokens: u.promptTokens,

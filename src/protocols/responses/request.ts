@@ -1,6 +1,6 @@
 /** Responses API body → GenerateRequest: input items (with a stored conversation's before them) as messages, text.format and tools in the chat shape engines speak. */
-import { randomBytes } from 'node:crypto';
 import { GlimpseError, type ChatMessage, type ContentPart, type GenerateRequest, type ToolCall } from '../../core/index.js';
+import { randomHex } from '../../core/ids.js';
 import type { RequestDefaults, RequestOrigin } from '../defaults.js';
 import { contentPart, internalRole, requireUserTurn } from '../messages.js';
 import { resolveThinking } from '../thinking.js';
@@ -8,7 +8,7 @@ import { checkToolChoice } from '../tools.js';
 import type { InputItem, ResponsesBody } from './schema.js';
 
 /** Ids of items and responses: a type prefix and 24 hex digits, as OpenAI's look. */
-export const hex = () => randomBytes(12).toString('hex');
+export const hex = () => randomHex(12);
 
 /** The request's input as items with ids, as a stored response keeps them and input_items lists them. */
 export function inputItems(b: ResponsesBody): InputItem[] {
