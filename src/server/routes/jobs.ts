@@ -22,7 +22,7 @@ const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
 
 type JobBody = ChatBody & { webhook?: unknown };
 
-export function registerJobRoutes(app: FastifyInstance, deps: { config: Config; defaults: RequestDefaults; pipeline: GenerationPipeline; jobs: JobQueue; quotas: Quotas | undefined; schemas: ReturnType<typeof buildSchemas> }): void {
+export function registerJobRoutes(app: FastifyInstance, deps: { config: Config; defaults: RequestDefaults; pipeline: GenerationPipeline; jobs: JobQueue; quotas: Quotas | undefined; schemas: ReturnType<typeof chatSchemas> }): void {
   const { config, defaults, pipeline, jobs, quotas, schemas } = deps;
   const queue = (): JobQueue => jobs;
   const common = { config: { errorFormat: 'openai' as const } };
