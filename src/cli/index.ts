@@ -65,6 +65,8 @@ const SERVE_FLAGS: Array<[flags: string, description: string]> = [
   ['--cors-origins <list>', 'comma-separated origins whose pages may call the API from a browser, e.g. https://app.example.com (default: none)'],
   ['--cors-any-origin', 'let pages on any origin call the API (Access-Control-Allow-Origin: *, never with credentials)'],
   ['--cors-max-age <s>', 'seconds a browser may reuse a CORS preflight answer (default 600)'],
+  ['--redact <kinds>', 'mask personal data in answers: pii (all) or a list of id_card, bank_card, phone, email'],
+  ['--redact-prompts', 'also mask those kinds in request text before it reaches an engine'],
   ['--trust-proxy <list>', 'comma-separated proxy addresses/CIDRs (e.g. 127.0.0.1) whose X-Forwarded-For is believed in logs'],
   ['--redis-url <url>', 'keep the answer cache, quota counts and stored responses in Redis (redis://host:port/db) instead of memory, and run async jobs'],
 ];

@@ -167,7 +167,7 @@ function ownMessage(e: { schemaPath?: string; keyword?: string; params?: unknown
 
 function getPath(obj: Plain, dotted: string): unknown {
   let cur: unknown = obj;
-  for (const part of dotted.split('.')) cur = isPlain(cur) ? cur[part] : undefined;
+  for (const part of dotted.split('.')) cur = isPlain(cur) ? cur[part] : Array.isArray(cur) ? (cur as unknown[])[Number(part)] : undefined;
   return cur;
 }
 

@@ -72,6 +72,11 @@ export const ConfigSchema = Type.Object({
   ),
   corsAnyOrigin: Type.Boolean({ default: false, description: 'Let a page on any origin call the API (Access-Control-Allow-Origin: *). Credentials (cookies) are never allowed; API keys still apply.' }),
   corsMaxAge: Type.Integer({ minimum: 0, maximum: 86_400, default: 600, description: 'Seconds a browser may reuse a preflight answer (Chromium caps this at 7200).' }),
+  redact: Type.Array(Type.Enum(['pii', 'id_card', 'bank_card', 'phone', 'email']), {
+    default: [],
+    description: 'Personal data to mask in answers, streamed or not: pii (all of them) or a list of id_card (mainland ID numbers, check digit validated; first 6 and last 4 kept), bank_card (Luhn; first 6 and last 4 kept), phone (mainland mobile numbers: 138****8000), email. Empty: nothing is masked.',
+  }),
+  redactPrompts: Type.Boolean({ default: false, description: 'Also mask the --redact kinds in the text of requests before an engine (an upstream) sees them.' }),
   allowPublicWithoutAuth: Type.Boolean({ default: false, description: 'Allow binding a non-loopback address without API keys.' }),
   defaultMaxTokens: Type.Integer({ minimum: 1, default: 512 }),
   requestTimeout: Type.Number({ exclusiveMinimum: 0, default: 300, description: 'Total seconds per request.' }),

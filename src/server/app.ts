@@ -26,6 +26,7 @@ import { ApiKeyRing, memoryCounter, Quotas, quotasEnabled, redisCounter, registe
 import { createMetrics, traceIdOf } from '../observability/index.js';
 import { registerWebUi } from '../webui/index.js';
 import { DOCS_CSP, registerSecurity } from '../security/index.js';
+import { createRedaction } from '../redact/index.js';
 import { requestDefaults } from '../protocols/defaults.js';
 
 declare module 'fastify' {
@@ -109,8 +110,10 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   // What a request leaves out (model, max tokens), decided once for every shape.
   // The model is read when a request comes: an upstream pool learns the models it serves from its servers after start.
   const defaults = requestDefaults(config, { get model() { return engine.info().model; } });
-  const unmetered = createPipeline(config, engine, logger);
-  const metrics = createMetrics(engine, () => unmetered.stats());
+  const bare = createPipeline(config, engine, logger);
+  const metrics = createMetrics(engine, () => bare.stats());
+  // Masking wraps the pipeline itself, so every shape, jobs and cache replays included, gets it.
+  const unmetered = createRedaction(config, metrics.registry)?.wrap(bare) ?? bare;
   const quotas = createQuotas(config, logger);
   // Quotas outermost: a request over its key's quota is refused before it counts as a generation.
   const metered = metrics.meter(unmetered);
