@@ -4,7 +4,7 @@
  * (so one API key never gets another's cached answer).
  */
 import { createHash } from 'node:crypto';
-import { hasToolTurns, type GenerateRequest } from '../core/index.js';
+import { hasToolTurns, type ContentPart, type GenerateRequest } from '../core/index.js';
 
 /** Sampling that gives the same answer every time: greedy, or seeded. */
 export function isDeterministic(req: GenerateRequest): boolean {
@@ -36,9 +36,14 @@ function describe(req: GenerateRequest, imagesAs: 'sha256' | 'slot') {
     sampling: { maxTokens: s.maxTokens, temperature: s.temperature, topP: s.topP, seed: s.seed ?? null, stop: s.stop, topK: s.topK ?? null, minP: s.minP ?? null, presence: s.presencePenalty ?? null, frequency: s.frequencyPenalty ?? null, repetition: s.repetitionPenalty ?? null },
     messages: req.messages.map((m) => ({
       role: m.role,
-      content: m.content.map((p) => (p.type === 'text' ? { t: p.text } : { i: imagesAs === 'sha256' ? p.resolved!.sha256 : '*' })),
+      content: m.content.map((p) => (p.type === 'text' ? { t: p.text } : { [p.type === 'video' ? 'v' : 'i']: imagesAs === 'sha256' ? mediaFingerprint(p) : '*' })),
     })),
   };
+}
+
+/** A resolved image's or video's fingerprint (documents are pages by the time a key is made). */
+function mediaFingerprint(p: Exclude<ContentPart, { type: 'text' }>): string {
+  return p.type === 'document' ? '' : p.resolved!.sha256;
 }
 
 function images(req: GenerateRequest) {

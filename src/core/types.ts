@@ -34,9 +34,45 @@ export interface ResolvedImage {
   rgb?: { data: Buffer; width: number; height: number };
 }
 
+/** How many pixels an image may have, as OpenAI's `detail` says: low = one 512 px view; high/auto = the model's own size. */
+export type ImageDetail = 'low' | 'high' | 'auto';
+
 export type TextPart = { type: 'text'; text: string };
-export type ImagePart = { type: 'image'; source: ImageSource; resolved?: ResolvedImage };
-export type ContentPart = TextPart | ImagePart;
+export type ImagePart = { type: 'image'; source: ImageSource; resolved?: ResolvedImage; detail?: ImageDetail };
+
+/**
+ * A document: a PDF, or an Office file (pptx, docx, xlsx, odp...) converted to PDF first. The
+ * image pipeline replaces it in its message with its pages in order, each a `Page N of M` text
+ * part and an image part, so no engine ever sees a document part.
+ */
+export type DocumentPart = { type: 'document'; source: ImageSource; filename?: string };
+
+/** A video after the pipeline looked at it, kept whole for engines that take video (upstream pools that serve it). */
+export interface ResolvedVideo {
+  data: Buffer;
+  /** Container type as sniffed: video/mp4, video/webm, video/quicktime, video/x-matroska. */
+  mime: string;
+  durationSeconds: number;
+  width: number;
+  height: number;
+  /** Hex SHA-256 of the bytes (cache keys, routing by content). */
+  sha256: string;
+}
+
+/**
+ * A video (MP4, WebM, MOV, MKV). The image pipeline either keeps it, with `resolved` set, for an
+ * engine that takes video, or replaces it with sampled frames, each a timestamp text part and an
+ * image part.
+ */
+export type VideoPart = { type: 'video'; source: ImageSource; resolved?: ResolvedVideo };
+
+export type ContentPart = TextPart | ImagePart | DocumentPart | VideoPart;
+
+/** Per-request image size bounds (Qwen2-VL/GLM-V style min_pixels / max_pixels request extras). */
+export interface ImageBudget {
+  minPixels?: number;
+  maxPixels?: number;
+}
 
 export type Role = 'system' | 'user' | 'assistant' | 'tool';
 
@@ -131,11 +167,15 @@ export interface GenerateRequest {
   keyId?: string;
   /** Absolute deadline, ms since epoch. */
   deadline?: number;
+  /** The caller's own pixel bounds for images, within the server's (min_pixels / max_pixels). */
+  imageBudget?: ImageBudget;
 }
 
 export interface Usage {
   promptTokens: number;
   completionTokens: number;
+  /** Prompt tokens the images (pages, frames) took: the server's count, else estimated from the model's profile. */
+  imageTokens?: number;
 }
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'cancelled';

@@ -33,7 +33,7 @@ function promptTokenCount(req: GenerateRequest): number {
 /** Deterministic word stream from a hash of the request (and seed). */
 function* wordStream(req: GenerateRequest): Generator<string> {
   const h = createHash('sha256');
-  for (const m of req.messages) for (const p of m.content) h.update(p.type === 'text' ? p.text : (p.resolved?.sha256 ?? 'img'));
+  for (const m of req.messages) for (const p of m.content) h.update(p.type === 'text' ? p.text : p.type === 'document' ? 'doc' : (p.resolved?.sha256 ?? 'img'));
   h.update(String(req.sampling.seed ?? ''));
   let offset = h.digest().readUInt32BE(0) % WORDS.length;
   for (;;) yield WORDS[offset++ % WORDS.length]!;

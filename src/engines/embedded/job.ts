@@ -37,6 +37,8 @@ export function toJob(req: GenerateRequest, config: Pick<Config, 'maxContextLeng
     role: m.role,
     content: m.content.map((p): WorkerPart => {
       if (p.type === 'text') return { type: 'text', text: p.text };
+      // The pipeline turns documents into pages and videos into frames for engines that take pixels.
+      if (p.type !== 'image') throw new GlimpseError('internal_error', `A ${p.type} part reached the embedded engine; it takes pages and frames as images.`);
       if (!p.resolved) throw new GlimpseError('internal_error', 'An image reached the engine before the image pipeline resolved it.');
       const { rgb, data } = p.resolved;
       // Decoded pixels when the pipeline has them (the normal path); encoded bytes are decoded in the worker.

@@ -41,7 +41,9 @@ export function toOpenAIRequestBody(req: GenerateRequest, upstreamModel: string,
       role: m.role,
       content: m.content.map((p) => {
         if (p.type === 'text') return { type: 'text', text: p.text };
-        if (!p.resolved) throw new GlimpseError('internal_error', 'An image reached the upstream engine unresolved.');
+        if (p.type === 'document' || !p.resolved) throw new GlimpseError('internal_error', `A ${p.type} reached the upstream engine unresolved.`);
+        // A video is kept whole only for pools configured as serving video (vLLM and SGLang do for GLM-4.6V).
+        if (p.type === 'video') return { type: 'video_url', video_url: { url: `data:${p.resolved.mime};base64,${p.resolved.data.toString('base64')}` } };
         return { type: 'image_url', image_url: { url: toDataUrl(p.resolved) } };
       }),
     };
