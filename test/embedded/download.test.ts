@@ -220,6 +220,7 @@ test('an unreachable hub leaves the engine up but unhealthy, with a one-sentence
   assert.equal(h.status, 'unhealthy');
   assert.equal(h.ready, false);
   assert.match(h.reason!, /could not be reached/);
+  assert.match(h.reason!, /--hub-url https:\/\/hf-mirror\.com/, 'names the mirror users in mainland China can reach');
   assert.ok(h.reason!.includes(deadUrl) && h.reason!.includes(cacheDir) && /--model-path/.test(h.reason!), h.reason);
   assert.equal(h.reason!.split(/\.\s/).length, 1, 'one sentence');
   const got = await collect(engine.generate(request(askAbout([1, 2, 3])), new AbortController().signal));

@@ -139,7 +139,7 @@ export async function resolveModel(opts: ModelSourceOptions): Promise<ResolvedMo
     if (err instanceof HubError) {
       if (!err.reachable) {
         throw new ModelUnavailableError(
-          `Cannot download model ${modelId}: the model hub at ${opts.hubUrl} could not be reached (${err.message}) and the model is not in the cache at ${dir}; connect to the internet once, point --hub-url (or HF_ENDPOINT) at a reachable mirror, or pass --model-path to a local model directory.`,
+          `Cannot download model ${modelId}: the model hub at ${opts.hubUrl} could not be reached (${err.message}) and the model is not in the cache at ${dir}; connect to the internet once, point --hub-url (or HF_ENDPOINT) at a reachable mirror (in mainland China: --hub-url https://hf-mirror.com), or pass --model-path to a local model directory.`,
         );
       }
       if (err.status === 401 || err.status === 403 || err.status === 404) {
