@@ -5,6 +5,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { freePort, sleep } from './util.js';
@@ -18,7 +19,9 @@ const bin = fileURLToPath(new URL('../bin/glimpse.js', import.meta.url));
  */
 export function buildGlimpse(): void {
   const r = spawnSync(process.execPath, [fileURLToPath(new URL('../node_modules/typescript/bin/tsc', import.meta.url)), '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
-  if (r.status !== 0) throw new Error('tsc -p tsconfig.json failed');
+  // tsc emits despite type errors; a benchmark of a tree mid-change can still run what it emitted.
+  if (r.status !== 0 && !existsSync(new URL('../dist/src/cli/index.js', import.meta.url))) throw new Error('tsc -p tsconfig.json failed');
+  if (r.status !== 0) console.error('warning: tsc reported type errors; running the JavaScript it emitted');
 }
 
 export interface RunningProcess {

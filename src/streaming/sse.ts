@@ -71,11 +71,28 @@ export class SseWriter {
 
   end(): void {
     this.stopHeartbeat();
+    this.uncork();
     if (!this.res.writableEnded) this.res.end();
   }
 
+  /**
+   * Events made in the same tick (an upstream packet often carries many tokens) leave in one
+   * write, one syscall, instead of one each: the response is corked until the next tick.
+   */
+  private corked = false;
+  private readonly uncork = (): void => {
+    if (!this.corked) return;
+    this.corked = false;
+    this.res.uncork();
+  };
+
   private write(chunk: string): Promise<void> {
     if (this.isClosed) return Promise.resolve();
+    if (!this.corked) {
+      this.corked = true;
+      this.res.cork();
+      process.nextTick(this.uncork);
+    }
     if (this.res.write(chunk)) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
