@@ -210,6 +210,13 @@ export const ConfigSchema = Type.Object({
     },
     { default: {} },
   ),
+  batches: Type.Object(
+    {
+      maxFileBytes: Type.Integer({ minimum: 1024, default: 200 * 1024 * 1024, description: 'Bytes of one file uploaded to /v1/files (a batch input JSONL).' }),
+      maxLineBytes: Type.Integer({ minimum: 1024, default: 20 * 1024 * 1024, description: 'Bytes of one line (one request) of a batch input file.' }),
+    },
+    { default: {} },
+  ),
   redisUrl: Type.Optional(Type.String({ description: 'Redis URL (redis://host:port/db); when set, the answer cache, the quota counters, stored responses, async jobs, batches and their files live there.' })),
   simulated: Type.Object(
     {

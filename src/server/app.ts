@@ -16,6 +16,10 @@ import { registerHealthRoutes, type Lifecycle } from './routes/health.js';
 import { registerOpenAIRoutes } from './routes/openai.js';
 import { registerResponsesRoutes } from './routes/responses.js';
 import { chatJobRunner, registerJobRoutes } from './routes/jobs.js';
+import { registerFileRoutes } from './routes/files.js';
+import { registerBatchRoutes } from './routes/batches.js';
+import { Batches } from '../jobs/batches.js';
+import { EmbeddedBatchStore, RedisBatchStore } from '../jobs/batch-store.js';
 import { createJobQueue, type JobQueue } from '../jobs/index.js';
 import { resolveStateDir } from '../config/index.js';
 import { createResponseStore } from '../responses/index.js';
@@ -121,12 +125,17 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   // Jobs run through the metered pipeline: their submission already counted against the key's quota.
   // On local disk under the state directory, or in Redis (shared by instances) with --redis-url.
   const jobs = createJobQueue({ redisUrl: config.redisUrl, stateDir: resolveStateDir(config.stateDir) }, config.jobs, chatJobRunner(defaults, chatSchemas(config).chatCompletions, metered), logger);
+  // Batches and their files beside the jobs (same place), told when each line ends; before start.
+  const stateDir = resolveStateDir(config.stateDir);
+  const batchStore = config.redisUrl ? new RedisBatchStore(config.redisUrl) : new EmbeddedBatchStore(stateDir);
+  const batches = new Batches(batchStore, jobs, { ...config.batches, maxQueued: config.jobs.maxQueued }, logger);
   jobs.start();
   metrics.meterJobs(jobs);
   metrics.register(app);
   app.addHook('onClose', async () => {
     // Workers first: a running job goes back to the queue before the pipeline stops.
     await jobs.close();
+    await batchStore.close();
     await quotas?.close();
     await pipeline.close();
   });
@@ -212,6 +221,8 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   const ws: WsRegistry = { sockets: new Set() };
   registerWsRoutes(app, { config, defaults, pipeline, registry: ws });
   registerJobRoutes(app, { config, defaults, pipeline, jobs, quotas, schemas });
+  registerFileRoutes(app, { batches, maxFileBytes: config.batches.maxFileBytes });
+  registerBatchRoutes(app, { batches, defaults, pipeline, quotas, schemas });
   // The page at `/` (web/dist); the API routes above keep precedence.
   await registerWebUi(app, {
     heartbeatInterval: config.heartbeatInterval,
