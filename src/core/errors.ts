@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   logprobs_unsupported: { status: 400, type: 'invalid_request_error' },
   context_length_exceeded: { status: 400, type: 'invalid_request_error' },
   previous_response_not_found: { status: 400, type: 'invalid_request_error' },
+  item_reference_not_found: { status: 400, type: 'invalid_request_error' },
   // 401/403/404
   unauthorized: { status: 401, type: 'authentication_error' },
   forbidden: { status: 403, type: 'permission_error' },

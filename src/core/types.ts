@@ -173,9 +173,12 @@ export interface GenerateRequest {
 
 export interface Usage {
   promptTokens: number;
+  /** Every generated token, reasoning included. */
   completionTokens: number;
   /** Prompt tokens the images (pages, frames) took: the server's count, else estimated from the model's profile. */
   imageTokens?: number;
+  /** Of completionTokens, those spent reasoning, where the engine knows (server-reported, or counted as it streams them). */
+  reasoningTokens?: number;
 }
 
 export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'cancelled';

@@ -53,10 +53,13 @@ export function createSimulatedEngine(config: Config): Engine {
       try {
         await sleep(ttftMs, undefined, { signal });
         const words = wordStream(req);
-        for (let i = 0; i < reasoningTokens && req.thinking !== false; i++) {
-          if (i > 0) await sleep(perToken, undefined, { signal });
-          yield { type: 'reasoning', text: (i ? ' ' : '') + words.next().value };
+        let reasoned = 0;
+        for (; reasoned < reasoningTokens && req.thinking !== false; reasoned++) {
+          if (reasoned > 0) await sleep(perToken, undefined, { signal });
+          yield { type: 'reasoning', text: (reasoned ? ' ' : '') + words.next().value };
         }
+        // Reasoning tokens are generated tokens too, as every API counts them.
+        const usage = (answered: number) => ({ promptTokens, completionTokens: answered + reasoned, ...(reasoned ? { reasoningTokens: reasoned } : {}) });
         let text = '';
         let completionTokens = 0;
         for (; completionTokens < Math.min(req.sampling.maxTokens, answerTokens); ) {
@@ -69,13 +72,13 @@ export function createSimulatedEngine(config: Config): Engine {
           if (stopAt >= 0) {
             const keep = text.slice(before, stopAt);
             if (keep) yield { type: 'token', text: keep };
-            yield { type: 'usage', usage: { promptTokens, completionTokens } };
+            yield { type: 'usage', usage: usage(completionTokens) };
             yield { type: 'done', finishReason: 'stop' };
             return;
           }
           yield { type: 'token', text: piece };
         }
-        yield { type: 'usage', usage: { promptTokens, completionTokens } };
+        yield { type: 'usage', usage: usage(completionTokens) };
         yield { type: 'done', finishReason: completionTokens >= answerTokens ? 'stop' : 'length' };
       } catch (err) {
         if (signal.aborted) {

@@ -31,6 +31,11 @@ export interface ResponseStore {
   get(id: string, owner: string | null): Promise<StoredResponse | undefined>;
   /** Keeps the record; false when it is too large to keep (memory: over a quarter of the budget). */
   put(record: StoredResponse): Promise<boolean>;
+  /**
+   * Items of this caller's stored responses by item id (input items and output items alike), for
+   * the Responses API's item_reference; ids not found (or another key's) are absent from the map.
+   */
+  items(ids: string[], owner: string | null): Promise<Map<string, Record<string, unknown>>>;
   /** True when a record of this caller was removed. */
   delete(id: string, owner: string | null): Promise<boolean>;
   /**
@@ -50,6 +55,9 @@ export interface ResponseStoreOptions {
 const unavailable = (err: unknown) =>
   new GlimpseError('responses_store_unavailable', 'The store of responses (Redis) cannot be reached; try again shortly, or send the whole conversation as input.', { retryAfterSeconds: 5, cause: err });
 
+/** The ids of a record's items, each indexed to the record for item_reference. */
+const itemIds = (r: StoredResponse): string[] => turnItems(r).flatMap((it) => (typeof it.id === 'string' ? [it.id] : []));
+
 /** The items a later turn sees from this one: what was asked, then what was answered. */
 function turnItems(r: StoredResponse): Array<Record<string, unknown>> {
   return [...r.input, ...(r.response.output as Array<Record<string, unknown>>)];
@@ -59,7 +67,10 @@ function turnItems(r: StoredResponse): Array<Record<string, unknown>> {
 interface RecordBackend {
   backend: ResponseStore['backend'];
   read(id: string): Promise<StoredResponse | undefined>;
+  /** Keeps the record and indexes its items' ids to it. */
   write(record: StoredResponse): Promise<boolean>;
+  /** The response an item id was indexed to (the record itself may be gone since). */
+  responseOf(itemId: string): Promise<string | undefined>;
   remove(id: string): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -73,6 +84,16 @@ function ownedStore(b: RecordBackend): ResponseStore {
     backend: b.backend,
     get,
     put: (record) => b.write(record),
+    items: async (ids, owner) => {
+      const out = new Map<string, Record<string, unknown>>();
+      for (const itemId of ids) {
+        const responseId = await b.responseOf(itemId);
+        const r = responseId === undefined ? undefined : await get(responseId, owner);
+        const item = r && turnItems(r).find((it) => it.id === itemId);
+        if (item) out.set(itemId, item);
+      }
+      return out;
+    },
     delete: async (id, owner) => ((await get(id, owner)) ? b.remove(id) : false),
     history: async (id, owner, maxTurns) => {
       const turns: StoredResponse[] = [];
@@ -105,8 +126,16 @@ function memoryBackend(opts: ResponseStoreOptions): RecordBackend {
     ttl: opts.ttlSeconds > 0 ? opts.ttlSeconds * 1000 : undefined,
     updateAgeOnGet: true,
   });
+  // Item id → response id. Bounded apart from the records (an eighth of the budget); an entry
+  // whose record has gone simply finds nothing.
+  const index = new LRUCache<string, string>({
+    maxSize: Math.max(1, Math.floor(opts.maxBytes / 8)),
+    sizeCalculation: (responseId, itemId) => 2 * (responseId.length + itemId.length),
+    ttl: opts.ttlSeconds > 0 ? opts.ttlSeconds * 1000 : undefined,
+  });
   return {
     backend: 'memory',
+    responseOf: async (itemId) => index.get(itemId),
     read: async (id) => {
       const raw = records.get(id);
       return raw === undefined ? undefined : (JSON.parse(raw) as StoredResponse);
@@ -115,6 +144,7 @@ function memoryBackend(opts: ResponseStoreOptions): RecordBackend {
       const raw = JSON.stringify(record);
       if (size(raw, record.response.id) > maxRecord) return false;
       records.set(record.response.id, raw);
+      for (const itemId of itemIds(record)) index.set(itemId, record.response.id);
       return true;
     },
     remove: async (id) => records.delete(id),
@@ -124,6 +154,7 @@ function memoryBackend(opts: ResponseStoreOptions): RecordBackend {
 
 function redisBackend(opts: ResponseStoreOptions & { redisUrl: string }, onError: (err: Error) => void): RecordBackend {
   const prefix = 'glimpse:response:';
+  const itemPrefix = 'glimpse:response-item:';
   const client = new Redis(opts.redisUrl, { enableOfflineQueue: false, commandTimeout: 1000, maxRetriesPerRequest: 1, connectTimeout: 2000 });
   client.on('error', onError);
   const ttl = opts.ttlSeconds;
@@ -145,10 +176,16 @@ function redisBackend(opts: ResponseStoreOptions & { redisUrl: string }, onError
     write: (record) =>
       call(async () => {
         const raw = JSON.stringify(record);
-        if (ttl > 0) await client.set(prefix + record.response.id, raw, 'EX', ttl);
-        else await client.set(prefix + record.response.id, raw);
+        const id = record.response.id;
+        const batch = client.multi();
+        for (const [key, value] of [[prefix + id, raw], ...itemIds(record).map((itemId) => [itemPrefix + itemId, id])] as const) {
+          if (ttl > 0) batch.set(key, value, 'EX', ttl);
+          else batch.set(key, value);
+        }
+        await batch.exec();
         return true;
       }),
+    responseOf: (itemId) => call(async () => (await client.get(itemPrefix + itemId)) ?? undefined),
     remove: (id) => call(async () => (await client.del(prefix + id)) > 0),
     close: async () => {
       client.disconnect();

@@ -13,14 +13,46 @@ import { traceContext } from '../observability/index.js';
 import { cacheHeader, clientGoneSignal, pendingHeaders } from './http.js';
 import type { GenerationPipeline, OpenedStream } from './pipeline.js';
 
+export interface StreamOptions {
+  /** Stops the generation as if the client had gone (the Responses API's cancel). */
+  signal?: AbortSignal;
+}
+
+const stopSignal = (request: FastifyRequest, reply: FastifyReply, opts: StreamOptions): AbortSignal => {
+  const gone = clientGoneSignal(request, reply);
+  return opts.signal ? AbortSignal.any([gone, opts.signal]) : gone;
+};
+
+/** Takes the reply over as an event stream: status and headers now, then a heartbeat while it is quiet. */
+function openEventStream(reply: FastifyReply, config: Config, heartbeatFrame?: string): SseWriter {
+  reply.hijack();
+  const sse = new SseWriter(reply.raw);
+  sse.open(200, pendingHeaders(reply));
+  sse.startHeartbeat(config.heartbeatInterval * 1000, heartbeatFrame);
+  return sse;
+}
+
+/**
+ * An event stream that replays what is already known (a stored answer), with no generation
+ * behind it: the same headers and ending as streamSse.
+ */
+export async function replaySse(config: Config, reply: FastifyReply, write: (sse: SseWriter) => Promise<void>): Promise<void> {
+  const sse = openEventStream(reply, config);
+  try {
+    await write(sse);
+  } finally {
+    sse.end();
+  }
+}
+
 /**
  * Open a request whose answer is one body. The queue position (when it has to wait) and the
  * wait go out as X-Queue-Position and X-Queue-Wait-Ms.
  */
-export async function openForBody(pipeline: GenerationPipeline, request: FastifyRequest, reply: FastifyReply, req: GenerateRequest): Promise<OpenedStream> {
+export async function openForBody(pipeline: GenerationPipeline, request: FastifyRequest, reply: FastifyReply, req: GenerateRequest, opts: StreamOptions = {}): Promise<OpenedStream> {
   let position = 0;
   req.trace ??= traceContext(request.headers);
-  const events = await pipeline.open(req, clientGoneSignal(request, reply), {
+  const events = await pipeline.open(req, stopSignal(request, reply, opts), {
     onCache: cacheHeader(reply),
     onQuota: (headers) => void reply.headers(headers),
     onQueued: (p) => {
@@ -43,17 +75,11 @@ export async function streamSse(
   reply: FastifyReply,
   req: GenerateRequest,
   encoder: SseEncoder,
+  opts: StreamOptions = {},
 ): Promise<void> {
-  const signal = clientGoneSignal(request, reply);
+  const signal = stopSignal(request, reply, opts);
   let sse: SseWriter | undefined;
-  const openStream = (): SseWriter => {
-    if (sse) return sse;
-    reply.hijack();
-    sse = new SseWriter(reply.raw);
-    sse.open(200, pendingHeaders(reply));
-    sse.startHeartbeat(deps.config.heartbeatInterval * 1000);
-    return sse;
-  };
+  const openStream = (): SseWriter => (sse ??= openEventStream(reply, deps.config, encoder.heartbeatFrame));
 
   let events: OpenedStream;
   req.trace ??= traceContext(request.headers);

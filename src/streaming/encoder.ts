@@ -13,6 +13,8 @@ export interface SseEncoder {
   event(sse: SseWriter, ev: Exclude<GenerateEvent, { type: 'error' }>): Promise<void>;
   /** The error that ends the stream, as this wire format writes it. */
   error(sse: SseWriter, err: GlimpseError): Promise<void>;
+  /** The raw frame of this format's heartbeat where it defines one (Anthropic's ping event); absent: a comment line. */
+  heartbeatFrame?: string;
   /** The last data payload: '[DONE]' for OpenAI chat, '[END]' for GLM-WEB; none for the Responses API (its last event says it all). */
   terminator?: string;
 }

@@ -19,15 +19,16 @@ export class SseWriter {
   /**
    * A comment every intervalMs, so proxies and load balancers that cut idle connections (nginx's
    * proxy_read_timeout, cloud LBs at 60 s) keep a slow or queued stream open. Skipped while the
-   * client is not reading (the socket is backed up): that connection is not idle.
+   * client is not reading (the socket is backed up): that connection is not idle. `frame` is the
+   * raw text sent each time: a comment, or an event for formats that define one (Anthropic's ping).
    */
-  startHeartbeat(intervalMs: number, text = 'ping'): void {
+  startHeartbeat(intervalMs: number, frame = ': ping\n\n'): void {
     this.stopHeartbeat();
     if (!(intervalMs > 0)) return;
     this.heartbeat = setInterval(() => {
       if (this.isClosed) return this.stopHeartbeat();
       if (this.res.writableNeedDrain) return;
-      this.res.write(`: ${text}\n\n`);
+      this.res.write(frame);
     }, intervalMs);
     this.heartbeat.unref?.();
   }

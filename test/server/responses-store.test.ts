@@ -94,13 +94,14 @@ describe('stored responses (memory)', () => {
     assert.deepEqual(got, created);
 
     const desc = await suite.client.responses.inputItems.list(created.id);
-    assert.deepEqual(desc.data.map((i) => (i as { content: Array<{ text: string }> | string }).content), ['Second question.', 'First answer.', 'First question.']);
+    // Typed, as OpenAI lists them: a string content is one input_text (or, for the assistant, output_text) part.
+    assert.deepEqual(desc.data.map((i) => (i as { content: Array<{ text: string }> }).content.map((p) => p.text)), [['Second question.'], ['First answer.'], ['First question.']]);
     assert.ok(desc.data.every((i) => typeof i.id === 'string' && i.id.length > 4), 'every input item has an id');
     const asc = await suite.client.responses.inputItems.list(created.id, { order: 'asc', limit: 2 });
     assert.equal(asc.data.length, 2);
     assert.equal(asc.has_more, true);
     const rest = await suite.client.responses.inputItems.list(created.id, { order: 'asc', after: asc.data[1]!.id });
-    assert.deepEqual([rest.data.length, rest.has_more, (rest.data[0] as { content: string }).content], [1, false, 'Second question.']);
+    assert.deepEqual([rest.data.length, rest.has_more, (rest.data[0] as { content: Array<{ text: string }> }).content[0]!.text], [1, false, 'Second question.']);
 
     await suite.client.responses.delete(created.id);
     const gone = await errorOf(suite.client.responses.retrieve(created.id));

@@ -154,6 +154,8 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
         return { kind: 'final' };
       }
       let usage: Usage | undefined;
+      // vLLM and SGLang stream one decoding step per delta and seldom report reasoning tokens: the deltas count them then.
+      let reasoningDeltas = 0;
       let finish: FinishReason | undefined;
       let sawDone = false;
       // Servers that leave out a tool call's index (some do): a new id starts the next call, a piece without one continues the last.
@@ -187,6 +189,7 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
             const reasoning = choice.delta?.reasoning_content ?? choice.delta?.reasoning;
             if (reasoning) {
               emitted++;
+              reasoningDeltas++;
               yield { type: 'reasoning', text: reasoning };
             }
             const content = choice.delta?.content;
@@ -202,7 +205,7 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
             if (choice.finish_reason) finish = choice.finish_reason === 'length' ? 'length' : choice.finish_reason === 'tool_calls' ? 'tool_calls' : 'stop';
           }
           if (emitted && ttftMs === undefined) ttftMs = performance.now() - sentAt;
-          if (chunk.usage) usage = { promptTokens: chunk.usage.prompt_tokens ?? 0, completionTokens: chunk.usage.completion_tokens ?? 0 };
+          if (chunk.usage) usage = { promptTokens: chunk.usage.prompt_tokens ?? 0, completionTokens: chunk.usage.completion_tokens ?? 0, ...(chunk.usage.completion_tokens_details?.reasoning_tokens ? { reasoningTokens: chunk.usage.completion_tokens_details.reasoning_tokens } : {}) };
         }
       } catch (err) {
         if (signal.aborted) return { kind: 'cancelled' };
@@ -228,7 +231,7 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
         return { kind: 'final' };
       }
       verdict = 'success';
-      if (usage) yield { type: 'usage', usage };
+      if (usage) yield { type: 'usage', usage: usage.reasoningTokens || !reasoningDeltas ? usage : { ...usage, reasoningTokens: reasoningDeltas } };
       yield { type: 'done', finishReason: finish };
       return { kind: 'ok' };
     } finally {

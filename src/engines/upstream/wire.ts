@@ -25,7 +25,7 @@ export interface UpstreamChunk {
     logprobs?: { content?: UpstreamLogprob[] | null } | null;
     finish_reason?: string | null;
   }>;
-  usage?: { prompt_tokens?: number; completion_tokens?: number } | null;
+  usage?: { prompt_tokens?: number; completion_tokens?: number; completion_tokens_details?: { reasoning_tokens?: number } | null } | null;
   error?: { message?: string; code?: string | number } | string;
 }
 

@@ -16,26 +16,41 @@ export interface Meta {
   body: ResponsesBody;
   /** Whether this response is kept (store asked for, and the server keeps responses). */
   store: boolean;
+  /** The client asked for a reasoning summary: the reasoning goes out as summary_text parts and reasoning_summary_* events. */
+  summary: boolean;
+  /** True once POST /v1/responses/{id}/cancel stopped this response (its generation then ends as cancelled). */
+  cancelled?: () => boolean;
   /** Keeps the finished response (before its last event is sent); a failure to keep it is logged, not the client's. */
   keep: (response: StoredResponse['response']) => Promise<void>;
 }
 
-type Status = 'in_progress' | 'completed' | 'incomplete' | 'failed';
+type Status = 'in_progress' | 'completed' | 'incomplete' | 'failed' | 'cancelled';
 
 const usageOut = (u: Usage) => ({
   input_tokens: u.promptTokens,
   input_tokens_details: { cached_tokens: 0 },
   output_tokens: u.completionTokens,
-  output_tokens_details: { reasoning_tokens: 0 },
+  output_tokens_details: { reasoning_tokens: u.reasoningTokens ?? 0 },
   total_tokens: u.promptTokens + u.completionTokens,
 });
 
 const textPart = (text: string) => ({ type: 'output_text' as const, text, annotations: [], logprobs: [] });
-const reasoningItem = (id: string, text: string, status: 'in_progress' | 'completed') => ({ id, type: 'reasoning' as const, status, summary: [], content: text ? [{ type: 'reasoning_text' as const, text }] : [] });
+/**
+ * A reasoning item. With a summary asked for, the model's reasoning text is the summary (GLM
+ * writes no separate summary), as clients that read only `summary` (the AI SDK, LangChain) need;
+ * otherwise it is the item's reasoning_text content.
+ */
+const reasoningItem = (id: string, text: string, status: 'in_progress' | 'completed', summary: boolean) => ({
+  id,
+  type: 'reasoning' as const,
+  status,
+  summary: summary && text ? [{ type: 'summary_text' as const, text }] : [],
+  content: !summary && text ? [{ type: 'reasoning_text' as const, text }] : [],
+});
 const messageItem = (id: string, text: string | undefined, status: 'in_progress' | 'completed' | 'incomplete') => ({ id, type: 'message' as const, status, role: 'assistant' as const, content: text === undefined ? [] : [textPart(text)] });
 const callItem = (id: string, call: { callId: string; name: string; arguments: string }, status: 'in_progress' | 'completed') => ({ id, type: 'function_call' as const, status, call_id: call.callId, name: call.name, arguments: call.arguments });
 
-function responseObject(m: Meta, status: Status, output: unknown[], extra: { usage?: Usage; error?: GlimpseError; incomplete?: boolean } = {}) {
+export function responseObject(m: Meta, status: Status, output: unknown[], extra: { usage?: Usage; error?: GlimpseError; incomplete?: boolean } = {}) {
   const b = m.body;
   return {
     id: m.id,
@@ -52,7 +67,7 @@ function responseObject(m: Meta, status: Status, output: unknown[], extra: { usa
     output,
     parallel_tool_calls: b.parallel_tool_calls ?? true,
     previous_response_id: b.previous_response_id ?? null,
-    reasoning: { effort: b.reasoning?.effort ?? null, summary: null },
+    reasoning: { effort: b.reasoning?.effort ?? null, summary: b.reasoning?.summary ?? null },
     store: m.store,
     temperature: b.temperature ?? 1,
     text: { format: b.text?.format ?? { type: 'text' }, verbosity: b.text?.verbosity ?? 'medium' },
@@ -70,7 +85,7 @@ export async function completedResponse(m: Meta, a: CollectedAnswer) {
   const calls = (a.toolCalls ?? []).map((c) => callItem('fc_' + hex(), { callId: c.id || `call_${hex()}`, name: c.function.name, arguments: c.function.arguments }, 'completed'));
   // A turn that only calls functions has no message item, as OpenAI answers it.
   const message = a.text || !calls.length ? [messageItem('msg_' + hex(), a.text, incomplete ? 'incomplete' : 'completed')] : [];
-  const output = [...(a.reasoning ? [reasoningItem('rs_' + hex(), a.reasoning, 'completed')] : []), ...message, ...calls];
+  const output = [...(a.reasoning ? [reasoningItem('rs_' + hex(), a.reasoning, 'completed', m.summary)] : []), ...message, ...calls];
   const response = responseObject(m, incomplete ? 'incomplete' : 'completed', output, { usage: a.usage, incomplete });
   await m.keep(response);
   return response;
@@ -101,25 +116,35 @@ export class ResponseEvents {
     await this.send('response.in_progress', { response: r });
   }
 
+  /** Where a reasoning delta goes: the summary part (summary asked for) or the reasoning_text content part. */
+  private reasoningPart(r: { id: string; index: number }) {
+    const at = { item_id: r.id, output_index: r.index };
+    return this.meta.summary
+      ? { at: { ...at, summary_index: 0 }, part: 'response.reasoning_summary_part', text: 'response.reasoning_summary_text', empty: { type: 'summary_text' } }
+      : { at: { ...at, content_index: 0 }, part: 'response.content_part', text: 'response.reasoning_text', empty: { type: 'reasoning_text' } };
+  }
+
   async reasoningDelta(delta: string): Promise<void> {
     // Reasoning that resumes after text or a call is a new item; the closed one stays as it was.
     if (!this.reasoning || this.output[this.reasoning.index]) {
       this.reasoning = { id: 'rs_' + hex(), index: this.output.length, text: '' };
       this.output.push(null);
-      await this.send('response.output_item.added', { output_index: this.reasoning.index, item: reasoningItem(this.reasoning.id, '', 'in_progress') });
-      await this.send('response.content_part.added', { item_id: this.reasoning.id, output_index: this.reasoning.index, content_index: 0, part: { type: 'reasoning_text', text: '' } });
+      const p = this.reasoningPart(this.reasoning);
+      await this.send('response.output_item.added', { output_index: this.reasoning.index, item: reasoningItem(this.reasoning.id, '', 'in_progress', this.meta.summary) });
+      await this.send(`${p.part}.added`, { ...p.at, part: { ...p.empty, text: '' } });
     }
     this.reasoning.text += delta;
-    await this.send('response.reasoning_text.delta', { item_id: this.reasoning.id, output_index: this.reasoning.index, content_index: 0, delta });
+    await this.send(`${this.reasoningPart(this.reasoning).text}.delta`, { ...this.reasoningPart(this.reasoning).at, delta });
   }
 
   private async closeReasoning(): Promise<void> {
     const r = this.reasoning;
     if (!r || this.output[r.index]) return;
-    const item = reasoningItem(r.id, r.text, 'completed');
+    const item = reasoningItem(r.id, r.text, 'completed', this.meta.summary);
     this.output[r.index] = item;
-    await this.send('response.reasoning_text.done', { item_id: r.id, output_index: r.index, content_index: 0, text: r.text });
-    await this.send('response.content_part.done', { item_id: r.id, output_index: r.index, content_index: 0, part: { type: 'reasoning_text', text: r.text } });
+    const p = this.reasoningPart(r);
+    await this.send(`${p.text}.done`, { ...p.at, text: r.text });
+    await this.send(`${p.part}.done`, { ...p.at, part: { ...p.empty, text: r.text } });
     await this.send('response.output_item.done', { output_index: r.index, item });
   }
 
@@ -178,6 +203,11 @@ export class ResponseEvents {
     await this.send(`response.${status}`, { response });
   }
 
+  /** Stopped by POST /v1/responses/{id}/cancel: the last event names the response cancelled, with what was made so far. */
+  async cancelled(): Promise<void> {
+    await this.send('response.cancelled', { response: responseObject(this.meta, 'cancelled', this.output.filter(Boolean), { usage: this.usage }) });
+  }
+
   async failed(err: GlimpseError): Promise<void> {
     // A request that waited in the queue and was then refused has sent nothing yet: the SDKs need response.created first.
     if (this.seq === 0) await this.start();
@@ -198,6 +228,7 @@ export function responsesSseEncoder(meta: Meta): SseEncoder {
       else if (ev.type === 'tool_call') await e.toolCall(ev);
       else if (ev.type === 'usage') e.setUsage(ev.usage);
       else if (ev.type === 'done' && ev.finishReason !== 'cancelled') await e.done(ev.finishReason === 'length');
+      else if (ev.type === 'done' && meta.cancelled?.()) await e.cancelled();
     },
     error: (sse, err) => of(sse).failed(err),
   };

@@ -5,15 +5,45 @@ import type { RequestDefaults, RequestOrigin } from '../defaults.js';
 import { contentPart, internalRole, requireUserTurn } from '../messages.js';
 import { resolveThinking } from '../thinking.js';
 import { checkToolChoice } from '../tools.js';
-import type { InputItem, ResponsesBody } from './schema.js';
+import type { InputItem, ResponsesBody, SentItem } from './schema.js';
 
 /** Ids of items and responses: a type prefix and 24 hex digits, as OpenAI's look. */
 export const hex = () => randomHex(12);
 
-/** The request's input as items with ids, as a stored response keeps them and input_items lists them. */
-export function inputItems(b: ResponsesBody): InputItem[] {
+const ID_PREFIX: Record<string, string> = { function_call: 'fc_', function_call_output: 'fco_', reasoning: 'rs_' };
+
+/**
+ * The request's input as items with ids and types, as a stored response keeps them and input_items
+ * lists them: a message is `type: "message"` with typed parts (a string becomes one input_text
+ * part, or output_text for an assistant turn), so clients that filter on item.type find them.
+ */
+export function inputItems(b: ResponsesBody): SentItem[] {
   if (typeof b.input === 'string') return [{ id: 'msg_' + hex(), type: 'message', role: 'user', content: [{ type: 'input_text', text: b.input }] }];
-  return b.input.map((m) => ({ ...m, id: m.id ?? (m.type === 'function_call' ? 'fc_' : m.type === 'function_call_output' ? 'fco_' : m.type === 'reasoning' ? 'rs_' : 'msg_') + hex() }));
+  return b.input.map((m): SentItem => (m.type === 'item_reference' ? m : typedItem({ ...m, id: m.id ?? (ID_PREFIX[m.type ?? 'message'] ?? 'msg_') + hex() })));
+}
+
+/** A message item with its type and typed parts (also for items stored before they were kept so); other items as they are. */
+export function typedItem<T extends { type?: string; role?: string; content?: unknown }>(m: T): T {
+  if (m.type !== undefined && m.type !== 'message') return m;
+  const content = typeof m.content === 'string' ? [m.role === 'assistant' ? { type: 'output_text', text: m.content, annotations: [] } : { type: 'input_text', text: m.content }] : m.content;
+  return { ...m, type: 'message', content };
+}
+
+/**
+ * item_reference items replaced by the items they name, found by `lookup` (the store, for the
+ * caller's API key only: another key's item is as unknown as one never stored).
+ */
+export async function resolveItemReferences(items: SentItem[], lookup: (ids: string[]) => Promise<Map<string, Record<string, unknown>>>): Promise<InputItem[]> {
+  const ids = items.flatMap((m) => (m.type === 'item_reference' ? [m.id] : []));
+  const found = ids.length ? await lookup([...new Set(ids)]) : new Map<string, Record<string, unknown>>();
+  return items.map((m, i) => {
+    if (m.type !== 'item_reference') return m;
+    const item = found.get(m.id);
+    if (!item) {
+      throw new GlimpseError('item_reference_not_found', `input.${i} refers to item '${m.id}', which is not stored here (never stored, expired, deleted, made with another API key, or store was false); send the item itself instead.`, { param: `input.${i}.id` });
+    }
+    return item as InputItem;
+  });
 }
 
 /** `items`: the earlier turns of a continued conversation (`historyItems` of them), then this request's input. */

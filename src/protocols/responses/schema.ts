@@ -36,6 +36,8 @@ export function responsesSchema(config: Config) {
   });
   // The model's reasoning from an earlier turn (clients send `...response.output` back): accepted and left out, as chat templates drop it.
   const reasoningItem = Type.Object({ type: Type.Literal('reasoning'), id: Type.Optional(Type.String()) }, { additionalProperties: true });
+  // An item of an earlier response, by its id (what the AI SDK sends back with store: true): looked up in the store.
+  const itemReference = Type.Object({ type: Type.Literal('item_reference'), id: Type.String({ minLength: 1, maxLength: 256 }) });
   const functionTool = Type.Object({
     type: Type.Literal('function'),
     name: Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-zA-Z0-9_-]+$' }),
@@ -46,7 +48,7 @@ export function responsesSchema(config: Config) {
   return Type.Object(
     {
       model: Type.Optional(Type.String({ maxLength: 256 })),
-      input: Type.Union([Type.String({ minLength: 1, maxLength: config.maxPromptChars }), Type.Array(Type.Union([message, functionCall, functionOutput, reasoningItem]), { minItems: 1, maxItems: config.maxMessages })]),
+      input: Type.Union([Type.String({ minLength: 1, maxLength: config.maxPromptChars }), Type.Array(Type.Union([message, functionCall, functionOutput, reasoningItem, itemReference]), { minItems: 1, maxItems: config.maxMessages })]),
       instructions: Type.Optional(Type.Union([text, Type.Null()])),
       max_output_tokens: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: config.maxTokensLimit }), Type.Null()])),
       temperature: Type.Optional(Type.Union([Type.Number({ minimum: 0, maximum: 2 }), Type.Null()])),
@@ -61,7 +63,7 @@ export function responsesSchema(config: Config) {
         Type.Union([
           Type.Object({
             effort: Type.Optional(Type.Union([Type.Enum([...REASONING_EFFORTS], { description: "'none' and 'minimal' turn thinking off, the others on." }), Type.Null()])),
-            summary: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+            summary: Type.Optional(Type.Union([Type.Enum(['auto', 'concise', 'detailed'], { description: "A summary of the reasoning: the model's own reasoning text is sent as the summary." }), Type.Null()])),
           }),
           Type.Null(),
         ]),
@@ -94,4 +96,7 @@ export function responsesSchema(config: Config) {
 }
 
 export type ResponsesBody = Static<ReturnType<typeof responsesSchema>>;
-export type InputItem = Exclude<ResponsesBody['input'], string>[number];
+/** An input item as the client may send it (an item_reference among them). */
+export type SentItem = Exclude<ResponsesBody['input'], string>[number];
+/** An input item as the model reads it: references resolved. */
+export type InputItem = Exclude<SentItem, { type: 'item_reference' }>;
