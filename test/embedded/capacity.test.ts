@@ -7,17 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createEmbeddedEngine, type EmbeddedEngine } from '../../src/engines/embedded/index.js';
 import { startGlimpse } from '../helpers/glimpse.js';
-import { askAbout, collect, FIXTURE, fixtureConfig, quietLogger, request } from './helpers.js';
-
-/** Resolves at the next capacity-change call. */
-function nextChange(engine: { onCapacityChange(l: () => void): () => void }): Promise<void> {
-  return new Promise((resolve) => {
-    const off = engine.onCapacityChange(() => {
-      off();
-      resolve();
-    });
-  });
-}
+import { askAbout, collect, FIXTURE, fixtureConfig, nextCapacityChange, quietLogger, request } from './helpers.js';
 
 /** A started one-worker engine for `body`, closed after it. */
 async function withEngine(flags: Record<string, unknown>, body: (engine: EmbeddedEngine) => Promise<void>): Promise<void> {
@@ -72,7 +62,7 @@ test('a stopped request does not count its worker until the worker has unwound i
     for await (const ev of engine.generate(request(askAbout([200, 30, 30]), { maxTokens: 1500 }), ctrl.signal)) {
       events.push(ev);
       if (ev.type === 'token' && !back) {
-        back = nextChange(engine);
+        back = nextCapacityChange(engine);
         ctrl.abort();
         // The stop flag is raised, but the worker has not answered yet: the caller may let go of
         // this request now, so the worker must not be offered to the next one.
@@ -94,7 +84,7 @@ test('a crashed worker stops counting at once, and counts again (with a listener
       if (events.length === 2) engine.simulateWorkerCrash(0);
       if (ev.type === 'error') {
         afterCrash = engine.capacity();
-        back = nextChange(engine);
+        back = nextCapacityChange(engine);
       }
     }
     const last = events.at(-1);
@@ -108,7 +98,7 @@ test('an unsubscribed listener is not called', async () => {
   let calls = 0;
   const off = engine.onCapacityChange(() => calls++);
   off();
-  const kept = nextChange(engine);
+  const kept = nextCapacityChange(engine);
   await engine.start();
   await kept;
   await engine.close();

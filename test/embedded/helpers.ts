@@ -51,3 +51,13 @@ export async function collect(stream: AsyncIterable<GenerateEvent>): Promise<Col
     usage: usageEv?.type === 'usage' ? usageEv.usage : undefined,
   };
 }
+
+/** Resolves at the engine's next "capacity may have grown" call. */
+export function nextCapacityChange(engine: { onCapacityChange(listener: () => void): () => void }): Promise<void> {
+  return new Promise((resolve) => {
+    const off = engine.onCapacityChange(() => {
+      off();
+      resolve();
+    });
+  });
+}

@@ -22,6 +22,15 @@ test('with two workers, a second request starts while the first is still generat
     };
     await Promise.all([run('long', 400), run('short', 3)]);
     assert.ok(order.indexOf('short:done') < order.indexOf('long:done'), order.join(' '));
+    // Two at once on two workers: each gets the answer it gets alone (no state shared between them).
+    const alone = await collect(engine.generate(request(askAbout([20, 40, 220]), { maxTokens: 6 }), new AbortController().signal));
+    const [a, b] = await Promise.all([
+      collect(engine.generate(request(askAbout([200, 30, 30]), { maxTokens: 6 }), new AbortController().signal)),
+      collect(engine.generate(request(askAbout([20, 40, 220]), { maxTokens: 6 }), new AbortController().signal)),
+    ]);
+    assert.deepEqual(a.terminal, { type: 'done', finishReason: 'length' });
+    assert.equal(b.text, alone.text);
+    assert.notEqual(a.text, b.text);
   } finally {
     await engine.close();
   }

@@ -129,7 +129,7 @@ export class EmbeddedEngine implements Engine {
 
   async *generate(req: GenerateRequest, signal: AbortSignal): AsyncIterable<GenerateEvent> {
     const { status, pool } = this;
-    // While a crashed worker restarts, requests wait in the queue rather than fail.
+    // Once ready, a crashed worker restarting does not close the engine: another may be free.
     const restarting = status.is('loading') && status.everReady;
     if (!pool || (!status.is('ready') && !restarting)) {
       const code = status.is('loading') || status.is('idle') ? 'model_loading' : 'engine_unavailable';
@@ -147,19 +147,19 @@ export class EmbeddedEngine implements Engine {
       yield { type: 'done', finishReason: 'cancelled' };
       return;
     }
+    const msLeft = req.deadline === undefined ? Infinity : req.deadline - Date.now();
+    if (msLeft <= 0) {
+      yield { type: 'error', error: new GlimpseError('request_timeout', 'The request passed its deadline before generation started.') };
+      return;
+    }
+    // No queue here: the scheduler admits against capacity(), so a free worker is waiting.
+    if (!pool.run(job)) {
+      yield { type: 'error', error: this.noFreeWorker(restarting, req.id) };
+      return;
+    }
     const onAbort = (): void => pool.stop(job, 'cancelled');
     signal.addEventListener('abort', onAbort, { once: true });
-    let deadline: NodeJS.Timeout | undefined;
-    if (req.deadline !== undefined) {
-      const ms = req.deadline - Date.now();
-      if (ms <= 0) {
-        signal.removeEventListener('abort', onAbort);
-        yield { type: 'error', error: new GlimpseError('request_timeout', 'The request passed its deadline before generation started.') };
-        return;
-      }
-      deadline = setTimeout(() => pool.stop(job, 'timeout'), ms);
-    }
-    pool.submit(job);
+    const deadline = Number.isFinite(msLeft) ? setTimeout(() => pool.stop(job, 'timeout'), msLeft) : undefined;
     try {
       for await (const ev of job.events) yield ev;
     } finally {
@@ -186,12 +186,24 @@ export class EmbeddedEngine implements Engine {
     this.pool?.simulateCrash(index);
   }
 
-  /** Give up: every waiting request gets engine_unavailable, and health says why. */
+  /** Give up: capacity turns 0, requests still running get engine_unavailable, and health says why. */
   private fail(reason: string): void {
     this.status.set('failed', reason);
     this.logger.error({ reason }, 'embedded engine unavailable');
-    this.pool?.endQueued({ type: 'error', error: new GlimpseError('engine_unavailable', reason) });
+    this.pool?.endAll({ type: 'error', error: new GlimpseError('engine_unavailable', reason) });
     void this.pool?.stopWorkers();
+  }
+
+  /**
+   * The answer to a generation with no free worker. While the only workers restart it is the
+   * moment's truth (503, retry); otherwise the caller went past capacity(), which is its bug.
+   */
+  private noFreeWorker(restarting: boolean, reqId: string): GlimpseError {
+    if (restarting && this.capacity() === 0) {
+      return new GlimpseError('model_loading', this.status.reason ?? 'The model worker is restarting.', { retryAfterSeconds: 5 });
+    }
+    this.logger.error({ reqId, capacity: this.capacity() }, 'embedded generation asked for with every worker busy: the caller must admit against capacity()');
+    return new GlimpseError('internal_error', 'Every model worker is busy: this generation was started beyond what the engine can run at once.');
   }
 
   /** Worker `index`'s warm-up generation (when configured), after which it counts toward capacity. */

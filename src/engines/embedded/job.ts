@@ -14,12 +14,13 @@ export interface Job {
   msg: WorkerGenerate;
   transfer: ArrayBuffer[];
   events: EventChannel<GenerateEvent>;
-  /** Index of the worker running it; null while it waits. */
+  /** Index of the worker running it; null before it starts. */
   worker: number | null;
   /** Why the engine asked the worker to stop, if it did. */
   stopReason: StopReason | null;
   finished: boolean;
-  enqueuedAt: number;
+  /** When a worker took it (for the log line at its end). */
+  startedAt: number;
 }
 
 /** The request in the worker's terms; throws GlimpseError for a request the engine cannot take. */
@@ -72,7 +73,7 @@ export function toJob(req: GenerateRequest, config: Pick<Config, 'maxContextLeng
     worker: null,
     stopReason: null,
     finished: false,
-    enqueuedAt: Date.now(),
+    startedAt: 0,
   };
 }
 

@@ -49,7 +49,6 @@ export class Supervisor {
       }
       await this.deps.warmUp(index);
       if (status.is('loading') && pool.anyLoaded()) status.set('ready');
-      pool.dispatch();
     });
   }
 }

@@ -1,8 +1,8 @@
 /**
  * The model workers: starting them, handing each one job at a time, relaying their messages to the
- * job's channel, stopping a job through shared memory, and noticing a worker that dies. Requests
- * beyond the free workers wait here in arrival order. What to do about a dead worker is not
- * decided here: the pool ends its job and tells `onCrash`.
+ * job's channel, stopping a job through shared memory, and noticing a worker that dies. Nothing
+ * waits here: the scheduler in front is the only queue, and admits against capacity(). What to
+ * do about a dead worker is not decided here: the pool ends its job and tells `onCrash`.
  *
  * Capacity (what the scheduler admits against) is the number of workers that are loaded, warmed
  * and not retiring, less those still unwinding a generation they were told to stop: the caller
@@ -47,7 +47,6 @@ export interface WorkerPoolOptions {
 
 export class WorkerPool {
   private slots: Slot[] = [];
-  private queue: Job[] = [];
   /** What the first worker to load reported about the model. */
   loadedInfo: LoadedInfo | null = null;
 
@@ -104,7 +103,6 @@ export class WorkerPool {
     if (this.slots[index] !== slot || !slot.loaded || slot.retiring) return;
     slot.warm = true;
     this.opts.onCapacityGrew();
-    this.dispatch();
     if (failure) throw failure;
   }
 
@@ -113,30 +111,23 @@ export class WorkerPool {
     return this.slots.some((s) => s.index !== except && s.loaded);
   }
 
-  /** Queue a job; it starts as soon as a loaded worker is free. */
-  submit(job: Job): void {
-    job.enqueuedAt = Date.now();
-    this.queue.push(job);
-    this.dispatch();
-  }
-
-  /** Hand queued jobs to free warmed workers, in arrival order. */
-  dispatch(): void {
-    for (const slot of this.slots) {
-      if (!this.queue.length) return;
-      if (!slot.warm || slot.job || slot.retiring) continue;
-      this.post(slot, this.queue.shift()!);
-    }
+  /** Start `job` on a free warmed worker; false when there is none (the job is left as it was). */
+  run(job: Job): boolean {
+    const slot = this.slots.find((s) => s.warm && !s.job && !s.retiring);
+    if (!slot) return false;
+    this.post(slot, job);
+    return true;
   }
 
   private post(slot: Slot, job: Job): void {
+    job.startedAt = Date.now();
     slot.job = job;
     job.worker = slot.index;
     Atomics.store(slot.cancel, 0, 0);
     slot.worker.postMessage(job.msg, job.transfer);
   }
 
-  /** Ask for a stop: a queued job ends at once; a running one at the worker's next decoding step. */
+  /** Ask for a stop: a running job ends at the worker's next decoding step, one not started at once. */
   stop(job: Job, why: StopReason): void {
     if (job.finished) return;
     job.stopReason ??= why;
@@ -145,19 +136,11 @@ export class WorkerPool {
       if (slot?.job === job) Atomics.store(slot.cancel, 0, 1);
       return;
     }
-    const at = this.queue.indexOf(job);
-    if (at !== -1) this.queue.splice(at, 1);
     finish(job, stoppedEvent(why));
   }
 
-  /** End every waiting job with `terminal`. */
-  endQueued(terminal: GenerateEvent): void {
-    for (const job of this.queue.splice(0)) finish(job, terminal);
-  }
-
-  /** End every job, waiting or running, with `terminal` (shutdown). */
+  /** End every running job with `terminal` (shutdown). */
   endAll(terminal: GenerateEvent): void {
-    this.endQueued(terminal);
     for (const slot of this.slots) if (slot.job) finish(slot.job, terminal);
   }
 
@@ -206,7 +189,7 @@ export class WorkerPool {
         return;
       case 'done':
         // Logged at the end rather than at the start: a message during prefill would wake this thread while the model needs every core.
-        this.opts.logger.debug({ reqId: msg.id, worker: slot.index, ...msg.usage, ms: Date.now() - job.enqueuedAt }, 'embedded generation done');
+        this.opts.logger.debug({ reqId: msg.id, worker: slot.index, ...msg.usage, ms: Date.now() - job.startedAt }, 'embedded generation done');
         job.events.push({ type: 'usage', usage: msg.usage });
         finish(job, job.stopReason === 'timeout' ? timeoutEvent() : { type: 'done', finishReason: job.stopReason === 'cancelled' ? 'cancelled' : msg.finishReason });
         break;
@@ -218,7 +201,6 @@ export class WorkerPool {
     Atomics.store(slot.cancel, 0, 0);
     // A stopped job's worker did not count while it unwound; now it does again.
     if (job.stopReason) this.opts.onCapacityGrew();
-    this.dispatch();
   }
 
   private onExit(slot: Slot, code: number): void {
