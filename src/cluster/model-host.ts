@@ -11,6 +11,13 @@
  * would be validated, limited and queued twice. Over IPC the worker's GenerateRequest, pixels
  * included, reaches the engine as it is, and its events come back as they are. The model's
  * threads run in the engine's own worker threads, so the primary's event loop only relays.
+ *
+ * Admission across workers: the engine keeps no queue (its capacity is its free worker threads),
+ * and each HTTP worker's scheduler holds its own requests. So the host tells every worker what the
+ * model could start now (`glimpse:capacity`, on every change), and each worker's scheduler admits
+ * against its own running generations plus that. Two workers may claim the same free slot in one
+ * instant; the loser waits here, first come first served, for the next slot (the only wait in
+ * this process, at most one per slot raced for), and what is free is told net of it.
  */
 import type { Worker } from 'node:cluster';
 import type { Engine } from '../core/index.js';
@@ -26,6 +33,8 @@ import {
 
 export interface ModelHost {
   snapshot(): EngineSnapshot;
+  /** The snapshot a new worker starts from, with what the model could start now. */
+  setupSnapshot(): EngineSnapshot;
   /** Serve one worker's generate/cancel messages; returns the handler to detach on its exit. */
   attach(worker: Worker): void;
   /** Cancel everything a worker that exited still had running. */
@@ -61,6 +70,52 @@ export function createModelHost(engine: Engine, logger: Logger, workers: () => I
   }, STATE_POLL_MS);
   poll.unref();
 
+  // Generations running in the engine, and those two workers raced for one slot and lost, waiting for the next.
+  let inFlight = 0;
+  const pending: Array<{ go: () => void }> = [];
+  const capacity = (): number => engine.capacity?.() ?? Infinity;
+  const free = (): number => Math.max(0, capacity() - inFlight - pending.length);
+  let toldFree = -1;
+  const tellFree = () => {
+    if (!engine.capacity) return;
+    const now = free();
+    if (now === toldFree) return;
+    toldFree = now;
+    for (const w of workers()) send(w, { type: 'glimpse:capacity', free: now });
+  };
+  const admitWaiting = () => {
+    while (pending.length && inFlight < capacity()) {
+      inFlight++;
+      pending.shift()!.go();
+    }
+    tellFree();
+  };
+  const unsubscribe = engine.onCapacityChange?.(admitWaiting);
+  /** A slot in the engine for one generation; false when the worker cancelled it while it waited. */
+  const admit = (signal: AbortSignal): Promise<boolean> | boolean => {
+    if (!pending.length && inFlight < capacity()) {
+      inFlight++;
+      tellFree();
+      return true;
+    }
+    return new Promise<boolean>((resolve) => {
+      const entry = {
+        go: () => {
+          signal.removeEventListener('abort', drop);
+          resolve(true);
+        },
+      };
+      const drop = () => {
+        pending.splice(pending.indexOf(entry), 1);
+        resolve(false);
+        tellFree();
+      };
+      pending.push(entry);
+      signal.addEventListener('abort', drop, { once: true });
+      tellFree();
+    });
+  };
+
   const engineStarted = engine.start().catch((err: unknown) => logger.error({ err }, 'engine failed to start'));
 
   async function run(worker: Worker, id: number, req: WorkerMessage & { type: 'glimpse:generate' }): Promise<void> {
@@ -68,6 +123,11 @@ export function createModelHost(engine: Engine, logger: Logger, workers: () => I
     running.set(worker, mine);
     const ac = new AbortController();
     mine.set(id, ac);
+    if (!(await admit(ac.signal))) {
+      mine.delete(id);
+      send(worker, { type: 'glimpse:event', id, event: { type: 'done', finishReason: 'cancelled' } });
+      return;
+    }
     try {
       for await (const ev of engine.generate(reviveRequest(req.req), ac.signal))
         send(worker, { type: 'glimpse:event', id, event: toWire(ev) });
@@ -84,11 +144,14 @@ export function createModelHost(engine: Engine, logger: Logger, workers: () => I
       });
     } finally {
       mine.delete(id);
+      inFlight--;
+      admitWaiting();
     }
   }
 
   return {
     snapshot,
+    setupSnapshot: () => (engine.capacity ? { ...snapshot(), free: free() } : snapshot()),
     attach(worker) {
       worker.on('message', (msg: unknown) => {
         if (!isGlimpseMessage<WorkerMessage>(msg)) return;
@@ -102,6 +165,7 @@ export function createModelHost(engine: Engine, logger: Logger, workers: () => I
     },
     async close() {
       clearInterval(poll);
+      unsubscribe?.();
       await engineStarted;
       await engine.close();
     },

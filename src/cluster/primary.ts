@@ -72,7 +72,7 @@ export async function runPrimary(config: Config, logger: Logger, workers: number
           type: 'glimpse:setup',
           config: perWorker,
           worker: slot,
-          ...(host ? { engine: host.snapshot() } : {}),
+          ...(host ? { engine: host.setupSnapshot() } : {}),
         };
         worker.send(setup, undefined, () => {});
       } else if (msg.type === 'glimpse:metrics') metrics.answer(worker, msg);

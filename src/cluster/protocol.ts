@@ -22,6 +22,11 @@ export interface EngineSnapshot {
   supportsLogprobs?: boolean;
   info: EngineInfo;
   health: EngineHealth;
+  /**
+   * Generations the model could start now that no worker has claimed (in the setup message only,
+   * and only when the engine knows its capacity); later changes come as 'glimpse:capacity'.
+   */
+  free?: number;
 }
 
 /** A GlimpseError as plain data (class instances lose their prototype on the way). */
@@ -45,6 +50,8 @@ export type PrimaryMessage =
   /** The worker's setup: the validated config (so workers never parse flags again), its number, and the model owner's engine when the primary owns one. */
   | { type: 'glimpse:setup'; config: Config; worker: number; engine?: EngineSnapshot }
   | { type: 'glimpse:engine'; engine: EngineSnapshot }
+  /** What the model could start now, told to every worker whenever it changes (their schedulers admit against it). */
+  | { type: 'glimpse:capacity'; free: number }
   | { type: 'glimpse:event'; id: number; event: WireEvent }
   | { type: 'glimpse:metrics'; id: number; text?: string; error?: string };
 

@@ -57,11 +57,18 @@ export function createRemoteEngine(first: EngineSnapshot, channel: Channel): Eng
   let snapshot = first;
   let ids = 0;
   const open = new Map<number, Inbox>();
+  // What the model could start now, as the primary last told it (absent: the engine has no capacity to tell).
+  let free = first.free ?? 0;
+  const grown = new Set<() => void>();
 
   channel.on('message', (raw) => {
     if (!isGlimpseMessage<PrimaryMessage>(raw)) return;
     if (raw.type === 'glimpse:engine') snapshot = raw.engine;
-    else if (raw.type === 'glimpse:event') open.get(raw.id)?.push(fromWire(raw.event));
+    else if (raw.type === 'glimpse:capacity') {
+      const grew = raw.free > free;
+      free = raw.free;
+      if (grew) for (const fn of grown) fn();
+    } else if (raw.type === 'glimpse:event') open.get(raw.id)?.push(fromWire(raw.event));
   });
   // The primary died or cut us off: no event will come for anything in flight.
   channel.on('disconnect', () => {
@@ -79,7 +86,21 @@ export function createRemoteEngine(first: EngineSnapshot, channel: Channel): Eng
     }
   };
 
+  // This worker may run what it already runs plus what the model has free; a slot two workers both
+  // claim is settled in the primary (the later one waits there for the next).
+  const capacity =
+    first.free === undefined
+      ? {}
+      : {
+          capacity: () => open.size + free,
+          onCapacityChange: (fn: () => void) => {
+            grown.add(fn);
+            return () => grown.delete(fn);
+          },
+        };
+
   return {
+    ...capacity,
     get imageInput() {
       return snapshot.imageInput;
     },
@@ -111,6 +132,8 @@ export function createRemoteEngine(first: EngineSnapshot, channel: Channel): Eng
       };
       signal.addEventListener('abort', cancel, { once: true });
       try {
+        // Claim the slot here at once: until the primary's next word, what it said was free is one less.
+        free = Math.max(0, free - 1);
         if (!trySend({ type: 'glimpse:generate', id, req })) inbox.push(gone());
         if (signal.aborted) cancel();
         for (;;) {

@@ -64,6 +64,29 @@ test(
       }
       assert.equal(answers.get('1'), answers.get('2'), 'the same model answers for both workers');
       for (const pid of pids.values()) assert.ok(!hasModelRuntime(pid), 'answering loaded no model in a worker either');
+
+      // More at once than the model has threads, spread over both workers: each worker's scheduler
+      // admits against what the primary says is free (the engine itself keeps no queue), so every
+      // one is answered, none refused by an engine past its capacity.
+      const burst = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          cluster.ask('/v1/chat/completions', {
+            method: 'POST',
+            body: JSON.stringify({
+              model: 'tiny-vlm',
+              max_tokens: 4,
+              temperature: 0,
+              messages: [{ role: 'user', content: `Say ${i}.` }],
+            }),
+          }),
+        ),
+      );
+      assert.deepEqual(
+        burst.map((a) => a.status),
+        Array(8).fill(200),
+        burst.map((a) => a.body).join('\n'),
+      );
+      assert.equal(new Set(burst.map((a) => a.worker)).size, 2, 'both workers took part');
     } finally {
       await cluster.stop();
     }
