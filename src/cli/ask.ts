@@ -4,18 +4,20 @@ import { parseSseData } from '../engines/upstream/sse-parse.js';
 
 const MIME_BY_EXT: Record<string, string> = { '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.png': 'image/png', '.webp': 'image/webp', '.gif': 'image/gif' };
 
+/** An http(s) URL as it is; a local file as a data URL. Throws when the file cannot be read. */
+export async function imageUrl(image: string): Promise<string> {
+  if (/^https?:\/\//i.test(image)) return image;
+  const data = await readFile(image);
+  return `data:${MIME_BY_EXT[extname(image).toLowerCase()] ?? 'application/octet-stream'};base64,${data.toString('base64')}`;
+}
+
 export async function askCommand(opts: { image: string; prompt: string; server: string; apiKey?: string; model?: string; maxTokens?: number }): Promise<number> {
   let url: string;
-  if (/^https?:\/\//i.test(opts.image)) url = opts.image;
-  else {
-    let data: Buffer;
-    try {
-      data = await readFile(opts.image);
-    } catch (err) {
-      process.stderr.write(`glimpse ask: cannot read ${opts.image}: ${(err as Error).message}\n`);
-      return 2;
-    }
-    url = `data:${MIME_BY_EXT[extname(opts.image).toLowerCase()] ?? 'application/octet-stream'};base64,${data.toString('base64')}`;
+  try {
+    url = await imageUrl(opts.image);
+  } catch (err) {
+    process.stderr.write(`glimpse ask: cannot read ${opts.image}: ${(err as Error).message}\n`);
+    return 2;
   }
   const body = {
     ...(opts.model ? { model: opts.model } : {}),

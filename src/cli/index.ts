@@ -5,6 +5,7 @@ import { runPrimary, workerCount } from '../cluster/index.js';
 import { runServer } from './run-server.js';
 import { createLogger } from '../observability/index.js';
 import { askCommand } from './ask.js';
+import { batchCommand } from './batch.js';
 import { parseApiKeys, type ApiKey } from '../auth/index.js';
 
 /** Flags that map 1:1 onto config keys (commander camel-cases them). */
@@ -148,6 +149,12 @@ export async function serve(config: Config): Promise<number> {
   return runServer(config, logger);
 }
 
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('glimpse').description('Serve vision-language models to people and programs.').exitOverride();
   let result: Promise<number> = Promise.resolve(0);
@@ -179,13 +186,23 @@ export async function main(argv: string[]): Promise<number> {
     .option('--server <url>', 'glimpse base URL', process.env.GLIMPSE_SERVER ?? 'http://127.0.0.1:8080')
     .option('--api-key <key>', 'API key', process.env.GLIMPSE_API_KEY)
     .option('--model <name>', 'model to ask (default: the server default)')
-    .option('--max-tokens <n>', 'tokens to generate', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
-      return n;
-    })
+    .option('--max-tokens <n>', 'tokens to generate', positiveInt)
     .action((image: string, prompt: string, opts: { server: string; apiKey?: string; model?: string; maxTokens?: number }) => {
       result = askCommand({ image, prompt, ...opts });
+    });
+
+  program
+    .command('batch')
+    .description('Run a JSONL of requests (OpenAI batch lines, or "IMAGE PROMPT" lines) N at a time, writing answers as they finish; run again to resume.')
+    .argument('<input>', 'JSONL file of requests')
+    .option('--output <file>', 'where answers go, one OpenAI batch output line each (default INPUT.out.jsonl)')
+    .option('--server <url>', 'glimpse base URL (default $GLIMPSE_SERVER or http://127.0.0.1:8080)')
+    .option('--in-process', 'start glimpse in this process (configured by --config and GLIMPSE_* variables) instead of using a server', false)
+    .option('--config <file>', 'config file for --in-process')
+    .option('--api-key <key>', 'API key', process.env.GLIMPSE_API_KEY)
+    .option('--concurrency <n>', 'requests at once (default 4)', positiveInt, 4)
+    .action((input: string, opts: { output?: string; server?: string; inProcess: boolean; config?: string; apiKey?: string; concurrency: number }) => {
+      result = batchCommand({ input, ...opts });
     });
 
   try {
