@@ -92,3 +92,15 @@ test('--upstream-model still pins the name; a replica serving another model is n
   assert.deepEqual([chats(a).length, chats(b).length], [4, 0]);
   assert.deepEqual(((await (await fetch(g.url + '/v1/models')).json()) as { data: Array<{ id: string }> }).data.map((m) => m.id), [a.model]);
 });
+
+test('with --upstream-routes each model has its own capacity: one model\'s full pool queues its own requests, not another model\'s', async (t) => {
+  const flash = await startFakeVllm({ script: () => ({ reasoning: [], content: ['a', 'b', 'c', 'd', 'e', 'f'], delayMs: 60 }) });
+  const big = await startFakeVllm({ model: 'glm-4.6v' });
+  const g = await pool(t, [flash, big], { upstream: [`${flash.url}#max=1`], upstreamModel: flash.model, upstreamRoutes: { 'glm-4.6v': `${big.url}#max=1` } });
+  const busy = burst(g, 3, () => chatBody({ model: flash.model }));
+  await waitFor(() => flash.running() === 1 && g.pipeline.stats().queued === 2, 'the flash pool full, two of its requests queued');
+  // The other model's pool has room: answered while the flash requests still wait.
+  assert.equal((await postChat(g, chatBody({ model: 'glm-4.6v' }))).status, 200);
+  assert.equal(g.pipeline.stats().queued, 2, 'the flash requests are still waiting');
+  assert.deepEqual(await busy, [200, 200, 200]);
+});
