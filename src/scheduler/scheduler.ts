@@ -141,12 +141,16 @@ export class Scheduler {
 
   /**
    * Refuse now, without waiting, if acquire() would refuse at once (full queue, draining).
-   * Lets the server skip expensive work (image decoding) for a request that cannot be admitted.
+   * Lets the server skip expensive work (reading the body, decoding images) for a request that
+   * cannot be admitted.
    */
   checkAdmission(pool?: string): void {
     if (this.draining) throw shuttingDown();
-    if (this.admitsNow(pool ?? ONE_POOL)) return;
-    if (this.line.length >= this.opts.maxQueue) {
+    // Without a pool (before the body, so before the model, is read): refused only when the line
+    // is full and nothing anywhere has room, as a request for any model would be.
+    const anyRoom = this.running < this.totalCapacity();
+    if (pool === undefined ? anyRoom && this.line.length === 0 : this.admitsNow(pool)) return;
+    if (this.line.length >= this.opts.maxQueue && (pool !== undefined || !anyRoom)) {
       this.counters.rejectedFull++;
       throw this.queueFull();
     }

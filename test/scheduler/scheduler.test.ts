@@ -255,3 +255,17 @@ test('background work respects each pool\'s capacity and the interactive reserve
   for (const slot of [other, second!]) slot.release();
   await s.idle();
 });
+
+test('checkAdmission without a pool (before the body is read) refuses once the line is full and no pool has room', async () => {
+  const s = new Scheduler({ capacity: (pool) => (pool === undefined ? 2 : 1), maxQueue: 1, queueTimeoutMs: 10_000 });
+  const a = await s.acquire({ pool: 'a' });
+  s.checkAdmission();
+  const b = await s.acquire({ pool: 'b' });
+  const waiting = s.acquire({ pool: 'a' });
+  assert.throws(() => s.checkAdmission(), (e: unknown) => e instanceof GlimpseError && e.code === 'queue_full');
+  a.release();
+  const a2 = await waiting;
+  s.checkAdmission();
+  for (const slot of [a2, b]) slot.release();
+  await s.idle();
+});
