@@ -33,10 +33,10 @@ export interface RunningProcess {
 }
 
 /** `glimpse serve` from dist/ (see buildGlimpse) with these flags, a free port and warn-level logs; ready when /ready is 200. */
-export async function startGlimpse(flags: string[], opts: { nodeFlags?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<RunningProcess> {
+export async function startGlimpse(flags: string[], opts: { nodeFlags?: string[]; env?: NodeJS.ProcessEnv; bin?: string } = {}): Promise<RunningProcess> {
   const port = await freePort();
   const t0 = performance.now();
-  const child = spawn(process.execPath, [...(opts.nodeFlags ?? []), bin, 'serve', '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn', ...flags], {
+  const child = spawn(process.execPath, [...(opts.nodeFlags ?? []), opts.bin ?? bin, 'serve', '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn', ...flags], {
     cwd: root,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'ignore', 'inherit'],

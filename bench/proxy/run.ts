@@ -8,6 +8,7 @@
  *   npm run bench:proxy                      # 5 s per cell
  *   npm run bench:proxy -- --seconds 10 --targets direct,glimpse
  *   npm run bench:proxy -- --profile         # also: glimpse under --cpu-prof, top frames printed
+ *   npm run bench:proxy -- --targets direct,glimpse,glimpse-baseline --baseline-bin /tmp/old/bin/glimpse.js
  *
  * Every request samples (temperature 0.8) so glimpse's answer cache does not serve it. The client is
  * one Node process on the same 2 cores: the direct and nginx rows are bounded by it, the others by
@@ -33,6 +34,7 @@ const { values: args } = parseArgs({
     targets: { type: 'string', default: 'direct,nginx,fastapi,glimpse,glimpse-workers-2' },
     modes: { type: 'string', default: 'json,stream' },
     profile: { type: 'boolean', default: false },
+    'baseline-bin': { type: 'string', description: "another build's bin/glimpse.js, measured as target glimpse-baseline (e.g. a worktree of an older commit)" },
   },
 });
 const MODEL = 'zai-org/GLM-4.6V-Flash';
@@ -98,6 +100,8 @@ async function startTarget(target: string, upstream: string, nodeFlags: string[]
       return await startFastapi(upstream);
     case 'glimpse':
       return await startGlimpse(glimpseFlags, { nodeFlags });
+    case 'glimpse-baseline':
+      return args['baseline-bin'] ? await startGlimpse(glimpseFlags, { bin: args['baseline-bin'] }) : 'skipped: no --baseline-bin';
     case 'glimpse-workers-2':
       return hasWorkersFlag() ? await startGlimpse([...glimpseFlags, '--workers', '2']) : 'pending: glimpse serve has no --workers flag yet';
     default:
