@@ -104,3 +104,13 @@ test('with --upstream-routes each model has its own capacity: one model\'s full 
   assert.equal(g.pipeline.stats().queued, 2, 'the flash requests are still waiting');
   assert.deepEqual(await busy, [200, 200, 200]);
 });
+
+test('with every primary replica down, the capacity is the fallback pool\'s, which takes the traffic', async (t) => {
+  const backup = await startFakeVllm({ model: 'backup-vlm', script: slow });
+  const g = await pool(t, [backup], { upstream: ['http://127.0.0.1:9/v1'], upstreamModel: 'zai-org/GLM-4.6V-Flash', fallbackUpstream: [`${backup.url}#max=3`], fallbackUpstreamModel: 'backup-vlm', upstreamRetryBackoffMs: 1, upstreamConnectTimeout: 1 });
+  assert.equal((await members(g))[0]!.state, 'down');
+  assert.equal(g.pipeline.stats().maxInFlight, 3);
+  const done = burst(g, 3, () => chatBody());
+  await waitFor(() => backup.running() === 3, 'three running at the fallback pool at once');
+  assert.deepEqual(await done, [200, 200, 200]);
+});

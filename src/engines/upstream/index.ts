@@ -301,9 +301,17 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
       const why = primary.members.map((m) => `${m.base}: ${m.lastError ?? m.breaker.current}`).join('; ');
       return { status: 'unhealthy', modelLoaded: false, ready: false, reason: `No upstream is answering (${why}).` };
     },
-    // Without a model: the pinned one's servers, or (discovered models) every server.
-    capacity: (requested?: string) => primary.capacity(requested !== undefined ? upstreamFor(requested) : pinned ? upstreamModel : undefined),
-    onCapacityChange: (listener) => primary.onCapacityChange(listener),
+    // Without a model: the pinned one's servers, or (discovered models) every server. The primary
+    // pool's while any of it is up, else the fallback pool's (it takes the traffic then), else 1
+    // (requests go on to fail fast, or to the degraded answer, rather than wait).
+    capacity: (requested?: string) => {
+      const name = requested !== undefined ? upstreamFor(requested) : pinned ? upstreamModel : undefined;
+      return primary.capacity(name) || (fallbackPool?.capacity(config.fallbackUpstreamModel ?? name) ?? 0) || 1;
+    },
+    onCapacityChange(listener) {
+      const offs = pools.map((p) => p.onCapacityChange(listener));
+      return () => offs.forEach((off) => off());
+    },
     poolStats: () =>
       pools.map((p, i) => {
         // A server that lists models, none of them the one this pool asks for, is not used for it: say so.

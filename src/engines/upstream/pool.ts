@@ -223,10 +223,15 @@ export class UpstreamPool {
     return known.length ? known : this.members;
   }
 
-  /** Requests the pool can take at once now (for a model): its usable members' limits summed, at least 1. */
+  /**
+   * Requests the pool can take at once now (for a model): its usable members' limits summed;
+   * when every breaker is open, those passing their check (routing ignores breakers then too,
+   * panic mode); 0 when every member is down.
+   */
   capacity(model?: string): number {
-    const sum = this.serving(model).reduce((n, m) => n + (this.usable(m) ? m.limit.current : 0), 0);
-    return Math.max(1, sum);
+    const members = this.serving(model);
+    const sum = (ok: (m: PoolMember) => boolean) => members.reduce((n, m) => n + (ok(m) ? m.limit.current : 0), 0);
+    return sum((m) => this.usable(m)) || sum((m) => m.healthy !== false);
   }
 
   /**
