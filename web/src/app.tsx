@@ -17,6 +17,7 @@ import { newId } from './ids';
 import type { UserMessage } from './store';
 import { TopBar } from './top-bar';
 import { MessageList, SettingsPanel } from './views';
+import { BatchesPanel } from './batches';
 
 export function App() {
   const { settings, setSettings, update, lang, t } = useSettings();
@@ -34,6 +35,7 @@ export function App() {
   } = useAttachments(uiConfig, t, notify);
   const [draft, setDraft] = useState('');
   const [settingsOpen, setSettingsOpen] = useState(false);
+  const [batchesOpen, setBatchesOpen] = useState(false);
   const inputRef = useRef<HTMLTextAreaElement>(null);
   const { listRef, onScroll, follow } = useFollowScroll(messages);
 
@@ -121,6 +123,8 @@ export function App() {
         health={health}
         settingsOpen={settingsOpen}
         onToggleSettings={() => setSettingsOpen((o) => !o)}
+        batchesOpen={batchesOpen}
+        onToggleBatches={() => setBatchesOpen((o) => !o)}
         onClear={clear}
       />
 
@@ -134,6 +138,9 @@ export function App() {
           onClose={() => setSettingsOpen(false)}
         />
       )}
+
+      {batchesOpen && <div class="backdrop" aria-hidden="true" onClick={() => setBatchesOpen(false)} />}
+      {batchesOpen && <BatchesPanel t={t} apiKey={settings.apiKey || undefined} onClose={() => setBatchesOpen(false)} />}
 
       <main class="conversation" ref={listRef} onScroll={onScroll} aria-live="off">
         {(server === 'loading' || server === 'unhealthy') && health?.reason && (

@@ -84,6 +84,15 @@ const en = {
   dismiss: 'Dismiss',
   cutAtMaxTokens: 'The answer reached the max tokens limit and was cut there (raise it in Settings).',
   storageFull: 'Browser storage is full: {n} older images will not survive a reload (the text will).',
+  batches: 'Batches',
+  closeBatches: 'Close batches',
+  batchesHint: 'A JSONL file, one OpenAI batch request per line ({"custom_id", "method": "POST", "url": "/v1/chat/completions", "body"}). Its lines run in the background, behind interactive questions.',
+  batchesUpload: 'Upload a JSONL and start a batch',
+  batchesEmpty: 'No batches yet.',
+  batchesDownload: 'Download results',
+  batchesErrors: 'Download errors',
+  batchesCancel: 'Cancel',
+  batchesFailed: '{n} failed',
 };
 
 export type Key = keyof typeof en;
@@ -171,6 +180,15 @@ const zh: Record<Key, string> = {
   dismiss: '关闭',
   cutAtMaxTokens: '回答达到最大 token 数上限，在此处被截断（可在设置中调高）。',
   storageFull: '浏览器存储已满：{n} 张较早的图片在刷新后不会保留（文字会保留）。',
+  batches: '批处理',
+  closeBatches: '关闭批处理',
+  batchesHint: 'JSONL 文件，每行一个 OpenAI 批处理请求（{"custom_id", "method": "POST", "url": "/v1/chat/completions", "body"}）。各行在后台运行，排在交互提问之后。',
+  batchesUpload: '上传 JSONL 并开始批处理',
+  batchesEmpty: '还没有批处理。',
+  batchesDownload: '下载结果',
+  batchesErrors: '下载错误',
+  batchesCancel: '取消',
+  batchesFailed: '{n} 个失败',
 };
 
 const tables: Record<Lang, Record<Key, string>> = { en, zh };

@@ -14,6 +14,8 @@ export interface TopBarProps {
   health: Health | null;
   settingsOpen: boolean;
   onToggleSettings: () => void;
+  batchesOpen: boolean;
+  onToggleBatches: () => void;
   onClear: () => void;
 }
 
@@ -42,6 +44,8 @@ export function TopBar({
   health,
   settingsOpen,
   onToggleSettings,
+  batchesOpen,
+  onToggleBatches,
   onClear,
 }: TopBarProps) {
   const label = serverLabel(t, server, health);
@@ -126,6 +130,20 @@ export function TopBar({
           <svg class="btn-icon" viewBox="0 0 24 24" aria-hidden="true">
             <path d="M4 7h16M9 7V4h6v3M6 7l1 13h10l1-13" />
           </svg>
+        </button>
+        <button
+          type="button"
+          class="ghost"
+          aria-expanded={batchesOpen}
+          aria-controls="batches"
+          title={t('batches')}
+          onClick={onToggleBatches}
+          data-testid="batches-toggle"
+        >
+          <span class="btn-text">{t('batches')}</span>
+          <span class="btn-icon" aria-hidden="true">
+            ≡
+          </span>
         </button>
         <button
           type="button"
