@@ -10,7 +10,9 @@
 import type { Config } from '../config/index.js';
 import { GlimpseError, type GenerateRequest, type ImageInput, type ImageSource, type ResolvedImage } from '../core/index.js';
 import { fetchImageBytes, type FetchImageOptions } from './fetch.js';
-import { checkBase64Length, checkEncodedBytes, checkImageCount, imageSettings, maxEdgeFor, type ImageSettings } from './limits.js';
+import { expandDocuments } from '../documents/index.js';
+import { expandVideos } from '../video/index.js';
+import { checkBase64Length, checkEncodedBytes, checkImageCount, imageSettings, maxEdgeFor, settingsOf, type ImageSettings, type MediaConfig } from './limits.js';
 import { decodeGate } from './gate.js';
 import { normalizeImage } from './normalize.js';
 import { isSupportedFormat, sniffImageFormat } from './sniff.js';
@@ -21,6 +23,8 @@ export { fetchImageBytes, pinnedDispatcher, systemResolver, type FetchImageOptio
 export { addressRefusal, bareHost, domainMatches, firstRefusal, literalAddress, type HostResolver, type ResolvedAddress } from './ssrf.js';
 export { imageSettings, maxEdgeFor, type ImageSettings } from './limits.js';
 export { DecodeGate, decodeGate } from './gate.js';
+export { fromPixels } from './normalize.js';
+export { fitToBudget, imageTokens, shareOf, type Size } from './budget.js';
 
 /** Options beyond the config, for callers that need them (model profiles, tests). */
 export interface ResolveImageOptions {
@@ -34,6 +38,8 @@ export interface ResolveImageOptions {
   ca?: string;
   /** What the engine reads: decoded pixels (no encode) or encoded bytes (default). */
   output?: ImageInput;
+  /** The engine takes video whole (an upstream pool that serves it): videos are checked and kept, not sampled. */
+  keepVideo?: boolean;
 }
 
 // Base64 alphabet (standard and URL-safe), with the line breaks and spaces some encoders insert, and padding.
@@ -67,7 +73,8 @@ function decodeDataUrl(url: string, s: ImageSettings): Buffer {
   return decodeBase64(url.slice(comma + 1), s);
 }
 
-async function sourceBytes(src: ImageSource, s: ImageSettings, opts: ResolveImageOptions, signal?: AbortSignal): Promise<Buffer> {
+/** The bytes a source holds: decoded base64, an upload, or an SSRF-guarded fetch, within the byte limits of `s`. */
+export async function sourceBytes(src: ImageSource, s: ImageSettings, opts: ResolveImageOptions, signal?: AbortSignal): Promise<Buffer> {
   switch (src.kind) {
     case 'bytes':
       if (!Buffer.isBuffer(src.data)) throw new GlimpseError('invalid_image', 'The uploaded image has no bytes.', { param: 'image' });
@@ -148,10 +155,16 @@ function imageParts(req: GenerateRequest) {
  * Resolve every image in the request in place. The image count is checked before any image is
  * touched; images are resolved concurrently and the first failure cancels the rest.
  */
-export async function resolveImages(req: GenerateRequest, config?: Pick<Config, 'images'>, signal?: AbortSignal, opts: ResolveImageOptions = {}): Promise<void> {
+export async function resolveImages(req: GenerateRequest, config?: MediaConfig, signal?: AbortSignal, opts: ResolveImageOptions = {}): Promise<void> {
   const s = imageSettings(config);
+  // The client's own images count against the image limit; pages and frames have limits of their own.
+  checkImageCount(imageParts(req).filter((p) => !p.resolved).length, s);
+  if (req.messages.some((m) => m.content.some((p) => p.type === 'document' || p.type === 'video'))) {
+    const media = { images: s, documents: config?.documents ?? settingsOf('documents'), video: config?.video ?? settingsOf('video') };
+    const output = opts.output ?? 'encoded';
+    await Promise.all([expandDocuments(req, media, output, signal), expandVideos(req, media, output, opts.keepVideo ?? false, signal)]);
+  }
   const parts = imageParts(req);
-  checkImageCount(parts.length, s);
   const pending = parts.filter((p) => !p.resolved);
   if (!pending.length) return;
   const group = new AbortController();

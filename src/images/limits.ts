@@ -8,13 +8,20 @@ import { GlimpseError } from '../core/index.js';
 
 export type ImageSettings = Config['images'];
 
-let defaults: ImageSettings | undefined;
+/** The settings the image pipeline reads: images, and documents and videos where a request has them. */
+export type MediaConfig = Pick<Config, 'images'> & Partial<Pick<Config, 'documents' | 'video'>>;
+
+let defaults: Config | undefined;
+
+/** One section's schema defaults, for callers (tests, tools) that give no config. */
+export function settingsOf<K extends 'images' | 'documents' | 'video'>(key: K): Config[K] {
+  defaults ??= Value.Default(ConfigSchema, {}) as Config;
+  return defaults[key];
+}
 
 /** The image settings of this config, or the schema defaults when no config is given. */
 export function imageSettings(config?: Pick<Config, 'images'>): ImageSettings {
-  if (config?.images) return config.images;
-  defaults ??= (Value.Default(ConfigSchema, {}) as Config).images;
-  return defaults;
+  return config?.images ?? settingsOf('images');
 }
 
 /** The longest edge images get for this model: its profile's (images.maxEdgeByModel), else images.maxEdge. */

@@ -93,17 +93,25 @@ export async function normalizeImage(data: Buffer, format: SupportedFormat, opts
   const { width, height, channels } = raw.info;
   if (channels !== 3) throw invalidImage(format, new Error(`unexpected ${channels} channels after normalization`));
 
+  return fromPixels(raw.data, width, height, format, s, opts.output);
+}
+
+/**
+ * A resolved image from normalized 8-bit RGB pixels (a decoded image, a rendered page, a video
+ * frame): fingerprinted, and encoded only for engines that take bytes.
+ */
+export async function fromPixels(rgb: Buffer, width: number, height: number, sourceFormat: string, s: ImageSettings, output?: ImageInput): Promise<ResolvedImage> {
   // The encode (only for engines that take bytes) runs on the threadpool while the main thread hashes.
-  const pending = opts.output === 'pixels' ? undefined : encodePixels(raw.data, width, height, s);
-  const phash = differenceHash(raw.data, width, height, 3);
-  const sha256 = pixelSha256(raw.data, width, height, 3);
-  const base = { width, height, sourceFormat: format, sha256, phash };
-  if (!pending) return { ...base, rgb: { data: raw.data, width, height } };
+  const pending = output === 'pixels' ? undefined : encodePixels(rgb, width, height, s);
+  const phash = differenceHash(rgb, width, height, 3);
+  const sha256 = pixelSha256(rgb, width, height, 3);
+  const base = { width, height, sourceFormat, sha256, phash };
+  if (!pending) return { ...base, rgb: { data: rgb, width, height } };
   let out: Buffer;
   try {
     out = await pending;
   } catch (err) {
-    throw invalidImage(format, err);
+    throw invalidImage(sourceFormat, err);
   }
   return { ...base, data: out, mime: MIME[s.outputFormat] };
 }

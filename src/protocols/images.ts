@@ -1,4 +1,4 @@
-import { GlimpseError, type ImageSource } from '../core/index.js';
+import { GlimpseError, type ContentPart, type ImageSource } from '../core/index.js';
 
 const BASE64_RE = /^[A-Za-z0-9+/\s]+={0,2}\s*$/;
 
@@ -27,3 +27,21 @@ export function imageSourceFromString(value: string, param: string): ImageSource
   return { kind: 'base64', data: s };
 }
 
+
+const OLE2 = Buffer.from([0xd0, 0xcf, 0x11, 0xe0]);
+const EBML = Buffer.from([0x1a, 0x45, 0xdf, 0xa3]);
+// ISO media brands that are still images (AVIF, HEIF), not video.
+const IMAGE_BRANDS = new Set(['avif', 'avis', 'heic', 'heix', 'heim', 'heis', 'mif1', 'msf1']);
+
+/**
+ * An uploaded file as a message part, by its first bytes: a PDF or Office file is a document, an
+ * MP4/MOV/WebM/MKV a video, anything else an image (the image pipeline refuses what is none).
+ */
+export function uploadedPart(data: Buffer, filename?: string): ContentPart {
+  const source: ImageSource = { kind: 'bytes', data, ...(filename ? { filename } : {}) };
+  const head = data.subarray(0, 1024);
+  if (head.includes('%PDF-') || head.subarray(0, 4).equals(OLE2) || head.readUInt32LE(0) === 0x04034b50) return { type: 'document', source, ...(filename ? { filename } : {}) };
+  const box = data.length >= 12 ? data.toString('latin1', 4, 8) : '';
+  if (head.subarray(0, 4).equals(EBML) || ['moov', 'mdat', 'wide', 'free'].includes(box) || (box === 'ftyp' && !IMAGE_BRANDS.has(data.toString('latin1', 8, 12)))) return { type: 'video', source };
+  return { type: 'image', source };
+}

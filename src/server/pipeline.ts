@@ -181,7 +181,9 @@ export function createPipeline(config: Config, engine: Engine, logger: Logger, c
       if (clientSignal.aborted) throw new GlimpseError('client_closed', 'The client went away before the request started.');
       // Background work is never refused for a full queue (it waits its turn); only shutdown stops it.
       if (!opts.background) scheduler.checkAdmission(req.model);
-      await resolveImages(req, config, clientSignal, { output: engine.imageInput ?? 'encoded' });
+      // Videos go whole only to an upstream pool said to serve them (vLLM, SGLang); every other engine gets frames.
+      const keepVideo = config.video.upstreamPassthrough && engine.info().engine === 'upstream';
+      await resolveImages(req, config, clientSignal, { output: engine.imageInput ?? 'encoded', keepVideo });
       // Looked up once every image has its fingerprint (the key is made of them), before
       // admission: a hit costs no engine slot.
       const found = await cache.lookup(req);

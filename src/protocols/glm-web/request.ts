@@ -3,7 +3,7 @@
  * (max_new_tokens, temperature 0.7 and top_p 1 unless given). WebSocket messages speak the same
  * fields (protocols/websocket).
  */
-import { GlimpseError, type GenerateRequest, type ImageSource, type SamplingParams } from '../../core/index.js';
+import { GlimpseError, type ContentPart, type GenerateRequest, type ImageSource, type SamplingParams } from '../../core/index.js';
 import type { RequestDefaults, RequestOrigin } from '../defaults.js';
 import { imageSourceFromString } from '../images.js';
 import { checkPrompt, singleTurn } from '../messages.js';
@@ -46,7 +46,7 @@ export function glmRequest(
 }
 
 /** Multipart /infer: every field a string, the image an uploaded file (or a string field); nothing checked yet. */
-export function inferRequest(fields: Record<string, string>, file: ImageSource | undefined, origin: RequestOrigin, defaults: RequestDefaults): GenerateRequest {
+export function inferRequest(fields: Record<string, string>, file: ContentPart | undefined, origin: RequestOrigin, defaults: RequestDefaults): GenerateRequest {
   const image = file ?? (fields.image ? imageSourceFromString(fields.image, 'image') : undefined);
   if (!image) throw new GlimpseError('missing_image', "Send the image as a multipart file field named 'image'.", { param: 'image' });
   const prompt = checkPrompt(fields.prompt ?? fields.question, defaults.maxPromptChars, "Send the question as a multipart field named 'prompt'.");
@@ -54,7 +54,7 @@ export function inferRequest(fields: Record<string, string>, file: ImageSource |
 }
 
 /** One question about one image, as a request. */
-export function single(origin: RequestOrigin, defaults: RequestDefaults, f: { model?: string; prompt: string; image?: ImageSource; system?: string; sampling: SamplingParams; thinking?: boolean }): GenerateRequest {
+export function single(origin: RequestOrigin, defaults: RequestDefaults, f: { model?: string; prompt: string; image?: ImageSource | ContentPart; system?: string; sampling: SamplingParams; thinking?: boolean }): GenerateRequest {
   return {
     id: origin.id,
     model: f.model || defaults.model,

@@ -1,11 +1,31 @@
 /** Chat Completions body → GenerateRequest. The route and async jobs share it. */
 import { GlimpseError, type ChatMessage, type ContentPart, type ExtraSampling, type GenerateRequest } from '../../core/index.js';
 import type { RequestDefaults, RequestOrigin } from '../defaults.js';
-import { contentPart, internalRole, requireUserTurn } from '../messages.js';
+import { contentPart, internalRole, requireUserTurn, type WirePart } from '../messages.js';
 import { checkTemplateArgs } from '../template-args.js';
 import { resolveThinking } from '../thinking.js';
 import { checkToolChoice } from '../tools.js';
 import type { ChatBody } from './schema.js';
+
+type ChatPart = Exclude<ChatBody['messages'][number]['content'], string | null | undefined>[number];
+
+/** One OpenAI content part in the shape every dialect's parts take. */
+function wirePart(p: ChatPart, at: string): WirePart {
+  switch (p.type) {
+    case 'text':
+      return { text: p.text };
+    case 'image_url':
+      return typeof p.image_url === 'string' ? { imageUrl: p.image_url } : { imageUrl: p.image_url.url, detail: p.image_url.detail };
+    case 'video_url':
+      return { videoUrl: typeof p.video_url === 'string' ? p.video_url : p.video_url.url };
+    case 'file_url':
+      return { fileUrl: p.file_url.url };
+    case 'file':
+      // Uploaded file ids name OpenAI's own file store, which glimpse does not have.
+      if (!p.file.file_data) throw new GlimpseError('invalid_request', `${at}.file needs file_data (a data URL such as data:application/pdf;base64,...); file_id is not supported.`, { param: `${at}.file` });
+      return { fileData: p.file.file_data, filename: p.file.filename };
+  }
+}
 
 /** OpenAI messages → internal messages. `reasoning_content` of earlier turns is dropped, as GLM expects. */
 export function toInternalMessages(messages: ChatBody['messages']): ChatMessage[] {
@@ -17,9 +37,7 @@ export function toInternalMessages(messages: ChatBody['messages']): ChatMessage[
         ? []
         : typeof m.content === 'string'
           ? [{ type: 'text', text: m.content }]
-          : m.content.map((p, j) =>
-              contentPart(p.type === 'text' ? { text: p.text } : { imageUrl: typeof p.image_url === 'string' ? p.image_url : p.image_url.url }, turn, `messages.${i}`, `messages.${i}.content.${j}.image_url`),
-            );
+          : m.content.map((p, j) => contentPart(wirePart(p, `messages.${i}.content.${j}`), turn, `messages.${i}`, `messages.${i}.content.${j}.${p.type}`));
     if (role === 'tool') {
       if (!m.tool_call_id) throw new GlimpseError('invalid_request', `messages.${i} is a tool result: it needs the tool_call_id of the call it answers.`, { param: `messages.${i}.tool_call_id` });
       return { role, content, toolCallId: m.tool_call_id };

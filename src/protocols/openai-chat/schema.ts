@@ -9,8 +9,15 @@ export function chatSchemas(config: Config) {
   const textPart = Type.Object({ type: Type.Literal('text'), text: Type.String({ maxLength: config.maxPromptChars }) });
   const imageUrlPart = Type.Object({
     type: Type.Literal('image_url'),
-    image_url: Type.Union([Type.Object({ url: imageString, detail: Type.Optional(Type.String()) }), imageString]),
+    image_url: Type.Union([Type.Object({ url: imageString, detail: Type.Optional(Type.Enum(['low', 'high', 'auto'], { description: "OpenAI's detail: low = one 512 px view; high/auto = the model's own size." })) }), imageString]),
   });
+  // Documents as OpenAI sends them (file_data, a data URL) and as Zhipu does (file_url); videos as vLLM and Zhipu do.
+  const filePart = Type.Object({
+    type: Type.Literal('file'),
+    file: Type.Object({ file_data: Type.Optional(imageString), file_id: Type.Optional(Type.String()), filename: Type.Optional(Type.String({ maxLength: 256 })) }),
+  });
+  const fileUrlPart = Type.Object({ type: Type.Literal('file_url'), file_url: Type.Object({ url: imageString }) });
+  const videoUrlPart = Type.Object({ type: Type.Literal('video_url'), video_url: Type.Union([Type.Object({ url: imageString }), imageString]) });
   const toolCall = Type.Object({
     id: Type.String({ minLength: 1, maxLength: 256 }),
     type: Type.Literal('function'),
@@ -18,7 +25,7 @@ export function chatSchemas(config: Config) {
   });
   const message = Type.Object({
     role: Type.Enum(['system', 'developer', 'user', 'assistant', 'tool']),
-    content: Type.Optional(Type.Union([Type.String({ maxLength: config.maxPromptChars }), Type.Array(Type.Union([textPart, imageUrlPart]), { maxItems: 64 }), Type.Null()])),
+    content: Type.Optional(Type.Union([Type.String({ maxLength: config.maxPromptChars }), Type.Array(Type.Union([textPart, imageUrlPart, filePart, fileUrlPart, videoUrlPart]), { maxItems: 64 }), Type.Null()])),
     reasoning_content: Type.Optional(Type.Union([Type.String(), Type.Null()])),
     name: Type.Optional(Type.String()),
     tool_calls: Type.Optional(Type.Union([Type.Array(toolCall, { maxItems: 128 }), Type.Null()])),

@@ -8,10 +8,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { MultipartFile } from '@fastify/multipart';
 import type { Config } from '../../config/index.js';
-import { GlimpseError, toGlimpseError, type ImageSource } from '../../core/index.js';
+import { GlimpseError, toGlimpseError, type ContentPart } from '../../core/index.js';
 import { collectAnswer } from '../../streaming/index.js';
 import type { RequestDefaults } from '../../protocols/defaults.js';
 import { glmRequest, inferRequest } from '../../protocols/glm-web/request.js';
+import { uploadedPart } from '../../protocols/images.js';
 import { apiInferSseEncoder, glmChatBody, inferBody, multimodalCompletion } from '../../protocols/glm-web/encode.js';
 import type { ApiInferBody, GlmChatBody, glmSchemas, MultimodalBody } from '../../protocols/glm-web/schema.js';
 import { origin } from '../http.js';
@@ -72,17 +73,18 @@ export function registerGlmRoutes(app: FastifyInstance, deps: { config: Config; 
       try {
         if (!request.isMultipart()) throw new GlimpseError('unsupported_media_type', "This endpoint takes multipart/form-data with an 'image' file and a 'prompt' field.");
         const fields: Record<string, string> = {};
-        let image: ImageSource | undefined;
+        let image: ContentPart | undefined;
         for await (const part of request.parts({ limits: { fileSize: config.bodyLimit, files: 1, fields: 16, fieldSize: config.maxPromptChars * 4 } })) {
           if (part.type === 'file') {
             const file = part as MultipartFile;
-            if (file.fieldname !== 'image' && file.fieldname !== 'file') {
+            if (!['image', 'file', 'document', 'video'].includes(file.fieldname)) {
               await file.toBuffer();
               continue;
             }
             const data = await file.toBuffer();
-            if (file.file.truncated) throw new GlimpseError('image_too_large', `The uploaded image is larger than ${config.bodyLimit} bytes.`, { param: 'image' });
-            image = { kind: 'bytes', data, filename: file.filename };
+            if (file.file.truncated) throw new GlimpseError('image_too_large', `The uploaded file is larger than ${config.bodyLimit} bytes.`, { param: 'image' });
+            // A PDF, Office file or video is taken as such, whichever field it came in.
+            image = uploadedPart(data, file.filename);
           } else if (typeof part.value === 'string') {
             fields[part.fieldname] = part.value;
           }
