@@ -5,6 +5,8 @@
  * waits in glimpse's queue, not in the replicas'.
  */
 import { test } from 'node:test';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { startFakeVllm, type FakeVllm, type MetricsMode } from '../helpers/fake-vllm.js';
 import { startGlimpse, type RunningGlimpse } from '../helpers/glimpse.js';
@@ -38,6 +40,10 @@ test('limits set per URL (#max=) and in upstreamLimits are kept: the scheduler a
   assert.equal(sample(metrics, 'glimpse_upstream_in_flight', { upstream: b.url }), 2);
   assert.deepEqual(await done, [200, 200, 200, 200, 200, 200]);
   assert.equal(Math.max(a.peakWaiting(), b.peakWaiting()), 0, 'no request ever waited inside a replica');
+  if (existsSync('/usr/bin/promtool')) {
+    const r = spawnSync('promtool', ['check', 'metrics'], { input: metrics, encoding: 'utf8' });
+    assert.equal(r.status, 0, 'the per-replica metrics pass promtool: ' + r.stdout + r.stderr);
+  }
 });
 
 for (const mode of ['vllm', 'sglang'] as MetricsMode[]) {
