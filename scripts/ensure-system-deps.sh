@@ -2,7 +2,7 @@
 # Debian packages the test suite uses for real (no mocks): Chromium for the page, redis-server for
 # the Redis cache, promtool (Debian's prometheus) to check the /metrics exposition, nginx to run
 # deploy/nginx/glimpse.conf in front of glimpse, Docker (docker.io) and mmdebstrap to build and run
-# the Dockerfile and the Kubernetes pod spec. Installs what is missing when run as root with
+# the Dockerfile and the Kubernetes pod spec, ffmpeg for videos, LibreOffice for Office documents. Installs what is missing when run as root with
 # apt-get; otherwise says what to install. (bench/images also wants python3-pil; the tests do not.)
 set -euo pipefail
 need=()
@@ -12,6 +12,12 @@ command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 [[ -x /usr/sbin/nginx ]] || command -v nginx >/dev/null 2>&1 || need+=(nginx)
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap)
+# Videos are read with ffmpeg/ffprobe; Office documents converted with LibreOffice (Impress for
+# slides, Writer for text; the tests convert a .docx and a .pptx); bench/documents compares with poppler's pdftoppm.
+command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
+command -v soffice >/dev/null 2>&1 || need+=(libreoffice-impress libreoffice-writer)
+[[ -e /usr/lib/libreoffice/program/libswlo.so ]] || need+=(libreoffice-writer)
+command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 if ((${#need[@]} == 0)); then exit 0; fi
 if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
   echo "installing Debian packages for the tests: ${need[*]}" >&2
