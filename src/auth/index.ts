@@ -14,6 +14,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GlimpseError } from '../core/index.js';
+import { looksLikeJwt, verifyKeyJwt, type JwtSettings } from './jwt.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -26,6 +27,8 @@ export interface ApiKey {
   /** Shown in logs and used for fairness and cache scoping. */
   name: string;
   digest: Buffer;
+  /** A key written `id.secret` (Zhipu's form) also accepts HS256 JWTs signed with `secret` that name `id`: kept to check them. */
+  jwt?: { id: string; secret: string };
 }
 
 const digest = (secret: string): Buffer => createHash('sha256').update(secret, 'utf8').digest();
@@ -53,7 +56,8 @@ function keysFrom(entries: string[], fileText: string | undefined): ApiKey[] {
     const i = entry.indexOf(':');
     const [name, secret] = i > 0 ? [entry.slice(0, i), entry.slice(i + 1)] : ['key-' + digest(entry).toString('hex').slice(0, 8), entry];
     if (secret.length < 8) throw new Error(`API key '${name}' is shorter than 8 characters.`);
-    return { name, digest: digest(secret) };
+    const parts = /^([^.\s]+)\.([^.\s]+)$/.exec(secret);
+    return { name, digest: digest(secret), ...(parts ? { jwt: { id: parts[1]!, secret: parts[2]! } } : {}) };
   });
 }
 
@@ -65,6 +69,8 @@ function presentedSecret(request: FastifyRequest): string | undefined {
   if (typeof auth === 'string') {
     const m = /^Bearer\s+(.+)$/i.exec(auth.trim());
     if (m) return m[1];
+    // Zhipu's Node SDK sends its JWT with no scheme.
+    if (looksLikeJwt(auth.trim())) return auth.trim();
   }
   const header = request.headers['x-api-key'];
   if (typeof header === 'string' && header) return header;
@@ -116,6 +122,11 @@ export class ApiKeyRing {
 
   find(secret: string): ApiKey | undefined {
     return findKey(this.keys, secret);
+  }
+
+  /** The `id.secret` key with this id. */
+  byJwtId(id: string): ApiKey | undefined {
+    return this.keys.find((k) => k.jwt?.id === id);
   }
 
   /**
@@ -179,14 +190,16 @@ export class ApiKeyRing {
   }
 }
 
-export function registerApiKeys(app: FastifyInstance, ring: ApiKeyRing): void {
+export function registerApiKeys(app: FastifyInstance, ring: ApiKeyRing, jwt: JwtSettings): void {
   if (!ring.enforced) return;
   app.addHook('onRequest', async (request, reply) => {
     if (request.method === 'OPTIONS' || !PROTECTED.test(request.url)) return;
     // A keys file that holds no key yet: nothing to check against (the server refuses a public bind then).
     if (!ring.size) return;
     const secret = presentedSecret(request);
-    const key = secret ? ring.find(secret) : undefined;
+    let key = secret ? ring.find(secret) : undefined;
+    // Not a key itself but a JWT signed from one (Zhipu's SDKs): its own errors say what is wrong with it.
+    if (!key && secret && looksLikeJwt(secret)) key = ring.byJwtId(await verifyKeyJwt(secret, (id) => ring.byJwtId(id)?.jwt?.secret, jwt));
     if (!key) {
       reply.header('www-authenticate', 'Bearer realm="glimpse"');
       throw new GlimpseError('unauthorized', secret ? 'The API key is not valid.' : 'This server needs an API key: send Authorization: Bearer <key>.');

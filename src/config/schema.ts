@@ -56,6 +56,13 @@ export const ConfigSchema = Type.Object({
     default: 10,
     description: 'Seconds between re-reads of the API keys file, so rotated keys (a rewritten file, a changed Kubernetes Secret) apply without a restart; SIGHUP re-reads at once; 0: only on SIGHUP.',
   }),
+  apiKeyJwt: Type.Object(
+    {
+      clockSkewSeconds: Type.Integer({ minimum: 0, maximum: 3600, default: 30, description: "Seconds a JWT signed from an `id.secret` API key (Zhipu's SDKs) may be past its exp, or issued ahead of this server's clock." }),
+      maxLifetimeSeconds: Type.Integer({ minimum: 1, maximum: 86_400 * 30, default: 3600, description: 'Longest a JWT may be valid for, from its timestamp (issue time) to its exp.' }),
+    },
+    { default: {} },
+  ),
   trustProxy: Type.Array(Type.String(), {
     default: [],
     description: 'Addresses or CIDR ranges of the proxies in front (e.g. 127.0.0.1 for nginx on the same host) whose X-Forwarded-For and X-Forwarded-Proto are believed, so logs show the client\'s address. Empty: the connecting peer is the client.',

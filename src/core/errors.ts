@@ -26,6 +26,8 @@ export const ERROR_CODES = {
   item_reference_not_found: { status: 400, type: 'invalid_request_error' },
   // 401/403/404
   unauthorized: { status: 401, type: 'authentication_error' },
+  invalid_token: { status: 401, type: 'authentication_error' },
+  token_expired: { status: 401, type: 'authentication_error' },
   forbidden: { status: 403, type: 'permission_error' },
   model_not_found: { status: 404, type: 'invalid_request_error' },
   not_found: { status: 404, type: 'invalid_request_error' },

@@ -165,10 +165,17 @@ export interface GenerateRequest {
   trace?: { traceparent: string; tracestate?: string };
   /** API key id (not the secret) of the caller, when keys are in use: used for fairness and cache scoping. */
   keyId?: string;
+  /** The caller's end user, where the dialect names one (Zhipu's user_id): queued fairly apart from the key's other users. */
+  endUser?: string;
   /** Absolute deadline, ms since epoch. */
   deadline?: number;
   /** The caller's own pixel bounds for images, within the server's (min_pixels / max_pixels). */
   imageBudget?: ImageBudget;
+}
+
+/** Whom the scheduler's fair queue counts a request for: its key, or (where the dialect names one) the key's end user apart from its others. */
+export function fairnessKey(req: Pick<GenerateRequest, 'keyId' | 'endUser'>): string | undefined {
+  return req.endUser === undefined ? req.keyId : `${req.keyId ?? ''}\u0000${req.endUser}`;
 }
 
 export interface Usage {

@@ -15,6 +15,8 @@ import { registerGlmRoutes } from './routes/glm.js';
 import { registerHealthRoutes, type Lifecycle } from './routes/health.js';
 import { registerOpenAIRoutes } from './routes/openai.js';
 import { registerResponsesRoutes } from './routes/responses.js';
+import { registerAnthropicRoutes } from './routes/anthropic.js';
+import { registerZhipuRoutes, ZHIPU_CHAT_PATH } from './routes/zhipu.js';
 import { chatJobRunner, registerJobRoutes } from './routes/jobs.js';
 import { registerFileRoutes } from './routes/files.js';
 import { registerBatchRoutes } from './routes/batches.js';
@@ -45,7 +47,7 @@ const OPS_PATHS = new Set(['/health', '/livez', '/ready', '/metrics']);
  * Routes that start a generation. When the queue is full they are refused in onRequest, before
  * the body is read: an overloaded server must not parse a 20 MB image only to say 429.
  */
-const GENERATION_ROUTES = new Set(['/v1/chat/completions', '/v1/responses', '/v1/multimodal/completions', '/infer', '/v1/chat', '/api/v1/infer']);
+const GENERATION_ROUTES = new Set(['/v1/chat/completions', '/v1/responses', '/v1/messages', '/v1/messages/count_tokens', ZHIPU_CHAT_PATH, '/v1/multimodal/completions', '/infer', '/v1/chat', '/api/v1/infer']);
 
 const REQUEST_ID_RE = /^[\w.:-]{1,128}$/;
 
@@ -157,7 +159,7 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   keys.watch(config.apiKeysReloadSeconds, reportKeys);
   app.addHook('onClose', async () => keys.close());
   metrics.meterKeys(keys);
-  registerApiKeys(app, keys);
+  registerApiKeys(app, keys, config.apiKeyJwt);
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -202,6 +204,8 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
       tags: [
         { name: 'OpenAI', description: 'OpenAI-compatible endpoints' },
         { name: 'GLM-WEB', description: 'Shapes GLM-4.6V-Flash-WEB users already call' },
+        { name: 'Anthropic', description: "Anthropic's Messages API" },
+        { name: 'Zhipu', description: "Zhipu's chat API, where its SDKs call it" },
         { name: 'Ops', description: 'Health and readiness' },
       ],
     },
@@ -217,6 +221,8 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
     : undefined;
   app.addHook('onClose', async () => responseStore?.close());
   registerResponsesRoutes(app, { config, defaults, pipeline, store: responseStore });
+  registerAnthropicRoutes(app, { config, defaults, pipeline });
+  registerZhipuRoutes(app, { config, defaults, pipeline });
   registerGlmRoutes(app, { config, defaults, pipeline, schemas: glmSchemas(config) });
   const ws: WsRegistry = { sockets: new Set() };
   registerWsRoutes(app, { config, defaults, pipeline, registry: ws });

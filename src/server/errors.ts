@@ -6,8 +6,10 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { GlimpseError, toGlimpseError, type ErrorCode } from '../core/index.js';
 import { errorBody as openAIErrorBody } from '../protocols/openai-chat/encode.js';
 import { inferErrorBody } from '../protocols/glm-web/encode.js';
+import { anthropicErrorBody, anthropicStatus } from '../protocols/anthropic/encode.js';
+import { zhipuErrorBody, zhipuStatus } from '../protocols/zhipu/encode.js';
 
-export type ErrorFormat = 'openai' | 'infer' | 'plain';
+export type ErrorFormat = 'openai' | 'infer' | 'plain' | 'anthropic' | 'zhipu';
 
 interface AjvIssue {
   instancePath?: string;
@@ -175,7 +177,16 @@ export function errorBody(format: ErrorFormat, e: GlimpseError, extra: { costTim
       return inferErrorBody(e, extra.costTime);
     case 'plain':
       return { error: { message: e.message, code: e.code } };
+    case 'anthropic':
+      return anthropicErrorBody(e);
+    case 'zhipu':
+      return zhipuErrorBody(e);
   }
+}
+
+/** The HTTP status an error is answered with: the code's own, or where a dialect has its own (Anthropic's 529, Zhipu's 400 for business errors). */
+export function errorStatus(format: ErrorFormat, e: GlimpseError): number {
+  return format === 'anthropic' ? anthropicStatus(e) : format === 'zhipu' ? zhipuStatus(e) : e.status;
 }
 
 /** The headers an error answer carries: its own (x-ratelimit-*) and Retry-After when a retry has a time. */
@@ -185,5 +196,5 @@ export function errorHeaders(e: GlimpseError): Record<string, string> {
 
 export function sendError(reply: FastifyReply, format: ErrorFormat, e: GlimpseError, extra: { costTime?: number } = {}): FastifyReply {
   reply.headers(errorHeaders(e));
-  return reply.code(e.status).type('application/json; charset=utf-8').send(errorBody(format, e, extra));
+  return reply.code(errorStatus(format, e)).type('application/json; charset=utf-8').send(errorBody(format, e, extra));
 }

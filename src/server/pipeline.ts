@@ -9,7 +9,7 @@
  * and idle deadlines, the client's disconnect and the server's shutdown.
  */
 import { DEFAULT_MAX_IN_FLIGHT, type Config } from '../config/index.js';
-import { GlimpseError, hasToolTurns, toGlimpseError, type Engine, type GenerateEvent, type GenerateRequest } from '../core/index.js';
+import { fairnessKey, GlimpseError, hasToolTurns, toGlimpseError, type Engine, type GenerateEvent, type GenerateRequest } from '../core/index.js';
 import { createAnswerCache, type AnswerCache, type CachedAnswer, type CacheStatus } from '../cache/index.js';
 import { resolveImages } from '../images/index.js';
 import type { Logger } from '../observability/index.js';
@@ -192,7 +192,7 @@ export function createPipeline(config: Config, engine: Engine, logger: Logger, c
         logger.debug({ reqId: req.id, distance: found.distance }, 'answer cache hit');
         return replayAnswer(found.answer);
       }
-      const slot = await scheduler.acquire({ keyId: req.keyId, pool: req.model, signal: clientSignal, onPosition: opts.onQueued, background: opts.background });
+      const slot = await scheduler.acquire({ keyId: fairnessKey(req), pool: req.model, signal: clientSignal, onPosition: opts.onQueued, background: opts.background });
       let degradedHere = false;
       const onDegrade = (e: GlimpseError): string | undefined => {
         if (config.degradedAnswer === undefined || !UNAVAILABLE.has(e.code)) return undefined;

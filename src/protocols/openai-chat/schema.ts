@@ -100,7 +100,7 @@ export function chatSchemas(config: Config) {
     { description: 'A Chat Completions request to run in the background (stream is ignored), and optionally where to announce its end.' },
   );
 
-  return { chatCompletions, job };
+  return { chatCompletions, job, fields: chatFields };
 }
 
 export type ChatBody = Static<ReturnType<typeof chatSchemas>['chatCompletions']>;

@@ -1,0 +1,68 @@
+/**
+ * Zhipu's chat answers: OpenAI's chat.completion with Zhipu's `request_id`, its stream (each tool
+ * call whole in one chunk, as Zhipu sends them and its clients read them; usage on the finishing
+ * chunk), and Zhipu's error body with its business codes.
+ */
+import type { GlimpseError, Usage } from '../../core/index.js';
+import type { CollectedAnswer, SseEncoder } from '../../streaming/index.js';
+import { chatChunk, chatCompletion, openAIUsage } from '../openai-chat/encode.js';
+
+export interface ZhipuMeta {
+  id: string;
+  requestId: string;
+  created: number;
+  model: string;
+}
+
+export function zhipuCompletion(meta: ZhipuMeta, a: CollectedAnswer) {
+  const { object: _object, ...body } = chatCompletion(meta, a);
+  return { ...body, request_id: meta.requestId };
+}
+
+/** Zhipu's business codes for glimpse's codes, where one means the same; 1214 (a parameter is wrong) for other refusals, 500 for our failures. */
+const BUSINESS_CODES: Partial<Record<GlimpseError['code'], string>> = {
+  unauthorized: '1000',
+  invalid_token: '1002',
+  token_expired: '1003',
+  model_not_found: '1211',
+  context_length_exceeded: '1261',
+  rate_limited: '1302',
+  quota_exceeded: '1304',
+  queue_full: '1305',
+};
+
+export function zhipuErrorBody(e: GlimpseError) {
+  const code = BUSINESS_CODES[e.code] ?? (e.status < 500 ? '1214' : '500');
+  return { error: { code, message: e.message, glimpse_code: e.code } };
+}
+
+/** Zhipu answers refusals of a request's content with 400, keys with 401, limits with 429, its own failures with 500. */
+export function zhipuStatus(e: GlimpseError): number {
+  if (e.status === 401 || e.status === 429) return e.status;
+  if (e.code === 'model_not_found') return 400;
+  return e.status < 500 ? 400 : e.status === 503 ? 503 : 500;
+}
+
+export function zhipuSseEncoder(meta: ZhipuMeta): SseEncoder {
+  let usage: Usage | undefined;
+  const calls: Array<{ index: number; id: string; type: 'function'; function: { name: string; arguments: string } }> = [];
+  const chunk = (delta: Parameters<typeof chatChunk>[1], finish: Parameters<typeof chatChunk>[2] = null) => ({ ...chatChunk(meta, delta, finish), request_id: meta.requestId });
+  return {
+    terminator: '[DONE]',
+    event: async (sse, ev) => {
+      if (ev.type === 'token' && ev.text) await sse.json(chunk({ role: 'assistant', content: ev.text }));
+      else if (ev.type === 'reasoning') await sse.json(chunk({ role: 'assistant', reasoning_content: ev.text }));
+      else if (ev.type === 'tool_call') {
+        const call = (calls[ev.index] ??= { index: ev.index, id: ev.id ?? `call_${meta.id}_${ev.index}`, type: 'function', function: { name: '', arguments: '' } });
+        if (ev.name) call.function.name += ev.name;
+        if (ev.arguments) call.function.arguments += ev.arguments;
+      } else if (ev.type === 'usage') usage = ev.usage;
+      else if (ev.type === 'done' && ev.finishReason !== 'cancelled') {
+        const whole = calls.filter(Boolean);
+        if (whole.length) await sse.json(chunk({ role: 'assistant', tool_calls: whole }));
+        await sse.json({ ...chunk({ role: 'assistant', content: '' }, ev.finishReason), ...(usage ? { usage: openAIUsage(usage) } : {}) });
+      }
+    },
+    error: (sse, err) => sse.json(zhipuErrorBody(err)),
+  };
+}
