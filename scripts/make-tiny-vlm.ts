@@ -7,6 +7,9 @@
  *
  * Usage: npm run make-tiny-vlm [-- <output dir>]
  *
+ * `--arch glm-ocr` writes fixtures/tiny-glm-ocr instead: GLM-OCR's architecture (see
+ * tiny-vlm/glm-ocr.ts); with `--shape glm-ocr`, GLM-OCR's real sizes in 8-bit (about 1 GB, not committed).
+ *
  * `--shape smolvlm-256m` writes instead a model with HuggingFaceTB/SmolVLM-256M-Instruct's sizes
  * (12-block 768-wide vision encoder on 512 px tiles, 30-layer 576-wide decoder, 49,280-token
  * vocabulary, its image processor settings) and 8-bit weights laid out as its default
@@ -19,11 +22,21 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { writeJson } from './tiny-vlm/files.js';
+import { writeGlmOcr } from './tiny-vlm/glm-ocr.js';
 import { buildDecoder, buildEmbedTokens, buildVisionEncoder, type TinyDims } from './tiny-vlm/graphs.js';
 import { seededRandom } from './tiny-vlm/onnx-builder.js';
 import { buildTokenizer } from './tiny-vlm/tokenizer.js';
 
-const { values: opts, positionals } = parseArgs({ options: { shape: { type: 'string', default: 'tiny' } }, allowPositionals: true });
+const { values: opts, positionals } = parseArgs({ options: { shape: { type: 'string', default: 'tiny' }, arch: { type: 'string', default: 'idefics3' } }, allowPositionals: true });
+const ARCHS = ['idefics3', 'glm-ocr'];
+if (!ARCHS.includes(opts.arch!)) throw new Error(`--arch must be one of ${ARCHS.join(', ')}, not ${opts.arch}`);
+if (opts.arch === 'glm-ocr') {
+  if (!['tiny', 'glm-ocr'].includes(opts.shape!)) throw new Error(`--shape for --arch glm-ocr must be tiny or glm-ocr, not ${opts.shape}`);
+  const dir = resolve(positionals[0] ?? new URL('../fixtures/tiny-glm-ocr', import.meta.url).pathname);
+  console.log(writeGlmOcr(dir, opts.shape === 'glm-ocr'));
+  process.exit(0);
+}
 const SHAPES = ['tiny', 'tiny-q8', 'smolvlm-256m'];
 if (!SHAPES.includes(opts.shape!)) throw new Error(`--shape must be one of ${SHAPES.join(', ')}, not ${opts.shape}`);
 const real = opts.shape === 'smolvlm-256m';
@@ -81,7 +94,7 @@ const chatTemplate =
   "{% for line in message['content'] %}{% if line['type'] == 'text' %}{{line['text']}}{% elif line['type'] == 'image' %}{{ '<image>' }}{% endif %}{% endfor %}<end_of_utterance>\n" +
   "{% endfor %}{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}";
 
-const json = (name: string, value: unknown): void => writeFileSync(join(out, name), JSON.stringify(value, null, 2) + '\n');
+const json = (name: string, value: unknown): void => writeJson(out, name, value);
 
 json('config.json', {
   architectures: ['Idefics3ForConditionalGeneration'],

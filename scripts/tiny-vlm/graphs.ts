@@ -35,16 +35,16 @@ export interface TinyDims {
   quantize?: boolean;
 }
 
-type Rand = () => number;
+export type Rand = () => number;
 
-function weight(g: GraphBuilder, rand: Rand, name: string, dims: number[], scale?: number): string {
+export function weight(g: GraphBuilder, rand: Rand, name: string, dims: number[], scale?: number): string {
   const size = dims.reduce((a, b) => a * b, 1);
   const s = scale ?? 1 / Math.sqrt(dims[0]!);
   return g.floatInit(name, dims, randomWeights(rand, size, s));
 }
 
 /** x @ W for a [in, out] weight: float MatMul, or the dynamic-quantization pattern. `output` names the result (a graph output). */
-function linear(g: GraphBuilder, rand: Rand, x: string, name: string, dims: [number, number], scale: number | undefined, quantize: boolean | undefined, output?: string): string {
+export function linear(g: GraphBuilder, rand: Rand, x: string, name: string, dims: [number, number], scale: number | undefined, quantize: boolean | undefined, output?: string): string {
   const outs = output ? [output] : undefined;
   if (!quantize) return g.op('MatMul', [x, weight(g, rand, name, dims, scale)], {}, outs);
   const w = int8Weight(g, rand, name, dims, scale ?? 1 / Math.sqrt(dims[0]));
@@ -66,11 +66,11 @@ function int8Weight(g: GraphBuilder, rand: Rand, name: string, dims: number[], s
   };
 }
 
-function ones(g: GraphBuilder, name: string, n: number): string {
+export function ones(g: GraphBuilder, name: string, n: number): string {
   return g.floatInit(name, [n], new Float32Array(n).fill(1));
 }
 
-function rmsNorm(g: GraphBuilder, x: string, w: string, eps: number): string {
+export function rmsNorm(g: GraphBuilder, x: string, w: string, eps: number): string {
   const sq = g.op('Mul', [x, x]);
   const mean = g.op('ReduceMean', [sq], { axes: [-1], keepdims: 1 });
   const denom = g.op('Sqrt', [g.op('Add', [mean, g.scalar(eps)])]);
@@ -78,18 +78,18 @@ function rmsNorm(g: GraphBuilder, x: string, w: string, eps: number): string {
 }
 
 /** [B, S, H] -> [B, heads, S, headDim] */
-function splitHeads(g: GraphBuilder, x: string, heads: number, headDim: number): string {
+export function splitHeads(g: GraphBuilder, x: string, heads: number, headDim: number): string {
   const r = g.op('Reshape', [x, g.ints([0, 0, heads, headDim])]);
   return g.op('Transpose', [r], { perm: [0, 2, 1, 3] });
 }
 
 /** [B, heads, S, headDim] -> [B, S, H] */
-function mergeHeads(g: GraphBuilder, x: string, hidden: number): string {
+export function mergeHeads(g: GraphBuilder, x: string, hidden: number): string {
   const t = g.op('Transpose', [x], { perm: [0, 2, 1, 3] });
   return g.op('Reshape', [t, g.ints([0, 0, hidden])]);
 }
 
-export function buildEmbedTokens(dims: TinyDims, rand: Rand): Uint8Array {
+export function buildEmbedTokens(dims: Pick<TinyDims, 'vocabSize' | 'hidden' | 'quantize'>, rand: Rand): Uint8Array {
   const g = new GraphBuilder('embed_tokens');
   const ids = g.input('input_ids', INT64, ['batch_size', 'sequence_length']);
   if (dims.quantize) {
@@ -153,6 +153,23 @@ export function buildVisionEncoder(dims: TinyDims, rand: Rand): Uint8Array {
   return g.encode();
 }
 
+/**
+ * [B, 1, S, total] booleans: key j is visible to query i when j <= past + i (the cache counts:
+ * query i sits at absolute position past + i) and the attention mask keeps j.
+ */
+export function causalPaddingMask(g: GraphBuilder, emb: string, mask: string): string {
+  const seqLen = g.op('Shape', [emb], { start: 1, end: 2 });
+  const totalLen = g.op('Shape', [mask], { start: 1, end: 2 });
+  const pastLen = g.op('Sub', [totalLen, seqLen]);
+  const zero = g.int64Init('zero', [0], []);
+  const one = g.int64Init('one', [1], []);
+  const qpos = g.op('Range', [g.op('Squeeze', [pastLen, g.ints([0])]), g.op('Squeeze', [totalLen, g.ints([0])]), one]);
+  const kpos = g.op('Range', [zero, g.op('Squeeze', [totalLen, g.ints([0])]), one]);
+  const causal = g.op('LessOrEqual', [kpos, g.op('Unsqueeze', [qpos, g.ints([1])])]);
+  const padMask = g.op('Unsqueeze', [g.op('Cast', [mask], { to: BOOL }), g.ints([1, 2])]);
+  return g.op('And', [causal, padMask]);
+}
+
 export function buildDecoder(dims: TinyDims, rand: Rand): Uint8Array {
   const g = new GraphBuilder('decoder_model_merged');
   const { hidden: H, heads: NH, headDim: HD, layers, intermediate: I, vocabSize: V } = dims;
@@ -168,17 +185,7 @@ export function buildDecoder(dims: TinyDims, rand: Rand): Uint8Array {
     ]);
   }
 
-  // Causal mask that accounts for the cache: query i sits at absolute position past + i.
-  const seqLen = g.op('Shape', [emb], { start: 1, end: 2 });
-  const totalLen = g.op('Shape', [mask], { start: 1, end: 2 });
-  const pastLen = g.op('Sub', [totalLen, seqLen]);
-  const zero = g.int64Init('zero', [0], []);
-  const one = g.int64Init('one', [1], []);
-  const qpos = g.op('Range', [g.op('Squeeze', [pastLen, g.ints([0])]), g.op('Squeeze', [totalLen, g.ints([0])]), one]);
-  const kpos = g.op('Range', [zero, g.op('Squeeze', [totalLen, g.ints([0])]), one]);
-  const causal = g.op('LessOrEqual', [kpos, g.op('Unsqueeze', [qpos, g.ints([1])])]);
-  const padMask = g.op('Unsqueeze', [g.op('Cast', [mask], { to: BOOL }), g.ints([1, 2])]);
-  const allowed = g.op('And', [causal, padMask]);
+  const allowed = causalPaddingMask(g, emb, mask);
   const negBig = g.scalar(-1e9);
 
   // Rotary embedding tables from position_ids.

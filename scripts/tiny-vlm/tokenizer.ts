@@ -59,7 +59,7 @@ export const SPECIAL_TOKENS = [
  * encoding never produces but decoding can show: a model of a real vocabulary size (its embedding
  * table and LM head) can then stream whatever ids its random weights pick.
  */
-export function buildTokenizer(numMerges: number, padTo = 0): TinyTokenizer {
+export function buildTokenizer(numMerges: number, padTo = 0, layout: { specials?: readonly string[]; specialsFrom?: number } = {}): TinyTokenizer {
   const byteMap = bytesToUnicode();
   const encoder = new TextEncoder();
   // Word counts over the corpus, each word as a list of byte-level symbols.
@@ -102,15 +102,21 @@ export function buildTokenizer(numMerges: number, padTo = 0): TinyTokenizer {
     });
   }
 
+  const space = byteMap.get(0x20)!;
+  let filler = 0;
+  const pad = (to: number): void => {
+    while (vocab.size < to) vocab.set(`${space}w${(filler++).toString(36)}`, vocab.size);
+  };
+  // A real model's special tokens sit at its own ids (GLM's after 59,246 ordinary ones).
+  pad(layout.specialsFrom ?? 0);
   const specialIds: Record<string, number> = {};
-  const addedTokens = SPECIAL_TOKENS.map((content) => {
+  const addedTokens = (layout.specials ?? SPECIAL_TOKENS).map((content) => {
     const id = vocab.size;
     vocab.set(content, id);
     specialIds[content] = id;
     return { id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true };
   });
-  const space = byteMap.get(0x20)!;
-  for (let n = 0; vocab.size < padTo; n++) vocab.set(`${space}w${n.toString(36)}`, vocab.size);
+  pad(padTo);
 
   const tokenizerJson = {
     version: '1.0',

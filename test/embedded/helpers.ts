@@ -4,6 +4,8 @@ import type { ChatMessage, GenerateEvent, GenerateRequest, ImagePart, SamplingPa
 import { solidPng } from '../../src/engines/embedded/index.js';
 
 export const FIXTURE = new URL('../../fixtures/tiny-vlm', import.meta.url).pathname;
+/** GLM-OCR's architecture (scripts/make-tiny-vlm.ts --arch glm-ocr). */
+export const GLM_FIXTURE = new URL('../../fixtures/tiny-glm-ocr', import.meta.url).pathname;
 
 export function fixtureConfig(flags: Record<string, unknown> = {}): Config {
   return loadConfig({ flags: { engine: 'embedded', modelPath: FIXTURE, ...flags }, env: {} });

@@ -18,6 +18,7 @@ import { sessionOptions, type LoadedInfo, type MainToWorker, type WorkerGenerate
 import { applyPenalties, chooseToken, createRng, logprobRecord, type LogprobRecord } from './sampling.js';
 import { IncrementalDecoder, StopMatcher, TextCoalescer } from './text-stream.js';
 import { CancelledBeforeDecoding, groupedTileEncoder, type EncodeImage } from './vision-groups.js';
+import { modelInputs } from './vl-inputs.js';
 
 if (!parentPort) throw new Error('worker.ts must run as a worker thread');
 const port = parentPort;
@@ -126,7 +127,7 @@ async function generate(msg: WorkerGenerate): Promise<void> {
   // The template sees images as {type:'image'} markers in order; the processor expands each into its image tokens.
   const chat = msg.messages.map((m) => ({ role: m.role, content: m.content.map((p) => (p.type === 'text' ? { type: 'text', text: p.text } : { type: 'image' })) }));
   const prompt = processor.apply_chat_template(chat as never, { ...msg.templateArgs, add_generation_prompt: true }) as string;
-  const inputs = (images.length ? await processor(prompt, images) : processor.tokenizer!(prompt)) as Record<string, Tensor>;
+  const inputs = await modelInputs(processor as never, prompt, images);
   const promptTokens = inputs.input_ids!.dims.at(-1)!;
   const limit = Math.min(msg.maxContextLength, contextLength ?? Infinity);
   if (promptTokens >= limit) {
