@@ -65,6 +65,33 @@ const SEEDS: Array<{ path: string; body: Json }> = [
       text: { format: { type: 'text' } },
     },
   },
+  {
+    path: '/v1/messages',
+    body: {
+      model: 'MODEL',
+      max_tokens: 8,
+      system: 'be brief',
+      messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: RED_PIXEL_PNG.split(',')[1]! } }, { type: 'text', text: 'what is this?' }] }],
+      temperature: 0,
+      top_k: 5,
+      stop_sequences: ['END'],
+      thinking: { type: 'disabled' },
+      stream: false,
+    },
+  },
+  {
+    path: '/api/paas/v4/chat/completions',
+    body: {
+      model: 'MODEL',
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'what is this?' }, { type: 'image_url', image_url: { url: RED_PIXEL_PNG.split(',')[1]! } }] }],
+      max_tokens: 8,
+      do_sample: false,
+      request_id: 'fuzz-request-1',
+      user_id: 'fuzz-user-1',
+      thinking: { type: 'enabled' },
+      stream: false,
+    },
+  },
   { path: '/v1/multimodal/completions', body: { model: 'MODEL', image: RED_PIXEL_PNG, prompt: 'what is this?', max_new_tokens: 8, temperature: 0 } },
   { path: '/v1/chat', body: { image_url: RED_PIXEL_PNG, prompt: 'what is this?', max_tokens: 8 } },
   { path: '/api/v1/infer', body: { image: RED_PIXEL_PNG, prompt: 'what is this?', max_new_tokens: 8 } },
@@ -181,12 +208,13 @@ async function check(url: string, path: string, body: Json, label: string): Prom
   if (res.status >= 400) {
     const err = JSON.parse(raw);
     // GLM /infer-like shapes keep their own envelopes; every shape names a stable code.
-    const code = err.error?.code ?? err.error_code;
+    // Zhipu's body carries its business code in `code` and glimpse's beside it.
+    const code = err.error?.glimpse_code ?? err.error?.code ?? err.error_code;
     assert.ok(typeof code === 'string' && /^[a-z_]+$/.test(code), `${label}: no stable code in ${raw.slice(0, 300)}`);
   } else if (type.startsWith('text/event-stream')) {
     const events = raw.trim().split('\n\n');
     const last = events[events.length - 1]!;
-    assert.ok(/^data: \[(DONE|END)\]$/.test(last) || /^event: response\.(completed|incomplete|failed)/.test(last) || last.includes('"type":"response.'), `${label}: stream ended without its end marker: …${raw.slice(-300)}`);
+    assert.ok(/^data: \[(DONE|END)\]$/.test(last) || /^event: (message_stop|error)\n/.test(last) || /^event: response\.(completed|incomplete|failed)/.test(last) || last.includes('"type":"response.'), `${label}: stream ended without its end marker: …${raw.slice(-300)}`);
   } else {
     JSON.parse(raw);
   }
@@ -296,7 +324,7 @@ for (const engine of ['simulated', 'upstream'] as const) {
         const base = JSON.parse(JSON.stringify(seed.body).replaceAll('"MODEL"', JSON.stringify(model))) as Json;
         const body = mutate(base, r);
         // Half the chat and responses bodies stream, so the stream paths are fuzzed too.
-        if (body && typeof body === 'object' && !Array.isArray(body) && seed.path.startsWith('/v1/') && r.next() < 0.5 && (seed.path.endsWith('completions') || seed.path.endsWith('responses'))) body.stream = true;
+        if (body && typeof body === 'object' && !Array.isArray(body) && (seed.path.startsWith('/v1/') || seed.path.startsWith('/api/paas/')) && r.next() < 0.5 && (seed.path.endsWith('completions') || seed.path.endsWith('responses') || seed.path.endsWith('messages'))) body.stream = true;
         const status = await check(g.url, seed.path, body, `#${i} ${seed.path}`);
         statuses.set(status, (statuses.get(status) ?? 0) + 1);
       }
