@@ -1,3 +1,5 @@
+import type { GenerateRequest, Usage } from '../core/index.js';
+
 /**
  * Pixel budgets in the model's own unit. GLM-4.6V (like Qwen2-VL) cuts an image into 14 px
  * patches merged 2x2, so it sees sides in multiples of 28 and one 28x28 cell is one image token;
@@ -39,4 +41,15 @@ export function shareOf(totalPixels: number, count: number, minPixels: number, m
 /** Image tokens an image of this size costs a model with this pixel unit (one per unit x unit cell). */
 export function imageTokens(width: number, height: number, unit: number): number {
   return Math.ceil(width / unit) * Math.ceil(height / unit);
+}
+
+/**
+ * Usage with the image tokens filled in: the engine's count when it gave one, else estimated
+ * from the resolved images (pages and frames included) in the model's unit.
+ */
+export function withImageTokens(usage: Usage, req: GenerateRequest, unit: number): Usage {
+  if (usage.imageTokens !== undefined) return usage;
+  let tokens = 0;
+  for (const m of req.messages) for (const p of m.content) if (p.type === 'image' && p.resolved) tokens += imageTokens(p.resolved.width, p.resolved.height, unit);
+  return tokens ? { ...usage, imageTokens: tokens } : usage;
 }

@@ -24,7 +24,7 @@ export { addressRefusal, bareHost, domainMatches, firstRefusal, literalAddress, 
 export { imageSettings, maxEdgeFor, type ImageSettings } from './limits.js';
 export { DecodeGate, decodeGate } from './gate.js';
 export { fromPixels } from './normalize.js';
-export { fitToBudget, imageTokens, shareOf, type Size } from './budget.js';
+export { fitToBudget, imageTokens, shareOf, withImageTokens, type Size } from './budget.js';
 
 /** Options beyond the config, for callers that need them (model profiles, tests). */
 export interface ResolveImageOptions {
@@ -41,6 +41,8 @@ export interface ResolveImageOptions {
   /** The engine takes video whole (an upstream pool that serves it): videos are checked and kept, not sampled. */
   keepVideo?: boolean;
 }
+
+const LOW_DETAIL_EDGE = 512;
 
 // Base64 alphabet (standard and URL-safe), with the line breaks and spaces some encoders insert, and padding.
 const BASE64_TEXT = /^[A-Za-z0-9+/_\-\s]*={0,2}$/;
@@ -174,7 +176,9 @@ export async function resolveImages(req: GenerateRequest, config?: MediaConfig, 
   try {
     await Promise.all(
       pending.map(async (part) => {
-        part.resolved = await resolveImage(part.source, { images: s }, groupSignal, perModel);
+        // OpenAI's detail 'low' is one 512 px view of the image; high and auto are the model's own size.
+        const edge = part.detail === 'low' ? Math.min(LOW_DETAIL_EDGE, perModel.maxEdge) : perModel.maxEdge;
+        part.resolved = await resolveImage(part.source, { images: s }, groupSignal, { ...perModel, maxEdge: edge });
       }),
     );
   } catch (err) {

@@ -11,7 +11,7 @@
 import { DEFAULT_MAX_IN_FLIGHT, type Config } from '../config/index.js';
 import { fairnessKey, GlimpseError, hasToolTurns, toGlimpseError, type Engine, type GenerateEvent, type GenerateRequest } from '../core/index.js';
 import { createAnswerCache, type AnswerCache, type CachedAnswer, type CacheStatus } from '../cache/index.js';
-import { resolveImages } from '../images/index.js';
+import { resolveImages, withImageTokens } from '../images/index.js';
 import type { Logger } from '../observability/index.js';
 import { Scheduler, type SchedulerStats, type Slot } from '../scheduler/index.js';
 
@@ -362,7 +362,7 @@ function guardedStream(ctx: GuardContext): OpenedStream {
           }
           break;
         }
-        yield ev;
+        yield ev.type === 'usage' ? { type: 'usage', usage: withImageTokens(ev.usage, ctx.req, ctx.config.images.patchMultiple) } : ev;
       }
     } catch (err) {
       if (!ended) {

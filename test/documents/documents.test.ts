@@ -99,6 +99,19 @@ describe('documents: PDFs become their pages, in order, each after a Page N of M
     });
   }
 
+  test("image budgets: detail 'low' is one 512 px view, and usage counts image tokens", async () => {
+    const photo = await sharp({ create: { width: 1600, height: 900, channels: 3, background: '#3366cc' } }).jpeg().toBuffer();
+    const url = `data:image/jpeg;base64,${photo.toString('base64')}`;
+    const low = await chat(g, { type: 'image_url', image_url: { url, detail: 'low' } });
+    assert.equal(low.status, 200, await low.text());
+    assert.deepEqual(await sizeOf(sent()[0]!.image_url!.url), [512, 288]);
+    const res = await chat(g, { type: 'file', file: { file_data: pdfUrl(makePdf({ pages: 2 })) } });
+    const usage = (await res.json()).usage;
+    const [w, h] = await sizeOf(sent()[1]!.image_url!.url);
+    // The upstream did not say; the estimate is one token per 28x28 cell of each page.
+    assert.equal(usage.prompt_tokens_details.image_tokens, 2 * (w / 28) * (h / 28));
+  });
+
   test('file_id is refused with a clear message (there is no file store)', async () => {
     const res = await chat(g, { type: 'file', file: { file_id: 'file-abc' } });
     assert.equal(res.status, 400);

@@ -9,6 +9,7 @@ export const openAIUsage = (u: Usage) => ({
   prompt_tokens: u.promptTokens,
   completion_tokens: u.completionTokens,
   total_tokens: u.promptTokens + u.completionTokens,
+  ...(u.imageTokens !== undefined ? { prompt_tokens_details: { image_tokens: u.imageTokens } } : {}),
 });
 
 const finishReasonOut = (r: FinishReason): 'stop' | 'length' | 'tool_calls' => (r === 'length' || r === 'tool_calls' ? r : 'stop');
