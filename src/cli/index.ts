@@ -78,8 +78,8 @@ const SERVE_FLAGS: Array<[flags: string, description: string]> = [
   ['--redis-url <url>', 'keep the answer cache, quota counts and stored responses in Redis (redis://host:port/db) instead of memory, and run async jobs'],
 ];
 
-/** Flags for one-level nested settings (images.*, cache.*, quotas.*, jobs.*, responses.*): [flags, description, group, key]. Every other nested setting is GLIMPSE_<GROUP>_<KEY> or --config. */
-const NESTED_SERVE_FLAGS: Array<[flags: string, description: string, group: 'images' | 'cache' | 'quotas' | 'jobs' | 'responses', key: string]> = [
+/** Flags for one-level nested settings (images.*, cache.*, quotas.*, jobs.*, responses.*, moderation.*): [flags, description, group, key]. Every other nested setting is GLIMPSE_<GROUP>_<KEY> or --config. */
+const NESTED_SERVE_FLAGS: Array<[flags: string, description: string, group: 'images' | 'cache' | 'quotas' | 'jobs' | 'responses' | 'moderation', key: string]> = [
   ['--image-max-bytes <n>', 'largest encoded image in bytes (default 10 MiB)', 'images', 'maxBytes'],
   ['--image-max-pixels <n>', 'largest width x height, checked from the header (default 50000000)', 'images', 'maxPixels'],
   ['--image-max-edge <px>', 'shrink images so the longest edge is at most this (default 1024)', 'images', 'maxEdge'],
@@ -99,6 +99,13 @@ const NESTED_SERVE_FLAGS: Array<[flags: string, description: string, group: 'ima
   ['--jobs-workers <n>', 'async job workers in this instance (default 1; 0 = accept jobs only)', 'jobs', 'workers'],
   ['--jobs-webhook-secret <secret>', 'sign job webhooks (Standard Webhooks): base64 of 16+ random bytes, optionally prefixed whsec_', 'jobs', 'webhookSecret'],
   ['--jobs-webhook-allow-private-networks', 'let job webhooks reach loopback / private addresses (receivers on your own network)', 'jobs', 'webhookAllowPrivateNetworks'],
+  ['--moderation-url <url>', "check each request's text with a moderation service in OpenAI's /v1/moderations shape; flagged: 400 content_flagged", 'moderation', 'url'],
+  ['--moderation-model <name>', 'model the moderation service is asked to use (e.g. omni-moderation-latest)', 'moderation', 'model'],
+  ['--moderation-api-key <key>', 'bearer token for the moderation service', 'moderation', 'apiKey'],
+  ['--moderation-answers', 'also check each complete answer; a flagged one ends with a content_flagged error', 'moderation', 'answers'],
+  ['--moderation-fail-mode <mode>', 'when the service cannot answer: closed (refuse, 503 moderation_unavailable; default) | open (let through)', 'moderation', 'failMode'],
+  ['--moderation-timeout-ms <ms>', 'time one moderation check may take (default 3000)', 'moderation', 'timeoutMs'],
+  ['--moderation-allow-private-networks', 'let the moderation URL reach loopback / private addresses (a service on your own network)', 'moderation', 'allowPrivateNetworks'],
   ['--quota-requests-per-minute <n>', 'requests one API key may start per minute (default 0: no limit)', 'quotas', 'requestsPerMinute'],
   ['--quota-tokens-per-minute <n>', 'prompt + completion tokens one API key may use per minute (default 0: no limit)', 'quotas', 'tokensPerMinute'],
 ];

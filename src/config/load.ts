@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Value } from 'typebox/value';
 import YAML from 'yaml';
+import { outboundUrlProblem } from '../images/ssrf.js';
 import { ConfigSchema, type Config } from './schema.js';
 
 export class ConfigError extends Error {
@@ -104,7 +105,7 @@ function splitLists(input: Plain, props: Record<string, PropSchema> = ConfigSche
  * each naming the setting, its flag and its env variable.
  */
 /** Settings whose values are secrets. */
-const SECRET_SETTINGS = /^(apiKeys(\.\d+)?|upstreamApiKey|fallbackUpstreamApiKey|redisUrl|jobs\.webhookSecret)$/;
+const SECRET_SETTINGS = /^(apiKeys(\.\d+)?|upstreamApiKey|fallbackUpstreamApiKey|redisUrl|jobs\.webhookSecret|moderation\.apiKey)$/;
 
 export function loadConfig(opts: { flags?: Plain; env?: NodeJS.ProcessEnv; file?: string } = {}): Config {
   const env = opts.env ?? process.env;
@@ -136,7 +137,27 @@ export function loadConfig(opts: { flags?: Plain; env?: NodeJS.ProcessEnv; file?
     });
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
+  checkModerationUrl((value as Config).moderation);
   return withoutDeprecated(value as Config);
+}
+
+/**
+ * The moderation URL is checked as job webhooks are (http(s), no credentials, no forbidden literal
+ * address; names are resolved and checked again on every call), here at start: a typo must stop
+ * the server, not refuse every request later.
+ */
+function checkModerationUrl(m: Config['moderation']): void {
+  if (m.url === undefined) return;
+  const problem = outboundUrlProblem(m.url, m);
+  if (!problem) return;
+  const got = problem.kind === 'credentials' ? '' : ` (got ${JSON.stringify(m.url)})`;
+  const hint = {
+    syntax: '; write it whole, e.g. https://api.openai.com/v1/moderations',
+    scheme: '',
+    credentials: '; give the service\'s key as moderation.apiKey (--moderation-api-key) instead',
+    forbidden: '; for a service on your own network set --moderation-allow-private-networks',
+  }[problem.kind];
+  throw new ConfigError(`Invalid configuration:\n  moderation.url: ${problem.why}${hint}${got} — set with --moderation-url or GLIMPSE_MODERATION_URL`);
 }
 
 let warnedBatchSize = false;

@@ -254,6 +254,27 @@ export const ConfigSchema = Type.Object({
     },
     { default: {} },
   ),
+  moderation: Type.Object(
+    {
+      url: Type.Optional(
+        Type.String({
+          description:
+            "A moderation service in OpenAI's /v1/moderations shape (e.g. https://api.openai.com/v1/moderations, or one on your own network with allowPrivateNetworks): each request's text is posted to it before an engine sees it, and a flagged one is refused with 400 content_flagged. Unset: no moderation.",
+        }),
+      ),
+      model: Type.Optional(Type.String({ minLength: 1, description: 'Model the moderation service is asked to use (its `model` field, e.g. omni-moderation-latest); unset: the service\'s default.' })),
+      apiKey: Type.Optional(Type.String({ minLength: 1, description: 'Bearer token sent to the moderation service.' })),
+      answers: Type.Boolean({ default: false, description: 'Also check each answer (and its reasoning) once it is complete; a flagged one ends with a content_flagged error instead of finishing (a streamed one after its text was sent).' }),
+      failMode: Type.Enum(['closed', 'open'], {
+        default: 'closed',
+        description: 'When the moderation service cannot answer (down, over timeoutMs, an error status, a body not in its shape): closed refuses the request with 503 moderation_unavailable; open lets it through unchecked (logged and counted).',
+      }),
+      timeoutMs: Type.Integer({ minimum: 1, maximum: 60_000, default: 3000, description: 'Time one moderation check may take, connection included, before it counts as a failure (see failMode).' }),
+      maxResponseBytes: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, default: 1024 * 1024, description: 'Largest moderation answer read; a longer one is a failure.' }),
+      allowPrivateNetworks: Type.Boolean({ default: false, description: 'Let the moderation URL reach loopback and private networks (a service on your own network). Link-local (cloud metadata) stays refused.' }),
+    },
+    { default: {} },
+  ),
   redisUrl: Type.Optional(Type.String({ description: 'Redis URL (redis://host:port/db); when set, the answer cache, the quota counters, stored responses, async jobs, batches and their files live there.' })),
   simulated: Type.Object(
     {

@@ -24,6 +24,8 @@ export const ERROR_CODES = {
   context_length_exceeded: { status: 400, type: 'invalid_request_error' },
   previous_response_not_found: { status: 400, type: 'invalid_request_error' },
   item_reference_not_found: { status: 400, type: 'invalid_request_error' },
+  // the moderation service (--moderation-url) flagged the request, or the answer once complete
+  content_flagged: { status: 400, type: 'invalid_request_error' },
   // 401/403/404
   unauthorized: { status: 401, type: 'authentication_error' },
   invalid_token: { status: 401, type: 'authentication_error' },
@@ -72,6 +74,8 @@ export const ERROR_CODES = {
   engine_unavailable: { status: 503, type: 'server_error' },
   jobs_unavailable: { status: 503, type: 'server_error' },
   responses_store_unavailable: { status: 503, type: 'server_error' },
+  // the moderation service could not answer and moderation.failMode is closed
+  moderation_unavailable: { status: 503, type: 'server_error' },
   storage_full: { status: 507, type: 'server_error' },
   job_failed: { status: 500, type: 'server_error' },
   upstream_unavailable: { status: 502, type: 'server_error' },

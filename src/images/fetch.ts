@@ -81,10 +81,11 @@ async function checkedAddresses(url: URL, opts: FetchImageOptions): Promise<Reso
 /**
  * A dispatcher that can only ever connect to the `pinned` addresses (for `hostname`). All of them
  * are offered when net asks for all (happy eyeballs), so one dead address does not fail the fetch.
+ * One connection by default (a single fetch); a client that calls the same host often may keep more.
  */
-export function pinnedDispatcher(hostname: string, pinned: ResolvedAddress[], ca?: string): Agent {
+export function pinnedDispatcher(hostname: string, pinned: ResolvedAddress[], ca?: string, connections = 1): Agent {
   return new Agent({
-    connections: 1,
+    connections,
     pipelining: 0,
     connect: {
       // Certificates are checked against the host name (servername), never the pinned IP.

@@ -97,3 +97,27 @@ export function checkAddresses(hostname: string, addresses: readonly ResolvedAdd
     throw forbidden(`Image URLs may not point at ${shown}: ${refused.why} addresses are not reachable from glimpse.`);
   }
 }
+
+/** What is wrong with a URL glimpse was told to send to, found without DNS; `forbidden`: its literal address may not be reached. */
+export interface UrlProblem {
+  kind: 'syntax' | 'scheme' | 'credentials' | 'forbidden';
+  /** Reads after the URL's name: "webhook is not a valid URL". */
+  why: string;
+}
+
+/** Syntax, scheme (http or https), no credentials in it, and an IP-literal host checked against the policy. */
+export function outboundUrlProblem(raw: string, policy: AddressPolicy): UrlProblem | undefined {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return { kind: 'syntax', why: 'is not a valid URL' };
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return { kind: 'scheme', why: `must use http or https, not ${url.protocol.replace(/:$/, '')}` };
+  if (url.username || url.password) return { kind: 'credentials', why: 'may not carry credentials' };
+  const host = bareHost(url);
+  const literal = literalAddress(host);
+  const refused = literal && firstRefusal([literal], policy);
+  if (refused) return { kind: 'forbidden', why: `may not point at ${host}: ${refused.why} addresses are not reachable from glimpse` };
+  return undefined;
+}

@@ -14,7 +14,7 @@
 import { createHmac } from 'node:crypto';
 import { request } from 'undici';
 import { GlimpseError } from '../core/index.js';
-import { bareHost, firstRefusal, literalAddress, pinnedDispatcher, systemResolver, type HostResolver, type ResolvedAddress } from '../images/index.js';
+import { checkDial, outboundUrlProblem, pinnedDispatcher, type DialTransport } from '../images/index.js';
 
 export interface WebhookSettings {
   /** Signing secret: base64 key bytes, optionally prefixed `whsec_` (as Standard Webhooks libraries read it). */
@@ -27,11 +27,8 @@ export interface WebhookSettings {
   backoffMs: number;
 }
 
-export interface WebhookTransport {
-  resolve?: HostResolver;
-  /** Test seam as in image fetching: the address actually dialed for a checked one. */
-  dialAddress?: (checked: ResolvedAddress) => ResolvedAddress;
-}
+/** DNS and the test seam, as in image fetching. */
+export type WebhookTransport = DialTransport;
 
 export type Delivery = { delivered: true; attempts: number; status: number } | { delivered: false; attempts: number; error: string; detail?: string };
 
@@ -42,19 +39,10 @@ const MAX_BACKOFF_MS = 60_000;
 /** Checks what can be checked when the job is submitted (syntax, scheme, a literal address); DNS is checked at delivery. */
 export function checkWebhookUrl(raw: unknown, s: Pick<WebhookSettings, 'allowPrivateNetworks'>): string {
   if (typeof raw !== 'string' || raw.length > MAX_URL_LENGTH) throw new GlimpseError('invalid_webhook_url', `webhook must be an http(s) URL of at most ${MAX_URL_LENGTH} characters.`, { param: 'webhook' });
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new GlimpseError('invalid_webhook_url', 'webhook is not a valid URL.', { param: 'webhook' });
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new GlimpseError('invalid_webhook_url', `webhook must use http or https, not ${url.protocol.replace(/:$/, '')}.`, { param: 'webhook' });
-  if (url.username || url.password) throw new GlimpseError('invalid_webhook_url', 'webhook URLs may not carry credentials; verify deliveries by their signature instead.', { param: 'webhook' });
-  const host = bareHost(url);
-  const literal = literalAddress(host);
-  const refused = literal && firstRefusal([literal], s);
-  if (refused) throw new GlimpseError('webhook_url_forbidden', `webhook may not point at ${host}: ${refused.why} addresses are not reachable from glimpse.`, { param: 'webhook' });
-  return url.href;
+  const problem = outboundUrlProblem(raw, s);
+  if (problem?.kind === 'forbidden') throw new GlimpseError('webhook_url_forbidden', `webhook ${problem.why}.`, { param: 'webhook' });
+  if (problem) throw new GlimpseError('invalid_webhook_url', `webhook ${problem.why}${problem.kind === 'credentials' ? '; verify deliveries by their signature instead' : ''}.`, { param: 'webhook' });
+  return new URL(raw).href;
 }
 
 /** The Standard Webhooks signature header value for one message. */
@@ -68,23 +56,12 @@ type Attempt = { ok: true; status: number } | { ok: false; retry: boolean; error
 
 async function attempt(rawUrl: string, id: string, body: string, s: WebhookSettings, t: WebhookTransport, signal: AbortSignal): Promise<Attempt> {
   const url = new URL(rawUrl);
-  const host = bareHost(url);
-  const literal = literalAddress(host);
-  let addresses: ResolvedAddress[];
-  if (literal) addresses = [literal];
-  else {
-    try {
-      addresses = await (t.resolve ?? systemResolver)(host);
-    } catch (err) {
-      return { ok: false, retry: true, error: `${host} could not be resolved (${(err as Error).message})` };
-    }
-  }
-  if (!addresses.length) return { ok: false, retry: true, error: `${host} has no addresses` };
-  const refused = firstRefusal(addresses, s);
+  const checked = await checkDial(url, s, t);
   // Refused, and no connection made: trying again would only be refused again.
   // The address stays out of what the job's owner can read (it would map internal names); the log has it.
-  if (refused) return { ok: false, retry: false, error: `webhook_url_forbidden: ${host} resolves to an address glimpse may not reach (${refused.why})`, detail: refused.address };
-  const dispatcher = pinnedDispatcher(host, t.dialAddress && !literal ? addresses.map(t.dialAddress) : addresses);
+  if (!checked.ok && checked.refused) return { ok: false, retry: false, error: `webhook_url_forbidden: ${checked.host} resolves to an address glimpse may not reach (${checked.why})`, detail: checked.address };
+  if (!checked.ok) return { ok: false, retry: true, error: checked.error };
+  const dispatcher = pinnedDispatcher(checked.host, checked.dial);
   const timestamp = Math.floor(Date.now() / 1000);
   const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'glimpse-webhook', 'webhook-id': id, 'webhook-timestamp': String(timestamp) };
   if (s.secret) headers['webhook-signature'] = signWebhook(s.secret, id, timestamp, body);

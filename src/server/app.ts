@@ -33,6 +33,7 @@ import { createMetrics, traceIdOf } from '../observability/index.js';
 import { registerWebUi } from '../webui/index.js';
 import { DOCS_CSP, registerSecurity } from '../security/index.js';
 import { createRedaction } from '../redact/index.js';
+import { createModeration } from '../moderation/index.js';
 import { requestDefaults } from '../protocols/defaults.js';
 
 declare module 'fastify' {
@@ -119,7 +120,10 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   const bare = createPipeline(config, engine, logger);
   const metrics = createMetrics(engine, () => bare.stats());
   // Masking wraps the pipeline itself, so every shape, jobs and cache replays included, gets it.
-  const unmetered = createRedaction(config, metrics.registry)?.wrap(bare) ?? bare;
+  const masked = createRedaction(config, metrics.registry)?.wrap(bare) ?? bare;
+  // Moderation outside masking: the service sees a request as its client sent it, an answer as its client gets it.
+  const moderation = createModeration(config.moderation, { logger, registry: metrics.registry });
+  const unmetered = moderation?.wrap(masked) ?? masked;
   const quotas = createQuotas(config, logger);
   // Quotas outermost: a request over its key's quota is refused before it counts as a generation.
   const metered = metrics.meter(unmetered);
@@ -140,6 +144,7 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
     await batchStore.close();
     await quotas?.close();
     await pipeline.close();
+    await moderation?.close();
   });
   // Give Redis a moment to connect so the first requests can use the cache; never block startup on it.
   if (!(await pipeline.cacheReady())) logger.warn('answer cache (Redis) not reachable yet; serving without it until it is');
