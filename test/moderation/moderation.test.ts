@@ -174,6 +174,16 @@ describe('through a real glimpse in front of a vLLM double', () => {
     assert.equal(responses.status, 400);
     assert.equal(((await responses.json()) as { error: { code: string } }).error.code, 'content_flagged');
 
+    const anthropic = await post(closed, '/v1/messages', { model: vllm.model, max_tokens: 16, messages: [{ role: 'user', content: 'FORBIDDEN words' }] });
+    assert.equal(anthropic.status, 400);
+    const anthropicBody = (await anthropic.json()) as { type: string; error: { type: string; code: string } };
+    assert.deepEqual([anthropicBody.type, anthropicBody.error.type, anthropicBody.error.code], ['error', 'invalid_request_error', 'content_flagged'], "Anthropic's error body");
+
+    const zhipu = await post(closed, '/api/paas/v4/chat/completions', { model: vllm.model, messages: [{ role: 'user', content: 'FORBIDDEN words' }] });
+    assert.equal(zhipu.status, 400);
+    const zhipuBody = (await zhipu.json()) as { error: { code: string; glimpse_code: string } };
+    assert.deepEqual([zhipuBody.error.code, zhipuBody.error.glimpse_code], ['1301', 'content_flagged'], "Zhipu's own business code for filtered content");
+
     const form = new FormData();
     form.append(
       'image',

@@ -26,6 +26,8 @@ const BUSINESS_CODES: Partial<Record<GlimpseError['code'], string>> = {
   token_expired: '1003',
   model_not_found: '1211',
   context_length_exceeded: '1261',
+  // Zhipu's own answer when its content filter stops an input or an output
+  content_flagged: '1301',
   rate_limited: '1302',
   quota_exceeded: '1304',
   queue_full: '1305',
