@@ -11,9 +11,9 @@ import { ERROR_CODES, GlimpseError } from '../core/index.js';
 import { countsOf, type BatchStore } from './batch-store.js';
 import type { JournalRecord } from './journal.js';
 import { errorBody } from '../protocols/openai-chat/encode.js';
-import type { JobQueue, JobStatus, JobView } from './types.js';
+import type { GroupItem, JobKind, JobQueue, JobStatus, JobView } from './types.js';
 
-export const BATCH_ENDPOINTS = ['/v1/chat/completions'] as const;
+export const BATCH_ENDPOINTS = ['/v1/chat/completions', '/v1/responses'] as const;
 export type BatchEndpoint = (typeof BATCH_ENDPOINTS)[number];
 
 export interface BatchLimits {
@@ -151,21 +151,22 @@ export class Batches {
    * Create a batch: every line checked against the endpoint and by `check` (the endpoint's own
    * validation, which returns the model), then all lines queued at once or none.
    */
-  async create(owner: { keyId?: string }, input: { input_file_id: string; endpoint: string; completion_window: string; metadata?: Record<string, string> }, check: (body: Record<string, unknown>) => string): Promise<BatchObject> {
+  async create(owner: { keyId?: string }, input: { input_file_id: string; endpoint: string; completion_window: string; metadata?: Record<string, string> }, check: (endpoint: string, body: Record<string, unknown>) => Promise<{ kind: JobKind; model: string }>): Promise<BatchObject> {
     const key = owner.keyId ?? '';
     if (!(BATCH_ENDPOINTS as readonly string[]).includes(input.endpoint)) throw new GlimpseError('invalid_request', `endpoint must be one of ${BATCH_ENDPOINTS.join(', ')}.`, { param: 'endpoint' });
     if (input.completion_window !== '24h') throw new GlimpseError('invalid_request', 'completion_window must be "24h".', { param: 'completion_window' });
     const lines = parseBatchJsonl(await this.fileContent(key, input.input_file_id), this.limits);
     if (lines.length > this.limits.maxQueued) throw new GlimpseError('batch_too_large', `The batch has ${lines.length} requests; at most jobs.maxQueued (${this.limits.maxQueued}) can wait at once. Split the file.`, { param: 'input_file_id' });
-    const items = lines.map((line, i) => {
+    const items: GroupItem[] = [];
+    for (const [i, line] of lines.entries()) {
       if (line.url !== input.endpoint) throw new GlimpseError('invalid_file', `Line ${i + 1}: url ${line.url} is not this batch's endpoint ${input.endpoint}.`, { param: 'input_file_id' });
       try {
-        return { body: { ...line.body, stream: false }, kind: 'chat' as const, model: check(line.body) };
+        items.push({ body: { ...line.body, stream: false }, ...(await check(input.endpoint, line.body)) });
       } catch (err) {
         if (err instanceof GlimpseError) throw new GlimpseError(err.code, `Line ${i + 1} (custom_id ${line.custom_id}): ${err.message}`, { param: 'input_file_id' });
         throw err;
       }
-    });
+    }
     const id = 'batch_' + randomBytes(12).toString('hex');
     const created = Number(now());
     const jobIds = await this.jobs.submitGroup(id, items, owner);

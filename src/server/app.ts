@@ -20,6 +20,8 @@ import { registerZhipuRoutes, ZHIPU_CHAT_PATH } from './routes/zhipu.js';
 import { chatJobRunner, registerJobRoutes } from './routes/jobs.js';
 import { registerFileRoutes } from './routes/files.js';
 import { registerBatchRoutes } from './routes/batches.js';
+import { jobRunnerByKind, responsesJobRunner } from './routes/batch-lines.js';
+import { responsesSchema } from '../protocols/responses/schema.js';
 import { Batches } from '../jobs/batches.js';
 import { EmbeddedBatchStore, RedisBatchStore } from '../jobs/batch-store.js';
 import { createJobQueue, type JobQueue } from '../jobs/index.js';
@@ -130,7 +132,9 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   const pipeline = quotas ? quotas.guard(metered) : metered;
   // Jobs run through the metered pipeline: their submission already counted against the key's quota.
   // On local disk under the state directory, or in Redis (shared by instances) with --redis-url.
-  const jobs = createJobQueue({ redisUrl: config.redisUrl, stateDir: resolveStateDir(config.stateDir) }, config.jobs, chatJobRunner(defaults, chatSchemas(config).chatCompletions, metered), logger);
+  // A job is a Chat Completions body (/v1/jobs, chat batches) or a Responses one (responses batches).
+  const runJob = jobRunnerByKind({ chat: chatJobRunner(defaults, chatSchemas(config).chatCompletions, metered), responses: responsesJobRunner(responsesSchema(config), defaults, metered) });
+  const jobs = createJobQueue({ redisUrl: config.redisUrl, stateDir: resolveStateDir(config.stateDir) }, config.jobs, runJob, logger);
   // Batches and their files beside the jobs (same place), told when each line ends; before start.
   const stateDir = resolveStateDir(config.stateDir);
   const batchStore = config.redisUrl ? new RedisBatchStore(config.redisUrl) : new EmbeddedBatchStore(stateDir);
@@ -233,7 +237,7 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   registerWsRoutes(app, { config, defaults, pipeline, registry: ws });
   registerJobRoutes(app, { config, defaults, pipeline, jobs, quotas, schemas });
   registerFileRoutes(app, { batches, maxFileBytes: config.batches.maxFileBytes });
-  registerBatchRoutes(app, { batches, defaults, pipeline, quotas, schemas });
+  registerBatchRoutes(app, { batches, defaults, pipeline, quotas, schemas: { chat: schemas.chatCompletions, responses: responsesSchema(config) } });
   // The page at `/` (web/dist); the API routes above keep precedence.
   await registerWebUi(app, {
     heartbeatInterval: config.heartbeatInterval,

@@ -66,6 +66,29 @@ for (const store of ['embedded', 'redis'] as const) {
       assert.ok(files.includes(file.id) && files.includes(done.output_file_id!) && files.includes(done.error_file_id!));
     });
 
+    test('a batch for /v1/responses: each line answered as a response object; stateless lines only', async () => {
+      const g = await instance();
+      const c = client(g);
+      const rline = (id: string, body: object) => ({ custom_id: id, method: 'POST', url: '/v1/responses', body });
+      const file = await c.files.create({ file: await toFile(Buffer.from(jsonl([rline('x', { input: 'Describe a cat.', max_output_tokens: 4 }), rline('y', { input: [{ role: 'user', content: 'And a dog?' }], max_output_tokens: 3 })])), 'r.jsonl'), purpose: 'batch' });
+      const batch = await c.batches.create({ input_file_id: file.id, endpoint: '/v1/responses', completion_window: '24h' });
+      const done = await settled(c, batch.id);
+      assert.deepEqual(done.request_counts, { total: 2, completed: 2, failed: 0 });
+      const out = (await (await c.files.content(done.output_file_id!)).text()).trim().split('\n').map((l) => JSON.parse(l) as { custom_id: string; response: { body: { object: string; status: string; usage: { output_tokens: number }; output: unknown[] } } });
+      for (const o of out) {
+        assert.equal(o.response.body.object, 'response');
+        assert.ok(['completed', 'incomplete'].includes(o.response.body.status), o.response.body.status); // incomplete: cut at max_output_tokens
+        assert.ok(o.response.body.output.length > 0);
+      }
+      assert.equal(out.find((o) => o.custom_id === 'x')!.response.body.usage.output_tokens, 4);
+      const chained = await c.files.create({ file: await toFile(Buffer.from(jsonl([rline('p', { input: 'hi' }), rline('q', { input: 'more', previous_response_id: 'resp_0123' })])), 'r.jsonl'), purpose: 'batch' });
+      const err = await c.batches.create({ input_file_id: chained.id, endpoint: '/v1/responses', completion_window: '24h' }).then(() => undefined, (e: unknown) => e);
+      assert.ok(err instanceof OpenAI.BadRequestError);
+      assert.match(err.message, /Line 2 \(custom_id q\): previous_response_id is not taken in a batch/);
+      const mixed = await c.files.create({ file: await toFile(Buffer.from(jsonl([line('a', 2)])), 'c.jsonl'), purpose: 'batch' });
+      await assert.rejects(c.batches.create({ input_file_id: mixed.id, endpoint: '/v1/responses', completion_window: '24h' }), /Line 1: url \/v1\/chat\/completions is not this batch's endpoint/);
+    });
+
     test('a batch cancelled while its lines run ends cancelled with what was answered', async () => {
       const g = await instance({ simulated: { ttftMs: 1, tokensPerSecond: 20 } });
       const c = client(g);

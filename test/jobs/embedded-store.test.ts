@@ -11,6 +11,8 @@ import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedJobQueue, Journal, type JobSettings } from '../../src/jobs/index.js';
+import { EmbeddedBatchStore } from '../../src/jobs/batch-store.js';
+import { readdirSync } from 'node:fs';
 import { GlimpseError } from '../../src/core/index.js';
 
 const settings: JobSettings = { workers: 0, maxQueued: 100, resultTtlSeconds: 60, claimIdleSeconds: 1, maxAttempts: 2, webhookAllowPrivateNetworks: false, webhookTimeoutMs: 1000, webhookMaxAttempts: 1, webhookBackoffMs: 0 };
@@ -63,6 +65,22 @@ test('a full disk: the change is refused with storage_full, undone in memory, an
   } finally {
     const u = spawnSync('umount', [dir], { encoding: 'utf8' });
     if (u.status !== 0) console.log('umount', u.stderr);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a file upload on a full disk: storage_full, no file and no temporary left, no record', { skip: canMount ? false : 'needs root to mount a small tmpfs' }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'glimpse-full-files-'));
+  if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir]).status !== 0) return t.skip('mount refused here');
+  const store = new EmbeddedBatchStore(dir);
+  try {
+    await store.putFile({ id: 'file-small', key: '', created_at: '1' }, Buffer.from('{}\n'));
+    await assert.rejects(store.putFile({ id: 'file-big', key: '', created_at: '2' }, Buffer.alloc(256 * 1024, 'x')), (err: GlimpseError) => err.code === 'storage_full');
+    assert.deepEqual((await store.files('')).map((f) => f.id), ['file-small']);
+    assert.deepEqual(readdirSync(join(dir, 'files')).sort(), ['file-small', 'index.jsonl']);
+  } finally {
+    await store.close();
+    spawnSync('umount', [dir]);
     rmSync(dir, { recursive: true, force: true });
   }
 });

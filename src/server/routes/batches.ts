@@ -10,10 +10,9 @@ import type { Quotas } from '../../auth/index.js';
 import type { Batches } from '../../jobs/batches.js';
 import type { RequestDefaults } from '../../protocols/defaults.js';
 import type { GenerationPipeline } from '../pipeline.js';
-import { Compile } from 'typebox/compile';
-import { GlimpseError } from '../../core/index.js';
-import { chatRequest } from '../../protocols/openai-chat/request.js';
+import { batchLineChecker } from './batch-lines.js';
 import type { chatSchemas } from '../../protocols/openai-chat/schema.js';
+import type { responsesSchema } from '../../protocols/responses/schema.js';
 
 const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
 const CreateBody = Type.Object({
@@ -24,9 +23,9 @@ const CreateBody = Type.Object({
 });
 const ListQuery = Type.Object({ after: Type.Optional(Type.String({ maxLength: 64 })), limit: Type.Optional(Type.String({ pattern: '^(100|[1-9][0-9]?)$', description: '1 to 100' })) });
 
-export function registerBatchRoutes(app: FastifyInstance, deps: { batches: Batches; defaults: RequestDefaults; pipeline: GenerationPipeline; quotas: Quotas | undefined; schemas: ReturnType<typeof chatSchemas> }): void {
-  const { batches, defaults, pipeline, quotas } = deps;
-  const validator = Compile(deps.schemas.chatCompletions);
+export function registerBatchRoutes(app: FastifyInstance, deps: { batches: Batches; defaults: RequestDefaults; pipeline: GenerationPipeline; quotas: Quotas | undefined; schemas: { chat: ReturnType<typeof chatSchemas>['chatCompletions']; responses: ReturnType<typeof responsesSchema> } }): void {
+  const { batches, quotas } = deps;
+  const checkLine = batchLineChecker(deps.schemas, deps.defaults, deps.pipeline);
   const common = { config: { errorFormat: 'openai' as const } };
   const owner = (request: { keyId?: string }) => request.keyId ?? '';
 
@@ -35,15 +34,7 @@ export function registerBatchRoutes(app: FastifyInstance, deps: { batches: Batch
     { ...common, schema: { tags: ['OpenAI'], summary: 'Run every request of an uploaded JSONL file in the background', body: CreateBody } },
     async (request) => {
       // Each line is checked as its endpoint would check it, now: a bad line refuses the batch whole.
-      const check = (body: Record<string, unknown>) => {
-        if (!validator.Check(body)) {
-          const first = validator.Errors(body)[0];
-          throw new GlimpseError('invalid_request', `the body is not a Chat Completions request: ${first ? `${first.instancePath || 'body'} ${first.message}` : 'invalid'}.`);
-        }
-        const req = chatRequest(body, { id: String(request.id), keyId: request.keyId }, defaults);
-        pipeline.checkModel(req);
-        return req.model;
-      };
+      const check = (endpoint: string, body: Record<string, unknown>) => checkLine(endpoint, body, { id: String(request.id), keyId: request.keyId });
       // Creating a batch counts as one request against the key's quota, as submitting a job does.
       if (quotas && request.keyId !== undefined) await quotas.admit(request.keyId);
       return batches.create({ keyId: request.keyId }, request.body, check);
