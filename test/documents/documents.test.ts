@@ -112,6 +112,19 @@ describe('documents: PDFs become their pages, in order, each after a Page N of M
     assert.equal(usage.prompt_tokens_details.image_tokens, 2 * (w / 28) * (h / 28));
   });
 
+  test("the Responses API's input_file part", async () => {
+    const res = await fetch(g.url + '/v1/responses', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ input: [{ role: 'user', content: [{ type: 'input_file', filename: 'a.pdf', file_data: pdfUrl(makePdf({ pages: 2 })) }, { type: 'input_text', text: 'summarize' }] }] }),
+    });
+    assert.equal(res.status, 200, await res.text());
+    assert.deepEqual(
+      sent().map((p) => p.text ?? p.type),
+      ['Page 1 of 2', 'image_url', 'Page 2 of 2', 'image_url', 'summarize'],
+    );
+  });
+
   test('file_id is refused with a clear message (there is no file store)', async () => {
     const res = await chat(g, { type: 'file', file: { file_id: 'file-abc' } });
     assert.equal(res.status, 400);

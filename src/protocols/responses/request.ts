@@ -72,9 +72,14 @@ export function responsesRequest(b: ResponsesBody, items: InputItem[], historyIt
         : m.content.map((p, j): ContentPart => {
             // Named as the client sent it (earlier turns were checked when they were sent).
             const param = `input.${i - historyItems}.content.${j}`;
+            if (p.type === 'input_file') {
+              const file = p.file_data ?? p.file_url;
+              if (!file) throw new GlimpseError('invalid_request', `${param} needs file_data (a data URL such as data:application/pdf;base64,...) or file_url; uploaded file ids are not kept here.`, { param });
+              return contentPart(p.file_data ? { fileData: file, filename: p.filename } : { fileUrl: file, filename: p.filename }, turn, param, `${param}.${p.file_data ? 'file_data' : 'file_url'}`);
+            }
             if (p.type !== 'input_image') return contentPart({ text: p.text }, turn, param);
             if (role === 'user' && !p.image_url) throw new GlimpseError('missing_image', `${param} needs an image_url (a data URL or an http(s) URL); uploaded file ids are not kept here.`, { param: `${param}.image_url` });
-            return contentPart({ imageUrl: p.image_url ?? '' }, turn, param, `${param}.image_url`);
+            return contentPart({ imageUrl: p.image_url ?? '', detail: p.detail }, turn, param, `${param}.image_url`);
           });
     messages.push({ role, content });
   });

@@ -7,7 +7,9 @@ export function responsesSchema(config: Config) {
   const text = Type.String({ maxLength: config.maxPromptChars });
   const part = Type.Union([
     Type.Object({ type: Type.Literal('input_text'), text }),
-    Type.Object({ type: Type.Literal('input_image'), image_url: Type.Optional(Type.String({ minLength: 1 })), file_id: Type.Optional(Type.String()), detail: Type.Optional(Type.String()) }),
+    Type.Object({ type: Type.Literal('input_image'), image_url: Type.Optional(Type.String({ minLength: 1 })), file_id: Type.Optional(Type.String()), detail: Type.Optional(Type.Enum(['low', 'high', 'auto'])) }),
+    // A document as this API sends one: file_data (a data URL) or file_url.
+    Type.Object({ type: Type.Literal('input_file'), file_data: Type.Optional(Type.String({ minLength: 1 })), file_url: Type.Optional(Type.String({ minLength: 1 })), file_id: Type.Optional(Type.String()), filename: Type.Optional(Type.String({ maxLength: 256 })) }),
     // Earlier assistant turns, as this API returns them.
     Type.Object({ type: Type.Literal('output_text'), text, annotations: Type.Optional(Type.Array(Type.Unknown())) }),
   ]);
