@@ -214,6 +214,8 @@ export interface ModelCard {
   ownedBy: string;
   /** Max context in tokens, when known. */
   contextLength?: number;
+  /** The model profile it was loaded by (--model-path glm-ocr): what it is good at and its one-click tasks. */
+  profile?: { name: string; description: string; tasks: { label: string; prompt: string }[]; thinks: boolean; boxes: boolean };
 }
 
 export interface EngineInfo {

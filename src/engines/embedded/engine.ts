@@ -9,12 +9,13 @@
  */
 import type { Config } from '../../config/index.js';
 import { servedModelName } from '../../config/index.js';
-import { GlimpseError, type Engine, type EngineHealth, type EngineInfo, type GenerateEvent, type GenerateRequest } from '../../core/index.js';
+import { GlimpseError, type Engine, type EngineHealth, type EngineInfo, type GenerateEvent, type GenerateRequest, type ModelCard } from '../../core/index.js';
 import type { Logger } from '../../observability/index.js';
 import { resolveDevice } from './device.js';
 import { toJob, type Job } from './job.js';
 import { defaultCacheDir, ModelUnavailableError, resolveModel } from './model-source.js';
 import { DownloadReporter, type ProgressStream } from './progress-report.js';
+import { profileFor } from './profiles.js';
 import { EngineStatus } from './status.js';
 import { Supervisor } from './supervisor.js';
 import { warmUpJob } from './warmup.js';
@@ -48,7 +49,7 @@ export class EmbeddedEngine implements Engine {
     return {
       engine: 'embedded',
       model: name,
-      models: [{ id: name, ownedBy: 'glimpse', contextLength: Number.isFinite(contextLength) ? contextLength : undefined }],
+      models: [{ id: name, ownedBy: 'glimpse', contextLength: Number.isFinite(contextLength) ? contextLength : undefined, ...profileCard(this.config.modelPath) }],
       device: this.device,
       simulated: false,
     };
@@ -221,4 +222,10 @@ export class EmbeddedEngine implements Engine {
       }
     }
   }
+}
+
+/** The profile part of the model card, when the model was named by a profile (or its hub id). */
+function profileCard(modelPath: string): Pick<ModelCard, 'profile'> {
+  const p = profileFor(modelPath);
+  return p ? { profile: { name: p.name, description: p.description, tasks: p.tasks, thinks: p.thinks, boxes: p.boxes } } : {};
 }

@@ -16,6 +16,7 @@ import {
   type DownloadProgress,
   type HubOptions,
 } from './download.js';
+import { modelSource, PROFILES } from './profiles.js';
 
 /** transformers.js dtypes glimpse lets users pick, with the file-name suffix each one loads. */
 export const DTYPE_SUFFIX: Record<string, string> = {
@@ -117,10 +118,11 @@ export async function resolveModel(opts: ModelSourceOptions): Promise<ResolvedMo
     }
     return { dir: local, dtype: pickLocalDtype(local, opts.dtype), source: 'local' };
   }
-  if (!HUB_ID.test(opts.modelPath) || opts.modelPath.includes('..')) {
-    throw new ModelUnavailableError(`The model path ${opts.modelPath} is neither an existing directory nor a Hugging Face model id (owner/name); fix --model-path.`);
+  // A profile's short name (glm-ocr) stands for its hub id.
+  const modelId = modelSource(opts.modelPath);
+  if (!HUB_ID.test(modelId) || modelId.includes('..')) {
+    throw new ModelUnavailableError(`The model path ${opts.modelPath} is neither an existing directory, a Hugging Face model id (owner/name) nor a profile (${PROFILES.map((p) => p.name).join(', ')}); fix --model-path.`);
   }
-  const modelId = opts.modelPath;
   const dir = modelCacheDir(opts.cacheDir, modelId, opts.revision);
   // A finished download for the requested dtype (or, for auto, any finished one) loads with no network.
   for (const d of opts.dtype === 'auto' ? ['auto', ...AUTO_ORDER] : [opts.dtype]) {

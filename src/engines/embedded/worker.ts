@@ -18,6 +18,7 @@ import { sessionOptions, type LoadedInfo, type MainToWorker, type WorkerGenerate
 import { applyPenalties, chooseToken, createRng, logprobRecord, type LogprobRecord } from './sampling.js';
 import { IncrementalDecoder, StopMatcher, TextCoalescer } from './text-stream.js';
 import { CancelledBeforeDecoding, groupedTileEncoder, type EncodeImage } from './vision-groups.js';
+import { checkModelDir } from './model-check.js';
 import { modelInputs } from './vl-inputs.js';
 
 if (!parentPort) throw new Error('worker.ts must run as a worker thread');
@@ -90,6 +91,7 @@ class StopCheck extends StoppingCriteria {
 
 async function load(): Promise<void> {
   const t0 = Date.now();
+  checkModelDir(init.modelDir, init.dtype, new Set(AutoModelForImageTextToText.MODEL_CLASS_MAPPINGS.flatMap((m) => [...m.keys()])));
   const options = {
     dtype: (init.dtype ?? undefined) as never,
     device: init.device,

@@ -24,6 +24,8 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: { config: Confi
       owned_by: m.ownedBy,
       ...(info.simulated ? { simulated: true } : {}),
       ...(m.contextLength ? { max_model_len: m.contextLength } : {}),
+      // The profile's name, what it is good at and its one-click tasks (the page's model picker shows them).
+      ...(m.profile ? { description: m.profile.description, profile: m.profile } : {}),
     }));
   };
 
