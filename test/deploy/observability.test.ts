@@ -12,6 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import YAML from 'yaml';
 import { configFromEnv, loadConfig } from '../../src/config/index.js';
+import { startFakeVllm, type FakeVllm } from '../helpers/fake-vllm.js';
 import { startGlimpse, type RunningGlimpse } from '../helpers/glimpse.js';
 import { hasRedis, startRedis, type RunningRedis } from '../helpers/redis.js';
 
@@ -91,11 +92,14 @@ describe('Prometheus config and alert rules', { skip: have('promtool') ? false :
 describe('every metric the dashboard, the alerts and the autoscaler name is exported', { skip: hasRedis ? false : 'redis-server not installed (the jobs metrics need Redis)' }, () => {
   let g: RunningGlimpse;
   let redis: RunningRedis;
+  let vllm: FakeVllm;
   let exported: Set<string>;
   before(async () => {
-    // With Redis, as the compose stack runs it: the job metrics exist only then.
+    // As the compose stack runs it: with Redis (the job metrics exist only then), in front of a vLLM
+    // server (the per-replica upstream metrics exist only for an upstream pool).
     redis = await startRedis();
-    g = await startGlimpse({ engine: 'simulated', simulated: { ttftMs: 1, tokensPerSecond: 2000 }, redisUrl: redis.url });
+    vllm = await startFakeVllm();
+    g = await startGlimpse({ engine: 'upstream', upstream: vllm.url, upstreamModel: vllm.model, redisUrl: redis.url });
     // One generation, so the histograms and labelled counters have series.
     const res = await fetch(g.url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 }) });
     assert.equal(res.status, 200);
@@ -103,6 +107,7 @@ describe('every metric the dashboard, the alerts and the autoscaler name is expo
   });
   after(async () => {
     await g?.close();
+    await vllm?.close();
     redis?.stop();
   });
 
