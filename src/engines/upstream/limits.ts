@@ -86,6 +86,13 @@ export class ReplicaLimit {
       this.quiet = 0;
       return false;
     }
+    // A probe is proven when the server runs all it allows: that is the new edge. Until then no
+    // further probe, so the overshoot is one request at most, even when readings miss its wait.
+    if (this.edge !== undefined && running >= this.current) this.edge = running;
+    if (this.edge !== undefined && this.current > this.edge) {
+      this.quiet = 0;
+      return false;
+    }
     this.quiet++;
     if (this.edge === undefined) this.value = Math.min(this.opts.max, this.value * 2);
     else if (this.quiet >= QUIET_READINGS_BEFORE_PROBE) {
