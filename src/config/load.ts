@@ -32,7 +32,21 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Plain {
     const v = env[camelToEnv(key)];
     if (v !== undefined && v !== '') out[key] = v;
   }
+  if (env.GLIMPSE_MODEL) out.model = env.GLIMPSE_MODEL;
   return out;
+}
+
+/**
+ * `model` (--model, GLIMPSE_MODEL, `model:` in a file) is the short name of modelPath. It is read
+ * per layer, so a flag still beats the environment and the environment a file, whichever name each uses.
+ */
+function modelAlias(layer: Plain): Plain {
+  if (!('model' in layer)) return layer;
+  const { model, ...rest } = layer;
+  if (rest.modelPath !== undefined && rest.modelPath !== model) {
+    throw new ConfigError(`model (${JSON.stringify(model)}) and modelPath (${JSON.stringify(rest.modelPath)}) are the same setting given twice with different values; keep one of --model / --model-path (GLIMPSE_MODEL / GLIMPSE_MODEL_PATH).`);
+  }
+  return model === undefined ? rest : { ...rest, modelPath: model };
 }
 
 export function configFromFile(path: string): Plain {
@@ -110,7 +124,7 @@ const SECRET_SETTINGS = /^(apiKeys(\.\d+)?|upstreamApiKey|fallbackUpstreamApiKey
 export function loadConfig(opts: { flags?: Plain; env?: NodeJS.ProcessEnv; file?: string } = {}): Config {
   const env = opts.env ?? process.env;
   const file = opts.file ?? (env.GLIMPSE_CONFIG || undefined);
-  const layers = [file ? configFromFile(file) : {}, configFromEnv(env), opts.flags ?? {}].map((layer) => splitLists(layer));
+  const layers = [file ? configFromFile(file) : {}, configFromEnv(env), opts.flags ?? {}].map((layer) => splitLists(modelAlias(layer)));
   let merged: Plain = {};
   for (const layer of layers) merged = deepMerge(merged, layer);
 

@@ -17,7 +17,7 @@ export const ConfigSchema = Type.Object({
       'HTTP server processes sharing the one port (Node cluster), so request handling uses more than one core; auto = one per CPU core. They share nothing but Redis (--redis-url): without it the answer cache, quotas, stored responses and the queue are per process. The embedded engine\'s model stays in one process (the primary), which every worker asks over IPC.',
   }),
   engine: Type.Enum(['embedded', 'upstream', 'simulated'], { default: 'embedded' }),
-  modelPath: Type.String({ default: 'HuggingFaceTB/SmolVLM-256M-Instruct', description: 'Hugging Face model id or local directory (embedded engine).' }),
+  modelPath: Type.String({ default: 'HuggingFaceTB/SmolVLM-256M-Instruct', description: 'Hugging Face model id, local directory or profile name (glm-ocr, smolvlm, qwen2.5-vl-3b) for the embedded engine; also read as model (--model, GLIMPSE_MODEL).' }),
   modelName: Type.Optional(Type.String({ description: 'Name the model is served under (defaults to the last part of modelPath or upstreamModel).' })),
   upstream: Type.Array(Type.String(), { default: [], description: 'OpenAI-compatible base URLs, e.g. http://gpu1:8000/v1.' }),
   upstreamModel: Type.Optional(Type.String({ description: "Model name to ask upstreams for (e.g. zai-org/GLM-4.6V-Flash). Unset: each upstream's /models is read and the models they serve are served under their own names (modelName, when set, names the first of them too)." })),

@@ -1,0 +1,89 @@
+/**
+ * `--model <profile>` end to end: the short flag (and GLIMPSE_MODEL, `model:` in a file) names the
+ * same setting as --model-path, and a server started with `--model glm-ocr` loads the profile's hub
+ * id (here from a cache holding the GLM-OCR-architecture fixture, offline) and shows the profile on
+ * /v1/models and /v1/models/{id}.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { ConfigError, loadConfig } from '../../src/config/index.js';
+import { modelCacheDir } from '../../src/engines/embedded/index.js';
+import { profileFor } from '../../src/engines/embedded/profiles.js';
+import { writeManifest } from '../../src/engines/embedded/download.js';
+import { startGlimpse, type RunningGlimpse } from '../helpers/glimpse.js';
+import { GLM_FIXTURE } from './helpers.js';
+
+test('--model, GLIMPSE_MODEL and model: in a file set modelPath, each layer beating the one below', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'glimpse-model-flag-'));
+  try {
+    const file = join(dir, 'glimpse.yaml');
+    writeFileSync(file, 'model: smolvlm\n');
+    assert.equal(loadConfig({ flags: { model: 'glm-ocr' }, env: {} }).modelPath, 'glm-ocr');
+    assert.equal(loadConfig({ env: { GLIMPSE_MODEL: 'glm-ocr' } }).modelPath, 'glm-ocr');
+    assert.equal(loadConfig({ file, env: {} }).modelPath, 'smolvlm');
+    // env over file, flag over env, whichever of the two names each layer uses
+    assert.equal(loadConfig({ file, env: { GLIMPSE_MODEL_PATH: 'qwen2.5-vl-3b' } }).modelPath, 'qwen2.5-vl-3b');
+    assert.equal(loadConfig({ file, env: { GLIMPSE_MODEL_PATH: 'qwen2.5-vl-3b' }, flags: { model: 'glm-ocr' } }).modelPath, 'glm-ocr');
+    assert.equal(loadConfig({ env: { GLIMPSE_MODEL: 'glm-ocr' }, flags: { modelPath: '/models/x' } }).modelPath, '/models/x');
+    // the same value twice in one layer is fine; two different ones are a mistake to name
+    assert.equal(loadConfig({ flags: { model: 'glm-ocr', modelPath: 'glm-ocr' }, env: {} }).modelPath, 'glm-ocr');
+    assert.throws(() => loadConfig({ flags: { model: 'glm-ocr', modelPath: 'smolvlm' }, env: {} }), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, /--model \/ --model-path/);
+      return true;
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+let glimpse: RunningGlimpse;
+let cacheDir: string;
+const glm = profileFor('glm-ocr')!;
+
+/** Every file under `dir`, relative to it. */
+function filesUnder(dir: string, root = dir): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? filesUnder(path, root) : [relative(root, path)];
+  });
+}
+
+before(async () => {
+  // A finished download of the profile's hub id, as the downloader leaves it (files + manifest).
+  cacheDir = mkdtempSync(join(tmpdir(), 'glimpse-profile-cache-'));
+  const dir = modelCacheDir(cacheDir, glm.hubId, 'main');
+  cpSync(GLM_FIXTURE, dir, { recursive: true });
+  const files = filesUnder(dir);
+  writeManifest(dir, { modelId: glm.hubId, revision: 'main', dtype: 'fp32', files, bytes: 0, completedAt: new Date(0).toISOString() });
+  glimpse = await startGlimpse({ engine: 'embedded', model: 'glm-ocr', cacheDir, offline: true, dtype: 'fp32', warmup: false });
+});
+
+after(async () => {
+  await glimpse?.close();
+  rmSync(cacheDir, { recursive: true, force: true });
+});
+
+test('a server started with --model glm-ocr loads the profile and /v1/models shows its name, description and tasks', async () => {
+  const health = (await (await fetch(`${glimpse.url}/health`)).json()) as { status: string; reason?: string };
+  assert.equal(health.status, 'healthy', health.reason);
+
+  const list = (await (await fetch(`${glimpse.url}/v1/models`)).json()) as { data: { id: string; description?: string; profile?: { name: string; description: string; tasks: { label: string; prompt: string }[]; thinks: boolean; boxes: boolean } }[] };
+  assert.equal(list.data.length, 1);
+  const card = list.data[0]!;
+  assert.equal(card.id, 'glm-ocr');
+  assert.equal(card.description, glm.description);
+  assert.equal(card.profile?.name, 'glm-ocr');
+  assert.deepEqual(
+    card.profile?.tasks.map((t) => t.prompt),
+    ['Text Recognition:', 'Table Recognition:', 'Formula Recognition:'],
+  );
+  assert.equal(card.profile?.thinks, false);
+
+  const one = (await (await fetch(`${glimpse.url}/v1/models/glm-ocr`)).json()) as { id: string; profile?: { name: string } };
+  assert.equal(one.id, 'glm-ocr');
+  assert.equal(one.profile?.name, 'glm-ocr');
+});
