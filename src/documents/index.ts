@@ -6,7 +6,13 @@
  * LibreOffice to PDF first.
  */
 import type { Config } from '../config/index.js';
-import { GlimpseError, type ContentPart, type DocumentPart, type GenerateRequest, type ImageInput } from '../core/index.js';
+import {
+  GlimpseError,
+  type ContentPart,
+  type DocumentPart,
+  type GenerateRequest,
+  type ImageInput,
+} from '../core/index.js';
 import { fromPixels, imageSettings, sourceBytes } from '../images/index.js';
 import { officeToPdf } from './office.js';
 import { renderPdf, type DocumentSettings } from './render.js';
@@ -35,11 +41,20 @@ export async function mediaBytes(
   try {
     const data = await sourceBytes(part.source, limits, {}, signal);
     if (data.length > limit.maxBytes) throw new GlimpseError('image_too_large', '');
-    if (data.length === 0) throw new GlimpseError(limit.code === 'video_too_large' ? 'invalid_video' : 'invalid_document', `The ${limit.noun} is empty (0 bytes).`, { param: 'file' });
+    if (data.length === 0)
+      throw new GlimpseError(
+        limit.code === 'video_too_large' ? 'invalid_video' : 'invalid_document',
+        `The ${limit.noun} is empty (0 bytes).`,
+        { param: 'file' },
+      );
     return data;
   } catch (err) {
     if (err instanceof GlimpseError && (err.code === 'image_too_large' || err.code === 'base64_too_long')) {
-      throw new GlimpseError(limit.code, `The ${limit.noun} is larger than the limit (${limit.setting}) of ${limit.maxBytes} bytes.`, { param: 'file', cause: err });
+      throw new GlimpseError(
+        limit.code,
+        `The ${limit.noun} is larger than the limit (${limit.setting}) of ${limit.maxBytes} bytes.`,
+        { param: 'file', cause: err },
+      );
     }
     throw err;
   }
@@ -51,9 +66,19 @@ async function asPdf(data: Buffer, s: DocumentSettings, signal?: AbortSignal): P
 }
 
 /** One document's parts: per page a marker and the page as a resolved image. */
-async function documentParts(part: DocumentPart, config: Pick<Config, 'images' | 'documents'>, output: ImageInput, signal?: AbortSignal): Promise<{ parts: ContentPart[]; summary: DocumentSummary }> {
+async function documentParts(
+  part: DocumentPart,
+  config: Pick<Config, 'images' | 'documents'>,
+  output: ImageInput,
+  signal?: AbortSignal,
+): Promise<{ parts: ContentPart[]; summary: DocumentSummary }> {
   const s = config.documents;
-  const data = await mediaBytes(part, config, { maxBytes: s.maxBytes, setting: 'documents.maxBytes', noun: 'document', code: 'document_too_large' }, signal);
+  const data = await mediaBytes(
+    part,
+    config,
+    { maxBytes: s.maxBytes, setting: 'documents.maxBytes', noun: 'document', code: 'document_too_large' },
+    signal,
+  );
   const pdf = await asPdf(data, s, signal);
   const images = imageSettings(config);
   const pages = await renderPdf(pdf, s, images.patchMultiple, signal);
@@ -62,15 +87,22 @@ async function documentParts(part: DocumentPart, config: Pick<Config, 'images' |
     { type: 'text', text: `Page ${i + 1} of ${resolved.length}` },
     { type: 'image', source: { kind: 'bytes', data: Buffer.alloc(0), filename: part.filename }, resolved: img },
   ]);
-  return { parts, summary: { pages: pages.length, width: pages[0]!.width, height: pages[0]!.height } };
+  return { parts, summary: { pages: pages.length, width: pages[0].width, height: pages[0].height } };
 }
 
 /**
  * Replace every document part of the request with its pages, documents rendered concurrently
  * (within documents.maxConcurrentRenders); the first refusal cancels the rest.
  */
-export async function expandDocuments(req: GenerateRequest, config: Pick<Config, 'images' | 'documents'>, output: ImageInput, signal?: AbortSignal): Promise<DocumentSummary[]> {
-  const found = req.messages.flatMap((m) => m.content.filter((p): p is DocumentPart => p.type === 'document').map((part) => ({ m, part })));
+export async function expandDocuments(
+  req: GenerateRequest,
+  config: Pick<Config, 'images' | 'documents'>,
+  output: ImageInput,
+  signal?: AbortSignal,
+): Promise<DocumentSummary[]> {
+  const found = req.messages.flatMap((m) =>
+    m.content.filter((p): p is DocumentPart => p.type === 'document').map((part) => ({ m, part })),
+  );
   if (!found.length) return [];
   const group = new AbortController();
   const groupSignal = signal ? AbortSignal.any([signal, group.signal]) : group.signal;
@@ -83,7 +115,7 @@ export async function expandDocuments(req: GenerateRequest, config: Pick<Config,
   }
   found.forEach(({ m, part }, i) => {
     const at = m.content.indexOf(part);
-    m.content.splice(at, 1, ...done[i]!.parts);
+    m.content.splice(at, 1, ...done[i].parts);
   });
   return done.map((d) => d.summary);
 }

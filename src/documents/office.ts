@@ -13,7 +13,8 @@ import { GlimpseError } from '../core/index.js';
 import { findProgram } from './programs.js';
 import type { DocumentSettings } from './render.js';
 
-const INSTALL_HINT = 'install LibreOffice (Debian: apt-get install libreoffice-impress libreoffice-writer libreoffice-calc)';
+const INSTALL_HINT =
+  'install LibreOffice (Debian: apt-get install libreoffice-impress libreoffice-writer libreoffice-calc)';
 
 let queue: Promise<unknown> = Promise.resolve();
 let profile: Promise<string> | undefined;
@@ -21,7 +22,12 @@ let profile: Promise<string> | undefined;
 /** The PDF LibreOffice makes of `data`. Throws GlimpseError (415 when LibreOffice is not installed). */
 export async function officeToPdf(data: Buffer, s: DocumentSettings, signal?: AbortSignal): Promise<Buffer> {
   const program = await findProgram(s.libreOffice);
-  if (!program) throw new GlimpseError('document_converter_missing', `Office documents need LibreOffice to be converted to PDF, and this server has none: ${INSTALL_HINT}, or send a PDF.`, { param: 'file' });
+  if (!program)
+    throw new GlimpseError(
+      'document_converter_missing',
+      `Office documents need LibreOffice to be converted to PDF, and this server has none: ${INSTALL_HINT}, or send a PDF.`,
+      { param: 'file' },
+    );
   const turn = queue.then(() => convert(program, data, s, signal));
   queue = turn.catch(() => {});
   return turn;
@@ -35,12 +41,27 @@ async function convert(program: string, data: Buffer, s: DocumentSettings, signa
     // LibreOffice picks its import filter from the content; the name only needs an extension it accepts.
     const input = join(dir, 'document.bin');
     await writeFile(input, data);
-    const args = ['--headless', '--norestore', '--nologo', '--nolockcheck', `-env:UserInstallation=${pathToFileURL(await profile).href}`, '--convert-to', 'pdf', '--outdir', dir, input];
+    const args = [
+      '--headless',
+      '--norestore',
+      '--nologo',
+      '--nolockcheck',
+      `-env:UserInstallation=${pathToFileURL(await profile).href}`,
+      '--convert-to',
+      'pdf',
+      '--outdir',
+      dir,
+      input,
+    ];
     await run(program, args, s, signal);
     try {
       return await readFile(join(dir, 'document.pdf'));
     } catch {
-      throw new GlimpseError('document_conversion_failed', 'LibreOffice could not read the Office file (it made no PDF of it).', { param: 'file' });
+      throw new GlimpseError(
+        'document_conversion_failed',
+        'LibreOffice could not read the Office file (it made no PDF of it).',
+        { param: 'file' },
+      );
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -61,12 +82,26 @@ function run(program: string, args: string[], s: DocumentSettings, signal?: Abor
       }
     };
     const timer = setTimeout(
-      () => kill(new GlimpseError('document_conversion_failed', `LibreOffice took longer than the limit (documents.conversionTimeoutSeconds) of ${s.conversionTimeoutSeconds} s to convert the file, and was stopped.`, { param: 'file' })),
+      () =>
+        kill(
+          new GlimpseError(
+            'document_conversion_failed',
+            `LibreOffice took longer than the limit (documents.conversionTimeoutSeconds) of ${s.conversionTimeoutSeconds} s to convert the file, and was stopped.`,
+            { param: 'file' },
+          ),
+        ),
       s.conversionTimeoutSeconds * 1000,
     );
     const onAbort = () => kill(signal?.reason ?? new DOMException('aborted', 'AbortError'));
     signal?.addEventListener('abort', onAbort, { once: true });
-    child.once('error', (err) => kill(new GlimpseError('document_conversion_failed', `LibreOffice could not be started: ${err.message}.`, { param: 'file', cause: err })));
+    child.once('error', (err) =>
+      kill(
+        new GlimpseError('document_conversion_failed', `LibreOffice could not be started: ${err.message}.`, {
+          param: 'file',
+          cause: err,
+        }),
+      ),
+    );
     child.once('close', () => {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);

@@ -15,7 +15,13 @@ export function findProgram(name: string): Promise<string | undefined> {
 }
 
 async function locate(name: string): Promise<string | undefined> {
-  const candidates = isAbsolute(name) || name.includes('/') ? [name] : (process.env.PATH ?? '').split(delimiter).filter(Boolean).map((dir) => join(dir, name));
+  const candidates =
+    isAbsolute(name) || name.includes('/')
+      ? [name]
+      : (process.env.PATH ?? '')
+          .split(delimiter)
+          .filter(Boolean)
+          .map((dir) => join(dir, name));
   for (const path of candidates) {
     try {
       await access(path, constants.X_OK);

@@ -15,4 +15,8 @@ export type RenderReply =
   | { type: 'info'; pages: number }
   | { type: 'page'; index: number; width: number; height: number; rgb: ArrayBuffer }
   | { type: 'done' }
-  | { type: 'error'; code: 'invalid_document' | 'document_encrypted' | 'too_many_pages' | 'document_page_too_large'; message: string };
+  | {
+      type: 'error';
+      code: 'invalid_document' | 'document_encrypted' | 'too_many_pages' | 'document_page_too_large';
+      message: string;
+    };

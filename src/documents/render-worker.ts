@@ -39,10 +39,15 @@ function open(job: RenderJob): mupdf.Document {
 function render(job: RenderJob): void {
   const doc = open(job);
   try {
-    if (doc.needsPassword()) throw new Refusal('document_encrypted', 'The PDF is encrypted with a password; send it decrypted.');
+    if (doc.needsPassword())
+      throw new Refusal('document_encrypted', 'The PDF is encrypted with a password; send it decrypted.');
     const count = doc.countPages();
     if (count < 1) throw new Refusal('invalid_document', 'The PDF has no pages.');
-    if (count > job.maxPages) throw new Refusal('too_many_pages', `The document has ${count} pages; the limit (documents.maxPages) is ${job.maxPages}.`);
+    if (count > job.maxPages)
+      throw new Refusal(
+        'too_many_pages',
+        `The document has ${count} pages; the limit (documents.maxPages) is ${job.maxPages}.`,
+      );
     post({ type: 'info', pages: count });
     // Every page's size is checked before any is rendered: a refusal costs no rendering.
     const bounds = [];
@@ -55,17 +60,25 @@ function render(job: RenderJob): void {
       if (!(w > 0 && h > 0)) throw new Refusal('invalid_document', `Page ${i + 1} of the PDF has no area.`);
       const inches = Math.max(w, h) / POINTS_PER_INCH;
       if (inches > job.maxPageInches) {
-        throw new Refusal('document_page_too_large', `Page ${i + 1} is ${Math.round(inches)} inches on its longest side; the limit (documents.maxPageInches) is ${job.maxPageInches}.`);
+        throw new Refusal(
+          'document_page_too_large',
+          `Page ${i + 1} is ${Math.round(inches)} inches on its longest side; the limit (documents.maxPageInches) is ${job.maxPageInches}.`,
+        );
       }
       bounds.push({ w, h });
     }
     const share = shareOf(job.totalPixels, count, job.minPagePixels, job.maxPagePixels);
     for (let i = 0; i < count; i++) {
-      const { w, h } = bounds[i]!;
+      const { w, h } = bounds[i];
       // The page is sized to its share in the model's grid (up to 288 dpi: 4 px per point), whatever its size in points.
       const size = fitToBudget(w * 4, h * 4, share, Math.min(share, job.minPagePixels), job.unit);
       const page = doc.loadPage(i);
-      const pix = page.toPixmap(mupdf.Matrix.scale(size.width / w, size.height / h), mupdf.ColorSpace.DeviceRGB, false, true);
+      const pix = page.toPixmap(
+        mupdf.Matrix.scale(size.width / w, size.height / h),
+        mupdf.ColorSpace.DeviceRGB,
+        false,
+        true,
+      );
       page.destroy();
       const rgb = packed(pix, size);
       pix.destroy();
@@ -88,7 +101,8 @@ function packed(pix: mupdf.Pixmap, size: { width: number; height: number }): Arr
   const h = pix.getHeight();
   const out = new Uint8Array(size.width * size.height * 3).fill(255);
   const rowBytes = Math.min(w, size.width) * 3;
-  for (let y = 0; y < Math.min(h, size.height); y++) out.set(src.subarray(y * stride, y * stride + rowBytes), y * size.width * 3);
+  for (let y = 0; y < Math.min(h, size.height); y++)
+    out.set(src.subarray(y * stride, y * stride + rowBytes), y * size.width * 3);
   return out.buffer;
 }
 
@@ -99,7 +113,12 @@ parentPort!.on('message', (job: RenderJob) => {
     render(job);
   } catch (err) {
     if (err instanceof Refusal) post({ type: 'error', code: err.code, message: err.message });
-    else post({ type: 'error', code: 'invalid_document', message: `The PDF could not be rendered: ${(err as Error).message}.` });
+    else
+      post({
+        type: 'error',
+        code: 'invalid_document',
+        message: `The PDF could not be rendered: ${(err as Error).message}.`,
+      });
   }
 });
 post({ type: 'ready' });

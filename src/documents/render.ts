@@ -59,7 +59,12 @@ function keepWorker(worker: Worker): void {
 }
 
 /** Every page of `pdf`, in order, at its share of the pixel budget. Throws GlimpseError. */
-export function renderPdf(pdf: Buffer, s: DocumentSettings, unit: number, signal?: AbortSignal): Promise<RenderedPage[]> {
+export function renderPdf(
+  pdf: Buffer,
+  s: DocumentSettings,
+  unit: number,
+  signal?: AbortSignal,
+): Promise<RenderedPage[]> {
   const job: RenderJob = {
     pdf: pdf.buffer.slice(pdf.byteOffset, pdf.byteOffset + pdf.byteLength) as ArrayBuffer,
     maxPages: s.maxPages,
@@ -89,7 +94,15 @@ function runJob(worker: Worker, job: RenderJob, s: DocumentSettings, signal?: Ab
       else resolve(pages);
     };
     const timer = setTimeout(
-      () => finish(new GlimpseError('document_render_timeout', `The document took longer than the limit (documents.renderTimeoutSeconds) of ${s.renderTimeoutSeconds} s to render, and was stopped.`, { param: 'file' }), false),
+      () =>
+        finish(
+          new GlimpseError(
+            'document_render_timeout',
+            `The document took longer than the limit (documents.renderTimeoutSeconds) of ${s.renderTimeoutSeconds} s to render, and was stopped.`,
+            { param: 'file' },
+          ),
+          false,
+        ),
       s.renderTimeoutSeconds * 1000,
     );
     const onAbort = () => finish(signal?.reason ?? new DOMException('aborted', 'AbortError'), false);
@@ -99,8 +112,19 @@ function runJob(worker: Worker, job: RenderJob, s: DocumentSettings, signal?: Ab
       else if (msg.type === 'done') finish(undefined, true);
       else if (msg.type === 'error') finish(new GlimpseError(msg.code, msg.message, { param: 'file' }), true);
     };
-    const onError = (err: Error) => finish(new GlimpseError('invalid_document', `The document could not be rendered: ${err.message}.`, { param: 'file', cause: err }), false);
-    const onExit = () => finish(new GlimpseError('invalid_document', 'The document renderer stopped before it finished.', { param: 'file' }), false);
+    const onError = (err: Error) =>
+      finish(
+        new GlimpseError('invalid_document', `The document could not be rendered: ${err.message}.`, {
+          param: 'file',
+          cause: err,
+        }),
+        false,
+      );
+    const onExit = () =>
+      finish(
+        new GlimpseError('invalid_document', 'The document renderer stopped before it finished.', { param: 'file' }),
+        false,
+      );
     worker.on('message', onMessage).on('error', onError).on('exit', onExit);
     worker.postMessage(job, [job.pdf]);
   });

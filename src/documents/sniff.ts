@@ -24,7 +24,11 @@ export function sniffDocument(data: Buffer, maxUnpackedBytes: number): DocumentK
     }
     const unpacked = entries.reduce((sum, e) => sum + e.size, 0);
     if (unpacked > maxUnpackedBytes) {
-      throw new GlimpseError('document_too_large', `The Office file would unpack to ${unpacked} bytes; the limit (documents.maxUnpackedBytes) is ${maxUnpackedBytes}.`, { param: 'file' });
+      throw new GlimpseError(
+        'document_too_large',
+        `The Office file would unpack to ${unpacked} bytes; the limit (documents.maxUnpackedBytes) is ${maxUnpackedBytes}.`,
+        { param: 'file' },
+      );
     }
     return 'office';
   }
@@ -51,11 +55,15 @@ function zipEntries(data: Buffer): Array<{ name: string; size: number }> {
   let at = data.readUInt32LE(end + 16);
   const entries = [];
   for (let n = 0; n < count; n++) {
-    if (at + 46 > data.length || data.readUInt32LE(at) !== CENTRAL) throw invalid('The Office file is a damaged zip archive (bad central directory).');
+    if (at + 46 > data.length || data.readUInt32LE(at) !== CENTRAL)
+      throw invalid('The Office file is a damaged zip archive (bad central directory).');
     const size = data.readUInt32LE(at + 24);
     const nameLength = data.readUInt16LE(at + 28);
     const skip = nameLength + data.readUInt16LE(at + 30) + data.readUInt16LE(at + 32);
-    entries.push({ name: data.toString('utf8', at + 46, at + 46 + nameLength), size: size === 0xffffffff ? Infinity : size });
+    entries.push({
+      name: data.toString('utf8', at + 46, at + 46 + nameLength),
+      size: size === 0xffffffff ? Infinity : size,
+    });
     at += 46 + skip;
   }
   return entries;

@@ -27,7 +27,10 @@ export function fitToBudget(width: number, height: number, maxPixels: number, mi
   const side = (v: number) => Math.max(unit, Math.floor((v * scale) / unit) * unit);
   let out = { width: side(w), height: side(h) };
   // Rounding both sides down can leave the area under minPixels; one more unit on the shorter side fixes that.
-  if (out.width * out.height < minPixels && out.width * out.height + unit * Math.max(out.width, out.height) <= maxPixels) {
+  if (
+    out.width * out.height < minPixels &&
+    out.width * out.height + unit * Math.max(out.width, out.height) <= maxPixels
+  ) {
     out = out.width <= out.height ? { ...out, width: out.width + unit } : { ...out, height: out.height + unit };
   }
   return out;
@@ -50,6 +53,8 @@ export function imageTokens(width: number, height: number, unit: number): number
 export function withImageTokens(usage: Usage, req: GenerateRequest, unit: number): Usage {
   if (usage.imageTokens !== undefined) return usage;
   let tokens = 0;
-  for (const m of req.messages) for (const p of m.content) if (p.type === 'image' && p.resolved) tokens += imageTokens(p.resolved.width, p.resolved.height, unit);
+  for (const m of req.messages)
+    for (const p of m.content)
+      if (p.type === 'image' && p.resolved) tokens += imageTokens(p.resolved.width, p.resolved.height, unit);
   return tokens ? { ...usage, imageTokens: tokens } : usage;
 }

@@ -47,11 +47,28 @@ describe('Office documents: converted to PDF with LibreOffice, refused clearly w
     dir = mkdtempSync(join(tmpdir(), 'glimpse-office-test-'));
     // A real .docx, written by LibreOffice itself from plain text.
     writeFileSync(join(dir, 'memo.txt'), 'Quarterly memo\n\nRevenue went up.\n');
-    execFileSync('soffice', ['--headless', `-env:UserInstallation=file://${dir}/profile`, '--convert-to', 'docx', '--outdir', dir, join(dir, 'memo.txt')], { stdio: 'ignore' });
+    execFileSync(
+      'soffice',
+      [
+        '--headless',
+        `-env:UserInstallation=file://${dir}/profile`,
+        '--convert-to',
+        'docx',
+        '--outdir',
+        dir,
+        join(dir, 'memo.txt'),
+      ],
+      { stdio: 'ignore' },
+    );
     docx = readFileSync(join(dir, 'memo.docx'));
     vllm = await startFakeVllm();
     g = await startGlimpse({ engine: 'upstream', upstream: vllm.url, upstreamModel: vllm.model });
-    without = await startGlimpse({ engine: 'upstream', upstream: vllm.url, upstreamModel: vllm.model, documents: { libreOffice: join(dir, 'no-such-soffice') } });
+    without = await startGlimpse({
+      engine: 'upstream',
+      upstream: vllm.url,
+      upstreamModel: vllm.model,
+      documents: { libreOffice: join(dir, 'no-such-soffice') },
+    });
   });
   after(async () => {
     await g.close();
@@ -64,13 +81,29 @@ describe('Office documents: converted to PDF with LibreOffice, refused clearly w
     fetch(server.url + '/v1/chat/completions', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ messages: [{ role: 'user', content: [{ type: 'file', file: { filename, file_data: `data:application/octet-stream;base64,${file.toString('base64')}` } }, { type: 'text', text: 'summarize' }] }] }),
+      body: JSON.stringify({
+        messages: [
+          {
+            role: 'user',
+            content: [
+              {
+                type: 'file',
+                file: { filename, file_data: `data:application/octet-stream;base64,${file.toString('base64')}` },
+              },
+              { type: 'text', text: 'summarize' },
+            ],
+          },
+        ],
+      }),
     });
 
   test('a .docx becomes its pages', async () => {
     const res = await ask(g, docx, 'memo.docx');
     assert.equal(res.status, 200, await res.text());
-    const parts = vllm.requests.filter((r) => r.method === 'POST').at(-1)!.body.messages[0].content as Array<{ type: string; text?: string }>;
+    const parts = vllm.requests.filter((r) => r.method === 'POST').at(-1)!.body.messages[0].content as Array<{
+      type: string;
+      text?: string;
+    }>;
     assert.deepEqual(
       parts.map((p) => p.text ?? p.type),
       ['Page 1 of 1', 'image_url', 'summarize'],

@@ -33,7 +33,10 @@ export function makePdf(opts: PdfOptions = {}): Buffer {
  * over 10,000 pages; this takes milliseconds): catalog, one page tree, one page object per page.
  */
 export function manyPagesPdf(pages: number): Buffer {
-  const objects = ['<< /Type /Catalog /Pages 2 0 R >>', `<< /Type /Pages /Count ${pages} /Kids [${Array.from({ length: pages }, (_, i) => `${i + 3} 0 R`).join(' ')}] >>`];
+  const objects = [
+    '<< /Type /Catalog /Pages 2 0 R >>',
+    `<< /Type /Pages /Count ${pages} /Kids [${Array.from({ length: pages }, (_, i) => `${i + 3} 0 R`).join(' ')}] >>`,
+  ];
   for (let i = 0; i < pages; i++) objects.push('<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>');
   // ASCII only, so string length is byte offset.
   let out = '%PDF-1.7\n';

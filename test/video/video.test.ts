@@ -11,11 +11,42 @@ import { sampleTimes } from '../../src/video/index.js';
 /** Real videos made with Debian's ffmpeg from its test pattern. */
 function makeVideos(dir: string) {
   const ff = (...args: string[]) => execFileSync('ffmpeg', ['-v', 'error', '-y', ...args], { stdio: 'ignore' });
-  ff('-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=10', '-t', '2', '-pix_fmt', 'yuv420p', '-c:v', 'libx264', '-preset', 'ultrafast', join(dir, 'a.mp4'));
-  ff('-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=10', '-t', '1', '-c:v', 'libvpx', '-deadline', 'realtime', join(dir, 'a.webm'));
+  ff(
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc=size=320x240:rate=10',
+    '-t',
+    '2',
+    '-pix_fmt',
+    'yuv420p',
+    '-c:v',
+    'libx264',
+    '-preset',
+    'ultrafast',
+    join(dir, 'a.mp4'),
+  );
+  ff(
+    '-f',
+    'lavfi',
+    '-i',
+    'testsrc=size=160x120:rate=10',
+    '-t',
+    '1',
+    '-c:v',
+    'libvpx',
+    '-deadline',
+    'realtime',
+    join(dir, 'a.webm'),
+  );
   ff('-f', 'lavfi', '-i', 'sine=duration=1', '-c:a', 'flac', join(dir, 'audio.mkv'));
   const mp4 = readFileSync(join(dir, 'a.mp4'));
-  return { mp4, webm: readFileSync(join(dir, 'a.webm')), audioOnly: readFileSync(join(dir, 'audio.mkv')), truncated: mp4.subarray(0, Math.floor(mp4.length * 0.4)) };
+  return {
+    mp4,
+    webm: readFileSync(join(dir, 'a.webm')),
+    audioOnly: readFileSync(join(dir, 'audio.mkv')),
+    truncated: mp4.subarray(0, Math.floor(mp4.length * 0.4)),
+  };
 }
 
 const dataUrl = (mime: string, b: Buffer) => `data:${mime};base64,${b.toString('base64')}`;
@@ -32,8 +63,18 @@ describe('video: frames sampled by GLM-4.6V rule with their timestamps, or the v
     v = makeVideos(dir);
     vllm = await startFakeVllm();
     g = await startGlimpse({ engine: 'upstream', upstream: vllm.url, upstreamModel: vllm.model });
-    passthrough = await startGlimpse({ engine: 'upstream', upstream: vllm.url, upstreamModel: vllm.model, video: { upstreamPassthrough: true } });
-    strict = await startGlimpse({ engine: 'upstream', upstream: vllm.url, upstreamModel: vllm.model, video: { maxDurationSeconds: 1.5, maxPixels: 100 * 100 } });
+    passthrough = await startGlimpse({
+      engine: 'upstream',
+      upstream: vllm.url,
+      upstreamModel: vllm.model,
+      video: { upstreamPassthrough: true },
+    });
+    strict = await startGlimpse({
+      engine: 'upstream',
+      upstream: vllm.url,
+      upstreamModel: vllm.model,
+      video: { maxDurationSeconds: 1.5, maxPixels: 100 * 100 },
+    });
   });
   after(async () => {
     await g.close();
@@ -47,9 +88,24 @@ describe('video: frames sampled by GLM-4.6V rule with their timestamps, or the v
     fetch(server.url + '/v1/chat/completions', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ messages: [{ role: 'user', content: [{ type: 'video_url', video_url: { url } }, { type: 'text', text: 'what happens?' }] }] }),
+      body: JSON.stringify({
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'video_url', video_url: { url } },
+              { type: 'text', text: 'what happens?' },
+            ],
+          },
+        ],
+      }),
     });
-  const sent = () => vllm.requests.filter((r) => r.method === 'POST').at(-1)!.body.messages[0].content as Array<{ type: string; text?: string; video_url?: { url: string } }>;
+  const sent = () =>
+    vllm.requests.filter((r) => r.method === 'POST').at(-1)!.body.messages[0].content as Array<{
+      type: string;
+      text?: string;
+      video_url?: { url: string };
+    }>;
 
   test('the sampling rule: 3 fps to 30 s, 1 fps to 300 s, 0.5 fps after, capped', () => {
     assert.equal(sampleTimes(2, 64).length, 6);
@@ -57,7 +113,7 @@ describe('video: frames sampled by GLM-4.6V rule with their timestamps, or the v
     assert.equal(sampleTimes(600, 1000).length, 300);
     assert.equal(sampleTimes(3600, 64).length, 64);
     const t = sampleTimes(10, 64);
-    assert.ok(t[0]! > 0 && t.at(-1)! < 10);
+    assert.ok(t[0] > 0 && t.at(-1)! < 10);
   });
 
   test('a 2 s MP4 becomes 6 frames, each after its timestamp', async () => {
@@ -67,7 +123,15 @@ describe('video: frames sampled by GLM-4.6V rule with their timestamps, or the v
     assert.equal(parts.filter((p) => p.type === 'image_url').length, 6);
     assert.deepEqual(
       parts.filter((p) => p.type === 'text').map((p) => p.text),
-      ['Frame at 0:00.2', 'Frame at 0:00.5', 'Frame at 0:00.8', 'Frame at 0:01.2', 'Frame at 0:01.5', 'Frame at 0:01.8', 'what happens?'],
+      [
+        'Frame at 0:00.2',
+        'Frame at 0:00.5',
+        'Frame at 0:00.8',
+        'Frame at 0:01.2',
+        'Frame at 0:01.5',
+        'Frame at 0:01.8',
+        'what happens?',
+      ],
     );
   });
 
@@ -82,7 +146,7 @@ describe('video: frames sampled by GLM-4.6V rule with their timestamps, or the v
     assert.equal(res.status, 200, await res.text());
     const video = sent().find((p) => p.type === 'video_url');
     assert.ok(video?.video_url?.url.startsWith('data:video/mp4;base64,'));
-    assert.equal(Buffer.from(video!.video_url!.url.split(',')[1]!, 'base64').length, v.mp4.length);
+    assert.equal(Buffer.from(video!.video_url!.url.split(',')[1], 'base64').length, v.mp4.length);
   });
 
   test('limits from the header: too long, too large a frame', async () => {
