@@ -86,7 +86,7 @@ export function redisCounter(url: string, onError: (err: Error) => void, prefix 
 
 /** The slice of the generation pipeline quotas wrap (kept structural: auth does not import server/). */
 export interface QuotaPipeline {
-  open(req: { keyId?: string }, signal: AbortSignal, opts?: { onQuota?: (headers: Record<string, string>) => void }): Promise<AsyncIterable<GenerateEvent>>;
+  open(req: { keyId?: string }, signal: AbortSignal, opts?: object): Promise<AsyncIterable<{ type: string }>>;
 }
 
 /** Whether any limit is set, by default or for some key. */
@@ -163,23 +163,35 @@ export class Quotas {
   }
 
   /** Wrap a pipeline: requests with a key are admitted against its quota, and their usage is spent. */
+  /**
+   * Wrap a pipeline: requests with a key are admitted against its quota, and their usage is spent.
+   * The key's standing travels as a value: on the opened stream (`quota`), or on the error when
+   * opening fails after admission, so every answer can carry the x-ratelimit-* headers.
+   */
   guard<P extends QuotaPipeline>(pipeline: P): P {
     const open = pipeline.open.bind(pipeline);
     const wrapped = Object.create(pipeline) as P;
-    wrapped.open = (async (req: { keyId?: string }, signal: AbortSignal, opts?: { onQuota?: (headers: Record<string, string>) => void }) => {
+    wrapped.open = (async (req: { keyId?: string }, signal: AbortSignal, opts?: object) => {
       const keyId = req.keyId;
       if (keyId === undefined) return open(req, signal, opts);
-      // Admitted first, whether or not the caller listens for the headers (WebSocket does not).
       const standing = await this.admit(keyId);
-      opts?.onQuota?.(standing);
-      const stream = await open(req, signal, opts);
+      let stream: AsyncIterable<{ type: string; usage?: { promptTokens: number; completionTokens: number } }>;
+      try {
+        stream = await open(req, signal, opts);
+      } catch (err) {
+        if (err instanceof GlimpseError) Object.assign(err.headers, standing);
+        throw err;
+      }
       const spend = (tokens: number) => void this.spend(keyId, tokens);
-      return withIterator(stream, async function* () {
-        for await (const ev of stream) {
-          if (ev.type === 'usage') spend(ev.usage.promptTokens + ev.usage.completionTokens);
-          yield ev;
-        }
-      });
+      return Object.assign(
+        withIterator(stream, async function* () {
+          for await (const ev of stream) {
+            if (ev.type === 'usage' && ev.usage) spend(ev.usage.promptTokens + ev.usage.completionTokens);
+            yield ev;
+          }
+        }),
+        { quota: standing },
+      );
     }) as P['open'];
     return wrapped;
   }

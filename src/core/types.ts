@@ -281,6 +281,6 @@ export interface Engine {
  * The same stream with its events read through `iterate`: a wrapper (metrics, quotas) that sees
  * every event keeps the stream's own fields (queue wait) visible, as the prototype.
  */
-export function withIterator<S extends AsyncIterable<GenerateEvent>>(stream: S, iterate: () => AsyncIterator<GenerateEvent>): S {
+export function withIterator<E, S extends AsyncIterable<E>>(stream: S, iterate: () => AsyncIterator<E>): S {
   return Object.assign(Object.create(stream) as object, { [Symbol.asyncIterator]: iterate }) as S;
 }

@@ -30,8 +30,11 @@ type Stage = 'request' | 'answer';
 
 /** The pipeline slice moderation wraps: open(req, clientSignal, ...) and the event stream it gives (other members pass through). */
 interface OpensStreams {
-  open(req: GenerateRequest, signal: AbortSignal, ...rest: never[]): Promise<AsyncIterable<GenerateEvent>>;
+  open(req: GenerateRequest, signal: AbortSignal, ...rest: never[]): Promise<AsyncIterable<GenerateEvent | QueueEventLike>>;
 }
+
+/** The queue's events a pipeline's stream begins with (queued, admitted): passed through as they are. */
+type QueueEventLike = { type: 'queued' | 'admitted' };
 
 export interface Moderation {
   /** Wrap a pipeline so its requests (and, if set, its answers) are checked. */
@@ -124,11 +127,11 @@ export function createModeration(
   }
 
   /** Passes every event on; holds the final done until the whole answer has been checked. */
-  async function* checkedAnswer(
-    events: AsyncIterable<GenerateEvent>,
+  async function* checkedAnswer<E extends GenerateEvent | QueueEventLike>(
+    events: AsyncIterable<E>,
     signal: AbortSignal,
     reqId: string,
-  ): AsyncGenerator<GenerateEvent> {
+  ): AsyncGenerator<E | GenerateEvent> {
     let text = '';
     for await (const ev of events) {
       if (ev.type === 'token' || ev.type === 'reasoning') text += ev.text;

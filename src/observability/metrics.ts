@@ -13,7 +13,8 @@ import { hasPools, meterPools } from './pool-metrics.js';
 
 /** The slice of the pipeline metrics need; kept structural so observability does not import server/. */
 export interface MeteredPipeline {
-  open(req: { model: string }, signal: AbortSignal, opts?: { onCache?: (s: 'hit' | 'miss' | 'bypass') => void; onQueued?: (p: number) => void }): Promise<AsyncIterable<GenerateEvent>>;
+  /** The opened stream says whether the answer cache held it (`cache`); its events begin with the queue's (`queued`, `admitted`). */
+  open(req: { model: string }, signal: AbortSignal, opts?: object): Promise<AsyncIterable<GenerateEvent | { type: 'queued' | 'admitted' }> & { readonly cache?: 'hit' | 'miss' | 'bypass' }>;
   stats(): { inFlight: number; queued: number; queuedBackground: number; maxInFlight: number; maxQueue: number; admitted: number; rejectedFull: number; timedOut: number; abandoned: number; degraded: number };
 }
 
@@ -122,15 +123,22 @@ export function createMetrics(engine: Engine, getStats: () => ReturnType<Metered
 
   if (hasPools(engine)) meterPools(registry, engine);
 
-  /** `started`: when the request reached the pipeline (queue wait and image preparation count, as a client sees them). */
-  function measure(model: string, events: AsyncIterable<GenerateEvent>, started: number): AsyncIterable<GenerateEvent> {
+  /**
+   * `started`: when the request reached the pipeline (queue wait and image preparation count, as a
+   * client sees them). A stream that ends before it is admitted (refused or left while queued) is
+   * not a generation and is not counted.
+   */
+  function measure<E extends { type: string }>(model: string, events: AsyncIterable<E>, started: number): AsyncIterable<E> {
     return {
       async *[Symbol.asyncIterator]() {
         let first = true;
+        let admitted = false;
         let outcome = 'cancelled';
         try {
-          for await (const ev of events) {
-            if (first && (ev.type === 'token' || ev.type === 'reasoning')) {
+          for await (const raw of events) {
+            const ev = raw as unknown as GenerateEvent | { type: 'queued' | 'admitted' };
+            if (ev.type === 'admitted') admitted = true;
+            else if (first && (ev.type === 'token' || ev.type === 'reasoning')) {
               first = false;
               ttft.observe({ model }, (performance.now() - started) / 1000);
             }
@@ -139,11 +147,13 @@ export function createMetrics(engine: Engine, getStats: () => ReturnType<Metered
               promptTokens.inc({ model }, ev.usage.promptTokens);
             } else if (ev.type === 'done') outcome = ev.finishReason;
             else if (ev.type === 'error') outcome = ev.error.code;
-            yield ev;
+            yield raw;
           }
         } finally {
-          generations.inc({ model, outcome });
-          genDuration.observe({ model }, (performance.now() - started) / 1000);
+          if (admitted) {
+            generations.inc({ model, outcome });
+            genDuration.observe({ model }, (performance.now() - started) / 1000);
+          }
         }
       },
     };
@@ -154,16 +164,10 @@ export function createMetrics(engine: Engine, getStats: () => ReturnType<Metered
     meter(pipeline) {
       const open = pipeline.open.bind(pipeline);
       const wrapped = Object.create(pipeline) as typeof pipeline;
-      wrapped.open = async (req, signal, opts = {}) => {
+      wrapped.open = async (req, signal, opts) => {
         const arrived = performance.now();
-        const onCache = opts.onCache;
-        const stream = await open(req, signal, {
-          ...opts,
-          onCache: (s) => {
-            cache.inc({ result: s });
-            onCache?.(s);
-          },
-        });
+        const stream = await open(req, signal, opts);
+        if (stream.cache) cache.inc({ result: stream.cache });
         return withIterator(stream, () => measure(req.model, stream, arrived)[Symbol.asyncIterator]());
       };
       return wrapped;

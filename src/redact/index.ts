@@ -52,7 +52,10 @@ export function redactKinds(list: readonly string[]): Set<PiiKind> {
 }
 
 /** Mask the events' text (answer and reasoning); held text goes out before any other event. */
-export function maskEvents(events: AsyncIterable<GenerateEvent>, kinds: ReadonlySet<PiiKind>, found?: (kind: PiiKind) => void): AsyncIterable<GenerateEvent> {
+/** The queue's events a pipeline's stream begins with (queued, admitted): passed through as they are. */
+type QueueEventLike = { type: 'queued' | 'admitted' };
+
+export function maskEvents<E extends GenerateEvent | QueueEventLike>(events: AsyncIterable<E>, kinds: ReadonlySet<PiiKind>, found?: (kind: PiiKind) => void): AsyncIterable<E | GenerateEvent> {
   return {
     async *[Symbol.asyncIterator]() {
       const answer = new StreamMasker(kinds, found);
@@ -85,7 +88,7 @@ export function maskEvents(events: AsyncIterable<GenerateEvent>, kinds: Readonly
 
 /** The pipeline slice redaction wraps: open() and the event stream it gives (other members pass through). */
 interface OpensStreams {
-  open(req: GenerateRequest, ...rest: never[]): Promise<AsyncIterable<GenerateEvent>>;
+  open(req: GenerateRequest, ...rest: never[]): Promise<AsyncIterable<GenerateEvent | QueueEventLike>>;
 }
 
 export interface Redaction {

@@ -1,17 +1,29 @@
 /**
  * How a route turns the pipeline's event stream into a response, for the two kinds of answer:
- * one JSON body, or a Server-Sent Events stream. Every SSE route goes through streamSse(), so the
- * guarantees hold for all of them: headers flushed as soon as there is something to say, a
- * heartbeat comment while the stream is quiet, queue position as comments while waiting, an
- * error after the first byte sent as a final data event, and always a terminator.
+ * one JSON body, or a Server-Sent Events stream. The values an opened stream carries (cache
+ * status, quota standing) and its queue events (queued, admitted) become HTTP headers and SSE
+ * comments here, in one place. Every SSE route goes through streamSse(), so the guarantees hold
+ * for all of them: headers flushed as soon as there is something to say, a heartbeat while the
+ * stream is quiet, queue position as comments while waiting, an error after the first byte sent
+ * as a final data event, and always a terminator.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/index.js';
-import { toGlimpseError, type GenerateEvent, type GenerateRequest, type GlimpseError } from '../core/index.js';
-import { SseWriter, type SseEncoder } from '../streaming/index.js';
+import { toGlimpseError, type GenerateRequest } from '../core/index.js';
+import { collectAnswer, SseWriter, type CollectedAnswer, type SseEncoder } from '../streaming/index.js';
 import { traceContext } from '../observability/index.js';
-import { cacheHeader, clientGoneSignal, pendingHeaders } from './http.js';
-import type { GenerationPipeline, OpenedStream } from './pipeline.js';
+import { clientGoneSignal, pendingHeaders } from './http.js';
+import { CACHE_HEADER, generationOf, type GenerationPipeline, type OpenedStream } from './pipeline.js';
+
+/** The headers an opened stream's values stand for: X-Glimpse-Cache (hit|miss|bypass) and the key's x-ratelimit-* standing. */
+function openedHeaders(events: OpenedStream): Record<string, string> {
+  return { ...events.quota, ...(events.cache ? { [CACHE_HEADER]: events.cache } : {}) };
+}
+
+async function open(pipeline: GenerationPipeline, request: FastifyRequest, signal: AbortSignal, req: GenerateRequest): Promise<OpenedStream> {
+  req.trace ??= traceContext(request.headers);
+  return pipeline.open(req, signal);
+}
 
 export interface StreamOptions {
   /** Stops the generation as if the client had gone (the Responses API's cancel). */
@@ -46,22 +58,18 @@ export async function replaySse(config: Config, reply: FastifyReply, write: (sse
 }
 
 /**
- * Open a request whose answer is one body. The queue position (when it has to wait) and the
- * wait go out as X-Queue-Position and X-Queue-Wait-Ms.
+ * The answer of a request whose answer is one body. The queue position (when it has to wait) and
+ * the wait go out as X-Queue-Position and X-Queue-Wait-Ms; an error (thrown) keeps the headers set.
  */
-export async function openForBody(pipeline: GenerationPipeline, request: FastifyRequest, reply: FastifyReply, req: GenerateRequest, opts: StreamOptions = {}): Promise<OpenedStream> {
-  let position = 0;
-  req.trace ??= traceContext(request.headers);
-  const events = await pipeline.open(req, stopSignal(request, reply, opts), {
-    onCache: cacheHeader(reply),
-    onQuota: (headers) => void reply.headers(headers),
-    onQueued: (p) => {
-      if (!position) reply.header('x-queue-position', String(p));
-      position = p;
-    },
-  });
-  if (events.queuedAt) reply.header('x-queue-wait-ms', String(Math.round(events.waitedMs)));
-  return events;
+export async function answerForBody(pipeline: GenerationPipeline, request: FastifyRequest, reply: FastifyReply, req: GenerateRequest, opts: StreamOptions = {}): Promise<CollectedAnswer> {
+  const events = await open(pipeline, request, stopSignal(request, reply, opts), req);
+  reply.headers(openedHeaders(events));
+  return collectAnswer(
+    generationOf(events, (ev) => {
+      if (ev.type === 'queued' && !reply.hasHeader('x-queue-position')) reply.header('x-queue-position', String(ev.position));
+      else if (ev.type === 'admitted' && ev.queuedAt) reply.header('x-queue-wait-ms', String(Math.round(ev.waitedMs)));
+    }),
+  );
 }
 
 /**
@@ -77,46 +85,35 @@ export async function streamSse(
   encoder: SseEncoder,
   opts: StreamOptions = {},
 ): Promise<void> {
-  const signal = stopSignal(request, reply, opts);
+  const events = await open(deps.pipeline, request, stopSignal(request, reply, opts), req);
+  reply.headers(openedHeaders(events));
   let sse: SseWriter | undefined;
   const openStream = (): SseWriter => (sse ??= openEventStream(reply, deps.config, encoder.heartbeatFrame));
-
-  let events: OpenedStream;
-  req.trace ??= traceContext(request.headers);
   try {
-    events = await deps.pipeline.open(req, signal, {
-      onCache: cacheHeader(reply),
-      onQuota: (headers) => void reply.headers(headers),
-      onQueued: (position) => {
-        if (!sse) reply.header('x-queue-position', String(position));
-        void openStream().comment(`queued position=${position}`);
-      },
-    });
-  } catch (err) {
-    if (!sse) throw err;
-    const s: SseWriter = sse;
-    await encoder.error(s, toGlimpseError(err));
-    if (encoder.terminator !== undefined) await s.data(encoder.terminator);
-    s.end();
-    return;
-  }
-
-  if (!sse) reply.header('x-queue-wait-ms', '0');
-  const out = openStream();
-  if (events.queuedAt) await out.comment(`admitted waited_ms=${Math.round(events.waitedMs)}`);
-  try {
-    if (encoder.start) await encoder.start(out);
     for await (const ev of events) {
-      if (out.isClosed) break;
-      if (ev.type === 'error') {
-        request.log.warn({ code: ev.error.code, msg: ev.error.message }, 'stream ended with error');
-        await encoder.error(out, ev.error);
-      } else {
-        await encoder.event(out, ev);
+      if (sse?.isClosed) break;
+      switch (ev.type) {
+        case 'queued':
+          if (!sse) reply.header('x-queue-position', String(ev.position));
+          await openStream().comment(`queued position=${ev.position}`);
+          break;
+        case 'admitted':
+          if (!sse) reply.header('x-queue-wait-ms', '0');
+          // Headers go out at admission, before the engine's first token.
+          openStream();
+          if (ev.queuedAt) await openStream().comment(`admitted waited_ms=${Math.round(ev.waitedMs)}`);
+          if (encoder.start) await encoder.start(openStream());
+          break;
+        case 'error':
+          request.log.warn({ code: ev.error.code, msg: ev.error.message }, 'stream ended with error');
+          await encoder.error(openStream(), toGlimpseError(ev.error));
+          break;
+        default:
+          await encoder.event(openStream(), ev);
       }
     }
-    if (encoder.terminator !== undefined) await out.data(encoder.terminator);
+    if (encoder.terminator !== undefined) await openStream().data(encoder.terminator);
   } finally {
-    out.end();
+    sse?.end();
   }
 }

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/observability/index.js';
-import { createPipeline } from '../../src/server/pipeline.js';
+import { createPipeline, generationOf, type PipelineEvent } from '../../src/server/pipeline.js';
 import type { Engine, GenerateEvent, GenerateRequest } from '../../src/core/index.js';
 
 const logger = createLogger({ level: 'silent', format: 'json' });
@@ -20,9 +20,10 @@ function engineFrom(gen: (signal: AbortSignal) => AsyncIterable<GenerateEvent>):
 
 const request = (): GenerateRequest => ({ id: 'r', model: '', messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }], sampling: { maxTokens: 8, temperature: 0, topP: 1, stop: [] }, stream: true });
 
-async function drain(events: AsyncIterable<GenerateEvent>): Promise<GenerateEvent[]> {
+/** The generation's events (the queue's own, queued and admitted, are left out). */
+async function drain(events: AsyncIterable<PipelineEvent>): Promise<GenerateEvent[]> {
   const out: GenerateEvent[] = [];
-  for await (const ev of events) out.push(ev);
+  for await (const ev of generationOf(events)) out.push(ev);
   return out;
 }
 
@@ -49,7 +50,7 @@ test('a client that leaves while a deaf engine hangs gets its stream ended (canc
   const stream = await p.open(request(), ac.signal);
   const got: GenerateEvent[] = [];
   const done = (async () => {
-    for await (const ev of stream) {
+    for await (const ev of generationOf(stream)) {
       got.push(ev);
       if (ev.type === 'token') ac.abort();
     }

@@ -8,14 +8,22 @@ export function errorBody(id: string | null, e: GlimpseError): Extract<WsServerM
   return { type: 'error', id, error: { code: e.code, message: e.message, status: e.status, ...(e.retryAfterSeconds !== undefined ? { retry_after: e.retryAfterSeconds } : {}) } };
 }
 
+/** The queue's events as the pipeline hands them out (structural: protocols do not import server/). */
+type QueueEvent = { type: 'queued'; position: number } | { type: 'admitted'; waitedMs: number; queuedAt: number };
+
 /**
- * One request's events as messages: text and reasoning as they come, usage held for the done
- * message, an error as the error body. Returns undefined for events that send nothing.
+ * One request's events as messages: `queued` while it waits, `start` once admitted (with the
+ * wait and, as HTTP routes send X-Glimpse-Cache, the cache status), text and reasoning as they
+ * come, usage held for the done message, an error as the error body. Undefined: nothing to send.
  */
-export function wsEncoder(id: string): (ev: GenerateEvent) => WsServerMessage | undefined {
+export function wsEncoder(id: string, model: string, cache?: string): (ev: GenerateEvent | QueueEvent) => WsServerMessage | undefined {
   let usage: Usage | undefined;
   return (ev) => {
     switch (ev.type) {
+      case 'queued':
+        return { type: 'queued', id, position: ev.position };
+      case 'admitted':
+        return { type: 'start', id, model, queue_wait_ms: Math.round(ev.waitedMs), ...(cache ? { cache } : {}) };
       case 'token':
       case 'reasoning':
         return { type: ev.type, id, text: ev.text };

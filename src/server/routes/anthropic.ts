@@ -5,13 +5,12 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../../config/index.js';
-import { collectAnswer } from '../../streaming/index.js';
 import type { RequestDefaults } from '../../protocols/defaults.js';
 import { anthropicSchemas, type CountTokensBody, type MessagesBody } from '../../protocols/anthropic/schema.js';
 import { countTokensRequest, messagesRequest } from '../../protocols/anthropic/request.js';
 import { anthropicMessage, anthropicSseEncoder, messageId } from '../../protocols/anthropic/encode.js';
 import { origin } from '../http.js';
-import { openForBody, streamSse } from '../respond.js';
+import { answerForBody, streamSse } from '../respond.js';
 import type { GenerationPipeline } from '../pipeline.js';
 
 export function registerAnthropicRoutes(app: FastifyInstance, deps: { config: Config; defaults: RequestDefaults; pipeline: GenerationPipeline }): void {
@@ -25,7 +24,7 @@ export function registerAnthropicRoutes(app: FastifyInstance, deps: { config: Co
       const b = request.body;
       const req = messagesRequest(b, origin(request), defaults);
       const meta = { id: messageId(), model: req.model };
-      if (b.stream !== true) return anthropicMessage(meta, await collectAnswer(await openForBody(pipeline, request, reply, req)));
+      if (b.stream !== true) return anthropicMessage(meta, await answerForBody(pipeline, request, reply, req));
       await streamSse({ pipeline, config }, request, reply, req, anthropicSseEncoder(meta));
     },
   );
@@ -34,7 +33,7 @@ export function registerAnthropicRoutes(app: FastifyInstance, deps: { config: Co
     '/v1/messages/count_tokens',
     { schema: { tags: ['Anthropic'], summary: "Input tokens of a Messages prompt, as the engine counts them (the prompt is read by the model with one token to generate)", body: schemas.countTokens }, config: { errorFormat: 'anthropic' } },
     async (request, reply) => {
-      const answer = await collectAnswer(await openForBody(pipeline, request, reply, countTokensRequest(request.body, origin(request), defaults)));
+      const answer = await answerForBody(pipeline, request, reply, countTokensRequest(request.body, origin(request), defaults));
       return { input_tokens: answer.usage.promptTokens };
     },
   );

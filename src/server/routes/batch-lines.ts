@@ -15,7 +15,7 @@ import { completedResponse } from '../../protocols/responses/encode.js';
 import { hex, inputItems, resolveItemReferences, responsesRequest } from '../../protocols/responses/request.js';
 import type { InputItem, ResponsesBody, responsesSchema } from '../../protocols/responses/schema.js';
 import { collectAnswer } from '../../streaming/index.js';
-import type { GenerationPipeline } from '../pipeline.js';
+import { generationOf, type GenerationPipeline } from '../pipeline.js';
 
 type Schemas = { chat: ReturnType<typeof chatSchemas>['chatCompletions']; responses: ReturnType<typeof responsesSchema> };
 
@@ -50,7 +50,7 @@ export function responsesJobRunner(schema: ReturnType<typeof responsesSchema>, d
   return async (job, signal) => {
     const b = checked<ResponsesBody>(validator, job.body, 'Responses API');
     const req = await statelessRequest({ ...b, stream: false }, { id: job.id, keyId: job.keyId }, defaults);
-    const answer = await collectAnswer(await pipeline.open(req, signal, { background: true }));
+    const answer = await collectAnswer(generationOf(await pipeline.open(req, signal, { background: true })));
     return completedResponse({ id: 'resp_' + hex(), created: Math.floor(Date.now() / 1000), model: req.model, body: b, store: false, summary: b.reasoning?.summary != null, keep: async () => {} }, answer);
   };
 }

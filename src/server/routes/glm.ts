@@ -9,14 +9,13 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { MultipartFile } from '@fastify/multipart';
 import type { Config } from '../../config/index.js';
 import { GlimpseError, toGlimpseError, type ContentPart } from '../../core/index.js';
-import { collectAnswer } from '../../streaming/index.js';
 import type { RequestDefaults } from '../../protocols/defaults.js';
 import { glmRequest, inferRequest } from '../../protocols/glm-web/request.js';
 import { uploadedPart } from '../../protocols/images.js';
 import { apiInferSseEncoder, glmChatBody, inferBody, multimodalCompletion } from '../../protocols/glm-web/encode.js';
 import type { ApiInferBody, GlmChatBody, glmSchemas, MultimodalBody } from '../../protocols/glm-web/schema.js';
 import { origin } from '../http.js';
-import { openForBody, streamSse } from '../respond.js';
+import { answerForBody, streamSse } from '../respond.js';
 import { sendError } from '../errors.js';
 import type { GenerationPipeline } from '../pipeline.js';
 
@@ -29,7 +28,7 @@ export function registerGlmRoutes(app: FastifyInstance, deps: { config: Config; 
     async (request, reply) => {
       const b = request.body;
       const req = glmRequest(b, { value: b.image, param: 'image' }, origin(request), defaults);
-      return multimodalCompletion(req.model, await collectAnswer(await openForBody(pipeline, request, reply, req)));
+      return multimodalCompletion(req.model, await answerForBody(pipeline, request, reply, req));
     },
   );
 
@@ -39,7 +38,7 @@ export function registerGlmRoutes(app: FastifyInstance, deps: { config: Config; 
     async (request, reply) => {
       const b = request.body;
       const req = glmRequest(b, { value: b.image_url, param: 'image_url' }, origin(request), defaults);
-      return glmChatBody(await collectAnswer(await openForBody(pipeline, request, reply, req)));
+      return glmChatBody(await answerForBody(pipeline, request, reply, req));
     },
   );
 
@@ -90,7 +89,7 @@ export function registerGlmRoutes(app: FastifyInstance, deps: { config: Config; 
           }
         }
         const req = inferRequest(fields, image, origin(request), defaults);
-        const answer = await collectAnswer(await openForBody(pipeline, request, reply, req));
+        const answer = await answerForBody(pipeline, request, reply, req);
         return inferBody(answer, costTime());
       } catch (err) {
         const e = err instanceof GlimpseError ? err : toGlimpseErrorFromMultipart(err);

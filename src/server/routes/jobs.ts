@@ -9,7 +9,7 @@ import { Type } from 'typebox';
 import type { Config } from '../../config/index.js';
 import { GlimpseError } from '../../core/index.js';
 import type { RequestDefaults } from '../../protocols/defaults.js';
-import type { GenerationPipeline } from '../pipeline.js';
+import { generationOf, type GenerationPipeline } from '../pipeline.js';
 import { checkWebhookUrl, type JobQueue, type JobRunner } from '../../jobs/index.js';
 import type { Quotas } from '../../auth/index.js';
 import { chatRequest } from '../../protocols/openai-chat/request.js';
@@ -65,7 +65,7 @@ export function chatJobRunner(defaults: RequestDefaults, schema: ReturnType<type
     if (!validator.Check(body)) throw new GlimpseError('invalid_request', 'The stored job is not a Chat Completions request this server can run.');
     const req = chatRequest(body, { id: job.id, keyId: job.keyId }, defaults);
     // Jobs come second to interactive requests for engine slots, and wait for one without a timeout.
-    const answer = await collectAnswer(await pipeline.open(req, signal, { background: true }));
+    const answer = await collectAnswer(generationOf(await pipeline.open(req, signal, { background: true })));
     return chatCompletion(chatMeta(req), answer);
   };
 }

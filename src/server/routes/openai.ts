@@ -2,13 +2,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../../config/index.js';
 import { GlimpseError, type Engine } from '../../core/index.js';
-import { collectAnswer } from '../../streaming/index.js';
 import type { RequestDefaults } from '../../protocols/defaults.js';
 import { chatRequest } from '../../protocols/openai-chat/request.js';
 import { chatCompletion, chatMeta, chatSseEncoder } from '../../protocols/openai-chat/encode.js';
 import type { ChatBody, chatSchemas } from '../../protocols/openai-chat/schema.js';
 import { origin } from '../http.js';
-import { openForBody, streamSse } from '../respond.js';
+import { answerForBody, streamSse } from '../respond.js';
 import type { GenerationPipeline } from '../pipeline.js';
 
 export function registerOpenAIRoutes(app: FastifyInstance, deps: { config: Config; defaults: RequestDefaults; engine: Engine; pipeline: GenerationPipeline; schemas: ReturnType<typeof chatSchemas> }): void {
@@ -50,7 +49,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: { config: Confi
       const b = request.body;
       const req = chatRequest(b, origin(request), defaults);
       const meta = chatMeta(req);
-      if (b.stream !== true) return chatCompletion(meta, await collectAnswer(await openForBody(pipeline, request, reply, req)));
+      if (b.stream !== true) return chatCompletion(meta, await answerForBody(pipeline, request, reply, req));
       await streamSse({ pipeline, config }, request, reply, req, chatSseEncoder(meta, { logprobs: !!req.logprobs, includeUsage: b.stream_options?.include_usage === true }));
     },
   );

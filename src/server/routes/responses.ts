@@ -31,7 +31,6 @@ import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from 'typebox';
 import type { Config } from '../../config/index.js';
 import { GlimpseError } from '../../core/index.js';
-import { collectAnswer } from '../../streaming/index.js';
 import type { RequestDefaults } from '../../protocols/defaults.js';
 import { responsesSchema, type InputItem, type ResponsesBody } from '../../protocols/responses/schema.js';
 import { hex, inputItems, resolveItemReferences, responsesRequest, typedItem } from '../../protocols/responses/request.js';
@@ -39,7 +38,7 @@ import { completedResponse, responseObject, responsesSseEncoder, type Meta } fro
 import { replayResponse } from '../../protocols/responses/replay.js';
 import type { ResponseStore, StoredResponse } from '../../responses/index.js';
 import { origin } from '../http.js';
-import { openForBody, replaySse, streamSse } from '../respond.js';
+import { answerForBody, replaySse, streamSse } from '../respond.js';
 import type { GenerationPipeline } from '../pipeline.js';
 
 export function registerResponsesRoutes(app: FastifyInstance, deps: { config: Config; defaults: RequestDefaults; pipeline: GenerationPipeline; store?: ResponseStore }): void {
@@ -96,7 +95,7 @@ export function registerResponsesRoutes(app: FastifyInstance, deps: { config: Co
         const opts = { signal: running.stop.signal };
         if (b.stream === true) return await streamSse({ pipeline, config }, request, reply, req, responsesSseEncoder(meta), opts);
         try {
-          return await completedResponse(meta, await collectAnswer(await openForBody(pipeline, request, reply, req, opts)));
+          return await completedResponse(meta, await answerForBody(pipeline, request, reply, req, opts));
         } catch (err) {
           if (running.cancelled) return responseObject(meta, 'cancelled', []);
           throw err;

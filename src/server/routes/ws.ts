@@ -66,11 +66,8 @@ export function registerWsRoutes(app: FastifyInstance, deps: { config: Config; d
       try {
         const req = wsRequest(msg, { id: randomUUID(), keyId: request.keyId }, defaults);
         req.trace = traceContext(request.headers);
-        let cache: string | undefined;
-        const events = await pipeline.open(req, ac.signal, { onQueued: (p) => send({ type: 'queued', id, position: p }), onCache: (s) => (cache = s) });
-        // `cache` (hit|miss|bypass) is what HTTP routes send as X-Glimpse-Cache.
-        send({ type: 'start', id, model: req.model, queue_wait_ms: Math.round(events.waitedMs), ...(cache ? { cache } : {}) });
-        const encode = wsEncoder(id);
+        const events = await pipeline.open(req, ac.signal);
+        const encode = wsEncoder(id, req.model, events.cache);
         for await (const ev of events) {
           if (closed) break;
           await writable();

@@ -5,14 +5,13 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../../config/index.js';
-import { collectAnswer } from '../../streaming/index.js';
 import type { RequestDefaults } from '../../protocols/defaults.js';
 import { zhipuSchema, type ZhipuBody } from '../../protocols/zhipu/schema.js';
 import { zhipuRequest } from '../../protocols/zhipu/request.js';
 import { zhipuCompletion, zhipuSseEncoder, type ZhipuMeta } from '../../protocols/zhipu/encode.js';
 import { completionId } from '../../protocols/openai-chat/encode.js';
 import { origin } from '../http.js';
-import { openForBody, streamSse } from '../respond.js';
+import { answerForBody, streamSse } from '../respond.js';
 import type { GenerationPipeline } from '../pipeline.js';
 
 export const ZHIPU_CHAT_PATH = '/api/paas/v4/chat/completions';
@@ -28,7 +27,7 @@ export function registerZhipuRoutes(app: FastifyInstance, deps: { config: Config
       if (b.request_id) reply.header('x-request-id', b.request_id);
       if (req.endUser) request.log.info({ userId: req.endUser }, 'zhipu end user');
       const meta: ZhipuMeta = { id: completionId(''), requestId: req.id, created: Math.floor(Date.now() / 1000), model: req.model };
-      if (b.stream !== true) return zhipuCompletion(meta, await collectAnswer(await openForBody(pipeline, request, reply, req)));
+      if (b.stream !== true) return zhipuCompletion(meta, await answerForBody(pipeline, request, reply, req));
       await streamSse({ pipeline, config }, request, reply, req, zhipuSseEncoder(meta));
     },
   );
