@@ -1,11 +1,31 @@
 import pino from 'pino';
 import { loadConfig, type Config } from '../../src/config/index.js';
 import type { ChatMessage, GenerateEvent, GenerateRequest, ImagePart, SamplingParams } from '../../src/core/index.js';
-import { solidPng } from '../../src/engines/embedded/index.js';
+import { cpSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { modelCacheDir, solidPng } from '../../src/engines/embedded/index.js';
+import { writeManifest } from '../../src/engines/embedded/download.js';
+import { profileFor } from '../../src/engines/embedded/profiles.js';
 
 export const FIXTURE = new URL('../../fixtures/tiny-vlm', import.meta.url).pathname;
 /** GLM-OCR's architecture (scripts/make-tiny-vlm.ts --arch glm-ocr). */
 export const GLM_FIXTURE = new URL('../../fixtures/tiny-glm-ocr', import.meta.url).pathname;
+
+/**
+ * A model cache holding the GLM-OCR-architecture fixture as a finished download of the glm-ocr
+ * profile's hub id (files + manifest, fp32), so `--model glm-ocr --cache-dir <it> --offline
+ * --dtype fp32` loads it the way a real download would be loaded. The caller removes the directory.
+ */
+export function glmProfileCache(): string {
+  const cacheDir = mkdtempSync(join(tmpdir(), 'glimpse-profile-cache-'));
+  const hubId = profileFor('glm-ocr')!.hubId;
+  const dir = modelCacheDir(cacheDir, hubId, 'main');
+  cpSync(GLM_FIXTURE, dir, { recursive: true });
+  const files = (readdirSync(dir, { recursive: true }) as string[]).filter((f) => statSync(join(dir, f)).isFile());
+  writeManifest(dir, { modelId: hubId, revision: 'main', dtype: 'fp32', files, bytes: 0, completedAt: new Date(0).toISOString() });
+  return cacheDir;
+}
 
 export function fixtureConfig(flags: Record<string, unknown> = {}): Config {
   return loadConfig({ flags: { engine: 'embedded', modelPath: FIXTURE, ...flags }, env: {} });

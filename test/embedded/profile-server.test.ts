@@ -6,15 +6,13 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../../src/config/index.js';
-import { modelCacheDir } from '../../src/engines/embedded/index.js';
 import { profileFor } from '../../src/engines/embedded/profiles.js';
-import { writeManifest } from '../../src/engines/embedded/download.js';
 import { startGlimpse, type RunningGlimpse } from '../helpers/glimpse.js';
-import { GLM_FIXTURE } from './helpers.js';
+import { glmProfileCache } from './helpers.js';
 
 test('--model, GLIMPSE_MODEL and model: in a file set modelPath, each layer beating the one below', () => {
   const dir = mkdtempSync(join(tmpdir(), 'glimpse-model-flag-'));
@@ -44,21 +42,8 @@ let glimpse: RunningGlimpse;
 let cacheDir: string;
 const glm = profileFor('glm-ocr')!;
 
-/** Every file under `dir`, relative to it. */
-function filesUnder(dir: string, root = dir): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    return statSync(path).isDirectory() ? filesUnder(path, root) : [relative(root, path)];
-  });
-}
-
 before(async () => {
-  // A finished download of the profile's hub id, as the downloader leaves it (files + manifest).
-  cacheDir = mkdtempSync(join(tmpdir(), 'glimpse-profile-cache-'));
-  const dir = modelCacheDir(cacheDir, glm.hubId, 'main');
-  cpSync(GLM_FIXTURE, dir, { recursive: true });
-  const files = filesUnder(dir);
-  writeManifest(dir, { modelId: glm.hubId, revision: 'main', dtype: 'fp32', files, bytes: 0, completedAt: new Date(0).toISOString() });
+  cacheDir = glmProfileCache();
   glimpse = await startGlimpse({ engine: 'embedded', model: 'glm-ocr', cacheDir, offline: true, dtype: 'fp32', warmup: false });
 });
 

@@ -3,7 +3,7 @@
  * and the answer being asked for (hooks/), and lays them out (top bar, messages, composer).
  */
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import type { Failure } from './client';
+import { modelTasks, type Failure, type ModelTask } from './client';
 import { Composer } from './composer';
 import { useAttachments } from './hooks/use-attachments';
 import { useConversation, useSaveConversation } from './hooks/use-conversation';
@@ -67,19 +67,39 @@ export function App() {
   useSaveConversation(messages, busy, t, notify);
   const dragging = usePageFiles(addFiles);
 
-  const send = useCallback(() => {
-    if (busy) return;
-    const text = draft.trim();
-    if (!text && !attachments.length) {
-      notify(t('needText'));
-      return;
-    }
-    const user: UserMessage = { id: newId('u'), role: 'user', text, images: attachments };
-    setDraft('');
-    clearAttachments();
-    clearNotices();
-    void generate([...messages, user]);
-  }, [busy, draft, attachments, messages, generate, t, notify, clearAttachments, clearNotices]);
+  const sendText = useCallback(
+    (raw: string) => {
+      if (busy) return;
+      const text = raw.trim();
+      if (!text && !attachments.length) {
+        notify(t('needText'));
+        return;
+      }
+      const user: UserMessage = { id: newId('u'), role: 'user', text, images: attachments };
+      setDraft('');
+      clearAttachments();
+      clearNotices();
+      void generate([...messages, user]);
+    },
+    [busy, attachments, messages, generate, t, notify, clearAttachments, clearNotices],
+  );
+  const send = useCallback(() => sendText(draft), [sendText, draft]);
+
+  // The chosen model's one-click tasks: with an image attached the task's prompt is asked at once;
+  // without one it waits in the input for the image (these prompts mean nothing alone).
+  const tasks = modelTasks(models.find((m) => m.id === settings.model) ?? models[0]);
+  const runTask = useCallback(
+    (task: ModelTask) => {
+      if (attachments.length) {
+        sendText(task.prompt);
+        return;
+      }
+      setDraft(task.prompt);
+      notify(t('taskNeedsImage'));
+      inputRef.current?.focus();
+    },
+    [attachments.length, sendText, notify, t],
+  );
 
   /** Regenerate / Retry: drop the answer at `index` (and anything after it) and ask again. */
   const redo = useCallback(
@@ -179,6 +199,8 @@ export function App() {
         busy={busy}
         onSend={send}
         onStop={stop}
+        tasks={tasks}
+        onTask={runTask}
       />
 
       {dragging && (

@@ -223,7 +223,21 @@ export async function streamChat(opts: ChatOptions): Promise<ChatOutcome> {
   }
 }
 
-export interface ModelEntry { id: string; owned_by?: string }
+export interface ModelTask { label: string; prompt: string }
+export interface ModelEntry {
+  id: string;
+  owned_by?: string;
+  /** What the model is good at (a glimpse model profile, --model glm-ocr). */
+  description?: string;
+  profile?: { name?: string; description?: string; tasks?: unknown };
+}
+
+/** The prompts `model` was trained to follow (GLM-OCR's `Text Recognition:`), well-formed ones only. */
+export function modelTasks(model: ModelEntry | undefined): ModelTask[] {
+  const tasks = model?.profile?.tasks;
+  if (!Array.isArray(tasks)) return [];
+  return tasks.filter((x): x is ModelTask => !!x && typeof x.label === 'string' && typeof x.prompt === 'string' && x.prompt.trim() !== '');
+}
 
 export class HttpFailure extends Error {
   constructor(readonly failure: Failure) {

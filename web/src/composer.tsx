@@ -4,6 +4,7 @@ import type { RefObject } from 'preact';
 import type { Notice } from './hooks/use-notices';
 import type { Translate } from './i18n';
 import type { Attachment } from './images';
+import type { ModelTask } from './client';
 import { AttachmentStrip } from './views';
 
 export interface ComposerProps {
@@ -19,6 +20,9 @@ export interface ComposerProps {
   busy: boolean;
   onSend: () => void;
   onStop: () => void;
+  /** The model's one-click tasks (its profile's prompts); empty for a model without a profile. */
+  tasks: ModelTask[];
+  onTask: (task: ModelTask) => void;
 }
 
 export function Composer({
@@ -34,6 +38,8 @@ export function Composer({
   busy,
   onSend,
   onStop,
+  tasks,
+  onTask,
 }: ComposerProps) {
   const fileRef = useRef<HTMLInputElement>(null);
   const onKeyDown = (e: KeyboardEvent) => {
@@ -58,6 +64,23 @@ export function Composer({
         </ul>
       )}
       <AttachmentStrip t={t} attachments={attachments} onRemove={onRemoveAttachment} />
+      {tasks.length > 0 && (
+        <div class="tasks" role="group" aria-label={t('tasks')} data-testid="tasks">
+          {tasks.map((task) => (
+            <button
+              type="button"
+              class="ghost small task"
+              key={task.prompt}
+              title={task.prompt}
+              disabled={busy}
+              onClick={() => onTask(task)}
+              data-testid="task"
+            >
+              {task.label}
+            </button>
+          ))}
+        </div>
+      )}
       <div class="input-row">
         <input
           ref={fileRef}

@@ -87,7 +87,7 @@ export function TopBar({
           >
             {models.length === 0 && <option value={settings.model}>{settings.model || t('noModels')}</option>}
             {models.map((m) => (
-              <option key={m.id} value={m.id}>
+              <option key={m.id} value={m.id} title={m.description}>
                 {m.id}
               </option>
             ))}
