@@ -215,7 +215,17 @@ export interface ModelCard {
   /** Max context in tokens, when known. */
   contextLength?: number;
   /** The model profile it was loaded by (--model-path glm-ocr): what it is good at and its one-click tasks. */
-  profile?: { name: string; description: string; tasks: { label: string; prompt: string }[]; thinks: boolean; boxes: boolean };
+  profile?: {
+    name: string;
+    description: string;
+    tasks: { label: string; prompt: string }[];
+    thinks: boolean;
+    boxes: boolean;
+    /** Longest image edge the model is sent (images.maxEdgeByModel still overrides it). */
+    imageMaxEdge: number;
+    /** Present when the model's processor works in this pixel grid: image sides are sent as multiples of it. */
+    patchGrid?: number;
+  };
 }
 
 export interface EngineInfo {

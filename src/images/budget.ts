@@ -36,6 +36,19 @@ export function fitToBudget(width: number, height: number, maxPixels: number, mi
   return out;
 }
 
+/**
+ * The size an image is sent at to a model whose processor works in a `unit` px grid: shrunk
+ * (never enlarged) to fit `maxEdge`, then each side down to a multiple of `unit` (at least one),
+ * so the processor has nothing left to resample and no pixel is sent that it would drop.
+ */
+export function fitToGrid(width: number, height: number, maxEdge: number, unit: number): Size {
+  const scale = Math.min(1, maxEdge / Math.max(1, width, height));
+  const w = width * scale;
+  const h = height * scale;
+  // Already inside the edge: the budget is the area itself, so only the rounding to the grid acts.
+  return fitToBudget(w, h, w * h, 0, unit);
+}
+
 /** The per-item share of a budget spread over `count` items (pages, frames). */
 export function shareOf(totalPixels: number, count: number, minPixels: number, maxPixels: number): number {
   return Math.min(maxPixels, Math.max(minPixels, Math.floor(totalPixels / Math.max(1, count))));

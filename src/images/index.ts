@@ -12,7 +12,7 @@ import { GlimpseError, type GenerateRequest, type ImageInput, type ImageSource, 
 import { fetchImageBytes, type FetchImageOptions } from './fetch.js';
 import { expandDocuments } from '../documents/index.js';
 import { expandVideos } from '../video/index.js';
-import { checkBase64Length, checkEncodedBytes, checkImageCount, imageSettings, maxEdgeFor, settingsOf, type ImageSettings, type MediaConfig } from './limits.js';
+import { checkBase64Length, checkEncodedBytes, checkImageCount, imageSettings, maxEdgeFor, settingsOf, type ImageProfile, type ImageSettings, type MediaConfig } from './limits.js';
 import { decodeGate } from './gate.js';
 import { normalizeImage } from './normalize.js';
 import { isSupportedFormat, sniffImageFormat } from './sniff.js';
@@ -22,15 +22,19 @@ export { hammingDistance, dHashFromGrey9x8 } from './fingerprint.js';
 export { fetchImageBytes, pinnedDispatcher, systemResolver, type FetchImageOptions } from './fetch.js';
 export { checkDial, type CheckedDial, type DialTransport } from './dial.js';
 export { outboundUrlProblem, type UrlProblem, addressRefusal, bareHost, domainMatches, firstRefusal, literalAddress, type HostResolver, type ResolvedAddress } from './ssrf.js';
-export { imageSettings, maxEdgeFor, type ImageSettings } from './limits.js';
+export { imageSettings, maxEdgeFor, type ImageProfile, type ImageSettings } from './limits.js';
 export { DecodeGate, decodeGate } from './gate.js';
 export { fromPixels } from './normalize.js';
-export { fitToBudget, imageTokens, shareOf, withImageTokens, type Size } from './budget.js';
+export { fitToBudget, fitToGrid, imageTokens, shareOf, withImageTokens, type Size } from './budget.js';
 
 /** Options beyond the config, for callers that need them (model profiles, tests). */
 export interface ResolveImageOptions {
-  /** Longest edge, overriding images.maxEdge and the request model's images.maxEdgeByModel. */
+  /** Longest edge, overriding images.maxEdge, the model's profile and the request model's images.maxEdgeByModel. */
   maxEdge?: number;
+  /** The served model's profile: its image bound, and the pixel grid images are sized to. */
+  profile?: ImageProfile;
+  /** Image sides become multiples of this many pixels (set from the profile by resolveImages). */
+  grid?: number;
   /** DNS step for URL fetches (tests inject one; production uses the system resolver). */
   resolve?: FetchImageOptions['resolve'];
   /** Test seam for URL fetches; see FetchImageOptions.dialAddress. */
@@ -143,7 +147,7 @@ async function resolveOne(src: ImageSource, s: ImageSettings, signal: AbortSigna
   const gate = (lastGate = decodeGate(s.maxConcurrentDecodes));
   return gate.run(async () => {
     const started = performance.now();
-    const img = await normalizeImage(data, format, { settings: s, maxEdge: opts.maxEdge, output: opts.output });
+    const img = await normalizeImage(data, format, { settings: s, maxEdge: opts.maxEdge, grid: opts.grid, output: opts.output });
     stats.normalizeMs += performance.now() - started;
     return img;
   }, signal);
@@ -173,7 +177,7 @@ export async function resolveImages(req: GenerateRequest, config?: MediaConfig, 
   const group = new AbortController();
   const groupSignal = signal ? AbortSignal.any([signal, group.signal]) : group.signal;
   // The model's profile decides the size, unless the caller already did.
-  const perModel = { ...opts, maxEdge: opts.maxEdge ?? maxEdgeFor(s, req.model) };
+  const perModel = { ...opts, maxEdge: opts.maxEdge ?? maxEdgeFor(s, req.model, opts.profile), grid: opts.grid ?? opts.profile?.patchGrid };
   try {
     await Promise.all(
       pending.map(async (part) => {

@@ -24,11 +24,21 @@ export function imageSettings(config?: Pick<Config, 'images'>): ImageSettings {
   return config?.images ?? settingsOf('images');
 }
 
-/** The longest edge images get for this model: its profile's (images.maxEdgeByModel), else images.maxEdge. */
-export function maxEdgeFor(s: ImageSettings, model: string | undefined): number {
+/** What a loaded model's profile says about its images (the embedded engine's --model glm-ocr). */
+export interface ImageProfile {
+  imageMaxEdge: number;
+  /** The pixel grid its processor resizes to, when it does (28 for the GLM-V / Qwen2-VL family). */
+  patchGrid?: number;
+}
+
+/**
+ * The longest edge images get for this model: the operator's images.maxEdgeByModel entry, else
+ * the loaded model's own profile, else images.maxEdge.
+ */
+export function maxEdgeFor(s: ImageSettings, model: string | undefined, profile?: ImageProfile): number {
   // Own keys only: a model named "constructor" must not find Object.prototype's.
   const profiles = s.maxEdgeByModel ?? {};
-  return (model !== undefined && Object.hasOwn(profiles, model) ? profiles[model] : undefined) ?? s.maxEdge;
+  return (model !== undefined && Object.hasOwn(profiles, model) ? profiles[model] : undefined) ?? profile?.imageMaxEdge ?? s.maxEdge;
 }
 
 export function checkImageCount(count: number, s: ImageSettings): void {

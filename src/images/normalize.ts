@@ -13,6 +13,7 @@ import { differenceHash, pixelSha256 } from './fingerprint.js';
 import { quickHeader } from './header.js';
 import { isSrgbProfile } from './icc.js';
 import { checkAspectRatio, checkPixels, decodeTimedOut, type ImageSettings } from './limits.js';
+import { fitToGrid } from './budget.js';
 import type { SupportedFormat } from './sniff.js';
 
 // The operation cache only helps when the same image is processed twice in a row; for a server
@@ -38,6 +39,8 @@ export interface NormalizeOptions {
   settings: ImageSettings;
   /** Override settings.maxEdge (model profiles with their own input size, e.g. 448). */
   maxEdge?: number;
+  /** Sides become multiples of this (the model's processor grid, 28 for GLM-V), within maxEdge. */
+  grid?: number;
   /**
    * What the engine reads: 'pixels' keeps the decoded RGB and skips the encode; 'encoded' (the
    * default) encodes and lets the pixels go, so a queued request holds kilobytes, not megabytes.
@@ -92,7 +95,15 @@ export async function normalizeImage(data: Buffer, format: SupportedFormat, opts
   }
   const { width, height, channels } = raw.info;
   if (channels !== 3) throw invalidImage(format, new Error(`unexpected ${channels} channels after normalization`));
-
+  if (opts.grid) {
+    // A second pass on the oriented pixels: only after autoOrient are the sides known to be the
+    // image's own (an EXIF-rotated JPEG's header gives them swapped). At most one grid cell moves.
+    const to = fitToGrid(width, height, maxEdge, opts.grid);
+    if (to.width !== width || to.height !== height) {
+      const pixels = await sharp(raw.data, { raw: { width, height, channels: 3 } }).resize({ width: to.width, height: to.height, fit: 'fill' }).raw().toBuffer();
+      return fromPixels(pixels, to.width, to.height, format, s, opts.output);
+    }
+  }
   return fromPixels(raw.data, width, height, format, s, opts.output);
 }
 

@@ -242,7 +242,7 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   await registerWebUi(app, {
     heartbeatInterval: config.heartbeatInterval,
     // The page talks to the default model, so it shrinks to that model's bound before upload.
-    imageMaxEdge: maxEdgeFor(config.images, engine.info().model),
+    imageMaxEdge: maxEdgeFor(config.images, engine.info().model, engine.info().models.find((m) => m.id === engine.info().model)?.profile),
     imageMaxBytes: config.images.maxBytes,
     maxImagesPerMessage: config.images.maxImagesPerRequest,
   });

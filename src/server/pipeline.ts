@@ -172,7 +172,9 @@ export function createPipeline(config: Config, engine: Engine, logger: Logger, c
       if (!opts.background) scheduler.checkAdmission(req.model);
       // Videos go whole only to an upstream pool said to serve them (vLLM, SGLang); every other engine gets frames.
       const keepVideo = config.video.upstreamPassthrough && engine.info().engine === 'upstream';
-      await resolveImages(req, config, clientSignal, { output: engine.imageInput ?? 'encoded', keepVideo });
+      // A model loaded by a profile (--model glm-ocr) gets images at its own bound and in its own grid.
+      const profile = engine.info().models.find((m) => m.id === req.model)?.profile;
+      await resolveImages(req, config, clientSignal, { output: engine.imageInput ?? 'encoded', keepVideo, profile });
       // Looked up once every image has its fingerprint (the key is made of them), before
       // admission: a hit costs no engine slot.
       const found = await cache.lookup(req);

@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../../src/config/index.js';
+import sharp from 'sharp';
 import { profileFor } from '../../src/engines/embedded/profiles.js';
 import { startGlimpse, type RunningGlimpse } from '../helpers/glimpse.js';
 import { glmProfileCache } from './helpers.js';
@@ -71,4 +72,28 @@ test('a server started with --model glm-ocr loads the profile and /v1/models sho
   const one = (await (await fetch(`${glimpse.url}/v1/models/glm-ocr`)).json()) as { id: string; profile?: { name: string } };
   assert.equal(one.id, 'glm-ocr');
   assert.equal(one.profile?.name, 'glm-ocr');
+});
+
+test("with --model glm-ocr an image reaches the model in the profile's 28 px grid: a 3000x2000 photo costs what a 2044x1344 one does", async () => {
+  const ask = async (width: number, height: number) => {
+    const image = await sharp({ create: { width, height, channels: 3, background: { r: 200, g: 120, b: 40 } } }).png().toBuffer();
+    const res = await fetch(`${glimpse.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: 'glm-ocr',
+        max_tokens: 1,
+        temperature: 0,
+        messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${image.toString('base64')}` } }, { type: 'text', text: 'Text Recognition:' }] }],
+      }),
+    });
+    assert.equal(res.status, 200, await res.clone().text());
+    return ((await res.json()) as { usage: { prompt_tokens: number } }).usage.prompt_tokens;
+  };
+  // Inside the 2048 px bound 3000x2000 is 2048x1365; GLM-V's processor would round that to 73x49
+  // cells of 28 px itself. Sent as 2044x1344 (73x48) instead, no pixel goes in that the model drops.
+  const onGrid = await ask(2044, 1344);
+  assert.equal(await ask(3000, 2000), onGrid);
+  // and it is the grid that decides: one cell row more is 73 more image tokens
+  assert.equal(await ask(2044, 1372), onGrid + 73);
 });

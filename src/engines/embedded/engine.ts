@@ -227,5 +227,7 @@ export class EmbeddedEngine implements Engine {
 /** The profile part of the model card, when the model was named by a profile (or its hub id). */
 function profileCard(modelPath: string): Pick<ModelCard, 'profile'> {
   const p = profileFor(modelPath);
-  return p ? { profile: { name: p.name, description: p.description, tasks: p.tasks, thinks: p.thinks, boxes: p.boxes } } : {};
+  if (!p) return {};
+  const image = { imageMaxEdge: p.imageMaxEdge, ...(p.gridResize ? { patchGrid: p.patchGrid } : {}) };
+  return { profile: { name: p.name, description: p.description, tasks: p.tasks, thinks: p.thinks, boxes: p.boxes, ...image } };
 }

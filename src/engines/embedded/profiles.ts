@@ -13,6 +13,12 @@ export interface ModelProfile {
   imageMaxEdge: number;
   /** Side of one vision token in pixels (patch x merge); images are best sent in multiples of it. */
   patchGrid: number;
+  /**
+   * The processor itself resizes every image to multiples of patchGrid (Qwen2-VL's smart_resize),
+   * so glimpse sends them sized so and nothing is resampled twice. SmolVLM's pads into 512 px tiles
+   * instead: flooring its images to 512 would cut them.
+   */
+  gridResize: boolean;
   /** Prompts the model was trained to follow, offered as one-click tasks. */
   tasks: { label: string; prompt: string }[];
   thinks: boolean;
@@ -28,6 +34,7 @@ export const PROFILES: readonly ModelProfile[] = [
     // GLM-V's processor keeps up to ~9.6 MP; 2048 px keeps a page's small print legible on a CPU budget.
     imageMaxEdge: 2048,
     patchGrid: 28,
+    gridResize: true,
     tasks: [
       { label: 'Text', prompt: 'Text Recognition:' },
       { label: 'Table', prompt: 'Table Recognition:' },
@@ -43,6 +50,7 @@ export const PROFILES: readonly ModelProfile[] = [
     // Four 512 px tiles across: SmolVLM's processor resizes the longest edge to 2048.
     imageMaxEdge: 2048,
     patchGrid: 512,
+    gridResize: false,
     tasks: [],
     thinks: false,
     boxes: false,
@@ -53,6 +61,7 @@ export const PROFILES: readonly ModelProfile[] = [
     description: 'Qwen2.5-VL-3B: general questions, charts and documents in Chinese and English, locating objects; slower (3B).',
     imageMaxEdge: 1344,
     patchGrid: 28,
+    gridResize: true,
     tasks: [],
     thinks: false,
     boxes: true,
