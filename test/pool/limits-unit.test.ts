@@ -33,26 +33,33 @@ test('metrics URL sits at the server root; #max= on a URL is its limit, and a ba
   assert.throws(() => splitLimit('http://gpu1:8000/v1#max=0'), (e: unknown) => e instanceof GlimpseError && e.code === 'invalid_request');
 });
 
-test('learned from gauges: doubling while saturated and nothing waits, down to what runs when a queue forms, then one higher only after quiet saturated readings', () => {
+test('learned from gauges in glimpse\'s own terms: doubling while saturated and nothing waits; when a queue forms, what glimpse has there less what waits, plus one; then one higher per reading where the server runs all glimpse has there', () => {
   const l = new ReplicaLimit(undefined, { initial: 4, max: 1024 });
   assert.equal(l.source, 'adaptive');
-  assert.equal(l.fromGauges(2, 0, false), false, 'not saturated: no growth');
+  assert.equal(l.fromGauges(2, 0, false, 2), false, 'not saturated: no growth');
   assert.equal(l.current, 4);
-  assert.equal(l.fromGauges(4, 0, true), true);
+  assert.equal(l.fromGauges(4, 0, true, 4), true);
   assert.deepEqual([l.current, l.source], [8, 'metrics']);
-  l.fromGauges(6, 2, true);
-  assert.equal(l.current, 6, 'a queue of two: the limit is what the server runs');
-  for (let i = 0; i < 4; i++) l.fromGauges(6, 0, true);
-  assert.equal(l.current, 6, 'holds for a few readings');
-  assert.equal(l.fromGauges(6, 0, true), true);
-  assert.equal(l.current, 7, 'then probes one higher');
-  l.fromGauges(6, 1, true);
-  assert.equal(l.current, 6, 'one waiting during a probe: back at once');
-  l.fromGauges(6, 1, true);
+  assert.equal(l.fromGauges(8, 0, true, 8), true);
+  assert.equal(l.current, 16, 'slow start: doubles until the first queue');
+  l.fromGauges(8, 7, true, 16);
+  assert.equal(l.current, 10, 'glimpse had 16 there, 7 waiting: 9 run or travel, plus one ready for the next free slot');
+  l.fromGauges(8, 1, true, 10);
+  assert.equal(l.current, 10, 'one waiting once: what the limit allows for');
+  l.fromGauges(8, 1, true, 10);
+  assert.equal(l.current, 10, 'one waiting reading after reading: a queue of one, the limit already keeps it so');
+  assert.equal(l.fromGauges(8, 0, false, 9), false, 'nothing waits but glimpse did not fill it: no growth');
+  assert.equal(l.fromGauges(8, 0, true, 10), false, 'the one kept ready is between runs (or on the wire): no sign of room');
+  assert.equal(l.fromGauges(10, 0, true, 10), true);
+  assert.equal(l.current, 11, 'after the first queue, growth is one per reading where the server runs all glimpse has there');
+  l.fromGauges(8, 3, true, 11);
+  assert.equal(l.current, 9, 'a queue of three: back to what runs or travels, plus one');
+  l.fromGauges(1, 30, true, 3);
+  assert.equal(l.current, 1, 'another client fills the server: glimpse keeps one there at least');
   l.metricsLost();
   assert.equal(l.source, 'adaptive');
   const fixed = new ReplicaLimit(64, { initial: 4, max: 1024 });
-  fixed.fromGauges(1, 50, true);
+  fixed.fromGauges(1, 50, true, 64);
   fixed.refused();
   assert.deepEqual([fixed.current, fixed.source], [64, 'configured']);
 });

@@ -5,11 +5,13 @@
  *
  * - configured: `http://gpu1:8000/v1#max=64` or upstreamLimits; never changed.
  * - metrics: learned from the server's own gauges (vLLM's num_requests_running/waiting, SGLang's
- *   num_running_reqs/num_queue_reqs). A replica with a waiting queue is full: its limit becomes
- *   what it runs. While nothing waits there and glimpse keeps it saturated, the limit grows:
- *   doubling until the first sign of a full server (slow start, as TCP), then by one, and only
- *   after a few quiet readings, so the probe that finds the edge costs one waiting request now
- *   and then.
+ *   num_running_reqs/num_queue_reqs), in glimpse's own terms: how many requests glimpse has
+ *   there (running, waiting, and on the wire to or from it). When a queue forms at the server,
+ *   the limit becomes what glimpse has there less what waits, plus one: the server runs all it
+ *   can and the next request is already there the moment a slot frees (a turnover costs no idle
+ *   step), but no more than one waits. While nothing waits there and glimpse keeps it saturated,
+ *   the limit grows: doubling until the first queue (slow start, as TCP), then one per reading
+ *   in which the server runs everything glimpse has there.
  * - adaptive: for servers that expose nothing (Ollama, llama-server, a cloud API), a
  *   latency-gradient limit as Netflix's concurrency-limits (Gradient2) and Envoy's adaptive
  *   concurrency compute it, on time to first token (what queueing at the server stretches; the
@@ -29,8 +31,6 @@ export interface LimitOptions {
   max: number;
 }
 
-/** Readings in a row at the limit with nothing waiting before a learned limit probes one higher again. */
-const QUIET_READINGS_BEFORE_PROBE = 5;
 /** Gradient2's defaults: the recent latency may be this much over the long-term one before the limit shrinks. */
 const TOLERANCE = 1.5;
 const SMOOTHING = 0.2;
@@ -42,7 +42,6 @@ export class ReplicaLimit {
   private value: number;
   /** What the server ran the last time a reading showed it full: growth is additive from then on. */
   private edge: number | undefined;
-  private quiet = 0;
   private waitedLastReading = false;
   private longTtft = 0;
   private shortTtft = 0;
@@ -62,43 +61,29 @@ export class ReplicaLimit {
 
   /**
    * One reading of the server's gauges. `saturated`: glimpse had as many requests there as the
-   * limit allows at some point since the last reading. Returns true when the limit grew.
+   * limit allows at some point since the last reading; `outstanding`: how many it has there now
+   * (running at the server, waiting there, or on the wire). Returns true when the limit grew.
    */
-  fromGauges(running: number, waiting: number, saturated: boolean): boolean {
+  fromGauges(running: number, waiting: number, saturated: boolean, outstanding = running + waiting): boolean {
     if (this.source === 'configured') return false;
     this.source = 'metrics';
     const before = this.current;
-    // A request can be seen waiting for one scheduler step before it runs: one reading of one
-    // waiting request is not yet a full server; two in a row, or more than one waiting, are. While
-    // probing above the last edge found, any waiting at all means the probe went too far.
-    const probing = this.edge !== undefined && this.current > this.edge;
-    const full = waiting > 1 || (waiting > 0 && (this.waitedLastReading || probing));
+    // A request can be seen waiting for one scheduler step before it runs, and one waiting is what
+    // the limit allows for: only more than one, or one reading after reading, is a queue.
+    const queue = waiting > 1 || (waiting > 0 && this.waitedLastReading);
     this.waitedLastReading = waiting > 0;
-    if (waiting > 0) this.quiet = 0;
-    if (full) {
+    if (queue) {
       this.edge = Math.max(1, running);
-      this.value = Math.max(1, Math.min(this.value, running));
+      this.value = Math.max(1, Math.min(this.value, outstanding - waiting + 1));
       return false;
     }
     if (waiting > 0) return false;
-    // Only readings that pushed the replica to its limit, one after another, say it could take more.
-    if (!saturated && running < this.current) {
-      this.quiet = 0;
-      return false;
-    }
-    // A probe is proven when the server runs all it allows: that is the new edge. Until then no
-    // further probe, so the overshoot is one request at most, even when readings miss its wait.
-    if (this.edge !== undefined && running >= this.current) this.edge = running;
-    if (this.edge !== undefined && this.current > this.edge) {
-      this.quiet = 0;
-      return false;
-    }
-    this.quiet++;
-    if (this.edge === undefined) this.value = Math.min(this.opts.max, this.value * 2);
-    else if (this.quiet >= QUIET_READINGS_BEFORE_PROBE) {
-      this.quiet = 0;
-      this.value = Math.min(this.opts.max, this.value + 1);
-    }
+    // Only a reading that found the replica pushed to its limit says it could take more; once a
+    // queue has been seen, only one where the server runs all glimpse has there (none ready and
+    // waiting, none on the wire): the one kept ready is no sign of room.
+    if (!saturated && running < this.current) return false;
+    if (this.edge !== undefined && running < Math.min(outstanding, this.current)) return false;
+    this.value = Math.min(this.opts.max, this.edge === undefined ? this.value * 2 : this.value + 1);
     return this.current > before;
   }
 

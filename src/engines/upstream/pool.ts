@@ -199,7 +199,7 @@ export class UpstreamPool {
           }
           const saturated = m.saturated || m.outstanding >= m.limit.current;
           m.saturated = false;
-          if (m.limit.fromGauges(gauges.running, gauges.waiting, saturated)) this.grew();
+          if (m.limit.fromGauges(gauges.running, gauges.waiting, saturated, m.outstanding)) this.grew();
         }),
     );
   }
