@@ -20,6 +20,11 @@ export interface ResolvedImage {
   mime?: 'image/png' | 'image/jpeg' | 'image/webp';
   width: number;
   height: number;
+  /**
+   * The client's image, upright, before it was shrunk: grounding boxes are given in its pixels.
+   * Absent for pages and frames, whose rendered size is their own.
+   */
+  original?: { width: number; height: number };
   /** Format sniffed from the original bytes, e.g. 'jpeg', 'png'. */
   sourceFormat: string;
   /** Hex SHA-256 of the normalized pixels (or bytes, where pixels are not decoded). */

@@ -95,16 +95,28 @@ export async function normalizeImage(data: Buffer, format: SupportedFormat, opts
   }
   const { width, height, channels } = raw.info;
   if (channels !== 3) throw invalidImage(format, new Error(`unexpected ${channels} channels after normalization`));
+  // Boxes the model draws are given back in the client's own pixels, so the size as sent is kept.
+  const original = uprightSize(srcW, srcH, width, height);
   if (opts.grid) {
     // A second pass on the oriented pixels: only after autoOrient are the sides known to be the
     // image's own (an EXIF-rotated JPEG's header gives them swapped). At most one grid cell moves.
     const to = fitToGrid(width, height, maxEdge, opts.grid);
     if (to.width !== width || to.height !== height) {
       const pixels = await sharp(raw.data, { raw: { width, height, channels: 3 } }).resize({ width: to.width, height: to.height, fit: 'fill' }).raw().toBuffer();
-      return fromPixels(pixels, to.width, to.height, format, s, opts.output);
+      return { ...(await fromPixels(pixels, to.width, to.height, format, s, opts.output)), original };
     }
   }
-  return fromPixels(raw.data, width, height, format, s, opts.output);
+  return { ...(await fromPixels(raw.data, width, height, format, s, opts.output)), original };
+}
+
+/**
+ * The header's size as it shows after EXIF rotation: the header gives it as stored, the shrink
+ * kept the aspect ratio, so the sides are swapped when the shrunk image is the other way round.
+ */
+function uprightSize(srcW: number, srcH: number, w: number, h: number): { width: number; height: number } {
+  const asStored = Math.abs(w / h - srcW / srcH);
+  const turned = Math.abs(w / h - srcH / srcW);
+  return turned < asStored ? { width: srcH, height: srcW } : { width: srcW, height: srcH };
 }
 
 /**

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SseDecoder, queuePositionFromComment } from '../../web/src/sse.ts';
 import { splitThinking } from '../../web/src/think.ts';
-import { splitBoxes, parseBoxList } from '../../web/src/boxes.ts';
+import { splitBoxes, parseBoxList, serverBoxes } from '../../web/src/boxes.ts';
 import { toWireMessages } from '../../web/src/conversation.ts';
 import { classifyError, streamChat, type ChatOutcome } from '../../web/src/client.ts';
 import { detectLang, translator } from '../../web/src/i18n.ts';
@@ -151,6 +151,26 @@ test('the client says when the request was accepted and when a queued one was ad
   });
   assert.equal(outcome.kind, 'done');
   assert.deepEqual(calls, ['accepted', 'queued 1', 'admitted', 'content ok']);
+});
+
+test("the finish chunk's glimpse_boxes reach the page as the boxes it draws; a field in another shape is not used", async () => {
+  const field = [{ index: 1, image: 0, x1: 200, y1: 200, x2: 1000, y2: 800, normalized: [100, 200, 500, 800] }];
+  let got: unknown;
+  const outcome = await streamChat({
+    body: { model: 'm', messages: [], temperature: 0, top_p: 1, max_tokens: 8 },
+    signal: new AbortController().signal,
+    stallMs: 2000,
+    fetchImpl: sseResponse([
+      chunk({ content: 'box' }),
+      `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: '', glimpse_boxes: field }, finish_reason: 'stop' }] })}\n\n`,
+      'data: [DONE]\n\n',
+    ]) as unknown as typeof fetch,
+    callbacks: { onBoxes: (f) => (got = f) },
+  });
+  assert.equal(outcome.kind, 'done');
+  assert.deepEqual(serverBoxes(got), [{ index: 1, x1: 100, y1: 200, x2: 500, y2: 800 }]);
+  assert.equal(serverBoxes([{ index: 1, normalized: [1, 2, 3] }]), undefined);
+  assert.equal(serverBoxes({ boxes: [] }), undefined);
 });
 
 test('a full stream yields reasoning, content, queue position and usage, and ends done', async () => {

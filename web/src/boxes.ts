@@ -2,42 +2,29 @@
  * GLM grounding: the model marks regions as <|begin_of_box|>[x1,y1,x2,y2]<|end_of_box|>, with
  * coordinates normalized to 0..1000 over the image. One marker may hold several boxes
  * ([[...],[...]]). The same markers also wrap a plain final answer in GLM's thinking models, so
- * a marker without coordinates is kept as highlighted text rather than dropped.
+ * a marker without coordinates is kept as highlighted text rather than dropped. The marker
+ * parser is the server's own (src/protocols/boxes.ts), so the page and `glimpse_boxes` agree.
  */
-export interface Box {
-  /** 1-based number shown on the image and in the text. */
-  index: number;
-  x1: number;
-  y1: number;
-  x2: number;
-  y2: number;
-}
+import { BOX_BEGIN as BEGIN, BOX_END as END, parseBoxList, type Box } from '../../src/protocols/boxes';
+
+export { parseBoxList, type Box };
 
 export type BoxSegment = { kind: 'text'; text: string } | { kind: 'boxes'; boxes: Box[]; raw: string } | { kind: 'highlight'; text: string };
 
-const BEGIN = '<|begin_of_box|>';
-const END = '<|end_of_box|>';
-const QUAD = /\[\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*\]/g;
-
-function clamp(v: number): number {
-  return Math.min(1000, Math.max(0, v));
-}
-
-/** Boxes in a marker's inner text, or null when it is not coordinates. */
-export function parseBoxList(inner: string, firstIndex: number): Box[] | null {
-  const stripped = inner.replace(QUAD, '').replace(/[\s,[\]]/g, '');
-  if (stripped !== '') return null;
+/**
+ * The boxes of glimpse's `glimpse_boxes` field (the server found them in the whole answer), in the
+ * 0..1000 numbers the drawing uses; undefined when the field is missing or not in that shape.
+ */
+export function serverBoxes(field: unknown): Box[] | undefined {
+  if (!Array.isArray(field)) return undefined;
   const boxes: Box[] = [];
-  for (const m of inner.matchAll(QUAD)) {
-    const [a, b, c, d] = [m[1], m[2], m[3], m[4]].map(Number) as [number, number, number, number];
-    const x1 = clamp(Math.min(a, c));
-    const x2 = clamp(Math.max(a, c));
-    const y1 = clamp(Math.min(b, d));
-    const y2 = clamp(Math.max(b, d));
-    if (x2 - x1 <= 0 || y2 - y1 <= 0) continue;
-    boxes.push({ index: firstIndex + boxes.length, x1, y1, x2, y2 });
+  for (const b of field as Array<{ index?: unknown; normalized?: unknown }>) {
+    const n = b?.normalized;
+    if (typeof b?.index !== 'number' || !Array.isArray(n) || n.length !== 4 || !n.every((v) => typeof v === 'number')) return undefined;
+    const [x1, y1, x2, y2] = n as [number, number, number, number];
+    boxes.push({ index: b.index, x1, y1, x2, y2 });
   }
-  return boxes.length ? boxes : null;
+  return boxes;
 }
 
 /** Splits an answer into text, box markers and highlighted answers. An unfinished marker (still streaming) is left out. */

@@ -54,6 +54,8 @@ export interface ChatCallbacks {
   onActivity?(): void;
   onReasoning?(text: string): void;
   onContent?(text: string): void;
+  /** glimpse's `glimpse_boxes` field, as sent on the finish chunk (unchecked JSON). */
+  onBoxes?(field: unknown): void;
   onUsage?(usage: Usage): void;
 }
 
@@ -102,7 +104,7 @@ async function readErrorBody(res: Response): Promise<{ code?: unknown; message?:
 
 interface ChunkJson {
   error?: { code?: unknown; message?: unknown; type?: unknown };
-  choices?: Array<{ delta?: { content?: unknown; reasoning_content?: unknown; reasoning?: unknown }; finish_reason?: unknown }>;
+  choices?: Array<{ delta?: { content?: unknown; reasoning_content?: unknown; reasoning?: unknown; glimpse_boxes?: unknown }; finish_reason?: unknown }>;
   usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } | null;
 }
 
@@ -186,6 +188,7 @@ export async function streamChat(opts: ChatOptions): Promise<ChatOutcome> {
         const reasoning = delta?.reasoning_content ?? delta?.reasoning;
         if (typeof reasoning === 'string' && reasoning) cb.onReasoning?.(reasoning);
         if (typeof delta?.content === 'string' && delta.content) cb.onContent?.(delta.content);
+        if (delta?.glimpse_boxes !== undefined) cb.onBoxes?.(delta.glimpse_boxes);
         if (typeof choice?.finish_reason === 'string') finishReason = choice.finish_reason;
         if (json.usage && typeof json.usage.completion_tokens === 'number') {
           usage = { promptTokens: Number(json.usage.prompt_tokens) || 0, completionTokens: json.usage.completion_tokens };

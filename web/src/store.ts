@@ -4,6 +4,7 @@
  * is stored (the text stays), and the page says so rather than failing silently.
  */
 import type { Attachment } from './images';
+import type { Box } from './boxes';
 import type { Failure } from './client';
 import type { Lang } from './i18n';
 
@@ -25,6 +26,8 @@ export interface AssistantMessage {
   content: string;
   /** reasoning_content, when the server sends thinking apart. */
   reasoning: string;
+  /** The server's grounding boxes (`glimpse_boxes`), when it sent them; preferred over reading the text. */
+  boxes?: Box[];
   status: AssistantStatus;
   queuePosition?: number;
   failure?: Failure;

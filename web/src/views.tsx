@@ -241,6 +241,8 @@ function AssistantView(props: { t: Translate; message: AssistantMessage; image: 
   const split = useMemo(() => splitThinking(m.content, live), [m.content, live]);
   const thinking = [m.reasoning.trim(), split.thinking].filter(Boolean).join('\n\n');
   const rendered = useMemo(() => renderAnswer(split.answer, { copy: t('copy'), image: t('image') }), [split.answer, t]);
+  // The server's boxes once the answer is done; read from the text while it streams (or from an older server).
+  const boxes = m.boxes ?? rendered.boxes;
   const thinkingNow = live && (split.thinkingOpen || (m.status === 'thinking' && !split.answer));
   // Open while the model thinks, folded once it answers, unless the reader toggled it themselves.
   const [userOpen, setUserOpen] = useState<boolean | null>(null);
@@ -270,7 +272,7 @@ function AssistantView(props: { t: Translate; message: AssistantMessage; image: 
       {split.answer && (
         <div class="answer md" data-testid="answer" onClick={(e) => onAnswerClick(t, e as unknown as MouseEvent)} dangerouslySetInnerHTML={{ __html: rendered.html }} />
       )}
-      {rendered.boxes.length > 0 && props.image && <BoxedImage src={props.image.dataUrl} boxes={rendered.boxes} label={t('boxesOn', { n: rendered.boxes.length })} />}
+      {boxes.length > 0 && props.image && <BoxedImage src={props.image.dataUrl} boxes={boxes} label={t('boxesOn', { n: boxes.length })} />}
       {m.status === 'failed' && m.failure && (
         <div class="failure" role="alert" data-testid="failure" data-kind={m.failure.kind}>
           <span class="failure-text">

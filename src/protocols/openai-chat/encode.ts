@@ -2,6 +2,7 @@
 import type { FinishReason, GenerateRequest, GlimpseError, TokenLogprob, Usage } from '../../core/index.js';
 import { randomHex } from '../../core/ids.js';
 import type { CollectedAnswer, SseEncoder } from '../../streaming/index.js';
+import { BoxScanner, boxImage, boxesOut, findBoxes, type Box } from '../boxes.js';
 
 export const completionId = (prefix = 'chatcmpl-'): string => prefix + randomHex(12);
 
@@ -30,7 +31,7 @@ export const openAILogprobs = (lps: TokenLogprob[]) => ({
 /** One chat.completion.chunk, in the shape the OpenAI SDK and vLLM clients read. */
 export function chatChunk(
   meta: { id: string; created: number; model: string },
-  delta: { role?: 'assistant'; content?: string; reasoning_content?: string; tool_calls?: Array<ReturnType<typeof toolCallDelta>> },
+  delta: { role?: 'assistant'; content?: string; reasoning_content?: string; tool_calls?: Array<ReturnType<typeof toolCallDelta>>; glimpse_boxes?: ReturnType<typeof boxesOut> },
   finishReason: FinishReason | null = null,
   logprobs?: TokenLogprob[],
 ) {
@@ -47,7 +48,16 @@ export function chatUsageChunk(meta: { id: string; created: number; model: strin
   return { id: meta.id, object: 'chat.completion.chunk' as const, created: meta.created, model: meta.model, choices: [], usage: openAIUsage(usage) };
 }
 
-export function chatCompletion(meta: { id: string; created: number; model: string }, a: CollectedAnswer) {
+/**
+ * The `glimpse_boxes` extension field: the answer's grounding boxes in pixels of the image they are
+ * on (see boxImage), present only when the answer has boxes. `messages` are the request's, after its
+ * images were resolved.
+ */
+export function boxesField(boxes: Box[], messages: GenerateRequest['messages'] | undefined) {
+  return boxes.length ? { glimpse_boxes: boxesOut(boxes, messages ? boxImage(messages) : undefined) } : {};
+}
+
+export function chatCompletion(meta: { id: string; created: number; model: string }, a: CollectedAnswer, messages?: GenerateRequest['messages']) {
   return {
     id: meta.id,
     object: 'chat.completion' as const,
@@ -57,7 +67,7 @@ export function chatCompletion(meta: { id: string; created: number; model: strin
       {
         index: 0,
         // With tool calls and no text, content is null, as OpenAI sends it.
-        message: { role: 'assistant' as const, content: a.toolCalls && !a.text ? null : a.text, ...(a.reasoning ? { reasoning_content: a.reasoning } : {}), ...(a.toolCalls ? { tool_calls: a.toolCalls } : {}) },
+        message: { role: 'assistant' as const, content: a.toolCalls && !a.text ? null : a.text, ...(a.reasoning ? { reasoning_content: a.reasoning } : {}), ...(a.toolCalls ? { tool_calls: a.toolCalls } : {}), ...boxesField(findBoxes(a.text), messages) },
         logprobs: a.logprobs ? openAILogprobs(a.logprobs) : null,
         finish_reason: finishReasonOut(a.finishReason),
       },
@@ -76,19 +86,23 @@ type ChunkMeta = { id: string; created: number; model: string };
 /**
  * The chat.completion.chunk stream: a role chunk first, then a chunk per piece, then (as vLLM
  * does) the finish chunk and, when asked, one usage chunk with no choices; [DONE] at the end.
+ * The finish chunk's delta carries `glimpse_boxes` when the answer had grounding boxes.
  */
-export function chatSseEncoder(meta: ChunkMeta, opts: { logprobs: boolean; includeUsage: boolean }): SseEncoder {
+export function chatSseEncoder(meta: ChunkMeta, opts: { logprobs: boolean; includeUsage: boolean; messages?: GenerateRequest['messages'] }): SseEncoder {
   let usage: Usage | undefined;
+  const scanner = new BoxScanner();
   return {
     terminator: '[DONE]',
     start: (sse) => sse.json(chatChunk(meta, { role: 'assistant', content: '' })),
     event: async (sse, ev) => {
-      if (ev.type === 'token') await sse.json(chatChunk(meta, { content: ev.text }, null, opts.logprobs ? (ev.logprobs ?? []) : undefined));
-      else if (ev.type === 'reasoning') await sse.json(chatChunk(meta, { reasoning_content: ev.text }));
+      if (ev.type === 'token') {
+        scanner.push(ev.text);
+        await sse.json(chatChunk(meta, { content: ev.text }, null, opts.logprobs ? (ev.logprobs ?? []) : undefined));
+      } else if (ev.type === 'reasoning') await sse.json(chatChunk(meta, { reasoning_content: ev.text }));
       else if (ev.type === 'tool_call') await sse.json(chatChunk(meta, { tool_calls: [toolCallDelta(ev)] }));
       else if (ev.type === 'usage') usage = ev.usage;
       else if (ev.type === 'done' && ev.finishReason !== 'cancelled') {
-        await sse.json(chatChunk(meta, { content: '' }, ev.finishReason));
+        await sse.json(chatChunk(meta, { content: '', ...boxesField(scanner.boxes, opts.messages) }, ev.finishReason));
         if (opts.includeUsage && usage) await sse.json(chatUsageChunk(meta, usage));
       }
     },

@@ -66,6 +66,6 @@ export function chatJobRunner(defaults: RequestDefaults, schema: ReturnType<type
     const req = chatRequest(body, { id: job.id, keyId: job.keyId }, defaults);
     // Jobs come second to interactive requests for engine slots, and wait for one without a timeout.
     const answer = await collectAnswer(generationOf(await pipeline.open(req, signal, { background: true })));
-    return chatCompletion(chatMeta(req), answer);
+    return chatCompletion(chatMeta(req), answer, req.messages);
   };
 }

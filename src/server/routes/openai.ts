@@ -49,8 +49,8 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: { config: Confi
       const b = request.body;
       const req = chatRequest(b, origin(request), defaults);
       const meta = chatMeta(req);
-      if (b.stream !== true) return chatCompletion(meta, await answerForBody(pipeline, request, reply, req));
-      await streamSse({ pipeline, config }, request, reply, req, chatSseEncoder(meta, { logprobs: !!req.logprobs, includeUsage: b.stream_options?.include_usage === true }));
+      if (b.stream !== true) return chatCompletion(meta, await answerForBody(pipeline, request, reply, req), req.messages);
+      await streamSse({ pipeline, config }, request, reply, req, chatSseEncoder(meta, { logprobs: !!req.logprobs, includeUsage: b.stream_options?.include_usage === true, messages: req.messages }));
     },
   );
 }

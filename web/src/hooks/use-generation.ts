@@ -5,6 +5,7 @@
 import { useCallback, useRef, useState } from 'preact/hooks';
 import type { Dispatch, StateUpdater } from 'preact/hooks';
 import { streamChat, type Failure, type ModelEntry, type UiConfig } from '../client';
+import { serverBoxes } from '../boxes';
 import { toWireMessages } from '../conversation';
 import { newId } from '../ids';
 import { DEFAULT_SETTINGS, type AssistantMessage, type Message, type Settings } from '../store';
@@ -127,6 +128,10 @@ export function useGeneration({
             onToken();
             pendingContent += text;
             schedule();
+          },
+          onBoxes: (field) => {
+            const boxes = serverBoxes(field);
+            if (boxes) patchAssistant(id, { boxes });
           },
         },
       });
