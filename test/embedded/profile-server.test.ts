@@ -74,7 +74,7 @@ test('a server started with --model glm-ocr loads the profile and /v1/models sho
   assert.equal(one.profile?.name, 'glm-ocr');
 });
 
-test("with --model glm-ocr an image reaches the model in the profile's 28 px grid: a 3000x2000 photo costs what a 2044x1344 one does", async () => {
+test("with --model glm-ocr an image reaches the model in the profile's 28 px grid: a 3000x2000 photo costs what a 1008x672 one does", async () => {
   const ask = async (width: number, height: number) => {
     const image = await sharp({ create: { width, height, channels: 3, background: { r: 200, g: 120, b: 40 } } }).png().toBuffer();
     const res = await fetch(`${glimpse.url}/v1/chat/completions`, {
@@ -90,10 +90,10 @@ test("with --model glm-ocr an image reaches the model in the profile's 28 px gri
     assert.equal(res.status, 200, await res.clone().text());
     return ((await res.json()) as { usage: { prompt_tokens: number } }).usage.prompt_tokens;
   };
-  // Inside the 2048 px bound 3000x2000 is 2048x1365; GLM-V's processor would round that to 73x49
-  // cells of 28 px itself. Sent as 2044x1344 (73x48) instead, no pixel goes in that the model drops.
-  const onGrid = await ask(2044, 1344);
+  // Inside the 1024 px bound 3000x2000 is 1024x683; GLM-V's processor would round that to 37x24
+  // cells of 28 px itself. Sent as 1008x672 (36x24) instead, no pixel goes in that the model drops.
+  const onGrid = await ask(1008, 672);
   assert.equal(await ask(3000, 2000), onGrid);
-  // and it is the grid that decides: one cell row more is 73 more image tokens
-  assert.equal(await ask(2044, 1372), onGrid + 73);
+  // and it is the grid that decides: one cell row more is 36 more image tokens
+  assert.equal(await ask(1008, 700), onGrid + 36);
 });

@@ -8,7 +8,8 @@
  *   `reasoning_content` deltas (its default `--reasoning-format`), then `content` deltas, and a
  *   last chunk with `finish_reason`, an empty delta and, always, `usage` and llama.cpp's `timings`;
  *   then `data: [DONE]`;
- * - its image rules: an `image_url` part must be a base64 data URL (no remote fetch) of a format
+ * - its image rules: an `image_url` part must be a base64 data URL (the double, stricter than builds
+ *   that can fetch remote URLs, refuses them, so glimpse is held to sending data) of a format
  *   its decoder (stb_image) reads: JPEG, PNG, BMP or GIF, not WebP; without a projector any image
  *   is refused. Errors in its shape: `{"error":{"code":400,"message":...,"type":"invalid_request_error"}}`;
  * - /health `{"status":"ok"}`, /v1/models with `owned_by: "llamacpp"`, and /metrics answered 501

@@ -31,8 +31,10 @@ export const PROFILES: readonly ModelProfile[] = [
     name: 'glm-ocr',
     hubId: 'onnx-community/GLM-OCR-ONNX',
     description: 'GLM-OCR (0.9B, Zhipu GLM-V family): reads documents in Chinese and English — text, tables (as HTML) and formulas (as LaTeX).',
-    // GLM-V's processor keeps up to ~9.6 MP; 2048 px keeps a page's small print legible on a CPU budget.
-    imageMaxEdge: 2048,
+    // GLM-V's processor would keep up to ~9.6 MP, but its vision encoder attends over every patch at
+    // once: a 1024 px page (1 369 image tokens) peaked at 9.5 GB on the real-size 8-bit model, and
+    // memory grows with the square of the patch count, so 2048 px would not fit a laptop.
+    imageMaxEdge: 1024,
     patchGrid: 28,
     gridResize: true,
     tasks: [
