@@ -1,5 +1,5 @@
 // Lint rules that catch real bugs (promises nobody awaits or handles, promises passed where a callback's
-// result is ignored, awaiting what is not a promise, unused code, assertions that hide nothing), not
+// result is ignored, awaiting what is not a promise, unused code, errors rethrown without their cause), not
 // style: formatting is Prettier's job. Type-aware: src, test, bench and scripts through tsconfig.lint.json,
 // the page through web/tsconfig.json.
 import js from '@eslint/js';
@@ -28,7 +28,6 @@ export default tseslint.config(
       ],
       '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { arguments: false, attributes: false } }],
       '@typescript-eslint/await-thenable': 'error',
-      '@typescript-eslint/no-unnecessary-type-assertion': 'error',
       '@typescript-eslint/no-unused-vars': [
         'error',
         { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' },
@@ -39,8 +38,10 @@ export default tseslint.config(
     },
   },
   { files: ['web/src/**'], languageOptions: { globals: { ...globals.browser } } },
+  // Tests build engines that fail before their first event: generators without a yield, on purpose.
+  { files: ['test/**'], rules: { 'require-yield': 'off' } },
   {
-    files: ['eslint.config.js'],
+    files: ['eslint.config.js', 'web/vite.config.ts'],
     ...tseslint.configs.disableTypeChecked,
     languageOptions: { parserOptions: { project: false } },
   },

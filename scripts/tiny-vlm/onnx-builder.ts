@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 // onnx-proto ships CommonJS generated from onnx.proto.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+ 
 const { onnx } = require('onnx-proto') as typeof import('onnx-proto');
 
 export const FLOAT = 1;

@@ -45,7 +45,7 @@ function readKeysFile(file: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (err) {
-    throw new Error(`Cannot read the API keys file ${file}: ${(err as Error).message}`);
+    throw new Error(`Cannot read the API keys file ${file}: ${(err as Error).message}`, { cause: err });
   }
 }
 

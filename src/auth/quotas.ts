@@ -9,7 +9,7 @@
  * WebSocket) goes through. Without API keys there is no one to count against; quotas are off.
  */
 import { Redis } from 'ioredis';
-import { GlimpseError, withIterator, type GenerateEvent } from '../core/index.js';
+import { GlimpseError, withIterator } from '../core/index.js';
 
 export interface QuotaLimits {
   /** Requests a key may start per minute; 0 = no limit. */

@@ -149,7 +149,7 @@ export class Journal {
   private async compact(): Promise<void> {
     const tmp = this.path + '.tmp';
     const out = await open(tmp, 'w');
-    let bytes = 0;
+    let bytes: number;
     try {
       const chunk: string[] = [];
       for (const [k, v] of this.records) chunk.push(JSON.stringify({ k, v }) + '\n');

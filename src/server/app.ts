@@ -113,7 +113,7 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
       done(err as Error, undefined);
       return;
     }
-    parseJson(request, text as string, done);
+    void parseJson(request, text as string, done);
   });
   const lifecycle: Lifecycle = { draining: false };
   // What a request leaves out (model, max tokens), decided once for every shape.

@@ -9,7 +9,7 @@
  * and idle deadlines, the client's disconnect and the server's shutdown.
  */
 import { DEFAULT_MAX_IN_FLIGHT, type Config } from '../config/index.js';
-import { fairnessKey, GlimpseError, hasToolTurns, toGlimpseError, type Engine, type GenerateEvent, type GenerateRequest } from '../core/index.js';
+import { fairnessKey, GlimpseError, hasToolTurns, type Engine, type GenerateEvent, type GenerateRequest } from '../core/index.js';
 import { createAnswerCache, type AnswerCache, type CacheLookup, type CacheStatus } from '../cache/index.js';
 import { resolveImages } from '../images/index.js';
 import type { Logger } from '../observability/index.js';

@@ -6,7 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AutoModelForImageTextToText, AutoProcessor, LogitsProcessor, RawImage, env, type Tensor } from '@huggingface/transformers';
-import { createEmbeddedEngine, solidPng, type EmbeddedEngine } from '../../src/engines/embedded/index.js';
+import { createEmbeddedEngine, type EmbeddedEngine } from '../../src/engines/embedded/index.js';
 import type { ChatMessage } from '../../src/core/index.js';
 import { askAbout, collect, FIXTURE, fixtureConfig, imagePart, nextCapacityChange, quietLogger, request } from './helpers.js';
 

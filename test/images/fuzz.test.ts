@@ -29,7 +29,7 @@ test(`${CASES} mutated, truncated and random images through resolveImage give a 
         assert.ok(img.width > 0 && img.height > 0 && Math.max(img.width, img.height) <= 256, `case ${i} (${kind}) gave ${img.width}x${img.height}`);
         outcomes['ok'] = (outcomes['ok'] ?? 0) + 1;
       } catch (err) {
-        if (!isGlimpseError(err)) throw new Error(`case ${i} (${kind}, seed ${SEED}) threw a non-GlimpseError: ${String(err)}`);
+        if (!isGlimpseError(err)) throw new Error(`case ${i} (${kind}, seed ${SEED}) threw a non-GlimpseError: ${String(err)}`, { cause: err });
         assert.ok(err.status >= 400 && err.status < 500, `case ${i} (${kind}) gave status ${err.status}: ${err.message}`);
         outcomes[err.code] = (outcomes[err.code] ?? 0) + 1;
       }

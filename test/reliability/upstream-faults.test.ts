@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { startFakeVllm, type FakeVllm, type Script } from '../helpers/fake-vllm.js';
+import { startFakeVllm, type FakeVllm } from '../helpers/fake-vllm.js';
 import { startGlimpse, RED_PIXEL_PNG, type RunningGlimpse } from '../helpers/glimpse.js';
 import { sseData, waitFor } from '../helpers/wait.js';
 

@@ -50,7 +50,6 @@ export function splitThinking(content: string, streaming = false): SplitContent 
     if (close === -1) {
       thinking.push(streaming ? trimPartialTag(afterOpen) : afterOpen);
       thinkingOpen = true;
-      rest = '';
       break;
     }
     thinking.push(afterOpen.slice(0, close));

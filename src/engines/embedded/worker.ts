@@ -120,7 +120,7 @@ async function generate(msg: WorkerGenerate): Promise<void> {
   let images: InstanceType<typeof RawImage>[];
   try {
     images = await Promise.all(
-      msg.images.map((img) => ('rgb' in img ? new RawImage(new Uint8ClampedArray(img.rgb), img.width, img.height, 3) : RawImage.fromBlob(new Blob([img.encoded])))),
+      msg.images.map(async (img) => ('rgb' in img ? new RawImage(new Uint8ClampedArray(img.rgb), img.width, img.height, 3) : RawImage.fromBlob(new Blob([img.encoded])))),
     );
   } catch (err) {
     send({ type: 'failed', id: msg.id, code: 'invalid_image', message: `An image could not be decoded: ${(err as Error).message}.` });
