@@ -113,7 +113,6 @@ async function main() {
   const request = (): GenerateRequest => ({
     id: 'bench',
     model: 'm',
-    stream: false,
     sampling: { maxTokens: 1, temperature: 0, topP: 1, stop: [] },
     messages: [{ role: 'user', content: [{ type: 'video', source: { kind: 'bytes', data: video } }] }],
   });

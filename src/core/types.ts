@@ -151,7 +151,6 @@ export interface GenerateRequest {
   model: string;
   messages: ChatMessage[];
   sampling: SamplingParams;
-  stream: boolean;
   /**
    * Whether the model should reason ("think") before answering, where it can; absent: the model's
    * own default (GLM-4.6V thinks unless told not to).
@@ -172,8 +171,6 @@ export interface GenerateRequest {
   keyId?: string;
   /** The caller's end user, where the dialect names one (Zhipu's user_id): queued fairly apart from the key's other users. */
   endUser?: string;
-  /** Absolute deadline, ms since epoch. */
-  deadline?: number;
   /** The caller's own pixel bounds for images, within the server's (min_pixels / max_pixels). */
   imageBudget?: ImageBudget;
 }

@@ -16,7 +16,6 @@ export function request(over: { text?: string; images?: ResolvedImage[]; tempera
   return {
     id: 'req-' + Math.random().toString(36).slice(2),
     model: over.model ?? 'glm-4.6v-flash',
-    stream: false,
     keyId: over.keyId,
     sampling: { maxTokens: over.maxTokens ?? 64, temperature: over.temperature ?? 0, topP: 1, seed: over.seed, stop: [] },
     messages: [

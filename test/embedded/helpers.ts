@@ -43,7 +43,6 @@ export function request(messages: ChatMessage[], sampling: Partial<SamplingParam
   return {
     id: `t${++n}`,
     model: 'tiny-vlm',
-    stream: true,
     messages,
     sampling: { maxTokens: 12, temperature: 0, topP: 1, stop: [], ...sampling },
     ...extra,

@@ -61,7 +61,7 @@ for (const { what, spoil, reason } of BROKEN) {
       assert.match(health.reason ?? '', new RegExp(`^The model in ${dir} could not be loaded: `));
       assert.equal(health.reason!.split('\n').length, 1);
       const events = [];
-      for await (const ev of engine.generate({ id: 'x', model: 'm', stream: true, messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }], sampling: { maxTokens: 2, temperature: 0, topP: 1, stop: [] } }, new AbortController().signal)) events.push(ev);
+      for await (const ev of engine.generate({ id: 'x', model: 'm', messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }], sampling: { maxTokens: 2, temperature: 0, topP: 1, stop: [] } }, new AbortController().signal)) events.push(ev);
       assert.equal(events.length, 1);
       assert.ok(events[0].type === 'error' && events[0].error.code === 'engine_unavailable' && reason.test(events[0].error.message));
     } finally {

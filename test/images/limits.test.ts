@@ -56,7 +56,6 @@ test('images.maxImagesPerRequest: exactly at the limit passes, one more is refus
   const req = (n: number, broken = false): GenerateRequest => ({
     id: 'r',
     model: 'm',
-    stream: false,
     sampling: { maxTokens: 8, temperature: 0, topP: 1, stop: [] },
     messages: [{ role: 'user', content: Array.from({ length: n }, () => ({ type: 'image' as const, source: { kind: 'bytes' as const, data: broken ? Buffer.from('junk') : bytes } })) }],
   });
@@ -113,7 +112,6 @@ test('image stats count the refused image by its code, not the images of its req
   const req: GenerateRequest = {
     id: 'r',
     model: 'm',
-    stream: false,
     sampling: { maxTokens: 8, temperature: 0, topP: 1, stop: [] },
     messages: [{ role: 'user', content: [{ type: 'image', source: { kind: 'url', url: `http://127.0.0.1:${port}/never.png` } }, { type: 'image', source: { kind: 'bytes', data: Buffer.from('not an image') } }] }],
   };

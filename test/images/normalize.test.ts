@@ -156,7 +156,6 @@ test('resolveImages fills every image part of every message, in place', async ()
   const req: GenerateRequest = {
     id: 'r1',
     model: 'm',
-    stream: false,
     sampling: { maxTokens: 8, temperature: 0, topP: 1, stop: [] },
     messages: [
       { role: 'user', content: [{ type: 'text', text: 'hi' }, { type: 'image', source: { kind: 'bytes', data: a } }] },

@@ -31,7 +31,6 @@ function request(parts: Omit<ImagePart, 'type'>[]): GenerateRequest {
   return {
     id: 'r',
     model: 'glm-ocr',
-    stream: false,
     sampling: { maxTokens: 8, temperature: 0, topP: 1, stop: [] },
     messages: [{ role: 'user', content: parts.map((p) => ({ type: 'image' as const, ...p })) }],
   };

@@ -18,7 +18,7 @@ function engineFrom(gen: (signal: AbortSignal) => AsyncIterable<GenerateEvent>):
   };
 }
 
-const request = (): GenerateRequest => ({ id: 'r', model: '', messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }], sampling: { maxTokens: 8, temperature: 0, topP: 1, stop: [] }, stream: true });
+const request = (): GenerateRequest => ({ id: 'r', model: '', messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }], sampling: { maxTokens: 8, temperature: 0, topP: 1, stop: [] } });
 
 /** The generation's events (the queue's own, queued and admitted, are left out). */
 async function drain(events: AsyncIterable<PipelineEvent>): Promise<GenerateEvent[]> {

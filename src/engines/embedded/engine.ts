@@ -3,9 +3,9 @@
  *
  * The main thread only routes messages: it resolves/downloads the model (progress-report.ts),
  * keeps a small pool of workers (worker-pool.ts; each with its own model copy, one generation at
- * a time), relays tokens (channel.ts), and turns client disconnects and deadlines into a
- * shared-memory stop flag that the worker's decoding loop reads every step. A worker that dies
- * is noticed, its request gets an engine_error, and supervisor.ts restarts and warms a new one.
+ * a time), relays tokens (channel.ts), and turns a caller that let go (the signal, or a consumer
+ * that stops reading: the pipeline's own deadlines end it that way) into a shared-memory stop
+ * flag that the worker's decoding loop reads every step. A worker that dies is noticed, its request gets an engine_error, and supervisor.ts restarts and warms a new one.
  */
 import type { Config } from '../../config/index.js';
 import { servedModelName } from '../../config/index.js';
@@ -148,26 +148,19 @@ export class EmbeddedEngine implements Engine {
       yield { type: 'done', finishReason: 'cancelled' };
       return;
     }
-    const msLeft = req.deadline === undefined ? Infinity : req.deadline - Date.now();
-    if (msLeft <= 0) {
-      yield { type: 'error', error: new GlimpseError('request_timeout', 'The request passed its deadline before generation started.') };
-      return;
-    }
     // No queue here: the scheduler admits against capacity(), so a free worker is waiting.
     if (!pool.run(job)) {
       yield { type: 'error', error: this.noFreeWorker(restarting, req.id) };
       return;
     }
-    const onAbort = (): void => pool.stop(job, 'cancelled');
+    const onAbort = (): void => pool.stop(job);
     signal.addEventListener('abort', onAbort, { once: true });
-    const deadline = Number.isFinite(msLeft) ? setTimeout(() => pool.stop(job, 'timeout'), msLeft) : undefined;
     try {
       for await (const ev of job.events) yield ev;
     } finally {
       signal.removeEventListener('abort', onAbort);
-      clearTimeout(deadline);
       // The consumer left early (client gone): stop the worker so the next request can have it.
-      if (!job.finished) pool.stop(job, 'cancelled');
+      if (!job.finished) pool.stop(job);
     }
   }
 

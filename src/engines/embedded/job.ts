@@ -8,16 +8,14 @@ import { GlimpseError, templateVariables, type GenerateEvent, type GenerateReque
 import { EventChannel, mergeTokens } from './channel.js';
 import type { WorkerGenerate, WorkerImage, WorkerPart } from './protocol.js';
 
-export type StopReason = 'cancelled' | 'timeout';
-
 export interface Job {
   msg: WorkerGenerate;
   transfer: ArrayBuffer[];
   events: EventChannel<GenerateEvent>;
   /** Index of the worker running it; null before it starts. */
   worker: number | null;
-  /** Why the engine asked the worker to stop, if it did. */
-  stopReason: StopReason | null;
+  /** Whether the engine asked the worker to stop (the caller let go: client gone, or the pipeline's deadline). */
+  stopped: boolean;
   finished: boolean;
   /** When a worker took it (for the log line at its end). */
   startedAt: number;
@@ -71,7 +69,7 @@ export function toJob(req: GenerateRequest, config: Pick<Config, 'maxContextLeng
     transfer,
     events: new EventChannel<GenerateEvent>(mergeTokens),
     worker: null,
-    stopReason: null,
+    stopped: false,
     finished: false,
     startedAt: 0,
   };
@@ -83,14 +81,4 @@ export function finish(job: Job, terminal: GenerateEvent): void {
   job.finished = true;
   job.events.push(terminal);
   job.events.close();
-}
-
-/** The terminal event of a job stopped by its own deadline. */
-export function timeoutEvent(): GenerateEvent {
-  return { type: 'error', error: new GlimpseError('request_timeout', 'The request passed its deadline; generation was stopped.') };
-}
-
-/** The terminal event of a job stopped for `why` before the worker ran it. */
-export function stoppedEvent(why: StopReason): GenerateEvent {
-  return why === 'timeout' ? timeoutEvent() : { type: 'done', finishReason: 'cancelled' };
 }

@@ -29,7 +29,6 @@ function warmUpRequest(): GenerateRequest {
       },
     ],
     sampling: { maxTokens: 2, temperature: 0, topP: 1, stop: [] },
-    stream: false,
   };
 }
 

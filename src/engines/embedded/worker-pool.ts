@@ -14,7 +14,7 @@ import type { Worker } from 'node:worker_threads';
 import type { Config } from '../../config/index.js';
 import { GlimpseError, type GenerateEvent } from '../../core/index.js';
 import type { Logger } from '../../observability/index.js';
-import { finish, stoppedEvent, timeoutEvent, type Job, type StopReason } from './job.js';
+import { finish, type Job } from './job.js';
 import type { LoadedInfo, WorkerInit, WorkerToMain } from './protocol.js';
 import { awaitWarmUp } from './warmup.js';
 import { startWorkerThread } from './worker-entry.js';
@@ -82,7 +82,7 @@ export class WorkerPool {
   /** Generations the workers can run at once now (see the module comment). */
   capacity(): number {
     let n = 0;
-    for (const s of this.slots) if (s.warm && !s.retiring && !s.job?.stopReason) n++;
+    for (const s of this.slots) if (s.warm && !s.retiring && !s.job?.stopped) n++;
     return n;
   }
 
@@ -128,15 +128,15 @@ export class WorkerPool {
   }
 
   /** Ask for a stop: a running job ends at the worker's next decoding step, one not started at once. */
-  stop(job: Job, why: StopReason): void {
+  stop(job: Job): void {
     if (job.finished) return;
-    job.stopReason ??= why;
+    job.stopped = true;
     if (job.worker !== null) {
       const slot = this.slots[job.worker];
       if (slot?.job === job) Atomics.store(slot.cancel, 0, 1);
       return;
     }
-    finish(job, stoppedEvent(why));
+    finish(job, { type: 'done', finishReason: 'cancelled' });
   }
 
   /** End every running job with `terminal` (shutdown). */
@@ -191,7 +191,7 @@ export class WorkerPool {
         // Logged at the end rather than at the start: a message during prefill would wake this thread while the model needs every core.
         this.opts.logger.debug({ reqId: msg.id, worker: slot.index, ...msg.usage, ms: Date.now() - job.startedAt }, 'embedded generation done');
         job.events.push({ type: 'usage', usage: msg.usage });
-        finish(job, job.stopReason === 'timeout' ? timeoutEvent() : { type: 'done', finishReason: job.stopReason === 'cancelled' ? 'cancelled' : msg.finishReason });
+        finish(job, { type: 'done', finishReason: job.stopped ? 'cancelled' : msg.finishReason });
         break;
       case 'failed':
         finish(job, { type: 'error', error: new GlimpseError(msg.code, msg.message, msg.code === 'context_length_exceeded' ? { param: 'messages' } : {}) });
@@ -200,7 +200,7 @@ export class WorkerPool {
     slot.job = null;
     Atomics.store(slot.cancel, 0, 0);
     // A stopped job's worker did not count while it unwound; now it does again.
-    if (job.stopReason) this.opts.onCapacityGrew();
+    if (job.stopped) this.opts.onCapacityGrew();
   }
 
   private onExit(slot: Slot, code: number): void {

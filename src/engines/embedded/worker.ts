@@ -78,7 +78,7 @@ class SeededSampler extends LogitsProcessor {
   }
 }
 
-/** Ends the loop after the step in which the client went away, the deadline passed, or a stop string appeared. */
+/** Ends the loop after the step in which the caller let go (client gone, or the pipeline's deadline) or a stop string appeared. */
 class StopCheck extends StoppingCriteria {
   constructor(private readonly stopText: () => boolean) {
     super();

@@ -80,7 +80,6 @@ export function messagesRequest(b: MessagesBody, origin: RequestOrigin, defaults
     id: origin.id,
     model: b.model || defaults.model,
     messages: toInternalMessages(b),
-    stream: b.stream === true,
     thinking: b.thinking ? b.thinking.type === 'enabled' : undefined,
     toolOptions: toolOptions(b),
     sampling: { maxTokens: b.max_tokens, temperature: b.temperature ?? 1, topP: b.top_p ?? 1, stop: b.stop_sequences ?? [], ...(b.top_k ? { topK: b.top_k } : {}) },
@@ -93,5 +92,5 @@ export function messagesRequest(b: MessagesBody, origin: RequestOrigin, defaults
  * the engine's own (its tokenizer and image tokens), whatever the engine.
  */
 export function countTokensRequest(b: CountTokensBody, origin: RequestOrigin, defaults: RequestDefaults): GenerateRequest {
-  return { id: origin.id, model: b.model || defaults.model, messages: toInternalMessages(b), stream: false, thinking: false, toolOptions: toolOptions(b), sampling: { maxTokens: 1, temperature: 0, topP: 1, stop: [] }, keyId: origin.keyId };
+  return { id: origin.id, model: b.model || defaults.model, messages: toInternalMessages(b), thinking: false, toolOptions: toolOptions(b), sampling: { maxTokens: 1, temperature: 0, topP: 1, stop: [] }, keyId: origin.keyId };
 }

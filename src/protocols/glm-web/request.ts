@@ -60,7 +60,6 @@ export function single(origin: RequestOrigin, defaults: RequestDefaults, f: { mo
     model: f.model || defaults.model,
     messages: singleTurn(f.prompt, f.image, f.system),
     sampling: f.sampling,
-    stream: false,
     thinking: f.thinking,
     keyId: origin.keyId,
   };

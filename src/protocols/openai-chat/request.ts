@@ -85,7 +85,6 @@ export function chatRequest(b: ChatBody, origin: RequestOrigin, defaults: Reques
     // No model named: the default one, so every chunk and body names what answered.
     model: b.model || defaults.model,
     messages,
-    stream: b.stream === true,
     thinking: resolveThinking({ thinking: b.thinking?.type, reasoningEffort: b.reasoning_effort ?? undefined, enableThinking: b.chat_template_kwargs?.enable_thinking }),
     templateArgs: checkTemplateArgs(b.chat_template_kwargs),
     toolOptions: toolOptions(b),

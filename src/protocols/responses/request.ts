@@ -90,7 +90,6 @@ export function responsesRequest(b: ResponsesBody, items: InputItem[], historyIt
     id: origin.id,
     model: b.model || defaults.model,
     messages,
-    stream: b.stream === true,
     thinking: resolveThinking({ reasoningEffort: effort ?? undefined }),
     sampling: { maxTokens: b.max_output_tokens ?? defaults.maxTokens, temperature: b.temperature ?? 1, topP: b.top_p ?? 1, stop: [] },
     keyId: origin.keyId,
