@@ -33,12 +33,13 @@ export interface ImageProfile {
 
 /**
  * The longest edge images get for this model: the operator's images.maxEdgeByModel entry, else
- * the loaded model's own profile, else images.maxEdge.
+ * images.maxEdge capped by the loaded model's profile. A cap, not a replacement: an operator's
+ * --image-max-edge is never raised behind their back (a GLM-V page past its bound costs gigabytes).
  */
 export function maxEdgeFor(s: ImageSettings, model: string | undefined, profile?: ImageProfile): number {
   // Own keys only: a model named "constructor" must not find Object.prototype's.
   const profiles = s.maxEdgeByModel ?? {};
-  return (model !== undefined && Object.hasOwn(profiles, model) ? profiles[model] : undefined) ?? profile?.imageMaxEdge ?? s.maxEdge;
+  return (model !== undefined && Object.hasOwn(profiles, model) ? profiles[model] : undefined) ?? Math.min(s.maxEdge, profile?.imageMaxEdge ?? Infinity);
 }
 
 export function checkImageCount(count: number, s: ImageSettings): void {

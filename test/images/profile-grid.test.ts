@@ -20,10 +20,12 @@ test('fitToGrid: inside the edge, never enlarged, each side down to a multiple o
   assert.deepEqual(fitToGrid(20, 500, 2048, 28), { width: 28, height: 476 }); // a side below one cell gets one cell
 });
 
-test('maxEdgeFor: the operator\'s per-model entry, else the loaded profile\'s bound, else images.maxEdge', () => {
+test('maxEdgeFor: the operator\'s per-model entry, else images.maxEdge capped by the loaded profile\'s bound', () => {
   const s = { ...imageSettings(), maxEdge: 1024, maxEdgeByModel: { 'glm-ocr': 1400 } };
   assert.equal(maxEdgeFor(s, 'glm-ocr', GLM), 1400);
-  assert.equal(maxEdgeFor(s, 'other', GLM), 2048);
+  assert.equal(maxEdgeFor(s, 'other', GLM), 1024);
+  assert.equal(maxEdgeFor({ ...s, maxEdge: 4096 }, 'other', GLM), 2048);
+  assert.equal(maxEdgeFor(s, 'other', { imageMaxEdge: 448 }), 448);
   assert.equal(maxEdgeFor(s, 'other'), 1024);
 });
 
@@ -48,15 +50,18 @@ test('resolveImages with a profile: every image in its grid within its bound, pi
     { source: { kind: 'bytes' as const, data: await png(1000, 700) }, detail: 'low' as const },
   ];
   const pixels = request(parts);
-  await resolveImages(pixels, undefined, undefined, { profile: GLM, output: 'pixels' });
+  // images.maxEdge raised to 4096 by the operator: the profile's 2048 is the bound that acts
+  const raised = { images: { ...imageSettings(), maxEdge: 4096 } };
+  await resolveImages(pixels, raised, undefined, { profile: GLM, output: 'pixels' });
   assert.deepEqual(sizes(pixels), [[2044, 1344], [980, 700], [280, 280], [504, 336]]);
   for (const p of pixels.messages[0]!.content) if (p.type === 'image') assert.equal(p.resolved!.rgb!.data.length, p.resolved!.width * p.resolved!.height * 3);
 
+  // with the default images.maxEdge (1024) that one stays under it
   const encoded = request(parts.slice(0, 1));
   await resolveImages(encoded, undefined, undefined, { profile: GLM });
   const img = encoded.messages[0]!.content[0]!;
   const meta = await sharp(img.type === 'image' ? img.resolved!.data! : Buffer.alloc(0)).metadata();
-  assert.deepEqual([meta.width, meta.height], [2044, 1344]);
+  assert.deepEqual([meta.width, meta.height], [1008, 672]);
 });
 
 test('an EXIF-rotated photo is put in the grid after it is turned upright', async () => {
