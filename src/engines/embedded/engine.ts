@@ -5,7 +5,8 @@
  * keeps a small pool of workers (worker-pool.ts; each with its own model copy, one generation at
  * a time), relays tokens (channel.ts), and turns a caller that let go (the signal, or a consumer
  * that stops reading: the pipeline's own deadlines end it that way) into a shared-memory stop
- * flag that the worker's decoding loop reads every step. A worker that dies is noticed, its request gets an engine_error, and supervisor.ts restarts and warms a new one.
+ * flag that the worker's decoding loop reads every step. A worker that dies is noticed, its
+ * request gets an engine_error, and supervisor.ts restarts and warms a new one.
  */
 import type { Config } from '../../config/index.js';
 import { servedModelName } from '../../config/index.js';
