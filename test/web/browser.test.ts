@@ -201,7 +201,7 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     const posts = () => vllm.requests.filter((r) => r.method === 'POST').length;
     const before = posts();
     await attach(page, 'notes.txt', Buffer.from('just text'), 'text/plain');
-    await page.getByTestId('notices').getByText('notes.txt is not an image.').waitFor();
+    await page.getByTestId('notices').getByText('notes.txt is not an image, a PDF or a video.').waitFor();
     // A 41 MB file is made inside the page and dropped (sending it through the test driver would be slow).
     await page.evaluate(() => {
       const dt = new DataTransfer();

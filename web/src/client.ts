@@ -7,7 +7,9 @@ import { SseDecoder, queuePositionFromComment } from './sse';
 
 export interface WireTextPart { type: 'text'; text: string }
 export interface WireImagePart { type: 'image_url'; image_url: { url: string } }
-export interface WireMessage { role: 'system' | 'user' | 'assistant'; content: string | Array<WireTextPart | WireImagePart> }
+export interface WireFilePart { type: 'file'; file: { file_data: string; filename: string } }
+export interface WireVideoPart { type: 'video_url'; video_url: { url: string } }
+export interface WireMessage { role: 'system' | 'user' | 'assistant'; content: string | Array<WireTextPart | WireImagePart | WireFilePart | WireVideoPart> }
 
 export interface ChatBody {
   model: string;

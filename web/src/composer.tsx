@@ -85,7 +85,7 @@ export function Composer({
         <input
           ref={fileRef}
           type="file"
-          accept="image/*"
+          accept="image/*,application/pdf,.pdf,video/mp4,video/webm,video/quicktime,video/x-matroska,.mkv,.mov"
           multiple
           class="sr-only"
           id="file-input"

@@ -1,5 +1,6 @@
 /** Turning the on-screen conversation into what is sent back to the model. */
-import type { WireMessage, WireImagePart, WireTextPart } from './client';
+import type { WireMessage } from './client';
+import { wirePart } from './media';
 import type { Message } from './store';
 import { splitThinking } from './think';
 
@@ -12,17 +13,18 @@ export function toWireMessages(messages: Message[], systemPrompt: string, maxIma
   const out: WireMessage[] = [];
   if (systemPrompt.trim()) out.push({ role: 'system', content: systemPrompt.trim() });
   // The server caps images per request; a long conversation keeps its newest images and says where older ones were.
-  const total = messages.reduce((n, m) => n + (m.role === 'user' ? m.images.filter((i) => i.dataUrl).length : 0), 0);
+  // PDFs and videos have limits of their own on the server and are always sent.
+  const total = messages.reduce((n, m) => n + (m.role === 'user' ? m.images.filter((i) => i.dataUrl && !i.kind).length : 0), 0);
   let toSkip = Math.max(0, total - maxImages);
   for (const m of messages) {
     if (m.role === 'user') {
-      const parts: Array<WireTextPart | WireImagePart> = [];
+      const parts: Exclude<WireMessage['content'], string> = [];
       for (const img of m.images) {
         if (!img.dataUrl) continue;
-        if (toSkip > 0) {
+        if (toSkip > 0 && !img.kind) {
           toSkip -= 1;
           parts.push({ type: 'text', text: `[earlier image ${img.name} not re-sent]` });
-        } else parts.push({ type: 'image_url', image_url: { url: img.dataUrl } });
+        } else parts.push(wirePart(img));
       }
       if (m.text.trim()) parts.push({ type: 'text', text: m.text });
       if (parts.length) out.push({ role: 'user', content: parts });
@@ -39,7 +41,7 @@ export function imageForAnswer(messages: Message[], assistantIndex: number): { d
   for (let i = assistantIndex - 1; i >= 0; i--) {
     const m = messages[i];
     if (m && m.role === 'user' && m.images.length) {
-      const img = m.images.find((x) => x.dataUrl);
+      const img = m.images.find((x) => x.dataUrl && !x.kind);
       return img ? { dataUrl: img.dataUrl, width: img.width, height: img.height } : null;
     }
   }

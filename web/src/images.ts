@@ -17,6 +17,8 @@ export interface Attachment {
   originalWidth: number;
   originalHeight: number;
   originalBytes: number;
+  /** A PDF or a video, sent whole (sizes are 0); absent for an image. */
+  kind?: 'document' | 'video';
 }
 
 export type RejectReason = 'not_image' | 'file_too_big' | 'unreadable' | 'too_many_pixels' | 'encoded_too_big';
@@ -37,7 +39,7 @@ export function fitWithin(width: number, height: number, maxEdge: number): { wid
   return { width: Math.max(1, Math.round(width * scale)), height: Math.max(1, Math.round(height * scale)) };
 }
 
-function readAsDataUrl(blob: Blob): Promise<string> {
+export function readAsDataUrl(blob: Blob): Promise<string> {
   return new Promise((resolve, reject) => {
     const r = new FileReader();
     r.onload = () => resolve(String(r.result));

@@ -4,6 +4,7 @@ import type { Failure } from './client';
 import { imageForAnswer } from './conversation';
 import type { Translate } from './i18n';
 import { formatBytes, type Attachment } from './images';
+import { MediaChip, attachmentSizeText } from './media-chip';
 import { renderAnswer, renderPlain } from './markdown';
 import type { AssistantMessage, Message, Settings, Stats, UserMessage } from './store';
 import { splitThinking } from './think';
@@ -21,13 +22,13 @@ export function AttachmentStrip(props: { t: Translate; attachments: Attachment[]
     <ul class="attachments" data-testid="attachments">
       {attachments.map((a) => (
         <li key={a.id} class="attachment" data-testid="attachment">
-          <img src={a.dataUrl} alt={a.name} />
+          {a.kind ? <MediaChip t={t} a={a} /> : <img src={a.dataUrl} alt={a.name} />}
           <div class="attachment-meta">
             <span class="attachment-name" title={a.name}>
               {a.name}
             </span>
             <span class="attachment-size" data-testid="attachment-size">
-              {t('willSend', { w: a.width, h: a.height, size: formatBytes(a.bytes) })}
+              {attachmentSizeText(t, a)}
             </span>
             {(a.width !== a.originalWidth || a.height !== a.originalHeight) && (
               <span class="attachment-orig">{t('resizedFrom', { w: a.originalWidth, h: a.originalHeight })}</span>
@@ -49,7 +50,9 @@ function UserView(props: { t: Translate; message: UserMessage }) {
       {m.images.length > 0 && (
         <div class="msg-images">
           {m.images.map((img) =>
-            img.dataUrl ? (
+            img.kind ? (
+              <MediaChip key={img.id} t={props.t} a={img} />
+            ) : img.dataUrl ? (
               <img key={img.id} src={img.dataUrl} alt={img.name} title={`${img.name} · ${img.width}×${img.height} · ${formatBytes(img.bytes)}`} />
             ) : (
               <span key={img.id} class="img-missing">
@@ -241,8 +244,7 @@ function AssistantView(props: { t: Translate; message: AssistantMessage; image: 
   const split = useMemo(() => splitThinking(m.content, live), [m.content, live]);
   const thinking = [m.reasoning.trim(), split.thinking].filter(Boolean).join('\n\n');
   const rendered = useMemo(() => renderAnswer(split.answer, { copy: t('copy'), image: t('image') }), [split.answer, t]);
-  // The server's boxes once the answer is done; read from the text while it streams (or from an older server).
-  const boxes = m.boxes ?? rendered.boxes;
+  const boxes = m.boxes ?? rendered.boxes; // the server's once done; from the text while it streams
   const thinkingNow = live && (split.thinkingOpen || (m.status === 'thinking' && !split.answer));
   // Open while the model thinks, folded once it answers, unless the reader toggled it themselves.
   const [userOpen, setUserOpen] = useState<boolean | null>(null);

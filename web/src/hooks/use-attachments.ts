@@ -2,7 +2,8 @@
 import { useCallback, useState } from 'preact/hooks';
 import type { UiConfig } from '../client';
 import type { Translate } from '../i18n';
-import { ImageRejected, formatBytes, prepareImage, type Attachment } from '../images';
+import { ImageRejected, formatBytes, type Attachment } from '../images';
+import { prepareAttachment } from '../media';
 
 /** Why an image was refused, in the reader's language. */
 export function rejectionText(t: Translate, e: ImageRejected): string {
@@ -40,7 +41,7 @@ export function useAttachments(uiConfig: UiConfig, t: Translate, notify: (...tex
           break;
         }
         try {
-          added.push(await prepareImage(f, uiConfig));
+          added.push(await prepareAttachment(f, uiConfig));
           room -= 1;
         } catch (e) {
           errors.push(e instanceof ImageRejected ? rejectionText(t, e) : t('imgUnreadable', { name: f.name }));
