@@ -115,6 +115,15 @@ export function boxesOut(boxes: Box[], image: BoxImage | undefined): BoxOut[] {
   });
 }
 
+/**
+ * The `glimpse_boxes` extension field: the answer's boxes in pixels of the image they are on (see
+ * boxImage), present only when the answer has boxes. `messages` are the request's, after its images
+ * were resolved.
+ */
+export function boxesField(boxes: Box[], messages: readonly MessageLike[] | undefined): { glimpse_boxes?: BoxOut[] } {
+  return boxes.length ? { glimpse_boxes: boxesOut(boxes, messages ? boxImage(messages) : undefined) } : {};
+}
+
 /** The parts of a request this module reads (structural, so the page's own types fit too). */
 type MessageLike = {
   role: string;

@@ -153,6 +153,39 @@ describe('glimpse_boxes on Chat Completions', () => {
     ]);
   });
 
+  test('the Responses API puts the same boxes on its message item, whole and streamed', async () => {
+    suite.script = { reasoning: [], content };
+    const input = [
+      {
+        role: 'user',
+        content: [
+          { type: 'input_text', text: 'Where are the blocks?' },
+          { type: 'input_image', image_url: wide },
+        ],
+      },
+    ];
+    const post = (stream: boolean) =>
+      fetch(suite.glimpse.url + '/v1/responses', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ stream, input }),
+      });
+    const expected = [
+      { index: 1, image: 0, x1: 200, y1: 200, x2: 1000, y2: 800, normalized: [100, 200, 500, 800] },
+      { index: 2, image: 0, x1: 1200, y1: 100, x2: 1800, y2: 400, normalized: [600, 100, 900, 400] },
+    ];
+    type Item = { type: string; glimpse_boxes?: unknown };
+    const whole = (await (await post(false)).json()) as { output: Item[] };
+    assert.deepEqual(whole.output.find((i) => i.type === 'message')?.glimpse_boxes, expected);
+    suite.script = { reasoning: [], content };
+    const events = (await (await post(true)).text())
+      .split('\n')
+      .filter((l) => l.startsWith('data: {'))
+      .map((l) => JSON.parse(l.slice(6)) as { type: string; response?: { output: Item[] } });
+    const completed = events.find((e) => e.type === 'response.completed');
+    assert.deepEqual(completed?.response?.output.find((i) => i.type === 'message')?.glimpse_boxes, expected);
+  });
+
   test('an answer without boxes has no field', async () => {
     suite.script = { reasoning: [], content: [`${B}Paris${E}`] };
     const res = await ask(wide, false);

@@ -2,7 +2,7 @@
 import type { FinishReason, GenerateRequest, GlimpseError, TokenLogprob, Usage } from '../../core/index.js';
 import { randomHex } from '../../core/ids.js';
 import type { CollectedAnswer, SseEncoder } from '../../streaming/index.js';
-import { BoxScanner, boxImage, boxesOut, findBoxes, type Box } from '../boxes.js';
+import { BoxScanner, boxesField, findBoxes, type BoxOut } from '../boxes.js';
 
 export const completionId = (prefix = 'chatcmpl-'): string => prefix + randomHex(12);
 
@@ -31,7 +31,7 @@ export const openAILogprobs = (lps: TokenLogprob[]) => ({
 /** One chat.completion.chunk, in the shape the OpenAI SDK and vLLM clients read. */
 export function chatChunk(
   meta: { id: string; created: number; model: string },
-  delta: { role?: 'assistant'; content?: string; reasoning_content?: string; tool_calls?: Array<ReturnType<typeof toolCallDelta>>; glimpse_boxes?: ReturnType<typeof boxesOut> },
+  delta: { role?: 'assistant'; content?: string; reasoning_content?: string; tool_calls?: Array<ReturnType<typeof toolCallDelta>>; glimpse_boxes?: BoxOut[] },
   finishReason: FinishReason | null = null,
   logprobs?: TokenLogprob[],
 ) {
@@ -46,15 +46,6 @@ export function chatChunk(
 
 export function chatUsageChunk(meta: { id: string; created: number; model: string }, usage: Usage) {
   return { id: meta.id, object: 'chat.completion.chunk' as const, created: meta.created, model: meta.model, choices: [], usage: openAIUsage(usage) };
-}
-
-/**
- * The `glimpse_boxes` extension field: the answer's grounding boxes in pixels of the image they are
- * on (see boxImage), present only when the answer has boxes. `messages` are the request's, after its
- * images were resolved.
- */
-export function boxesField(boxes: Box[], messages: GenerateRequest['messages'] | undefined) {
-  return boxes.length ? { glimpse_boxes: boxesOut(boxes, messages ? boxImage(messages) : undefined) } : {};
 }
 
 export function chatCompletion(meta: { id: string; created: number; model: string }, a: CollectedAnswer, messages?: GenerateRequest['messages']) {

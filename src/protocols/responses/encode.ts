@@ -3,7 +3,8 @@
  * events with sequence numbers (response.created, output_item.added, content_part.added,
  * output_text.delta, ..., response.completed / response.incomplete / response.failed).
  */
-import type { GlimpseError, Usage } from '../../core/index.js';
+import type { GenerateRequest, GlimpseError, Usage } from '../../core/index.js';
+import { boxesField, findBoxes } from '../boxes.js';
 import type { CollectedAnswer, SseEncoder, SseWriter } from '../../streaming/index.js';
 import type { StoredResponse } from '../../responses/index.js';
 import { hex } from './request.js';
@@ -22,6 +23,8 @@ export interface Meta {
   cancelled?: () => boolean;
   /** Keeps the finished response (before its last event is sent); a failure to keep it is logged, not the client's. */
   keep: (response: StoredResponse['response']) => Promise<void>;
+  /** The request's messages, once its images are resolved: a finished message item's glimpse_boxes are on its image. */
+  messages?: GenerateRequest['messages'];
 }
 
 type Status = 'in_progress' | 'completed' | 'incomplete' | 'failed' | 'cancelled';
@@ -47,7 +50,15 @@ const reasoningItem = (id: string, text: string, status: 'in_progress' | 'comple
   summary: summary && text ? [{ type: 'summary_text' as const, text }] : [],
   content: !summary && text ? [{ type: 'reasoning_text' as const, text }] : [],
 });
-const messageItem = (id: string, text: string | undefined, status: 'in_progress' | 'completed' | 'incomplete') => ({ id, type: 'message' as const, status, role: 'assistant' as const, content: text === undefined ? [] : [textPart(text)] });
+/** A message item; a finished one has `glimpse_boxes` when its text has grounding boxes (as Chat Completions' message has). */
+const messageItem = (id: string, text: string | undefined, status: 'in_progress' | 'completed' | 'incomplete', messages?: GenerateRequest['messages']) => ({
+  id,
+  type: 'message' as const,
+  status,
+  role: 'assistant' as const,
+  content: text === undefined ? [] : [textPart(text)],
+  ...(text && status !== 'in_progress' ? boxesField(findBoxes(text), messages) : {}),
+});
 const callItem = (id: string, call: { callId: string; name: string; arguments: string }, status: 'in_progress' | 'completed') => ({ id, type: 'function_call' as const, status, call_id: call.callId, name: call.name, arguments: call.arguments });
 
 export function responseObject(m: Meta, status: Status, output: unknown[], extra: { usage?: Usage; error?: GlimpseError; incomplete?: boolean } = {}) {
@@ -84,7 +95,7 @@ export async function completedResponse(m: Meta, a: CollectedAnswer) {
   const incomplete = a.finishReason === 'length';
   const calls = (a.toolCalls ?? []).map((c) => callItem('fc_' + hex(), { callId: c.id || `call_${hex()}`, name: c.function.name, arguments: c.function.arguments }, 'completed'));
   // A turn that only calls functions has no message item, as OpenAI answers it.
-  const message = a.text || !calls.length ? [messageItem('msg_' + hex(), a.text, incomplete ? 'incomplete' : 'completed')] : [];
+  const message = a.text || !calls.length ? [messageItem('msg_' + hex(), a.text, incomplete ? 'incomplete' : 'completed', m.messages)] : [];
   const output = [...(a.reasoning ? [reasoningItem('rs_' + hex(), a.reasoning, 'completed', m.summary)] : []), ...message, ...calls];
   const response = responseObject(m, incomplete ? 'incomplete' : 'completed', output, { usage: a.usage, incomplete });
   await m.keep(response);
@@ -185,7 +196,7 @@ export class ResponseEvents {
     if (!this.message && !this.calls.size) await this.textDelta('');
     const msg = this.message;
     if (msg) {
-      const item = messageItem(msg.id, msg.text, incomplete ? 'incomplete' : 'completed');
+      const item = messageItem(msg.id, msg.text, incomplete ? 'incomplete' : 'completed', this.meta.messages);
       this.output[msg.index] = item;
       await this.send('response.output_text.done', { item_id: msg.id, output_index: msg.index, content_index: 0, text: msg.text, logprobs: [] });
       await this.send('response.content_part.done', { item_id: msg.id, output_index: msg.index, content_index: 0, part: textPart(msg.text) });

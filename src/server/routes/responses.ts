@@ -78,6 +78,7 @@ export function registerResponsesRoutes(app: FastifyInstance, deps: { config: Co
         created: Math.floor(Date.now() / 1000),
         model: req.model,
         body: b,
+        messages: req.messages,
         store: keeping,
         keep: async (response) => {
           if (!keeping) return;
