@@ -52,7 +52,8 @@ describe('OpenAI SDK against glimpse in front of a vLLM upstream', () => {
     assert.equal(res.choices[0]!.message.content, 'A red square on white.');
     assert.equal((res.choices[0]!.message as unknown as { reasoning_content: string }).reasoning_content, 'The user asks about the image.');
     assert.equal(res.choices[0]!.finish_reason, 'stop');
-    assert.deepEqual(res.usage, { prompt_tokens: 42, completion_tokens: 7, total_tokens: 49 });
+    // The upstream gave no image count: glimpse estimates it from the 28 px grid (a tiny image is one cell).
+    assert.deepEqual(res.usage, { prompt_tokens: 42, completion_tokens: 7, total_tokens: 49, prompt_tokens_details: { image_tokens: 1 } });
   });
 
   test('streams chat.completion.chunk objects with reasoning deltas, a usage chunk and [DONE]', async () => {
@@ -81,7 +82,7 @@ describe('OpenAI SDK against glimpse in front of a vLLM upstream', () => {
     assert.equal(content, 'A red square on white.');
     assert.equal(reasoning, 'The user asks about the image.');
     assert.equal(finish, 'stop');
-    assert.deepEqual(usage, { prompt_tokens: 42, completion_tokens: 7, total_tokens: 49 });
+    assert.deepEqual(usage, { prompt_tokens: 42, completion_tokens: 7, total_tokens: 49, prompt_tokens_details: { image_tokens: 1 } });
     assert.ok(chunks >= 9, `expected one chunk per delta, got ${chunks}`);
   });
 
