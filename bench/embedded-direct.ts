@@ -57,7 +57,10 @@ async function run(p: DirectRun): Promise<DirectSample> {
   const c0 = cpuMs();
   const t0 = performance.now();
   const image = await RawImage.fromBlob(new Blob([new Uint8Array(png)]));
-  const prompt = processor.apply_chat_template([{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: p.text }] }] as never, { add_generation_prompt: true }) as string;
+  const prompt = processor.apply_chat_template(
+    [{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: p.text }] }] as never,
+    { add_generation_prompt: true },
+  ) as string;
   const inputs = await processor(prompt, [image]);
   let first = 0;
   let last = 0;
@@ -77,7 +80,14 @@ async function run(p: DirectRun): Promise<DirectSample> {
     },
   } as never);
   const total = performance.now() - t0;
-  return { ttftMs: first - t0, totalMs: total, tokens: count, tokensPerSecond: decodeRate(count, first, last), endToEndTokensPerSecond: count / (total / 1000), cpuMsPerToken: (cpuMs() - c0) / count };
+  return {
+    ttftMs: first - t0,
+    totalMs: total,
+    tokens: count,
+    tokensPerSecond: decodeRate(count, first, last),
+    endToEndTokensPerSecond: count / (total / 1000),
+    cpuMsPerToken: (cpuMs() - c0) / count,
+  };
 }
 
 process.on('message', (msg: DirectRun | { type: 'exit' }) => {

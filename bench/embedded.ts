@@ -69,10 +69,14 @@ function peakRssMb(pid: number): number {
 
 /** The direct script in its own process; resolves once its model is loaded. */
 async function startDirect(modelDir: string, dtype: string | null, threads: number) {
-  const child = fork(new URL('./embedded-direct.ts', import.meta.url).pathname, [modelDir, dtype ?? 'default', String(threads)], {
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-  });
+  const child = fork(
+    new URL('./embedded-direct.ts', import.meta.url).pathname,
+    [modelDir, dtype ?? 'default', String(threads)],
+    {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    },
+  );
   let pending: { resolve: (s: Sample) => void; reject: (e: Error) => void } | undefined;
   const ready = new Promise<void>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`the direct script exited (${code}) before it was ready`)));
@@ -90,10 +94,11 @@ async function startDirect(modelDir: string, dtype: string | null, threads: numb
         pending = { resolve, reject };
         child.send({ type: 'run', text: p.text, rgb: p.rgb, maxTokens } satisfies DirectRun);
       }),
-    stop: () => new Promise<void>((resolve) => {
-      child.once('exit', () => resolve());
-      child.send({ type: 'exit' });
-    }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.send({ type: 'exit' });
+      }),
   };
 }
 
@@ -102,15 +107,33 @@ async function startGlimpse(modelPath: string, threads: number): Promise<{ url: 
   const port = await freePort();
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', new URL('../src/cli/main.ts', import.meta.url).pathname, 'serve', '--engine', 'embedded', '--model-path', modelPath, '--offline',
-      '--port', String(port), '--log-level', 'warn', '--embedded-threads', String(threads),
+    [
+      '--import',
+      'tsx',
+      new URL('../src/cli/main.ts', import.meta.url).pathname,
+      'serve',
+      '--engine',
+      'embedded',
+      '--model-path',
+      modelPath,
+      '--offline',
+      '--port',
+      String(port),
+      '--log-level',
+      'warn',
+      '--embedded-threads',
+      String(threads),
       // Every round repeats the same deterministic prompts, and a cache hit is not a generation.
-      '--no-cache'],
+      '--no-cache',
+    ],
     { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] },
   );
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 1200; i++) {
-    const ok = await request(`${url}/ready`).then((r) => (r.body.dump(), r.statusCode === 200), () => false);
+    const ok = await request(`${url}/ready`).then(
+      (r) => (r.body.dump(), r.statusCode === 200),
+      () => false,
+    );
     if (ok) return { url, child };
     if (child.exitCode !== null) break;
     await sleep(50);
@@ -120,7 +143,14 @@ async function startGlimpse(modelPath: string, threads: number): Promise<{ url: 
 }
 
 async function benchModel(label: string, modelPath: string) {
-  const resolved = await resolveModel({ modelPath, cacheDir: defaultCacheDir(), offline: true, hubUrl: 'http://127.0.0.1:9', revision: 'main', dtype: 'auto' });
+  const resolved = await resolveModel({
+    modelPath,
+    cacheDir: defaultCacheDir(),
+    offline: true,
+    hubUrl: 'http://127.0.0.1:9',
+    revision: 'main',
+    dtype: 'auto',
+  });
   const threads = availableParallelism();
   const direct = await startDirect(resolved.dir, resolved.dtype ?? null, threads);
   const glimpse = await startGlimpse(modelPath, threads);
@@ -135,12 +165,27 @@ async function benchModel(label: string, modelPath: string) {
       stream_options: { include_usage: true },
       max_tokens: maxTokens,
       temperature: 0,
-      messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${solidPng(64, 48, p.rgb).toString('base64')}` } }, { type: 'text', text: p.text }] }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            {
+              type: 'image_url',
+              image_url: { url: `data:image/png;base64,${solidPng(64, 48, p.rgb).toString('base64')}` },
+            },
+            { type: 'text', text: p.text },
+          ],
+        },
+      ],
     });
     const c0 = processCpuMs(pid);
     const t0 = performance.now();
     // undici's request(): the leanest HTTP client in Node, so the client's own cost stays small.
-    const res = await request(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const res = await request(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
     if (res.statusCode !== 200) throw new Error(`glimpse answered HTTP ${res.statusCode}: ${await res.body.text()}`);
     const decoder = new TextDecoder();
     let first = 0;
@@ -158,11 +203,19 @@ async function benchModel(label: string, modelPath: string) {
           last = performance.now();
           if (!first) first = last;
         }
-        if (line.includes('"usage":{')) tokens = (JSON.parse(line.slice(6)) as { usage: { completion_tokens: number } }).usage.completion_tokens;
+        if (line.includes('"usage":{'))
+          tokens = (JSON.parse(line.slice(6)) as { usage: { completion_tokens: number } }).usage.completion_tokens;
       }
     }
     const total = performance.now() - t0;
-    return { ttftMs: first - t0, totalMs: total, tokens, tokensPerSecond: decodeRate(tokens, first, last), endToEndTokensPerSecond: tokens / (total / 1000), cpuMsPerToken: (processCpuMs(pid) - c0) / tokens };
+    return {
+      ttftMs: first - t0,
+      totalMs: total,
+      tokens,
+      tokensPerSecond: decodeRate(tokens, first, last),
+      endToEndTokensPerSecond: tokens / (total / 1000),
+      cpuMsPerToken: (processCpuMs(pid) - c0) / tokens,
+    };
   };
 
   // Warm both paths once, then alternate so drift (thermal, other load) hits both equally.
@@ -172,7 +225,8 @@ async function benchModel(label: string, modelPath: string) {
   for (let r = 0; r < ROUNDS; r++) {
     for (const p of PROMPTS) {
       const order = r % 2 ? (['glimpse', 'direct'] as const) : (['direct', 'glimpse'] as const);
-      for (const side of order) samples[side].push(await (side === 'direct' ? direct.run(p, MAX_TOKENS) : viaGlimpse(p)));
+      for (const side of order)
+        samples[side].push(await (side === 'direct' ? direct.run(p, MAX_TOKENS) : viaGlimpse(p)));
     }
   }
   // /health latency while a generation runs (target: p99 under 20 ms).
@@ -234,7 +288,14 @@ if (!targets.length) {
   targets.push(['tiny-vlm fixture', FIXTURE]);
   // A real model joins the run when it is already in the cache (never downloaded by the bench).
   try {
-    await resolveModel({ modelPath: REAL_DEFAULT, cacheDir: defaultCacheDir(), offline: true, hubUrl: 'http://127.0.0.1:9', revision: 'main', dtype: 'auto' });
+    await resolveModel({
+      modelPath: REAL_DEFAULT,
+      cacheDir: defaultCacheDir(),
+      offline: true,
+      hubUrl: 'http://127.0.0.1:9',
+      revision: 'main',
+      dtype: 'auto',
+    });
     targets.push([REAL_DEFAULT, REAL_DEFAULT]);
   } catch {
     console.log(`(${REAL_DEFAULT} is not cached here: benchmarking the fixture only)`);
@@ -258,11 +319,30 @@ const rows = results.map((r) => [
   `${r.healthP99Ms.toFixed(1)} (n=${r.healthSamples} over ${r.healthDuringTokens} tokens)`,
   `${r.peakRssMb.direct.toFixed(0)} / ${r.peakRssMb.glimpse.toFixed(0)}`,
 ]);
-const header = ['model', 'direct decode tok/s', 'glimpse decode tok/s', 'ratio (>=0.95)', 'direct TTFT ms', 'glimpse TTFT ms', 'added TTFT (<=5 ms)', 'end-to-end tok/s direct / glimpse', 'direct CPU ms/tok', 'glimpse server CPU ms/tok', '/health p99 ms while generating', 'peak RSS MB direct / glimpse'];
+const header = [
+  'model',
+  'direct decode tok/s',
+  'glimpse decode tok/s',
+  'ratio (>=0.95)',
+  'direct TTFT ms',
+  'glimpse TTFT ms',
+  'added TTFT (<=5 ms)',
+  'end-to-end tok/s direct / glimpse',
+  'direct CPU ms/tok',
+  'glimpse server CPU ms/tok',
+  '/health p99 ms while generating',
+  'peak RSS MB direct / glimpse',
+];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
 const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
-console.log(`\nload average ${loadavg().map((x) => x.toFixed(1)).join(' ')} (compare runs only when it is low)`);
-console.log(`\nbench/embedded: ${ROUNDS} rounds x ${PROMPTS.length} prompts, ${MAX_TOKENS} tokens each, medians; ${cpus()[0]?.model ?? 'cpu'} x${availableParallelism()}\n`);
+console.log(
+  `\nload average ${loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ')} (compare runs only when it is low)`,
+);
+console.log(
+  `\nbench/embedded: ${ROUNDS} rounds x ${PROMPTS.length} prompts, ${MAX_TOKENS} tokens each, medians; ${cpus()[0]?.model ?? 'cpu'} x${availableParallelism()}\n`,
+);
 console.log(line(header));
 console.log(widths.map((w) => '-'.repeat(w)).join('  '));
 for (const r of rows) console.log(line(r));
@@ -270,5 +350,20 @@ for (const r of rows) console.log(line(r));
 const outDir = new URL('./results/', import.meta.url).pathname;
 mkdirSync(outDir, { recursive: true });
 const file = `${outDir}embedded-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
-writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), loadAverage: loadavg(), rounds: ROUNDS, maxTokens: MAX_TOKENS, cpu: cpus()[0]?.model, cores: availableParallelism(), results }, null, 2));
+writeFileSync(
+  file,
+  JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      loadAverage: loadavg(),
+      rounds: ROUNDS,
+      maxTokens: MAX_TOKENS,
+      cpu: cpus()[0]?.model,
+      cores: availableParallelism(),
+      results,
+    },
+    null,
+    2,
+  ),
+);
 console.log(`\nwrote ${file}`);

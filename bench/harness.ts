@@ -18,9 +18,14 @@ const bin = fileURLToPath(new URL('../bin/glimpse.js', import.meta.url));
  * bin/glimpse.js: under tsx its module loader thread and source-map hooks would be in every profile.
  */
 export function buildGlimpse(): void {
-  const r = spawnSync(process.execPath, [fileURLToPath(new URL('../node_modules/typescript/bin/tsc', import.meta.url)), '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
+  const r = spawnSync(
+    process.execPath,
+    [fileURLToPath(new URL('../node_modules/typescript/bin/tsc', import.meta.url)), '-p', 'tsconfig.json'],
+    { cwd: root, stdio: 'inherit' },
+  );
   // tsc emits despite type errors; a benchmark of a tree mid-change can still run what it emitted.
-  if (r.status !== 0 && !existsSync(new URL('../dist/src/cli/index.js', import.meta.url))) throw new Error('tsc -p tsconfig.json failed');
+  if (r.status !== 0 && !existsSync(new URL('../dist/src/cli/index.js', import.meta.url)))
+    throw new Error('tsc -p tsconfig.json failed');
   if (r.status !== 0) console.error('warning: tsc reported type errors; running the JavaScript it emitted');
 }
 
@@ -33,18 +38,41 @@ export interface RunningProcess {
 }
 
 /** `glimpse serve` from dist/ (see buildGlimpse) with these flags, a free port and warn-level logs; ready when /ready is 200. */
-export async function startGlimpse(flags: string[], opts: { nodeFlags?: string[]; env?: NodeJS.ProcessEnv; bin?: string } = {}): Promise<RunningProcess> {
+export async function startGlimpse(
+  flags: string[],
+  opts: { nodeFlags?: string[]; env?: NodeJS.ProcessEnv; bin?: string } = {},
+): Promise<RunningProcess> {
   const port = await freePort();
   const t0 = performance.now();
-  const child = spawn(process.execPath, [...(opts.nodeFlags ?? []), opts.bin ?? bin, 'serve', '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn', ...flags], {
-    cwd: root,
-    env: { ...process.env, ...opts.env },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      ...(opts.nodeFlags ?? []),
+      opts.bin ?? bin,
+      'serve',
+      '--port',
+      String(port),
+      '--host',
+      '127.0.0.1',
+      '--log-level',
+      'warn',
+      ...flags,
+    ],
+    {
+      cwd: root,
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 600; i++) {
     if (child.exitCode !== null) throw new Error(`glimpse exited with ${child.exitCode}`);
-    if (await fetch(url + '/ready').then((r) => r.status === 200, () => false)) {
+    if (
+      await fetch(url + '/ready').then(
+        (r) => r.status === 200,
+        () => false,
+      )
+    ) {
       return {
         url,
         pid: child.pid!,
@@ -82,7 +110,12 @@ export interface LoopOptions {
 async function one(url: string, body: string, stream: boolean, dispatcher: Agent): Promise<Answer> {
   const start = performance.now();
   try {
-    const res = await request(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, dispatcher });
+    const res = await request(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+      dispatcher,
+    });
     if (res.statusCode !== 200) {
       const text = await res.body.text();
       const end = performance.now();
@@ -91,7 +124,13 @@ async function one(url: string, body: string, stream: boolean, dispatcher: Agent
     if (!stream) {
       const text = await res.body.text();
       const end = performance.now();
-      return { ok: text.includes('"choices"'), start, end, ms: end - start, error: text.includes('"choices"') ? undefined : text.slice(0, 120) };
+      return {
+        ok: text.includes('"choices"'),
+        start,
+        end,
+        ms: end - start,
+        error: text.includes('"choices"') ? undefined : text.slice(0, 120),
+      };
     }
     let ttftMs: number | undefined;
     let tail = '';
@@ -150,7 +189,8 @@ export function pct(xs: number[], p: number): number {
 
 export function printTable(head: string[], lines: string[][]): void {
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
-  const fmt = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  const fmt = (cells: string[]) =>
+    cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   console.log(fmt(head));
   for (const l of lines) console.log(fmt(l));
 }

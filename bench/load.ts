@@ -32,7 +32,11 @@ const { values: args } = parseArgs({
     'ttft-ms': { type: 'string', default: '200' },
     'tokens-per-second': { type: 'string', default: '50' },
     'answer-tokens': { type: 'string', default: '32' },
-    'client-timeout': { type: 'string', default: '60', description: 'seconds after which a request with no ending counts as hung' },
+    'client-timeout': {
+      type: 'string',
+      default: '60',
+      description: 'seconds after which a request with no ending counts as hung',
+    },
   },
 });
 
@@ -50,7 +54,20 @@ const entry = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const dispatcher = new Agent({ connections: 2048, pipelining: 1, keepAliveTimeout: 10_000 });
 const BODY = JSON.stringify({
   stream: true,
-  messages: [{ role: 'user', content: [{ type: 'text', text: 'What is in this image?' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==' } }] }],
+  messages: [
+    {
+      role: 'user',
+      content: [
+        { type: 'text', text: 'What is in this image?' },
+        {
+          type: 'image_url',
+          image_url: {
+            url: 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==',
+          },
+        },
+      ],
+    },
+  ],
 });
 
 interface Outcome {
@@ -73,16 +90,40 @@ function rssOf(pid: number): number {
 async function startServer(port: number): Promise<ChildProcess> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', entry, 'serve', '--engine', 'simulated', '--port', String(port), '--log-level', 'warn',
-      '--max-batch-size', String(maxBatch), '--max-queue', args['max-queue']!, '--queue-timeout', args['queue-timeout']!],
+    [
+      '--import',
+      'tsx',
+      entry,
+      'serve',
+      '--engine',
+      'simulated',
+      '--port',
+      String(port),
+      '--log-level',
+      'warn',
+      '--max-batch-size',
+      String(maxBatch),
+      '--max-queue',
+      args['max-queue']!,
+      '--queue-timeout',
+      args['queue-timeout']!,
+    ],
     {
       cwd: root,
-      env: { ...process.env, GLIMPSE_SIMULATED_TTFT_MS: String(ttftMs), GLIMPSE_SIMULATED_TOKENS_PER_SECOND: String(tps), GLIMPSE_SIMULATED_ANSWER_TOKENS: String(answerTokens) },
+      env: {
+        ...process.env,
+        GLIMPSE_SIMULATED_TTFT_MS: String(ttftMs),
+        GLIMPSE_SIMULATED_TOKENS_PER_SECOND: String(tps),
+        GLIMPSE_SIMULATED_ANSWER_TOKENS: String(answerTokens),
+      },
       stdio: ['ignore', 'ignore', 'inherit'],
     },
   );
   for (let i = 0; i < 400; i++) {
-    const ok = await fetch(`http://127.0.0.1:${port}/ready`).then((r) => r.status === 200, () => false);
+    const ok = await fetch(`http://127.0.0.1:${port}/ready`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ok) return child;
     await sleep(50);
   }
@@ -90,18 +131,28 @@ async function startServer(port: number): Promise<ChildProcess> {
   throw new Error('glimpse did not become ready');
 }
 
-
 async function one(base: string): Promise<Outcome> {
   const t0 = performance.now();
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), clientTimeoutMs);
   try {
-    const res = await request(base + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: BODY, dispatcher, signal: ac.signal });
+    const res = await request(base + '/v1/chat/completions', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: BODY,
+      dispatcher,
+      signal: ac.signal,
+    });
     if (res.statusCode !== 200) {
       const text = await res.body.text();
       const code = /"code":"([a-z_]+)"/.exec(text)?.[1];
       const latencyMs = performance.now() - t0;
-      return { kind: res.statusCode === 429 ? 'rejected' : code === 'queue_timeout' ? 'queue_timeout' : 'http_error', status: res.statusCode, latencyMs, code };
+      return {
+        kind: res.statusCode === 429 ? 'rejected' : code === 'queue_timeout' ? 'queue_timeout' : 'http_error',
+        status: res.statusCode,
+        latencyMs,
+        code,
+      };
     }
     let ttft: number | undefined;
     let tail = '';
@@ -117,7 +168,8 @@ async function one(base: string): Promise<Outcome> {
     // A queued stream that waited out --queue-timeout was refused (after a bounded wait), not failed.
     if (errored === 'queue_timeout') return { kind: 'queue_timeout', status: 200, latencyMs, code: errored };
     if (errored) return { kind: 'error_event', status: 200, latencyMs, ttftMs: ttft, code: errored };
-    if (!tail.includes('data: [DONE]')) return { kind: 'error_event', status: 200, latencyMs, ttftMs: ttft, code: 'no_terminator' };
+    if (!tail.includes('data: [DONE]'))
+      return { kind: 'error_event', status: 200, latencyMs, ttftMs: ttft, code: 'no_terminator' };
     return { kind: 'ok', status: 200, latencyMs, ttftMs: ttft };
   } catch (err) {
     const latencyMs = performance.now() - t0;
@@ -158,7 +210,9 @@ function summarize(label: string, offeredRps: number, outcomes: Outcome[], peakR
   // Rejection latency: how fast a refused client learns it (429 queue_full).
   const rejected = outcomes.filter((o) => o.kind === 'rejected');
   const otherErrors: Record<string, number> = {};
-  for (const o of outcomes) if (o.kind !== 'ok' && o.kind !== 'rejected' && o.kind !== 'queue_timeout') otherErrors[`${o.kind}:${o.code ?? o.status}`] = (otherErrors[`${o.kind}:${o.code ?? o.status}`] ?? 0) + 1;
+  for (const o of outcomes)
+    if (o.kind !== 'ok' && o.kind !== 'rejected' && o.kind !== 'queue_timeout')
+      otherErrors[`${o.kind}:${o.code ?? o.status}`] = (otherErrors[`${o.kind}:${o.code ?? o.status}`] ?? 0) + 1;
   const lat = ok.map((o) => o.latencyMs);
   const ttft = ok.map((o) => o.ttftMs ?? NaN).filter(Number.isFinite);
   const rej = rejected.map((o) => o.latencyMs);
@@ -181,15 +235,24 @@ function summarize(label: string, offeredRps: number, outcomes: Outcome[], peakR
 }
 
 /** Open loop: Poisson arrivals at `rps` for `seconds`, whatever the server does. */
-async function openLoop(base: string, pid: number, rps: number, seconds: number, onRss?: (t: number, rss: number) => void): Promise<{ outcomes: Outcome[]; peakRss: number }> {
+async function openLoop(
+  base: string,
+  pid: number,
+  rps: number,
+  seconds: number,
+  onRss?: (t: number, rss: number) => void,
+): Promise<{ outcomes: Outcome[]; peakRss: number }> {
   const pending: Promise<Outcome>[] = [];
   let peakRss = 0;
   const t0 = performance.now();
-  const sampler = setInterval(() => {
-    const r = rssOf(pid);
-    peakRss = Math.max(peakRss, r);
-    onRss?.((performance.now() - t0) / 1000, r);
-  }, onRss ? 5000 : 200);
+  const sampler = setInterval(
+    () => {
+      const r = rssOf(pid);
+      peakRss = Math.max(peakRss, r);
+      onRss?.((performance.now() - t0) / 1000, r);
+    },
+    onRss ? 5000 : 200,
+  );
   const end = t0 + seconds * 1000;
   let next = t0;
   while (next < end) {
@@ -205,7 +268,12 @@ async function openLoop(base: string, pid: number, rps: number, seconds: number,
 }
 
 /** Closed loop: `clients` users, each sending the next request when the last one ended. */
-async function closedLoop(base: string, pid: number, clients: number, seconds: number): Promise<{ outcomes: Outcome[]; peakRss: number }> {
+async function closedLoop(
+  base: string,
+  pid: number,
+  clients: number,
+  seconds: number,
+): Promise<{ outcomes: Outcome[]; peakRss: number }> {
   const outcomes: Outcome[] = [];
   let peakRss = 0;
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssOf(pid))), 200);
@@ -222,17 +290,50 @@ async function closedLoop(base: string, pid: number, clients: number, seconds: n
 const f = (x: number, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '-');
 
 function printTable(rows: StepResult[]): void {
-  const head = ['step', 'offered/s', 'sent', 'admitted', 'ok% adm', '429', 'q-timeout', 'other err', 'hung', 'p50 ms', 'p95 ms', 'p99 ms', 'ttft p50', 'ttft p99', 'rej p50', 'rej p99', 'peak RSS MiB'];
+  const head = [
+    'step',
+    'offered/s',
+    'sent',
+    'admitted',
+    'ok% adm',
+    '429',
+    'q-timeout',
+    'other err',
+    'hung',
+    'p50 ms',
+    'p95 ms',
+    'p99 ms',
+    'ttft p50',
+    'ttft p99',
+    'rej p50',
+    'rej p99',
+    'peak RSS MiB',
+  ];
   const lines = rows.map((r) => [
-    r.label, f(r.offeredRps, 1), String(r.sent), String(r.admitted), f(r.successRateAdmitted * 100, 1), String(r.rejected), String(r.queueTimeouts),
-    String(Object.values(r.otherErrors).reduce((a, b) => a + b, 0)), String(r.hung),
-    f(r.latencyMs.p50), f(r.latencyMs.p95), f(r.latencyMs.p99), f(r.ttftMs.p50), f(r.ttftMs.p99), f(r.rejectionMs.p50, 1), f(r.rejectionMs.p99, 1), f(r.peakRssMiB, 1),
+    r.label,
+    f(r.offeredRps, 1),
+    String(r.sent),
+    String(r.admitted),
+    f(r.successRateAdmitted * 100, 1),
+    String(r.rejected),
+    String(r.queueTimeouts),
+    String(Object.values(r.otherErrors).reduce((a, b) => a + b, 0)),
+    String(r.hung),
+    f(r.latencyMs.p50),
+    f(r.latencyMs.p95),
+    f(r.latencyMs.p99),
+    f(r.ttftMs.p50),
+    f(r.ttftMs.p99),
+    f(r.rejectionMs.p50, 1),
+    f(r.rejectionMs.p99, 1),
+    f(r.peakRssMiB, 1),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const fmt = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
   console.log(fmt(head));
   for (const l of lines) console.log(fmt(l));
-  for (const r of rows) if (Object.keys(r.otherErrors).length) console.log(`  ${r.label}: ${JSON.stringify(r.otherErrors)}`);
+  for (const r of rows)
+    if (Object.keys(r.otherErrors).length) console.log(`  ${r.label}: ${JSON.stringify(r.otherErrors)}`);
 }
 
 async function main(): Promise<void> {
@@ -249,12 +350,26 @@ async function main(): Promise<void> {
       await r.body.dump();
       health.push(performance.now() - t);
     }
-    const baseline = { healthP50Ms: pct(health, 50), healthP99Ms: pct(health, 99), nominalServiceMs: serviceMs, capacityRps: capacity, idleRssMiB: rssOf(pid) / 1048576 };
-    console.log(`glimpse simulated engine: max-batch-size ${maxBatch}, max-queue ${args['max-queue']}, queue-timeout ${args['queue-timeout']} s, ` +
-      `ttft ${ttftMs} ms, ${tps} tok/s, ${answerTokens} tokens → service ${serviceMs.toFixed(0)} ms, capacity ${capacity.toFixed(2)} req/s`);
-    console.log(`baseline: GET /health p50 ${baseline.healthP50Ms.toFixed(2)} ms, p99 ${baseline.healthP99Ms.toFixed(2)} ms; idle RSS ${baseline.idleRssMiB.toFixed(1)} MiB`);
+    const baseline = {
+      healthP50Ms: pct(health, 50),
+      healthP99Ms: pct(health, 99),
+      nominalServiceMs: serviceMs,
+      capacityRps: capacity,
+      idleRssMiB: rssOf(pid) / 1048576,
+    };
+    console.log(
+      `glimpse simulated engine: max-batch-size ${maxBatch}, max-queue ${args['max-queue']}, queue-timeout ${args['queue-timeout']} s, ` +
+        `ttft ${ttftMs} ms, ${tps} tok/s, ${answerTokens} tokens → service ${serviceMs.toFixed(0)} ms, capacity ${capacity.toFixed(2)} req/s`,
+    );
+    console.log(
+      `baseline: GET /health p50 ${baseline.healthP50Ms.toFixed(2)} ms, p99 ${baseline.healthP99Ms.toFixed(2)} ms; idle RSS ${baseline.idleRssMiB.toFixed(1)} MiB`,
+    );
 
-    const results: Record<string, unknown> = { when: new Date().toISOString(), config: { maxBatch, maxQueue: num('max-queue'), queueTimeout: num('queue-timeout'), ttftMs, tps, answerTokens }, baseline };
+    const results: Record<string, unknown> = {
+      when: new Date().toISOString(),
+      config: { maxBatch, maxQueue: num('max-queue'), queueTimeout: num('queue-timeout'), ttftMs, tps, answerTokens },
+      baseline,
+    };
     if (args.soak) {
       const seconds = Number(args.soak);
       const rps = capacity * num('soak-load');
@@ -270,7 +385,9 @@ async function main(): Promise<void> {
       const avg = (xs: Array<{ rssMiB: number }>) => xs.reduce((a, b) => a + b.rssMiB, 0) / Math.max(1, xs.length);
       const firstThird = avg(rss.slice(0, third));
       const lastThird = avg(rss.slice(-third));
-      console.log(`RSS: first third avg ${firstThird.toFixed(1)} MiB, last third avg ${lastThird.toFixed(1)} MiB, growth ${(lastThird - firstThird).toFixed(1)} MiB`);
+      console.log(
+        `RSS: first third avg ${firstThird.toFixed(1)} MiB, last third avg ${lastThird.toFixed(1)} MiB, growth ${(lastThird - firstThird).toFixed(1)} MiB`,
+      );
       Object.assign(results, { mode: 'soak', seconds, step, rss, rssGrowthMiB: lastThird - firstThird });
     } else {
       const seconds = num('step-seconds');
@@ -287,7 +404,9 @@ async function main(): Promise<void> {
       Object.assign(results, { mode: 'sweep', stepSeconds: seconds, steps: rows });
     }
     mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-    const out = fileURLToPath(new URL(`./results/load-${args.soak ? 'soak' : 'sweep'}-${Date.now()}.json`, import.meta.url));
+    const out = fileURLToPath(
+      new URL(`./results/load-${args.soak ? 'soak' : 'sweep'}-${Date.now()}.json`, import.meta.url),
+    );
     writeFileSync(out, JSON.stringify(results, null, 2));
     console.log(`wrote ${out}`);
   } finally {

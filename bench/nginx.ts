@@ -21,7 +21,11 @@ export interface RunningNginx {
  * Start nginx listening on 127.0.0.1:port with `httpBody` inside http{}; resolves once `probePath`
  * answers. `workers` is worker_processes ('auto' is one per core).
  */
-export async function startNginxWith(httpBody: string, port: number, opts: { workers?: number | 'auto'; probePath?: string; accessLog?: boolean } = {}): Promise<RunningNginx> {
+export async function startNginxWith(
+  httpBody: string,
+  port: number,
+  opts: { workers?: number | 'auto'; probePath?: string; accessLog?: boolean } = {},
+): Promise<RunningNginx> {
   if (!NGINX) throw new Error('nginx is not installed (Debian package nginx)');
   const dir = mkdtempSync(join(tmpdir(), 'glimpse-nginx-'));
   for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, sub));
@@ -48,7 +52,9 @@ ${httpBody}
   );
   const check = spawnSync(NGINX, ['-t', '-p', dir, '-c', join(dir, 'nginx.conf')], { encoding: 'utf8' });
   if (check.status !== 0) throw new Error(`nginx -t refused the config:\n${check.stderr}`);
-  const child: ChildProcess = spawn(NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn(NGINX, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
   const url = `http://127.0.0.1:${port}`;

@@ -16,4 +16,5 @@ export async function freePort(): Promise<number> {
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Tokens after the first over the time they took: the streaming rate, apart from time to first token. */
-export const decodeRate = (tokens: number, firstMs: number, lastMs: number): number => (tokens > 1 && lastMs > firstMs ? (tokens - 1) / ((lastMs - firstMs) / 1000) : NaN);
+export const decodeRate = (tokens: number, firstMs: number, lastMs: number): number =>
+  tokens > 1 && lastMs > firstMs ? (tokens - 1) / ((lastMs - firstMs) / 1000) : NaN;

@@ -21,7 +21,9 @@ for (const file of walk(dist)) {
   if (!TEXT.test(file)) continue;
   const buf = readFileSync(file);
   if (buf.length < 512) continue;
-  const br = brotliCompressSync(buf, { params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_SIZE_HINT]: buf.length } });
+  const br = brotliCompressSync(buf, {
+    params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_SIZE_HINT]: buf.length },
+  });
   writeFileSync(`${file}.br`, br);
   writeFileSync(`${file}.gz`, gzipSync(buf, { level: 9 }));
   before += buf.length;

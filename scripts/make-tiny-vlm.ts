@@ -28,11 +28,15 @@ import { buildDecoder, buildEmbedTokens, buildVisionEncoder, type TinyDims } fro
 import { seededRandom } from './tiny-vlm/onnx-builder.js';
 import { buildTokenizer } from './tiny-vlm/tokenizer.js';
 
-const { values: opts, positionals } = parseArgs({ options: { shape: { type: 'string', default: 'tiny' }, arch: { type: 'string', default: 'idefics3' } }, allowPositionals: true });
+const { values: opts, positionals } = parseArgs({
+  options: { shape: { type: 'string', default: 'tiny' }, arch: { type: 'string', default: 'idefics3' } },
+  allowPositionals: true,
+});
 const ARCHS = ['idefics3', 'glm-ocr'];
 if (!ARCHS.includes(opts.arch!)) throw new Error(`--arch must be one of ${ARCHS.join(', ')}, not ${opts.arch}`);
 if (opts.arch === 'glm-ocr') {
-  if (!['tiny', 'glm-ocr'].includes(opts.shape!)) throw new Error(`--shape for --arch glm-ocr must be tiny or glm-ocr, not ${opts.shape}`);
+  if (!['tiny', 'glm-ocr'].includes(opts.shape!))
+    throw new Error(`--shape for --arch glm-ocr must be tiny or glm-ocr, not ${opts.shape}`);
   const dir = resolve(positionals[0] ?? new URL('../fixtures/tiny-glm-ocr', import.meta.url).pathname);
   console.log(writeGlmOcr(dir, opts.shape === 'glm-ocr'));
   process.exit(0);
@@ -84,7 +88,7 @@ const dims: TinyDims = real
 // Longest edge the processor resizes to before cutting 512 px tiles (SmolVLM: 4 tiles across).
 const resizeLongestEdge = real ? 4 * dims.imageSize : dims.imageSize * 2;
 const suffix = quantized ? '_quantized' : '';
-const imageSeqLen = ((dims.imageSize / dims.patchSize) ** 2) / dims.scaleFactor ** 2;
+const imageSeqLen = (dims.imageSize / dims.patchSize) ** 2 / dims.scaleFactor ** 2;
 const id = tok.specialIds;
 const eos = id['<end_of_utterance>']!;
 
@@ -135,7 +139,11 @@ json('config.json', {
   'transformers.js_config': { dtype: quantized ? 'q8' : 'fp32' },
   _comment: 'Random weights: glimpse test fixture written by scripts/make-tiny-vlm.ts. Output is meaningless text.',
 });
-json('generation_config.json', { bos_token_id: id['<|im_start|>'], eos_token_id: [eos, id['<|endoftext|>']], pad_token_id: id['<|im_end|>'] });
+json('generation_config.json', {
+  bos_token_id: id['<|im_start|>'],
+  eos_token_id: [eos, id['<|endoftext|>']],
+  pad_token_id: id['<|im_end|>'],
+});
 json('preprocessor_config.json', {
   image_processor_type: 'Idefics3ImageProcessor',
   processor_class: 'Idefics3Processor',

@@ -27,6 +27,14 @@ if (!files.length) {
   console.error('no test files matched');
   process.exit(1);
 }
+// The whole suite (what CI runs) starts with the linters: ESLint's bug rules and Prettier's format.
+if (!filters.length && !process.env.GLIMPSE_SKIP_LINT) {
+  const lint = spawnSync('npm', ['run', '--silent', 'lint'], { cwd: root, stdio: 'inherit' });
+  if (lint.status !== 0) {
+    console.error('lint failed: run `npm run format` to format, and fix what ESLint names');
+    process.exit(lint.status ?? 1);
+  }
+}
 if (!process.env.GLIMPSE_SKIP_SYSTEM_DEPS) {
   const r = spawnSync('bash', [join(root, 'scripts/ensure-system-deps.sh')], { stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status ?? 1);
@@ -38,6 +46,9 @@ const args = [
   '--test-reporter=spec',
   '--test-reporter-destination=stdout',
   `--test-reporter=${join(root, 'scripts/summary-reporter.mjs')}`,
-  '--test-reporter-destination=stdout', `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`, ...files];
+  '--test-reporter-destination=stdout',
+  `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`,
+  ...files,
+];
 const child = spawn(process.execPath, args, { cwd: root, stdio: 'inherit', env: { ...process.env, NODE_ENV: 'test' } });
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

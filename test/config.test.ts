@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { loadConfig, ConfigError } from '../src/config/index.js';
 
 test('flags beat env, env beats defaults, lists split on commas', () => {
-  const c = loadConfig({ flags: { port: '9001', upstream: 'http://a/v1, http://b/v1' }, env: { GLIMPSE_PORT: '9000', GLIMPSE_MAX_IN_FLIGHT: '7' } });
+  const c = loadConfig({
+    flags: { port: '9001', upstream: 'http://a/v1, http://b/v1' },
+    env: { GLIMPSE_PORT: '9000', GLIMPSE_MAX_IN_FLIGHT: '7' },
+  });
   assert.equal(c.port, 9001);
   assert.equal(c.maxInFlight, 7);
   assert.deepEqual(c.upstream, ['http://a/v1', 'http://b/v1']);
@@ -22,7 +25,11 @@ test('maxBatchSize is read as maxInFlight (flag, env or file), the new name winn
 test('an invalid value is refused with a message naming the setting, its flag and its env variable', () => {
   assert.throws(
     () => loadConfig({ flags: { port: '70000' }, env: {} }),
-    (err: unknown) => err instanceof ConfigError && /port/.test(err.message) && /--port/.test(err.message) && /GLIMPSE_PORT/.test(err.message),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      /port/.test(err.message) &&
+      /--port/.test(err.message) &&
+      /GLIMPSE_PORT/.test(err.message),
   );
 });
 
@@ -31,7 +38,9 @@ test('an unknown setting is refused', () => {
 });
 
 test('model profiles: images.maxEdgeByModel takes id=px pairs from env and flags, and a bad pair is named', () => {
-  const c = loadConfig({ env: { GLIMPSE_IMAGES_MAX_EDGE_BY_MODEL: 'Qwen/Qwen2-VL-2B-Instruct=448, glm-4.6v-flash=1280' } });
+  const c = loadConfig({
+    env: { GLIMPSE_IMAGES_MAX_EDGE_BY_MODEL: 'Qwen/Qwen2-VL-2B-Instruct=448, glm-4.6v-flash=1280' },
+  });
   assert.deepEqual(c.images.maxEdgeByModel, { 'Qwen/Qwen2-VL-2B-Instruct': 448, 'glm-4.6v-flash': 1280 });
   assert.deepEqual(loadConfig({ env: {} }).images.maxEdgeByModel, {});
   assert.throws(

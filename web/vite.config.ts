@@ -22,6 +22,11 @@ export default defineConfig({
   // `npm run dev:web` serves the page with hot reload and sends API calls to a running glimpse.
   server: {
     host: '127.0.0.1',
-    proxy: Object.fromEntries(['/v1', '/health', '/ready', '/ui/config.json'].map((p) => [p, { target: process.env.GLIMPSE_URL ?? 'http://127.0.0.1:8080', changeOrigin: false }])),
+    proxy: Object.fromEntries(
+      ['/v1', '/health', '/ready', '/ui/config.json'].map((p) => [
+        p,
+        { target: process.env.GLIMPSE_URL ?? 'http://127.0.0.1:8080', changeOrigin: false },
+      ]),
+    ),
   },
 });

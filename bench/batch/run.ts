@@ -39,7 +39,11 @@ const lines = Number(args.lines);
 const concurrency = Number(args.concurrency);
 const tokens = Number(args.tokens);
 
-const body = (i: number) => ({ max_tokens: tokens, temperature: 0.8, messages: [{ role: 'user', content: `Describe picture ${i}.` }] });
+const body = (i: number) => ({
+  max_tokens: tokens,
+  temperature: 0.8,
+  messages: [{ role: 'user', content: `Describe picture ${i}.` }],
+});
 
 async function direct(url: string): Promise<number> {
   let next = 0;
@@ -47,7 +51,11 @@ async function direct(url: string): Promise<number> {
   const lane = async () => {
     while (next < lines) {
       const i = next++;
-      const res = await fetch(url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body(i)) });
+      const res = await fetch(url + '/v1/chat/completions', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body(i)),
+      });
       if (!res.ok) throw new Error(`direct line ${i}: HTTP ${res.status} ${await res.text()}`);
       await res.arrayBuffer();
     }
@@ -57,19 +65,32 @@ async function direct(url: string): Promise<number> {
 }
 
 async function viaBatch(url: string): Promise<number> {
-  const jsonl = Array.from({ length: lines }, (_, i) => JSON.stringify({ custom_id: `r${i}`, method: 'POST', url: '/v1/chat/completions', body: body(i) })).join('\n') + '\n';
+  const jsonl =
+    Array.from({ length: lines }, (_, i) =>
+      JSON.stringify({ custom_id: `r${i}`, method: 'POST', url: '/v1/chat/completions', body: body(i) }),
+    ).join('\n') + '\n';
   const start = performance.now();
   const form = new FormData();
   form.append('purpose', 'batch');
   form.append('file', new Blob([jsonl]), 'in.jsonl');
   const file = (await (await fetch(url + '/v1/files', { method: 'POST', body: form })).json()) as { id: string };
-  const created = await fetch(url + '/v1/batches', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' }) });
+  const created = await fetch(url + '/v1/batches', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ input_file_id: file.id, endpoint: '/v1/chat/completions', completion_window: '24h' }),
+  });
   const batch = (await created.json()) as { id: string };
   if (!created.ok) throw new Error(`batch create: ${JSON.stringify(batch)}`);
   for (;;) {
-    const b = (await (await fetch(url + '/v1/batches/' + batch.id)).json()) as { status: string; request_counts: { completed: number; failed: number } };
+    const b = (await (await fetch(url + '/v1/batches/' + batch.id)).json()) as {
+      status: string;
+      request_counts: { completed: number; failed: number };
+    };
     if (b.status === 'completed') {
-      if (b.request_counts.completed !== lines) throw new Error(`batch completed ${b.request_counts.completed} of ${lines} (${b.request_counts.failed} failed)`);
+      if (b.request_counts.completed !== lines)
+        throw new Error(
+          `batch completed ${b.request_counts.completed} of ${lines} (${b.request_counts.failed} failed)`,
+        );
       return (performance.now() - start) / 1000;
     }
     if (['failed', 'cancelled', 'expired'].includes(b.status)) throw new Error(`batch ended ${b.status}`);
@@ -97,7 +118,10 @@ const url = await server.app.listen({ host: '127.0.0.1', port: 0 });
 const rows: Array<{ round: number; path: string; seconds: number; linesPerSecond: number }> = [];
 try {
   for (let round = 1; round <= Number(args.rounds); round++) {
-    for (const [path, run] of [['direct', direct], ['batch', viaBatch]] as const) {
+    for (const [path, run] of [
+      ['direct', direct],
+      ['batch', viaBatch],
+    ] as const) {
       const seconds = await run(url);
       rows.push({ round, path, seconds, linesPerSecond: lines / seconds });
     }
@@ -112,8 +136,31 @@ printTable(
   ['round', 'path', 'seconds', 'lines/s'],
   rows.map((r) => [String(r.round), r.path, r.seconds.toFixed(2), r.linesPerSecond.toFixed(1)]),
 );
-console.log(`\n${lines} lines, concurrency ${concurrency}, ${tokens} tokens each, store ${args['redis-url'] ? 'redis' : 'embedded'}: batch / direct = ${ratio.toFixed(3)} (best round each; target >= 0.9) ${ratio >= 0.9 ? 'MET' : 'NOT MET'}`);
+console.log(
+  `\n${lines} lines, concurrency ${concurrency}, ${tokens} tokens each, store ${args['redis-url'] ? 'redis' : 'embedded'}: batch / direct = ${ratio.toFixed(3)} (best round each; target >= 0.9) ${ratio >= 0.9 ? 'MET' : 'NOT MET'}`,
+);
 mkdirSync(new URL('../results/', import.meta.url), { recursive: true });
 const out = fileURLToPath(new URL(`../results/batch-${Date.now()}.json`, import.meta.url));
-writeFileSync(out, JSON.stringify({ when: new Date().toISOString(), config: { lines, concurrency, tokens, ttftMs: Number(args['ttft-ms']), tokensPerSecond: Number(args['tokens-per-second']), store: args['redis-url'] ? 'redis' : 'embedded' }, rows, ratio, target: 0.9, met: ratio >= 0.9 }, null, 2));
+writeFileSync(
+  out,
+  JSON.stringify(
+    {
+      when: new Date().toISOString(),
+      config: {
+        lines,
+        concurrency,
+        tokens,
+        ttftMs: Number(args['ttft-ms']),
+        tokensPerSecond: Number(args['tokens-per-second']),
+        store: args['redis-url'] ? 'redis' : 'embedded',
+      },
+      rows,
+      ratio,
+      target: 0.9,
+      met: ratio >= 0.9,
+    },
+    null,
+    2,
+  ),
+);
 console.log(`JSON: ${out}`);

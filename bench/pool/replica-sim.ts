@@ -129,12 +129,28 @@ export async function startReplica(options: Partial<ReplicaOptions> = {}, port =
   const running: Seq[] = [];
   const waiting: Seq[] = [];
   const imageLru = new Map<string, true>();
-  const counters = { prompt: 0, generation: 0, stop: 0, length: 0, abort: 0, prefixQueries: 0, prefixHits: 0, mmQueries: 0, mmHits: 0 };
+  const counters = {
+    prompt: 0,
+    generation: 0,
+    stop: 0,
+    length: 0,
+    abort: 0,
+    prefixQueries: 0,
+    prefixHits: 0,
+    mmQueries: 0,
+    mmHits: 0,
+  };
   let stepTimer: NodeJS.Timeout | undefined;
   let seqNo = 0;
 
-  const head = (s: Seq) => `{"id":"${s.id}","object":"chat.completion.chunk","created":${s.created},"model":${JSON.stringify(o.model)},"choices":`;
-  const usage = (s: Seq) => ({ prompt_tokens: s.promptTokens, total_tokens: s.promptTokens + s.generated, completion_tokens: s.generated, prompt_tokens_details: null });
+  const head = (s: Seq) =>
+    `{"id":"${s.id}","object":"chat.completion.chunk","created":${s.created},"model":${JSON.stringify(o.model)},"choices":`;
+  const usage = (s: Seq) => ({
+    prompt_tokens: s.promptTokens,
+    total_tokens: s.promptTokens + s.generated,
+    completion_tokens: s.generated,
+    prompt_tokens_details: null,
+  });
 
   /** Prefill cost of a sequence admitted now; records cache hits and touches the LRU. */
   function prefillMs(s: Seq): number {
@@ -164,12 +180,24 @@ export async function startReplica(options: Partial<ReplicaOptions> = {}, port =
     }
     const message = { role: 'assistant', reasoning_content: null, content: s.text, tool_calls: [] };
     const choice = { index: 0, message, logprobs: null, finish_reason: reason, stop_reason: null };
-    const body = { id: s.id, object: 'chat.completion', created: s.created, model: o.model, choices: [choice], usage: usage(s), prompt_logprobs: null, kv_transfer_params: null };
+    const body = {
+      id: s.id,
+      object: 'chat.completion',
+      created: s.created,
+      model: o.model,
+      choices: [choice],
+      usage: usage(s),
+      prompt_logprobs: null,
+      kv_transfer_params: null,
+    };
     s.res.writeHead(200, { 'content-type': 'application/json', server: 'uvicorn' }).end(JSON.stringify(body));
   }
 
   function emitToken(s: Seq): void {
-    if (s.stream && s.generated === 0) s.res.write(`data: ${head(s)}[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}\n\n`);
+    if (s.stream && s.generated === 0)
+      s.res.write(
+        `data: ${head(s)}[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}\n\n`,
+      );
     const token = WORDS[s.generated % WORDS.length];
     s.generated++;
     counters.generation++;
@@ -178,7 +206,9 @@ export async function startReplica(options: Partial<ReplicaOptions> = {}, port =
     const reason = s.maxTokens < o.answerTokens ? 'length' : 'stop';
     if (s.stream) {
       const fin = last ? `"finish_reason":"${reason}","stop_reason":null` : '"finish_reason":null';
-      s.res.write(`data: ${head(s)}[{"index":0,"delta":{"content":${JSON.stringify(token)}},"logprobs":null,${fin}}]}\n\n`);
+      s.res.write(
+        `data: ${head(s)}[{"index":0,"delta":{"content":${JSON.stringify(token)}},"logprobs":null,${fin}}]}\n\n`,
+      );
     }
     if (last) finish(s, reason);
   }
@@ -212,18 +242,31 @@ export async function startReplica(options: Partial<ReplicaOptions> = {}, port =
 
   function metricsText(): string {
     const l = `{engine="0",model_name=${JSON.stringify(o.model)}}`;
-    const gauge = (name: string, help: string, v: number) => `# HELP vllm:${name} ${help}\n# TYPE vllm:${name} gauge\nvllm:${name}${l} ${pyFloat(v)}\n`;
-    const counter = (name: string, help: string, v: number) => `# HELP vllm:${name}_total ${help}\n# TYPE vllm:${name}_total counter\nvllm:${name}_total${l} ${pyFloat(v)}\n`;
+    const gauge = (name: string, help: string, v: number) =>
+      `# HELP vllm:${name} ${help}\n# TYPE vllm:${name} gauge\nvllm:${name}${l} ${pyFloat(v)}\n`;
+    const counter = (name: string, help: string, v: number) =>
+      `# HELP vllm:${name}_total ${help}\n# TYPE vllm:${name}_total counter\nvllm:${name}_total${l} ${pyFloat(v)}\n`;
     const byReason = (['stop', 'length', 'abort'] as const)
-      .map((r) => `vllm:request_success_total{engine="0",finished_reason="${r}",model_name=${JSON.stringify(o.model)}} ${pyFloat(counters[r])}\n`)
+      .map(
+        (r) =>
+          `vllm:request_success_total{engine="0",finished_reason="${r}",model_name=${JSON.stringify(o.model)}} ${pyFloat(counters[r])}\n`,
+      )
       .join('');
     return (
       gauge('num_requests_running', 'Number of requests in model execution batches.', running.length) +
       gauge('num_requests_waiting', 'Number of requests waiting to be processed.', waiting.length) +
       gauge(o.kvGaugeName, 'KV-cache usage. 1 means 100 percent usage.', kvUsage()) +
-      counter('prefix_cache_queries', 'Prefix cache queries, in terms of number of queried tokens.', counters.prefixQueries) +
+      counter(
+        'prefix_cache_queries',
+        'Prefix cache queries, in terms of number of queried tokens.',
+        counters.prefixQueries,
+      ) +
       counter('prefix_cache_hits', 'Prefix cache hits, in terms of number of cached tokens.', counters.prefixHits) +
-      counter('mm_cache_queries', 'Multi-modal cache queries, in terms of number of queried items.', counters.mmQueries) +
+      counter(
+        'mm_cache_queries',
+        'Multi-modal cache queries, in terms of number of queried items.',
+        counters.mmQueries,
+      ) +
       counter('mm_cache_hits', 'Multi-modal cache hits, in terms of number of cached items.', counters.mmHits) +
       counter('prompt_tokens', 'Number of prefill tokens processed.', counters.prompt) +
       counter('generation_tokens', 'Number of generation tokens processed.', counters.generation) +
@@ -231,7 +274,8 @@ export async function startReplica(options: Partial<ReplicaOptions> = {}, port =
     );
   }
 
-  const json = (res: ServerResponse, status: number, body: unknown): void => void res.writeHead(status, { 'content-type': 'application/json', server: 'uvicorn' }).end(JSON.stringify(body));
+  const json = (res: ServerResponse, status: number, body: unknown): void =>
+    void res.writeHead(status, { 'content-type': 'application/json', server: 'uvicorn' }).end(JSON.stringify(body));
 
   async function chat(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
@@ -240,10 +284,19 @@ export async function startReplica(options: Partial<ReplicaOptions> = {}, port =
     try {
       body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
     } catch {
-      return json(res, 400, { error: { message: 'Invalid JSON body', type: 'BadRequestError', param: null, code: 400 } });
+      return json(res, 400, {
+        error: { message: 'Invalid JSON body', type: 'BadRequestError', param: null, code: 400 },
+      });
     }
     if (body?.model !== o.model) {
-      return json(res, 404, { error: { message: `The model \`${body?.model}\` does not exist.`, type: 'NotFoundError', param: null, code: 404 } });
+      return json(res, 404, {
+        error: {
+          message: `The model \`${body?.model}\` does not exist.`,
+          type: 'NotFoundError',
+          param: null,
+          code: 404,
+        },
+      });
     }
     const images = imageKeys(body);
     const asked = Number(body.max_tokens ?? body.max_completion_tokens ?? o.answerTokens);
@@ -283,10 +336,21 @@ export async function startReplica(options: Partial<ReplicaOptions> = {}, port =
       chat(req, res).catch(() => res.destroy());
     } else if (req.method === 'GET' && path === '/v1/models') {
       const created = Math.floor(Date.now() / 1000);
-      const card = { id: o.model, object: 'model', created, owned_by: 'vllm', root: o.model, parent: null, max_model_len: 65536, permission: [] };
+      const card = {
+        id: o.model,
+        object: 'model',
+        created,
+        owned_by: 'vllm',
+        root: o.model,
+        parent: null,
+        max_model_len: 65536,
+        permission: [],
+      };
       json(res, 200, { object: 'list', data: [card] });
     } else if (req.method === 'GET' && path === '/metrics') {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', server: 'uvicorn' }).end(metricsText());
+      res
+        .writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', server: 'uvicorn' })
+        .end(metricsText());
     } else if (req.method === 'GET' && path === '/health') {
       res.writeHead(200, { server: 'uvicorn', 'content-length': '0' }).end();
     } else {
@@ -304,7 +368,13 @@ export async function startReplica(options: Partial<ReplicaOptions> = {}, port =
   return {
     url: `http://127.0.0.1:${actual}/v1`,
     port: actual,
-    stats: () => ({ running: running.length, waiting: waiting.length, finished: counters.stop + counters.length, imageQueries: counters.mmQueries, imageHits: counters.mmHits }),
+    stats: () => ({
+      running: running.length,
+      waiting: waiting.length,
+      finished: counters.stop + counters.length,
+      imageQueries: counters.mmQueries,
+      imageHits: counters.mmHits,
+    }),
     async close() {
       if (stepTimer) clearTimeout(stepTimer);
       for (const sock of sockets) sock.destroy();

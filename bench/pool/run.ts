@@ -39,12 +39,21 @@ const { values: args } = parseArgs({
     'image-cache-size': { type: 'string', default: '8', description: 'images each replica keeps cached' },
     scenarios: { type: 'string', default: 'text,images' },
     targets: { type: 'string', default: 'nginx,glimpse' },
-    'glimpse-flags': { type: 'string', default: '', description: 'extra glimpse flags (space-separated), e.g. to try a setting' },
+    'glimpse-flags': {
+      type: 'string',
+      default: '',
+      description: 'extra glimpse flags (space-separated), e.g. to try a setting',
+    },
   },
 });
 const num = (k: keyof typeof args) => Number(args[k]);
 const MODEL = 'zai-org/GLM-4.6V-Flash';
-const QUESTIONS = ['What is in this image?', 'Describe the picture.', 'What colours do you see?', 'Is there any text here?'];
+const QUESTIONS = [
+  'What is in this image?',
+  'Describe the picture.',
+  'What colours do you see?',
+  'Is there any text here?',
+];
 
 /** Distinct small PNGs of noise (deterministic), as data URLs. */
 async function makeImages(n: number): Promise<string[]> {
@@ -53,14 +62,30 @@ async function makeImages(n: number): Promise<string[]> {
   return await Promise.all(
     Array.from({ length: n }, async () => {
       const px = Buffer.alloc(64 * 64 * 3, 0).map(() => rand());
-      const png = await sharp(px, { raw: { width: 64, height: 64, channels: 3 } }).png().toBuffer();
+      const png = await sharp(px, { raw: { width: 64, height: 64, channels: 3 } })
+        .png()
+        .toBuffer();
       return `data:image/png;base64,${png.toString('base64')}`;
     }),
   );
 }
 
 async function startReplicas(): Promise<{ child: ChildProcess; urls: string[] }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./replica-sim.ts', import.meta.url)), '--replicas', args.replicas, '--max-num-seqs', args['max-num-seqs'], '--image-cache-size', args['image-cache-size']], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      fileURLToPath(new URL('./replica-sim.ts', import.meta.url)),
+      '--replicas',
+      args.replicas,
+      '--max-num-seqs',
+      args['max-num-seqs'],
+      '--image-cache-size',
+      args['image-cache-size'],
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   let out = '';
   for await (const c of child.stdout) {
     out += c;
@@ -109,10 +134,13 @@ function sampleGauges(urls: string[]): { stop(): Promise<Gauges> } {
   let maxWaiting = 0;
   let n = 0;
   let stopped = false;
-  const value = (text: string, name: string) => Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+  const value = (text: string, name: string) =>
+    Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
   const loop = (async () => {
     while (!stopped) {
-      const texts = await Promise.all(bases.map((b) => request(b + '/metrics', { dispatcher }).then((r) => r.body.text())));
+      const texts = await Promise.all(
+        bases.map((b) => request(b + '/metrics', { dispatcher }).then((r) => r.body.text())),
+      );
       for (const t of texts) {
         const w = value(t, 'vllm:num_requests_waiting');
         running += value(t, 'vllm:num_requests_running');
@@ -170,12 +198,22 @@ async function runOne(scenario: string, target: string, images: string[]): Promi
   } else {
     const extra = args['glimpse-flags'].split(' ').filter(Boolean);
     let g = await startGlimpse(['--engine', 'upstream', '--upstream', urls.join(','), ...extra]);
-    const served = ((await (await fetch(g.url + '/v1/models')).json()) as { data: Array<{ id: string }> }).data.map((m) => m.id);
+    const served = ((await (await fetch(g.url + '/v1/models')).json()) as { data: Array<{ id: string }> }).data.map(
+      (m) => m.id,
+    );
     if (!served.includes(MODEL)) {
       // The model the replicas serve is not served under its name: no discovery. Pin it and go on.
       note = `no model discovery (served ${JSON.stringify(served)}); ran with --upstream-model`;
       await g.stop();
-      g = await startGlimpse(['--engine', 'upstream', '--upstream', urls.join(','), '--upstream-model', MODEL, ...extra]);
+      g = await startGlimpse([
+        '--engine',
+        'upstream',
+        '--upstream',
+        urls.join(','),
+        '--upstream-model',
+        MODEL,
+        ...extra,
+      ]);
     }
     base = g.url;
     stopProxy = g.stop;
@@ -185,11 +223,22 @@ async function runOne(scenario: string, target: string, images: string[]): Promi
   const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) / 0x1000000;
   const bodyFor = () => {
     const question = QUESTIONS[i++ % QUESTIONS.length];
-    const content = scenario === 'images' ? [{ type: 'text', text: question }, { type: 'image_url', image_url: { url: images[Math.floor(rand() * images.length)] } }] : question;
+    const content =
+      scenario === 'images'
+        ? [
+            { type: 'text', text: question },
+            { type: 'image_url', image_url: { url: images[Math.floor(rand() * images.length)] } },
+          ]
+        : question;
     return JSON.stringify({ model: MODEL, stream: true, temperature: 0.8, messages: [{ role: 'user', content }] });
   };
   const sampler = sampleGauges(urls);
-  const answers: Answer[] = await closedLoop(base + '/v1/chat/completions', bodyFor, { clients: num('clients'), seconds: num('seconds'), maxRequests: num('max-requests'), stream: true });
+  const answers: Answer[] = await closedLoop(base + '/v1/chat/completions', bodyFor, {
+    clients: num('clients'),
+    seconds: num('seconds'),
+    maxRequests: num('max-requests'),
+    stream: true,
+  });
   const gauges = await sampler.stop();
   const imageHitRate = await cacheHitRate(urls);
   await stopProxy();
@@ -198,7 +247,9 @@ async function runOne(scenario: string, target: string, images: string[]): Promi
   const ok = answers.filter((a) => a.ok);
   const lat = ok.map((a) => a.ms);
   return {
-    scenario, target, note,
+    scenario,
+    target,
+    note,
     answers: ok.length,
     failed: answers.length - ok.length,
     answersPerSecond: throughput(answers),
@@ -228,12 +279,37 @@ async function main(): Promise<void> {
     const g = rows.find((r) => r.scenario === s && r.target === 'glimpse');
     return n && g ? g[key] / n[key] : NaN;
   };
-  console.log(`pool: ${args.replicas} simulated vLLM replicas x ${args['max-num-seqs']} seqs, ${args.clients} clients closed loop, ${args.seconds} s per run; ` +
-    `${args.images} images, ${args['image-cache-size']} cached per replica; load average ${load0.toFixed(2)} at start`);
+  console.log(
+    `pool: ${args.replicas} simulated vLLM replicas x ${args['max-num-seqs']} seqs, ${args.clients} clients closed loop, ${args.seconds} s per run; ` +
+      `${args.images} images, ${args['image-cache-size']} cached per replica; load average ${load0.toFixed(2)} at start`,
+  );
   printTable(
-    ['scenario', 'target', 'answers/s', 'p50 ms', 'p99 ms', 'ttft p50', 'failed', 'replica running', 'replica waiting', 'max waiting', 'image hits'],
-    rows.map((r) => [r.scenario, r.target, r.answersPerSecond.toFixed(1), r.p50Ms.toFixed(0), r.p99Ms.toFixed(0), r.ttftP50Ms.toFixed(0), String(r.failed),
-      r.gauges.meanRunning.toFixed(2), r.gauges.meanWaiting.toFixed(2), String(r.gauges.maxWaiting), Number.isFinite(r.imageHitRate) ? `${(r.imageHitRate * 100).toFixed(0)}%` : '-']),
+    [
+      'scenario',
+      'target',
+      'answers/s',
+      'p50 ms',
+      'p99 ms',
+      'ttft p50',
+      'failed',
+      'replica running',
+      'replica waiting',
+      'max waiting',
+      'image hits',
+    ],
+    rows.map((r) => [
+      r.scenario,
+      r.target,
+      r.answersPerSecond.toFixed(1),
+      r.p50Ms.toFixed(0),
+      r.p99Ms.toFixed(0),
+      r.ttftP50Ms.toFixed(0),
+      String(r.failed),
+      r.gauges.meanRunning.toFixed(2),
+      r.gauges.meanWaiting.toFixed(2),
+      String(r.gauges.maxWaiting),
+      Number.isFinite(r.imageHitRate) ? `${(r.imageHitRate * 100).toFixed(0)}%` : '-',
+    ]),
   );
   const verdict = {
     textThroughputVsNginx: ratio('text', 'answersPerSecond'),
@@ -241,8 +317,10 @@ async function main(): Promise<void> {
     imagesThroughputVsNginx: ratio('images', 'answersPerSecond'),
     glimpseMeanWaiting: Math.max(...rows.filter((r) => r.target === 'glimpse').map((r) => r.gauges.meanWaiting)),
   };
-  console.log(`glimpse / nginx: text ${verdict.textThroughputVsNginx.toFixed(2)}x answers/s (target >= 0.95), p99 ${verdict.textP99VsNginx.toFixed(2)}x (target <= 1); ` +
-    `images ${verdict.imagesThroughputVsNginx.toFixed(2)}x (target >= 1.2); replicas' mean waiting under glimpse ${verdict.glimpseMeanWaiting.toFixed(2)} (target <= 1)`);
+  console.log(
+    `glimpse / nginx: text ${verdict.textThroughputVsNginx.toFixed(2)}x answers/s (target >= 0.95), p99 ${verdict.textP99VsNginx.toFixed(2)}x (target <= 1); ` +
+      `images ${verdict.imagesThroughputVsNginx.toFixed(2)}x (target >= 1.2); replicas' mean waiting under glimpse ${verdict.glimpseMeanWaiting.toFixed(2)} (target <= 1)`,
+  );
   for (const r of rows) if (r.note) console.log(`  ${r.scenario}/${r.target}: ${r.note}`);
   mkdirSync(new URL('../results/', import.meta.url), { recursive: true });
   const out = fileURLToPath(new URL(`../results/pool-${Date.now()}.json`, import.meta.url));

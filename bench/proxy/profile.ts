@@ -31,7 +31,9 @@ function place(url: string): string {
 export function summarizeProfile(dir: string, skipMs = 0, topN = 20): ProfileSummary {
   // One file per thread; the main thread (which serves every request) is the one with the most samples.
   type Profile = { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] };
-  const all = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => ({ f, p: JSON.parse(readFileSync(join(dir, f), 'utf8')) as Profile }));
+  const all = readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => ({ f, p: JSON.parse(readFileSync(join(dir, f), 'utf8')) as Profile }));
   if (!all.length) throw new Error(`no .cpuprofile in ${dir} (did the process exit cleanly?)`);
   const { f: file, p: prof } = all.sort((a, b) => b.p.samples.length - a.p.samples.length)[0];
   const byId = new Map(prof.nodes.map((n) => [n.id, n]));
@@ -54,10 +56,16 @@ export function summarizeProfile(dir: string, skipMs = 0, topN = 20): ProfileSum
   return {
     file: join(dir, file),
     totalMs: busy / 1000,
-    top: [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, topN).map(([k, us]) => {
-      const [name, where] = k.split('\t');
-      return { name: name, where: where, percent: pctOf(us) };
-    }),
-    byFile: [...files.entries()].sort((a, b) => b[1] - a[1]).slice(0, topN).map(([where, us]) => ({ where, percent: pctOf(us) })),
+    top: [...self.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, topN)
+      .map(([k, us]) => {
+        const [name, where] = k.split('\t');
+        return { name: name, where: where, percent: pctOf(us) };
+      }),
+    byFile: [...files.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, topN)
+      .map(([where, us]) => ({ where, percent: pctOf(us) })),
   };
 }

@@ -21,7 +21,15 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { buildGlimpse, closedLoop, pct, printTable, startGlimpse, throughput, type RunningProcess } from '../harness.js';
+import {
+  buildGlimpse,
+  closedLoop,
+  pct,
+  printTable,
+  startGlimpse,
+  throughput,
+  type RunningProcess,
+} from '../harness.js';
 import { startNginxWith } from '../nginx.js';
 import { freePort, sleep } from '../util.js';
 import { summarizeProfile } from './profile.js';
@@ -34,15 +42,36 @@ const { values: args } = parseArgs({
     targets: { type: 'string', default: 'direct,nginx,fastapi,glimpse,glimpse-workers-2' },
     modes: { type: 'string', default: 'json,stream' },
     profile: { type: 'boolean', default: false },
-    'baseline-bin': { type: 'string', description: "another build's bin/glimpse.js, measured as target glimpse-baseline (e.g. a worktree of an older commit)" },
+    'baseline-bin': {
+      type: 'string',
+      description:
+        "another build's bin/glimpse.js, measured as target glimpse-baseline (e.g. a worktree of an older commit)",
+    },
   },
 });
 const MODEL = 'zai-org/GLM-4.6V-Flash';
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const python = process.env.PYTHON ?? (spawnSync('test', ['-x', `${root}bench/tmp/venv/bin/python`]).status === 0 ? `${root}bench/tmp/venv/bin/python` : 'python3');
+const python =
+  process.env.PYTHON ??
+  (spawnSync('test', ['-x', `${root}bench/tmp/venv/bin/python`]).status === 0
+    ? `${root}bench/tmp/venv/bin/python`
+    : 'python3');
 
 async function startUpstream(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../pool/replica-sim.ts', import.meta.url)), '--replicas', '1', '--zero-latency', '--answer-tokens', '16'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      fileURLToPath(new URL('../pool/replica-sim.ts', import.meta.url)),
+      '--replicas',
+      '1',
+      '--zero-latency',
+      '--answer-tokens',
+      '16',
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   let out = '';
   for await (const c of child.stdout) {
     out += c;
@@ -55,14 +84,34 @@ async function startFastapi(upstream: string): Promise<RunningProcess | string> 
   const probe = spawnSync(python, ['-c', 'import fastapi, uvicorn, httpx']);
   if (probe.status !== 0) return `skipped: ${python} lacks fastapi, uvicorn or httpx`;
   const port = await freePort();
-  const child = spawn(python, ['-m', 'uvicorn', 'fastapi_proxy:app', '--host', '127.0.0.1', '--port', String(port), '--no-access-log', '--log-level', 'warning'], {
-    cwd: fileURLToPath(new URL('.', import.meta.url)),
-    env: { ...process.env, UPSTREAM: upstream },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const child = spawn(
+    python,
+    [
+      '-m',
+      'uvicorn',
+      'fastapi_proxy:app',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--no-access-log',
+      '--log-level',
+      'warning',
+    ],
+    {
+      cwd: fileURLToPath(new URL('.', import.meta.url)),
+      env: { ...process.env, UPSTREAM: upstream },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 200; i++) {
-    if (await fetch(url + '/health').then((r) => r.ok, () => false)) {
+    if (
+      await fetch(url + '/health').then(
+        (r) => r.ok,
+        () => false,
+      )
+    ) {
       return { url, pid: child.pid!, stop: async () => void (child.kill('SIGTERM'), await once(child, 'exit')) };
     }
     await sleep(50);
@@ -85,11 +134,18 @@ async function startNginx(upstream: string): Promise<RunningProcess> {
 
 /** Does this glimpse have a --workers flag (N server processes on one port)? */
 function hasWorkersFlag(): boolean {
-  const help = spawnSync(process.execPath, ['--import', 'tsx', `${root}src/cli/main.ts`, 'serve', '--help'], { cwd: root, encoding: 'utf8' });
+  const help = spawnSync(process.execPath, ['--import', 'tsx', `${root}src/cli/main.ts`, 'serve', '--help'], {
+    cwd: root,
+    encoding: 'utf8',
+  });
   return /(^|\s)--workers\s/m.test(help.stdout + help.stderr);
 }
 
-async function startTarget(target: string, upstream: string, nodeFlags: string[] = []): Promise<RunningProcess | string> {
+async function startTarget(
+  target: string,
+  upstream: string,
+  nodeFlags: string[] = [],
+): Promise<RunningProcess | string> {
   const glimpseFlags = ['--engine', 'upstream', '--upstream', upstream, '--upstream-model', MODEL];
   switch (target) {
     case 'direct':
@@ -101,9 +157,13 @@ async function startTarget(target: string, upstream: string, nodeFlags: string[]
     case 'glimpse':
       return await startGlimpse(glimpseFlags, { nodeFlags });
     case 'glimpse-baseline':
-      return args['baseline-bin'] ? await startGlimpse(glimpseFlags, { bin: args['baseline-bin'] }) : 'skipped: no --baseline-bin';
+      return args['baseline-bin']
+        ? await startGlimpse(glimpseFlags, { bin: args['baseline-bin'] })
+        : 'skipped: no --baseline-bin';
     case 'glimpse-workers-2':
-      return hasWorkersFlag() ? await startGlimpse([...glimpseFlags, '--workers', '2']) : 'pending: glimpse serve has no --workers flag yet';
+      return hasWorkersFlag()
+        ? await startGlimpse([...glimpseFlags, '--workers', '2'])
+        : 'pending: glimpse serve has no --workers flag yet';
     default:
       throw new Error(`unknown target ${target}`);
   }
@@ -120,16 +180,35 @@ interface Cell {
   firstError?: string;
 }
 
-const bodyJson = (stream: boolean) => JSON.stringify({ model: MODEL, stream, temperature: 0.8, max_tokens: 16, messages: [{ role: 'user', content: 'Say something short.' }] });
+const bodyJson = (stream: boolean) =>
+  JSON.stringify({
+    model: MODEL,
+    stream,
+    temperature: 0.8,
+    max_tokens: 16,
+    messages: [{ role: 'user', content: 'Say something short.' }],
+  });
 
 async function measure(url: string, target: string, mode: string, connections: number): Promise<Cell> {
   const stream = mode === 'stream';
   const body = bodyJson(stream);
   const loop = { clients: connections, stream, maxRequests: Number(args['max-requests']) };
   await closedLoop(url + '/v1/chat/completions', () => body, { ...loop, seconds: 1 }); // warm up connections and JIT
-  const answers = await closedLoop(url + '/v1/chat/completions', () => body, { ...loop, seconds: Number(args.seconds) });
+  const answers = await closedLoop(url + '/v1/chat/completions', () => body, {
+    ...loop,
+    seconds: Number(args.seconds),
+  });
   const ok = answers.filter((a) => a.ok).map((a) => a.ms);
-  return { target, mode, connections, answersPerSecond: throughput(answers), p50Ms: pct(ok, 50), p99Ms: pct(ok, 99), failed: answers.length - ok.length, firstError: answers.find((a) => !a.ok)?.error };
+  return {
+    target,
+    mode,
+    connections,
+    answersPerSecond: throughput(answers),
+    p50Ms: pct(ok, 50),
+    p99Ms: pct(ok, 99),
+    failed: answers.length - ok.length,
+    firstError: answers.find((a) => !a.ok)?.error,
+  };
 }
 
 async function profileGlimpse(upstream: string): Promise<ReturnType<typeof summarizeProfile>> {
@@ -160,30 +239,52 @@ async function main(): Promise<void> {
         for (const c of args.connections.split(',').map(Number)) {
           const cell = await measure(t.url, target, mode, c);
           cells.push(cell);
-          console.error(`${target} ${mode} x${c}: ${cell.answersPerSecond.toFixed(0)}/s p50 ${cell.p50Ms.toFixed(2)} ms`);
+          console.error(
+            `${target} ${mode} x${c}: ${cell.answersPerSecond.toFixed(0)}/s p50 ${cell.p50Ms.toFixed(2)} ms`,
+          );
         }
       await t.stop();
     }
     const profile = args.profile ? await profileGlimpse(upstream) : undefined;
-    const direct = (mode: string, c: number) => cells.find((x) => x.target === 'direct' && x.mode === mode && x.connections === c);
-    console.log(`proxy: zero-latency upstream (16 tokens), closed loop, ${args.seconds} s per cell; load average ${load0.toFixed(2)} at start`);
+    const direct = (mode: string, c: number) =>
+      cells.find((x) => x.target === 'direct' && x.mode === mode && x.connections === c);
+    console.log(
+      `proxy: zero-latency upstream (16 tokens), closed loop, ${args.seconds} s per cell; load average ${load0.toFixed(2)} at start`,
+    );
     printTable(
       ['target', 'mode', 'conns', 'answers/s', 'p50 ms', 'p99 ms', 'added p50 ms', 'failed'],
-      cells.map((x) => [x.target, x.mode, String(x.connections), x.answersPerSecond.toFixed(0), x.p50Ms.toFixed(2), x.p99Ms.toFixed(2),
-        x.target === 'direct' ? '-' : (x.p50Ms - (direct(x.mode, x.connections)?.p50Ms ?? NaN)).toFixed(2), String(x.failed)]),
+      cells.map((x) => [
+        x.target,
+        x.mode,
+        String(x.connections),
+        x.answersPerSecond.toFixed(0),
+        x.p50Ms.toFixed(2),
+        x.p99Ms.toFixed(2),
+        x.target === 'direct' ? '-' : (x.p50Ms - (direct(x.mode, x.connections)?.p50Ms ?? NaN)).toFixed(2),
+        String(x.failed),
+      ]),
     );
     for (const [t, n] of Object.entries(notes)) console.log(`  ${t}: ${n}`);
-    for (const x of cells) if (x.failed) console.log(`  ${x.target} ${x.mode} x${x.connections}: first failure ${x.firstError}`);
-    const rate = (t: string, mode: string, c: number) => cells.find((x) => x.target === t && x.mode === mode && x.connections === c)?.answersPerSecond ?? NaN;
+    for (const x of cells)
+      if (x.failed) console.log(`  ${x.target} ${x.mode} x${x.connections}: first failure ${x.firstError}`);
+    const rate = (t: string, mode: string, c: number) =>
+      cells.find((x) => x.target === t && x.mode === mode && x.connections === c)?.answersPerSecond ?? NaN;
     const verdict = Object.fromEntries(
-      args.modes.split(',').map((mode) => [mode, {
-        glimpseVsFastapi32: rate('glimpse', mode, 32) / rate('fastapi', mode, 32),
-        addedP50Ms1: (cells.find((x) => x.target === 'glimpse' && x.mode === mode && x.connections === 1)?.p50Ms ?? NaN) - (direct(mode, 1)?.p50Ms ?? NaN),
-        workers2VsOne32: rate('glimpse-workers-2', mode, 32) / rate('glimpse', mode, 32),
-      }]),
+      args.modes.split(',').map((mode) => [
+        mode,
+        {
+          glimpseVsFastapi32: rate('glimpse', mode, 32) / rate('fastapi', mode, 32),
+          addedP50Ms1:
+            (cells.find((x) => x.target === 'glimpse' && x.mode === mode && x.connections === 1)?.p50Ms ?? NaN) -
+            (direct(mode, 1)?.p50Ms ?? NaN),
+          workers2VsOne32: rate('glimpse-workers-2', mode, 32) / rate('glimpse', mode, 32),
+        },
+      ]),
     );
     for (const [mode, v] of Object.entries(verdict))
-      console.log(`${mode}: glimpse ${v.glimpseVsFastapi32.toFixed(2)}x FastAPI at 32 (target >= 5), added p50 at 1 ${v.addedP50Ms1.toFixed(2)} ms (target <= 0.3), --workers 2 ${Number.isFinite(v.workers2VsOne32) ? v.workers2VsOne32.toFixed(2) + 'x' : notes['glimpse-workers-2'] ?? '-'} (target >= 1.6)`);
+      console.log(
+        `${mode}: glimpse ${v.glimpseVsFastapi32.toFixed(2)}x FastAPI at 32 (target >= 5), added p50 at 1 ${v.addedP50Ms1.toFixed(2)} ms (target <= 0.3), --workers 2 ${Number.isFinite(v.workers2VsOne32) ? v.workers2VsOne32.toFixed(2) + 'x' : (notes['glimpse-workers-2'] ?? '-')} (target >= 1.6)`,
+      );
     if (profile) {
       console.log(`glimpse CPU profile (${profile.file}, ${profile.totalMs.toFixed(0)} ms sampled): top self time`);
       for (const f of profile.top) console.log(`  ${f.percent.toFixed(1).padStart(5)} %  ${f.name}  ${f.where}`);
@@ -192,7 +293,14 @@ async function main(): Promise<void> {
     }
     mkdirSync(new URL('../results/', import.meta.url), { recursive: true });
     const out = fileURLToPath(new URL(`../results/proxy-${Date.now()}.json`, import.meta.url));
-    writeFileSync(out, JSON.stringify({ when: new Date().toISOString(), loadAverageAtStart: load0, config: args, cells, notes, verdict, profile }, null, 2));
+    writeFileSync(
+      out,
+      JSON.stringify(
+        { when: new Date().toISOString(), loadAverageAtStart: load0, config: args, cells, notes, verdict, profile },
+        null,
+        2,
+      ),
+    );
     console.log(`wrote ${out}`);
   } finally {
     up.kill('SIGTERM');

@@ -44,7 +44,16 @@ export function weight(g: GraphBuilder, rand: Rand, name: string, dims: number[]
 }
 
 /** x @ W for a [in, out] weight: float MatMul, or the dynamic-quantization pattern. `output` names the result (a graph output). */
-export function linear(g: GraphBuilder, rand: Rand, x: string, name: string, dims: [number, number], scale: number | undefined, quantize: boolean | undefined, output?: string): string {
+export function linear(
+  g: GraphBuilder,
+  rand: Rand,
+  x: string,
+  name: string,
+  dims: [number, number],
+  scale: number | undefined,
+  quantize: boolean | undefined,
+  output?: string,
+): string {
   const outs = output ? [output] : undefined;
   if (!quantize) return g.op('MatMul', [x, weight(g, rand, name, dims, scale)], {}, outs);
   const w = int8Weight(g, rand, name, dims, scale ?? 1 / Math.sqrt(dims[0]));
@@ -117,10 +126,18 @@ export function buildVisionEncoder(dims: TinyDims, rand: Rand): Uint8Array {
   // Padding tiles (mask all false) must not leak values: zero their pixels before encoding.
   const keep = g.op('Cast', [g.op('Reshape', [pmask, g.ints([-1, 1, S, S])])], { to: FLOAT });
   const masked = g.op('Mul', [flat, keep]);
-  const conv = g.op('Conv', [masked, weight(g, rand, 'patch.weight', [D, 3, P, P], 1 / Math.sqrt(3 * P * P)), g.floatInit('patch.bias', [D], new Float32Array(D))], {
-    kernel_shape: [P, P],
-    strides: [P, P],
-  });
+  const conv = g.op(
+    'Conv',
+    [
+      masked,
+      weight(g, rand, 'patch.weight', [D, 3, P, P], 1 / Math.sqrt(3 * P * P)),
+      g.floatInit('patch.bias', [D], new Float32Array(D)),
+    ],
+    {
+      kernel_shape: [P, P],
+      strides: [P, P],
+    },
+  );
   const seq = g.op('Transpose', [g.op('Reshape', [conv, g.ints([0, D, patches])])], { perm: [0, 2, 1] });
   let h = g.op('Add', [seq, weight(g, rand, 'pos.weight', [patches, D], 0.02)]);
 
@@ -130,19 +147,33 @@ export function buildVisionEncoder(dims: TinyDims, rand: Rand): Uint8Array {
   const qz = dims.quantize;
   for (let l = 0; l < VL; l++) {
     const p = VL === 1 ? '' : `b${l}.`;
-    const ln1 = g.op('LayerNormalization', [h, ones(g, `${p}ln1.w`, D), g.floatInit(`${p}ln1.b`, [D], new Float32Array(D))], { axis: -1, epsilon: { f: 1e-6 } });
+    const ln1 = g.op(
+      'LayerNormalization',
+      [h, ones(g, `${p}ln1.w`, D), g.floatInit(`${p}ln1.b`, [D], new Float32Array(D))],
+      { axis: -1, epsilon: { f: 1e-6 } },
+    );
     const q = splitHeads(g, linear(g, rand, ln1, `${p}v.q`, [D, D], undefined, qz), VH, D / VH);
     const k = splitHeads(g, linear(g, rand, ln1, `${p}v.k`, [D, D], undefined, qz), VH, D / VH);
     const v = splitHeads(g, linear(g, rand, ln1, `${p}v.v`, [D, D], undefined, qz), VH, D / VH);
-    const scores = g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]), g.scalar(1 / Math.sqrt(D / VH))]);
+    const scores = g.op('Mul', [
+      g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]),
+      g.scalar(1 / Math.sqrt(D / VH)),
+    ]);
     const attn = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), v]);
     h = g.op('Add', [h, linear(g, rand, mergeHeads(g, attn, D), `${p}v.o`, [D, D], undefined, qz)]);
-    const ln2 = g.op('LayerNormalization', [h, ones(g, `${p}ln2.w`, D), g.floatInit(`${p}ln2.b`, [D], new Float32Array(D))], { axis: -1, epsilon: { f: 1e-6 } });
+    const ln2 = g.op(
+      'LayerNormalization',
+      [h, ones(g, `${p}ln2.w`, D), g.floatInit(`${p}ln2.b`, [D], new Float32Array(D))],
+      { axis: -1, epsilon: { f: 1e-6 } },
+    );
     const up = linear(g, rand, ln2, `${p}v.fc1`, [D, VI], undefined, qz);
     const act = g.op('Mul', [up, g.op('Sigmoid', [g.op('Mul', [up, g.scalar(1.702)])])]); // quick GELU
     h = g.op('Add', [h, linear(g, rand, act, `${p}v.fc2`, [VI, D], undefined, qz)]);
   }
-  h = g.op('LayerNormalization', [h, ones(g, 'post.w', D), g.floatInit('post.b', [D], new Float32Array(D))], { axis: -1, epsilon: { f: 1e-6 } });
+  h = g.op('LayerNormalization', [h, ones(g, 'post.w', D), g.floatInit('post.b', [D], new Float32Array(D))], {
+    axis: -1,
+    epsilon: { f: 1e-6 },
+  });
 
   // Idefics3 connector: pixel shuffle (each FxF block of neighbouring patches becomes one token), then a projection.
   const g6 = g.op('Reshape', [h, g.ints([-1, grid / F, F, grid / F, F, D])]);
@@ -215,7 +246,10 @@ export function buildDecoder(dims: TinyDims, rand: Rand): Uint8Array {
     const v = splitHeads(g, linear(g, rand, xn, `l${l}.v`, [H, NH * HD], undefined, qz), NH, HD);
     const kAll = g.op('Concat', [past[l]![0], k], { axis: 2 }, [`present.${l}.key`]);
     const vAll = g.op('Concat', [past[l]![1], v], { axis: 2 }, [`present.${l}.value`]);
-    const scores = g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [kAll], { perm: [0, 1, 3, 2] })]), g.scalar(1 / Math.sqrt(HD))]);
+    const scores = g.op('Mul', [
+      g.op('MatMul', [q, g.op('Transpose', [kAll], { perm: [0, 1, 3, 2] })]),
+      g.scalar(1 / Math.sqrt(HD)),
+    ]);
     const probs = g.op('Softmax', [g.op('Where', [allowed, scores, negBig])], { axis: -1 });
     const attn = mergeHeads(g, g.op('MatMul', [probs, vAll]), NH * HD);
     h = g.op('Add', [h, linear(g, rand, attn, `l${l}.o`, [NH * HD, H], undefined, qz)]);

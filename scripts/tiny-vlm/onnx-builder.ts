@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
 // onnx-proto ships CommonJS generated from onnx.proto.
- 
+
 const { onnx } = require('onnx-proto') as typeof import('onnx-proto');
 
 export const FLOAT = 1;
@@ -43,7 +43,12 @@ export class GraphBuilder {
   }
 
   floatInit(name: string, dims: number[], data: Float32Array): string {
-    this.inits.push({ name, dataType: FLOAT, dims, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+    this.inits.push({
+      name,
+      dataType: FLOAT,
+      dims,
+      rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    });
     return name;
   }
 
@@ -90,7 +95,12 @@ export class GraphBuilder {
 function valueInfo(name: string, elemType: number, shape: Dim[]): import('onnx-proto').onnx.IValueInfoProto {
   return {
     name,
-    type: { tensorType: { elemType, shape: { dim: shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+    type: {
+      tensorType: {
+        elemType,
+        shape: { dim: shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
   };
 }
 

@@ -59,7 +59,11 @@ export const SPECIAL_TOKENS = [
  * encoding never produces but decoding can show: a model of a real vocabulary size (its embedding
  * table and LM head) can then stream whatever ids its random weights pick.
  */
-export function buildTokenizer(numMerges: number, padTo = 0, layout: { specials?: readonly string[]; specialsFrom?: number } = {}): TinyTokenizer {
+export function buildTokenizer(
+  numMerges: number,
+  padTo = 0,
+  layout: { specials?: readonly string[]; specialsFrom?: number } = {},
+): TinyTokenizer {
   const byteMap = bytesToUnicode();
   const encoder = new TextEncoder();
   // Word counts over the corpus, each word as a list of byte-level symbols.

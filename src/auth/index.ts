@@ -51,10 +51,12 @@ function readKeysFile(file: string): string {
 
 function keysFrom(entries: string[], fileText: string | undefined): ApiKey[] {
   const all = [...entries];
-  for (const line of fileText?.split(/\r?\n/) ?? []) if (line.trim() && !line.trim().startsWith('#')) all.push(line.trim());
+  for (const line of fileText?.split(/\r?\n/) ?? [])
+    if (line.trim() && !line.trim().startsWith('#')) all.push(line.trim());
   return all.map((entry) => {
     const i = entry.indexOf(':');
-    const [name, secret] = i > 0 ? [entry.slice(0, i), entry.slice(i + 1)] : ['key-' + digest(entry).toString('hex').slice(0, 8), entry];
+    const [name, secret] =
+      i > 0 ? [entry.slice(0, i), entry.slice(i + 1)] : ['key-' + digest(entry).toString('hex').slice(0, 8), entry];
     if (secret.length < 8) throw new Error(`API key '${name}' is shorter than 8 characters.`);
     const parts = /^([^.\s]+)\.([^.\s]+)$/.exec(secret);
     return { name, digest: digest(secret), ...(parts ? { jwt: { id: parts[1]!, secret: parts[2]! } } : {}) };
@@ -89,7 +91,8 @@ export function findKey(keys: ApiKey[], secret: string): ApiKey | undefined {
   return found;
 }
 
-export type ReloadOutcome = { outcome: 'unchanged' | 'reloaded'; keys: number } | { outcome: 'error'; keys: number; error: string };
+export type ReloadOutcome =
+  { outcome: 'unchanged' | 'reloaded'; keys: number } | { outcome: 'error'; keys: number; error: string };
 
 /** The API keys in force: those given as settings plus those in the keys file, re-read on demand or on a timer. */
 export class ApiKeyRing {
@@ -154,7 +157,9 @@ export class ApiKeyRing {
       keys = keysFrom(this.entries, text);
       // The file's own keys, apart from those given as settings: a file that lost all of them is a mistake, not a revocation.
       if (keys.length === this.entries.length && this.keys.length > this.entries.length) {
-        throw new Error(`The API keys file ${this.file} holds no key; keeping the ${this.keys.length - this.entries.length} it had.`);
+        throw new Error(
+          `The API keys file ${this.file} holds no key; keeping the ${this.keys.length - this.entries.length} it had.`,
+        );
       }
     } catch (err) {
       return this.refuse(text, (err as Error).message, quiet);
@@ -199,13 +204,25 @@ export function registerApiKeys(app: FastifyInstance, ring: ApiKeyRing, jwt: Jwt
     const secret = presentedSecret(request);
     let key = secret ? ring.find(secret) : undefined;
     // Not a key itself but a JWT signed from one (Zhipu's SDKs): its own errors say what is wrong with it.
-    if (!key && secret && looksLikeJwt(secret)) key = ring.byJwtId(await verifyKeyJwt(secret, (id) => ring.byJwtId(id)?.jwt?.secret, jwt));
+    if (!key && secret && looksLikeJwt(secret))
+      key = ring.byJwtId(await verifyKeyJwt(secret, (id) => ring.byJwtId(id)?.jwt?.secret, jwt));
     if (!key) {
       reply.header('www-authenticate', 'Bearer realm="glimpse"');
-      throw new GlimpseError('unauthorized', secret ? 'The API key is not valid.' : 'This server needs an API key: send Authorization: Bearer <key>.');
+      throw new GlimpseError(
+        'unauthorized',
+        secret ? 'The API key is not valid.' : 'This server needs an API key: send Authorization: Bearer <key>.',
+      );
     }
     request.keyId = key.name;
   });
 }
 
-export { Quotas, memoryCounter, quotasEnabled, redisCounter, type QuotaCounter, type QuotaLimits, type QuotaSettings } from './quotas.js';
+export {
+  Quotas,
+  memoryCounter,
+  quotasEnabled,
+  redisCounter,
+  type QuotaCounter,
+  type QuotaLimits,
+  type QuotaSettings,
+} from './quotas.js';

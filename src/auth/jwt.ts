@@ -28,10 +28,12 @@ const toMs = (v: number) => (v > 1e14 ? v / 1000 : v > 1e11 ? v : v * 1000);
 function lifetime(payload: Record<string, unknown>): { issuedMs?: number; expiresMs: number } {
   const { exp, timestamp } = payload;
   if (typeof exp !== 'number' || !Number.isFinite(exp)) throw invalid('it has no exp');
-  if (timestamp !== undefined && (typeof timestamp !== 'number' || !Number.isFinite(timestamp))) throw invalid('its timestamp is not a number');
+  if (timestamp !== undefined && (typeof timestamp !== 'number' || !Number.isFinite(timestamp)))
+    throw invalid('its timestamp is not a number');
   const issuedMs = typeof timestamp === 'number' ? toMs(timestamp) : undefined;
   // Zhipu's Node SDK: a microsecond clock plus a lifetime in milliseconds.
-  if (exp > 1e14 && typeof timestamp === 'number' && timestamp > 1e14) return { issuedMs, expiresMs: issuedMs! + (exp - timestamp) };
+  if (exp > 1e14 && typeof timestamp === 'number' && timestamp > 1e14)
+    return { issuedMs, expiresMs: issuedMs! + (exp - timestamp) };
   return { issuedMs, expiresMs: toMs(exp) };
 }
 
@@ -39,7 +41,12 @@ function lifetime(payload: Record<string, unknown>): { issuedMs?: number; expire
  * The id of the key a token was signed with, once it is checked; throws invalid_token or
  * token_expired. `secretOf` gives the secret of an `id.secret` key by its id.
  */
-export async function verifyKeyJwt(token: string, secretOf: (id: string) => string | undefined, settings: JwtSettings, now = Date.now()): Promise<string> {
+export async function verifyKeyJwt(
+  token: string,
+  secretOf: (id: string) => string | undefined,
+  settings: JwtSettings,
+  now = Date.now(),
+): Promise<string> {
   let payload: Record<string, unknown>;
   try {
     payload = decodeJwt(token);
@@ -52,12 +59,15 @@ export async function verifyKeyJwt(token: string, secretOf: (id: string) => stri
   try {
     await compactVerify(token, new TextEncoder().encode(secret), { algorithms: ['HS256'] });
   } catch (err) {
-    throw invalid(err instanceof errors.JWSSignatureVerificationFailed ? 'its signature does not match' : 'it is not an HS256 JWT');
+    throw invalid(
+      err instanceof errors.JWSSignatureVerificationFailed ? 'its signature does not match' : 'it is not an HS256 JWT',
+    );
   }
   const skew = settings.clockSkewSeconds * 1000;
   const { issuedMs, expiresMs } = lifetime(payload);
   if (issuedMs !== undefined && issuedMs > now + skew) throw invalid("it was issued ahead of this server's clock");
-  if (expiresMs - (issuedMs ?? now) > settings.maxLifetimeSeconds * 1000) throw invalid(`it is valid for longer than ${settings.maxLifetimeSeconds} s`);
+  if (expiresMs - (issuedMs ?? now) > settings.maxLifetimeSeconds * 1000)
+    throw invalid(`it is valid for longer than ${settings.maxLifetimeSeconds} s`);
   if (now > expiresMs + skew) throw new GlimpseError('token_expired', 'The API token has expired: sign a new one.');
   return id;
 }

@@ -66,11 +66,20 @@ export function memoryCounter(now: () => number = Date.now): QuotaCounter {
 
 export function redisCounter(url: string, onError: (err: Error) => void, prefix = 'glimpse:quota:'): QuotaCounter {
   // Same stance as the answer cache: a Redis that is down or slow fails fast, never stalls a request.
-  const client = new Redis(url, { enableOfflineQueue: false, commandTimeout: 500, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+  const client = new Redis(url, {
+    enableOfflineQueue: false,
+    commandTimeout: 500,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2000,
+  });
   client.on('error', onError);
   return {
     async add(key, amount, ttlMs) {
-      const res = await client.multi().incrby(prefix + key, amount).pexpire(prefix + key, ttlMs, 'NX').exec();
+      const res = await client
+        .multi()
+        .incrby(prefix + key, amount)
+        .pexpire(prefix + key, ttlMs, 'NX')
+        .exec();
       const [err, value] = res?.[0] ?? [new Error('no reply from Redis'), 0];
       if (err) throw err;
       return Number(value);
@@ -105,7 +114,10 @@ export class Quotas {
 
   limitsFor(keyId: string): QuotaLimits {
     const own = Object.hasOwn(this.settings.byKey, keyId) ? this.settings.byKey[keyId] : undefined;
-    return { requestsPerMinute: own?.requestsPerMinute ?? this.settings.requestsPerMinute, tokensPerMinute: own?.tokensPerMinute ?? this.settings.tokensPerMinute };
+    return {
+      requestsPerMinute: own?.requestsPerMinute ?? this.settings.requestsPerMinute,
+      tokensPerMinute: own?.tokensPerMinute ?? this.settings.tokensPerMinute,
+    };
   }
 
   private window(): { id: number; resetSeconds: number } {
@@ -114,11 +126,22 @@ export class Quotas {
     return { id, resetSeconds: Math.max(1, Math.ceil(((id + 1) * WINDOW_MS - t) / 1000)) };
   }
 
-  private exceeded(keyId: string, what: string, limit: number, setting: string, resetSeconds: number, headers: Record<string, string>): GlimpseError {
-    return new GlimpseError('quota_exceeded', `API key '${keyId}' has used its ${limit} ${what} per minute (${setting}); the next minute starts in ${resetSeconds} s.`, {
-      headers,
-      retryAfterSeconds: resetSeconds,
-    });
+  private exceeded(
+    keyId: string,
+    what: string,
+    limit: number,
+    setting: string,
+    resetSeconds: number,
+    headers: Record<string, string>,
+  ): GlimpseError {
+    return new GlimpseError(
+      'quota_exceeded',
+      `API key '${keyId}' has used its ${limit} ${what} per minute (${setting}); the next minute starts in ${resetSeconds} s.`,
+      {
+        headers,
+        retryAfterSeconds: resetSeconds,
+      },
+    );
   }
 
   /**
@@ -138,12 +161,21 @@ export class Quotas {
       if (limits.tokensPerMinute > 0) {
         const used = await this.counter.get(`t:${keyId}:${id}`);
         stand('tokens', limits.tokensPerMinute, used);
-        if (used >= limits.tokensPerMinute) throw this.exceeded(keyId, 'tokens', limits.tokensPerMinute, 'quotas.tokensPerMinute', resetSeconds, headers);
+        if (used >= limits.tokensPerMinute)
+          throw this.exceeded(keyId, 'tokens', limits.tokensPerMinute, 'quotas.tokensPerMinute', resetSeconds, headers);
       }
       if (limits.requestsPerMinute > 0) {
         const n = await this.counter.add(`r:${keyId}:${id}`, 1, COUNTER_TTL_MS);
         stand('requests', limits.requestsPerMinute, n);
-        if (n > limits.requestsPerMinute) throw this.exceeded(keyId, 'requests', limits.requestsPerMinute, 'quotas.requestsPerMinute', resetSeconds, headers);
+        if (n > limits.requestsPerMinute)
+          throw this.exceeded(
+            keyId,
+            'requests',
+            limits.requestsPerMinute,
+            'quotas.requestsPerMinute',
+            resetSeconds,
+            headers,
+          );
       }
     } catch (err) {
       if (err instanceof GlimpseError) throw err;

@@ -71,7 +71,13 @@ type CacheConfig = Pick<Config, 'cache' | 'redisUrl'>;
 
 function isCachedAnswer(v: unknown): v is CachedAnswer {
   const a = v as CachedAnswer;
-  return typeof a === 'object' && a !== null && typeof a.text === 'string' && typeof a.usage === 'object' && typeof a.finishReason === 'string';
+  return (
+    typeof a === 'object' &&
+    a !== null &&
+    typeof a.text === 'string' &&
+    typeof a.usage === 'object' &&
+    typeof a.finishReason === 'string'
+  );
 }
 
 export function createAnswerCache(config: CacheConfig, opts: AnswerCacheOptions = {}): AnswerCache {
@@ -122,7 +128,8 @@ export function createAnswerCache(config: CacheConfig, opts: AnswerCacheOptions 
       for (const entry of await store.nearList(near.template)) {
         if (entry.phashes.length !== near.phashes.length) continue;
         const distance = Math.max(...entry.phashes.map((h, i) => hammingDistance(h, near.phashes[i]!)));
-        if (distance <= c.nearDuplicateDistance && (!best || distance < best.distance)) best = { key: entry.key, distance };
+        if (distance <= c.nearDuplicateDistance && (!best || distance < best.distance))
+          best = { key: entry.key, distance };
       }
       if (!best) return undefined;
       const answer = await get(best.key);

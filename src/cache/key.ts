@@ -33,10 +33,25 @@ function describe(req: GenerateRequest, imagesAs: 'sha256' | 'slot') {
     thinking: req.thinking ?? null,
     template: req.templateArgs ?? null,
     format: req.toolOptions?.responseFormat ?? null,
-    sampling: { maxTokens: s.maxTokens, temperature: s.temperature, topP: s.topP, seed: s.seed ?? null, stop: s.stop, topK: s.topK ?? null, minP: s.minP ?? null, presence: s.presencePenalty ?? null, frequency: s.frequencyPenalty ?? null, repetition: s.repetitionPenalty ?? null },
+    sampling: {
+      maxTokens: s.maxTokens,
+      temperature: s.temperature,
+      topP: s.topP,
+      seed: s.seed ?? null,
+      stop: s.stop,
+      topK: s.topK ?? null,
+      minP: s.minP ?? null,
+      presence: s.presencePenalty ?? null,
+      frequency: s.frequencyPenalty ?? null,
+      repetition: s.repetitionPenalty ?? null,
+    },
     messages: req.messages.map((m) => ({
       role: m.role,
-      content: m.content.map((p) => (p.type === 'text' ? { t: p.text } : { [p.type === 'video' ? 'v' : 'i']: imagesAs === 'sha256' ? mediaFingerprint(p) : '*' })),
+      content: m.content.map((p) =>
+        p.type === 'text'
+          ? { t: p.text }
+          : { [p.type === 'video' ? 'v' : 'i']: imagesAs === 'sha256' ? mediaFingerprint(p) : '*' },
+      ),
     })),
   };
 }

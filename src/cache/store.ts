@@ -40,7 +40,10 @@ export function memoryStore(opts: { maxBytes: number; ttlSeconds: number }): Ans
     },
     nearList: async (template) => near.get(template) ?? [],
     nearAdd: async (template, entry) => {
-      const list = [entry, ...(near.get(template) ?? []).filter((e) => e.key !== entry.key)].slice(0, NEAR_ENTRIES_PER_TEMPLATE);
+      const list = [entry, ...(near.get(template) ?? []).filter((e) => e.key !== entry.key)].slice(
+        0,
+        NEAR_ENTRIES_PER_TEMPLATE,
+      );
       near.set(template, list);
     },
     ready: async () => true,
@@ -51,7 +54,12 @@ export function memoryStore(opts: { maxBytes: number; ttlSeconds: number }): Ans
   };
 }
 
-export function redisStore(opts: { url: string; ttlSeconds: number; prefix?: string; onError?: (err: Error) => void }): AnswerStore {
+export function redisStore(opts: {
+  url: string;
+  ttlSeconds: number;
+  prefix?: string;
+  onError?: (err: Error) => void;
+}): AnswerStore {
   const prefix = opts.prefix ?? 'glimpse:cache:';
   const client = new Redis(opts.url, {
     // A slow or absent Redis must cost a request a cache miss, not a stall: while disconnected,
@@ -83,7 +91,10 @@ export function redisStore(opts: { url: string; ttlSeconds: number; prefix?: str
     },
     nearAdd: async (template, entry) => {
       const k = prefix + template;
-      const multi = client.multi().lpush(k, JSON.stringify(entry)).ltrim(k, 0, NEAR_ENTRIES_PER_TEMPLATE - 1);
+      const multi = client
+        .multi()
+        .lpush(k, JSON.stringify(entry))
+        .ltrim(k, 0, NEAR_ENTRIES_PER_TEMPLATE - 1);
       if (ttl > 0) multi.expire(k, ttl);
       await multi.exec();
     },

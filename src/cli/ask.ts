@@ -2,7 +2,13 @@ import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parseSseData } from '../engines/upstream/sse-parse.js';
 
-const MIME_BY_EXT: Record<string, string> = { '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.png': 'image/png', '.webp': 'image/webp', '.gif': 'image/gif' };
+const MIME_BY_EXT: Record<string, string> = {
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.png': 'image/png',
+  '.webp': 'image/webp',
+  '.gif': 'image/gif',
+};
 
 /** An http(s) URL as it is; a local file as a data URL. Throws when the file cannot be read. */
 export async function imageUrl(image: string): Promise<string> {
@@ -11,7 +17,14 @@ export async function imageUrl(image: string): Promise<string> {
   return `data:${MIME_BY_EXT[extname(image).toLowerCase()] ?? 'application/octet-stream'};base64,${data.toString('base64')}`;
 }
 
-export async function askCommand(opts: { image: string; prompt: string; server: string; apiKey?: string; model?: string; maxTokens?: number }): Promise<number> {
+export async function askCommand(opts: {
+  image: string;
+  prompt: string;
+  server: string;
+  apiKey?: string;
+  model?: string;
+  maxTokens?: number;
+}): Promise<number> {
   let url: string;
   try {
     url = await imageUrl(opts.image);
@@ -23,7 +36,15 @@ export async function askCommand(opts: { image: string; prompt: string; server: 
     ...(opts.model ? { model: opts.model } : {}),
     stream: true,
     ...(opts.maxTokens ? { max_tokens: opts.maxTokens } : {}),
-    messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url } }, { type: 'text', text: opts.prompt }] }],
+    messages: [
+      {
+        role: 'user',
+        content: [
+          { type: 'image_url', image_url: { url } },
+          { type: 'text', text: opts.prompt },
+        ],
+      },
+    ],
   };
   const ac = new AbortController();
   process.once('SIGINT', () => ac.abort());
@@ -31,12 +52,17 @@ export async function askCommand(opts: { image: string; prompt: string; server: 
   try {
     res = await fetch(new URL('/v1/chat/completions', opts.server), {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...(opts.apiKey ? { authorization: `Bearer ${opts.apiKey}` } : {}) },
+      headers: {
+        'content-type': 'application/json',
+        ...(opts.apiKey ? { authorization: `Bearer ${opts.apiKey}` } : {}),
+      },
       body: JSON.stringify(body),
       signal: ac.signal,
     });
   } catch (err) {
-    process.stderr.write(`glimpse ask: cannot reach ${opts.server}: ${(err as Error).cause ?? (err as Error).message}\n`);
+    process.stderr.write(
+      `glimpse ask: cannot reach ${opts.server}: ${(err as Error).cause ?? (err as Error).message}\n`,
+    );
     return 1;
   }
   if (!res.ok || !res.body) {
@@ -55,7 +81,10 @@ export async function askCommand(opts: { image: string; prompt: string; server: 
   try {
     for await (const data of parseSseData(res.body as unknown as AsyncIterable<Uint8Array>)) {
       if (data === '[DONE]') break;
-      const chunk = JSON.parse(data) as { error?: { message: string; code: string }; choices?: Array<{ delta?: { content?: string; reasoning_content?: string } }> };
+      const chunk = JSON.parse(data) as {
+        error?: { message: string; code: string };
+        choices?: Array<{ delta?: { content?: string; reasoning_content?: string } }>;
+      };
       if (chunk.error) {
         process.stdout.write('\n');
         process.stderr.write(`glimpse ask: ${chunk.error.message} (${chunk.error.code})\n`);

@@ -36,8 +36,10 @@ function readInput(path: string): Work[] {
       if (!line || line.startsWith('#')) return;
       if (line.startsWith('{')) {
         const o = JSON.parse(line) as { custom_id?: unknown; url?: unknown; body?: unknown };
-        if (typeof o.custom_id !== 'string' || typeof o.body !== 'object' || o.body === null) throw new Error(`line ${i + 1}: a JSON line needs custom_id and body (an OpenAI batch line)`);
-        if (o.url !== undefined && o.url !== '/v1/chat/completions') throw new Error(`line ${i + 1}: url ${String(o.url)} is not supported (only /v1/chat/completions)`);
+        if (typeof o.custom_id !== 'string' || typeof o.body !== 'object' || o.body === null)
+          throw new Error(`line ${i + 1}: a JSON line needs custom_id and body (an OpenAI batch line)`);
+        if (o.url !== undefined && o.url !== '/v1/chat/completions')
+          throw new Error(`line ${i + 1}: url ${String(o.url)} is not supported (only /v1/chat/completions)`);
         out.push({ custom_id: o.custom_id, body: o.body as Record<string, unknown> });
       } else {
         const m = /^(\S+)\s+(.+)$/.exec(line);
@@ -66,10 +68,25 @@ function answered(path: string): Set<string> {
 async function requestBody(w: Work): Promise<Record<string, unknown>> {
   if (!('image' in w.body && 'prompt' in w.body)) return { ...w.body, stream: false };
   const b = w.body as { image: string; prompt: string };
-  return { messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: await imageUrl(b.image) } }, { type: 'text', text: b.prompt }] }] };
+  return {
+    messages: [
+      {
+        role: 'user',
+        content: [
+          { type: 'image_url', image_url: { url: await imageUrl(b.image) } },
+          { type: 'text', text: b.prompt },
+        ],
+      },
+    ],
+  };
 }
 
-const seconds = (s: number) => (s >= 3600 ? `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m` : s >= 60 ? `${Math.floor(s / 60)}m${Math.round(s % 60)}s` : `${Math.round(s)}s`);
+const seconds = (s: number) =>
+  s >= 3600
+    ? `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`
+    : s >= 60
+      ? `${Math.floor(s / 60)}m${Math.round(s % 60)}s`
+      : `${Math.round(s)}s`;
 
 /** A one-line progress bar on a terminal; a line every few seconds elsewhere. */
 function progress(total: number) {
@@ -100,12 +117,18 @@ export async function batchCommand(opts: BatchOptions): Promise<number> {
   }
   const skip = answered(output);
   const todo = work.filter((w) => !skip.has(w.custom_id));
-  process.stderr.write(`glimpse batch: ${work.length} requests, ${skip.size} already answered in ${output}, ${todo.length} to run\n`);
+  process.stderr.write(
+    `glimpse batch: ${work.length} requests, ${skip.size} already answered in ${output}, ${todo.length} to run\n`,
+  );
 
   let server = opts.server ?? process.env.GLIMPSE_SERVER ?? 'http://127.0.0.1:8080';
   let close = async () => {};
   if (opts.inProcess) {
-    const [{ loadConfig }, { createServer }, { createLogger }] = await Promise.all([import('../config/index.js'), import('../server/index.js'), import('../observability/index.js')]);
+    const [{ loadConfig }, { createServer }, { createLogger }] = await Promise.all([
+      import('../config/index.js'),
+      import('../server/index.js'),
+      import('../observability/index.js'),
+    ]);
     const config = loadConfig({ flags: { host: '127.0.0.1', port: 0, logLevel: 'warn' }, file: opts.config });
     const s = await createServer(config, { logger: createLogger({ level: config.logLevel, format: 'json' }) });
     await s.engineStarted;
@@ -125,17 +148,30 @@ export async function batchCommand(opts: BatchOptions): Promise<number> {
     try {
       const res = await fetch(new URL('/v1/chat/completions', server), {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...(opts.apiKey ? { authorization: `Bearer ${opts.apiKey}` } : {}) },
+        headers: {
+          'content-type': 'application/json',
+          ...(opts.apiKey ? { authorization: `Bearer ${opts.apiKey}` } : {}),
+        },
         body: JSON.stringify(await requestBody(w)),
         signal: stop.signal,
       });
       const body: unknown = await res.json().catch(() => null);
-      line = { id: `batch_req_${w.custom_id}`, custom_id: w.custom_id, response: { status_code: res.status, request_id: res.headers.get('x-request-id') ?? '', body }, error: null };
+      line = {
+        id: `batch_req_${w.custom_id}`,
+        custom_id: w.custom_id,
+        response: { status_code: res.status, request_id: res.headers.get('x-request-id') ?? '', body },
+        error: null,
+      };
       if (!res.ok) failed++;
     } catch (err) {
       if (stop.signal.aborted) return; // not answered: the next run does it
       failed++;
-      line = { id: `batch_req_${w.custom_id}`, custom_id: w.custom_id, response: null, error: { code: 'request_failed', message: (err as Error).message } };
+      line = {
+        id: `batch_req_${w.custom_id}`,
+        custom_id: w.custom_id,
+        response: null,
+        error: { code: 'request_failed', message: (err as Error).message },
+      };
     }
     appendFileSync(output, JSON.stringify(line) + '\n');
     done++;
@@ -152,7 +188,9 @@ export async function batchCommand(opts: BatchOptions): Promise<number> {
     await close();
   }
   if (stop.signal.aborted) {
-    process.stderr.write(`glimpse batch: stopped; ${done} answered this run, ${todo.length - done} left. Run the same command again to go on.\n`);
+    process.stderr.write(
+      `glimpse batch: stopped; ${done} answered this run, ${todo.length - done} left. Run the same command again to go on.\n`,
+    );
     return 130;
   }
   process.stderr.write(`glimpse batch: ${done - failed} answered, ${failed} failed; results in ${output}\n`);

@@ -44,7 +44,9 @@ function modelAlias(layer: Plain): Plain {
   if (!('model' in layer)) return layer;
   const { model, ...rest } = layer;
   if (rest.modelPath !== undefined && rest.modelPath !== model) {
-    throw new ConfigError(`model (${JSON.stringify(model)}) and modelPath (${JSON.stringify(rest.modelPath)}) are the same setting given twice with different values; keep one of --model / --model-path (GLIMPSE_MODEL / GLIMPSE_MODEL_PATH).`);
+    throw new ConfigError(
+      `model (${JSON.stringify(model)}) and modelPath (${JSON.stringify(rest.modelPath)}) are the same setting given twice with different values; keep one of --model / --model-path (GLIMPSE_MODEL / GLIMPSE_MODEL_PATH).`,
+    );
   }
   return model === undefined ? rest : { ...rest, modelPath: model };
 }
@@ -60,10 +62,13 @@ export function configFromFile(path: string): Plain {
   try {
     parsed = path.endsWith('.json') ? JSON.parse(text) : YAML.parse(text);
   } catch (err) {
-    throw new ConfigError(`Config file ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message}`);
+    throw new ConfigError(
+      `Config file ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(err as Error).message}`,
+    );
   }
   if (parsed === null || parsed === undefined) return {};
-  if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`Config file ${path} must hold an object of settings.`);
+  if (typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new ConfigError(`Config file ${path} must hold an object of settings.`);
   return parsed as Plain;
 }
 
@@ -82,7 +87,11 @@ function deepMerge(base: Plain, over: Plain): Plain {
 
 type PropSchema = { type?: string; properties?: Record<string, unknown>; patternProperties?: Record<string, unknown> };
 
-const splitCommas = (v: string): string[] => v.split(',').map((s) => s.trim()).filter(Boolean);
+const splitCommas = (v: string): string[] =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 
 /**
  * `id=value,id=value` as an object, for map settings given as a flag or env value. A pair
@@ -119,12 +128,15 @@ function splitLists(input: Plain, props: Record<string, PropSchema> = ConfigSche
  * each naming the setting, its flag and its env variable.
  */
 /** Settings whose values are secrets. */
-const SECRET_SETTINGS = /^(apiKeys(\.\d+)?|upstreamApiKey|fallbackUpstreamApiKey|redisUrl|jobs\.webhookSecret|moderation\.apiKey)$/;
+const SECRET_SETTINGS =
+  /^(apiKeys(\.\d+)?|upstreamApiKey|fallbackUpstreamApiKey|redisUrl|jobs\.webhookSecret|moderation\.apiKey)$/;
 
 export function loadConfig(opts: { flags?: Plain; env?: NodeJS.ProcessEnv; file?: string } = {}): Config {
   const env = opts.env ?? process.env;
   const file = opts.file ?? (env.GLIMPSE_CONFIG || undefined);
-  const layers = [file ? configFromFile(file) : {}, configFromEnv(env), opts.flags ?? {}].map((layer) => splitLists(modelAlias(layer)));
+  const layers = [file ? configFromFile(file) : {}, configFromEnv(env), opts.flags ?? {}].map((layer) =>
+    splitLists(modelAlias(layer)),
+  );
   let merged: Plain = {};
   for (const layer of layers) merged = deepMerge(merged, layer);
 
@@ -141,7 +153,12 @@ export function loadConfig(opts: { flags?: Plain; env?: NodeJS.ProcessEnv; file?
       const [top = key, sub] = key.split('.');
       // Secrets are never echoed into an error (it ends up on a terminal, in journald, in a log shipper).
       const message = ownMessage(e) ?? e.message;
-      const got = key === '(root)' ? '' : SECRET_SETTINGS.test(key) ? ' (value not shown: it is a secret)' : ` (got ${JSON.stringify(getPath(value as Plain, key))})`;
+      const got =
+        key === '(root)'
+          ? ''
+          : SECRET_SETTINGS.test(key)
+            ? ' (value not shown: it is a secret)'
+            : ` (got ${JSON.stringify(getPath(value as Plain, key))})`;
       // Nested settings (images.maxEdge) have their own env name; their flags, where there is one, are the CLI's to name.
       if (sub !== undefined && (ConfigSchema.properties as Record<string, PropSchema>)[top]?.properties) {
         return `  ${key}: ${message}${got} — set with ${camelToEnv(top)}_${camelToEnv(sub).slice('GLIMPSE_'.length)} or ${top}.${sub} in the config file`;
@@ -168,10 +185,12 @@ function checkModerationUrl(m: Config['moderation']): void {
   const hint = {
     syntax: '; write it whole, e.g. https://api.openai.com/v1/moderations',
     scheme: '',
-    credentials: '; give the service\'s key as moderation.apiKey (--moderation-api-key) instead',
+    credentials: "; give the service's key as moderation.apiKey (--moderation-api-key) instead",
     forbidden: '; for a service on your own network set --moderation-allow-private-networks',
   }[problem.kind];
-  throw new ConfigError(`Invalid configuration:\n  moderation.url: ${problem.why}${hint}${got} — set with --moderation-url or GLIMPSE_MODERATION_URL`);
+  throw new ConfigError(
+    `Invalid configuration:\n  moderation.url: ${problem.why}${hint}${got} — set with --moderation-url or GLIMPSE_MODERATION_URL`,
+  );
 }
 
 let warnedBatchSize = false;
@@ -182,7 +201,10 @@ function withoutDeprecated(config: Config): Config {
   const { maxBatchSize, ...rest } = config;
   if (!warnedBatchSize) {
     warnedBatchSize = true;
-    process.emitWarning('maxBatchSize (--max-batch-size, GLIMPSE_MAX_BATCH_SIZE) is now maxInFlight (--max-in-flight, GLIMPSE_MAX_IN_FLIGHT); the old name still works for now.', { type: 'DeprecationWarning', code: 'GLIMPSE_MAX_BATCH_SIZE' });
+    process.emitWarning(
+      'maxBatchSize (--max-batch-size, GLIMPSE_MAX_BATCH_SIZE) is now maxInFlight (--max-in-flight, GLIMPSE_MAX_IN_FLIGHT); the old name still works for now.',
+      { type: 'DeprecationWarning', code: 'GLIMPSE_MAX_BATCH_SIZE' },
+    );
   }
   return { ...rest, maxInFlight: rest.maxInFlight ?? maxBatchSize };
 }
@@ -193,7 +215,8 @@ function withoutDeprecated(config: Config): Config {
  */
 function ownMessage(e: { schemaPath?: string; keyword?: string; params?: unknown }): string | undefined {
   let node: unknown = ConfigSchema;
-  for (const part of (e.schemaPath ?? '').replace(/^#\/?/, '').split('/').filter(Boolean)) node = isPlain(node) ? node[part] : undefined;
+  for (const part of (e.schemaPath ?? '').replace(/^#\/?/, '').split('/').filter(Boolean))
+    node = isPlain(node) ? node[part] : undefined;
   if (isPlain(node) && typeof node.errorMessage === 'string') return node.errorMessage;
   const allowed = (e.params as { allowedValues?: unknown[] } | undefined)?.allowedValues;
   if (e.keyword === 'enum' && Array.isArray(allowed)) return `must be one of ${allowed.join(', ')}`;
@@ -202,7 +225,8 @@ function ownMessage(e: { schemaPath?: string; keyword?: string; params?: unknown
 
 function getPath(obj: Plain, dotted: string): unknown {
   let cur: unknown = obj;
-  for (const part of dotted.split('.')) cur = isPlain(cur) ? cur[part] : Array.isArray(cur) ? (cur as unknown[])[Number(part)] : undefined;
+  for (const part of dotted.split('.'))
+    cur = isPlain(cur) ? cur[part] : Array.isArray(cur) ? (cur as unknown[])[Number(part)] : undefined;
   return cur;
 }
 

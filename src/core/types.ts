@@ -102,7 +102,10 @@ export interface ChatMessage {
  * when the client chose (and `withThinking`, for servers told the choice another way); undefined
  * when there are none.
  */
-export function templateVariables(req: Pick<GenerateRequest, 'thinking' | 'templateArgs'>, withThinking = true): Record<string, unknown> | undefined {
+export function templateVariables(
+  req: Pick<GenerateRequest, 'thinking' | 'templateArgs'>,
+  withThinking = true,
+): Record<string, unknown> | undefined {
   const thinking = withThinking && req.thinking !== undefined ? { enable_thinking: req.thinking } : undefined;
   return req.templateArgs || thinking ? { ...req.templateArgs, ...thinking } : undefined;
 }
@@ -142,7 +145,10 @@ export interface SamplingParams {
 }
 
 /** The sampling settings beyond temperature and top_p, as set (absent = the engine's neutral default). */
-export type ExtraSampling = Pick<SamplingParams, 'topK' | 'minP' | 'presencePenalty' | 'frequencyPenalty' | 'repetitionPenalty'>;
+export type ExtraSampling = Pick<
+  SamplingParams,
+  'topK' | 'minP' | 'presencePenalty' | 'frequencyPenalty' | 'repetitionPenalty'
+>;
 
 export interface GenerateRequest {
   /** Request id (also sent to upstreams as X-Request-Id). */

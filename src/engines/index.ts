@@ -11,12 +11,15 @@ export { createUpstreamEngine, parseSseData, toOpenAIRequestBody } from './upstr
 export { createEmbeddedEngine } from './embedded/index.js';
 
 export function createEngine(config: Config, logger: Logger): Engine {
-  if (Object.keys(config.upstreamRoutes).length && config.engine !== 'upstream') return createRouterEngine(config, logger); // refuses, saying why
+  if (Object.keys(config.upstreamRoutes).length && config.engine !== 'upstream')
+    return createRouterEngine(config, logger); // refuses, saying why
   switch (config.engine) {
     case 'simulated':
       return createSimulatedEngine(config);
     case 'upstream':
-      return Object.keys(config.upstreamRoutes).length ? createRouterEngine(config, logger) : createUpstreamEngine(config, logger);
+      return Object.keys(config.upstreamRoutes).length
+        ? createRouterEngine(config, logger)
+        : createUpstreamEngine(config, logger);
     case 'embedded':
       return createEmbeddedEngine(config, logger);
   }

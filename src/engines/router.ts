@@ -12,19 +12,42 @@ import { createUpstreamEngine, type UpstreamEngine } from './upstream/index.js';
 
 export function routedEngineConfigs(config: Config): Array<{ name: string; config: Config }> {
   return Object.entries(config.upstreamRoutes).map(([name, urls]) => {
-    const upstream = urls.split('|').map((u) => u.trim()).filter(Boolean);
-    if (!upstream.length) throw new GlimpseError('invalid_request', `upstreamRoutes: the route for '${name}' names no base URL (name=http://host:8000/v1|http://host2:8000/v1).`);
+    const upstream = urls
+      .split('|')
+      .map((u) => u.trim())
+      .filter(Boolean);
+    if (!upstream.length)
+      throw new GlimpseError(
+        'invalid_request',
+        `upstreamRoutes: the route for '${name}' names no base URL (name=http://host:8000/v1|http://host2:8000/v1).`,
+      );
     // Each route is its own pool of one model: no fallback chain of the primary's, no degraded stand-in of its own.
-    return { name, config: { ...config, upstream, upstreamModel: name, modelName: name, fallbackModels: [], fallbackUpstream: [], upstreamRoutes: {} } };
+    return {
+      name,
+      config: {
+        ...config,
+        upstream,
+        upstreamModel: name,
+        modelName: name,
+        fallbackModels: [],
+        fallbackUpstream: [],
+        upstreamRoutes: {},
+      },
+    };
   });
 }
 
 export function createRouterEngine(config: Config, logger: Logger): UpstreamEngine {
-  if (config.engine !== 'upstream') throw new GlimpseError('invalid_request', `upstreamRoutes serve models from upstream servers beside the primary upstream engine; --engine is '${config.engine}'.`);
+  if (config.engine !== 'upstream')
+    throw new GlimpseError(
+      'invalid_request',
+      `upstreamRoutes serve models from upstream servers beside the primary upstream engine; --engine is '${config.engine}'.`,
+    );
   const primary = createUpstreamEngine(config, logger);
   const routes = new Map<string, UpstreamEngine>();
   for (const r of routedEngineConfigs(config)) {
-    if (r.name === primary.info().model || routes.has(r.name)) throw new GlimpseError('invalid_request', `upstreamRoutes: the model '${r.name}' is served twice.`);
+    if (r.name === primary.info().model || routes.has(r.name))
+      throw new GlimpseError('invalid_request', `upstreamRoutes: the model '${r.name}' is served twice.`);
     routes.set(r.name, createUpstreamEngine(r.config, logger.child({ route: r.name })));
   }
   const all = [primary, ...routes.values()];
@@ -48,12 +71,15 @@ export function createRouterEngine(config: Config, logger: Logger): UpstreamEngi
       const hs = all.map((e) => ({ model: e.info().model, h: e.health() }));
       const down = hs.filter((x) => x.h.status !== 'healthy');
       const reason = down.length ? down.map((x) => `${x.model}: ${x.h.reason ?? x.h.status}`).join('; ') : undefined;
-      if (hs.some((x) => x.h.ready)) return { status: 'healthy', modelLoaded: true, ready: true, ...(reason ? { reason } : {}) };
-      if (hs.some((x) => x.h.status === 'loading')) return { status: 'loading', modelLoaded: false, ready: false, reason };
+      if (hs.some((x) => x.h.ready))
+        return { status: 'healthy', modelLoaded: true, ready: true, ...(reason ? { reason } : {}) };
+      if (hs.some((x) => x.h.status === 'loading'))
+        return { status: 'loading', modelLoaded: false, ready: false, reason };
       return { status: 'unhealthy', modelLoaded: false, ready: false, reason };
     },
     // Each model's own pool answers for it, so one model's full pool does not hold up another's requests.
-    capacity: (model?: string) => (model === undefined ? all.reduce((n, e) => n + e.capacity(), 0) : pick(model).capacity(model)),
+    capacity: (model?: string) =>
+      model === undefined ? all.reduce((n, e) => n + e.capacity(), 0) : pick(model).capacity(model),
     onCapacityChange(listener) {
       const offs = all.map((e) => e.onCapacityChange(listener));
       return () => offs.forEach((off) => off());

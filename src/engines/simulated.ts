@@ -33,7 +33,9 @@ function promptTokenCount(req: GenerateRequest): number {
 /** Deterministic word stream from a hash of the request (and seed). */
 function* wordStream(req: GenerateRequest): Generator<string> {
   const h = createHash('sha256');
-  for (const m of req.messages) for (const p of m.content) h.update(p.type === 'text' ? p.text : p.type === 'document' ? 'doc' : (p.resolved?.sha256 ?? 'img'));
+  for (const m of req.messages)
+    for (const p of m.content)
+      h.update(p.type === 'text' ? p.text : p.type === 'document' ? 'doc' : (p.resolved?.sha256 ?? 'img'));
   h.update(String(req.sampling.seed ?? ''));
   let offset = h.digest().readUInt32BE(0) % WORDS.length;
   for (;;) yield WORDS[offset++ % WORDS.length]!;
@@ -59,10 +61,14 @@ export function createSimulatedEngine(config: Config): Engine {
           yield { type: 'reasoning', text: (reasoned ? ' ' : '') + words.next().value };
         }
         // Reasoning tokens are generated tokens too, as every API counts them.
-        const usage = (answered: number) => ({ promptTokens, completionTokens: answered + reasoned, ...(reasoned ? { reasoningTokens: reasoned } : {}) });
+        const usage = (answered: number) => ({
+          promptTokens,
+          completionTokens: answered + reasoned,
+          ...(reasoned ? { reasoningTokens: reasoned } : {}),
+        });
         let text = '';
         let completionTokens = 0;
-        for (; completionTokens < Math.min(req.sampling.maxTokens, answerTokens); ) {
+        for (; completionTokens < Math.min(req.sampling.maxTokens, answerTokens);) {
           if (completionTokens > 0 || reasoningTokens > 0) await sleep(perToken, undefined, { signal });
           const piece = (completionTokens ? ' ' : '') + words.next().value;
           completionTokens++;

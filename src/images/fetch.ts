@@ -14,7 +14,14 @@ import { rootCertificates } from 'node:tls';
 import { Agent, request, type Dispatcher } from 'undici';
 import { GlimpseError } from '../core/index.js';
 import { checkEncodedBytes, type ImageSettings } from './limits.js';
-import { bareHost, checkAddresses, checkHostName, literalAddress, type HostResolver, type ResolvedAddress } from './ssrf.js';
+import {
+  bareHost,
+  checkAddresses,
+  checkHostName,
+  literalAddress,
+  type HostResolver,
+  type ResolvedAddress,
+} from './ssrf.js';
 
 export interface FetchImageOptions {
   settings: ImageSettings;
@@ -50,7 +57,11 @@ function parseImageUrl(raw: string, base?: URL): URL {
     throw new GlimpseError('invalid_image_url', 'The image URL is not a valid URL.', { param: 'image_url' });
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new GlimpseError('image_url_forbidden', `Image URLs must use http or https, not ${url.protocol.replace(/:$/, '')}.`, { param: 'image_url' });
+    throw new GlimpseError(
+      'image_url_forbidden',
+      `Image URLs must use http or https, not ${url.protocol.replace(/:$/, '')}.`,
+      { param: 'image_url' },
+    );
   }
   if (url.username || url.password) {
     throw new GlimpseError('image_url_forbidden', 'Image URLs may not carry credentials.', { param: 'image_url' });
@@ -91,11 +102,18 @@ export function pinnedDispatcher(hostname: string, pinned: ResolvedAddress[], ca
       // Certificates are checked against the host name (servername), never the pinned IP.
       ...(ca ? { ca: [...rootCertificates, ca] } : {}),
       // net/tls call this instead of DNS; it answers with the address already checked, nothing else.
-      lookup(name: string, options: { all?: boolean }, cb: (err: Error | null, address: string | LookupAddress[], family?: number) => void) {
+      lookup(
+        name: string,
+        options: { all?: boolean },
+        cb: (err: Error | null, address: string | LookupAddress[], family?: number) => void,
+      ) {
         if (name.replace(/^\[|\]$/g, '') !== hostname) {
           cb(new Error(`refusing to resolve ${name}: this connection is pinned to ${hostname}`), '', 0);
         } else if (options?.all) {
-          cb(null, pinned.map((a) => ({ address: a.address, family: a.family })));
+          cb(
+            null,
+            pinned.map((a) => ({ address: a.address, family: a.family })),
+          );
         } else {
           cb(null, pinned[0]!.address, pinned[0]!.family);
         }
@@ -160,7 +178,8 @@ export async function fetchImageBytes(rawUrl: string, opts: FetchImageOptions): 
 }
 
 function abortError(signal: AbortSignal, timeout: AbortSignal, s: ImageSettings): Error {
-  if (timeout.aborted) return fetchFailed(`Fetching the image URL took longer than ${s.fetchTimeoutMs} ms (images.fetchTimeoutMs).`);
+  if (timeout.aborted)
+    return fetchFailed(`Fetching the image URL took longer than ${s.fetchTimeoutMs} ms (images.fetchTimeoutMs).`);
   return (signal.reason as Error) ?? new DOMException('aborted', 'AbortError');
 }
 
@@ -170,7 +189,12 @@ function discard(body: Dispatcher.ResponseData['body']): void {
   body.destroy();
 }
 
-async function readCapped(body: Dispatcher.ResponseData['body'], s: ImageSettings, signal: AbortSignal, timeout: AbortSignal): Promise<Buffer> {
+async function readCapped(
+  body: Dispatcher.ResponseData['body'],
+  s: ImageSettings,
+  signal: AbortSignal,
+  timeout: AbortSignal,
+): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let total = 0;
   try {

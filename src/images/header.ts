@@ -31,7 +31,8 @@ export function quickHeader(b: Buffer, format: SupportedFormat): QuickHeader | n
   }
 }
 
-const valid = (width: number, height: number): QuickHeader | null => (width > 0 && height > 0 ? { width, height } : null);
+const valid = (width: number, height: number): QuickHeader | null =>
+  width > 0 && height > 0 ? { width, height } : null;
 
 /** PNG: IHDR first; chunks walked up to the first IDAT looking for an embedded profile (iCCP). */
 function pngHeader(b: Buffer): QuickHeader | null {
@@ -74,7 +75,8 @@ function jpegHeader(b: Buffer): QuickHeader | null {
       if (off + 9 > b.length || len < 8) return null;
       return valid(b.readUInt16BE(off + 7), b.readUInt16BE(off + 5));
     }
-    if (marker === 0xe2 && off + 16 <= b.length && b.toString('latin1', off + 4, off + 16) === 'ICC_PROFILE\0') return null;
+    if (marker === 0xe2 && off + 16 <= b.length && b.toString('latin1', off + 4, off + 16) === 'ICC_PROFILE\0')
+      return null;
     off += 2 + len;
   }
   return null;

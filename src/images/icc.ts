@@ -34,7 +34,8 @@ export function iccDescription(icc: Buffer): string | null {
   const tags = icc.readUInt32BE(128);
   for (let i = 0; i < tags && 132 + i * 12 + 12 <= icc.length; i++) {
     const at = 132 + i * 12;
-    if (icc.toString('latin1', at, at + 4) === 'desc') return tagText(icc, icc.readUInt32BE(at + 4), icc.readUInt32BE(at + 8));
+    if (icc.toString('latin1', at, at + 4) === 'desc')
+      return tagText(icc, icc.readUInt32BE(at + 4), icc.readUInt32BE(at + 8));
   }
   return null;
 }

@@ -8,11 +8,27 @@
  * send bytes (in-process engines take the pixels).
  */
 import type { Config } from '../config/index.js';
-import { GlimpseError, type GenerateRequest, type ImageInput, type ImageSource, type ResolvedImage } from '../core/index.js';
+import {
+  GlimpseError,
+  type GenerateRequest,
+  type ImageInput,
+  type ImageSource,
+  type ResolvedImage,
+} from '../core/index.js';
 import { fetchImageBytes, type FetchImageOptions } from './fetch.js';
 import { expandDocuments } from '../documents/index.js';
 import { expandVideos } from '../video/index.js';
-import { checkBase64Length, checkEncodedBytes, checkImageCount, imageSettings, maxEdgeFor, settingsOf, type ImageProfile, type ImageSettings, type MediaConfig } from './limits.js';
+import {
+  checkBase64Length,
+  checkEncodedBytes,
+  checkImageCount,
+  imageSettings,
+  maxEdgeFor,
+  settingsOf,
+  type ImageProfile,
+  type ImageSettings,
+  type MediaConfig,
+} from './limits.js';
 import { decodeGate } from './gate.js';
 import { normalizeImage } from './normalize.js';
 import { isSupportedFormat, sniffImageFormat } from './sniff.js';
@@ -21,7 +37,17 @@ export { sniffImageFormat, SUPPORTED_FORMATS, UNSUPPORTED_FORMATS } from './snif
 export { hammingDistance, dHashFromGrey9x8 } from './fingerprint.js';
 export { fetchImageBytes, pinnedDispatcher, systemResolver, type FetchImageOptions } from './fetch.js';
 export { checkDial, type CheckedDial, type DialTransport } from './dial.js';
-export { outboundUrlProblem, type UrlProblem, addressRefusal, bareHost, domainMatches, firstRefusal, literalAddress, type HostResolver, type ResolvedAddress } from './ssrf.js';
+export {
+  outboundUrlProblem,
+  type UrlProblem,
+  addressRefusal,
+  bareHost,
+  domainMatches,
+  firstRefusal,
+  literalAddress,
+  type HostResolver,
+  type ResolvedAddress,
+} from './ssrf.js';
 export { imageSettings, maxEdgeFor, type ImageProfile, type ImageSettings } from './limits.js';
 export { DecodeGate, decodeGate } from './gate.js';
 export { fromPixels } from './normalize.js';
@@ -61,7 +87,11 @@ function decodeBase64(text: string, s: ImageSettings): Buffer {
   // wrapped lines, or text that is not base64 at all.
   const pad = trimmed.endsWith('==') ? 2 : trimmed.endsWith('=') ? 1 : 0;
   if (bytes.length !== Math.floor((trimmed.length * 3) / 4) - pad && !BASE64_TEXT.test(trimmed)) {
-    throw new GlimpseError('invalid_image', 'The image could not be read: its base64 text has characters outside the base64 alphabet.', { param: 'image' });
+    throw new GlimpseError(
+      'invalid_image',
+      'The image could not be read: its base64 text has characters outside the base64 alphabet.',
+      { param: 'image' },
+    );
   }
   return bytes;
 }
@@ -73,7 +103,9 @@ function decodeDataUrl(url: string, s: ImageSettings): Buffer {
   const comma = url.indexOf(',', 0);
   const header = comma > 0 && comma <= MAX_DATA_URL_HEADER ? url.slice(0, comma) : '';
   if (!/^data:[\w.+-]*\/?[\w.+-]*(;[\w.+-]+=[^;,]*)*;base64$/i.test(header)) {
-    throw new GlimpseError('invalid_image_url', 'Image data URLs must be base64: data:image/<type>;base64,<data>.', { param: 'image_url' });
+    throw new GlimpseError('invalid_image_url', 'Image data URLs must be base64: data:image/<type>;base64,<data>.', {
+      param: 'image_url',
+    });
   }
   // The declared mime type is ignored on purpose: the bytes decide the format.
   checkBase64Length(url.length - comma - 1, s);
@@ -81,20 +113,35 @@ function decodeDataUrl(url: string, s: ImageSettings): Buffer {
 }
 
 /** The bytes a source holds: decoded base64, an upload, or an SSRF-guarded fetch, within the byte limits of `s`. */
-export async function sourceBytes(src: ImageSource, s: ImageSettings, opts: ResolveImageOptions, signal?: AbortSignal): Promise<Buffer> {
+export async function sourceBytes(
+  src: ImageSource,
+  s: ImageSettings,
+  opts: ResolveImageOptions,
+  signal?: AbortSignal,
+): Promise<Buffer> {
   switch (src.kind) {
     case 'bytes':
-      if (!Buffer.isBuffer(src.data)) throw new GlimpseError('invalid_image', 'The uploaded image has no bytes.', { param: 'image' });
+      if (!Buffer.isBuffer(src.data))
+        throw new GlimpseError('invalid_image', 'The uploaded image has no bytes.', { param: 'image' });
       return src.data;
     case 'base64':
-      if (typeof src.data !== 'string') throw new GlimpseError('invalid_image', 'The image base64 must be a string.', { param: 'image' });
+      if (typeof src.data !== 'string')
+        throw new GlimpseError('invalid_image', 'The image base64 must be a string.', { param: 'image' });
       return decodeBase64(src.data, s);
     case 'dataUrl':
-      if (typeof src.url !== 'string') throw new GlimpseError('invalid_image_url', 'The image URL must be a string.', { param: 'image_url' });
+      if (typeof src.url !== 'string')
+        throw new GlimpseError('invalid_image_url', 'The image URL must be a string.', { param: 'image_url' });
       return decodeDataUrl(src.url, s);
     case 'url':
-      if (typeof src.url !== 'string') throw new GlimpseError('invalid_image_url', 'The image URL must be a string.', { param: 'image_url' });
-      return fetchImageBytes(src.url, { settings: s, signal, resolve: opts.resolve, dialAddress: opts.dialAddress, ca: opts.ca });
+      if (typeof src.url !== 'string')
+        throw new GlimpseError('invalid_image_url', 'The image URL must be a string.', { param: 'image_url' });
+      return fetchImageBytes(src.url, {
+        settings: s,
+        signal,
+        resolve: opts.resolve,
+        dialAddress: opts.dialAddress,
+        ca: opts.ca,
+      });
     default:
       throw new GlimpseError('invalid_request', 'Unknown image source.', { param: 'image' });
   }
@@ -116,11 +163,22 @@ const stats = { resolved: 0, refused: {} as Record<string, number>, normalizeMs:
 let lastGate = decodeGate(0);
 
 export function imageStats(): ImageStats {
-  return { resolved: stats.resolved, refused: { ...stats.refused }, normalizeMs: stats.normalizeMs, decoding: lastGate.active, waiting: lastGate.queued };
+  return {
+    resolved: stats.resolved,
+    refused: { ...stats.refused },
+    normalizeMs: stats.normalizeMs,
+    decoding: lastGate.active,
+    waiting: lastGate.queued,
+  };
 }
 
 /** Resolve one image: bytes, limits, sniff, normalize, fingerprint. Throws GlimpseError. */
-export async function resolveImage(src: ImageSource, config?: Pick<Config, 'images'>, signal?: AbortSignal, opts: ResolveImageOptions = {}): Promise<ResolvedImage> {
+export async function resolveImage(
+  src: ImageSource,
+  config?: Pick<Config, 'images'>,
+  signal?: AbortSignal,
+  opts: ResolveImageOptions = {},
+): Promise<ResolvedImage> {
   try {
     const img = await resolveOne(src, imageSettings(config), signal, opts);
     stats.resolved++;
@@ -135,19 +193,36 @@ export async function resolveImage(src: ImageSource, config?: Pick<Config, 'imag
   }
 }
 
-async function resolveOne(src: ImageSource, s: ImageSettings, signal: AbortSignal | undefined, opts: ResolveImageOptions): Promise<ResolvedImage> {
+async function resolveOne(
+  src: ImageSource,
+  s: ImageSettings,
+  signal: AbortSignal | undefined,
+  opts: ResolveImageOptions,
+): Promise<ResolvedImage> {
   const data = await sourceBytes(src, s, opts, signal);
   checkEncodedBytes(data.length, s);
   if (data.length === 0) throw new GlimpseError('invalid_image', 'The image is empty (0 bytes).', { param: 'image' });
   const format = sniffImageFormat(data);
-  if (!format) throw new GlimpseError('invalid_image', 'The image could not be read: its bytes are not a known image format.', { param: 'image' });
+  if (!format)
+    throw new GlimpseError('invalid_image', 'The image could not be read: its bytes are not a known image format.', {
+      param: 'image',
+    });
   if (!isSupportedFormat(format)) {
-    throw new GlimpseError('unsupported_media_type', `${format.toUpperCase()} images are not supported; send JPEG, PNG, WebP, GIF, AVIF or TIFF.`, { param: 'image' });
+    throw new GlimpseError(
+      'unsupported_media_type',
+      `${format.toUpperCase()} images are not supported; send JPEG, PNG, WebP, GIF, AVIF or TIFF.`,
+      { param: 'image' },
+    );
   }
   const gate = (lastGate = decodeGate(s.maxConcurrentDecodes));
   return gate.run(async () => {
     const started = performance.now();
-    const img = await normalizeImage(data, format, { settings: s, maxEdge: opts.maxEdge, grid: opts.grid, output: opts.output });
+    const img = await normalizeImage(data, format, {
+      settings: s,
+      maxEdge: opts.maxEdge,
+      grid: opts.grid,
+      output: opts.output,
+    });
     stats.normalizeMs += performance.now() - started;
     return img;
   }, signal);
@@ -162,14 +237,26 @@ function imageParts(req: GenerateRequest) {
  * Resolve every image in the request in place. The image count is checked before any image is
  * touched; images are resolved concurrently and the first failure cancels the rest.
  */
-export async function resolveImages(req: GenerateRequest, config?: MediaConfig, signal?: AbortSignal, opts: ResolveImageOptions = {}): Promise<void> {
+export async function resolveImages(
+  req: GenerateRequest,
+  config?: MediaConfig,
+  signal?: AbortSignal,
+  opts: ResolveImageOptions = {},
+): Promise<void> {
   const s = imageSettings(config);
   // The client's own images count against the image limit; pages and frames have limits of their own.
   checkImageCount(imageParts(req).filter((p) => !p.resolved).length, s);
   if (req.messages.some((m) => m.content.some((p) => p.type === 'document' || p.type === 'video'))) {
-    const media = { images: s, documents: config?.documents ?? settingsOf('documents'), video: config?.video ?? settingsOf('video') };
+    const media = {
+      images: s,
+      documents: config?.documents ?? settingsOf('documents'),
+      video: config?.video ?? settingsOf('video'),
+    };
     const output = opts.output ?? 'encoded';
-    await Promise.all([expandDocuments(req, media, output, signal), expandVideos(req, media, output, opts.keepVideo ?? false, signal)]);
+    await Promise.all([
+      expandDocuments(req, media, output, signal),
+      expandVideos(req, media, output, opts.keepVideo ?? false, signal),
+    ]);
   }
   const parts = imageParts(req);
   const pending = parts.filter((p) => !p.resolved);
@@ -177,7 +264,11 @@ export async function resolveImages(req: GenerateRequest, config?: MediaConfig, 
   const group = new AbortController();
   const groupSignal = signal ? AbortSignal.any([signal, group.signal]) : group.signal;
   // The model's profile decides the size, unless the caller already did.
-  const perModel = { ...opts, maxEdge: opts.maxEdge ?? maxEdgeFor(s, req.model, opts.profile), grid: opts.grid ?? opts.profile?.patchGrid };
+  const perModel = {
+    ...opts,
+    maxEdge: opts.maxEdge ?? maxEdgeFor(s, req.model, opts.profile),
+    grid: opts.grid ?? opts.profile?.patchGrid,
+  };
   try {
     await Promise.all(
       pending.map(async (part) => {
@@ -194,6 +285,7 @@ export async function resolveImages(req: GenerateRequest, config?: MediaConfig, 
 
 /** The encoded image as a data URL. The image must have been resolved with output 'encoded'. */
 export function toDataUrl(img: ResolvedImage): string {
-  if (!img.data || !img.mime) throw new GlimpseError('internal_error', 'An image resolved as pixels reached an engine that needs encoded bytes.');
+  if (!img.data || !img.mime)
+    throw new GlimpseError('internal_error', 'An image resolved as pixels reached an engine that needs encoded bytes.');
   return `data:${img.mime};base64,${img.data.toString('base64')}`;
 }

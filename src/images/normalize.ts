@@ -24,15 +24,32 @@ sharp.cache(false);
 // accepts may run in this process: no SVG, PDF or other loader can ever be reached with client
 // bytes, whatever they contain (our own sniff already refuses them; this is the second lock).
 sharp.block({ operation: ['VipsForeignLoad'] });
-sharp.unblock({ operation: ['VipsForeignLoadJpeg', 'VipsForeignLoadPng', 'VipsForeignLoadWebp', 'VipsForeignLoadNsgif', 'VipsForeignLoadHeif', 'VipsForeignLoadTiff'] });
+sharp.unblock({
+  operation: [
+    'VipsForeignLoadJpeg',
+    'VipsForeignLoadPng',
+    'VipsForeignLoadWebp',
+    'VipsForeignLoadNsgif',
+    'VipsForeignLoadHeif',
+    'VipsForeignLoadTiff',
+  ],
+});
 
-const MIME: Record<ImageSettings['outputFormat'], ResolvedImage['mime']> = { jpeg: 'image/jpeg', png: 'image/png', webp: 'image/webp' };
+const MIME: Record<ImageSettings['outputFormat'], ResolvedImage['mime']> = {
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  webp: 'image/webp',
+};
 
 // Refuse truncated or corrupt data, but tolerate the harmless warnings real-world JPEGs carry.
 const FAIL_ON = 'truncated' as const;
 
 function invalidImage(format: string, cause: unknown): GlimpseError {
-  return new GlimpseError('invalid_image', `The image could not be read: its bytes look like ${format.toUpperCase()} but are damaged or incomplete.`, { param: 'image', cause });
+  return new GlimpseError(
+    'invalid_image',
+    `The image could not be read: its bytes look like ${format.toUpperCase()} but are damaged or incomplete.`,
+    { param: 'image', cause },
+  );
 }
 
 export interface NormalizeOptions {
@@ -49,10 +66,20 @@ export interface NormalizeOptions {
 }
 
 /** The libvips loader each sniffed format must also get (AVIF is read by the HEIF loader). */
-const LOADER: Record<SupportedFormat, string> = { jpeg: 'jpeg', png: 'png', webp: 'webp', gif: 'gif', avif: 'heif', tiff: 'tiff' };
+const LOADER: Record<SupportedFormat, string> = {
+  jpeg: 'jpeg',
+  png: 'png',
+  webp: 'webp',
+  gif: 'gif',
+  avif: 'heif',
+  tiff: 'tiff',
+};
 
 /** Header only: dimensions (one page of a multi-page image) and whether its colour profile is sRGB, without decoding pixels. */
-export async function readHeader(data: Buffer, format: SupportedFormat): Promise<{ width: number; height: number; srgbProfile: boolean }> {
+export async function readHeader(
+  data: Buffer,
+  format: SupportedFormat,
+): Promise<{ width: number; height: number; srgbProfile: boolean }> {
   let meta: Metadata;
   try {
     meta = await sharp(data, { failOn: 'none', limitInputPixels: false }).metadata();
@@ -61,25 +88,41 @@ export async function readHeader(data: Buffer, format: SupportedFormat): Promise
   }
   // Defence in depth: libvips sniffs on its own; if it would pick another loader than the one our
   // sniff allowed (say, a vector or document loader), the bytes are refused rather than rendered.
-  if (meta.format !== LOADER[format]) throw invalidImage(format, new Error(`libvips reads these bytes as ${meta.format}`));
+  if (meta.format !== LOADER[format])
+    throw invalidImage(format, new Error(`libvips reads these bytes as ${meta.format}`));
   if (!meta.width || !meta.height) throw invalidImage(format, new Error('no dimensions in header'));
   // Multi-page images (animated GIF/WebP, TIFF) report one page's height when pageHeight is set.
   const height = meta.pageHeight && meta.pages && meta.pages > 1 ? meta.pageHeight : meta.height;
   return { width: meta.width, height, srgbProfile: isSrgbProfile(meta.icc) };
 }
 
-export async function normalizeImage(data: Buffer, format: SupportedFormat, opts: NormalizeOptions): Promise<ResolvedImage> {
+export async function normalizeImage(
+  data: Buffer,
+  format: SupportedFormat,
+  opts: NormalizeOptions,
+): Promise<ResolvedImage> {
   const s = opts.settings;
   // Clean PNG/JPEG/WebP headers without a colour profile are read here; the rest by libvips.
   const quick = quickHeader(data, format);
-  const { width: srcW, height: srcH, srgbProfile } = quick ? { ...quick, srgbProfile: false } : await readHeader(data, format);
+  const {
+    width: srcW,
+    height: srcH,
+    srgbProfile,
+  } = quick ? { ...quick, srgbProfile: false } : await readHeader(data, format);
   checkPixels(srcW, srcH, s);
   checkAspectRatio(srcW, srcH, s);
 
   const maxEdge = opts.maxEdge ?? s.maxEdge;
   let raw: { data: Buffer; info: OutputInfo };
   try {
-    raw = await sharp(data, { failOn: FAIL_ON, limitInputPixels: s.maxPixels, sequentialRead: true, pages: 1, page: 0, ignoreIcc: srgbProfile })
+    raw = await sharp(data, {
+      failOn: FAIL_ON,
+      limitInputPixels: s.maxPixels,
+      sequentialRead: true,
+      pages: 1,
+      page: 0,
+      ignoreIcc: srgbProfile,
+    })
       .autoOrient()
       .resize({ width: maxEdge, height: maxEdge, fit: 'inside', withoutEnlargement: true })
       .flatten({ background: '#ffffff' })
@@ -102,7 +145,10 @@ export async function normalizeImage(data: Buffer, format: SupportedFormat, opts
     // image's own (an EXIF-rotated JPEG's header gives them swapped). At most one grid cell moves.
     const to = fitToGrid(width, height, maxEdge, opts.grid);
     if (to.width !== width || to.height !== height) {
-      const pixels = await sharp(raw.data, { raw: { width, height, channels: 3 } }).resize({ width: to.width, height: to.height, fit: 'fill' }).raw().toBuffer();
+      const pixels = await sharp(raw.data, { raw: { width, height, channels: 3 } })
+        .resize({ width: to.width, height: to.height, fit: 'fill' })
+        .raw()
+        .toBuffer();
       return { ...(await fromPixels(pixels, to.width, to.height, format, s, opts.output)), original };
     }
   }
@@ -123,7 +169,14 @@ function uprightSize(srcW: number, srcH: number, w: number, h: number): { width:
  * A resolved image from normalized 8-bit RGB pixels (a decoded image, a rendered page, a video
  * frame): fingerprinted, and encoded only for engines that take bytes.
  */
-export async function fromPixels(rgb: Buffer, width: number, height: number, sourceFormat: string, s: ImageSettings, output?: ImageInput): Promise<ResolvedImage> {
+export async function fromPixels(
+  rgb: Buffer,
+  width: number,
+  height: number,
+  sourceFormat: string,
+  s: ImageSettings,
+  output?: ImageInput,
+): Promise<ResolvedImage> {
   // The encode (only for engines that take bytes) runs on the threadpool while the main thread hashes.
   const pending = output === 'pixels' ? undefined : encodePixels(rgb, width, height, s);
   const phash = differenceHash(rgb, width, height, 3);

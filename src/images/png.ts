@@ -31,7 +31,12 @@ function chunk(type: string, data: Buffer): Buffer {
  * A PNG whose header says width x height, around an already-deflated IDAT stream (scanlines each
  * prefixed by a filter byte). The IDAT need not hold that many rows. Colour type 2 is RGB, 6 RGBA.
  */
-export function pngOf(width: number, height: number, idat: Buffer, { bitDepth = 8, colourType = 2 }: { bitDepth?: 8 | 16; colourType?: 2 | 6 } = {}): Buffer {
+export function pngOf(
+  width: number,
+  height: number,
+  idat: Buffer,
+  { bitDepth = 8, colourType = 2 }: { bitDepth?: 8 | 16; colourType?: 2 | 6 } = {},
+): Buffer {
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);

@@ -32,7 +32,11 @@ function looksLikeSvg(b: Buffer): boolean {
   let head = b.toString('utf8', 0, Math.min(b.length, 512));
   if (head.charCodeAt(0) === 0xfeff) head = head.slice(1);
   head = head.trimStart();
-  return head.startsWith('<svg') || (head.startsWith('<?xml') && head.includes('<svg')) || (head.startsWith('<!') && head.includes('<svg'));
+  return (
+    head.startsWith('<svg') ||
+    (head.startsWith('<?xml') && head.includes('<svg')) ||
+    (head.startsWith('<!') && head.includes('<svg'))
+  );
 }
 
 /**
@@ -43,12 +47,19 @@ export function sniffImageFormat(b: Buffer): string | null {
   if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
   if (b.length >= 8 && b.subarray(0, 8).equals(PNG_MAGIC)) return 'png';
   if (b.length >= 12 && b.toString('latin1', 0, 4) === 'RIFF' && b.toString('latin1', 8, 12) === 'WEBP') return 'webp';
-  if (b.length >= 6 && (b.toString('latin1', 0, 6) === 'GIF87a' || b.toString('latin1', 0, 6) === 'GIF89a')) return 'gif';
+  if (b.length >= 6 && (b.toString('latin1', 0, 6) === 'GIF87a' || b.toString('latin1', 0, 6) === 'GIF89a'))
+    return 'gif';
   const ftyp = sniffFtyp(b);
   if (ftyp) return ftyp;
-  if (b.length >= 4 && ((b[0] === 0x49 && b[1] === 0x49 && (b[2] === 0x2a || b[2] === 0x2b) && b[3] === 0) || (b[0] === 0x4d && b[1] === 0x4d && b[2] === 0 && (b[3] === 0x2a || b[3] === 0x2b)))) return 'tiff';
+  if (
+    b.length >= 4 &&
+    ((b[0] === 0x49 && b[1] === 0x49 && (b[2] === 0x2a || b[2] === 0x2b) && b[3] === 0) ||
+      (b[0] === 0x4d && b[1] === 0x4d && b[2] === 0 && (b[3] === 0x2a || b[3] === 0x2b)))
+  )
+    return 'tiff';
   if (b.length >= 18 && b[0] === 0x42 && b[1] === 0x4d && BMP_DIB_SIZES.has(b.readUInt32LE(14))) return 'bmp';
-  if ((b.length >= 2 && b[0] === 0xff && b[1] === 0x0a) || (b.length >= 12 && b.subarray(0, 12).equals(JXL_CONTAINER))) return 'jxl';
+  if ((b.length >= 2 && b[0] === 0xff && b[1] === 0x0a) || (b.length >= 12 && b.subarray(0, 12).equals(JXL_CONTAINER)))
+    return 'jxl';
   if (b.length >= 6 && b[0] === 0 && b[1] === 0 && b[2] === 1 && b[3] === 0 && b.readUInt16LE(4) > 0) return 'ico';
   if (b.length >= 5 && b.toString('latin1', 0, 5) === '%PDF-') return 'pdf';
   if (looksLikeSvg(b)) return 'svg';

@@ -50,7 +50,10 @@ export function literalAddress(host: string): ResolvedAddress | undefined {
 }
 
 /** The first of `addresses` that may not be reached and why, or undefined when every one may. */
-export function firstRefusal(addresses: readonly ResolvedAddress[], policy: AddressPolicy): { address: string; why: string } | undefined {
+export function firstRefusal(
+  addresses: readonly ResolvedAddress[],
+  policy: AddressPolicy,
+): { address: string; why: string } | undefined {
   for (const a of addresses) {
     const why = addressRefusal(a.address, policy);
     if (why) return { address: a.address, why };
@@ -62,7 +65,11 @@ export function firstRefusal(addresses: readonly ResolvedAddress[], policy: Addr
 export function domainMatches(hostname: string, domains: readonly string[]): boolean {
   const host = hostname.toLowerCase().replace(/\.$/, '');
   return domains.some((d) => {
-    const dom = d.trim().toLowerCase().replace(/^\*?\./, '').replace(/\.$/, '');
+    const dom = d
+      .trim()
+      .toLowerCase()
+      .replace(/^\*?\./, '')
+      .replace(/\.$/, '');
     return dom !== '' && (host === dom || host.endsWith('.' + dom));
   });
 }
@@ -88,7 +95,10 @@ export function checkHostName(hostname: string, policy: HostPolicy): void {
 
 /** Refuses unless every address may be reached. */
 export function checkAddresses(hostname: string, addresses: readonly ResolvedAddress[], policy: AddressPolicy): void {
-  if (!addresses.length) throw new GlimpseError('image_fetch_failed', `The image host ${hostname} has no addresses.`, { param: 'image_url' });
+  if (!addresses.length)
+    throw new GlimpseError('image_fetch_failed', `The image host ${hostname} has no addresses.`, {
+      param: 'image_url',
+    });
   const refused = firstRefusal(addresses, policy);
   if (refused) {
     // The address a name resolves to is not told: from the server's resolver, that would let a
@@ -113,11 +123,16 @@ export function outboundUrlProblem(raw: string, policy: AddressPolicy): UrlProbl
   } catch {
     return { kind: 'syntax', why: 'is not a valid URL' };
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return { kind: 'scheme', why: `must use http or https, not ${url.protocol.replace(/:$/, '')}` };
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    return { kind: 'scheme', why: `must use http or https, not ${url.protocol.replace(/:$/, '')}` };
   if (url.username || url.password) return { kind: 'credentials', why: 'may not carry credentials' };
   const host = bareHost(url);
   const literal = literalAddress(host);
   const refused = literal && firstRefusal([literal], policy);
-  if (refused) return { kind: 'forbidden', why: `may not point at ${host}: ${refused.why} addresses are not reachable from glimpse` };
+  if (refused)
+    return {
+      kind: 'forbidden',
+      why: `may not point at ${host}: ${refused.why} addresses are not reachable from glimpse`,
+    };
   return undefined;
 }

@@ -42,7 +42,12 @@ export interface BatchStore {
 const COUNTED = { succeeded: 'completed', failed: 'failed', cancelled: 'cancelled' } as const;
 
 export function countsOf(h: JournalRecord): Counts {
-  return { total: Number(h.total ?? 0), completed: Number(h.completed ?? 0), failed: Number(h.failed ?? 0), cancelled: Number(h.cancelled ?? 0) };
+  return {
+    total: Number(h.total ?? 0),
+    completed: Number(h.completed ?? 0),
+    failed: Number(h.failed ?? 0),
+    cancelled: Number(h.cancelled ?? 0),
+  };
 }
 
 export class EmbeddedBatchStore implements BatchStore {
@@ -56,7 +61,11 @@ export class EmbeddedBatchStore implements BatchStore {
   private store(): Promise<Journal> {
     this.journal ??= Journal.open(join(this.dir, 'index.jsonl')).catch((err: unknown) => {
       this.journal = undefined;
-      throw new GlimpseError('jobs_unavailable', `The file and batch store in ${this.dir} cannot be opened: ${(err as Error).message}`, { cause: err });
+      throw new GlimpseError(
+        'jobs_unavailable',
+        `The file and batch store in ${this.dir} cannot be opened: ${(err as Error).message}`,
+        { cause: err },
+      );
     });
     return this.journal;
   }
@@ -69,7 +78,8 @@ export class EmbeddedBatchStore implements BatchStore {
       await mkdir(this.dir, { recursive: true });
       const fh = await open(tmp, 'w');
       try {
-        for (let done = 0; done < content.length; ) done += (await fh.write(content, done, content.length - done, done)).bytesWritten;
+        for (let done = 0; done < content.length;)
+          done += (await fh.write(content, done, content.length - done, done)).bytesWritten;
         await fh.sync();
       } finally {
         await fh.close();
@@ -96,7 +106,9 @@ export class EmbeddedBatchStore implements BatchStore {
   }
 
   async files(owner: string): Promise<JournalRecord[]> {
-    return [...(await this.store()).values()].filter(([k, v]) => k.startsWith('file:') && v.key === owner).map(([, v]) => v);
+    return [...(await this.store()).values()]
+      .filter(([k, v]) => k.startsWith('file:') && v.key === owner)
+      .map(([, v]) => v);
   }
 
   async deleteFile(id: string): Promise<void> {
@@ -105,7 +117,9 @@ export class EmbeddedBatchStore implements BatchStore {
   }
 
   async putBatch(batch: JournalRecord, jobIds: string[], customIds: string[]): Promise<void> {
-    await (await this.store()).put([
+    await (
+      await this.store()
+    ).put([
       ['lines:' + batch.id, { jobs: JSON.stringify(jobIds), custom: JSON.stringify(customIds) }],
       ['batch:' + batch.id, batch],
     ]);
@@ -121,7 +135,9 @@ export class EmbeddedBatchStore implements BatchStore {
   }
 
   async batches(owner: string): Promise<JournalRecord[]> {
-    return [...(await this.store()).values()].filter(([k, v]) => k.startsWith('batch:') && v.key === owner).map(([, v]) => v);
+    return [...(await this.store()).values()]
+      .filter(([k, v]) => k.startsWith('batch:') && v.key === owner)
+      .map(([, v]) => v);
   }
 
   async patchBatch(id: string, fields: JournalRecord, ifStatus?: string[]): Promise<boolean> {
@@ -141,7 +157,10 @@ export class EmbeddedBatchStore implements BatchStore {
     // Checked and changed with no wait between: one process, so no other teller can interleave.
     const field = COUNTED[status];
     const next = { ...h, [field]: String(Number(h[field] ?? 0) + 1) };
-    await journal.put([[mark, { s: status }], ['batch:' + id, next]]);
+    await journal.put([
+      [mark, { s: status }],
+      ['batch:' + id, next],
+    ]);
     return countsOf(next);
   }
 
@@ -167,7 +186,13 @@ redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 return 1`;
 
 type Scripted = Redis & {
-  batchCountEnded(batch: string, counted: string, jobId: string, status: string, field: string): Promise<Array<string | null>>;
+  batchCountEnded(
+    batch: string,
+    counted: string,
+    jobId: string,
+    status: string,
+    field: string,
+  ): Promise<Array<string | null>>;
   batchPatchIf(batch: string, allowed: string, ...fields: string[]): Promise<number>;
 };
 
@@ -189,13 +214,25 @@ export class RedisBatchStore implements BatchStore {
       return await work();
     } catch (err) {
       if (isGlimpseError(err)) throw err;
-      if (/OOM/.test((err as Error).message)) throw storageError(Object.assign(new Error('Redis is out of memory'), { code: 'ENOSPC' }), 'Redis');
-      throw new GlimpseError('jobs_unavailable', 'The file and batch store (Redis) cannot be reached; try again shortly.', { headers: { 'Retry-After': '5' }, cause: err });
+      if (/OOM/.test((err as Error).message))
+        throw storageError(Object.assign(new Error('Redis is out of memory'), { code: 'ENOSPC' }), 'Redis');
+      throw new GlimpseError(
+        'jobs_unavailable',
+        'The file and batch store (Redis) cannot be reached; try again shortly.',
+        { headers: { 'Retry-After': '5' }, cause: err },
+      );
     }
   }
 
   async putFile(meta: JournalRecord, content: Buffer): Promise<void> {
-    await this.reach(() => this.client.multi().set(this.prefix + 'content:' + meta.id, content).hset(this.prefix + 'file:' + meta.id, meta).zadd(this.prefix + 'files:' + meta.key, meta.created_at!, meta.id!).exec());
+    await this.reach(() =>
+      this.client
+        .multi()
+        .set(this.prefix + 'content:' + meta.id, content)
+        .hset(this.prefix + 'file:' + meta.id, meta)
+        .zadd(this.prefix + 'files:' + meta.key, meta.created_at!, meta.id!)
+        .exec(),
+    );
   }
 
   async file(id: string): Promise<JournalRecord | undefined> {
@@ -220,7 +257,11 @@ export class RedisBatchStore implements BatchStore {
   async deleteFile(id: string): Promise<void> {
     await this.reach(async () => {
       const [owner] = await this.client.hmget(this.prefix + 'file:' + id, 'key');
-      await this.client.multi().del(this.prefix + 'file:' + id, this.prefix + 'content:' + id).zrem(this.prefix + 'files:' + (owner ?? ''), id).exec();
+      await this.client
+        .multi()
+        .del(this.prefix + 'file:' + id, this.prefix + 'content:' + id)
+        .zrem(this.prefix + 'files:' + (owner ?? ''), id)
+        .exec();
     });
   }
 
@@ -259,14 +300,32 @@ export class RedisBatchStore implements BatchStore {
   }
 
   async patchBatch(id: string, fields: JournalRecord, ifStatus?: string[]): Promise<boolean> {
-    return this.reach(async () => (await this.client.batchPatchIf(this.prefix + 'batch:' + id, (ifStatus ?? []).join(','), ...Object.entries(fields).flat())) === 1);
+    return this.reach(
+      async () =>
+        (await this.client.batchPatchIf(
+          this.prefix + 'batch:' + id,
+          (ifStatus ?? []).join(','),
+          ...Object.entries(fields).flat(),
+        )) === 1,
+    );
   }
 
   async countEnded(id: string, jobId: string, status: 'succeeded' | 'failed' | 'cancelled'): Promise<Counts> {
     return this.reach(async () => {
       const key = this.prefix + 'batch:' + id;
-      const [total, completed, failed, cancelled] = await this.client.batchCountEnded(key, key + ':counted', jobId, status, COUNTED[status]);
-      return { total: Number(total ?? 0), completed: Number(completed ?? 0), failed: Number(failed ?? 0), cancelled: Number(cancelled ?? 0) };
+      const [total, completed, failed, cancelled] = await this.client.batchCountEnded(
+        key,
+        key + ':counted',
+        jobId,
+        status,
+        COUNTED[status],
+      );
+      return {
+        total: Number(total ?? 0),
+        completed: Number(completed ?? 0),
+        failed: Number(failed ?? 0),
+        cancelled: Number(cancelled ?? 0),
+      };
     });
   }
 

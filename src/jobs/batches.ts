@@ -34,9 +34,19 @@ export interface BatchLine {
 
 /** Check every line of an upload; the first bad one is refused naming its number (1-based). */
 export function parseBatchJsonl(content: Buffer, limits: BatchLimits): BatchLine[] {
-  if (content.length > limits.maxFileBytes) throw new GlimpseError('file_too_large', `The file is ${content.length} bytes; the limit (batches.maxFileBytes) is ${limits.maxFileBytes}.`, { param: 'file' });
+  if (content.length > limits.maxFileBytes)
+    throw new GlimpseError(
+      'file_too_large',
+      `The file is ${content.length} bytes; the limit (batches.maxFileBytes) is ${limits.maxFileBytes}.`,
+      { param: 'file' },
+    );
   const text = content.toString('utf8');
-  if (Buffer.byteLength(text) !== content.length || text.includes('\uFFFD')) throw new GlimpseError('invalid_file', 'The file is not UTF-8 text; a batch file is JSONL, one JSON request per line.', { param: 'file' });
+  if (Buffer.byteLength(text) !== content.length || text.includes('\uFFFD'))
+    throw new GlimpseError(
+      'invalid_file',
+      'The file is not UTF-8 text; a batch file is JSONL, one JSON request per line.',
+      { param: 'file' },
+    );
   const lines: BatchLine[] = [];
   const seen = new Set<string>();
   const raw = text.split('\n');
@@ -44,7 +54,10 @@ export function parseBatchJsonl(content: Buffer, limits: BatchLimits): BatchLine
     const n = i + 1;
     if (!line.trim()) return;
     const bad = (msg: string) => new GlimpseError('invalid_file', `Line ${n}: ${msg}`, { param: 'file' });
-    if (Buffer.byteLength(line) > limits.maxLineBytes) throw bad(`${Buffer.byteLength(line)} bytes; the limit for one line (batches.maxLineBytes) is ${limits.maxLineBytes}.`);
+    if (Buffer.byteLength(line) > limits.maxLineBytes)
+      throw bad(
+        `${Buffer.byteLength(line)} bytes; the limit for one line (batches.maxLineBytes) is ${limits.maxLineBytes}.`,
+      );
     let v: unknown;
     try {
       v = JSON.parse(line);
@@ -57,16 +70,33 @@ export function parseBatchJsonl(content: Buffer, limits: BatchLimits): BatchLine
     if (seen.has(o.custom_id)) throw bad(`custom_id '${o.custom_id}' appears twice; each request needs its own.`);
     seen.add(o.custom_id);
     if (o.method !== 'POST') throw bad('method must be "POST".');
-    if (typeof o.url !== 'string' || !(BATCH_ENDPOINTS as readonly string[]).includes(o.url)) throw bad(`url must be one of ${BATCH_ENDPOINTS.join(', ')} (got ${JSON.stringify(o.url)}).`);
-    if (typeof o.body !== 'object' || o.body === null || Array.isArray(o.body)) throw bad('body must be a JSON object (the request).');
+    if (typeof o.url !== 'string' || !(BATCH_ENDPOINTS as readonly string[]).includes(o.url))
+      throw bad(`url must be one of ${BATCH_ENDPOINTS.join(', ')} (got ${JSON.stringify(o.url)}).`);
+    if (typeof o.body !== 'object' || o.body === null || Array.isArray(o.body))
+      throw bad('body must be a JSON object (the request).');
     lines.push({ custom_id: o.custom_id, url: o.url, body: o.body as Record<string, unknown> });
   });
-  if (lines.length === 0) throw new GlimpseError('invalid_file', 'The file has no requests; a batch file is JSONL, one JSON request per line.', { param: 'file' });
+  if (lines.length === 0)
+    throw new GlimpseError(
+      'invalid_file',
+      'The file has no requests; a batch file is JSONL, one JSON request per line.',
+      { param: 'file' },
+    );
   return lines;
 }
 
 export function fileView(h: JournalRecord) {
-  return { id: h.id!, object: 'file' as const, bytes: Number(h.bytes), created_at: Number(h.created_at), filename: h.filename!, purpose: h.purpose!, status: 'processed' as const, expires_at: null, status_details: null };
+  return {
+    id: h.id!,
+    object: 'file' as const,
+    bytes: Number(h.bytes),
+    created_at: Number(h.created_at),
+    filename: h.filename!,
+    purpose: h.purpose!,
+    status: 'processed' as const,
+    expires_at: null,
+    status_details: null,
+  };
 }
 
 const at = (h: JournalRecord, k: string) => (h[k] ? Number(h[k]) : null);
@@ -112,14 +142,36 @@ export class Batches {
     });
   }
 
-  async createFile(owner: string, filename: string, purpose: string, content: Buffer): Promise<ReturnType<typeof fileView>> {
-    if (purpose !== 'batch') throw new GlimpseError('invalid_request', `purpose must be "batch" (got ${JSON.stringify(purpose)}); glimpse keeps files for batches only.`, { param: 'purpose' });
+  async createFile(
+    owner: string,
+    filename: string,
+    purpose: string,
+    content: Buffer,
+  ): Promise<ReturnType<typeof fileView>> {
+    if (purpose !== 'batch')
+      throw new GlimpseError(
+        'invalid_request',
+        `purpose must be "batch" (got ${JSON.stringify(purpose)}); glimpse keeps files for batches only.`,
+        { param: 'purpose' },
+      );
     parseBatchJsonl(content, this.limits);
     return this.keepFile(owner, filename, purpose, content);
   }
 
-  private async keepFile(owner: string, filename: string, purpose: string, content: Buffer): Promise<ReturnType<typeof fileView>> {
-    const meta = { id: 'file-' + randomBytes(12).toString('hex'), key: owner, bytes: String(content.length), created_at: now(), filename, purpose };
+  private async keepFile(
+    owner: string,
+    filename: string,
+    purpose: string,
+    content: Buffer,
+  ): Promise<ReturnType<typeof fileView>> {
+    const meta = {
+      id: 'file-' + randomBytes(12).toString('hex'),
+      key: owner,
+      bytes: String(content.length),
+      created_at: now(),
+      filename,
+      purpose,
+    };
     await this.store.putFile(meta, content);
     return fileView(meta);
   }
@@ -151,28 +203,68 @@ export class Batches {
    * Create a batch: every line checked against the endpoint and by `check` (the endpoint's own
    * validation, which returns the model), then all lines queued at once or none.
    */
-  async create(owner: { keyId?: string }, input: { input_file_id: string; endpoint: string; completion_window: string; metadata?: Record<string, string> }, check: (endpoint: string, body: Record<string, unknown>) => Promise<{ kind: JobKind; model: string }>): Promise<BatchObject> {
+  async create(
+    owner: { keyId?: string },
+    input: { input_file_id: string; endpoint: string; completion_window: string; metadata?: Record<string, string> },
+    check: (endpoint: string, body: Record<string, unknown>) => Promise<{ kind: JobKind; model: string }>,
+  ): Promise<BatchObject> {
     const key = owner.keyId ?? '';
-    if (!(BATCH_ENDPOINTS as readonly string[]).includes(input.endpoint)) throw new GlimpseError('invalid_request', `endpoint must be one of ${BATCH_ENDPOINTS.join(', ')}.`, { param: 'endpoint' });
-    if (input.completion_window !== '24h') throw new GlimpseError('invalid_request', 'completion_window must be "24h".', { param: 'completion_window' });
+    if (!(BATCH_ENDPOINTS as readonly string[]).includes(input.endpoint))
+      throw new GlimpseError('invalid_request', `endpoint must be one of ${BATCH_ENDPOINTS.join(', ')}.`, {
+        param: 'endpoint',
+      });
+    if (input.completion_window !== '24h')
+      throw new GlimpseError('invalid_request', 'completion_window must be "24h".', { param: 'completion_window' });
     const lines = parseBatchJsonl(await this.fileContent(key, input.input_file_id), this.limits);
-    if (lines.length > this.limits.maxQueued) throw new GlimpseError('batch_too_large', `The batch has ${lines.length} requests; at most jobs.maxQueued (${this.limits.maxQueued}) can wait at once. Split the file.`, { param: 'input_file_id' });
+    if (lines.length > this.limits.maxQueued)
+      throw new GlimpseError(
+        'batch_too_large',
+        `The batch has ${lines.length} requests; at most jobs.maxQueued (${this.limits.maxQueued}) can wait at once. Split the file.`,
+        { param: 'input_file_id' },
+      );
     const items: GroupItem[] = [];
     for (const [i, line] of lines.entries()) {
-      if (line.url !== input.endpoint) throw new GlimpseError('invalid_file', `Line ${i + 1}: url ${line.url} is not this batch's endpoint ${input.endpoint}.`, { param: 'input_file_id' });
+      if (line.url !== input.endpoint)
+        throw new GlimpseError(
+          'invalid_file',
+          `Line ${i + 1}: url ${line.url} is not this batch's endpoint ${input.endpoint}.`,
+          { param: 'input_file_id' },
+        );
       try {
         items.push({ body: { ...line.body, stream: false }, ...(await check(input.endpoint, line.body)) });
       } catch (err) {
-        if (err instanceof GlimpseError) throw new GlimpseError(err.code, `Line ${i + 1} (custom_id ${line.custom_id}): ${err.message}`, { param: 'input_file_id' });
+        if (err instanceof GlimpseError)
+          throw new GlimpseError(err.code, `Line ${i + 1} (custom_id ${line.custom_id}): ${err.message}`, {
+            param: 'input_file_id',
+          });
         throw err;
       }
     }
     const id = 'batch_' + randomBytes(12).toString('hex');
     const created = Number(now());
     const jobIds = await this.jobs.submitGroup(id, items, owner);
-    const batch: JournalRecord = { id, key, endpoint: input.endpoint, input_file_id: input.input_file_id, completion_window: '24h', status: 'in_progress', created_at: String(created), in_progress_at: String(created), expires_at: String(created + 86_400), total: String(lines.length), completed: '0', failed: '0', cancelled: '0', ...(input.metadata ? { metadata: JSON.stringify(input.metadata) } : {}) };
+    const batch: JournalRecord = {
+      id,
+      key,
+      endpoint: input.endpoint,
+      input_file_id: input.input_file_id,
+      completion_window: '24h',
+      status: 'in_progress',
+      created_at: String(created),
+      in_progress_at: String(created),
+      expires_at: String(created + 86_400),
+      total: String(lines.length),
+      completed: '0',
+      failed: '0',
+      cancelled: '0',
+      ...(input.metadata ? { metadata: JSON.stringify(input.metadata) } : {}),
+    };
     try {
-      await this.store.putBatch(batch, jobIds, lines.map((l) => l.custom_id));
+      await this.store.putBatch(
+        batch,
+        jobIds,
+        lines.map((l) => l.custom_id),
+      );
     } catch (err) {
       await this.jobs.cancelMany(jobIds).catch(() => {}); // queued lines of a batch never recorded do not run
       throw err;
@@ -192,16 +284,26 @@ export class Batches {
 
   /** Newest first, OpenAI's cursor pagination (`after` a batch id, `limit`). */
   async list(owner: string, after: string | undefined, limit: number) {
-    const all = (await this.store.batches(owner)).map(batchView).sort((a, b) => b.created_at - a.created_at || b.id.localeCompare(a.id));
+    const all = (await this.store.batches(owner))
+      .map(batchView)
+      .sort((a, b) => b.created_at - a.created_at || b.id.localeCompare(a.id));
     const from = after ? all.findIndex((b) => b.id === after) + 1 : 0;
     const data = all.slice(from, from + limit);
-    return { object: 'list' as const, data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: from + limit < all.length };
+    return {
+      object: 'list' as const,
+      data,
+      first_id: data[0]?.id ?? null,
+      last_id: data.at(-1)?.id ?? null,
+      has_more: from + limit < all.length,
+    };
   }
 
   /** Cancel: queued lines never run, running ones stop; the batch ends `cancelled` with what was answered. */
   async cancel(owner: string, id: string): Promise<BatchObject> {
     await this.owned(owner, id);
-    if (await this.store.patchBatch(id, { status: 'cancelling', cancelling_at: now() }, ['validating', 'in_progress'])) {
+    if (
+      await this.store.patchBatch(id, { status: 'cancelling', cancelling_at: now() }, ['validating', 'in_progress'])
+    ) {
       await this.jobs.cancelMany((await this.store.batchLines(id)).jobIds);
     }
     return batchView((await this.store.batch(id))!);
@@ -211,8 +313,13 @@ export class Batches {
     const counts = await this.store.countEnded(id, jobId, status as 'succeeded' | 'failed' | 'cancelled');
     if (counts.completed + counts.failed + counts.cancelled < counts.total) return;
     // Whoever moves it to finalizing writes the files; another teller of the last line does not.
-    if (!(await this.store.patchBatch(id, { status: 'finalizing', finalizing_at: now() }, ['in_progress', 'cancelling']))) return;
-    await this.finalize(id).catch((err: Error) => this.log.warn({ batch: id, err: err.message }, 'batch not finalized'));
+    if (
+      !(await this.store.patchBatch(id, { status: 'finalizing', finalizing_at: now() }, ['in_progress', 'cancelling']))
+    )
+      return;
+    await this.finalize(id).catch((err: Error) =>
+      this.log.warn({ batch: id, err: err.message }, 'batch not finalized'),
+    );
   }
 
   private async finalize(id: string): Promise<void> {
@@ -227,20 +334,50 @@ export class Batches {
     });
     const cancelled = Boolean(batch.cancelling_at);
     const files: JournalRecord = {};
-    if (out.length) files.output_file_id = (await this.keepFile(batch.key!, `${id}_output.jsonl`, 'batch_output', Buffer.from(out.join('\n') + '\n'))).id;
-    if (errors.length) files.error_file_id = (await this.keepFile(batch.key!, `${id}_error.jsonl`, 'batch_output', Buffer.from(errors.join('\n') + '\n'))).id;
-    await this.store.patchBatch(id, { ...files, status: cancelled ? 'cancelled' : 'completed', [cancelled ? 'cancelled_at' : 'completed_at']: now() });
+    if (out.length)
+      files.output_file_id = (
+        await this.keepFile(batch.key!, `${id}_output.jsonl`, 'batch_output', Buffer.from(out.join('\n') + '\n'))
+      ).id;
+    if (errors.length)
+      files.error_file_id = (
+        await this.keepFile(batch.key!, `${id}_error.jsonl`, 'batch_output', Buffer.from(errors.join('\n') + '\n'))
+      ).id;
+    await this.store.patchBatch(id, {
+      ...files,
+      status: cancelled ? 'cancelled' : 'completed',
+      [cancelled ? 'cancelled_at' : 'completed_at']: now(),
+    });
   }
 }
 
 /** A line of the output or error file, in OpenAI's format; none for a line that never ran (cancelled). */
 function outputLine(jobId: string, customId: string, job: JobView | undefined) {
   const id = 'batch_req_' + jobId.slice('job_'.length);
-  if (job?.status === 'succeeded') return { id, custom_id: customId, response: { status_code: 200, request_id: jobId, body: job.result }, error: null };
+  if (job?.status === 'succeeded')
+    return {
+      id,
+      custom_id: customId,
+      response: { status_code: 200, request_id: jobId, body: job.result },
+      error: null,
+    };
   if (job?.status === 'failed' && job.error) {
-    const e = new GlimpseError(job.error.code in ERROR_CODES ? (job.error.code as keyof typeof ERROR_CODES) : 'internal_error', job.error.message);
-    return { id, custom_id: customId, response: { status_code: e.status, request_id: jobId, body: errorBody(e) }, error: null };
+    const e = new GlimpseError(
+      job.error.code in ERROR_CODES ? (job.error.code as keyof typeof ERROR_CODES) : 'internal_error',
+      job.error.message,
+    );
+    return {
+      id,
+      custom_id: customId,
+      response: { status_code: e.status, request_id: jobId, body: errorBody(e) },
+      error: null,
+    };
   }
-  if (!job) return { id, custom_id: customId, response: null, error: { code: 'result_expired', message: 'The answer to this request expired before the batch ended.' } };
+  if (!job)
+    return {
+      id,
+      custom_id: customId,
+      response: null,
+      error: { code: 'result_expired', message: 'The answer to this request expired before the batch ended.' },
+    };
   return undefined;
 }

@@ -17,7 +17,24 @@ import { GlimpseError } from '../core/index.js';
 import { announceJob } from './announce.js';
 import { Journal, type JournalRecord } from './journal.js';
 import type { WebhookTransport } from './webhook.js';
-import { ENDED_STATUSES, exhausted, jobError, jobView, JOB_ID_RE, queueFull, type EndedListener, type GroupItem, type JobKind, type JobQueue, type JobRunner, type JobSettings, type JobStats, type JobStatus, type JobView, type Log } from './types.js';
+import {
+  ENDED_STATUSES,
+  exhausted,
+  jobError,
+  jobView,
+  JOB_ID_RE,
+  queueFull,
+  type EndedListener,
+  type GroupItem,
+  type JobKind,
+  type JobQueue,
+  type JobRunner,
+  type JobSettings,
+  type JobStats,
+  type JobStatus,
+  type JobView,
+  type Log,
+} from './types.js';
 
 const SWEEP_MS = 60_000;
 
@@ -52,7 +69,11 @@ export class EmbeddedJobQueue implements JobQueue {
     this.journal ??= this.openStore().catch((err: unknown) => {
       this.journal = undefined;
       if (err instanceof GlimpseError) throw err;
-      throw new GlimpseError('jobs_unavailable', `The job store in ${this.dir} cannot be opened: ${(err as Error).message}`, { cause: err });
+      throw new GlimpseError(
+        'jobs_unavailable',
+        `The job store in ${this.dir} cannot be opened: ${(err as Error).message}`,
+        { cause: err },
+      );
     });
     return this.journal;
   }
@@ -81,7 +102,10 @@ export class EmbeddedJobQueue implements JobQueue {
     if (queued.length) this.log.info({ queued: queued.length, store: this.dir }, 'job store opened with jobs to run');
     // Ends that were never told (the process died between a job's end and its webhook or group).
     for (const [id, h] of journal.values()) if (ENDED_STATUSES.has(h.status as JobStatus)) this.afterEnd(journal, id);
-    this.sweeper = setInterval(() => void this.sweep(journal), Math.min(SWEEP_MS, this.settings.resultTtlSeconds * 1000));
+    this.sweeper = setInterval(
+      () => void this.sweep(journal),
+      Math.min(SWEEP_MS, this.settings.resultTtlSeconds * 1000),
+    );
     this.sweeper.unref();
     this.wakeAll();
     return journal;
@@ -89,15 +113,26 @@ export class EmbeddedJobQueue implements JobQueue {
 
   private async sweep(journal: Journal): Promise<void> {
     const cutoff = Date.now() - this.settings.resultTtlSeconds * 1000;
-    const gone = [...journal.values()].filter(([, h]) => ENDED_STATUSES.has(h.status as JobStatus) && Number(h.finished_at) < cutoff).map(([id]) => id);
-    await journal.remove(gone).catch((err: Error) => this.log.warn({ err: err.message }, 'job store: expired jobs not removed'));
+    const gone = [...journal.values()]
+      .filter(([, h]) => ENDED_STATUSES.has(h.status as JobStatus) && Number(h.finished_at) < cutoff)
+      .map(([id]) => id);
+    await journal
+      .remove(gone)
+      .catch((err: Error) => this.log.warn({ err: err.message }, 'job store: expired jobs not removed'));
   }
 
   async submit(body: unknown, owner: { keyId?: string; model: string }, webhook?: string): Promise<JobView> {
     const journal = await this.store();
     this.room(1);
     const id = 'job_' + randomBytes(12).toString('hex');
-    const fields = { status: 'queued', created_at: String(Date.now()), key: owner.keyId ?? '', model: owner.model, attempts: '0', ...(webhook ? { webhook, webhook_status: 'pending', webhook_attempts: '0' } : {}) };
+    const fields = {
+      status: 'queued',
+      created_at: String(Date.now()),
+      key: owner.keyId ?? '',
+      model: owner.model,
+      attempts: '0',
+      ...(webhook ? { webhook, webhook_status: 'pending', webhook_attempts: '0' } : {}),
+    };
     await journal.put([[id, { ...fields, body: JSON.stringify(body) }]]);
     this.enqueue([id]);
     return jobView(id, fields);
@@ -107,7 +142,19 @@ export class EmbeddedJobQueue implements JobQueue {
     const journal = await this.store();
     this.room(items.length);
     const now = String(Date.now());
-    const entries = items.map((item): [string, JournalRecord] => ['job_' + randomBytes(12).toString('hex'), { status: 'queued', created_at: now, key: owner.keyId ?? '', model: item.model, attempts: '0', kind: item.kind, group, body: JSON.stringify(item.body) }]);
+    const entries = items.map((item): [string, JournalRecord] => [
+      'job_' + randomBytes(12).toString('hex'),
+      {
+        status: 'queued',
+        created_at: now,
+        key: owner.keyId ?? '',
+        model: item.model,
+        attempts: '0',
+        kind: item.kind,
+        group,
+        body: JSON.stringify(item.body),
+      },
+    ]);
     // One write: all of them are kept, or (disk full) none.
     await journal.put(entries);
     const ids = entries.map(([id]) => id);
@@ -135,7 +182,8 @@ export class EmbeddedJobQueue implements JobQueue {
 
   private owned(journal: Journal, id: string, keyId: string | undefined): JournalRecord {
     const h = JOB_ID_RE.test(id) ? journal.get(id) : undefined;
-    if (!h || (h.key ?? '') !== (keyId ?? '')) throw new GlimpseError('not_found', `No job '${id}' here.`, { param: 'id' });
+    if (!h || (h.key ?? '') !== (keyId ?? ''))
+      throw new GlimpseError('not_found', `No job '${id}' here.`, { param: 'id' });
     return h;
   }
 
@@ -174,7 +222,8 @@ export class EmbeddedJobQueue implements JobQueue {
 
   start(): void {
     // A journal left by an earlier run: open it now, so its jobs go on without waiting for a request.
-    if (existsSync(join(this.dir, 'journal.jsonl'))) this.store().catch((err: Error) => this.log.warn({ err: err.message }, 'job store not opened'));
+    if (existsSync(join(this.dir, 'journal.jsonl')))
+      this.store().catch((err: Error) => this.log.warn({ err: err.message }, 'job store not opened'));
     for (let i = 0; i < this.settings.workers; i++) this.loops.push(this.work());
   }
 
@@ -188,7 +237,10 @@ export class EmbeddedJobQueue implements JobQueue {
       try {
         await this.process(await this.store(), id);
       } catch (err) {
-        this.log.warn({ job: id, err: (err as Error).message }, 'job store write failed; the job runs again when the store is reopened');
+        this.log.warn(
+          { job: id, err: (err as Error).message },
+          'job store write failed; the job runs again when the store is reopened',
+        );
       }
     }
   }
@@ -201,7 +253,9 @@ export class EmbeddedJobQueue implements JobQueue {
     }
     const attempt = Number(h.attempts) + 1;
     if (attempt > this.settings.maxAttempts) {
-      const write = journal.put([[id, ended(h, 'failed', { error: exhausted(this.settings.maxAttempts) }, Date.now())]]);
+      const write = journal.put([
+        [id, ended(h, 'failed', { error: exhausted(this.settings.maxAttempts) }, Date.now())],
+      ]);
       this.ended.failed++;
       await write;
       return this.afterEnd(journal, id);
@@ -212,10 +266,14 @@ export class EmbeddedJobQueue implements JobQueue {
     this.log.info({ job: id, attempt }, 'job started');
     let outcome: { status: JobStatus; fields: JournalRecord };
     try {
-      const result = await this.run({ id, body: JSON.parse(h.body ?? 'null'), keyId: h.key || undefined, kind: (h.kind ?? 'chat') as JobKind }, AbortSignal.any([stop.signal, this.stopping.signal]));
+      const result = await this.run(
+        { id, body: JSON.parse(h.body ?? 'null'), keyId: h.key || undefined, kind: (h.kind ?? 'chat') as JobKind },
+        AbortSignal.any([stop.signal, this.stopping.signal]),
+      );
       outcome = { status: 'succeeded', fields: { result: JSON.stringify(result) } };
     } catch (err) {
-      const shuttingDown = this.stopping.signal.aborted || (err instanceof GlimpseError && err.code === 'shutting_down');
+      const shuttingDown =
+        this.stopping.signal.aborted || (err instanceof GlimpseError && err.code === 'shutting_down');
       if (shuttingDown && !stop.signal.aborted) {
         // This instance is stopping: back to the queue for its next start, not a failure.
         this.active.delete(id);
@@ -225,7 +283,9 @@ export class EmbeddedJobQueue implements JobQueue {
         return;
       }
       const e = jobError(err);
-      outcome = stop.signal.aborted ? { status: 'cancelled', fields: {} } : { status: 'failed', fields: { error: JSON.stringify({ code: e.code, message: e.message }) } };
+      outcome = stop.signal.aborted
+        ? { status: 'cancelled', fields: {} }
+        : { status: 'failed', fields: { error: JSON.stringify({ code: e.code, message: e.message }) } };
     }
     this.active.delete(id);
     // Counted as it becomes visible (in memory at once, durable when the write settles).
@@ -241,7 +301,8 @@ export class EmbeddedJobQueue implements JobQueue {
     const h = journal.get(id);
     if (!h) return;
     const told = (async () => {
-      if (h.group && this.groupListener) await this.groupListener({ id, group: h.group, status: h.status as JobStatus });
+      if (h.group && this.groupListener)
+        await this.groupListener({ id, group: h.group, status: h.status as JobStatus });
       const done = await announceJob(id, h, this.settings, this.transport, this.stopping.signal, this.log);
       if (done) {
         await journal.patch(id, done.fields);
@@ -249,7 +310,8 @@ export class EmbeddedJobQueue implements JobQueue {
       }
     })()
       .catch((err: Error) => {
-        if (!this.stopping.signal.aborted) this.log.warn({ job: id, err: err.message }, 'job end not told; told again when the store is reopened');
+        if (!this.stopping.signal.aborted)
+          this.log.warn({ job: id, err: err.message }, 'job end not told; told again when the store is reopened');
       })
       .finally(() => this.deliveries.delete(told));
     this.deliveries.add(told);
@@ -302,7 +364,10 @@ async function takeLock(path: string): Promise<void> {
     }
     const pid = Number(await readFile(path, 'utf8').catch(() => ''));
     if (pid && pid !== process.pid && alive(pid)) {
-      throw new GlimpseError('jobs_unavailable', `The job store in ${join(path, '..')} is in use by process ${pid}; give each instance its own --state-dir, or share jobs through --redis-url.`);
+      throw new GlimpseError(
+        'jobs_unavailable',
+        `The job store in ${join(path, '..')} is in use by process ${pid}; give each instance its own --state-dir, or share jobs through --redis-url.`,
+      );
     }
     await unlink(path).catch(() => {}); // left by a process that is gone
   }

@@ -14,6 +14,14 @@ export { RedisJobQueue } from './redis.js';
 export { Journal, storageError, type JournalRecord } from './journal.js';
 export * from './types.js';
 
-export function createJobQueue(where: { redisUrl?: string; stateDir: string }, settings: JobSettings, run: JobRunner, log: Log, transport: WebhookTransport = {}): JobQueue {
-  return where.redisUrl ? new RedisJobQueue(where.redisUrl, settings, run, log, 'glimpse:jobs:', transport) : new EmbeddedJobQueue(where.stateDir, settings, run, log, transport);
+export function createJobQueue(
+  where: { redisUrl?: string; stateDir: string },
+  settings: JobSettings,
+  run: JobRunner,
+  log: Log,
+  transport: WebhookTransport = {},
+): JobQueue {
+  return where.redisUrl
+    ? new RedisJobQueue(where.redisUrl, settings, run, log, 'glimpse:jobs:', transport)
+    : new EmbeddedJobQueue(where.stateDir, settings, run, log, transport);
 }

@@ -29,8 +29,17 @@ interface Change {
 /** What a failed write of the state directory tells the client: disk full is its own code. */
 export function storageError(err: unknown, what: string): GlimpseError {
   const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') return new GlimpseError('storage_full', `The disk holding ${what} is full; nothing of this request was kept. Free some space and retry.`, { cause: err });
-  return new GlimpseError('jobs_unavailable', `${what} cannot be written (${code ?? (err as Error).message}); nothing of this request was kept.`, { cause: err });
+  if (code === 'ENOSPC' || code === 'EDQUOT')
+    return new GlimpseError(
+      'storage_full',
+      `The disk holding ${what} is full; nothing of this request was kept. Free some space and retry.`,
+      { cause: err },
+    );
+  return new GlimpseError(
+    'jobs_unavailable',
+    `${what} cannot be written (${code ?? (err as Error).message}); nothing of this request was kept.`,
+    { cause: err },
+  );
 }
 
 export class Journal {
@@ -130,7 +139,8 @@ export class Journal {
       try {
         // A write may take only part of the bytes (the disk filling up): go on until all are in,
         // or an error says why not.
-        for (let done = 0; done < bytes.length; ) done += (await this.file.write(bytes, done, bytes.length - done, null)).bytesWritten;
+        for (let done = 0; done < bytes.length;)
+          done += (await this.file.write(bytes, done, bytes.length - done, null)).bytesWritten;
         await this.file.datasync();
         this.size += bytes.length;
         for (const c of group) c.resolve();
@@ -154,7 +164,8 @@ export class Journal {
       const chunk: string[] = [];
       for (const [k, v] of this.records) chunk.push(JSON.stringify({ k, v }) + '\n');
       const data = Buffer.from(chunk.join(''));
-      for (let done = 0; done < data.length; ) done += (await out.write(data, done, data.length - done, done)).bytesWritten;
+      for (let done = 0; done < data.length;)
+        done += (await out.write(data, done, data.length - done, done)).bytesWritten;
       await out.sync();
       bytes = data.length;
     } catch (err) {

@@ -22,7 +22,24 @@ import { Redis } from 'ioredis';
 import { GlimpseError, isGlimpseError } from '../core/index.js';
 import type { WebhookTransport } from './webhook.js';
 import { announceJob } from './announce.js';
-import { ENDED_STATUSES, exhausted, jobError, jobView, JOB_ID_RE, queueFull, type EndedListener, type GroupItem, type JobKind, type JobQueue, type JobRunner, type JobSettings, type JobStats, type JobStatus, type JobView, type Log } from './types.js';
+import {
+  ENDED_STATUSES,
+  exhausted,
+  jobError,
+  jobView,
+  JOB_ID_RE,
+  queueFull,
+  type EndedListener,
+  type GroupItem,
+  type JobKind,
+  type JobQueue,
+  type JobRunner,
+  type JobSettings,
+  type JobStats,
+  type JobStatus,
+  type JobView,
+  type Log,
+} from './types.js';
 
 const GROUP = 'workers';
 const MAX_DELIVERIES = 64;
@@ -125,7 +142,10 @@ export class RedisJobQueue implements JobQueue {
       return await work();
     } catch (err) {
       if (isGlimpseError(err)) throw err;
-      throw new GlimpseError('jobs_unavailable', 'The job store (Redis) cannot be reached; try again shortly.', { retryAfterSeconds: 5, cause: err });
+      throw new GlimpseError('jobs_unavailable', 'The job store (Redis) cannot be reached; try again shortly.', {
+        retryAfterSeconds: 5,
+        cause: err,
+      });
     }
   }
 
@@ -134,8 +154,20 @@ export class RedisJobQueue implements JobQueue {
     return this.unavailable(async () => {
       await this.room(1);
       const id = 'job_' + randomBytes(12).toString('hex');
-      const fields = { status: 'queued', created_at: String(Date.now()), key: owner.keyId ?? '', model: owner.model, attempts: '0', ...(webhook ? { webhook, webhook_status: 'pending', webhook_attempts: '0' } : {}) };
-      await this.client.multi().hset(this.key(id), { ...fields, body: JSON.stringify(body) }).expire(this.key(id), UNFINISHED_TTL_SECONDS).xadd(this.stream, '*', 'job', id).exec();
+      const fields = {
+        status: 'queued',
+        created_at: String(Date.now()),
+        key: owner.keyId ?? '',
+        model: owner.model,
+        attempts: '0',
+        ...(webhook ? { webhook, webhook_status: 'pending', webhook_attempts: '0' } : {}),
+      };
+      await this.client
+        .multi()
+        .hset(this.key(id), { ...fields, body: JSON.stringify(body) })
+        .expire(this.key(id), UNFINISHED_TTL_SECONDS)
+        .xadd(this.stream, '*', 'job', id)
+        .exec();
       return jobView(id, fields);
     });
   }
@@ -149,7 +181,16 @@ export class RedisJobQueue implements JobQueue {
       const tx = this.client.multi();
       items.forEach((item, i) => {
         const key = this.key(ids[i]!);
-        tx.hset(key, { status: 'queued', created_at: now, key: owner.keyId ?? '', model: item.model, attempts: '0', kind: item.kind, group, body: JSON.stringify(item.body) });
+        tx.hset(key, {
+          status: 'queued',
+          created_at: now,
+          key: owner.keyId ?? '',
+          model: item.model,
+          attempts: '0',
+          kind: item.kind,
+          group,
+          body: JSON.stringify(item.body),
+        });
         tx.expire(key, UNFINISHED_TTL_SECONDS);
         tx.xadd(this.stream, '*', 'job', ids[i]!);
       });
@@ -181,7 +222,9 @@ export class RedisJobQueue implements JobQueue {
 
   async cancelMany(ids: string[]): Promise<void> {
     await this.unavailable(async () => {
-      await Promise.all(ids.map((id) => this.client.jobCancel(this.key(id), Date.now(), this.settings.resultTtlSeconds)));
+      await Promise.all(
+        ids.map((id) => this.client.jobCancel(this.key(id), Date.now(), this.settings.resultTtlSeconds)),
+      );
     });
   }
 
@@ -196,7 +239,8 @@ export class RedisJobQueue implements JobQueue {
 
   private async owned(id: string, keyId: string | undefined): Promise<Record<string, string>> {
     const h = JOB_ID_RE.test(id) ? await this.client.hgetall(this.key(id)) : {};
-    if (!h.status || (h.key ?? '') !== (keyId ?? '')) throw new GlimpseError('not_found', `No job '${id}' here.`, { param: 'id' });
+    if (!h.status || (h.key ?? '') !== (keyId ?? ''))
+      throw new GlimpseError('not_found', `No job '${id}' here.`, { param: 'id' });
     return h;
   }
 
@@ -225,10 +269,29 @@ export class RedisJobQueue implements JobQueue {
       try {
         await this.ensureGroup();
         // First a job whose worker died, then a new one (waiting up to a second for it).
-        const claimed = (await this.client.xautoclaim(this.stream, GROUP, this.consumer, idleMs, '0-0', 'COUNT', 1)) as [string, Array<[string, string[]]>];
+        const claimed = (await this.client.xautoclaim(
+          this.stream,
+          GROUP,
+          this.consumer,
+          idleMs,
+          '0-0',
+          'COUNT',
+          1,
+        )) as [string, Array<[string, string[]]>];
         let entry: [string, string[]] | undefined = claimed[1][0];
         if (!entry) {
-          const read = (await conn.xreadgroup('GROUP', GROUP, this.consumer, 'COUNT', 1, 'BLOCK', 1000, 'STREAMS', this.stream, '>')) as Array<[string, Array<[string, string[]]>]> | null;
+          const read = (await conn.xreadgroup(
+            'GROUP',
+            GROUP,
+            this.consumer,
+            'COUNT',
+            1,
+            'BLOCK',
+            1000,
+            'STREAMS',
+            this.stream,
+            '>',
+          )) as Array<[string, Array<[string, string[]]>]> | null;
           entry = read?.[0]?.[1][0];
         }
         if (entry) await this.process(entry[0], entry[1][1] ?? '');
@@ -243,10 +306,20 @@ export class RedisJobQueue implements JobQueue {
   private async process(entryId: string, id: string): Promise<void> {
     const key = this.key(id);
     const { maxAttempts, resultTtlSeconds, claimIdleSeconds } = this.settings;
-    const attempt = await this.client.jobStart(key, Date.now(), this.consumer, maxAttempts, resultTtlSeconds, exhausted(maxAttempts));
+    const attempt = await this.client.jobStart(
+      key,
+      Date.now(),
+      this.consumer,
+      maxAttempts,
+      resultTtlSeconds,
+      exhausted(maxAttempts),
+    );
     // While this worker has the entry (running the job, delivering its webhook), keep the claim
     // fresh: an entry goes idle, to be taken over, only when its worker is gone.
-    const keepClaim = setInterval(() => this.client.xclaim(this.stream, GROUP, this.consumer, 0, entryId, 'JUSTID').catch(() => {}), Math.min(500, (claimIdleSeconds * 1000) / 3));
+    const keepClaim = setInterval(
+      () => this.client.xclaim(this.stream, GROUP, this.consumer, 0, entryId, 'JUSTID').catch(() => {}),
+      Math.min(500, (claimIdleSeconds * 1000) / 3),
+    );
     let handedOver = false;
     try {
       if (attempt > 0 && (await this.runJob(key, id, attempt)) === 'handed_back') return await this.done(entryId);
@@ -260,7 +333,9 @@ export class RedisJobQueue implements JobQueue {
           // A delivery that shutdown cut short leaves the entry unacknowledged for another instance.
           if (settled) await this.done(entryId);
         })
-        .catch((err: Error) => this.log.warn({ job: id, err: err.message }, 'job webhook: Redis error; the entry will be taken over'))
+        .catch((err: Error) =>
+          this.log.warn({ job: id, err: err.message }, 'job webhook: Redis error; the entry will be taken over'),
+        )
         .finally(() => {
           clearInterval(keepClaim);
           this.deliveries.delete(delivery);
@@ -279,13 +354,22 @@ export class RedisJobQueue implements JobQueue {
     const [body, ownerKey, kind] = await this.client.hmget(key, 'body', 'key', 'kind');
     const owner = ownerKey || undefined;
     const stop = new AbortController();
-    const watch = setInterval(() => {
-      this.client.hget(key, 'status').then((s) => s === 'cancelling' && stop.abort(new GlimpseError('client_closed', 'The job was cancelled.')), () => {});
-    }, Math.min(500, (this.settings.claimIdleSeconds * 1000) / 3));
+    const watch = setInterval(
+      () => {
+        this.client.hget(key, 'status').then(
+          (s) => s === 'cancelling' && stop.abort(new GlimpseError('client_closed', 'The job was cancelled.')),
+          () => {},
+        );
+      },
+      Math.min(500, (this.settings.claimIdleSeconds * 1000) / 3),
+    );
     this.log.info({ job: id, attempt }, 'job started');
     this.running++;
     try {
-      const result = await this.run({ id, body: JSON.parse(body ?? 'null'), keyId: owner, kind: (kind ?? 'chat') as JobKind }, AbortSignal.any([stop.signal, this.stopping.signal]));
+      const result = await this.run(
+        { id, body: JSON.parse(body ?? 'null'), keyId: owner, kind: (kind ?? 'chat') as JobKind },
+        AbortSignal.any([stop.signal, this.stopping.signal]),
+      );
       await this.finish(key, 'succeeded', { result: JSON.stringify(result) });
       this.ended.succeeded++;
       this.log.info({ job: id }, 'job succeeded');
@@ -293,7 +377,12 @@ export class RedisJobQueue implements JobQueue {
       const shuttingDown = this.stopping.signal.aborted || (isGlimpseError(err) && err.code === 'shutting_down');
       if (shuttingDown && !stop.signal.aborted) {
         // This instance is shutting down: back to the queue for another, not a failure.
-        await this.client.multi().hset(key, 'status', 'queued').hincrby(key, 'attempts', -1).xadd(this.stream, '*', 'job', id).exec();
+        await this.client
+          .multi()
+          .hset(key, 'status', 'queued')
+          .hincrby(key, 'attempts', -1)
+          .xadd(this.stream, '*', 'job', id)
+          .exec();
         this.ended.handed_back++;
         this.log.info({ job: id }, 'job handed back to the queue (shutting down)');
         return 'handed_back';
@@ -316,7 +405,8 @@ export class RedisJobQueue implements JobQueue {
   private async tellGroup(key: string, id: string): Promise<void> {
     if (!this.groupListener) return;
     const [group, status] = await this.client.hmget(key, 'group', 'status');
-    if (group && ENDED_STATUSES.has(status as JobStatus)) await this.groupListener({ id, group, status: status as JobStatus });
+    if (group && ENDED_STATUSES.has(status as JobStatus))
+      await this.groupListener({ id, group, status: status as JobStatus });
   }
 
   /**
@@ -326,7 +416,14 @@ export class RedisJobQueue implements JobQueue {
   private async announce(key: string, id: string): Promise<boolean> {
     let told;
     try {
-      told = await announceJob(id, await this.client.hgetall(key), this.settings, this.transport, this.stopping.signal, this.log);
+      told = await announceJob(
+        id,
+        await this.client.hgetall(key),
+        this.settings,
+        this.transport,
+        this.stopping.signal,
+        this.log,
+      );
     } catch (err) {
       if (this.stopping.signal.aborted) return false;
       throw err;

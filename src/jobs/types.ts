@@ -47,11 +47,20 @@ export interface JobSettings {
 }
 
 export function webhookSettings(s: JobSettings): WebhookSettings {
-  return { secret: s.webhookSecret, allowPrivateNetworks: s.webhookAllowPrivateNetworks, timeoutMs: s.webhookTimeoutMs, maxAttempts: s.webhookMaxAttempts, backoffMs: s.webhookBackoffMs };
+  return {
+    secret: s.webhookSecret,
+    allowPrivateNetworks: s.webhookAllowPrivateNetworks,
+    timeoutMs: s.webhookTimeoutMs,
+    maxAttempts: s.webhookMaxAttempts,
+    backoffMs: s.webhookBackoffMs,
+  };
 }
 
 /** Runs one job's body to its result object; throws a GlimpseError when it fails. */
-export type JobRunner = (job: { id: string; body: unknown; keyId?: string; kind: JobKind }, signal: AbortSignal) => Promise<unknown>;
+export type JobRunner = (
+  job: { id: string; body: unknown; keyId?: string; kind: JobKind },
+  signal: AbortSignal,
+) => Promise<unknown>;
 
 /** One job of a group submitted together (a batch's lines): its body, shape, and a tag for the listener. */
 export interface GroupItem {
@@ -112,7 +121,11 @@ export const JOB_ID_RE = /^job_[0-9a-f]{24}$/;
 
 export function queueFull(waiting: number, adding: number, max: number): GlimpseError {
   const what = adding === 1 ? 'Retry later.' : `${adding} more do not fit; retry later or split the work.`;
-  return new GlimpseError('queue_full', `${waiting} jobs are waiting or running; the limit (jobs.maxQueued) is ${max}. ${what}`, { retryAfterSeconds: 30 });
+  return new GlimpseError(
+    'queue_full',
+    `${waiting} jobs are waiting or running; the limit (jobs.maxQueued) is ${max}. ${what}`,
+    { retryAfterSeconds: 30 },
+  );
 }
 
 /** The job's record (a flat map of strings) as its owner sees it. */
@@ -132,7 +145,11 @@ export function jobView(id: string, h: Record<string, string>): JobView {
   if (h.result) out.result = JSON.parse(h.result);
   if (h.error) out.error = JSON.parse(h.error);
   if (h.webhook) {
-    out.webhook = { url: h.webhook, status: (h.webhook_status ?? 'pending') as NonNullable<JobView['webhook']>['status'], attempts: Number(h.webhook_attempts ?? 0) };
+    out.webhook = {
+      url: h.webhook,
+      status: (h.webhook_status ?? 'pending') as NonNullable<JobView['webhook']>['status'],
+      attempts: Number(h.webhook_attempts ?? 0),
+    };
     if (h.webhook_error) out.webhook.error = h.webhook_error;
   }
   return out;
@@ -144,5 +161,8 @@ export function jobError(err: unknown): GlimpseError {
 }
 
 export function exhausted(maxAttempts: number): string {
-  return JSON.stringify({ code: 'job_failed', message: `The job was started ${maxAttempts} times and its worker stopped each time.` });
+  return JSON.stringify({
+    code: 'job_failed',
+    message: `The job was started ${maxAttempts} times and its worker stopped each time.`,
+  });
 }

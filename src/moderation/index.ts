@@ -30,7 +30,11 @@ type Stage = 'request' | 'answer';
 
 /** The pipeline slice moderation wraps: open(req, clientSignal, ...) and the event stream it gives (other members pass through). */
 interface OpensStreams {
-  open(req: GenerateRequest, signal: AbortSignal, ...rest: never[]): Promise<AsyncIterable<GenerateEvent | QueueEventLike>>;
+  open(
+    req: GenerateRequest,
+    signal: AbortSignal,
+    ...rest: never[]
+  ): Promise<AsyncIterable<GenerateEvent | QueueEventLike>>;
 }
 
 /** The queue's events a pipeline's stream begins with (queued, admitted): passed through as they are. */

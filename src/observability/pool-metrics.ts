@@ -28,7 +28,13 @@ export function meterPools(registry: Registry, engine: MeteredPools): void {
   const each = (fn: (labels: { pool: string; upstream: string }, m: MeteredPoolMember) => void) => {
     for (const p of engine.poolStats()) for (const m of p.members) fn({ pool: p.pool, upstream: m.base }, m);
   };
-  const gauge = (name: string, help: string, read: (m: MeteredPoolMember) => number | undefined, extra: string[] = [], extraOf: (m: MeteredPoolMember) => Record<string, string> = () => ({})) =>
+  const gauge = (
+    name: string,
+    help: string,
+    read: (m: MeteredPoolMember) => number | undefined,
+    extra: string[] = [],
+    extraOf: (m: MeteredPoolMember) => Record<string, string> = () => ({}),
+  ) =>
     new Gauge({
       name,
       help,
@@ -54,10 +60,38 @@ export function meterPools(registry: Registry, engine: MeteredPools): void {
       },
     });
   gauge('glimpse_upstream_in_flight', 'Requests glimpse has at each upstream replica now.', (m) => m.outstanding);
-  gauge('glimpse_upstream_limit', 'Requests each upstream replica may have at once, by where the limit comes from (configured, metrics, adaptive).', (m) => m.limit, ['source'], (m) => ({ source: m.limitSource }));
-  gauge('glimpse_upstream_up', '1 when the replica is routed to (its check passes and its breaker is closed or probing).', (m) => (m.state === 'up' || m.state === 'probing' || m.state === 'unknown' ? 1 : 0), ['state'], (m) => ({ state: m.state }));
-  gauge('glimpse_upstream_server_running', 'Requests the replica reports running (its own /metrics), where it exposes them.', (m) => m.server?.running);
-  gauge('glimpse_upstream_server_waiting', 'Requests waiting in the replica\'s own queue (its own /metrics), where it exposes them: near 0 when limits are right.', (m) => m.server?.waiting);
-  counter('glimpse_upstream_routed_total', 'Attempts sent to each upstream replica (retries included).', (m) => m.routed);
-  counter('glimpse_upstream_affinity_hits_total', 'Requests sent to the replica that had seen their image.', (m) => m.affinityHits);
+  gauge(
+    'glimpse_upstream_limit',
+    'Requests each upstream replica may have at once, by where the limit comes from (configured, metrics, adaptive).',
+    (m) => m.limit,
+    ['source'],
+    (m) => ({ source: m.limitSource }),
+  );
+  gauge(
+    'glimpse_upstream_up',
+    '1 when the replica is routed to (its check passes and its breaker is closed or probing).',
+    (m) => (m.state === 'up' || m.state === 'probing' || m.state === 'unknown' ? 1 : 0),
+    ['state'],
+    (m) => ({ state: m.state }),
+  );
+  gauge(
+    'glimpse_upstream_server_running',
+    'Requests the replica reports running (its own /metrics), where it exposes them.',
+    (m) => m.server?.running,
+  );
+  gauge(
+    'glimpse_upstream_server_waiting',
+    "Requests waiting in the replica's own queue (its own /metrics), where it exposes them: near 0 when limits are right.",
+    (m) => m.server?.waiting,
+  );
+  counter(
+    'glimpse_upstream_routed_total',
+    'Attempts sent to each upstream replica (retries included).',
+    (m) => m.routed,
+  );
+  counter(
+    'glimpse_upstream_affinity_hits_total',
+    'Requests sent to the replica that had seen their image.',
+    (m) => m.affinityHits,
+  );
 }

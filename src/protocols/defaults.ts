@@ -20,9 +20,19 @@ export interface RequestDefaults {
   maxPromptChars: number;
 }
 
-export function requestDefaults(config: Pick<Config, 'defaultMaxTokens' | 'maxTokensLimit' | 'maxPromptChars'>, engine: Pick<EngineInfo, 'model'>): RequestDefaults {
+export function requestDefaults(
+  config: Pick<Config, 'defaultMaxTokens' | 'maxTokensLimit' | 'maxPromptChars'>,
+  engine: Pick<EngineInfo, 'model'>,
+): RequestDefaults {
   // A getter, so an engine that learns its model's name after start (upstream discovery) is followed.
-  return { get model() { return engine.model; }, maxTokens: config.defaultMaxTokens, maxTokensLimit: config.maxTokensLimit, maxPromptChars: config.maxPromptChars };
+  return {
+    get model() {
+      return engine.model;
+    },
+    maxTokens: config.defaultMaxTokens,
+    maxTokensLimit: config.maxTokensLimit,
+    maxPromptChars: config.maxPromptChars,
+  };
 }
 
 /** Who asked: the request id (sent upstream as X-Request-Id) and the caller's API key id. */

@@ -19,17 +19,24 @@ export interface ThinkingAsked {
  */
 export function resolveThinking(asked: ThinkingAsked): boolean | undefined {
   if (asked.enableThinking !== undefined && typeof asked.enableThinking !== 'boolean') {
-    throw new GlimpseError('invalid_request', 'chat_template_kwargs.enable_thinking must be true or false.', { param: 'chat_template_kwargs.enable_thinking' });
+    throw new GlimpseError('invalid_request', 'chat_template_kwargs.enable_thinking must be true or false.', {
+      param: 'chat_template_kwargs.enable_thinking',
+    });
   }
   const said: Array<[string, boolean]> = [];
   if (asked.thinking) said.push(['thinking.type', asked.thinking === 'enabled']);
-  if (asked.reasoningEffort) said.push(['reasoning_effort', asked.reasoningEffort !== 'none' && asked.reasoningEffort !== 'minimal']);
-  if (typeof asked.enableThinking === 'boolean') said.push(['chat_template_kwargs.enable_thinking', asked.enableThinking]);
+  if (asked.reasoningEffort)
+    said.push(['reasoning_effort', asked.reasoningEffort !== 'none' && asked.reasoningEffort !== 'minimal']);
+  if (typeof asked.enableThinking === 'boolean')
+    said.push(['chat_template_kwargs.enable_thinking', asked.enableThinking]);
   const [first, ...rest] = said;
   const clash = rest.find(([, v]) => v !== first![1]);
   if (clash) {
-    throw new GlimpseError('invalid_request', `${first![0]} and ${clash[0]} disagree on whether the model should think; send one of them.`, { param: clash[0] });
+    throw new GlimpseError(
+      'invalid_request',
+      `${first![0]} and ${clash[0]} disagree on whether the model should think; send one of them.`,
+      { param: clash[0] },
+    );
   }
   return first?.[1];
 }
-

@@ -101,7 +101,11 @@ function numberRunStart(text: string): number {
   if ((text[i - 1] === 'X' || text[i - 1] === 'x') && isDigit(text[i - 2])) i--;
   if ((text[i - 1] === ' ' || text[i - 1] === '-') && isDigit(text[i - 2])) i--;
   // Hand-written rather than a regex: nested quantifiers over long digit runs backtrack badly.
-  while (i > 0 && (isDigit(text[i - 1]) || ((text[i - 1] === ' ' || text[i - 1] === '-') && isDigit(text[i - 2]) && isDigit(text[i])))) i--;
+  while (
+    i > 0 &&
+    (isDigit(text[i - 1]) || ((text[i - 1] === ' ' || text[i - 1] === '-') && isDigit(text[i - 2]) && isDigit(text[i])))
+  )
+    i--;
   if (text[i - 1] === '+') i--;
   return i;
 }

@@ -55,7 +55,11 @@ export function redactKinds(list: readonly string[]): Set<PiiKind> {
 /** The queue's events a pipeline's stream begins with (queued, admitted): passed through as they are. */
 type QueueEventLike = { type: 'queued' | 'admitted' };
 
-export function maskEvents<E extends GenerateEvent | QueueEventLike>(events: AsyncIterable<E>, kinds: ReadonlySet<PiiKind>, found?: (kind: PiiKind) => void): AsyncIterable<E | GenerateEvent> {
+export function maskEvents<E extends GenerateEvent | QueueEventLike>(
+  events: AsyncIterable<E>,
+  kinds: ReadonlySet<PiiKind>,
+  found?: (kind: PiiKind) => void,
+): AsyncIterable<E | GenerateEvent> {
   return {
     async *[Symbol.asyncIterator]() {
       const answer = new StreamMasker(kinds, found);
@@ -97,7 +101,10 @@ export interface Redaction {
 }
 
 /** Undefined when --redact is empty: nothing to wrap. */
-export function createRedaction(settings: { redact: readonly string[]; redactPrompts: boolean }, registry?: Registry): Redaction | undefined {
+export function createRedaction(
+  settings: { redact: readonly string[]; redactPrompts: boolean },
+  registry?: Registry,
+): Redaction | undefined {
   if (!settings.redact.length) return undefined;
   const kinds = redactKinds(settings.redact);
   const counter = new Counter({
@@ -111,7 +118,8 @@ export function createRedaction(settings: { redact: readonly string[]; redactPro
   const inPrompts = (kind: PiiKind) => counter.inc({ kind, where: 'prompt' });
 
   function maskPrompt(req: GenerateRequest): void {
-    for (const m of req.messages) for (const part of m.content) if (part.type === 'text') part.text = maskText(part.text, kinds, inPrompts);
+    for (const m of req.messages)
+      for (const part of m.content) if (part.type === 'text') part.text = maskText(part.text, kinds, inPrompts);
   }
 
   return {

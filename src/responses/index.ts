@@ -53,10 +53,15 @@ export interface ResponseStoreOptions {
 }
 
 const unavailable = (err: unknown) =>
-  new GlimpseError('responses_store_unavailable', 'The store of responses (Redis) cannot be reached; try again shortly, or send the whole conversation as input.', { retryAfterSeconds: 5, cause: err });
+  new GlimpseError(
+    'responses_store_unavailable',
+    'The store of responses (Redis) cannot be reached; try again shortly, or send the whole conversation as input.',
+    { retryAfterSeconds: 5, cause: err },
+  );
 
 /** The ids of a record's items, each indexed to the record for item_reference. */
-const itemIds = (r: StoredResponse): string[] => turnItems(r).flatMap((it) => (typeof it.id === 'string' ? [it.id] : []));
+const itemIds = (r: StoredResponse): string[] =>
+  turnItems(r).flatMap((it) => (typeof it.id === 'string' ? [it.id] : []));
 
 /** The items a later turn sees from this one: what was asked, then what was answered. */
 function turnItems(r: StoredResponse): Array<Record<string, unknown>> {
@@ -97,15 +102,26 @@ function ownedStore(b: RecordBackend): ResponseStore {
     delete: async (id, owner) => ((await get(id, owner)) ? b.remove(id) : false),
     history: async (id, owner, maxTurns) => {
       const turns: StoredResponse[] = [];
-      for (let next: string | null = id; next; ) {
+      for (let next: string | null = id; next;) {
         const r: StoredResponse | undefined = await get(next, owner);
         if (!r) {
-          const what = next === id ? `Previous response '${id}' is not stored here` : `An earlier turn of the conversation ('${next}') is no longer stored`;
-          throw new GlimpseError('previous_response_not_found', `${what} (never stored, expired, deleted, or made with another API key); send the whole conversation as input instead.`, { param: 'previous_response_id' });
+          const what =
+            next === id
+              ? `Previous response '${id}' is not stored here`
+              : `An earlier turn of the conversation ('${next}') is no longer stored`;
+          throw new GlimpseError(
+            'previous_response_not_found',
+            `${what} (never stored, expired, deleted, or made with another API key); send the whole conversation as input instead.`,
+            { param: 'previous_response_id' },
+          );
         }
         turns.push(r);
         if (turns.length > maxTurns) {
-          throw new GlimpseError('invalid_request', `The conversation behind '${id}' is over ${maxTurns} turns; start a new one, or send the turns that matter as input.`, { param: 'previous_response_id' });
+          throw new GlimpseError(
+            'invalid_request',
+            `The conversation behind '${id}' is over ${maxTurns} turns; start a new one, or send the turns that matter as input.`,
+            { param: 'previous_response_id' },
+          );
         }
         next = r.previousId;
       }
@@ -155,7 +171,12 @@ function memoryBackend(opts: ResponseStoreOptions): RecordBackend {
 function redisBackend(opts: ResponseStoreOptions & { redisUrl: string }, onError: (err: Error) => void): RecordBackend {
   const prefix = 'glimpse:response:';
   const itemPrefix = 'glimpse:response-item:';
-  const client = new Redis(opts.redisUrl, { enableOfflineQueue: false, commandTimeout: 1000, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+  const client = new Redis(opts.redisUrl, {
+    enableOfflineQueue: false,
+    commandTimeout: 1000,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2000,
+  });
   client.on('error', onError);
   const ttl = opts.ttlSeconds;
   const call = async <T>(fn: () => Promise<T>): Promise<T> => {
@@ -178,7 +199,10 @@ function redisBackend(opts: ResponseStoreOptions & { redisUrl: string }, onError
         const raw = JSON.stringify(record);
         const id = record.response.id;
         const batch = client.multi();
-        for (const [key, value] of [[prefix + id, raw], ...itemIds(record).map((itemId) => [itemPrefix + itemId, id])] as const) {
+        for (const [key, value] of [
+          [prefix + id, raw],
+          ...itemIds(record).map((itemId) => [itemPrefix + itemId, id]),
+        ] as const) {
           if (ttl > 0) batch.set(key, value, 'EX', ttl);
           else batch.set(key, value);
         }
@@ -193,6 +217,9 @@ function redisBackend(opts: ResponseStoreOptions & { redisUrl: string }, onError
   };
 }
 
-export function createResponseStore(opts: ResponseStoreOptions, onError: (err: Error) => void = () => {}): ResponseStore {
+export function createResponseStore(
+  opts: ResponseStoreOptions,
+  onError: (err: Error) => void = () => {},
+): ResponseStore {
   return ownedStore(opts.redisUrl ? redisBackend({ ...opts, redisUrl: opts.redisUrl }, onError) : memoryBackend(opts));
 }

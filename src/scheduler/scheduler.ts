@@ -108,7 +108,8 @@ export class Scheduler {
 
   constructor(opts: SchedulerOptions) {
     if (!opts.capacity && !(opts.maxInFlight! >= 1)) throw new RangeError('maxInFlight must be at least 1');
-    if (opts.maxInFlight !== undefined && !(opts.maxInFlight >= 1)) throw new RangeError('maxInFlight must be at least 1');
+    if (opts.maxInFlight !== undefined && !(opts.maxInFlight >= 1))
+      throw new RangeError('maxInFlight must be at least 1');
     if (!(opts.maxQueue >= 0)) throw new RangeError('maxQueue must be 0 or more');
     this.opts = { ...opts };
     this.ceiling = opts.maxInFlight ?? Infinity;
@@ -168,11 +169,27 @@ export class Scheduler {
       return Promise.reject(this.queueFull());
     }
     return new Promise<Slot>((resolve, reject) => {
-      const waiter: Waiter = { key: opts.keyId ?? ANON, pool, enqueuedAt: performance.now(), firstPosition: 0, lastPosition: 0, resolve, reject, cleanup: () => {}, onPosition: opts.onPosition };
+      const waiter: Waiter = {
+        key: opts.keyId ?? ANON,
+        pool,
+        enqueuedAt: performance.now(),
+        firstPosition: 0,
+        lastPosition: 0,
+        resolve,
+        reject,
+        cleanup: () => {},
+        onPosition: opts.onPosition,
+      };
       waiter.timer = setTimeout(() => {
         if (!this.remove(waiter)) return;
         this.counters.timedOut++;
-        reject(new GlimpseError('queue_timeout', `Waited ${Math.round(this.opts.queueTimeoutMs / 100) / 10} s in the queue without a free slot; try again later.`, { headers: { 'Retry-After': String(this.retryAfterSeconds()) } }));
+        reject(
+          new GlimpseError(
+            'queue_timeout',
+            `Waited ${Math.round(this.opts.queueTimeoutMs / 100) / 10} s in the queue without a free slot; try again later.`,
+            { headers: { 'Retry-After': String(this.retryAfterSeconds()) } },
+          ),
+        );
       }, this.opts.queueTimeoutMs);
       this.onAbort(waiter, opts.signal, () => this.remove(waiter));
       this.line.push(waiter);
@@ -209,7 +226,10 @@ export class Scheduler {
   private hasRoom(pool: string, reserve = 0): boolean {
     const mine = this.runningIn.get(pool) ?? 0;
     const cap = this.capacityOf(pool);
-    return this.running < this.ceiling - Math.min(reserve, this.ceiling - 1) && mine < cap - Math.min(reserve, Math.max(0, cap - 1));
+    return (
+      this.running < this.ceiling - Math.min(reserve, this.ceiling - 1) &&
+      mine < cap - Math.min(reserve, Math.max(0, cap - 1))
+    );
   }
 
   /** Room in the pool and nobody of that pool waiting ahead. */
@@ -223,9 +243,19 @@ export class Scheduler {
   }
 
   private acquireBackground(pool: string, signal?: AbortSignal): Promise<Slot> {
-    if (this.backgroundRoom(pool) && !this.background.some((b) => b.pool === pool)) return Promise.resolve(this.grant(pool, 0, 0));
+    if (this.backgroundRoom(pool) && !this.background.some((b) => b.pool === pool))
+      return Promise.resolve(this.grant(pool, 0, 0));
     return new Promise<Slot>((resolve, reject) => {
-      const entry: Waiter = { key: ANON, pool, enqueuedAt: performance.now(), firstPosition: 0, lastPosition: 0, resolve, reject, cleanup: () => {} };
+      const entry: Waiter = {
+        key: ANON,
+        pool,
+        enqueuedAt: performance.now(),
+        firstPosition: 0,
+        lastPosition: 0,
+        resolve,
+        reject,
+        cleanup: () => {},
+      };
       this.onAbort(entry, signal, () => {
         const i = this.background.indexOf(entry);
         if (i < 0) return false;
@@ -307,7 +337,7 @@ export class Scheduler {
       w.cleanup();
       w.resolve(this.grant(w.pool, performance.now() - w.enqueuedAt, w.firstPosition));
     }
-    for (let i = 0; i < this.background.length; ) {
+    for (let i = 0; i < this.background.length;) {
       const b = this.background[i]!;
       if (!this.backgroundRoom(b.pool)) {
         i++;
@@ -365,7 +395,9 @@ function bump(counts: Map<string, number>, pool: string, by: number): void {
 }
 
 function shuttingDown(): GlimpseError {
-  return new GlimpseError('shutting_down', 'The server is shutting down; retry on another instance.', { headers: { 'Retry-After': '1' } });
+  return new GlimpseError('shutting_down', 'The server is shutting down; retry on another instance.', {
+    headers: { 'Retry-After': '1' },
+  });
 }
 
 function clientClosed(): GlimpseError {

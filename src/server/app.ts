@@ -30,7 +30,15 @@ import { createResponseStore } from '../responses/index.js';
 import { chatSchemas } from '../protocols/openai-chat/schema.js';
 import { glmSchemas } from '../protocols/glm-web/schema.js';
 import { registerWsRoutes, type WsRegistry } from './routes/ws.js';
-import { ApiKeyRing, memoryCounter, Quotas, quotasEnabled, redisCounter, registerApiKeys, type ReloadOutcome } from '../auth/index.js';
+import {
+  ApiKeyRing,
+  memoryCounter,
+  Quotas,
+  quotasEnabled,
+  redisCounter,
+  registerApiKeys,
+  type ReloadOutcome,
+} from '../auth/index.js';
 import { createMetrics, traceIdOf } from '../observability/index.js';
 import { registerWebUi } from '../webui/index.js';
 import { DOCS_CSP, registerSecurity } from '../security/index.js';
@@ -50,7 +58,17 @@ const OPS_PATHS = new Set(['/health', '/livez', '/ready', '/metrics']);
  * Routes that start a generation. When the queue is full they are refused in onRequest, before
  * the body is read: an overloaded server must not parse a 20 MB image only to say 429.
  */
-const GENERATION_ROUTES = new Set(['/v1/chat/completions', '/v1/responses', '/v1/messages', '/v1/messages/count_tokens', ZHIPU_CHAT_PATH, '/v1/multimodal/completions', '/infer', '/v1/chat', '/api/v1/infer']);
+const GENERATION_ROUTES = new Set([
+  '/v1/chat/completions',
+  '/v1/responses',
+  '/v1/messages',
+  '/v1/messages/count_tokens',
+  ZHIPU_CHAT_PATH,
+  '/v1/multimodal/completions',
+  '/infer',
+  '/v1/chat',
+  '/api/v1/infer',
+]);
 
 const REQUEST_ID_RE = /^[\w.:-]{1,128}$/;
 
@@ -74,7 +92,8 @@ function createQuotas(config: Config, logger: Logger): Quotas | undefined {
     return undefined;
   }
   // With Redis the counts are shared by every instance; if it cannot be reached, requests go through (logged).
-  const warn = (err: Error) => logger.warn({ err: err.message }, 'quota counters (Redis) unavailable; not enforcing quotas meanwhile');
+  const warn = (err: Error) =>
+    logger.warn({ err: err.message }, 'quota counters (Redis) unavailable; not enforcing quotas meanwhile');
   return new Quotas(config.quotas, config.redisUrl ? redisCounter(config.redisUrl, warn) : memoryCounter(), warn);
 }
 
@@ -118,7 +137,11 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   const lifecycle: Lifecycle = { draining: false };
   // What a request leaves out (model, max tokens), decided once for every shape.
   // The model is read when a request comes: an upstream pool learns the models it serves from its servers after start.
-  const defaults = requestDefaults(config, { get model() { return engine.info().model; } });
+  const defaults = requestDefaults(config, {
+    get model() {
+      return engine.info().model;
+    },
+  });
   const bare = createPipeline(config, engine, logger);
   const metrics = createMetrics(engine, () => bare.stats());
   // Masking wraps the pipeline itself, so every shape, jobs and cache replays included, gets it.
@@ -133,8 +156,16 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   // Jobs run through the metered pipeline: their submission already counted against the key's quota.
   // On local disk under the state directory, or in Redis (shared by instances) with --redis-url.
   // A job is a Chat Completions body (/v1/jobs, chat batches) or a Responses one (responses batches).
-  const runJob = jobRunnerByKind({ chat: chatJobRunner(defaults, chatSchemas(config).chatCompletions, metered), responses: responsesJobRunner(responsesSchema(config), defaults, metered) });
-  const jobs = createJobQueue({ redisUrl: config.redisUrl, stateDir: resolveStateDir(config.stateDir) }, config.jobs, runJob, logger);
+  const runJob = jobRunnerByKind({
+    chat: chatJobRunner(defaults, chatSchemas(config).chatCompletions, metered),
+    responses: responsesJobRunner(responsesSchema(config), defaults, metered),
+  });
+  const jobs = createJobQueue(
+    { redisUrl: config.redisUrl, stateDir: resolveStateDir(config.stateDir) },
+    config.jobs,
+    runJob,
+    logger,
+  );
   // Batches and their files beside the jobs (same place), told when each line ends; before start.
   const stateDir = resolveStateDir(config.stateDir);
   const batchStore = config.redisUrl ? new RedisBatchStore(config.redisUrl) : new EmbeddedBatchStore(stateDir);
@@ -151,7 +182,8 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
     await moderation?.close();
   });
   // Give Redis a moment to connect so the first requests can use the cache; never block startup on it.
-  if (!(await pipeline.cacheReady())) logger.warn('answer cache (Redis) not reachable yet; serving without it until it is');
+  if (!(await pipeline.cacheReady()))
+    logger.warn('answer cache (Redis) not reachable yet; serving without it until it is');
   const schemas = chatSchemas(config);
   // Registered before any onRequest hook of ours, so a WebSocket upgrade that a hook refuses (no
   // API key, shutting down) is already marked as one and its socket is destroyed after the answer.
@@ -162,7 +194,11 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   const reportKeys = (r: ReloadOutcome): ReloadOutcome => {
     if (r.outcome === 'error') logger.error({ keys: r.keys }, r.error);
     else if (config.apiKeysFile === undefined) logger.info('no API keys file to re-read');
-    else logger.info({ keys: r.keys, file: config.apiKeysFile }, r.outcome === 'reloaded' ? 'API keys reloaded' : 'API keys file unchanged');
+    else
+      logger.info(
+        { keys: r.keys, file: config.apiKeysFile },
+        r.outcome === 'reloaded' ? 'API keys reloaded' : 'API keys file unchanged',
+      );
     return r;
   };
   keys.watch(config.apiKeysReloadSeconds, reportKeys);
@@ -175,7 +211,13 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
     // Once shutdown began, only the probes answer: /ready says 503 so balancers move away,
     // everything else is refused at once with a code clients can retry elsewhere on.
     if (lifecycle.draining && !OPS_PATHS.has(request.url.split('?')[0] ?? '')) {
-      return sendError(reply, request.routeOptions.config?.errorFormat ?? 'openai', new GlimpseError('shutting_down', 'The server is shutting down; retry on another instance.', { retryAfterSeconds: 1 }));
+      return sendError(
+        reply,
+        request.routeOptions.config?.errorFormat ?? 'openai',
+        new GlimpseError('shutting_down', 'The server is shutting down; retry on another instance.', {
+          retryAfterSeconds: 1,
+        }),
+      );
     }
     if (request.method === 'POST' && GENERATION_ROUTES.has(request.routeOptions.url ?? '')) {
       try {
@@ -184,7 +226,8 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
         if (!(err instanceof GlimpseError)) throw err;
         request.log.info({ code: err.code }, 'request refused before reading its body');
         // A large body is not read: close the connection after answering rather than drain it.
-        if (Number(request.headers['content-length'] ?? 0) > 65536 || request.headers['transfer-encoding']) reply.header('connection', 'close');
+        if (Number(request.headers['content-length'] ?? 0) > 65536 || request.headers['transfer-encoding'])
+          reply.header('connection', 'close');
         return sendError(reply, request.routeOptions.config?.errorFormat ?? 'openai', err);
       }
     }
@@ -199,7 +242,11 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   });
 
   app.setNotFoundHandler((request, reply) =>
-    sendError(reply, 'openai', new GlimpseError('not_found', `No route for ${request.method} ${request.url.split('?')[0]}.`)),
+    sendError(
+      reply,
+      'openai',
+      new GlimpseError('not_found', `No route for ${request.method} ${request.url.split('?')[0]}.`),
+    ),
   );
 
   await app.register(swagger, {
@@ -208,7 +255,8 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
       info: {
         title: 'glimpse',
         version: '0.1.0',
-        description: 'Vision-language model serving: OpenAI-compatible API plus the GLM-4.6V-Flash-WEB shapes. Errors carry a stable `code`.',
+        description:
+          'Vision-language model serving: OpenAI-compatible API plus the GLM-4.6V-Flash-WEB shapes. Errors carry a stable `code`.',
       },
       tags: [
         { name: 'OpenAI', description: 'OpenAI-compatible endpoints' },
@@ -226,7 +274,9 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   registerOpenAIRoutes(app, { config, defaults, engine, pipeline, schemas });
   // Kept in Redis with --redis-url, so any instance can continue a conversation another answered.
   const responseStore = config.responses.store
-    ? createResponseStore({ ...config.responses, redisUrl: config.redisUrl }, (err) => logger.warn({ err: err.message }, 'store of responses (Redis) unavailable'))
+    ? createResponseStore({ ...config.responses, redisUrl: config.redisUrl }, (err) =>
+        logger.warn({ err: err.message }, 'store of responses (Redis) unavailable'),
+      )
     : undefined;
   app.addHook('onClose', async () => responseStore?.close());
   registerResponsesRoutes(app, { config, defaults, pipeline, store: responseStore });
@@ -237,12 +287,22 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   registerWsRoutes(app, { config, defaults, pipeline, registry: ws });
   registerJobRoutes(app, { config, defaults, pipeline, jobs, quotas, schemas });
   registerFileRoutes(app, { batches, maxFileBytes: config.batches.maxFileBytes });
-  registerBatchRoutes(app, { batches, defaults, pipeline, quotas, schemas: { chat: schemas.chatCompletions, responses: responsesSchema(config) } });
+  registerBatchRoutes(app, {
+    batches,
+    defaults,
+    pipeline,
+    quotas,
+    schemas: { chat: schemas.chatCompletions, responses: responsesSchema(config) },
+  });
   // The page at `/` (web/dist); the API routes above keep precedence.
   await registerWebUi(app, {
     heartbeatInterval: config.heartbeatInterval,
     // The page talks to the default model, so it shrinks to that model's bound before upload.
-    imageMaxEdge: maxEdgeFor(config.images, engine.info().model, engine.info().models.find((m) => m.id === engine.info().model)?.profile),
+    imageMaxEdge: maxEdgeFor(
+      config.images,
+      engine.info().model,
+      engine.info().models.find((m) => m.id === engine.info().model)?.profile,
+    ),
     imageMaxBytes: config.images.maxBytes,
     maxImagesPerMessage: config.images.maxImagesPerRequest,
   });

@@ -51,15 +51,31 @@ function schemaAt(root: unknown, schemaPath: string): unknown {
   return cur;
 }
 
-type SchemaNode = { type?: unknown; const?: unknown; enum?: unknown[]; properties?: Record<string, SchemaNode>; required?: string[] };
+type SchemaNode = {
+  type?: unknown;
+  const?: unknown;
+  enum?: unknown[];
+  properties?: Record<string, SchemaNode>;
+  required?: string[];
+};
 
-const jsonType = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v === 'number' ? (Number.isInteger(v) ? 'integer' : 'number') : typeof v);
+const jsonType = (v: unknown) =>
+  v === null
+    ? 'null'
+    : Array.isArray(v)
+      ? 'array'
+      : typeof v === 'number'
+        ? Number.isInteger(v)
+          ? 'integer'
+          : 'number'
+        : typeof v;
 
 /** A union branch's tag: the `type` or `role` property it fixes with const or enum, and the values it allows. */
 function branchTag(branch: SchemaNode): { key: string; allowed: unknown[]; required: boolean } | undefined {
   for (const key of ['type', 'role']) {
     const p = branch.properties?.[key];
-    if (p && ('const' in p || Array.isArray(p.enum))) return { key, allowed: 'const' in p ? [p.const] : p.enum!, required: branch.required?.includes(key) ?? false };
+    if (p && ('const' in p || Array.isArray(p.enum)))
+      return { key, allowed: 'const' in p ? [p.const] : p.enum!, required: branch.required?.includes(key) ?? false };
   }
   return undefined;
 }
@@ -72,7 +88,8 @@ function branchFits(branch: SchemaNode, value: unknown): boolean {
     const v = (value as Record<string, unknown>)[tag.key];
     return v === undefined ? !tag.required : tag.allowed.includes(v);
   }
-  if (typeof branch.type === 'string') return branch.type === jsonType(value) || (branch.type === 'number' && jsonType(value) === 'integer');
+  if (typeof branch.type === 'string')
+    return branch.type === jsonType(value) || (branch.type === 'number' && jsonType(value) === 'integer');
   if (Array.isArray(branch.enum)) return branch.enum.some((w) => typeof w === typeof value);
   return true;
 }
@@ -86,14 +103,19 @@ function branchFits(branch: SchemaNode, value: unknown): boolean {
  */
 function relevantIssues(issues: AjvIssue[], body: unknown, schema: unknown): AjvIssue[] {
   let kept = issues;
-  const unions = issues.filter((i) => i.keyword === 'anyOf').sort((x, y) => (x.schemaPath ?? '').length - (y.schemaPath ?? '').length);
+  const unions = issues
+    .filter((i) => i.keyword === 'anyOf')
+    .sort((x, y) => (x.schemaPath ?? '').length - (y.schemaPath ?? '').length);
   for (const union of unions) {
     if (!kept.includes(union)) continue; // inside a branch an outer union already set aside
     const branches = schemaAt(schema, union.schemaPath ?? '');
     if (!Array.isArray(branches)) continue;
     const value = valueAt(body, union.instancePath ?? '');
     const prefix = `${union.schemaPath}/`;
-    const branchOf = (i: AjvIssue) => ((i.schemaPath ?? '').startsWith(prefix) ? Number((i.schemaPath ?? '').slice(prefix.length).split('/')[0]) : undefined);
+    const branchOf = (i: AjvIssue) =>
+      (i.schemaPath ?? '').startsWith(prefix)
+        ? Number((i.schemaPath ?? '').slice(prefix.length).split('/')[0])
+        : undefined;
     const fits = (branches as SchemaNode[]).map((b) => branchFits(b, value));
     if (fits.some(Boolean)) {
       kept = kept.filter((i) => i !== union && (branchOf(i) === undefined || fits[branchOf(i)!]));
@@ -102,7 +124,11 @@ function relevantIssues(issues: AjvIssue[], body: unknown, schema: unknown): Ajv
     const tags = (branches as SchemaNode[]).map(branchTag);
     if (jsonType(value) === 'object' && tags.every(Boolean)) {
       const key = tags[0]!.key;
-      const one: AjvIssue = { instancePath: `${union.instancePath}/${key}`, keyword: 'enum', params: { allowedValues: [...new Set(tags.flatMap((t) => t!.allowed))] } };
+      const one: AjvIssue = {
+        instancePath: `${union.instancePath}/${key}`,
+        keyword: 'enum',
+        params: { allowedValues: [...new Set(tags.flatMap((t) => t!.allowed))] },
+      };
       kept = kept.flatMap((i) => (i === union ? [one] : branchOf(i) !== undefined ? [] : [i]));
     }
   }
@@ -111,7 +137,11 @@ function relevantIssues(issues: AjvIssue[], body: unknown, schema: unknown): Ajv
 
 /** The start of a value as JSON, for an error message: huge arrays and strings (at any depth) are cut before they are serialised to show 80 characters. */
 function preview(v: unknown): string {
-  return JSON.stringify(v, (_key, x: unknown) => (Array.isArray(x) && x.length > 8 ? x.slice(0, 8) : typeof x === 'string' && x.length > 100 ? x.slice(0, 100) : x)) ?? 'nothing';
+  return (
+    JSON.stringify(v, (_key, x: unknown) =>
+      Array.isArray(x) && x.length > 8 ? x.slice(0, 8) : typeof x === 'string' && x.length > 100 ? x.slice(0, 100) : x,
+    ) ?? 'nothing'
+  );
 }
 
 function fromValidation(all: AjvIssue[], body: unknown, schema: unknown): GlimpseError {
@@ -125,31 +155,45 @@ function fromValidation(all: AjvIssue[], body: unknown, schema: unknown): Glimps
     const code = segs.length === 0 ? (FIELD_CODES[missing] ?? 'invalid_request') : 'invalid_request';
     return new GlimpseError(code, `Missing required field '${field}'.`, { param: field });
   }
-  if (path === '' && first.keyword === 'type') return new GlimpseError('invalid_request', 'The request body must be a JSON object.');
+  if (path === '' && first.keyword === 'type')
+    return new GlimpseError('invalid_request', 'The request body must be a JSON object.');
   const top = segs[0] ?? '';
   const field = segs.join('.');
   const got = preview(valueAt(body, path));
   let code: ErrorCode = segs.length === 1 ? (FIELD_CODES[top] ?? 'invalid_request') : 'invalid_request';
   if (top === 'messages' && segs.length === 1 && first.keyword !== 'minItems') code = 'invalid_request';
   const detail = issues
-    .filter((i) => i.instancePath === path && i.keyword !== 'anyOf' && !(i.keyword === 'type' && i.params?.type === 'null'))
-    .map((i) => (i.keyword === 'enum' && Array.isArray(i.params?.allowedValues) ? `must be one of ${i.params.allowedValues.map((v) => JSON.stringify(v)).join(', ')}` : i.message))
+    .filter(
+      (i) => i.instancePath === path && i.keyword !== 'anyOf' && !(i.keyword === 'type' && i.params?.type === 'null'),
+    )
+    .map((i) =>
+      i.keyword === 'enum' && Array.isArray(i.params?.allowedValues)
+        ? `must be one of ${i.params.allowedValues.map((v) => JSON.stringify(v)).join(', ')}`
+        : i.message,
+    )
     .filter(Boolean);
   const why = [...new Set(detail)].join(', ') || first.message || 'is invalid';
-  const text = code === 'empty_messages' ? "'messages' must hold at least one message." : `'${field}' ${why} (got ${got.length > 80 ? got.slice(0, 80) + '…' : got}).`;
+  const text =
+    code === 'empty_messages'
+      ? "'messages' must hold at least one message."
+      : `'${field}' ${why} (got ${got.length > 80 ? got.slice(0, 80) + '…' : got}).`;
   return new GlimpseError(code, text, { param: field || null });
 }
 
 export function toRequestError(err: unknown, request: FastifyRequest): GlimpseError {
   if (err instanceof GlimpseError) return err;
   const fe = err as FastifyError & { validation?: AjvIssue[] };
-  if (fe && Array.isArray(fe.validation)) return fromValidation(fe.validation, request.body, request.routeOptions.schema?.body);
+  if (fe && Array.isArray(fe.validation))
+    return fromValidation(fe.validation, request.body, request.routeOptions.schema?.body);
   switch (fe?.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new GlimpseError('invalid_json', `The request body is not valid JSON: ${fe.message}`);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new GlimpseError('unsupported_media_type', `Unsupported Content-Type '${request.headers['content-type'] ?? ''}'.`);
+      return new GlimpseError(
+        'unsupported_media_type',
+        `Unsupported Content-Type '${request.headers['content-type'] ?? ''}'.`,
+      );
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new GlimpseError('payload_too_large', `The request body is larger than the limit.`);
     case 'FST_REQ_FILE_TOO_LARGE':
@@ -161,9 +205,17 @@ export function toRequestError(err: unknown, request: FastifyRequest): GlimpseEr
     case 'FST_FIELDS_LIMIT':
       return new GlimpseError('invalid_request', `Too many multipart parts: ${fe.message}`);
   }
-  if (err instanceof SyntaxError) return new GlimpseError('invalid_json', `The request body is not valid JSON: ${err.message}`);
+  if (err instanceof SyntaxError)
+    return new GlimpseError('invalid_json', `The request body is not valid JSON: ${err.message}`);
   if (fe && typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
-    return new GlimpseError(fe.statusCode === 413 ? 'payload_too_large' : fe.statusCode === 415 ? 'unsupported_media_type' : 'invalid_request', fe.message);
+    return new GlimpseError(
+      fe.statusCode === 413
+        ? 'payload_too_large'
+        : fe.statusCode === 415
+          ? 'unsupported_media_type'
+          : 'invalid_request',
+      fe.message,
+    );
   }
   return toGlimpseError(err);
 }
@@ -194,7 +246,15 @@ export function errorHeaders(e: GlimpseError): Record<string, string> {
   return e.retryAfterSeconds === undefined ? e.headers : { ...e.headers, 'Retry-After': String(e.retryAfterSeconds) };
 }
 
-export function sendError(reply: FastifyReply, format: ErrorFormat, e: GlimpseError, extra: { costTime?: number } = {}): FastifyReply {
+export function sendError(
+  reply: FastifyReply,
+  format: ErrorFormat,
+  e: GlimpseError,
+  extra: { costTime?: number } = {},
+): FastifyReply {
   reply.headers(errorHeaders(e));
-  return reply.code(errorStatus(format, e)).type('application/json; charset=utf-8').send(errorBody(format, e, extra));
+  return reply
+    .code(errorStatus(format, e))
+    .type('application/json; charset=utf-8')
+    .send(errorBody(format, e, extra));
 }

@@ -28,6 +28,7 @@ export function cacheHeader(reply: FastifyReply): (status: 'hit' | 'miss' | 'byp
 /** Headers fastify would have sent, for responses we write ourselves (SSE). */
 export function pendingHeaders(reply: FastifyReply): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : String(v);
+  for (const [k, v] of Object.entries(reply.getHeaders()))
+    if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : String(v);
   return out;
 }

@@ -36,7 +36,11 @@ export function checkJsonDepth(text: string, max: number, what: string): void {
     } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
       if (++depth > max) {
         const where = depth > 2 && rootIsObject && field !== undefined ? `'${field}'` : what;
-        throw new GlimpseError('invalid_request', `${where[0]!.toUpperCase()}${where.slice(1)} nests objects and arrays deeper than ${max} levels.`, { param: where === what ? null : field! });
+        throw new GlimpseError(
+          'invalid_request',
+          `${where[0]!.toUpperCase()}${where.slice(1)} nests objects and arrays deeper than ${max} levels.`,
+          { param: where === what ? null : field! },
+        );
       }
       if (depth === 1) expectKey = rootIsObject = c === 0x7b;
     } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {

@@ -33,21 +33,34 @@ export class PositionFeed {
 }
 
 /** The first event of every opened stream: the request has its slot (queuedAt 0: at once). */
-export const admitted = (slot: Pick<Slot, 'waitedMs' | 'queuedAt'>): PipelineEvent => ({ type: 'admitted', waitedMs: slot.waitedMs, queuedAt: slot.queuedAt });
+export const admitted = (slot: Pick<Slot, 'waitedMs' | 'queuedAt'>): PipelineEvent => ({
+  type: 'admitted',
+  waitedMs: slot.waitedMs,
+  queuedAt: slot.queuedAt,
+});
 
 /** `admitted`, then the generation. */
-export async function* admittedThen(slot: Pick<Slot, 'waitedMs' | 'queuedAt'>, events: AsyncIterable<GenerateEvent>): AsyncGenerator<PipelineEvent> {
+export async function* admittedThen(
+  slot: Pick<Slot, 'waitedMs' | 'queuedAt'>,
+  events: AsyncIterable<GenerateEvent>,
+): AsyncGenerator<PipelineEvent> {
   yield admitted(slot);
   yield* events;
 }
 
 /** queued events while `acquiring` is pending, then admitted and what `run` starts on the slot. */
-export async function* waitThenRun(feed: PositionFeed, acquiring: Promise<Slot>, run: (slot: Slot) => AsyncIterable<GenerateEvent>): AsyncGenerator<PipelineEvent> {
+export async function* waitThenRun(
+  feed: PositionFeed,
+  acquiring: Promise<Slot>,
+  run: (slot: Slot) => AsyncIterable<GenerateEvent>,
+): AsyncGenerator<PipelineEvent> {
   let outcome: { slot: Slot } | { error: unknown } | undefined;
-  acquiring.then(
-    (slot) => (outcome = { slot }),
-    (error: unknown) => (outcome = { error }),
-  ).finally(() => feed.notify());
+  acquiring
+    .then(
+      (slot) => (outcome = { slot }),
+      (error: unknown) => (outcome = { error }),
+    )
+    .finally(() => feed.notify());
   let started = false;
   try {
     for (;;) {
@@ -66,6 +79,10 @@ export async function* waitThenRun(feed: PositionFeed, acquiring: Promise<Slot>,
     yield* admittedThen(outcome.slot, events);
   } finally {
     // A reader that stopped while waiting must not leave a slot granted later held forever.
-    if (!started) acquiring.then((slot) => slot.release(), () => {});
+    if (!started)
+      acquiring.then(
+        (slot) => slot.release(),
+        () => {},
+      );
   }
 }

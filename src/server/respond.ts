@@ -20,7 +20,12 @@ function openedHeaders(events: OpenedStream): Record<string, string> {
   return { ...events.quota, ...(events.cache ? { [CACHE_HEADER]: events.cache } : {}) };
 }
 
-async function open(pipeline: GenerationPipeline, request: FastifyRequest, signal: AbortSignal, req: GenerateRequest): Promise<OpenedStream> {
+async function open(
+  pipeline: GenerationPipeline,
+  request: FastifyRequest,
+  signal: AbortSignal,
+  req: GenerateRequest,
+): Promise<OpenedStream> {
   req.trace ??= traceContext(request.headers);
   return pipeline.open(req, signal);
 }
@@ -48,7 +53,11 @@ function openEventStream(reply: FastifyReply, config: Config, heartbeatFrame?: s
  * An event stream that replays what is already known (a stored answer), with no generation
  * behind it: the same headers and ending as streamSse.
  */
-export async function replaySse(config: Config, reply: FastifyReply, write: (sse: SseWriter) => Promise<void>): Promise<void> {
+export async function replaySse(
+  config: Config,
+  reply: FastifyReply,
+  write: (sse: SseWriter) => Promise<void>,
+): Promise<void> {
   const sse = openEventStream(reply, config);
   try {
     await write(sse);
@@ -61,12 +70,19 @@ export async function replaySse(config: Config, reply: FastifyReply, write: (sse
  * The answer of a request whose answer is one body. The queue position (when it has to wait) and
  * the wait go out as X-Queue-Position and X-Queue-Wait-Ms; an error (thrown) keeps the headers set.
  */
-export async function answerForBody(pipeline: GenerationPipeline, request: FastifyRequest, reply: FastifyReply, req: GenerateRequest, opts: StreamOptions = {}): Promise<CollectedAnswer> {
+export async function answerForBody(
+  pipeline: GenerationPipeline,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  req: GenerateRequest,
+  opts: StreamOptions = {},
+): Promise<CollectedAnswer> {
   const events = await open(pipeline, request, stopSignal(request, reply, opts), req);
   reply.headers(openedHeaders(events));
   return collectAnswer(
     generationOf(events, (ev) => {
-      if (ev.type === 'queued' && !reply.hasHeader('x-queue-position')) reply.header('x-queue-position', String(ev.position));
+      if (ev.type === 'queued' && !reply.hasHeader('x-queue-position'))
+        reply.header('x-queue-position', String(ev.position));
       else if (ev.type === 'admitted' && ev.queuedAt) reply.header('x-queue-wait-ms', String(Math.round(ev.waitedMs)));
     }),
   );

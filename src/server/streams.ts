@@ -40,7 +40,12 @@ export function storeOnFinish(stream: Events, store: (answer: CachedAnswer) => P
         else if (ev.type === 'usage') usage = ev.usage;
         else if (ev.type === 'done' && ev.finishReason !== 'cancelled' && (text || reasoning)) {
           // Not awaited: a slow cache must not hold the end of the response.
-          void store({ text, ...(reasoning ? { reasoning } : {}), usage: usage ?? { promptTokens: 0, completionTokens }, finishReason: ev.finishReason });
+          void store({
+            text,
+            ...(reasoning ? { reasoning } : {}),
+            usage: usage ?? { promptTokens: 0, completionTokens },
+            finishReason: ev.finishReason,
+          });
         }
         yield ev;
       }
@@ -130,11 +135,30 @@ export function guardedStream(ctx: GuardContext): Events {
     const terminalFor = (reason: StopReason): GenerateEvent => {
       switch (reason) {
         case 'total':
-          return { type: 'error', error: new GlimpseError('request_timeout', `The request took longer than ${fmtSeconds(totalMs)} and was stopped.`) };
+          return {
+            type: 'error',
+            error: new GlimpseError(
+              'request_timeout',
+              `The request took longer than ${fmtSeconds(totalMs)} and was stopped.`,
+            ),
+          };
         case 'idle':
-          return { type: 'error', error: new GlimpseError('idle_timeout', `The engine produced nothing for ${fmtSeconds(idleMs)} and was stopped.`) };
+          return {
+            type: 'error',
+            error: new GlimpseError(
+              'idle_timeout',
+              `The engine produced nothing for ${fmtSeconds(idleMs)} and was stopped.`,
+            ),
+          };
         case 'shutdown':
-          return { type: 'error', error: new GlimpseError('shutting_down', 'The server is shutting down and stopped this request; retry on another instance.', { retryAfterSeconds: 1 }) };
+          return {
+            type: 'error',
+            error: new GlimpseError(
+              'shutting_down',
+              'The server is shutting down and stopped this request; retry on another instance.',
+              { retryAfterSeconds: 1 },
+            ),
+          };
         case 'client':
           return { type: 'done', finishReason: 'cancelled' };
       }
@@ -160,13 +184,19 @@ export function guardedStream(ctx: GuardContext): Events {
         const next = firstNext ?? it!.next();
         firstNext = undefined;
         // A rejection after a stop won settles nothing (and is not an unhandled one).
-        const r = await new Promise<IteratorResult<GenerateEvent> | typeof STOPPED>((resolve, reject) => void ((wake = resolve), next.then(resolve, reject)));
+        const r = await new Promise<IteratorResult<GenerateEvent> | typeof STOPPED>(
+          (resolve, reject) => void ((wake = resolve), next.then(resolve, reject)),
+        );
         wake = waitingSince = undefined;
         if (r === STOPPED) continue;
         if (r.done) {
           ended = true;
           if (why) yield terminalFor(why);
-          else yield { type: 'error', error: new GlimpseError('engine_error', 'The engine ended the stream without finishing the answer.') };
+          else
+            yield {
+              type: 'error',
+              error: new GlimpseError('engine_error', 'The engine ended the stream without finishing the answer.'),
+            };
           break;
         }
         heard = true;
@@ -185,7 +215,9 @@ export function guardedStream(ctx: GuardContext): Events {
           }
           break;
         }
-        yield ev.type === 'usage' ? { type: 'usage', usage: withImageTokens(ev.usage, ctx.req, ctx.config.images.patchMultiple) } : ev;
+        yield ev.type === 'usage'
+          ? { type: 'usage', usage: withImageTokens(ev.usage, ctx.req, ctx.config.images.patchMultiple) }
+          : ev;
       }
     } catch (err) {
       if (!ended) {
@@ -208,7 +240,10 @@ export function guardedStream(ctx: GuardContext): Events {
       // Let the engine unwind in the background; the slot is free now, as the client is.
       it?.return?.().catch(() => {});
       slot.release();
-      logger.debug({ reqId: req.id, ms: Date.now() - begun, tokens, stop: why, waitedMs: Math.round(slot.waitedMs) }, 'generation finished');
+      logger.debug(
+        { reqId: req.id, ms: Date.now() - begun, tokens, stop: why, waitedMs: Math.round(slot.waitedMs) },
+        'generation finished',
+      );
     }
   }
 

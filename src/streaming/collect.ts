@@ -1,4 +1,11 @@
-import { GlimpseError, type FinishReason, type GenerateEvent, type TokenLogprob, type ToolCall, type Usage } from '../core/index.js';
+import {
+  GlimpseError,
+  type FinishReason,
+  type GenerateEvent,
+  type TokenLogprob,
+  type ToolCall,
+  type Usage,
+} from '../core/index.js';
 
 export interface CollectedAnswer {
   text: string;
@@ -48,8 +55,17 @@ export async function collectAnswer(events: AsyncIterable<GenerateEvent>): Promi
   if (!finishReason) throw new GlimpseError('engine_error', 'The engine ended the answer without finishing it.');
   // Deadlines and shutdown arrive as error events; a bare 'cancelled' means the client went away,
   // which is not a server failure (499, logged at info, not as a 5xx).
-  if (finishReason === 'cancelled') throw new GlimpseError('client_closed', 'The client closed the connection before the answer finished.');
+  if (finishReason === 'cancelled')
+    throw new GlimpseError('client_closed', 'The client closed the connection before the answer finished.');
   const toolCalls = calls.filter(Boolean);
-  if (!text && !reasoning && !toolCalls.length) throw new GlimpseError('empty_completion', 'The model returned an empty answer.');
-  return { text, reasoning, usage, finishReason, ...(toolCalls.length ? { toolCalls } : {}), ...(logprobs ? { logprobs } : {}) };
+  if (!text && !reasoning && !toolCalls.length)
+    throw new GlimpseError('empty_completion', 'The model returned an empty answer.');
+  return {
+    text,
+    reasoning,
+    usage,
+    finishReason,
+    ...(toolCalls.length ? { toolCalls } : {}),
+    ...(logprobs ? { logprobs } : {}),
+  };
 }

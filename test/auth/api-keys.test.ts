@@ -13,7 +13,11 @@ import { sample } from '../helpers/metrics.js';
 describe('API keys', () => {
   let g: RunningGlimpse;
   before(async () => {
-    g = await startGlimpse({ engine: 'simulated', apiKeys: 'alice:sk-alice-0001,sk-anonymous-0002', simulated: { ttftMs: 1, tokensPerSecond: 2000 } });
+    g = await startGlimpse({
+      engine: 'simulated',
+      apiKeys: 'alice:sk-alice-0001,sk-anonymous-0002',
+      simulated: { ttftMs: 1, tokensPerSecond: 2000 },
+    });
   });
   after(async () => {
     await g.close();
@@ -48,7 +52,11 @@ describe('API keys', () => {
 
   test('the OpenAI SDK authenticates with its apiKey', async () => {
     const ok = new OpenAI({ baseURL: g.url + '/v1', apiKey: 'sk-alice-0001', maxRetries: 0 });
-    const res = await ok.chat.completions.create({ model: 'glimpse-simulated', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 });
+    const res = await ok.chat.completions.create({
+      model: 'glimpse-simulated',
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: 2,
+    });
     assert.equal(res.usage?.completion_tokens, 2);
     const bad = new OpenAI({ baseURL: g.url + '/v1', apiKey: 'nope-nope', maxRetries: 0 });
     await assert.rejects(bad.models.list(), (err: unknown) => err instanceof OpenAI.AuthenticationError);
@@ -108,8 +116,10 @@ describe('API keys from a file are rotated without a restart', () => {
   publish('v1', 'alice:sk-alice-old-0001\nbob:sk-bob-0002\n');
   symlinkSync('..data/keys', join(dir, 'keys'));
   let g: RunningGlimpse;
-  const status = (key: string) => fetch(g.url + '/v1/models', { headers: { authorization: `Bearer ${key}` } }).then((r) => r.status);
-  const metric = async (name: string, labels: Record<string, string> = {}) => sample(await fetch(g.url + '/metrics').then((r) => r.text()), name, labels);
+  const status = (key: string) =>
+    fetch(g.url + '/v1/models', { headers: { authorization: `Bearer ${key}` } }).then((r) => r.status);
+  const metric = async (name: string, labels: Record<string, string> = {}) =>
+    sample(await fetch(g.url + '/metrics').then((r) => r.text()), name, labels);
   before(async () => {
     g = await startGlimpse({ engine: 'simulated', apiKeysFile: join(dir, 'keys'), apiKeysReloadSeconds: 0.05 });
   });
@@ -133,7 +143,11 @@ describe('API keys from a file are rotated without a restart', () => {
   test('an empty, invalid or missing file leaves the keys in force, and counts an error', async () => {
     const errors = (await metric('glimpse_api_keys_reloads_total', { outcome: 'error' })) ?? 0;
     let seen = errors;
-    for (const [version, text] of [['v3', ''], ['v4', undefined], ['v5', 'alice:short\n']] as const) {
+    for (const [version, text] of [
+      ['v3', ''],
+      ['v4', undefined],
+      ['v5', 'alice:short\n'],
+    ] as const) {
       publish(version, text);
       const deadline = Date.now() + 5000;
       while (((await metric('glimpse_api_keys_reloads_total', { outcome: 'error' })) ?? 0) <= seen) {
@@ -154,7 +168,7 @@ describe('API keys from a file are rotated without a restart', () => {
   });
 });
 
-test('a keys file emptied while static keys are also set is refused: the file\'s keys are not revoked by accident', async () => {
+test("a keys file emptied while static keys are also set is refused: the file's keys are not revoked by accident", async () => {
   const { ApiKeyRing } = await import('../../src/auth/index.js');
   const dir = mkdtempSync(join(tmpdir(), 'glimpse-keys-static-'));
   const file = join(dir, 'keys');

@@ -25,7 +25,13 @@ const rejectsQuota = (p: Promise<unknown>, re: RegExp) =>
 describe('Quotas (one-minute windows, clock injected)', () => {
   let t = Date.UTC(2026, 10, 22, 12, 0, 0);
   const now = () => t;
-  const quotas = () => new Quotas({ requestsPerMinute: 2, tokensPerMinute: 100, byKey: { big: { requestsPerMinute: 5 } } }, memoryCounter(now), undefined, now);
+  const quotas = () =>
+    new Quotas(
+      { requestsPerMinute: 2, tokensPerMinute: 100, byKey: { big: { requestsPerMinute: 5 } } },
+      memoryCounter(now),
+      undefined,
+      now,
+    );
 
   test('a key may start requestsPerMinute requests; the next is refused with Retry-After until the minute turns', async () => {
     const q = quotas();
@@ -39,14 +45,17 @@ describe('Quotas (one-minute windows, clock injected)', () => {
       'x-ratelimit-reset-requests': '45s',
     });
     await q.admit('alice');
-    await rejectsQuota(q.admit('alice'), /'alice' has used its 2 requests per minute \(quotas\.requestsPerMinute\); the next minute starts in 45 s/);
+    await rejectsQuota(
+      q.admit('alice'),
+      /'alice' has used its 2 requests per minute \(quotas\.requestsPerMinute\); the next minute starts in 45 s/,
+    );
     await assert.rejects(q.admit('alice'), (err: unknown) => isGlimpseError(err) && err.retryAfterSeconds === 45);
     await q.admit('bob'); // another key has its own count
     t += 45_000;
     await q.admit('alice');
   });
 
-  test('byKey raises one key\'s limit and leaves the others at the default', async () => {
+  test("byKey raises one key's limit and leaves the others at the default", async () => {
     const q = quotas();
     for (let i = 0; i < 5; i++) await q.admit('big');
     await rejectsQuota(q.admit('big'), /5 requests/);
@@ -54,7 +63,7 @@ describe('Quotas (one-minute windows, clock injected)', () => {
     assert.deepEqual(q.limitsFor('constructor'), { requestsPerMinute: 2, tokensPerMinute: 100 });
   });
 
-  test('tokens spent in a minute refuse the key\'s next request once they reach tokensPerMinute', async () => {
+  test("tokens spent in a minute refuse the key's next request once they reach tokensPerMinute", async () => {
     const q = quotas();
     await q.admit('carol');
     await q.spend('carol', 60);
@@ -67,7 +76,11 @@ describe('Quotas (one-minute windows, clock injected)', () => {
 
   test('a counter that fails lets requests through and reports the error', async () => {
     const errors: Error[] = [];
-    const broken = { add: async () => Promise.reject(new Error('redis down')), get: async () => Promise.reject(new Error('redis down')), close: async () => {} };
+    const broken = {
+      add: async () => Promise.reject(new Error('redis down')),
+      get: async () => Promise.reject(new Error('redis down')),
+      close: async () => {},
+    };
     const q = new Quotas({ requestsPerMinute: 1, tokensPerMinute: 1, byKey: {} }, broken, (e) => errors.push(e), now);
     await q.admit('dave');
     await q.admit('dave');
@@ -77,7 +90,10 @@ describe('Quotas (one-minute windows, clock injected)', () => {
 
   test('no limit set anywhere means quotas are off', () => {
     assert.equal(quotasEnabled({ requestsPerMinute: 0, tokensPerMinute: 0, byKey: {} }), false);
-    assert.equal(quotasEnabled({ requestsPerMinute: 0, tokensPerMinute: 0, byKey: { x: { tokensPerMinute: 9 } } }), true);
+    assert.equal(
+      quotasEnabled({ requestsPerMinute: 0, tokensPerMinute: 0, byKey: { x: { tokensPerMinute: 9 } } }),
+      true,
+    );
   });
 });
 
@@ -89,13 +105,20 @@ describe('quotas over HTTP and WebSocket', () => {
       apiKeys: 'alice:sk-alice-0001,bob:sk-bob-00002,carol:sk-carol-0003',
       simulated: { ttftMs: 1, tokensPerSecond: 2000, answerTokens: 4 },
       cache: { enabled: false },
-      quotas: { requestsPerMinute: 2, byKey: { bob: { requestsPerMinute: 10 }, carol: { requestsPerMinute: 10, tokensPerMinute: 5 } } },
+      quotas: {
+        requestsPerMinute: 2,
+        byKey: { bob: { requestsPerMinute: 10 }, carol: { requestsPerMinute: 10, tokensPerMinute: 5 } },
+      },
     });
   });
   after(() => g.close());
 
   const chat = (key: string) =>
-    fetch(g.url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }] }) });
+    fetch(g.url + '/v1/chat/completions', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+      body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }] }),
+    });
 
   test('the third request of a minute gets 429 quota_exceeded with Retry-After, as the OpenAI SDK sees it; other keys go on', async () => {
     await awayFromMinuteEdge();
@@ -105,19 +128,26 @@ describe('quotas over HTTP and WebSocket', () => {
     assert.equal(first.headers.get('x-ratelimit-limit-requests'), '2');
     assert.equal(first.headers.get('x-ratelimit-remaining-requests'), '1');
     assert.match(first.headers.get('x-ratelimit-reset-requests') ?? '', /^\d+s$/);
-    const streamed = await fetch(g.url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer sk-alice-0001' }, body: JSON.stringify({ stream: true, messages: [{ role: 'user', content: 'hi' }] }) });
+    const streamed = await fetch(g.url + '/v1/chat/completions', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer sk-alice-0001' },
+      body: JSON.stringify({ stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+    });
     assert.equal(streamed.status, 200);
     assert.equal(streamed.headers.get('x-ratelimit-remaining-requests'), '0', 'an SSE answer carries the headers too');
     await streamed.text();
     const sdk = new OpenAI({ baseURL: g.url + '/v1', apiKey: 'sk-alice-0001', maxRetries: 0 });
-    await assert.rejects(sdk.chat.completions.create({ model: 'glimpse-simulated', messages: [{ role: 'user', content: 'hi' }] }), (err: unknown) => {
-      assert.ok(err instanceof OpenAI.RateLimitError, String(err));
-      assert.equal(err.code, 'quota_exceeded');
-      const retry = Number(err.headers?.get('retry-after'));
-      assert.ok(retry >= 1 && retry <= 60, `Retry-After ${retry}`);
-      assert.equal(err.headers?.get('x-ratelimit-remaining-requests'), '0');
-      return true;
-    });
+    await assert.rejects(
+      sdk.chat.completions.create({ model: 'glimpse-simulated', messages: [{ role: 'user', content: 'hi' }] }),
+      (err: unknown) => {
+        assert.ok(err instanceof OpenAI.RateLimitError, String(err));
+        assert.equal(err.code, 'quota_exceeded');
+        const retry = Number(err.headers?.get('retry-after'));
+        assert.ok(retry >= 1 && retry <= 60, `Retry-After ${retry}`);
+        assert.equal(err.headers?.get('x-ratelimit-remaining-requests'), '0');
+        return true;
+      },
+    );
     for (let i = 0; i < 3; i++) assert.equal((await chat('sk-bob-00002')).status, 200, 'bob has his own, larger quota');
   });
 
@@ -142,10 +172,18 @@ describe('quotas over HTTP and WebSocket', () => {
 });
 
 test('quotas set without API keys are off (nothing to count against), and the server still serves', async () => {
-  const g = await startGlimpse({ engine: 'simulated', simulated: { ttftMs: 1, tokensPerSecond: 2000, answerTokens: 2 }, quotas: { requestsPerMinute: 1 } });
+  const g = await startGlimpse({
+    engine: 'simulated',
+    simulated: { ttftMs: 1, tokensPerSecond: 2000, answerTokens: 2 },
+    quotas: { requestsPerMinute: 1 },
+  });
   try {
     for (let i = 0; i < 3; i++) {
-      const res = await fetch(g.url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }] }) });
+      const res = await fetch(g.url + '/v1/chat/completions', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }] }),
+      });
       assert.equal(res.status, 200);
     }
   } finally {
@@ -153,30 +191,45 @@ test('quotas set without API keys are off (nothing to count against), and the se
   }
 });
 
-describe('quotas shared through Redis by two glimpse instances', { skip: hasRedis ? false : 'redis-server not installed (Debian package redis-server)' }, () => {
-  let redis: RunningRedis;
-  let a: RunningGlimpse;
-  let b: RunningGlimpse;
-  before(async () => {
-    redis = await startRedis();
-    const flags = { engine: 'simulated', apiKeys: 'alice:sk-alice-0001', simulated: { ttftMs: 1, tokensPerSecond: 2000, answerTokens: 2 }, cache: { enabled: false }, redisUrl: redis.url, quotas: { requestsPerMinute: 2 } };
-    a = await startGlimpse(flags);
-    b = await startGlimpse(flags);
-  });
-  after(async () => {
-    await a?.close();
-    await b?.close();
-    redis?.stop();
-  });
+describe(
+  'quotas shared through Redis by two glimpse instances',
+  { skip: hasRedis ? false : 'redis-server not installed (Debian package redis-server)' },
+  () => {
+    let redis: RunningRedis;
+    let a: RunningGlimpse;
+    let b: RunningGlimpse;
+    before(async () => {
+      redis = await startRedis();
+      const flags = {
+        engine: 'simulated',
+        apiKeys: 'alice:sk-alice-0001',
+        simulated: { ttftMs: 1, tokensPerSecond: 2000, answerTokens: 2 },
+        cache: { enabled: false },
+        redisUrl: redis.url,
+        quotas: { requestsPerMinute: 2 },
+      };
+      a = await startGlimpse(flags);
+      b = await startGlimpse(flags);
+    });
+    after(async () => {
+      await a?.close();
+      await b?.close();
+      redis?.stop();
+    });
 
-  test('one request on each instance spends the key\'s two; the third, on either, is refused', async () => {
-    await awayFromMinuteEdge();
-    const chat = (g: RunningGlimpse) =>
-      fetch(g.url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer sk-alice-0001' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }] }) });
-    assert.equal((await chat(a)).status, 200);
-    assert.equal((await chat(b)).status, 200);
-    const third = await chat(a);
-    assert.equal(third.status, 429);
-    assert.equal((await third.json()).error.code, 'quota_exceeded');
-  });
-});
+    test("one request on each instance spends the key's two; the third, on either, is refused", async () => {
+      await awayFromMinuteEdge();
+      const chat = (g: RunningGlimpse) =>
+        fetch(g.url + '/v1/chat/completions', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: 'Bearer sk-alice-0001' },
+          body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }] }),
+        });
+      assert.equal((await chat(a)).status, 200);
+      assert.equal((await chat(b)).status, 200);
+      const third = await chat(a);
+      assert.equal(third.status, 429);
+      assert.equal((await third.json()).error.code, 'quota_exceeded');
+    });
+  },
+);

@@ -30,7 +30,12 @@ describe('bench/pool replica simulator', () => {
   after(() => replica.close());
 
   test('the openai SDK streams an answer with usage, and reads a non-streamed one', async () => {
-    const stream = await client.chat.completions.create({ model: MODEL, stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'hi' }] });
+    const stream = await client.chat.completions.create({
+      model: MODEL,
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [{ role: 'user', content: 'hi' }],
+    });
     let text = '';
     let finish: string | null = null;
     let usage: OpenAI.CompletionUsage | undefined;
@@ -42,29 +47,47 @@ describe('bench/pool replica simulator', () => {
     assert.equal(finish, 'stop');
     assert.equal(usage?.completion_tokens, 5);
     assert.equal(text.split(' ').length - 1, 5);
-    const whole = await client.chat.completions.create({ model: MODEL, max_tokens: 2, messages: [{ role: 'user', content: 'hi' }] });
+    const whole = await client.chat.completions.create({
+      model: MODEL,
+      max_tokens: 2,
+      messages: [{ role: 'user', content: 'hi' }],
+    });
     assert.equal(whole.choices[0]?.finish_reason, 'length');
     assert.equal(whole.usage?.completion_tokens, 2);
     assert.equal(whole.choices[0]?.message.content, ' A red');
   });
 
   test('a model it does not serve is 404 NotFoundError; /v1/models names the one it does', async () => {
-    await assert.rejects(client.chat.completions.create({ model: 'other', messages: [{ role: 'user', content: 'hi' }] }), (e: any) => e.status === 404 && /does not exist/.test(e.message));
+    await assert.rejects(
+      client.chat.completions.create({ model: 'other', messages: [{ role: 'user', content: 'hi' }] }),
+      (e: any) => e.status === 404 && /does not exist/.test(e.message),
+    );
     const models = await client.models.list();
-    assert.deepEqual(models.data.map((m) => m.id), [MODEL]);
+    assert.deepEqual(
+      models.data.map((m) => m.id),
+      [MODEL],
+    );
   });
 
-  test('/metrics is Prometheus text that promtool parses, with vLLM names only drawing its colon lint', { skip: existsSync('/usr/bin/promtool') ? false : 'promtool not installed (Debian package prometheus)' }, async () => {
-    const res = await fetch(base(replica) + '/metrics');
-    assert.equal(res.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
-    const text = await res.text();
-    const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
-    // Exit 1 is a parse failure; 3 is lint only, and vLLM's own exposition draws the same lint.
-    assert.ok(r.status === 0 || r.status === 3, r.stderr + r.stdout);
-    const lint = (r.stdout + r.stderr).split('\n').filter(Boolean);
-    assert.ok(lint.every((l) => l.endsWith("metric names should not contain ':'")), lint.join('\n'));
-    for (const name of ['vllm:num_requests_running', 'vllm:num_requests_waiting', 'vllm:kv_cache_usage_perc']) assert.match(text, new RegExp(`^${name}\\{engine="0",model_name="${MODEL}"\\} \\d+\\.\\d+$`, 'm'));
-  });
+  test(
+    '/metrics is Prometheus text that promtool parses, with vLLM names only drawing its colon lint',
+    { skip: existsSync('/usr/bin/promtool') ? false : 'promtool not installed (Debian package prometheus)' },
+    async () => {
+      const res = await fetch(base(replica) + '/metrics');
+      assert.equal(res.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
+      const text = await res.text();
+      const r = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+      // Exit 1 is a parse failure; 3 is lint only, and vLLM's own exposition draws the same lint.
+      assert.ok(r.status === 0 || r.status === 3, r.stderr + r.stdout);
+      const lint = (r.stdout + r.stderr).split('\n').filter(Boolean);
+      assert.ok(
+        lint.every((l) => l.endsWith("metric names should not contain ':'")),
+        lint.join('\n'),
+      );
+      for (const name of ['vllm:num_requests_running', 'vllm:num_requests_waiting', 'vllm:kv_cache_usage_perc'])
+        assert.match(text, new RegExp(`^${name}\\{engine="0",model_name="${MODEL}"\\} \\d+\\.\\d+$`, 'm'));
+    },
+  );
 });
 
 describe('bench/pool replica simulator: batching, queue and image cache', () => {
@@ -73,8 +96,16 @@ describe('bench/pool replica simulator: batching, queue and image cache', () => 
     const replica = await startReplica({ maxNumSeqs: 2, answerTokens: 1000, stepBaseMs: 20 });
     try {
       const acs = Array.from({ length: 5 }, () => new AbortController());
-      const pending = acs.map((ac) =>
-        fetch(replica.url + '/chat/completions', { method: 'POST', signal: ac.signal, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: MODEL, stream: true, messages: [{ role: 'user', content: 'hi' }] }) }).then((r) => r.text()).catch(() => undefined), // read until aborted below
+      const pending = acs.map(
+        (ac) =>
+          fetch(replica.url + '/chat/completions', {
+            method: 'POST',
+            signal: ac.signal,
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ model: MODEL, stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+          })
+            .then((r) => r.text())
+            .catch(() => undefined), // read until aborted below
       );
       // New requests join the batch at a step boundary, as in vLLM.
       await waitFor(() => replica.stats().running === 2 && replica.stats().waiting === 3, 'two running, three waiting');
@@ -91,13 +122,30 @@ describe('bench/pool replica simulator: batching, queue and image cache', () => 
   });
 
   test('an image seen before is a cache hit; the old gauge name is there for older vLLM', async () => {
-    const replica = await startReplica({ answerTokens: 1, stepBaseMs: 1, imagePrefillMs: 1, cachedImagePrefillMs: 0, kvGaugeName: 'gpu_cache_usage_perc' });
+    const replica = await startReplica({
+      answerTokens: 1,
+      stepBaseMs: 1,
+      imagePrefillMs: 1,
+      cachedImagePrefillMs: 0,
+      kvGaugeName: 'gpu_cache_usage_perc',
+    });
     try {
       const ask = () =>
         fetch(replica.url + '/chat/completions', {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: [{ type: 'text', text: 'what?' }, { type: 'image_url', image_url: { url: RED_PIXEL_PNG } }] }] }),
+          body: JSON.stringify({
+            model: MODEL,
+            messages: [
+              {
+                role: 'user',
+                content: [
+                  { type: 'text', text: 'what?' },
+                  { type: 'image_url', image_url: { url: RED_PIXEL_PNG } },
+                ],
+              },
+            ],
+          }),
         }).then((r) => r.json());
       await ask();
       await ask();

@@ -104,9 +104,15 @@ test('near-duplicate reuse is off by default and, when on, matches within the Ha
   assert.equal(hit.distance, 3);
   assert.equal((await loose.lookup(far)).status, 'miss');
   // a different prompt over the near image is not a near duplicate
-  assert.equal((await loose.lookup(request({ text: 'Count the legs.', images: [fakeImage('ab', '0000000000000007')] }))).status, 'miss');
+  assert.equal(
+    (await loose.lookup(request({ text: 'Count the legs.', images: [fakeImage('ab', '0000000000000007')] }))).status,
+    'miss',
+  );
   // nor is the same image under another API key
-  assert.equal((await loose.lookup(request({ keyId: 'k2', images: [fakeImage('ab', '0000000000000007')] }))).status, 'miss');
+  assert.equal(
+    (await loose.lookup(request({ keyId: 'k2', images: [fakeImage('ab', '0000000000000007')] }))).status,
+    'miss',
+  );
 });
 
 test('stats count hits, near hits, misses, bypasses and stores', async () => {

@@ -14,8 +14,17 @@ describe('X-Glimpse-Cache over HTTP on the simulated engine', () => {
   let png: Buffer;
 
   before(async () => {
-    png = await sharp({ create: { width: 32, height: 24, channels: 3, background: '#3366cc' } }).png().toBuffer();
-    const config = loadConfig({ flags: { engine: 'simulated', logLevel: 'silent', simulated: { ttftMs: 1, tokensPerSecond: 5000, answerTokens: 8 } }, env: {} });
+    png = await sharp({ create: { width: 32, height: 24, channels: 3, background: '#3366cc' } })
+      .png()
+      .toBuffer();
+    const config = loadConfig({
+      flags: {
+        engine: 'simulated',
+        logLevel: 'silent',
+        simulated: { ttftMs: 1, tokensPerSecond: 5000, answerTokens: 8 },
+      },
+      env: {},
+    });
     const logger = createLogger({ level: 'silent', format: 'json' });
     const inner = createEngine(config, logger);
     // Count what reaches the engine: a cache hit must not.
@@ -31,7 +40,15 @@ describe('X-Glimpse-Cache over HTTP on the simulated engine', () => {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({
-        messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${image.toString('base64')}` } }, { type: 'text', text: 'What colour is it?' }] }],
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'image_url', image_url: { url: `data:image/png;base64,${image.toString('base64')}` } },
+              { type: 'text', text: 'What colour is it?' },
+            ],
+          },
+        ],
         ...body,
       }),
     });

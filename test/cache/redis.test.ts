@@ -5,7 +5,9 @@ import { answer, cacheConfig, fakeImage, request } from './helpers.js';
 import { hasRedis, startRedis, type RunningRedis } from '../helpers/redis.js';
 import { freePort } from '../../bench/util.js';
 
-const skip = hasRedis ? false : 'redis-server is not installed (apt-get install redis-server) — skipping the Redis cache tests';
+const skip = hasRedis
+  ? false
+  : 'redis-server is not installed (apt-get install redis-server) — skipping the Redis cache tests';
 
 let redis: RunningRedis | undefined;
 let url = '';
@@ -88,29 +90,50 @@ test('a Redis that is down costs a miss at once, never a failed or stalled reque
   }
 });
 
-test('two glimpse servers sharing one Redis: the second answers from the first one\'s cache (X-Glimpse-Cache: hit)', { skip }, async () => {
-  const { startGlimpse } = await import('../helpers/glimpse.js');
-  const sharp = (await import('sharp')).default;
-  const png = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#aa3300' } }).png().toBuffer();
-  const flags = { engine: 'simulated', simulated: { ttftMs: 0, tokensPerSecond: 10000, answerTokens: 4 }, redisUrl: url };
-  const [one, two] = [await startGlimpse(flags), await startGlimpse(flags)];
-  const text = 'shared ' + Date.now();
-  try {
-    const ask = (base: string) =>
-      fetch(base + '/v1/chat/completions', {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ temperature: 0, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${png.toString('base64')}` } }, { type: 'text', text }] }] }),
-      });
-    const first = await ask(one.url);
-    assert.equal(first.headers.get('x-glimpse-cache'), 'miss');
-    const a = await first.json();
-    await new Promise((r) => setTimeout(r, 50)); // the store is not awaited by the response
-    const second = await ask(two.url);
-    assert.equal(second.headers.get('x-glimpse-cache'), 'hit');
-    assert.equal((await second.json()).choices[0].message.content, a.choices[0].message.content);
-  } finally {
-    await one.close();
-    await two.close();
-  }
-});
+test(
+  "two glimpse servers sharing one Redis: the second answers from the first one's cache (X-Glimpse-Cache: hit)",
+  { skip },
+  async () => {
+    const { startGlimpse } = await import('../helpers/glimpse.js');
+    const sharp = (await import('sharp')).default;
+    const png = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#aa3300' } })
+      .png()
+      .toBuffer();
+    const flags = {
+      engine: 'simulated',
+      simulated: { ttftMs: 0, tokensPerSecond: 10000, answerTokens: 4 },
+      redisUrl: url,
+    };
+    const [one, two] = [await startGlimpse(flags), await startGlimpse(flags)];
+    const text = 'shared ' + Date.now();
+    try {
+      const ask = (base: string) =>
+        fetch(base + '/v1/chat/completions', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            temperature: 0,
+            messages: [
+              {
+                role: 'user',
+                content: [
+                  { type: 'image_url', image_url: { url: `data:image/png;base64,${png.toString('base64')}` } },
+                  { type: 'text', text },
+                ],
+              },
+            ],
+          }),
+        });
+      const first = await ask(one.url);
+      assert.equal(first.headers.get('x-glimpse-cache'), 'miss');
+      const a = await first.json();
+      await new Promise((r) => setTimeout(r, 50)); // the store is not awaited by the response
+      const second = await ask(two.url);
+      assert.equal(second.headers.get('x-glimpse-cache'), 'hit');
+      assert.equal((await second.json()).choices[0].message.content, a.choices[0].message.content);
+    } finally {
+      await one.close();
+      await two.close();
+    }
+  },
+);

@@ -6,7 +6,10 @@ import { startGlimpse, RED_PIXEL_PNG } from '../helpers/glimpse.js';
 type Msg = { type: string; id?: string; cache?: string; text?: string };
 
 test('WS /ws/infer says in its start message whether the answer came from the cache', async (t) => {
-  const g = await startGlimpse({ engine: 'simulated', simulated: { ttftMs: 0, tokensPerSecond: 10000, answerTokens: 4 } });
+  const g = await startGlimpse({
+    engine: 'simulated',
+    simulated: { ttftMs: 0, tokensPerSecond: 10000, answerTokens: 4 },
+  });
   t.after(() => g.close());
   const ws = new WebSocket(g.url.replace('http', 'ws') + '/ws/infer');
   t.after(() => ws.close());
@@ -18,10 +21,17 @@ test('WS /ws/infer says in its start message whether the answer came from the ca
   });
   const run = async (id: string, temperature: number) => {
     ws.send(JSON.stringify({ type: 'request', id, prompt: 'ws cache?', image: RED_PIXEL_PNG, temperature }));
-    for (let i = 0; i < 300 && !messages.some((m) => m.id === id && (m.type === 'done' || m.type === 'error')); i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 300 && !messages.some((m) => m.id === id && (m.type === 'done' || m.type === 'error')); i++)
+      await new Promise((r) => setTimeout(r, 10));
     const mine = messages.filter((m) => m.id === id);
     assert.equal(mine.at(-1)?.type, 'done', JSON.stringify(mine));
-    return { cache: mine.find((m) => m.type === 'start')?.cache, text: mine.filter((m) => m.type === 'token').map((m) => m.text).join('') };
+    return {
+      cache: mine.find((m) => m.type === 'start')?.cache,
+      text: mine
+        .filter((m) => m.type === 'token')
+        .map((m) => m.text)
+        .join(''),
+    };
   };
   const first = await run('a', 0);
   assert.equal(first.cache, 'miss');

@@ -14,8 +14,13 @@ import { RED_PIXEL_PNG, startGlimpse } from '../helpers/glimpse.js';
 
 const entry = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
-function run(args: string[], onStderr?: (text: string, child: ReturnType<typeof spawn>) => void): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, 'batch', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+function run(
+  args: string[],
+  onStderr?: (text: string, child: ReturnType<typeof spawn>) => void,
+): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, 'batch', ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {
     stderr += d.toString();
@@ -31,13 +36,23 @@ const outputLines = (path: string) =>
     .map((l) => JSON.parse(l) as { custom_id: string; response: { status_code: number; body: { object: string } } });
 
 test('glimpse batch answers OpenAI batch lines and IMAGE PROMPT lines, and a second run skips what was answered', async () => {
-  const g = await startGlimpse({ engine: 'simulated', simulated: { ttftMs: 1, tokensPerSecond: 500 }, cache: { enabled: false } });
+  const g = await startGlimpse({
+    engine: 'simulated',
+    simulated: { ttftMs: 1, tokensPerSecond: 500 },
+    cache: { enabled: false },
+  });
   const dir = mkdtempSync(join(tmpdir(), 'glimpse-batch-cli-'));
   try {
     const png = join(dir, 'red.png');
     writeFileSync(png, Buffer.from(RED_PIXEL_PNG.split(',')[1]!, 'base64'));
     const input = join(dir, 'in.jsonl');
-    const chat = (id: string) => JSON.stringify({ custom_id: id, method: 'POST', url: '/v1/chat/completions', body: { max_tokens: 4, messages: [{ role: 'user', content: 'hi' }] } });
+    const chat = (id: string) =>
+      JSON.stringify({
+        custom_id: id,
+        method: 'POST',
+        url: '/v1/chat/completions',
+        body: { max_tokens: 4, messages: [{ role: 'user', content: 'hi' }] },
+      });
     writeFileSync(input, [chat('a'), chat('b'), `${png} What colour is this?`, ''].join('\n'));
     const first = await run([input, '--server', g.url, '--concurrency', '2']);
     assert.equal(first.code, 0, first.stderr);
@@ -57,12 +72,28 @@ test('glimpse batch answers OpenAI batch lines and IMAGE PROMPT lines, and a sec
 });
 
 test('Ctrl-C stops cleanly: whole lines only, exit 130, and the next run answers each remaining request once', async () => {
-  const g = await startGlimpse({ engine: 'simulated', simulated: { ttftMs: 1, tokensPerSecond: 40 }, cache: { enabled: false } });
+  const g = await startGlimpse({
+    engine: 'simulated',
+    simulated: { ttftMs: 1, tokensPerSecond: 40 },
+    cache: { enabled: false },
+  });
   const dir = mkdtempSync(join(tmpdir(), 'glimpse-batch-cli-'));
   try {
     const input = join(dir, 'in.jsonl');
     const ids = Array.from({ length: 6 }, (_, i) => `r${i}`);
-    writeFileSync(input, ids.map((id) => JSON.stringify({ custom_id: id, method: 'POST', url: '/v1/chat/completions', body: { max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] } })).join('\n'));
+    writeFileSync(
+      input,
+      ids
+        .map((id) =>
+          JSON.stringify({
+            custom_id: id,
+            method: 'POST',
+            url: '/v1/chat/completions',
+            body: { max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] },
+          }),
+        )
+        .join('\n'),
+    );
     const out = join(dir, 'answers.jsonl');
     let sent = false;
     // Interrupted once the first answer is written (its progress line shows 1/6).
@@ -79,7 +110,12 @@ test('Ctrl-C stops cleanly: whole lines only, exit 130, and the next run answers
     assert.ok(partial.length >= 1 && partial.length < 6, `${partial.length} answered before the stop`);
     const rest = await run([input, '--server', g.url, '--output', out, '--concurrency', '3']);
     assert.equal(rest.code, 0, rest.stderr);
-    assert.deepEqual(outputLines(out).map((l) => l.custom_id).sort(), ids);
+    assert.deepEqual(
+      outputLines(out)
+        .map((l) => l.custom_id)
+        .sort(),
+      ids,
+    );
   } finally {
     await g.close();
     rmSync(dir, { recursive: true, force: true });

@@ -10,7 +10,10 @@ import { RED_PIXEL_PNG } from '../helpers/glimpse.js';
 const CLI = join(import.meta.dirname, '../../src/cli/main.ts');
 
 function run(args: string[], env: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 async function output(child: ChildProcess): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -23,7 +26,10 @@ async function output(child: ChildProcess): Promise<{ code: number | null; stdou
 }
 
 /** Start `glimpse serve` on a free port and wait for its "serving" log line. */
-async function serve(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string; logs: () => string }> {
+async function serve(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ child: ChildProcess; url: string; logs: () => string }> {
   const child = run(['serve', '--port', '0', ...args], env);
   let logs = '';
   child.stdout!.on('data', (d) => (logs += d));
@@ -83,7 +89,9 @@ test('ask streams an answer about an image file to the terminal', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'glimpse-ask-'));
     const img = join(dir, 'red.png');
     writeFileSync(img, Buffer.from(RED_PIXEL_PNG.split(',')[1]!, 'base64'));
-    const { code, stdout, stderr } = await output(run(['ask', img, 'What is this?', '--server', s.url, '--max-tokens', '6']));
+    const { code, stdout, stderr } = await output(
+      run(['ask', img, 'What is this?', '--server', s.url, '--max-tokens', '6']),
+    );
     assert.equal(code, 0, stderr);
     assert.equal(stdout.trim().split(' ').length, 6);
   } finally {
@@ -119,7 +127,8 @@ test('SIGHUP re-reads the API keys file: a rotated key applies without a restart
   writeFileSync(keys, 'ops:sk-ops-first-0001\n');
   // No timer (0): only the signal re-reads the file.
   const s = await serve(['--engine', 'simulated', '--api-keys-file', keys, '--api-keys-reload-seconds', '0']);
-  const status = (key: string) => fetch(s.url + '/v1/models', { headers: { authorization: `Bearer ${key}` } }).then((r) => r.status);
+  const status = (key: string) =>
+    fetch(s.url + '/v1/models', { headers: { authorization: `Bearer ${key}` } }).then((r) => r.status);
   try {
     assert.equal(await status('sk-ops-first-0001'), 200);
     writeFileSync(keys, 'ops:sk-ops-second-0002\n');

@@ -14,6 +14,9 @@ test("each row of the README's client library table names a test that uses that 
     assert.ok(source.includes(`from '${library}'`), `${file} imports ${library}`);
     // The route as the client reaches it: its path, or (for SDKs that add the last part) its start.
     const start = route!.split('/').slice(0, 3).join('/');
-    assert.ok(source.includes(route!) || source.includes(start) || /openai|anthropic/.test(library!), `${file} calls ${route}`);
+    assert.ok(
+      source.includes(route!) || source.includes(start) || /openai|anthropic/.test(library!),
+      `${file} calls ${route}`,
+    );
   }
 });

@@ -16,20 +16,45 @@ import { RED_PIXEL_PNG } from '../helpers/glimpse.js';
 
 const BARE_BASE64 = RED_PIXEL_PNG.slice('data:image/png;base64,'.length);
 const KEY = 'zhipu-id-1.zhipu-secret-abc';
-const imageMessage = [{ role: 'user', content: [{ type: 'image_url', image_url: { url: BARE_BASE64 } }, { type: 'text', text: 'What is this?' }] }];
+const imageMessage = [
+  {
+    role: 'user',
+    content: [
+      { type: 'image_url', image_url: { url: BARE_BASE64 } },
+      { type: 'text', text: 'What is this?' },
+    ],
+  },
+];
 
 const sign = (payload: Record<string, unknown>, secret = 'zhipu-secret-abc') =>
-  new SignJWT(payload).setProtectedHeader({ alg: 'HS256', sign_type: 'SIGN' } as never).sign(new TextEncoder().encode(secret));
+  new SignJWT(payload)
+    .setProtectedHeader({ alg: 'HS256', sign_type: 'SIGN' } as never)
+    .sign(new TextEncoder().encode(secret));
 
 describe("Zhipu's dialect with Zhipu's clients", () => {
-  const suite = upstreamSuite({ before, after }, { cache: { enabled: false }, apiKeys: [`zhipu-user:${KEY}`, 'other:other-key-7777'] });
+  const suite = upstreamSuite(
+    { before, after },
+    { cache: { enabled: false }, apiKeys: [`zhipu-user:${KEY}`, 'other:other-key-7777'] },
+  );
   const base = () => suite.glimpse.url + '/api/paas/v4';
-  const post = (body: unknown, authorization: string) => fetch(base() + '/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json', authorization }, body: JSON.stringify(body) });
+  const post = (body: unknown, authorization: string) =>
+    fetch(base() + '/chat/completions', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization },
+      body: JSON.stringify(body),
+    });
 
   test("Zhipu's Node SDK (JWT from id.secret): whole, with a bare-base64 image; do_sample, request_id reach the request", async () => {
     suite.script = { reasoning: ['Red.'], content: ['A red', ' square.'] };
     const client = new ZhipuAI({ apiKey: KEY, baseUrl: base() });
-    const res = (await client.createCompletions({ model: 'glm-4.6v-flash', messages: imageMessage as never, doSample: false, requestId: 'req-zhipu-0001', maxTokens: 64, stream: false })) as any;
+    const res = (await client.createCompletions({
+      model: 'glm-4.6v-flash',
+      messages: imageMessage as never,
+      doSample: false,
+      requestId: 'req-zhipu-0001',
+      maxTokens: 64,
+      stream: false,
+    })) as any;
     assert.equal(res.choices[0].message.content, 'A red square.');
     assert.equal(res.choices[0].message.reasoning_content, 'Red.');
     assert.equal(res.request_id, 'req-zhipu-0001');
@@ -43,10 +68,17 @@ describe("Zhipu's dialect with Zhipu's clients", () => {
   test("Zhipu's Node SDK streams: reasoning and content deltas, usage on the finishing chunk, [DONE]", async () => {
     suite.script = { reasoning: ['Hm.'], content: ['A', ' cat.'] };
     const client = new ZhipuAI({ apiKey: KEY, baseUrl: base() });
-    const stream = (await client.createCompletions({ model: 'glm-4.6v-flash', messages: imageMessage as never, stream: true })) as unknown as AsyncIterable<Buffer>;
+    const stream = (await client.createCompletions({
+      model: 'glm-4.6v-flash',
+      messages: imageMessage as never,
+      stream: true,
+    })) as unknown as AsyncIterable<Buffer>;
     let raw = '';
     for await (const piece of stream) raw += piece.toString();
-    const data = raw.trim().split('\n\n').map((f) => f.replace(/^data: /, ''));
+    const data = raw
+      .trim()
+      .split('\n\n')
+      .map((f) => f.replace(/^data: /, ''));
     assert.equal(data.at(-1), '[DONE]');
     const chunks = data.slice(0, -1).map((d) => JSON.parse(d));
     assert.equal(chunks.map((c) => c.choices[0]?.delta?.content ?? '').join(''), 'A cat.');
@@ -59,7 +91,18 @@ describe("Zhipu's dialect with Zhipu's clients", () => {
     suite.script = { reasoning: ['Red.'], content: ['A red', ' square.'] };
     const zhipu = createZhipu({ baseURL: base(), apiKey: KEY });
     const model = zhipu('glm-4.6v-flash', { thinking: { type: 'disabled' }, userId: 'end-user-42' });
-    const whole = await generateText({ model, messages: [{ role: 'user', content: [{ type: 'image', image: RED_PIXEL_PNG }, { type: 'text', text: 'What is this?' }] }] });
+    const whole = await generateText({
+      model,
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'image', image: RED_PIXEL_PNG },
+            { type: 'text', text: 'What is this?' },
+          ],
+        },
+      ],
+    });
     assert.equal(whole.text, 'A red square.');
     assert.equal(suite.vllm.lastChatBody().chat_template_kwargs?.enable_thinking, false);
     const streamed = streamText({ model, prompt: 'Describe it.' });
@@ -71,22 +114,69 @@ describe("Zhipu's dialect with Zhipu's clients", () => {
   test("bad tokens and bodies: Zhipu's error body, its business codes, glimpse's stable code", async () => {
     const now = Date.now();
     const cases: Array<[string, unknown, number, string, string]> = [
-      [await sign({ api_key: 'zhipu-id-1', exp: now + 60_000, timestamp: now }, 'wrong-secret'), {}, 401, '1002', 'invalid_token'],
-      [await sign({ api_key: 'zhipu-id-1', exp: now - 120_000, timestamp: now - 180_000 }), {}, 401, '1003', 'token_expired'],
+      [
+        await sign({ api_key: 'zhipu-id-1', exp: now + 60_000, timestamp: now }, 'wrong-secret'),
+        {},
+        401,
+        '1002',
+        'invalid_token',
+      ],
+      [
+        await sign({ api_key: 'zhipu-id-1', exp: now - 120_000, timestamp: now - 180_000 }),
+        {},
+        401,
+        '1003',
+        'token_expired',
+      ],
       [await sign({ api_key: 'nobody', exp: now + 60_000, timestamp: now }), {}, 401, '1002', 'invalid_token'],
       [await sign({ api_key: 'zhipu-id-1', exp: now + 86_400_000, timestamp: now }), {}, 401, '1002', 'invalid_token'],
       [`Bearer ${KEY}`, { messages: [] }, 400, '1214', 'empty_messages'],
-      [`Bearer ${KEY}`, { messages: [{ role: 'user', content: 'hi' }], request_id: 'a b' }, 400, '1214', 'invalid_request'],
-      [`Bearer ${KEY}`, { model: 'gpt-9', messages: [{ role: 'user', content: 'hi' }] }, 400, '1211', 'model_not_found'],
+      [
+        `Bearer ${KEY}`,
+        { messages: [{ role: 'user', content: 'hi' }], request_id: 'a b' },
+        400,
+        '1214',
+        'invalid_request',
+      ],
+      [
+        `Bearer ${KEY}`,
+        { model: 'gpt-9', messages: [{ role: 'user', content: 'hi' }] },
+        400,
+        '1211',
+        'model_not_found',
+      ],
     ];
     for (const [auth, body, status, code, glimpseCode] of cases) {
-      const res = await post({ messages: [{ role: 'user', content: 'hi' }], ...(body as object) }, auth.startsWith('Bearer') ? auth : `Bearer ${auth}`);
+      const res = await post(
+        { messages: [{ role: 'user', content: 'hi' }], ...(body as object) },
+        auth.startsWith('Bearer') ? auth : `Bearer ${auth}`,
+      );
       const got = (await res.json()) as { error: { code: string; message: string; glimpse_code: string } };
-      assert.deepEqual([res.status, got.error.code, got.error.glimpse_code], [status, code, glimpseCode], `${auth.slice(0, 20)} ${JSON.stringify(body)}: ${got.error.message}`);
+      assert.deepEqual(
+        [res.status, got.error.code, got.error.glimpse_code],
+        [status, code, glimpseCode],
+        `${auth.slice(0, 20)} ${JSON.stringify(body)}: ${got.error.message}`,
+      );
     }
     // A token within the clock skew past its exp still passes; the JWT of the Node SDK's microsecond clock too.
     suite.script = { content: ['ok'] };
-    assert.equal((await post({ messages: [{ role: 'user', content: 'hi' }] }, `Bearer ${await sign({ api_key: 'zhipu-id-1', exp: now - 5_000, timestamp: now - 65_000 })}`)).status, 200);
-    assert.equal((await post({ messages: [{ role: 'user', content: 'hi' }] }, await sign({ api_key: 'zhipu-id-1', exp: now * 1000 + 180_000, timestamp: now * 1000 }))).status, 200);
+    assert.equal(
+      (
+        await post(
+          { messages: [{ role: 'user', content: 'hi' }] },
+          `Bearer ${await sign({ api_key: 'zhipu-id-1', exp: now - 5_000, timestamp: now - 65_000 })}`,
+        )
+      ).status,
+      200,
+    );
+    assert.equal(
+      (
+        await post(
+          { messages: [{ role: 'user', content: 'hi' }] },
+          await sign({ api_key: 'zhipu-id-1', exp: now * 1000 + 180_000, timestamp: now * 1000 }),
+        )
+      ).status,
+      200,
+    );
   });
 });

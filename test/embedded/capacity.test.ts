@@ -10,7 +10,10 @@ import { startGlimpse } from '../helpers/glimpse.js';
 import { askAbout, collect, FIXTURE, fixtureConfig, nextCapacityChange, quietLogger, request } from './helpers.js';
 
 /** A started one-worker engine for `body`, closed after it. */
-async function withEngine(flags: Record<string, unknown>, body: (engine: EmbeddedEngine) => Promise<void>): Promise<void> {
+async function withEngine(
+  flags: Record<string, unknown>,
+  body: (engine: EmbeddedEngine) => Promise<void>,
+): Promise<void> {
   const engine = createEmbeddedEngine(fixtureConfig(flags), quietLogger);
   await engine.start();
   try {
@@ -25,7 +28,9 @@ async function withEngine(flags: Record<string, unknown>, body: (engine: Embedde
 async function countsAndAnswersAgain(engine: EmbeddedEngine, back: Promise<void> | undefined): Promise<void> {
   await back;
   assert.equal(engine.capacity(), 1);
-  const next = await collect(engine.generate(request(askAbout([20, 40, 220]), { maxTokens: 3 }), new AbortController().signal));
+  const next = await collect(
+    engine.generate(request(askAbout([20, 40, 220]), { maxTokens: 3 }), new AbortController().signal),
+  );
   assert.equal(next.usage?.completionTokens, 3);
 }
 
@@ -79,7 +84,10 @@ test('a crashed worker stops counting at once, and counts again (with a listener
     let back: Promise<void> | undefined;
     let afterCrash = -1;
     const events = [];
-    for await (const ev of engine.generate(request(askAbout([200, 30, 30]), { maxTokens: 1500 }), new AbortController().signal)) {
+    for await (const ev of engine.generate(
+      request(askAbout([200, 30, 30]), { maxTokens: 1500 }),
+      new AbortController().signal,
+    )) {
       events.push(ev);
       if (events.length === 2) engine.simulateWorkerCrash(0);
       if (ev.type === 'error') {

@@ -10,11 +10,15 @@ const CLI = join(import.meta.dirname, '../../src/cli/main.ts');
 const ROOT = join(import.meta.dirname, '../..');
 
 test('glimpse serve --engine embedded --model-path fixtures/tiny-vlm becomes ready and answers about an image', async () => {
-  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--engine', 'embedded', '--model-path', 'fixtures/tiny-vlm', '--port', '0'], {
-    cwd: ROOT,
-    env: { ...process.env, GLIMPSE_LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', CLI, 'serve', '--engine', 'embedded', '--model-path', 'fixtures/tiny-vlm', '--port', '0'],
+    {
+      cwd: ROOT,
+      env: { ...process.env, GLIMPSE_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let logs = '';
   child.stdout.on('data', (d) => (logs += d));
   child.stderr.on('data', (d) => (logs += d));
@@ -39,7 +43,20 @@ test('glimpse serve --engine embedded --model-path fixtures/tiny-vlm becomes rea
     const res = await fetch(`${url}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'tiny-vlm', max_tokens: 5, temperature: 0, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: image } }, { type: 'text', text: 'What is it?' }] }] }),
+      body: JSON.stringify({
+        model: 'tiny-vlm',
+        max_tokens: 5,
+        temperature: 0,
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'image_url', image_url: { url: image } },
+              { type: 'text', text: 'What is it?' },
+            ],
+          },
+        ],
+      }),
     });
     assert.equal(res.status, 200);
     const body = (await res.json()) as { usage: { completion_tokens: number }; model: string };

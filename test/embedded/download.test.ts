@@ -10,7 +10,13 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
-import { createEmbeddedEngine, modelCacheDir, ModelUnavailableError, resolveModel, type DownloadProgress } from '../../src/engines/embedded/index.js';
+import {
+  createEmbeddedEngine,
+  modelCacheDir,
+  ModelUnavailableError,
+  resolveModel,
+  type DownloadProgress,
+} from '../../src/engines/embedded/index.js';
 import { collect, FIXTURE, fixtureConfig, quietLogger, request, askAbout } from './helpers.js';
 
 const MODEL_ID = 'glimpse-test/tiny-vlm';
@@ -54,7 +60,10 @@ function startHub(cuts: Record<string, number[]> = {}): Promise<{ server: Server
         res.writeHead(416, { 'content-range': `bytes */${body.length}` }).end();
         return;
       }
-      res.writeHead(206, { 'content-length': body.length - start, 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` });
+      res.writeHead(206, {
+        'content-length': body.length - start,
+        'content-range': `bytes ${start}-${body.length - 1}/${body.length}`,
+      });
     } else res.writeHead(200, { 'content-length': body.length });
     const limit = cut[file]?.shift();
     if (limit !== undefined) {
@@ -64,7 +73,9 @@ function startHub(cuts: Record<string, number[]> = {}): Promise<{ server: Server
     res.end(body.subarray(start));
   });
   return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, log })),
+    server.listen(0, '127.0.0.1', () =>
+      resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, log }),
+    ),
   );
 }
 
@@ -94,20 +105,30 @@ test('downloads every file the model needs into the cache, reporting bytes, tota
   const cacheDir = join(tmp, 'full');
   const progress: DownloadProgress[] = [];
   try {
-    const model = await resolveModel({ modelPath: MODEL_ID, cacheDir, offline: false, hubUrl: hub.url, revision: 'main', dtype: 'auto', onProgress: (p) => progress.push(p) });
+    const model = await resolveModel({
+      modelPath: MODEL_ID,
+      cacheDir,
+      offline: false,
+      hubUrl: hub.url,
+      revision: 'main',
+      dtype: 'auto',
+      onProgress: (p) => progress.push(p),
+    });
     assert.equal(model.source, 'download');
     assert.equal(model.dir, modelCacheDir(cacheDir, MODEL_ID, 'main'));
     assert.equal(model.dtype, null, "the fixture's own transformers.js_config picks its dtype");
     const fixtureFiles = listFiles(FIXTURE).filter((f) => f !== 'README.md');
     const got = listFiles(model.dir).filter((f) => !f.startsWith('.glimpse-complete'));
     assert.deepEqual(got, fixtureFiles);
-    for (const f of fixtureFiles) assert.ok(readFileSync(join(model.dir, f)).equals(readFileSync(join(FIXTURE, f))), `${f} is byte-identical`);
+    for (const f of fixtureFiles)
+      assert.ok(readFileSync(join(model.dir, f)).equals(readFileSync(join(FIXTURE, f))), `${f} is byte-identical`);
     const total = fixtureFiles.reduce((a, f) => a + statSync(join(FIXTURE, f)).size, 0);
     const last = progress.at(-1)!;
     assert.equal(last.done, true);
     assert.equal(last.loaded, total);
     assert.equal(last.total, total);
-    for (let i = 1; i < progress.length; i++) assert.ok(progress[i]!.loaded >= progress[i - 1]!.loaded, 'bytes only go up');
+    for (let i = 1; i < progress.length; i++)
+      assert.ok(progress[i]!.loaded >= progress[i - 1]!.loaded, 'bytes only go up');
     assert.ok(progress.some((p) => p.rate > 0));
   } finally {
     await closeServer(hub.server);
@@ -120,7 +141,11 @@ test('a fresh engine downloads the model from the hub with a live progress bar o
   const terminal = Object.assign(new PassThrough(), { isTTY: true });
   let drawn = '';
   terminal.on('data', (d: Buffer) => (drawn += d.toString()));
-  const engine = createEmbeddedEngine(fixtureConfig({ modelPath: MODEL_ID, hubUrl: hub.url, cacheDir, warmup: false }), quietLogger, { progressStream: terminal });
+  const engine = createEmbeddedEngine(
+    fixtureConfig({ modelPath: MODEL_ID, hubUrl: hub.url, cacheDir, warmup: false }),
+    quietLogger,
+    { progressStream: terminal },
+  );
   try {
     await engine.start();
     assert.equal(engine.health().status, 'healthy', engine.health().reason);
@@ -128,7 +153,9 @@ test('a fresh engine downloads the model from the hub with a live progress bar o
     assert.ok(frames.length > 3, 'the bar is redrawn in place as bytes arrive');
     assert.match(frames.at(-1)!, /100%.*done/);
     assert.match(drawn, /MB\/s|KB\/s/);
-    const got = await collect(engine.generate(request(askAbout([60, 60, 60]), { maxTokens: 2 }), new AbortController().signal));
+    const got = await collect(
+      engine.generate(request(askAbout([60, 60, 60]), { maxTokens: 2 }), new AbortController().signal),
+    );
     assert.equal(got.usage?.completionTokens, 2);
   } finally {
     await engine.close();
@@ -141,12 +168,25 @@ test('a transfer that breaks off is retried at once, resuming with a Range reque
   const hub = await startHub({ 'onnx/decoder_model_merged.onnx': [100_000] });
   try {
     const progress: DownloadProgress[] = [];
-    const model = await resolveModel({ modelPath: MODEL_ID, cacheDir, offline: false, hubUrl: hub.url, revision: 'main', dtype: 'auto', retryDelayMs: 10, onProgress: (p) => progress.push(p) });
+    const model = await resolveModel({
+      modelPath: MODEL_ID,
+      cacheDir,
+      offline: false,
+      hubUrl: hub.url,
+      revision: 'main',
+      dtype: 'auto',
+      retryDelayMs: 10,
+      onProgress: (p) => progress.push(p),
+    });
     const gets = hub.log.filter((l) => l.method === 'GET' && l.file === 'onnx/decoder_model_merged.onnx');
     assert.equal(gets.length, 2);
     assert.equal(gets[0]!.range, undefined);
     assert.match(gets[1]!.range ?? '', /^bytes=[1-9]\d*-$/);
-    assert.ok(readFileSync(join(model.dir, 'onnx/decoder_model_merged.onnx')).equals(readFileSync(join(FIXTURE, 'onnx/decoder_model_merged.onnx'))));
+    assert.ok(
+      readFileSync(join(model.dir, 'onnx/decoder_model_merged.onnx')).equals(
+        readFileSync(join(FIXTURE, 'onnx/decoder_model_merged.onnx')),
+      ),
+    );
     assert.equal(progress.at(-1)!.loaded, progress.at(-1)!.total, 'resumed bytes are not counted twice');
   } finally {
     await closeServer(hub.server);
@@ -159,7 +199,16 @@ test('a download interrupted past its retries resumes on the next start from the
   const hub = await startHub({ 'onnx/decoder_model_merged.onnx': [cutAt, 1000, 1000] });
   try {
     await assert.rejects(
-      resolveModel({ modelPath: MODEL_ID, cacheDir, offline: false, hubUrl: hub.url, revision: 'main', dtype: 'auto', retries: 2, retryDelayMs: 10 }),
+      resolveModel({
+        modelPath: MODEL_ID,
+        cacheDir,
+        offline: false,
+        hubUrl: hub.url,
+        revision: 'main',
+        dtype: 'auto',
+        retries: 2,
+        retryDelayMs: 10,
+      }),
       (err: unknown) => err instanceof ModelUnavailableError && /resume/.test(err.message),
     );
     const dir = modelCacheDir(cacheDir, MODEL_ID, 'main');
@@ -170,10 +219,24 @@ test('a download interrupted past its retries resumes on the next start from the
     assert.equal(existsSync(join(dir, 'onnx', 'decoder_model_merged.onnx')), false);
 
     hub.log.length = 0;
-    const model = await resolveModel({ modelPath: MODEL_ID, cacheDir, offline: false, hubUrl: hub.url, revision: 'main', dtype: 'auto' });
+    const model = await resolveModel({
+      modelPath: MODEL_ID,
+      cacheDir,
+      offline: false,
+      hubUrl: hub.url,
+      revision: 'main',
+      dtype: 'auto',
+    });
     const gets = hub.log.filter((l) => l.method === 'GET' && l.file === 'onnx/decoder_model_merged.onnx');
-    assert.deepEqual(gets.map((g) => g.range), [`bytes=${kept}-`]);
-    assert.ok(readFileSync(join(model.dir, 'onnx/decoder_model_merged.onnx')).equals(readFileSync(join(FIXTURE, 'onnx/decoder_model_merged.onnx'))));
+    assert.deepEqual(
+      gets.map((g) => g.range),
+      [`bytes=${kept}-`],
+    );
+    assert.ok(
+      readFileSync(join(model.dir, 'onnx/decoder_model_merged.onnx')).equals(
+        readFileSync(join(FIXTURE, 'onnx/decoder_model_merged.onnx')),
+      ),
+    );
     assert.equal(existsSync(partial), false);
   } finally {
     await closeServer(hub.server);
@@ -182,17 +245,39 @@ test('a download interrupted past its retries resumes on the next start from the
 
 test('once cached, the model loads and generates offline with no hub at all; uncached offline fails with one sentence', async () => {
   const cacheDir = join(tmp, 'full'); // filled by the first test
-  const model = await resolveModel({ modelPath: MODEL_ID, cacheDir, offline: true, hubUrl: 'http://127.0.0.1:9', revision: 'main', dtype: 'auto' });
+  const model = await resolveModel({
+    modelPath: MODEL_ID,
+    cacheDir,
+    offline: true,
+    hubUrl: 'http://127.0.0.1:9',
+    revision: 'main',
+    dtype: 'auto',
+  });
   assert.equal(model.source, 'cache');
-  const engine = createEmbeddedEngine(fixtureConfig({ modelPath: MODEL_ID, cacheDir, offline: true, hubUrl: 'http://127.0.0.1:9', warmup: false }), quietLogger);
+  const engine = createEmbeddedEngine(
+    fixtureConfig({ modelPath: MODEL_ID, cacheDir, offline: true, hubUrl: 'http://127.0.0.1:9', warmup: false }),
+    quietLogger,
+  );
   await engine.start();
   assert.equal(engine.health().status, 'healthy');
-  const got = await collect(engine.generate(request(askAbout([9, 9, 9]), { maxTokens: 2 }), new AbortController().signal));
+  const got = await collect(
+    engine.generate(request(askAbout([9, 9, 9]), { maxTokens: 2 }), new AbortController().signal),
+  );
   assert.equal(got.usage?.completionTokens, 2);
   await engine.close();
   await assert.rejects(
-    resolveModel({ modelPath: 'someone/not-cached', cacheDir, offline: true, hubUrl: 'http://127.0.0.1:9', revision: 'main', dtype: 'auto' }),
-    (err: unknown) => err instanceof ModelUnavailableError && err.message.includes(join(cacheDir, 'someone', 'not-cached')) && /--offline/.test(err.message),
+    resolveModel({
+      modelPath: 'someone/not-cached',
+      cacheDir,
+      offline: true,
+      hubUrl: 'http://127.0.0.1:9',
+      revision: 'main',
+      dtype: 'auto',
+    }),
+    (err: unknown) =>
+      err instanceof ModelUnavailableError &&
+      err.message.includes(join(cacheDir, 'someone', 'not-cached')) &&
+      /--offline/.test(err.message),
   );
 });
 
@@ -200,8 +285,16 @@ test('a model the hub does not have is reported with the status and what to chec
   const hub = await startHub();
   try {
     await assert.rejects(
-      resolveModel({ modelPath: 'nobody/missing', cacheDir: join(tmp, 'missing'), offline: false, hubUrl: hub.url, revision: 'main', dtype: 'auto' }),
-      (err: unknown) => err instanceof ModelUnavailableError && /HTTP 404/.test(err.message) && /--model-path/.test(err.message),
+      resolveModel({
+        modelPath: 'nobody/missing',
+        cacheDir: join(tmp, 'missing'),
+        offline: false,
+        hubUrl: hub.url,
+        revision: 'main',
+        dtype: 'auto',
+      }),
+      (err: unknown) =>
+        err instanceof ModelUnavailableError && /HTTP 404/.test(err.message) && /--model-path/.test(err.message),
     );
   } finally {
     await closeServer(hub.server);
@@ -214,7 +307,11 @@ test('an unreachable hub leaves the engine up but unhealthy, with a one-sentence
   const deadUrl = probe.url;
   await closeServer(probe.server);
   const cacheDir = join(tmp, 'unreachable');
-  const engine = createEmbeddedEngine(fixtureConfig({ modelPath: 'HuggingFaceTB/SmolVLM-256M-Instruct', hubUrl: deadUrl, cacheDir }), quietLogger, { progressStream: new PassThrough() });
+  const engine = createEmbeddedEngine(
+    fixtureConfig({ modelPath: 'HuggingFaceTB/SmolVLM-256M-Instruct', hubUrl: deadUrl, cacheDir }),
+    quietLogger,
+    { progressStream: new PassThrough() },
+  );
   await engine.start();
   const h = engine.health();
   assert.equal(h.status, 'unhealthy');
@@ -230,7 +327,14 @@ test('an unreachable hub leaves the engine up but unhealthy, with a one-sentence
 
 test('a local directory without config.json is refused with a sentence saying what is missing', async () => {
   await assert.rejects(
-    resolveModel({ modelPath: tmp, cacheDir: tmp, offline: true, hubUrl: 'http://127.0.0.1:9', revision: 'main', dtype: 'auto' }),
+    resolveModel({
+      modelPath: tmp,
+      cacheDir: tmp,
+      offline: true,
+      hubUrl: 'http://127.0.0.1:9',
+      revision: 'main',
+      dtype: 'auto',
+    }),
     (err: unknown) => err instanceof ModelUnavailableError && /config\.json/.test(err.message),
   );
 });

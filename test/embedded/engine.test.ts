@@ -5,10 +5,26 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AutoModelForImageTextToText, AutoProcessor, LogitsProcessor, RawImage, env, type Tensor } from '@huggingface/transformers';
+import {
+  AutoModelForImageTextToText,
+  AutoProcessor,
+  LogitsProcessor,
+  RawImage,
+  env,
+  type Tensor,
+} from '@huggingface/transformers';
 import { createEmbeddedEngine, type EmbeddedEngine } from '../../src/engines/embedded/index.js';
 import type { ChatMessage } from '../../src/core/index.js';
-import { askAbout, collect, FIXTURE, fixtureConfig, imagePart, nextCapacityChange, quietLogger, request } from './helpers.js';
+import {
+  askAbout,
+  collect,
+  FIXTURE,
+  fixtureConfig,
+  imagePart,
+  nextCapacityChange,
+  quietLogger,
+  request,
+} from './helpers.js';
 
 env.allowRemoteModels = false;
 
@@ -21,7 +37,11 @@ before(async () => {
   engine = createEmbeddedEngine(fixtureConfig(), quietLogger);
   const starting = engine.start();
   healthWhileStarting = engine.health();
-  [processor, model] = await Promise.all([AutoProcessor.from_pretrained(FIXTURE), AutoModelForImageTextToText.from_pretrained(FIXTURE, { dtype: 'fp32' }), starting]);
+  [processor, model] = await Promise.all([
+    AutoProcessor.from_pretrained(FIXTURE),
+    AutoModelForImageTextToText.from_pretrained(FIXTURE, { dtype: 'fp32' }),
+    starting,
+  ]);
 });
 
 after(async () => {
@@ -30,7 +50,11 @@ after(async () => {
 });
 
 /** What transformers.js itself produces, greedily, for the same chat: the reference output. */
-async function direct(messages: { role: string; colors: ([number, number, number] | string)[] }[], maxNewTokens: number, generation: Record<string, unknown> = {}) {
+async function direct(
+  messages: { role: string; colors: ([number, number, number] | string)[] }[],
+  maxNewTokens: number,
+  generation: Record<string, unknown> = {},
+) {
   const images: InstanceType<typeof RawImage>[] = [];
   const chat = messages.map((m) => ({
     role: m.role,
@@ -41,9 +65,17 @@ async function direct(messages: { role: string; colors: ([number, number, number
     }),
   }));
   const prompt = processor.apply_chat_template(chat as never, { add_generation_prompt: true }) as string;
-  const inputs = (images.length ? await processor(prompt, images) : processor.tokenizer!(prompt)) as Record<string, { dims: number[] }>;
+  const inputs = (images.length ? await processor(prompt, images) : processor.tokenizer!(prompt)) as Record<
+    string,
+    { dims: number[] }
+  >;
   const promptTokens = inputs.input_ids!.dims.at(-1)!;
-  const out = (await model.generate({ ...inputs, max_new_tokens: maxNewTokens, do_sample: false, ...generation } as never)) as { slice: (...a: unknown[]) => unknown };
+  const out = (await model.generate({
+    ...inputs,
+    max_new_tokens: maxNewTokens,
+    do_sample: false,
+    ...generation,
+  } as never)) as { slice: (...a: unknown[]) => unknown };
   const ids = (out.slice(null, [promptTokens, null]) as { tolist: () => bigint[][] }).tolist()[0]!.map(Number);
   return { promptTokens, ids, text: processor.tokenizer!.decode(ids, { skip_special_tokens: true }) };
 }
@@ -64,7 +96,14 @@ test('decoded pixels from the image pipeline reach the model exactly as the enco
   part.resolved!.rgb = { data: Buffer.from(solidRgb(BLUE)), width: 64, height: 48 };
   // Encoded bytes that are not an image: if the engine used them instead of the pixels, decoding would fail.
   part.resolved!.data = Buffer.from('not an image');
-  const got = await collect(engine.generate(request([{ role: 'user', content: [part, { type: 'text', text: 'What is in this picture?' }] }], { maxTokens: 10 }), never()));
+  const got = await collect(
+    engine.generate(
+      request([{ role: 'user', content: [part, { type: 'text', text: 'What is in this picture?' }] }], {
+        maxTokens: 10,
+      }),
+      never(),
+    ),
+  );
   assert.equal(got.text, ref.text);
   assert.deepEqual(got.usage, { promptTokens: ref.promptTokens, completionTokens: ref.ids.length });
 });
@@ -91,14 +130,19 @@ test('greedy output through the worker equals transformers.js generate() on the 
 
 test("repetition_penalty matches transformers.js's own repetition penalty token for token, and changes the answer", async () => {
   const plain = await direct([{ role: 'user', colors: [RED, 'What is in this picture?'] }], 16);
-  const ref = await direct([{ role: 'user', colors: [RED, 'What is in this picture?'] }], 16, { repetition_penalty: 1.8 });
-  const got = await collect(engine.generate(request(askAbout(RED), { maxTokens: 16, repetitionPenalty: 1.8 }), never()));
+  const ref = await direct([{ role: 'user', colors: [RED, 'What is in this picture?'] }], 16, {
+    repetition_penalty: 1.8,
+  });
+  const got = await collect(
+    engine.generate(request(askAbout(RED), { maxTokens: 16, repetitionPenalty: 1.8 }), never()),
+  );
   assert.equal(got.text, ref.text);
   assert.notEqual(ref.text, plain.text, 'the penalty has an effect on this model and prompt');
 });
 
 test('presence and frequency penalties count the answer only: the first token is untouched, later ones change', async () => {
-  const run = (maxTokens: number, penalties: { frequencyPenalty?: number; presencePenalty?: number } = {}) => collect(engine.generate(request(askAbout(BLUE), { maxTokens, ...penalties }), never()));
+  const run = (maxTokens: number, penalties: { frequencyPenalty?: number; presencePenalty?: number } = {}) =>
+    collect(engine.generate(request(askAbout(BLUE), { maxTokens, ...penalties }), never()));
   // Negative: favour what was already said. (This random-weight model rarely repeats a token
   // greedily, so a positive penalty would seldom find anything to act on.)
   const strong = { frequencyPenalty: -2, presencePenalty: -2 };
@@ -121,8 +165,12 @@ test("logprobs are the log-softmax of the model's logits at each chosen token, a
       return logits;
     }
   }
-  const ref = await direct([{ role: 'user', colors: [RED, 'What is in this picture?'] }], 8, { logits_processor: [new Recorder()] });
-  const got = await collect(engine.generate(request(askAbout(RED), { maxTokens: 8 }, { logprobs: { top: 1 } }), never()));
+  const ref = await direct([{ role: 'user', colors: [RED, 'What is in this picture?'] }], 8, {
+    logits_processor: [new Recorder()],
+  });
+  const got = await collect(
+    engine.generate(request(askAbout(RED), { maxTokens: 8 }, { logprobs: { top: 1 } }), never()),
+  );
   const entries = got.events.flatMap((e) => (e.type === 'token' ? (e.logprobs ?? []) : []));
   assert.equal(got.text, ref.text);
   assert.equal(entries.length, ref.ids.length);
@@ -155,7 +203,8 @@ test('a stop string ends the answer just before it, with finish reason stop', as
 });
 
 test('the same seed gives the same sampled answer and another seed a different one', async () => {
-  const run = (seed: number) => collect(engine.generate(request(askAbout(RED), { maxTokens: 16, temperature: 1, topP: 0.95, seed }), never()));
+  const run = (seed: number) =>
+    collect(engine.generate(request(askAbout(RED), { maxTokens: 16, temperature: 1, topP: 0.95, seed }), never()));
   const a = await run(11);
   const b = await run(11);
   const c = await run(12);
@@ -180,12 +229,22 @@ test('a multi-turn chat with two images counts every image token in the prompt',
   const got = await collect(engine.generate(request(messages, { maxTokens: 8 }), never()));
   assert.equal(got.text, ref.text);
   assert.equal(got.usage?.promptTokens, ref.promptTokens);
-  const oneImage = await collect(engine.generate(request(askAbout(RED, 'What color is this?'), { maxTokens: 1 }), never()));
-  assert.ok(got.usage!.promptTokens > 2 * oneImage.usage!.promptTokens - 10, 'both images were expanded into image tokens');
+  const oneImage = await collect(
+    engine.generate(request(askAbout(RED, 'What color is this?'), { maxTokens: 1 }), never()),
+  );
+  assert.ok(
+    got.usage!.promptTokens > 2 * oneImage.usage!.promptTokens - 10,
+    'both images were expanded into image tokens',
+  );
 });
 
 test('a text-only request works without any image', async () => {
-  const got = await collect(engine.generate(request([{ role: 'user', content: [{ type: 'text', text: 'Say hello.' }] }], { maxTokens: 4 }), never()));
+  const got = await collect(
+    engine.generate(
+      request([{ role: 'user', content: [{ type: 'text', text: 'Say hello.' }] }], { maxTokens: 4 }),
+      never(),
+    ),
+  );
   assert.equal(got.usage?.completionTokens, 4);
   const ref = await direct([{ role: 'user', colors: ['Say hello.'] }], 4);
   assert.equal(got.text, ref.text);
@@ -204,7 +263,10 @@ test('aborting mid-generation stops within a step, ends with cancelled, and free
   // The worker checks the stop flag every step; it is ahead of this thread's view of the stream by
   // the tokens in flight (pieces are coalesced for 20 ms, and this tiny model makes a token in about
   // a millisecond once warm: 40-60 tokens), so allow that slack, far below the 1500 it was allowed.
-  assert.ok(usage?.type === 'usage' && usage.usage.completionTokens < 150, `stopped promptly, got ${JSON.stringify(usage)}`);
+  assert.ok(
+    usage?.type === 'usage' && usage.usage.completionTokens < 150,
+    `stopped promptly, got ${JSON.stringify(usage)}`,
+  );
   const next = await collect(engine.generate(request(askAbout(BLUE), { maxTokens: 3 }), never()));
   assert.equal(next.usage?.completionTokens, 3);
 });
@@ -269,14 +331,28 @@ test('the event loop stays responsive while a generation runs (health can answer
 
 test('a prompt longer than the context is refused with context_length_exceeded', async () => {
   const long = 'word '.repeat(2100);
-  const got = await collect(engine.generate(request([{ role: 'user', content: [{ type: 'text', text: long }] }]), never()));
+  const got = await collect(
+    engine.generate(request([{ role: 'user', content: [{ type: 'text', text: long }] }]), never()),
+  );
   assert.equal(got.terminal.type === 'error' && got.terminal.error.code, 'context_length_exceeded');
   assert.equal(got.terminal.type === 'error' && got.terminal.error.status, 400);
 });
 
 test('an image that is not an image is refused with invalid_image, and the engine keeps serving', async () => {
   const bogus = Buffer.from('not a picture at all');
-  const messages: ChatMessage[] = [{ role: 'user', content: [{ type: 'image', source: { kind: 'bytes', data: bogus }, resolved: { data: bogus, mime: 'image/png', width: 1, height: 1, sourceFormat: 'png', sha256: '' } }, { type: 'text', text: 'Hi' }] }];
+  const messages: ChatMessage[] = [
+    {
+      role: 'user',
+      content: [
+        {
+          type: 'image',
+          source: { kind: 'bytes', data: bogus },
+          resolved: { data: bogus, mime: 'image/png', width: 1, height: 1, sourceFormat: 'png', sha256: '' },
+        },
+        { type: 'text', text: 'Hi' },
+      ],
+    },
+  ];
   const got = await collect(engine.generate(request(messages), never()));
   assert.equal(got.terminal.type === 'error' && got.terminal.error.code, 'invalid_image');
   const next = await collect(engine.generate(request(askAbout(RED), { maxTokens: 2 }), never()));

@@ -157,7 +157,10 @@ test('two images of different shapes in one turn, after a system prompt and an e
 
 test('a GLM-OCR request cancelled as it reaches the worker stops within one step, and the worker serves the next', async () => {
   const ctrl = new AbortController();
-  const stream = engine.generate(request(toMessages([{ role: 'user', parts: [[64, 48], 'Text Recognition:'] }]), { maxTokens: 500 }), ctrl.signal);
+  const stream = engine.generate(
+    request(toMessages([{ role: 'user', parts: [[64, 48], 'Text Recognition:'] }]), { maxTokens: 500 }),
+    ctrl.signal,
+  );
   const it = stream[Symbol.asyncIterator]();
   const first = it.next();
   ctrl.abort();

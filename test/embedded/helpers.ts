@@ -23,7 +23,14 @@ export function glmProfileCache(): string {
   const dir = modelCacheDir(cacheDir, hubId, 'main');
   cpSync(GLM_FIXTURE, dir, { recursive: true });
   const files = (readdirSync(dir, { recursive: true }) as string[]).filter((f) => statSync(join(dir, f)).isFile());
-  writeManifest(dir, { modelId: hubId, revision: 'main', dtype: 'fp32', files, bytes: 0, completedAt: new Date(0).toISOString() });
+  writeManifest(dir, {
+    modelId: hubId,
+    revision: 'main',
+    dtype: 'fp32',
+    files,
+    bytes: 0,
+    completedAt: new Date(0).toISOString(),
+  });
   return cacheDir;
 }
 
@@ -35,11 +42,19 @@ export const quietLogger = pino({ level: 'silent' });
 
 export function imagePart(rgb: [number, number, number], width = 64, height = 48): ImagePart {
   const data = solidPng(width, height, rgb);
-  return { type: 'image', source: { kind: 'bytes', data }, resolved: { data, mime: 'image/png', width, height, sourceFormat: 'png', sha256: '' } };
+  return {
+    type: 'image',
+    source: { kind: 'bytes', data },
+    resolved: { data, mime: 'image/png', width, height, sourceFormat: 'png', sha256: '' },
+  };
 }
 
 let n = 0;
-export function request(messages: ChatMessage[], sampling: Partial<SamplingParams> = {}, extra: Partial<GenerateRequest> = {}): GenerateRequest {
+export function request(
+  messages: ChatMessage[],
+  sampling: Partial<SamplingParams> = {},
+  extra: Partial<GenerateRequest> = {},
+): GenerateRequest {
   return {
     id: `t${++n}`,
     model: 'tiny-vlm',
@@ -49,7 +64,9 @@ export function request(messages: ChatMessage[], sampling: Partial<SamplingParam
   };
 }
 
-export const askAbout = (rgb: [number, number, number], text = 'What is in this picture?'): ChatMessage[] => [{ role: 'user', content: [imagePart(rgb), { type: 'text', text }] }];
+export const askAbout = (rgb: [number, number, number], text = 'What is in this picture?'): ChatMessage[] => [
+  { role: 'user', content: [imagePart(rgb), { type: 'text', text }] },
+];
 
 export interface Collected {
   events: GenerateEvent[];

@@ -25,15 +25,24 @@ test('--model, GLIMPSE_MODEL and model: in a file set modelPath, each layer beat
     assert.equal(loadConfig({ file, env: {} }).modelPath, 'smolvlm');
     // env over file, flag over env, whichever of the two names each layer uses
     assert.equal(loadConfig({ file, env: { GLIMPSE_MODEL_PATH: 'qwen2.5-vl-3b' } }).modelPath, 'qwen2.5-vl-3b');
-    assert.equal(loadConfig({ file, env: { GLIMPSE_MODEL_PATH: 'qwen2.5-vl-3b' }, flags: { model: 'glm-ocr' } }).modelPath, 'glm-ocr');
-    assert.equal(loadConfig({ env: { GLIMPSE_MODEL: 'glm-ocr' }, flags: { modelPath: '/models/x' } }).modelPath, '/models/x');
+    assert.equal(
+      loadConfig({ file, env: { GLIMPSE_MODEL_PATH: 'qwen2.5-vl-3b' }, flags: { model: 'glm-ocr' } }).modelPath,
+      'glm-ocr',
+    );
+    assert.equal(
+      loadConfig({ env: { GLIMPSE_MODEL: 'glm-ocr' }, flags: { modelPath: '/models/x' } }).modelPath,
+      '/models/x',
+    );
     // the same value twice in one layer is fine; two different ones are a mistake to name
     assert.equal(loadConfig({ flags: { model: 'glm-ocr', modelPath: 'glm-ocr' }, env: {} }).modelPath, 'glm-ocr');
-    assert.throws(() => loadConfig({ flags: { model: 'glm-ocr', modelPath: 'smolvlm' }, env: {} }), (err: unknown) => {
-      assert.ok(err instanceof ConfigError);
-      assert.match(err.message, /--model \/ --model-path/);
-      return true;
-    });
+    assert.throws(
+      () => loadConfig({ flags: { model: 'glm-ocr', modelPath: 'smolvlm' }, env: {} }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.match(err.message, /--model \/ --model-path/);
+        return true;
+      },
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -45,7 +54,14 @@ const glm = profileFor('glm-ocr')!;
 
 before(async () => {
   cacheDir = glmProfileCache();
-  glimpse = await startGlimpse({ engine: 'embedded', model: 'glm-ocr', cacheDir, offline: true, dtype: 'fp32', warmup: false });
+  glimpse = await startGlimpse({
+    engine: 'embedded',
+    model: 'glm-ocr',
+    cacheDir,
+    offline: true,
+    dtype: 'fp32',
+    warmup: false,
+  });
 });
 
 after(async () => {
@@ -57,7 +73,19 @@ test('a server started with --model glm-ocr loads the profile and /v1/models sho
   const health = (await (await fetch(`${glimpse.url}/health`)).json()) as { status: string; reason?: string };
   assert.equal(health.status, 'healthy', health.reason);
 
-  const list = (await (await fetch(`${glimpse.url}/v1/models`)).json()) as { data: { id: string; description?: string; profile?: { name: string; description: string; tasks: { label: string; prompt: string }[]; thinks: boolean; boxes: boolean } }[] };
+  const list = (await (await fetch(`${glimpse.url}/v1/models`)).json()) as {
+    data: {
+      id: string;
+      description?: string;
+      profile?: {
+        name: string;
+        description: string;
+        tasks: { label: string; prompt: string }[];
+        thinks: boolean;
+        boxes: boolean;
+      };
+    }[];
+  };
   assert.equal(list.data.length, 1);
   const card = list.data[0]!;
   assert.equal(card.id, 'glm-ocr');
@@ -69,14 +97,19 @@ test('a server started with --model glm-ocr loads the profile and /v1/models sho
   );
   assert.equal(card.profile?.thinks, false);
 
-  const one = (await (await fetch(`${glimpse.url}/v1/models/glm-ocr`)).json()) as { id: string; profile?: { name: string } };
+  const one = (await (await fetch(`${glimpse.url}/v1/models/glm-ocr`)).json()) as {
+    id: string;
+    profile?: { name: string };
+  };
   assert.equal(one.id, 'glm-ocr');
   assert.equal(one.profile?.name, 'glm-ocr');
 });
 
 test("with --model glm-ocr an image reaches the model in the profile's 28 px grid: a 3000x2000 photo costs what a 1008x672 one does", async () => {
   const ask = async (width: number, height: number) => {
-    const image = await sharp({ create: { width, height, channels: 3, background: { r: 200, g: 120, b: 40 } } }).png().toBuffer();
+    const image = await sharp({ create: { width, height, channels: 3, background: { r: 200, g: 120, b: 40 } } })
+      .png()
+      .toBuffer();
     const res = await fetch(`${glimpse.url}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -84,7 +117,15 @@ test("with --model glm-ocr an image reaches the model in the profile's 28 px gri
         model: 'glm-ocr',
         max_tokens: 1,
         temperature: 0,
-        messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${image.toString('base64')}` } }, { type: 'text', text: 'Text Recognition:' }] }],
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'image_url', image_url: { url: `data:image/png;base64,${image.toString('base64')}` } },
+              { type: 'text', text: 'Text Recognition:' },
+            ],
+          },
+        ],
       }),
     });
     assert.equal(res.status, 200, await res.clone().text());

@@ -3,7 +3,14 @@ import assert from 'node:assert/strict';
 import { formatProgress, ProgressTracker, type DownloadProgress } from '../../src/engines/embedded/download.js';
 
 test('the progress line shows bytes done and total, percent, rate and ETA', () => {
-  const line = formatProgress('SmolVLM', { file: 'onnx/x.onnx', loaded: 50 * 1024 ** 2, total: 200 * 1024 ** 2, rate: 10 * 1024 ** 2, etaSeconds: 15, done: false });
+  const line = formatProgress('SmolVLM', {
+    file: 'onnx/x.onnx',
+    loaded: 50 * 1024 ** 2,
+    total: 200 * 1024 ** 2,
+    rate: 10 * 1024 ** 2,
+    etaSeconds: 15,
+    done: false,
+  });
   assert.match(line, /50\.0 MB \/ 200\.0 MB/);
   assert.match(line, /25%/);
   assert.match(line, /10\.0 MB\/s/);
@@ -14,7 +21,11 @@ test('the progress line shows bytes done and total, percent, rate and ETA', () =
 test('the tracker counts resumed bytes as done but not toward the rate, and estimates the time left', () => {
   let now = 0;
   const seen: DownloadProgress[] = [];
-  const t = new ProgressTracker(1000, (p) => seen.push(p), () => now);
+  const t = new ProgressTracker(
+    1000,
+    (p) => seen.push(p),
+    () => now,
+  );
   t.add('a', 0, 400, true); // 400 bytes already on disk from an earlier run
   for (let i = 0; i < 5; i++) {
     now += 1000;

@@ -38,7 +38,15 @@ function chat(maxTokens: number, stream: boolean, signal?: AbortSignal): Promise
       stream,
       max_tokens: maxTokens,
       temperature: 0,
-      messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: image } }, { type: 'text', text: 'What is in this picture?' }] }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'image_url', image_url: { url: image } },
+            { type: 'text', text: 'What is in this picture?' },
+          ],
+        },
+      ],
     }),
   });
 }
@@ -53,7 +61,10 @@ test('/ready is 503 while the model loads and warms up, then 200', async () => {
 test('an OpenAI-style request with an image gets an answer from the fixture model with exact usage', async () => {
   const res = await chat(7, false);
   assert.equal(res.status, 200);
-  const body = (await res.json()) as { choices: { message: { content: string }; finish_reason: string }[]; usage: { completion_tokens: number; prompt_tokens: number } };
+  const body = (await res.json()) as {
+    choices: { message: { content: string }; finish_reason: string }[];
+    usage: { completion_tokens: number; prompt_tokens: number };
+  };
   assert.equal(body.usage.completion_tokens, 7);
   assert.ok(body.usage.prompt_tokens > 20, 'image tokens are part of the prompt');
   assert.equal(body.choices[0]!.finish_reason, 'length');

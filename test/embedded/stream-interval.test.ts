@@ -33,9 +33,11 @@ test('interval 0 sends pieces as tokens come; a long interval sends the first at
     if (ev.type === 'token' && !firstAt) firstAt = performance.now();
     events.push(ev);
   }
-  const b = await collect((async function* () {
-    yield* events;
-  })());
+  const b = await collect(
+    (async function* () {
+      yield* events;
+    })(),
+  );
   assert.equal(b.text, a.text);
   assert.equal(b.usage?.completionTokens, a.usage?.completionTokens);
   assert.ok(a.tokens >= 10, `interval 0: ${a.tokens} pieces for ${a.usage?.completionTokens} tokens`);
@@ -44,7 +46,9 @@ test('interval 0 sends pieces as tokens come; a long interval sends the first at
 });
 
 test('with stop strings (decoded token by token) the cut is the same at any interval', async () => {
-  const probe = await collect(each.generate(request(askAbout([20, 40, 220]), { maxTokens: 30, temperature: 0.9, seed: 3 }), never()));
+  const probe = await collect(
+    each.generate(request(askAbout([20, 40, 220]), { maxTokens: 30, temperature: 0.9, seed: 3 }), never()),
+  );
   // A stop string taken from the middle of the unconstrained answer.
   const stop = probe.text.slice(8, 11);
   assert.ok(stop.length === 3, `probe answer long enough: ${JSON.stringify(probe.text)}`);
@@ -52,5 +56,8 @@ test('with stop strings (decoded token by token) the cut is the same at any inte
   const [x, y] = await Promise.all([collect(each.generate(req(), never())), collect(slow.generate(req(), never()))]);
   assert.equal(x.text, probe.text.slice(0, probe.text.indexOf(stop)));
   assert.equal(y.text, x.text);
-  assert.deepEqual([x.terminal, y.terminal].map((t) => t.type === 'done' && t.finishReason), ['stop', 'stop']);
+  assert.deepEqual(
+    [x.terminal, y.terminal].map((t) => t.type === 'done' && t.finishReason),
+    ['stop', 'stop'],
+  );
 });

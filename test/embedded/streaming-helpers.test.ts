@@ -67,7 +67,10 @@ test('the coalescer sends the first piece at once, joins pieces within the inter
   clock = 25;
   c.push('d'); // a timer is pending: joins it
   c.flush();
-  assert.deepEqual(sent, [[0, 'A'], [25, 'bcd']]);
+  assert.deepEqual(sent, [
+    [0, 'A'],
+    [25, 'bcd'],
+  ]);
   clock = 100;
   c.push('e');
   assert.deepEqual(sent.at(-1), [100, 'e'], 'a piece after a quiet interval goes at once');
@@ -133,7 +136,8 @@ test('with a source, the coalescer decodes what piled up once per piece, and a s
 test('top_k and min_p narrow the draw to the most likely tokens', () => {
   const logits = [3, 2.9, 2.8, 0, -1, -2];
   const rng = createRng(7);
-  const drawn = (choice: { topK?: number; minP?: number }) => new Set(Array.from({ length: 400 }, () => chooseToken(logits, { temperature: 1, topP: 1, ...choice }, rng)));
+  const drawn = (choice: { topK?: number; minP?: number }) =>
+    new Set(Array.from({ length: 400 }, () => chooseToken(logits, { temperature: 1, topP: 1, ...choice }, rng)));
   assert.deepEqual([...drawn({ topK: 2 })].sort(), [0, 1]);
   assert.deepEqual([...drawn({ topK: 1 })], [0]);
   // exp(-3) ~ 0.05 of the top token's odds: min_p 0.1 keeps the three near the top only.
@@ -147,5 +151,9 @@ test('penalties: repetition divides positive and multiplies negative logits of s
   assert.deepEqual([...logits], [1, -4, 1, 1, 1]);
   const l2 = new Float64Array([1, 1, 1, 1]);
   applyPenalties(l2, { presencePenalty: 0.5, frequencyPenalty: 0.25 }, [3, 3], [1, 2, 2, 2]);
-  assert.deepEqual([...l2], [1, 1 - 0.5 - 0.25, 1 - 0.5 - 0.75, 1], 'prompt tokens (3) are not penalised by presence/frequency');
+  assert.deepEqual(
+    [...l2],
+    [1, 1 - 0.5 - 0.25, 1 - 0.5 - 0.75, 1],
+    'prompt tokens (3) are not penalised by presence/frequency',
+  );
 });

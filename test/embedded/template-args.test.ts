@@ -41,7 +41,9 @@ after(async () => {
 });
 
 const ask = [{ role: 'user' as const, content: [{ type: 'text' as const, text: 'Say something.' }] }];
-const promptTokens = async (extra: Parameters<typeof request>[2]) => (await collect(engine.generate(request(ask, { maxTokens: 2 }, extra), new AbortController().signal))).usage!.promptTokens;
+const promptTokens = async (extra: Parameters<typeof request>[2]) =>
+  (await collect(engine.generate(request(ask, { maxTokens: 2 }, extra), new AbortController().signal))).usage!
+    .promptTokens;
 
 test('thinking off and chat template variables render in the prompt exactly as the template says', async () => {
   const tokenizer = await AutoTokenizer.from_pretrained(dir);
@@ -50,5 +52,8 @@ test('thinking off and chat template variables render in the prompt exactly as t
   assert.equal(await promptTokens({ thinking: true }), base, 'thinking on: the template adds nothing');
   assert.equal(await promptTokens({ thinking: false }), base + count(NO_THINK));
   assert.equal(await promptTokens({ templateArgs: { detail: true } }), base + count(DETAIL));
-  assert.equal(await promptTokens({ thinking: false, templateArgs: { detail: true } }), base + count(NO_THINK) + count(DETAIL));
+  assert.equal(
+    await promptTokens({ thinking: false, templateArgs: { detail: true } }),
+    base + count(NO_THINK) + count(DETAIL),
+  );
 });

@@ -6,7 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Tensor } from '@huggingface/transformers';
-import { CancelledBeforeDecoding, groupedTileEncoder, type EncodeImage } from '../../src/engines/embedded/vision-groups.js';
+import {
+  CancelledBeforeDecoding,
+  groupedTileEncoder,
+  type EncodeImage,
+} from '../../src/engines/embedded/vision-groups.js';
 
 const TOKENS = 2;
 const HIDDEN = 3;
@@ -55,7 +59,13 @@ for (const layout of ['per-tile', 'one-row'] as const) {
 }
 
 test('few or small tiles stay in one run, and group 0 turns grouping off', async () => {
-  for (const [n, size, group] of [[4, 512, 2], [13, 32, 2], [2, 1024, 2], [13, 512, 0], [3, 1024, 3]] as const) {
+  for (const [n, size, group] of [
+    [4, 512, 2],
+    [13, 32, 2],
+    [2, 1024, 2],
+    [13, 512, 0],
+    [3, 1024, 3],
+  ] as const) {
     const enc = fakeEncoder('per-tile');
     await groupedTileEncoder(enc.encode, group, () => false)(tiles(n, size));
     assert.equal(enc.runs.length, 1, `${n} tiles of ${size} px, group ${group}`);

@@ -22,8 +22,15 @@ let webp: Buffer;
 
 before(async () => {
   llama = await startFakeLlamaServer({ script: () => SCRIPT });
-  glimpse = await startGlimpse({ engine: 'upstream', upstream: llama.url, upstreamModel: llama.model, images: { allowPrivateNetworks: true } });
-  webp = await sharp({ create: { width: 96, height: 64, channels: 3, background: { r: 220, g: 30, b: 30 } } }).webp().toBuffer();
+  glimpse = await startGlimpse({
+    engine: 'upstream',
+    upstream: llama.url,
+    upstreamModel: llama.model,
+    images: { allowPrivateNetworks: true },
+  });
+  webp = await sharp({ create: { width: 96, height: 64, channels: 3, background: { r: 220, g: 30, b: 30 } } })
+    .webp()
+    .toBuffer();
   // An image on an http host: llama-server fetches no URLs, so glimpse must.
   imageHost = createServer((_req, res) => res.writeHead(200, { 'content-type': 'image/webp' }).end(webp));
   await new Promise<void>((r) => imageHost.listen(0, '127.0.0.1', r));
@@ -52,7 +59,15 @@ const chat = (image: string, stream: boolean) =>
       model: llama.model,
       stream,
       ...(stream ? { stream_options: { include_usage: true } } : {}),
-      messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: image } }, { type: 'text', text: 'What is on this page?' }] }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'image_url', image_url: { url: image } },
+            { type: 'text', text: 'What is on this page?' },
+          ],
+        },
+      ],
     }),
   });
 
@@ -81,7 +96,9 @@ test('a WebP image given by URL is fetched by glimpse and reaches llama-server a
 });
 
 test('not streamed: the answer and its reasoning_content come back whole', async () => {
-  const png = await sharp({ create: { width: 40, height: 30, channels: 3, background: { r: 0, g: 0, b: 200 } } }).png().toBuffer();
+  const png = await sharp({ create: { width: 40, height: 30, channels: 3, background: { r: 0, g: 0, b: 200 } } })
+    .png()
+    .toBuffer();
   const res = await chat(`data:image/png;base64,${png.toString('base64')}`, false);
   assert.equal(res.status, 200, await res.clone().text());
   const body = (await res.json()) as { choices: { message: { content: string; reasoning_content?: string } }[] };
@@ -89,19 +106,32 @@ test('not streamed: the answer and its reasoning_content come back whole', async
   assert.equal(body.choices[0]!.message.reasoning_content, SCRIPT.reasoning.join(''));
 });
 
-test('the double holds glimpse to llama-server\'s image rules: a WebP data URL sent straight to it is refused', async () => {
+test("the double holds glimpse to llama-server's image rules: a WebP data URL sent straight to it is refused", async () => {
   // What glimpse would have sent with images.outputFormat webp: llama-server's decoder cannot read it.
   const res = await fetch(`${llama.url}/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: llama.model, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/webp;base64,${webp.toString('base64')}` } }] }] }),
+    body: JSON.stringify({
+      model: llama.model,
+      messages: [
+        {
+          role: 'user',
+          content: [{ type: 'image_url', image_url: { url: `data:image/webp;base64,${webp.toString('base64')}` } }],
+        },
+      ],
+    }),
   });
   assert.equal(res.status, 400);
-  assert.deepEqual(await res.json(), { error: { code: 400, message: 'Failed to load image or audio file', type: 'invalid_request_error' } });
+  assert.deepEqual(await res.json(), {
+    error: { code: 400, message: 'Failed to load image or audio file', type: 'invalid_request_error' },
+  });
   const remote = await fetch(`${llama.url}/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: llama.model, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: imageHostUrl } }] }] }),
+    body: JSON.stringify({
+      model: llama.model,
+      messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: imageHostUrl } }] }],
+    }),
   });
   assert.equal(remote.status, 400);
 });

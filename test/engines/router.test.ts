@@ -19,7 +19,15 @@ describe('upstream routes: two models, two pools', () => {
     flash = await startFakeVllm({ script: () => ({ reasoning: [], content: ['from', ' flash'] }) });
     big = await startFakeVllm({ model: 'glm-4.6v', script: () => ({ reasoning: [], content: ['from', ' big'] }) });
     // As the flag and env value take it: name=url|url.
-    g = await startGlimpse({ engine: 'upstream', upstream: [flash.url], upstreamModel: flash.model, modelName: 'glm-4.6v-flash', upstreamRoutes: `glm-4.6v=${big.url}|${big.url}`, upstreamHealthInterval: 0.2, upstreamConnectTimeout: 1 });
+    g = await startGlimpse({
+      engine: 'upstream',
+      upstream: [flash.url],
+      upstreamModel: flash.model,
+      modelName: 'glm-4.6v-flash',
+      upstreamRoutes: `glm-4.6v=${big.url}|${big.url}`,
+      upstreamHealthInterval: 0.2,
+      upstreamConnectTimeout: 1,
+    });
     client = new OpenAI({ baseURL: g.url + '/v1', apiKey: 'unused', maxRetries: 0 });
   });
   after(async () => {
@@ -27,7 +35,10 @@ describe('upstream routes: two models, two pools', () => {
     await flash?.close();
     await big?.close();
   });
-  const ask = (model: string) => client.chat.completions.create({ model, messages: [{ role: 'user', content: 'Which are you?' }], max_tokens: 4 }).then((r) => r.choices[0]!.message.content);
+  const ask = (model: string) =>
+    client.chat.completions
+      .create({ model, messages: [{ role: 'user', content: 'Which are you?' }], max_tokens: 4 })
+      .then((r) => r.choices[0]!.message.content);
 
   test('each model is answered by its own pool, under the name its servers know it by; /v1/models lists both', async () => {
     assert.deepEqual((await client.models.list()).data.map((m) => m.id).sort(), ['glm-4.6v', 'glm-4.6v-flash']);
@@ -63,7 +74,15 @@ describe('upstream routes: two models, two pools', () => {
 test('routes need the upstream engine, and a model may be served only once', async () => {
   for (const [flags, why] of [
     [{ engine: 'simulated', upstreamRoutes: { other: 'http://127.0.0.1:9/v1' } }, /--engine is 'simulated'/],
-    [{ engine: 'upstream', upstream: ['http://127.0.0.1:9/v1'], modelName: 'same', upstreamRoutes: { same: 'http://127.0.0.1:9/v1' } }, /served twice/],
+    [
+      {
+        engine: 'upstream',
+        upstream: ['http://127.0.0.1:9/v1'],
+        modelName: 'same',
+        upstreamRoutes: { same: 'http://127.0.0.1:9/v1' },
+      },
+      /served twice/,
+    ],
     [{ engine: 'upstream', upstream: ['http://127.0.0.1:9/v1'], upstreamRoutes: { other: '|' } }, /names no base URL/],
   ] as const) {
     const config = loadConfig({ flags: { ...flags, port: 0, logLevel: 'silent' }, env: {} });

@@ -15,11 +15,15 @@ test('events split at every byte boundary parse the same', async () => {
   const stream = 'data: {"a":1}\n\n: comment\n\ndata: {"b":"x y"}\n\ndata: [DONE]\n\n';
   const whole = await collect([stream]);
   assert.deepEqual(whole, ['{"a":1}', '{"b":"x y"}', '[DONE]']);
-  for (let i = 1; i < stream.length; i++) assert.deepEqual(await collect([stream.slice(0, i), stream.slice(i)]), whole, `split at ${i}`);
+  for (let i = 1; i < stream.length; i++)
+    assert.deepEqual(await collect([stream.slice(0, i), stream.slice(i)]), whole, `split at ${i}`);
 });
 
 test('CRLF line endings, multi-line data and a missing space after the colon', async () => {
-  assert.deepEqual(await collect(['data:one\r\ndata: two\r\n\r\nevent: x\r\ndata: three\r\n\r\n']), ['one\ntwo', 'three']);
+  assert.deepEqual(await collect(['data:one\r\ndata: two\r\n\r\nevent: x\r\ndata: three\r\n\r\n']), [
+    'one\ntwo',
+    'three',
+  ]);
 });
 
 test('a multi-byte character split across chunks survives', async () => {

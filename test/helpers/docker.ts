@@ -18,7 +18,11 @@ const have = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}
 /** Why the container tests cannot run on this machine, or false when they can. */
 export function dockerMissing(): string | false {
   if (process.getuid?.() !== 0) return 'starting a Docker daemon needs root';
-  for (const [cmd, pkg] of [['dockerd', 'docker.io'], ['docker', 'docker.io'], ['mmdebstrap', 'mmdebstrap']] as const) {
+  for (const [cmd, pkg] of [
+    ['dockerd', 'docker.io'],
+    ['docker', 'docker.io'],
+    ['mmdebstrap', 'mmdebstrap'],
+  ] as const) {
     if (!have(cmd)) return `${cmd} not installed (Debian package ${pkg})`;
   }
   return false;
@@ -40,7 +44,13 @@ export interface Docker {
   stop(): Promise<void>;
 }
 
-function runCommand(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number, input?: string): Promise<Result> {
+function runCommand(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+  input?: string,
+): Promise<Result> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
@@ -94,14 +104,28 @@ export async function startDocker(): Promise<Docker> {
   // network (--network host) and listen on free loopback ports.
   const daemon: ChildProcess = spawn(
     'dockerd',
-    ['--host', `unix://${SOCKET}`, '--data-root', join(STATE, 'data'), '--exec-root', join(STATE, 'exec'), '--pidfile', join(STATE, 'dockerd.pid'), '--bridge=none', '--iptables=false', '--ip6tables=false'],
+    [
+      '--host',
+      `unix://${SOCKET}`,
+      '--data-root',
+      join(STATE, 'data'),
+      '--exec-root',
+      join(STATE, 'exec'),
+      '--pidfile',
+      join(STATE, 'dockerd.pid'),
+      '--bridge=none',
+      '--iptables=false',
+      '--ip6tables=false',
+    ],
     { stdio: ['ignore', log, log] },
   );
   const env = { ...process.env, DOCKER_HOST: `unix://${SOCKET}`, DOCKER_CLI_HINTS: 'false' };
-  const run: Docker['run'] = (args, opts = {}) => runCommand('docker', args, env, opts.timeoutMs ?? 120_000, opts.input);
+  const run: Docker['run'] = (args, opts = {}) =>
+    runCommand('docker', args, env, opts.timeoutMs ?? 120_000, opts.input);
   const ok: Docker['ok'] = async (args, opts) => {
     const r = await run(args, opts);
-    if (r.code !== 0) throw new Error(`docker ${args.join(' ')} exited ${r.code}:\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-4000)}`);
+    if (r.code !== 0)
+      throw new Error(`docker ${args.join(' ')} exited ${r.code}:\n${r.stdout.slice(-4000)}\n${r.stderr.slice(-4000)}`);
     return r.stdout.trim();
   };
   const deadline = Date.now() + 60_000;
@@ -132,7 +156,19 @@ export async function startDocker(): Promise<Docker> {
       hooks.push(`upload ${extraCa} /usr/local/share/glimpse-test-extra-ca.pem`);
       changes.push('ENV NODE_EXTRA_CA_CERTS=/usr/local/share/glimpse-test-extra-ca.pem');
     }
-    const made = await runCommand('mmdebstrap', ['--quiet', '--variant=minbase', '--include=ca-certificates', ...hooks.map((h) => `--customize-hook=${h}`), 'bookworm', tar], process.env, 10 * 60_000);
+    const made = await runCommand(
+      'mmdebstrap',
+      [
+        '--quiet',
+        '--variant=minbase',
+        '--include=ca-certificates',
+        ...hooks.map((h) => `--customize-hook=${h}`),
+        'bookworm',
+        tar,
+      ],
+      process.env,
+      10 * 60_000,
+    );
     if (made.code !== 0) throw new Error(`mmdebstrap failed:\n${made.stderr.slice(-3000)}`);
     try {
       await ok(['import', ...changes.flatMap((c) => ['--change', c]), tar, tag], { timeoutMs: 5 * 60_000 });

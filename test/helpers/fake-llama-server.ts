@@ -64,10 +64,19 @@ function readImages(body: any, mmproj: boolean): { format: string; bytes: Buffer
     if (!Array.isArray(m.content)) continue;
     for (const part of m.content) {
       if (part?.type !== 'image_url') continue;
-      if (!mmproj) throw new LlamaError(500, 'image input is not supported - hint: if this is unexpected, you may need to provide the mmproj', 'server_error');
+      if (!mmproj)
+        throw new LlamaError(
+          500,
+          'image input is not supported - hint: if this is unexpected, you may need to provide the mmproj',
+          'server_error',
+        );
       const url: string = part.image_url?.url ?? '';
       const m64 = /^data:[^,]*;base64,(.*)$/s.exec(url);
-      if (!m64) throw new LlamaError(400, `Invalid image_url.url value: only base64 data URLs are read here (got ${url.slice(0, 40)})`);
+      if (!m64)
+        throw new LlamaError(
+          400,
+          `Invalid image_url.url value: only base64 data URLs are read here (got ${url.slice(0, 40)})`,
+        );
       const bytes = Buffer.from(m64[1]!, 'base64');
       const format = stbFormat(bytes);
       if (!format) throw new LlamaError(400, 'Failed to load image or audio file');
@@ -77,11 +86,16 @@ function readImages(body: any, mmproj: boolean): { format: string; bytes: Buffer
   return out;
 }
 
-export async function startFakeLlamaServer(opts: { model?: string; script: (body: any) => LlamaScript; mmproj?: boolean }): Promise<FakeLlamaServer> {
+export async function startFakeLlamaServer(opts: {
+  model?: string;
+  script: (body: any) => LlamaScript;
+  mmproj?: boolean;
+}): Promise<FakeLlamaServer> {
   const model = opts.model ?? 'GLM-4.6V-Flash-Q4_K_M.gguf';
   const requests: any[] = [];
   const images: { format: string; bytes: Buffer }[] = [];
-  const json = (res: ServerResponse, status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
+  const json = (res: ServerResponse, status: number, body: unknown) =>
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
 
   async function chat(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
@@ -95,16 +109,44 @@ export async function startFakeLlamaServer(opts: { model?: string; script: (body
     const created = Math.floor(Date.now() / 1000);
     const promptTokens = 20 + own.length * 256;
     const completionTokens = script.reasoning.length + script.content.length;
-    const usage = { completion_tokens: completionTokens, prompt_tokens: promptTokens, total_tokens: promptTokens + completionTokens };
-    const timings = { prompt_n: promptTokens, prompt_ms: 120.5, prompt_per_token_ms: 120.5 / promptTokens, prompt_per_second: (promptTokens * 1000) / 120.5, predicted_n: completionTokens, predicted_ms: 80.25, predicted_per_token_ms: 80.25 / Math.max(1, completionTokens), predicted_per_second: (completionTokens * 1000) / 80.25 };
+    const usage = {
+      completion_tokens: completionTokens,
+      prompt_tokens: promptTokens,
+      total_tokens: promptTokens + completionTokens,
+    };
+    const timings = {
+      prompt_n: promptTokens,
+      prompt_ms: 120.5,
+      prompt_per_token_ms: 120.5 / promptTokens,
+      prompt_per_second: (promptTokens * 1000) / 120.5,
+      predicted_n: completionTokens,
+      predicted_ms: 80.25,
+      predicted_per_token_ms: 80.25 / Math.max(1, completionTokens),
+      predicted_per_second: (completionTokens * 1000) / 80.25,
+    };
     if (!body.stream) {
-      const message = { role: 'assistant', ...(script.reasoning.length ? { reasoning_content: script.reasoning.join('') } : {}), content: script.content.join('') };
-      json(res, 200, { choices: [{ finish_reason: 'stop', index: 0, message }], created, model, system_fingerprint: FINGERPRINT, object: 'chat.completion', usage, id, timings });
+      const message = {
+        role: 'assistant',
+        ...(script.reasoning.length ? { reasoning_content: script.reasoning.join('') } : {}),
+        content: script.content.join(''),
+      };
+      json(res, 200, {
+        choices: [{ finish_reason: 'stop', index: 0, message }],
+        created,
+        model,
+        system_fingerprint: FINGERPRINT,
+        object: 'chat.completion',
+        usage,
+        id,
+        timings,
+      });
       return;
     }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     const send = (choices: unknown[], extra: Record<string, unknown> = {}) =>
-      res.write(`data: ${JSON.stringify({ choices, created, id, model, system_fingerprint: FINGERPRINT, object: 'chat.completion.chunk', ...extra })}\n\n`);
+      res.write(
+        `data: ${JSON.stringify({ choices, created, id, model, system_fingerprint: FINGERPRINT, object: 'chat.completion.chunk', ...extra })}\n\n`,
+      );
     const delta = (d: Record<string, unknown>) => send([{ finish_reason: null, index: 0, delta: d }]);
     delta({ role: 'assistant', content: null });
     for (const piece of script.reasoning) delta({ reasoning_content: piece });
@@ -117,8 +159,26 @@ export async function startFakeLlamaServer(opts: { model?: string; script: (body
     const path = (req.url ?? '').split('?')[0];
     if (req.method === 'GET' && path === '/health') return json(res, 200, { status: 'ok' });
     if (req.method === 'GET' && (path === '/v1/models' || path === '/models'))
-      return json(res, 200, { object: 'list', data: [{ id: model, object: 'model', created: Math.floor(Date.now() / 1000), owned_by: 'llamacpp', meta: { n_ctx_train: 131072 } }] });
-    if (req.method === 'GET' && path === '/metrics') return json(res, 501, { error: { code: 501, message: 'This server does not support metrics endpoint. Start it with `--metrics`', type: 'not_supported_error' } });
+      return json(res, 200, {
+        object: 'list',
+        data: [
+          {
+            id: model,
+            object: 'model',
+            created: Math.floor(Date.now() / 1000),
+            owned_by: 'llamacpp',
+            meta: { n_ctx_train: 131072 },
+          },
+        ],
+      });
+    if (req.method === 'GET' && path === '/metrics')
+      return json(res, 501, {
+        error: {
+          code: 501,
+          message: 'This server does not support metrics endpoint. Start it with `--metrics`',
+          type: 'not_supported_error',
+        },
+      });
     if (req.method === 'POST' && (path === '/v1/chat/completions' || path === '/chat/completions')) {
       chat(req, res).catch((err: unknown) => {
         const e = err instanceof LlamaError ? err : new LlamaError(500, String(err), 'server_error');

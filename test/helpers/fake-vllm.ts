@@ -150,16 +150,25 @@ export async function startFakeVllm(opts: FakeVllmOptions = {}): Promise<FakeVll
   };
 
   const metricsText = (mode: 'vllm' | 'sglang'): string => {
-    const gauge = (name: string, help: string, labels: string, v: number) => `# HELP ${name} ${help}\n# TYPE ${name} gauge\n${name}{${labels}} ${v.toFixed(1)}\n`;
+    const gauge = (name: string, help: string, labels: string, v: number) =>
+      `# HELP ${name} ${help}\n# TYPE ${name} gauge\n${name}{${labels}} ${v.toFixed(1)}\n`;
     if (mode === 'sglang') {
       const l = `model_name=${JSON.stringify(model)}`;
-      return gauge('sglang:num_running_reqs', 'The number of running requests.', l, running) + gauge('sglang:num_queue_reqs', 'The number of requests in the waiting queue.', l, waitingLine.length);
+      return (
+        gauge('sglang:num_running_reqs', 'The number of running requests.', l, running) +
+        gauge('sglang:num_queue_reqs', 'The number of requests in the waiting queue.', l, waitingLine.length)
+      );
     }
     const l = `engine="0",model_name=${JSON.stringify(model)}`;
     return (
       gauge('vllm:num_requests_running', 'Number of requests in model execution batches.', l, running) +
       gauge('vllm:num_requests_waiting', 'Number of requests waiting to be processed.', l, waitingLine.length) +
-      gauge('vllm:kv_cache_usage_perc', 'KV-cache usage. 1 means 100 percent usage.', l, Number.isFinite(maxSeqs) ? running / maxSeqs : 0)
+      gauge(
+        'vllm:kv_cache_usage_perc',
+        'KV-cache usage. 1 means 100 percent usage.',
+        l,
+        Number.isFinite(maxSeqs) ? running / maxSeqs : 0,
+      )
     );
   };
 
@@ -213,7 +222,21 @@ export async function startFakeVllm(opts: FakeVllmOptions = {}): Promise<FakeVll
     }
     if (req.method === 'GET' && req.url === '/v1/models') {
       const created = Math.floor(Date.now() / 1000);
-      const payload = { object: 'list', data: [{ id: model, object: 'model', created, owned_by: 'vllm', root: model, parent: null, max_model_len: 65536, permission: [] }] };
+      const payload = {
+        object: 'list',
+        data: [
+          {
+            id: model,
+            object: 'model',
+            created,
+            owned_by: 'vllm',
+            root: model,
+            parent: null,
+            max_model_len: 65536,
+            permission: [],
+          },
+        ],
+      };
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(payload));
       return;
     }
@@ -231,9 +254,12 @@ export async function startFakeVllm(opts: FakeVllmOptions = {}): Promise<FakeVll
     if (body?.chat_template_kwargs?.enable_thinking === false) s.reasoning = [];
     if (s.hang) return; // never answer; the socket stays open until the client gives up
     if (s.status && s.status >= 400) {
-      const message = s.errorMessage ?? (s.status === 404 ? `The model \`${body?.model}\` does not exist.` : 'Internal server error');
+      const message =
+        s.errorMessage ?? (s.status === 404 ? `The model \`${body?.model}\` does not exist.` : 'Internal server error');
       const type = s.status === 404 ? 'NotFoundError' : s.status === 400 ? 'BadRequestError' : 'InternalServerError';
-      res.writeHead(s.status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message, type, param: null, code: s.status } }));
+      res
+        .writeHead(s.status, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ error: { message, type, param: null, code: s.status } }));
       return;
     }
     const id = 'chatcmpl-' + randomBytes(16).toString('hex');
@@ -268,28 +294,52 @@ export async function startFakeVllm(opts: FakeVllmOptions = {}): Promise<FakeVll
       const completion = (s.content ?? []).length + (s.reasoning ?? []).length;
       res.end(
         JSON.stringify({
-          id, object: 'chat.completion', created, model,
-          choices: [{ index: 0, message: { role: 'assistant', reasoning_content: reasoning, content, tool_calls: [] }, logprobs: null, finish_reason: s.finishReason, stop_reason: null }],
-          usage: { prompt_tokens: s.promptTokens, total_tokens: (s.promptTokens ?? 0) + completion, completion_tokens: completion, prompt_tokens_details: null },
+          id,
+          object: 'chat.completion',
+          created,
+          model,
+          choices: [
+            {
+              index: 0,
+              message: { role: 'assistant', reasoning_content: reasoning, content, tool_calls: [] },
+              logprobs: null,
+              finish_reason: s.finishReason,
+              stop_reason: null,
+            },
+          ],
+          usage: {
+            prompt_tokens: s.promptTokens,
+            total_tokens: (s.promptTokens ?? 0) + completion,
+            completion_tokens: completion,
+            prompt_tokens_details: null,
+          },
           prompt_logprobs: null,
         }),
       );
       return;
     }
-    await send({ ...head, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] });
+    await send({
+      ...head,
+      choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }],
+    });
     if (s.gate) await s.gate;
     let completion = 0;
     for (const r of s.reasoning ?? []) {
       if (s.delayMs) await sleep(s.delayMs);
       if (res.destroyed) return;
-      await send({ ...head, choices: [{ index: 0, delta: { reasoning_content: r }, logprobs: null, finish_reason: null }] });
+      await send({
+        ...head,
+        choices: [{ index: 0, delta: { reasoning_content: r }, logprobs: null, finish_reason: null }],
+      });
       completion++;
     }
     // With logprobs asked for, each content piece counts as one token, as vLLM sends one per chunk.
     const logprobsFor = (token: string) => {
       if (body?.logprobs !== true) return null;
       const entry = (t: string, lp: number) => ({ token: t, logprob: lp, bytes: [...Buffer.from(t, 'utf8')] });
-      const top = Array.from({ length: body.top_logprobs ?? 0 }, (_, i) => entry(i === 0 ? token : `${token}~${i}`, -0.05 - i));
+      const top = Array.from({ length: body.top_logprobs ?? 0 }, (_, i) =>
+        entry(i === 0 ? token : `${token}~${i}`, -0.05 - i),
+      );
       return { content: [{ ...entry(token, -0.05), top_logprobs: top }] };
     };
     let n = 0;
@@ -300,7 +350,10 @@ export async function startFakeVllm(opts: FakeVllmOptions = {}): Promise<FakeVll
         res.socket?.destroy();
         return;
       }
-      await send({ ...head, choices: [{ index: 0, delta: { content: c }, logprobs: logprobsFor(c), finish_reason: null }] });
+      await send({
+        ...head,
+        choices: [{ index: 0, delta: { content: c }, logprobs: logprobsFor(c), finish_reason: null }],
+      });
       contentSent++;
       completion++;
       n++;
@@ -311,21 +364,74 @@ export async function startFakeVllm(opts: FakeVllmOptions = {}): Promise<FakeVll
       if (s.delayMs) await sleep(s.delayMs);
       if (res.destroyed) return;
       if (typeof call.arguments === 'string') {
-        await send({ ...head, choices: [{ index: 0, delta: { content: '', tool_calls: [indexed({ id: toolCallId(), type: 'function', index, function: { name: call.name, arguments: call.arguments } })] }, logprobs: null, finish_reason: null }] });
+        await send({
+          ...head,
+          choices: [
+            {
+              index: 0,
+              delta: {
+                content: '',
+                tool_calls: [
+                  indexed({
+                    id: toolCallId(),
+                    type: 'function',
+                    index,
+                    function: { name: call.name, arguments: call.arguments },
+                  }),
+                ],
+              },
+              logprobs: null,
+              finish_reason: null,
+            },
+          ],
+        });
       } else {
-        await send({ ...head, choices: [{ index: 0, delta: { tool_calls: [indexed({ id: toolCallId(), type: 'function', index, function: { name: call.name } })] }, logprobs: null, finish_reason: null }] });
+        await send({
+          ...head,
+          choices: [
+            {
+              index: 0,
+              delta: {
+                tool_calls: [indexed({ id: toolCallId(), type: 'function', index, function: { name: call.name } })],
+              },
+              logprobs: null,
+              finish_reason: null,
+            },
+          ],
+        });
         for (const piece of call.arguments) {
           if (s.delayMs) await sleep(s.delayMs);
-          await send({ ...head, choices: [{ index: 0, delta: { tool_calls: [indexed({ index, function: { arguments: piece } })] }, logprobs: null, finish_reason: null }] });
+          await send({
+            ...head,
+            choices: [
+              {
+                index: 0,
+                delta: { tool_calls: [indexed({ index, function: { arguments: piece } })] },
+                logprobs: null,
+                finish_reason: null,
+              },
+            ],
+          });
         }
       }
       completion++;
     }
     if (res.destroyed) return;
     const finishReason = s.toolCalls?.length ? 'tool_calls' : s.finishReason;
-    await send({ ...head, choices: [{ index: 0, delta: { content: '' }, logprobs: null, finish_reason: finishReason, stop_reason: null }] });
+    await send({
+      ...head,
+      choices: [{ index: 0, delta: { content: '' }, logprobs: null, finish_reason: finishReason, stop_reason: null }],
+    });
     if (body?.stream_options?.include_usage) {
-      await send({ ...head, choices: [], usage: { prompt_tokens: s.promptTokens, total_tokens: (s.promptTokens ?? 0) + completion, completion_tokens: completion } });
+      await send({
+        ...head,
+        choices: [],
+        usage: {
+          prompt_tokens: s.promptTokens,
+          total_tokens: (s.promptTokens ?? 0) + completion,
+          completion_tokens: completion,
+        },
+      });
     }
     completed++;
     leaving.get(res)?.();

@@ -14,7 +14,10 @@ export interface RunningGlimpse extends Server {
 export async function startGlimpse(flags: Record<string, unknown>): Promise<RunningGlimpse> {
   // Each instance its own state directory unless the test names one (one instance per directory).
   const stateDir = flags.stateDir === undefined ? mkdtempSync(join(tmpdir(), 'glimpse-state-')) : undefined;
-  const config = loadConfig({ flags: { port: 0, logLevel: process.env.GLIMPSE_TEST_LOG ?? 'silent', ...(stateDir ? { stateDir } : {}), ...flags }, env: {} });
+  const config = loadConfig({
+    flags: { port: 0, logLevel: process.env.GLIMPSE_TEST_LOG ?? 'silent', ...(stateDir ? { stateDir } : {}), ...flags },
+    env: {},
+  });
   const server = await createServer(config, { logger: createLogger({ level: config.logLevel, format: 'json' }) });
   await server.engineStarted;
   const address = await server.app.listen({ host: '127.0.0.1', port: 0 });

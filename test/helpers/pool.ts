@@ -5,7 +5,9 @@ import type { MemberStats } from '../../src/engines/upstream/index.js';
 
 /** A small solid-colour PNG as a data URL; each colour is its own image fingerprint. */
 export async function colourPng(r: number, g: number, b: number): Promise<string> {
-  const png = await sharp({ create: { width: 4, height: 4, channels: 3, background: { r, g, b } } }).png().toBuffer();
+  const png = await sharp({ create: { width: 4, height: 4, channels: 3, background: { r, g, b } } })
+    .png()
+    .toBuffer();
   return 'data:image/png;base64,' + png.toString('base64');
 }
 
@@ -14,7 +16,9 @@ export type MemberView = MemberStats & { note?: string };
 
 /** The members of the primary pool as /health shows them. */
 export async function members(g: RunningGlimpse, pool = 'primary'): Promise<MemberView[]> {
-  const h = (await (await fetch(g.url + '/health')).json()) as { upstreams: Array<{ pool: string; members: MemberView[] }> };
+  const h = (await (await fetch(g.url + '/health')).json()) as {
+    upstreams: Array<{ pool: string; members: MemberView[] }>;
+  };
   return h.upstreams.find((p) => p.pool === pool)!.members;
 }
 
@@ -22,10 +26,23 @@ export const chatBody = (opts: { image?: string; model?: string; stream?: boolea
   ...(opts.model ? { model: opts.model } : {}),
   stream: opts.stream ?? false,
   max_tokens: 16,
-  messages: [{ role: 'user', content: [{ type: 'text', text: opts.text ?? 'What is this?' }, ...(opts.image ? [{ type: 'image_url', image_url: { url: opts.image } }] : [])] }],
+  messages: [
+    {
+      role: 'user',
+      content: [
+        { type: 'text', text: opts.text ?? 'What is this?' },
+        ...(opts.image ? [{ type: 'image_url', image_url: { url: opts.image } }] : []),
+      ],
+    },
+  ],
 });
 
-export const postChat = (g: RunningGlimpse, body: unknown) => fetch(g.url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+export const postChat = (g: RunningGlimpse, body: unknown) =>
+  fetch(g.url + '/v1/chat/completions', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
 
 /** Send n requests at once and wait for every answer; returns the statuses. */
 export async function burst(g: RunningGlimpse, n: number, body: (i: number) => unknown): Promise<number[]> {
@@ -39,7 +56,12 @@ export async function burst(g: RunningGlimpse, n: number, body: (i: number) => u
 }
 
 /** Poll an async condition until it holds; throws naming `what` (and the last value seen) if it never does. */
-export async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string, ms = 20_000): Promise<T> {
+export async function eventually<T>(
+  read: () => Promise<T>,
+  ok: (v: T) => boolean,
+  what: string,
+  ms = 20_000,
+): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const v = await read();

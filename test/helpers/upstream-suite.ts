@@ -14,11 +14,21 @@ export interface UpstreamSuite {
   script: Script;
 }
 
-export function upstreamSuite(hooks: { before: (fn: () => Promise<void>) => void; after: (fn: () => Promise<void>) => void }, flags: Record<string, unknown> = {}): UpstreamSuite {
+export function upstreamSuite(
+  hooks: { before: (fn: () => Promise<void>) => void; after: (fn: () => Promise<void>) => void },
+  flags: Record<string, unknown> = {},
+): UpstreamSuite {
   const suite = { script: {} } as UpstreamSuite;
   hooks.before(async () => {
     suite.vllm = await startFakeVllm({ script: () => suite.script });
-    suite.glimpse = await startGlimpse({ engine: 'upstream', upstream: [suite.vllm.url], upstreamModel: suite.vllm.model, modelName: 'glm-4.6v-flash', upstreamHealthInterval: 0, ...flags });
+    suite.glimpse = await startGlimpse({
+      engine: 'upstream',
+      upstream: [suite.vllm.url],
+      upstreamModel: suite.vllm.model,
+      modelName: 'glm-4.6v-flash',
+      upstreamHealthInterval: 0,
+      ...flags,
+    });
     suite.client = new OpenAI({ baseURL: suite.glimpse.url + '/v1', apiKey: 'unused', maxRetries: 0 });
   });
   hooks.after(async () => {

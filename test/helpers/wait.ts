@@ -16,11 +16,20 @@ export async function readAll(res: Response): Promise<string> {
 export function sseData(text: string): string[] {
   return text
     .split(/\n\n/)
-    .map((block) => block.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n'))
+    .map((block) =>
+      block
+        .split('\n')
+        .filter((l) => l.startsWith('data: '))
+        .map((l) => l.slice(6))
+        .join('\n'),
+    )
     .filter((d) => d.length > 0);
 }
 
 /** The comment lines of an SSE text, in order. */
 export function sseComments(text: string): string[] {
-  return text.split('\n').filter((l) => l.startsWith(': ')).map((l) => l.slice(2));
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(': '))
+    .map((l) => l.slice(2));
 }

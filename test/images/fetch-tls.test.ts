@@ -22,7 +22,25 @@ const dir = mkdtempSync(join(tmpdir(), 'glimpse-tls-'));
 
 before(async () => {
   if (!hasOpenssl) return;
-  const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=secure.test', '-addext', 'subjectAltName=DNS:secure.test']);
+  const made = spawnSync('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    join(dir, 'key.pem'),
+    '-out',
+    join(dir, 'cert.pem'),
+    '-days',
+    '1',
+    '-subj',
+    '/CN=secure.test',
+    '-addext',
+    'subjectAltName=DNS:secure.test',
+  ]);
   assert.equal(made.status, 0, made.stderr.toString());
   cert = readFileSync(join(dir, 'cert.pem'), 'utf8');
   const image = await png(12, 12);
@@ -47,14 +65,38 @@ const resolve = async (name: string): Promise<ResolvedAddress[]> => {
 const dialAddress = (): ResolvedAddress => ({ address: '127.0.0.1', family: 4 });
 const settings = { images: { ...imageSettings(), fetchTimeoutMs: 3000 } };
 
-test('HTTPS through the pinned connection sends SNI and Host as the name, and checks the certificate against it', { skip }, async () => {
-  const img = await resolveImage({ kind: 'url', url: `https://secure.test:${port}/a.png` }, settings, undefined, { resolve, dialAddress, ca: cert });
-  assert.equal(img.sourceFormat, 'png');
-  assert.deepEqual(seen.at(-1), { servername: 'secure.test', host: `secure.test:${port}` });
-});
+test(
+  'HTTPS through the pinned connection sends SNI and Host as the name, and checks the certificate against it',
+  { skip },
+  async () => {
+    const img = await resolveImage({ kind: 'url', url: `https://secure.test:${port}/a.png` }, settings, undefined, {
+      resolve,
+      dialAddress,
+      ca: cert,
+    });
+    assert.equal(img.sourceFormat, 'png');
+    assert.deepEqual(seen.at(-1), { servername: 'secure.test', host: `secure.test:${port}` });
+  },
+);
 
-test('an untrusted certificate, or one for another name, fails the fetch with image_fetch_failed', { skip }, async () => {
-  const fails = (p: Promise<unknown>) => assert.rejects(p, (err: unknown) => isGlimpseError(err) && err.code === 'image_fetch_failed');
-  await fails(resolveImage({ kind: 'url', url: `https://secure.test:${port}/a.png` }, settings, undefined, { resolve, dialAddress }));
-  await fails(resolveImage({ kind: 'url', url: `https://other.test:${port}/a.png` }, settings, undefined, { resolve, dialAddress, ca: cert }));
-});
+test(
+  'an untrusted certificate, or one for another name, fails the fetch with image_fetch_failed',
+  { skip },
+  async () => {
+    const fails = (p: Promise<unknown>) =>
+      assert.rejects(p, (err: unknown) => isGlimpseError(err) && err.code === 'image_fetch_failed');
+    await fails(
+      resolveImage({ kind: 'url', url: `https://secure.test:${port}/a.png` }, settings, undefined, {
+        resolve,
+        dialAddress,
+      }),
+    );
+    await fails(
+      resolveImage({ kind: 'url', url: `https://other.test:${port}/a.png` }, settings, undefined, {
+        resolve,
+        dialAddress,
+        ca: cert,
+      }),
+    );
+  },
+);

@@ -5,7 +5,11 @@ import { dHashFromGrey9x8, hammingDistance, resolveImage } from '../../src/image
 import { photo, photoPixels } from './fixtures.js';
 
 test('the same pixels in PNG, lossless WebP and TIFF give the same sha256 and phash', async () => {
-  const encodings = [await photo(120, 80).png().toBuffer(), await photo(120, 80).webp({ lossless: true }).toBuffer(), await photo(120, 80).tiff({ compression: 'lzw' }).toBuffer()];
+  const encodings = [
+    await photo(120, 80).png().toBuffer(),
+    await photo(120, 80).webp({ lossless: true }).toBuffer(),
+    await photo(120, 80).tiff({ compression: 'lzw' }).toBuffer(),
+  ];
   const out = await Promise.all(encodings.map((data) => resolveImage({ kind: 'bytes', data })));
   assert.deepEqual(new Set(out.map((o) => o.sourceFormat)), new Set(['png', 'webp', 'tiff']));
   assert.equal(new Set(out.map((o) => o.sha256)).size, 1);
@@ -22,15 +26,28 @@ test('a small edit changes sha256 but moves the perceptual hash only a few bits;
   // a different scene: the gradient runs the other way
   const other = photoPixels(w, h, 7).reverse();
   const [a, b, c] = await Promise.all(
-    [base, edited, other].map(async (px) => resolveImage({ kind: 'bytes', data: await sharp(px, { raw: { width: w, height: h, channels: 3 } }).png().toBuffer() })),
+    [base, edited, other].map(async (px) =>
+      resolveImage({
+        kind: 'bytes',
+        data: await sharp(px, { raw: { width: w, height: h, channels: 3 } })
+          .png()
+          .toBuffer(),
+      }),
+    ),
   );
   assert.notEqual(a!.sha256, b!.sha256);
   assert.ok(hammingDistance(a!.phash!, b!.phash!) <= 4, `edit distance ${hammingDistance(a!.phash!, b!.phash!)}`);
-  assert.ok(hammingDistance(a!.phash!, c!.phash!) >= 20, `different image distance ${hammingDistance(a!.phash!, c!.phash!)}`);
+  assert.ok(
+    hammingDistance(a!.phash!, c!.phash!) >= 20,
+    `different image distance ${hammingDistance(a!.phash!, c!.phash!)}`,
+  );
 });
 
 test('a JPEG re-encode of the same photo stays within a few bits', async () => {
-  const encoded = await Promise.all([photo(300, 200, 9).png().toBuffer(), photo(300, 200, 9).jpeg({ quality: 60 }).toBuffer()]);
+  const encoded = await Promise.all([
+    photo(300, 200, 9).png().toBuffer(),
+    photo(300, 200, 9).jpeg({ quality: 60 }).toBuffer(),
+  ]);
   const [a, b] = await Promise.all(encoded.map((data) => resolveImage({ kind: 'bytes', data })));
   assert.notEqual(a!.sha256, b!.sha256);
   assert.ok(hammingDistance(a!.phash!, b!.phash!) <= 6);

@@ -56,7 +56,8 @@ export async function slowPng(side: number): Promise<Buffer> {
   // Every scanline is filter byte 0 and zero samples: all zeros, written in 8 MiB blocks.
   const block = Buffer.alloc(8 << 20);
   for (let left = side * (1 + side * 8); left > 0; left -= block.length) {
-    if (!deflate.write(left >= block.length ? block : block.subarray(0, left))) await new Promise((resolve) => deflate.once('drain', resolve));
+    if (!deflate.write(left >= block.length ? block : block.subarray(0, left)))
+      await new Promise((resolve) => deflate.once('drain', resolve));
   }
   deflate.end();
   await ended;

@@ -14,7 +14,9 @@ export function prng(seed: number) {
 
 export async function seedImages(): Promise<Buffer[]> {
   const p = () => photo(48, 32, 5);
-  const alpha = sharp({ create: { width: 24, height: 24, channels: 4, background: { r: 10, g: 200, b: 30, alpha: 0.5 } } });
+  const alpha = sharp({
+    create: { width: 24, height: 24, channels: 4, background: { r: 10, g: 200, b: 30, alpha: 0.5 } },
+  });
   return [
     await p().jpeg().toBuffer(),
     await p().jpeg().withMetadata({ orientation: 6 }).toBuffer(),
@@ -60,5 +62,12 @@ export function mutate(seeds: Buffer[], rand: () => number): { kind: string; dat
   }
   const at = Math.floor(rand() * data.length);
   const cut = Math.floor(rand() * 64);
-  return { kind: 'splice', data: Buffer.concat([data.subarray(0, at), data.subarray(Math.min(data.length, at + cut)), data.subarray(0, Math.floor(rand() * 64))]) };
+  return {
+    kind: 'splice',
+    data: Buffer.concat([
+      data.subarray(0, at),
+      data.subarray(Math.min(data.length, at + cut)),
+      data.subarray(0, Math.floor(rand() * 64)),
+    ]),
+  };
 }

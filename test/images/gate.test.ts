@@ -41,7 +41,10 @@ test('a cancelled waiter leaves the queue without running, and a failed task fre
   release();
   await blocker;
   assert.equal(ran, false);
-  await assert.rejects(gate.run(async () => Promise.reject(new Error('boom'))), /boom/);
+  await assert.rejects(
+    gate.run(async () => Promise.reject(new Error('boom'))),
+    /boom/,
+  );
   assert.equal(gate.active, 0);
   assert.equal(await gate.run(async () => 42), 42);
 });

@@ -28,7 +28,13 @@ test('the JavaScript header reader agrees with libvips on every clean PNG, JPEG 
     ['png interlaced', await p().png({ progressive: true }).toBuffer()],
     ['jpeg baseline', await p().jpeg().toBuffer()],
     ['jpeg progressive', await p().jpeg({ progressive: true }).toBuffer()],
-    ['jpeg with exif orientation', await p().jpeg().withExif({ IFD0: { Copyright: 'x' } }).toBuffer()],
+    [
+      'jpeg with exif orientation',
+      await p()
+        .jpeg()
+        .withExif({ IFD0: { Copyright: 'x' } })
+        .toBuffer(),
+    ],
     ['jpeg grey', await p().greyscale().jpeg().toBuffer()],
     ['webp lossy', await p().webp().toBuffer()],
     ['webp lossless', await p().webp({ lossless: true }).toBuffer()],
@@ -66,7 +72,12 @@ function zeroHeightJpeg(b: Buffer): Buffer {
 }
 
 test('the header reader never throws on mutated or truncated bytes', async () => {
-  const seeds = [await photo(33, 21).png().toBuffer(), await photo(33, 21).jpeg().toBuffer(), await photo(33, 21).webp().toBuffer(), await photo(33, 21).webp({ lossless: true }).toBuffer()];
+  const seeds = [
+    await photo(33, 21).png().toBuffer(),
+    await photo(33, 21).jpeg().toBuffer(),
+    await photo(33, 21).webp().toBuffer(),
+    await photo(33, 21).webp({ lossless: true }).toBuffer(),
+  ];
   let x = 12345;
   const rand = (n: number) => {
     x ^= x << 13;
@@ -91,11 +102,17 @@ test('the header reader never throws on mutated or truncated bytes', async () =>
 });
 
 test('a decompression bomb is still refused on its header, before any decode', async () => {
-  await rejectsWith(resolveImage({ kind: 'bytes', data: pngBomb(60_000, 60_000) }), 'image_too_many_pixels', /3600000000/);
+  await rejectsWith(
+    resolveImage({ kind: 'bytes', data: pngBomb(60_000, 60_000) }),
+    'image_too_many_pixels',
+    /3600000000/,
+  );
 });
 
 test('libvips in this process loads only the accepted formats: an SVG cannot be rendered even when asked directly', async () => {
   await import('../../src/images/normalize.js');
-  const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="8" height="8"/></svg>');
+  const svg = Buffer.from(
+    '<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8"><rect width="8" height="8"/></svg>',
+  );
   await assert.rejects(sharp(svg).metadata(), /unsupported image format/);
 });

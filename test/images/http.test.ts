@@ -8,7 +8,11 @@ describe('bad images through the public API get a clear status and code before a
   let image: Buffer;
   before(async () => {
     image = await png(40, 30);
-    g = await startGlimpse({ engine: 'simulated', simulated: { ttftMs: 0, tokensPerSecond: 10000, answerTokens: 2 }, images: { maxImagesPerRequest: 2, maxBase64Length: 20_000 } });
+    g = await startGlimpse({
+      engine: 'simulated',
+      simulated: { ttftMs: 0, tokensPerSecond: 10000, answerTokens: 2 },
+      images: { maxImagesPerRequest: 2, maxBase64Length: 20_000 },
+    });
   });
   after(() => g.close());
 
@@ -16,7 +20,14 @@ describe('bad images through the public API get a clear status and code before a
     fetch(g.url + '/v1/chat/completions', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ messages: [{ role: 'user', content: [...urls.map((url) => ({ type: 'image_url', image_url: { url } })), { type: 'text', text: 'hi' }] }] }),
+      body: JSON.stringify({
+        messages: [
+          {
+            role: 'user',
+            content: [...urls.map((url) => ({ type: 'image_url', image_url: { url } })), { type: 'text', text: 'hi' }],
+          },
+        ],
+      }),
     });
   const dataUrl = (b: Buffer) => `data:image/png;base64,${b.toString('base64')}`;
   const expectError = async (res: Response, status: number, code: string) => {
@@ -43,7 +54,11 @@ describe('bad images through the public API get a clear status and code before a
 
   test('text, SVG and a truncated PNG answer 422 invalid_image or 415 unsupported_media_type', async () => {
     await expectError(await chat([dataUrl(Buffer.from('just some text'))]), 422, 'invalid_image');
-    await expectError(await chat([dataUrl(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"/>'))]), 415, 'unsupported_media_type');
+    await expectError(
+      await chat([dataUrl(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"/>'))]),
+      415,
+      'unsupported_media_type',
+    );
     await expectError(await chat([dataUrl(image.subarray(0, 60))]), 422, 'invalid_image');
   });
 
@@ -72,7 +87,11 @@ describe('an image slower to decode than images.decodeTimeoutSeconds', () => {
   before(async () => {
     slow = await slowPng(14000);
     // One decode at a time, so the next request can only be served once the stopped decode has let go of its slot.
-    g = await startGlimpse({ engine: 'simulated', simulated: { ttftMs: 0, tokensPerSecond: 10000, answerTokens: 2 }, images: { maxPixels: 200_000_000, decodeTimeoutSeconds: 1, maxConcurrentDecodes: 1 } });
+    g = await startGlimpse({
+      engine: 'simulated',
+      simulated: { ttftMs: 0, tokensPerSecond: 10000, answerTokens: 2 },
+      images: { maxPixels: 200_000_000, decodeTimeoutSeconds: 1, maxConcurrentDecodes: 1 },
+    });
   });
   after(() => g.close());
 
@@ -80,7 +99,17 @@ describe('an image slower to decode than images.decodeTimeoutSeconds', () => {
     fetch(g.url + '/v1/chat/completions', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: `data:image/png;base64,${image.toString('base64')}` } }, { type: 'text', text: 'hi' }] }] }),
+      body: JSON.stringify({
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'image_url', image_url: { url: `data:image/png;base64,${image.toString('base64')}` } },
+              { type: 'text', text: 'hi' },
+            ],
+          },
+        ],
+      }),
     });
 
   test('answers 422 image_decode_timeout naming the setting, and the decode slot is free for the next image', async () => {

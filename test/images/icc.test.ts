@@ -3,7 +3,14 @@ import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import { iccDescription, isSrgbProfile } from '../../src/images/icc.js';
 
-const profileOf = async (name: string) => (await sharp({ create: { width: 2, height: 2, channels: 3, background: '#808080' } }).withIccProfile(name).jpeg().toBuffer().then((b) => sharp(b).metadata())).icc!;
+const profileOf = async (name: string) =>
+  (
+    await sharp({ create: { width: 2, height: 2, channels: 3, background: '#808080' } })
+      .withIccProfile(name)
+      .jpeg()
+      .toBuffer()
+      .then((b) => sharp(b).metadata())
+  ).icc!;
 
 test('an sRGB profile is recognised by its description; P3 and CMYK are not sRGB', async () => {
   const srgb = await profileOf('srgb');

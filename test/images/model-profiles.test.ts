@@ -39,7 +39,18 @@ describe('model profiles: images.maxEdgeByModel sizes the images each model gets
     fetch(server.url + '/v1/chat/completions', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: photo } }, { type: 'text', text: 'what is this?' }] }] }),
+      body: JSON.stringify({
+        model,
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'image_url', image_url: { url: photo } },
+              { type: 'text', text: 'what is this?' },
+            ],
+          },
+        ],
+      }),
     });
 
   test('the profiled model gets its own bound, a model without a profile the default', async () => {
@@ -51,7 +62,7 @@ describe('model profiles: images.maxEdgeByModel sizes the images each model gets
     assert.deepEqual(await sentSize(otherVllm), [800, 600]);
   });
 
-  test('the page is told the default model\'s bound, so it shrinks uploads to the same size', async () => {
+  test("the page is told the default model's bound, so it shrinks uploads to the same size", async () => {
     assert.equal((await (await fetch(g.url + '/ui/config.json')).json()).imageMaxEdge, 448);
     assert.equal((await (await fetch(other.url + '/ui/config.json')).json()).imageMaxEdge, 800);
   });

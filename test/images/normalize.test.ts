@@ -57,9 +57,15 @@ test('every supported format decodes: JPEG, PNG, WebP, GIF, AVIF, TIFF', async (
 });
 
 test('an animated GIF gives its first frame', async () => {
-  const red = await sharp({ create: { width: 30, height: 20, channels: 3, background: '#ff0000' } }).png().toBuffer();
-  const blue = await sharp({ create: { width: 30, height: 20, channels: 3, background: '#0000ff' } }).png().toBuffer();
-  const gif = await sharp([red, blue], { join: { animated: true } }).gif().toBuffer();
+  const red = await sharp({ create: { width: 30, height: 20, channels: 3, background: '#ff0000' } })
+    .png()
+    .toBuffer();
+  const blue = await sharp({ create: { width: 30, height: 20, channels: 3, background: '#0000ff' } })
+    .png()
+    .toBuffer();
+  const gif = await sharp([red, blue], { join: { animated: true } })
+    .gif()
+    .toBuffer();
   assert.equal((await sharp(gif).metadata()).pages, 2);
   const img = await resolveImage({ kind: 'bytes', data: gif });
   assert.deepEqual([img.width, img.height], [30, 20]);
@@ -72,11 +78,19 @@ test('EXIF orientation 6 is applied: a 60x20 JPEG tagged "rotate 90" comes out 2
   assert.equal((await sharp(bytes).metadata()).orientation, 6);
   const img = await resolveImage({ kind: 'bytes', data: bytes });
   assert.deepEqual([img.width, img.height], [20, 60]);
-  assert.equal((await sharp(img.data).metadata()).orientation, undefined, 'the output carries no orientation tag to apply twice');
+  assert.equal(
+    (await sharp(img.data).metadata()).orientation,
+    undefined,
+    'the output carries no orientation tag to apply twice',
+  );
 });
 
 test('alpha is flattened onto white', async () => {
-  const transparent = await sharp({ create: { width: 16, height: 16, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } }).png().toBuffer();
+  const transparent = await sharp({
+    create: { width: 16, height: 16, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } },
+  })
+    .png()
+    .toBuffer();
   const img = await resolveImage({ kind: 'bytes', data: transparent });
   const meta = await sharp(img.data).metadata();
   assert.equal(meta.hasAlpha, false);
@@ -110,14 +124,24 @@ test('a model profile may set its own bound (448), and images.maxEdge comes from
   const bytes = await jpeg(1000, 500);
   const profiled = await resolveImage({ kind: 'bytes', data: bytes }, undefined, undefined, { maxEdge: 448 });
   assert.deepEqual([profiled.width, profiled.height], [448, 224]);
-  const configured = await resolveImage({ kind: 'bytes', data: bytes }, { images: { ...(await defaults()), maxEdge: 200 } });
+  const configured = await resolveImage(
+    { kind: 'bytes', data: bytes },
+    { images: { ...(await defaults()), maxEdge: 200 } },
+  );
   assert.deepEqual([configured.width, configured.height], [200, 100]);
 });
 
 test('the normalized encoding follows images.outputFormat and is recorded in mime', async () => {
   const bytes = await png(30, 20);
-  for (const [format, mime] of [['png', 'image/png'], ['webp', 'image/webp'], ['jpeg', 'image/jpeg']] as const) {
-    const img = await resolveImage({ kind: 'bytes', data: bytes }, { images: { ...(await defaults()), outputFormat: format } });
+  for (const [format, mime] of [
+    ['png', 'image/png'],
+    ['webp', 'image/webp'],
+    ['jpeg', 'image/jpeg'],
+  ] as const) {
+    const img = await resolveImage(
+      { kind: 'bytes', data: bytes },
+      { images: { ...(await defaults()), outputFormat: format } },
+    );
     assert.equal(img.mime, mime);
     assert.equal(sniffImageFormat(img.data), format);
     assert.ok(toDataUrl(img).startsWith(`data:${mime};base64,`));
@@ -131,8 +155,16 @@ test('BMP, SVG and HEIC are named and refused with 415 unsupported_media_type', 
   bmp.writeUInt32LE(54, 10);
   bmp.writeUInt32LE(40, 14);
   const svg = Buffer.from('<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>');
-  const heic = Buffer.concat([Buffer.from([0, 0, 0, 24]), Buffer.from('ftypheic\0\0\0\0mif1heic', 'latin1'), Buffer.alloc(32)]);
-  for (const [bytes, name] of [[bmp, 'BMP'], [svg, 'SVG'], [heic, 'HEIC']] as const) {
+  const heic = Buffer.concat([
+    Buffer.from([0, 0, 0, 24]),
+    Buffer.from('ftypheic\0\0\0\0mif1heic', 'latin1'),
+    Buffer.alloc(32),
+  ]);
+  for (const [bytes, name] of [
+    [bmp, 'BMP'],
+    [svg, 'SVG'],
+    [heic, 'HEIC'],
+  ] as const) {
     await rejectsWith(resolveImage({ kind: 'bytes', data: bytes }), 'unsupported_media_type', new RegExp(name));
   }
 });
@@ -141,13 +173,20 @@ test('bytes that are no image, an empty upload and a truncated JPEG are refused 
   await rejectsWith(resolveImage({ kind: 'bytes', data: Buffer.from('hello, this is text') }), 'invalid_image');
   await rejectsWith(resolveImage({ kind: 'bytes', data: Buffer.alloc(0) }), 'invalid_image');
   const whole = await jpeg(200, 150);
-  await rejectsWith(resolveImage({ kind: 'bytes', data: whole.subarray(0, Math.floor(whole.length / 2)) }), 'invalid_image', /JPEG/);
+  await rejectsWith(
+    resolveImage({ kind: 'bytes', data: whole.subarray(0, Math.floor(whole.length / 2)) }),
+    'invalid_image',
+    /JPEG/,
+  );
   await rejectsWith(resolveImage({ kind: 'base64', data: 'not base64 at all!' }), 'invalid_image', /base64/);
 });
 
 test('a data URL that is not base64 is refused with invalid_image_url', async () => {
   await rejectsWith(resolveImage({ kind: 'dataUrl', url: 'data:image/png,rawtext' }), 'invalid_image_url');
-  await rejectsWith(resolveImage({ kind: 'dataUrl', url: 'data:' + 'x'.repeat(500) + ';base64,AAAA' }), 'invalid_image_url');
+  await rejectsWith(
+    resolveImage({ kind: 'dataUrl', url: 'data:' + 'x'.repeat(500) + ';base64,AAAA' }),
+    'invalid_image_url',
+  );
 });
 
 test('resolveImages fills every image part of every message, in place', async () => {
@@ -158,13 +197,25 @@ test('resolveImages fills every image part of every message, in place', async ()
     model: 'm',
     sampling: { maxTokens: 8, temperature: 0, topP: 1, stop: [] },
     messages: [
-      { role: 'user', content: [{ type: 'text', text: 'hi' }, { type: 'image', source: { kind: 'bytes', data: a } }] },
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'hi' },
+          { type: 'image', source: { kind: 'bytes', data: a } },
+        ],
+      },
       { role: 'user', content: [{ type: 'image', source: { kind: 'base64', data: b.toString('base64') } }] },
     ],
   };
   await resolveImages(req);
   const images = req.messages.flatMap((m) => m.content).filter((p) => p.type === 'image');
-  assert.deepEqual(images.map((p) => p.type === 'image' && [p.resolved?.width, p.resolved?.height]), [[20, 20], [30, 10]]);
+  assert.deepEqual(
+    images.map((p) => p.type === 'image' && [p.resolved?.width, p.resolved?.height]),
+    [
+      [20, 20],
+      [30, 10],
+    ],
+  );
 });
 
 test('normalization does not block the event loop while a large photo decodes', async () => {

@@ -20,7 +20,7 @@ test('fitToGrid: inside the edge, never enlarged, each side down to a multiple o
   assert.deepEqual(fitToGrid(20, 500, 2048, 28), { width: 28, height: 476 }); // a side below one cell gets one cell
 });
 
-test('maxEdgeFor: the operator\'s per-model entry, else images.maxEdge capped by the loaded profile\'s bound', () => {
+test("maxEdgeFor: the operator's per-model entry, else images.maxEdge capped by the loaded profile's bound", () => {
   const s = { ...imageSettings(), maxEdge: 1024, maxEdgeByModel: { 'glm-ocr': 1400 } };
   assert.equal(maxEdgeFor(s, 'glm-ocr', GLM), 1400);
   assert.equal(maxEdgeFor(s, 'other', GLM), 1024);
@@ -53,8 +53,14 @@ test('resolveImages with a profile: every image in its grid within its bound, pi
   // images.maxEdge raised to 4096 by the operator: the profile's 2048 is the bound that acts
   const raised = { images: { ...imageSettings(), maxEdge: 4096 } };
   await resolveImages(pixels, raised, undefined, { profile: GLM, output: 'pixels' });
-  assert.deepEqual(sizes(pixels), [[2044, 1344], [980, 700], [280, 280], [504, 336]]);
-  for (const p of pixels.messages[0]!.content) if (p.type === 'image') assert.equal(p.resolved!.rgb!.data.length, p.resolved!.width * p.resolved!.height * 3);
+  assert.deepEqual(sizes(pixels), [
+    [2044, 1344],
+    [980, 700],
+    [280, 280],
+    [504, 336],
+  ]);
+  for (const p of pixels.messages[0]!.content)
+    if (p.type === 'image') assert.equal(p.resolved!.rgb!.data.length, p.resolved!.width * p.resolved!.height * 3);
 
   // with the default images.maxEdge (1024) that one stays under it
   const encoded = request(parts.slice(0, 1));
@@ -66,7 +72,10 @@ test('resolveImages with a profile: every image in its grid within its bound, pi
 
 test('an EXIF-rotated photo is put in the grid after it is turned upright', async () => {
   // Stored 1000 x 700, orientation 6 (turn 90 degrees): upright it is 700 x 1000.
-  const rotated = await sharp(await jpeg(1000, 700)).withMetadata({ orientation: 6 }).jpeg().toBuffer();
+  const rotated = await sharp(await jpeg(1000, 700))
+    .withMetadata({ orientation: 6 })
+    .jpeg()
+    .toBuffer();
   const req = request([{ source: { kind: 'bytes', data: rotated } }]);
   await resolveImages(req, undefined, undefined, { profile: GLM, output: 'pixels' });
   assert.deepEqual(sizes(req), [[700, 980]]);

@@ -15,7 +15,17 @@ import { EmbeddedBatchStore } from '../../src/jobs/batch-store.js';
 import { readdirSync } from 'node:fs';
 import { GlimpseError } from '../../src/core/index.js';
 
-const settings: JobSettings = { workers: 0, maxQueued: 100, resultTtlSeconds: 60, claimIdleSeconds: 1, maxAttempts: 2, webhookAllowPrivateNetworks: false, webhookTimeoutMs: 1000, webhookMaxAttempts: 1, webhookBackoffMs: 0 };
+const settings: JobSettings = {
+  workers: 0,
+  maxQueued: 100,
+  resultTtlSeconds: 60,
+  claimIdleSeconds: 1,
+  maxAttempts: 2,
+  webhookAllowPrivateNetworks: false,
+  webhookTimeoutMs: 1000,
+  webhookMaxAttempts: 1,
+  webhookBackoffMs: 0,
+};
 const quiet = { info() {}, warn() {} };
 
 test('the journal keeps what was acknowledged across a reopen, and a torn last line is dropped and cut off', async () => {
@@ -23,7 +33,10 @@ test('the journal keeps what was acknowledged across a reopen, and a torn last l
   try {
     const path = join(dir, 'journal.jsonl');
     const j = await Journal.open(path);
-    await j.put([['a', { n: '1' }], ['b', { n: '2' }]]);
+    await j.put([
+      ['a', { n: '1' }],
+      ['b', { n: '2' }],
+    ]);
     await j.patch('a', { n: '3' });
     await j.remove(['b']);
     await j.close();
@@ -33,7 +46,13 @@ test('the journal keeps what was acknowledged across a reopen, and a torn last l
     await again.put([['d', { n: '4' }]]);
     await again.close();
     const lines = readFileSync(path, 'utf8').trim().split('\n');
-    assert.deepEqual(lines.map((l) => JSON.parse(l) as unknown), [{ k: 'a', v: { n: '3' } }, { k: 'd', v: { n: '4' } }]);
+    assert.deepEqual(
+      lines.map((l) => JSON.parse(l) as unknown),
+      [
+        { k: 'a', v: { n: '3' } },
+        { k: 'd', v: { n: '4' } },
+      ],
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -41,49 +60,67 @@ test('the journal keeps what was acknowledged across a reopen, and a torn last l
 
 const canMount = process.getuid?.() === 0 && spawnSync('mount', ['--version']).status === 0;
 
-test('a full disk: the change is refused with storage_full, undone in memory, and nothing of it is in the file', { skip: canMount ? false : 'needs root to mount a small tmpfs' }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'glimpse-full-'));
-  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir]).status === 0;
-  if (!mounted) return t.skip('mount refused here');
-  try {
-    const path = join(dir, 'journal.jsonl');
-    const j = await Journal.open(path);
-    const big = 'x'.repeat(8 * 1024);
-    let kept = 0;
-    let refused: unknown;
-    for (let i = 0; i < 32 && !refused; i++) {
-      await j.put([[`r${i}`, { big }]]).then(() => kept++, (err: unknown) => (refused = err));
+test(
+  'a full disk: the change is refused with storage_full, undone in memory, and nothing of it is in the file',
+  { skip: canMount ? false : 'needs root to mount a small tmpfs' },
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'glimpse-full-'));
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir]).status === 0;
+    if (!mounted) return t.skip('mount refused here');
+    try {
+      const path = join(dir, 'journal.jsonl');
+      const j = await Journal.open(path);
+      const big = 'x'.repeat(8 * 1024);
+      let kept = 0;
+      let refused: unknown;
+      for (let i = 0; i < 32 && !refused; i++) {
+        await j.put([[`r${i}`, { big }]]).then(
+          () => kept++,
+          (err: unknown) => (refused = err),
+        );
+      }
+      assert.ok(refused instanceof GlimpseError, 'the disk filled up');
+      assert.equal(refused.code, 'storage_full');
+      assert.equal(refused.status, 507);
+      assert.equal(j.count, kept, 'the refused record is not visible');
+      await j.close();
+      const again = await Journal.open(path);
+      assert.equal(again.count, kept, 'the file holds exactly the acknowledged records');
+      await again.close();
+    } finally {
+      const u = spawnSync('umount', [dir], { encoding: 'utf8' });
+      if (u.status !== 0) console.log('umount', u.stderr);
+      rmSync(dir, { recursive: true, force: true });
     }
-    assert.ok(refused instanceof GlimpseError, 'the disk filled up');
-    assert.equal(refused.code, 'storage_full');
-    assert.equal(refused.status, 507);
-    assert.equal(j.count, kept, 'the refused record is not visible');
-    await j.close();
-    const again = await Journal.open(path);
-    assert.equal(again.count, kept, 'the file holds exactly the acknowledged records');
-    await again.close();
-  } finally {
-    const u = spawnSync('umount', [dir], { encoding: 'utf8' });
-    if (u.status !== 0) console.log('umount', u.stderr);
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  },
+);
 
-test('a file upload on a full disk: storage_full, no file and no temporary left, no record', { skip: canMount ? false : 'needs root to mount a small tmpfs' }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'glimpse-full-files-'));
-  if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir]).status !== 0) return t.skip('mount refused here');
-  const store = new EmbeddedBatchStore(dir);
-  try {
-    await store.putFile({ id: 'file-small', key: '', created_at: '1' }, Buffer.from('{}\n'));
-    await assert.rejects(store.putFile({ id: 'file-big', key: '', created_at: '2' }, Buffer.alloc(256 * 1024, 'x')), (err: GlimpseError) => err.code === 'storage_full');
-    assert.deepEqual((await store.files('')).map((f) => f.id), ['file-small']);
-    assert.deepEqual(readdirSync(join(dir, 'files')).sort(), ['file-small', 'index.jsonl']);
-  } finally {
-    await store.close();
-    spawnSync('umount', [dir]);
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+test(
+  'a file upload on a full disk: storage_full, no file and no temporary left, no record',
+  { skip: canMount ? false : 'needs root to mount a small tmpfs' },
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'glimpse-full-files-'));
+    if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir]).status !== 0)
+      return t.skip('mount refused here');
+    const store = new EmbeddedBatchStore(dir);
+    try {
+      await store.putFile({ id: 'file-small', key: '', created_at: '1' }, Buffer.from('{}\n'));
+      await assert.rejects(
+        store.putFile({ id: 'file-big', key: '', created_at: '2' }, Buffer.alloc(256 * 1024, 'x')),
+        (err: GlimpseError) => err.code === 'storage_full',
+      );
+      assert.deepEqual(
+        (await store.files('')).map((f) => f.id),
+        ['file-small'],
+      );
+      assert.deepEqual(readdirSync(join(dir, 'files')).sort(), ['file-small', 'index.jsonl']);
+    } finally {
+      await store.close();
+      spawnSync('umount', [dir]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
 
 test('a state directory held by another live process: jobs_unavailable naming it; a lock left by a dead one is taken', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'glimpse-lock-'));
@@ -91,12 +128,20 @@ test('a state directory held by another live process: jobs_unavailable naming it
     mkdirSync(join(dir, 'jobs'));
     writeFileSync(join(dir, 'jobs', 'lock'), String(process.ppid));
     const q = new EmbeddedJobQueue(dir, settings, async () => ({}), quiet);
-    await assert.rejects(q.get('job_' + '0'.repeat(24), undefined), (err: GlimpseError) => err.code === 'jobs_unavailable' && err.message.includes(String(process.ppid)));
+    await assert.rejects(
+      q.get('job_' + '0'.repeat(24), undefined),
+      (err: GlimpseError) => err.code === 'jobs_unavailable' && err.message.includes(String(process.ppid)),
+    );
     await q.close();
-    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+      encoding: 'utf8',
+    }).stdout;
     writeFileSync(join(dir, 'jobs', 'lock'), dead);
     const taken = new EmbeddedJobQueue(dir, settings, async () => ({}), quiet);
-    await assert.rejects(taken.get('job_' + '0'.repeat(24), undefined), (err: GlimpseError) => err.code === 'not_found');
+    await assert.rejects(
+      taken.get('job_' + '0'.repeat(24), undefined),
+      (err: GlimpseError) => err.code === 'not_found',
+    );
     assert.equal(readFileSync(join(dir, 'jobs', 'lock'), 'utf8'), String(process.pid));
     await taken.close();
   } finally {

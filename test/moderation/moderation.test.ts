@@ -174,15 +174,30 @@ describe('through a real glimpse in front of a vLLM double', () => {
     assert.equal(responses.status, 400);
     assert.equal(((await responses.json()) as { error: { code: string } }).error.code, 'content_flagged');
 
-    const anthropic = await post(closed, '/v1/messages', { model: vllm.model, max_tokens: 16, messages: [{ role: 'user', content: 'FORBIDDEN words' }] });
+    const anthropic = await post(closed, '/v1/messages', {
+      model: vllm.model,
+      max_tokens: 16,
+      messages: [{ role: 'user', content: 'FORBIDDEN words' }],
+    });
     assert.equal(anthropic.status, 400);
     const anthropicBody = (await anthropic.json()) as { type: string; error: { type: string; code: string } };
-    assert.deepEqual([anthropicBody.type, anthropicBody.error.type, anthropicBody.error.code], ['error', 'invalid_request_error', 'content_flagged'], "Anthropic's error body");
+    assert.deepEqual(
+      [anthropicBody.type, anthropicBody.error.type, anthropicBody.error.code],
+      ['error', 'invalid_request_error', 'content_flagged'],
+      "Anthropic's error body",
+    );
 
-    const zhipu = await post(closed, '/api/paas/v4/chat/completions', { model: vllm.model, messages: [{ role: 'user', content: 'FORBIDDEN words' }] });
+    const zhipu = await post(closed, '/api/paas/v4/chat/completions', {
+      model: vllm.model,
+      messages: [{ role: 'user', content: 'FORBIDDEN words' }],
+    });
     assert.equal(zhipu.status, 400);
     const zhipuBody = (await zhipu.json()) as { error: { code: string; glimpse_code: string } };
-    assert.deepEqual([zhipuBody.error.code, zhipuBody.error.glimpse_code], ['1301', 'content_flagged'], "Zhipu's own business code for filtered content");
+    assert.deepEqual(
+      [zhipuBody.error.code, zhipuBody.error.glimpse_code],
+      ['1301', 'content_flagged'],
+      "Zhipu's own business code for filtered content",
+    );
 
     const form = new FormData();
     form.append(
@@ -233,8 +248,14 @@ describe('through a real glimpse in front of a vLLM double', () => {
     assert.match(text, /"code":"content_flagged"/);
     assert.doesNotMatch(text, /Here it is/, 'a non-streamed answer that is flagged is never shown');
 
-    const responses = await (await post(closed, '/v1/responses', { model: vllm.model, input: 'Say the bad word', stream: true })).text();
-    assert.match(responses, /event: response\.failed\ndata: .*"code":"content_flagged"/, 'the Responses API ends with response.failed');
+    const responses = await (
+      await post(closed, '/v1/responses', { model: vllm.model, input: 'Say the bad word', stream: true })
+    ).text();
+    assert.match(
+      responses,
+      /event: response\.failed\ndata: .*"code":"content_flagged"/,
+      'the Responses API ends with response.failed',
+    );
     assert.doesNotMatch(responses, /event: response\.completed/);
 
     const metrics = await (await fetch(closed.url + '/metrics')).text();

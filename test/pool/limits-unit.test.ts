@@ -20,7 +20,10 @@ vllm:request_success_total{engine="0",finished_reason="stop",model_name="a b"} 1
 
 test('gauges are read from vLLM (summed over engines) and SGLang exposition text; other text gives none', () => {
   assert.deepEqual(parseServerGauges(VLLM), { server: 'vllm', running: 8, waiting: 2 });
-  assert.deepEqual(parseServerGauges('sglang:num_running_reqs{model_name="m"} 3.0\nsglang:num_queue_reqs{model_name="m"} 0.0\n'), { server: 'sglang', running: 3, waiting: 0 });
+  assert.deepEqual(
+    parseServerGauges('sglang:num_running_reqs{model_name="m"} 3.0\nsglang:num_queue_reqs{model_name="m"} 0.0\n'),
+    { server: 'sglang', running: 3, waiting: 0 },
+  );
   assert.equal(parseServerGauges('# nothing\nprocess_cpu_seconds_total 1.5\n'), undefined);
   assert.equal(parseServerGauges('vllm:num_requests_running 1\n'), undefined, 'running without waiting says nothing');
 });
@@ -30,10 +33,13 @@ test('metrics URL sits at the server root; #max= on a URL is its limit, and a ba
   assert.equal(metricsUrl('http://gpu1:8000/v1/'), 'http://gpu1:8000/metrics');
   assert.deepEqual(splitLimit('http://gpu1:8000/v1#max=64'), { base: 'http://gpu1:8000/v1', max: 64 });
   assert.deepEqual(splitLimit('http://gpu1:8000/v1'), { base: 'http://gpu1:8000/v1' });
-  assert.throws(() => splitLimit('http://gpu1:8000/v1#max=0'), (e: unknown) => e instanceof GlimpseError && e.code === 'invalid_request');
+  assert.throws(
+    () => splitLimit('http://gpu1:8000/v1#max=0'),
+    (e: unknown) => e instanceof GlimpseError && e.code === 'invalid_request',
+  );
 });
 
-test('learned from gauges in glimpse\'s own terms: doubling while saturated and nothing waits; when a queue forms, what glimpse has there less what waits, plus one; then one higher per reading where the server runs all glimpse has there', () => {
+test("learned from gauges in glimpse's own terms: doubling while saturated and nothing waits; when a queue forms, what glimpse has there less what waits, plus one; then one higher per reading where the server runs all glimpse has there", () => {
   const l = new ReplicaLimit(undefined, { initial: 4, max: 1024 });
   assert.equal(l.source, 'adaptive');
   assert.equal(l.fromGauges(2, 0, false, 2), false, 'not saturated: no growth');
@@ -43,15 +49,27 @@ test('learned from gauges in glimpse\'s own terms: doubling while saturated and 
   assert.equal(l.fromGauges(8, 0, true, 8), true);
   assert.equal(l.current, 16, 'slow start: doubles until the first queue');
   l.fromGauges(8, 7, true, 16);
-  assert.equal(l.current, 10, 'glimpse had 16 there, 7 waiting: 9 run or travel, plus one ready for the next free slot');
+  assert.equal(
+    l.current,
+    10,
+    'glimpse had 16 there, 7 waiting: 9 run or travel, plus one ready for the next free slot',
+  );
   l.fromGauges(8, 1, true, 10);
   assert.equal(l.current, 10, 'one waiting once: what the limit allows for');
   l.fromGauges(8, 1, true, 10);
   assert.equal(l.current, 10, 'one waiting reading after reading: a queue of one, the limit already keeps it so');
   assert.equal(l.fromGauges(8, 0, false, 9), false, 'nothing waits but glimpse did not fill it: no growth');
-  assert.equal(l.fromGauges(8, 0, true, 10), false, 'the one kept ready is between runs (or on the wire): no sign of room');
+  assert.equal(
+    l.fromGauges(8, 0, true, 10),
+    false,
+    'the one kept ready is between runs (or on the wire): no sign of room',
+  );
   assert.equal(l.fromGauges(10, 0, true, 10), true);
-  assert.equal(l.current, 11, 'after the first queue, growth is one per reading where the server runs all glimpse has there');
+  assert.equal(
+    l.current,
+    11,
+    'after the first queue, growth is one per reading where the server runs all glimpse has there',
+  );
   l.fromGauges(8, 3, true, 11);
   assert.equal(l.current, 9, 'a queue of three: back to what runs or travels, plus one');
   l.fromGauges(1, 30, true, 3);
@@ -89,7 +107,13 @@ test('affinity: the remembered replica first, else the ring; bounded load moves 
   first.member.outstanding = 2;
   const next = aff.pick('img', ms)!;
   assert.notEqual(next.member, first.member, 'over its bounded share, the image goes on round the ring');
-  assert.equal(aff.pick('img', ms.filter((m) => m !== next.member && m !== first.member))!.member.base.length, 1);
+  assert.equal(
+    aff.pick(
+      'img',
+      ms.filter((m) => m !== next.member && m !== first.member),
+    )!.member.base.length,
+    1,
+  );
   for (const m of ms) m.outstanding = 4;
   assert.equal(aff.pick('img', ms), undefined, 'every replica at its limit: routing by load decides');
 });

@@ -14,8 +14,21 @@ import { waitFor } from '../helpers/wait.js';
 import { sample } from '../helpers/metrics.js';
 import { burst, chatBody, eventually, members, postChat } from '../helpers/pool.js';
 
-async function pool(t: import('node:test').TestContext, fakes: FakeVllm[], upstream: string[], flags: Record<string, unknown> = {}): Promise<RunningGlimpse> {
-  const g = await startGlimpse({ engine: 'upstream', upstream, upstreamModel: fakes[0]!.model, upstreamHealthInterval: 0, upstreamMetricsInterval: 0.05, maxQueue: 256, ...flags });
+async function pool(
+  t: import('node:test').TestContext,
+  fakes: FakeVllm[],
+  upstream: string[],
+  flags: Record<string, unknown> = {},
+): Promise<RunningGlimpse> {
+  const g = await startGlimpse({
+    engine: 'upstream',
+    upstream,
+    upstreamModel: fakes[0]!.model,
+    upstreamHealthInterval: 0,
+    upstreamMetricsInterval: 0.05,
+    maxQueue: 256,
+    ...flags,
+  });
   t.after(async () => {
     await g.close();
     await Promise.all(fakes.map((f) => f.close()));
@@ -30,9 +43,18 @@ test('limits set per URL (#max=) and in upstreamLimits are kept: the scheduler a
   const b = await startFakeVllm({ script: slow });
   const g = await pool(t, [a, b], [`${a.url}#max=1`, b.url], { upstreamLimits: { [b.url]: 2 } });
   const view = await members(g);
-  assert.deepEqual(view.map((m) => [m.base, m.limit, m.limitSource]), [[a.url, 1, 'configured'], [b.url, 2, 'configured']]);
+  assert.deepEqual(
+    view.map((m) => [m.base, m.limit, m.limitSource]),
+    [
+      [a.url, 1, 'configured'],
+      [b.url, 2, 'configured'],
+    ],
+  );
   const done = burst(g, 6, () => chatBody());
-  await waitFor(() => a.running() + b.running() === 3 && g.pipeline.stats().queued === 3, 'three running, three queued in glimpse');
+  await waitFor(
+    () => a.running() + b.running() === 3 && g.pipeline.stats().queued === 3,
+    'three running, three queued in glimpse',
+  );
   assert.deepEqual([a.running(), b.running(), a.waiting() + b.waiting()], [1, 2, 0]);
   assert.equal(g.pipeline.stats().maxInFlight, 3);
   const metrics = await (await fetch(g.url + '/metrics')).text();
@@ -56,15 +78,22 @@ for (const mode of ['vllm', 'sglang'] as MetricsMode[]) {
       while (learning) await (await postChat(g, chatBody())).arrayBuffer();
     });
     await waitFor(() => f.waiting() > 0, 'the replica queueing what the initial limit let through');
-    const view = await eventually(() => members(g), (v) => v[0]!.limitSource === 'metrics' && v[0]!.limit === 4, 'the limit learned from the gauges');
-    assert.equal(view[0]!.server?.running !== undefined, true, '/health shows the server\'s own gauges');
+    const view = await eventually(
+      () => members(g),
+      (v) => v[0]!.limitSource === 'metrics' && v[0]!.limit === 4,
+      'the limit learned from the gauges',
+    );
+    assert.equal(view[0]!.server?.running !== undefined, true, "/health shows the server's own gauges");
     learning = false;
     await Promise.all(clients);
     // Learned: another wave of 12 waits in glimpse, not in the replica: one ready there by design, and a probe one above may queue one more.
     const peakBefore = f.peakWaiting();
     f.resetPeakWaiting();
     assert.deepEqual(new Set(await burst(g, 12, () => chatBody())), new Set([200]));
-    assert.ok(f.peakWaiting() <= 2, `replica's own queue peaked at ${f.peakWaiting()} after learning (${peakBefore} before)`);
+    assert.ok(
+      f.peakWaiting() <= 2,
+      `replica's own queue peaked at ${f.peakWaiting()} after learning (${peakBefore} before)`,
+    );
   });
 }
 

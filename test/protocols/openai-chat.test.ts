@@ -9,16 +9,39 @@ import { defaults, origin, sseRecorder } from './recorder.js';
 const code = (c: string) => (err: unknown) => isGlimpseError(err) && err.code === c;
 
 test('a chat body without model or max_tokens takes the defaults; developer is system; the origin is kept', () => {
-  const req = chatRequest({ messages: [{ role: 'developer', content: 'be brief' }, { role: 'user', content: 'hi' }] }, origin, defaults);
+  const req = chatRequest(
+    {
+      messages: [
+        { role: 'developer', content: 'be brief' },
+        { role: 'user', content: 'hi' },
+      ],
+    },
+    origin,
+    defaults,
+  );
   assert.equal(req.model, 'default-model');
   assert.equal(req.sampling.maxTokens, 7);
-  assert.deepEqual(req.messages.map((m) => m.role), ['system', 'user']);
+  assert.deepEqual(
+    req.messages.map((m) => m.role),
+    ['system', 'user'],
+  );
   assert.equal(req.id, 'req-1');
   assert.equal(req.keyId, 'key-1');
 });
 
 test('max_completion_tokens wins over max_tokens; stop as a string becomes a list; neutral penalties are left out', () => {
-  const req = chatRequest({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 3, max_completion_tokens: 5, stop: 'END', presence_penalty: 0, top_k: 4 }, origin, defaults);
+  const req = chatRequest(
+    {
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: 3,
+      max_completion_tokens: 5,
+      stop: 'END',
+      presence_penalty: 0,
+      top_k: 4,
+    },
+    origin,
+    defaults,
+  );
   assert.equal(req.sampling.maxTokens, 5);
   assert.deepEqual(req.sampling.stop, ['END']);
   assert.equal(req.sampling.presencePenalty, undefined);
@@ -26,17 +49,60 @@ test('max_completion_tokens wins over max_tokens; stop as a string becomes a lis
 });
 
 test('image parts become image sources; an image outside a user message is refused naming the message', () => {
-  const req = chatRequest({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://example.com/a.png' } }, { type: 'text', text: 'what?' }] }] }, origin, defaults);
-  assert.deepEqual(req.messages[0]!.content[0], { type: 'image', source: { kind: 'url', url: 'https://example.com/a.png' } });
+  const req = chatRequest(
+    {
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'image_url', image_url: { url: 'https://example.com/a.png' } },
+            { type: 'text', text: 'what?' },
+          ],
+        },
+      ],
+    },
+    origin,
+    defaults,
+  );
+  assert.deepEqual(req.messages[0]!.content[0], {
+    type: 'image',
+    source: { kind: 'url', url: 'https://example.com/a.png' },
+  });
   assert.throws(
-    () => chatRequest({ messages: [{ role: 'assistant', content: [{ type: 'image_url', image_url: 'https://example.com/a.png' }] }, { role: 'user', content: 'hi' }] }, origin, defaults),
+    () =>
+      chatRequest(
+        {
+          messages: [
+            { role: 'assistant', content: [{ type: 'image_url', image_url: 'https://example.com/a.png' }] },
+            { role: 'user', content: 'hi' },
+          ],
+        },
+        origin,
+        defaults,
+      ),
     (err: unknown) => isGlimpseError(err) && err.code === 'invalid_request' && err.param === 'messages.0',
   );
 });
 
 test('a tool result needs its tool_call_id; a conversation without user content is empty_messages', () => {
-  assert.throws(() => chatRequest({ messages: [{ role: 'user', content: 'hi' }, { role: 'tool', content: '42' }] as ChatBody['messages'] }, origin, defaults), code('invalid_request'));
-  assert.throws(() => chatRequest({ messages: [{ role: 'system', content: 'x' }] }, origin, defaults), code('empty_messages'));
+  assert.throws(
+    () =>
+      chatRequest(
+        {
+          messages: [
+            { role: 'user', content: 'hi' },
+            { role: 'tool', content: '42' },
+          ] as ChatBody['messages'],
+        },
+        origin,
+        defaults,
+      ),
+    code('invalid_request'),
+  );
+  assert.throws(
+    () => chatRequest({ messages: [{ role: 'system', content: 'x' }] }, origin, defaults),
+    code('empty_messages'),
+  );
 });
 
 test('the chat SSE encoder writes the role chunk, the pieces, the finish chunk and (asked for) the usage chunk, then [DONE]', async () => {
@@ -48,7 +114,10 @@ test('the chat SSE encoder writes the role chunk, the pieces, the finish chunk a
   await enc.event(sse, { type: 'usage', usage: { promptTokens: 2, completionTokens: 1 } });
   await enc.event(sse, { type: 'done', finishReason: 'length' });
   const chunks = json() as Array<{ choices: Array<{ delta: unknown; finish_reason: string | null }>; usage?: unknown }>;
-  assert.deepEqual(chunks.map((c) => c.choices[0]?.delta ?? 'usage'), [{ role: 'assistant', content: '' }, { reasoning_content: 'hm' }, { content: 'Hi' }, { content: '' }, 'usage']);
+  assert.deepEqual(
+    chunks.map((c) => c.choices[0]?.delta ?? 'usage'),
+    [{ role: 'assistant', content: '' }, { reasoning_content: 'hm' }, { content: 'Hi' }, { content: '' }, 'usage'],
+  );
   assert.equal(chunks[3]!.choices[0]!.finish_reason, 'length');
   assert.deepEqual(chunks[4]!.usage, { prompt_tokens: 2, completion_tokens: 1, total_tokens: 3 });
   assert.equal(enc.terminator, '[DONE]');
@@ -59,6 +128,10 @@ test('a cancelled stream writes no finish chunk; an error is the OpenAI error bo
   const enc = chatSseEncoder({ id: 'c1', created: 1, model: 'm' }, { logprobs: false, includeUsage: false });
   await enc.event(sse, { type: 'done', finishReason: 'cancelled' });
   await enc.error(sse, new GlimpseError('queue_timeout', 'waited too long'));
-  assert.deepEqual(json(), [{ error: { message: 'waited too long', type: 'server_error', param: null, code: 'queue_timeout' } }]);
-  assert.deepEqual(errorBody(new GlimpseError('invalid_max_tokens', 'no', { param: 'max_tokens' })), { error: { message: 'no', type: 'invalid_request_error', param: 'max_tokens', code: 'invalid_max_tokens' } });
+  assert.deepEqual(json(), [
+    { error: { message: 'waited too long', type: 'server_error', param: null, code: 'queue_timeout' } },
+  ]);
+  assert.deepEqual(errorBody(new GlimpseError('invalid_max_tokens', 'no', { param: 'max_tokens' })), {
+    error: { message: 'no', type: 'invalid_request_error', param: 'max_tokens', code: 'invalid_max_tokens' },
+  });
 });

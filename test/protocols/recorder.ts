@@ -17,7 +17,11 @@ export function sseRecorder(): { sse: SseWriter; frames: Frame[]; json: () => un
     },
     async comment() {},
   };
-  return { sse: writer as unknown as SseWriter, frames, json: () => frames.map((f) => (f.data.startsWith('{') ? JSON.parse(f.data) : f.data)) };
+  return {
+    sse: writer as unknown as SseWriter,
+    frames,
+    json: () => frames.map((f) => (f.data.startsWith('{') ? JSON.parse(f.data) : f.data)),
+  };
 }
 
 export const defaults = { model: 'default-model', maxTokens: 7, maxTokensLimit: 100, maxPromptChars: 50 };

@@ -28,10 +28,18 @@ test('each kind is masked as specified', () => {
   assert.equal(maskText(`身份证 ${ID}。`, ALL), '身份证 110105********002X。');
   assert.equal(maskText(`卡号${CARD}`, ALL), '卡号622202*********0128');
   assert.equal(maskText('card 4111 1111 1111 1111 ok', ALL), 'card 411111******1111 ok');
-  assert.equal(maskText('电话13800138000，或 +86 139-1234-5678', ALL), '电话138****8000，或 +86 139-1234-5678', 'a phone split by hyphens is not one we claim to find');
+  assert.equal(
+    maskText('电话13800138000，或 +86 139-1234-5678', ALL),
+    '电话138****8000，或 +86 139-1234-5678',
+    'a phone split by hyphens is not one we claim to find',
+  );
   assert.equal(maskText('call +8613912345678 now', ALL), 'call +86139****5678 now');
   assert.equal(maskText('write to zhang.san@example.com.cn.', ALL), 'write to z***@example.com.cn.');
-  assert.equal(maskText(`${ID} 13800138000`, new Set<PiiKind>(['phone'])), `${ID} 138****8000`, 'only the kinds asked for');
+  assert.equal(
+    maskText(`${ID} 13800138000`, new Set<PiiKind>(['phone'])),
+    `${ID} 138****8000`,
+    'only the kinds asked for',
+  );
 });
 
 test('no false positives on ordinary numbers', () => {
@@ -63,15 +71,24 @@ test('numbers split across pieces are masked, and the text around them is not he
   assert.equal(outs[4], '138****8000。好的', 'Chinese text after a number is never held');
   // Every possible split of one text gives the same result as masking it whole.
   const text = `ID ${ID}, card ${CARD}, phone 13800138000, mail a.b@example.org; price 12.50.`;
-  for (let i = 1; i < text.length; i++) assert.equal(stream([text.slice(0, i), text.slice(i)]).all, maskText(text, ALL), `split at ${i}`);
+  for (let i = 1; i < text.length; i++)
+    assert.equal(stream([text.slice(0, i), text.slice(i)]).all, maskText(text, ALL), `split at ${i}`);
   assert.equal(stream([...text]).all, maskText(text, ALL), 'one character at a time');
 });
 
 test('only the shortest tail that could still become a match is held', () => {
   const numbers = new Set<PiiKind>(['id_card', 'bank_card', 'phone']);
   assert.deepEqual(stream(['The answer is 42', '.'], numbers).outs, ['The answer is ', '42.', '']);
-  assert.deepEqual(stream(['The answer is 42', '.', ' Yes']).outs, ['The answer is ', '', '42. ', 'Yes'], 'with e-mails, "42." could still start one');
-  assert.deepEqual(stream(['没有数字的中文回答，', '第二句。']).outs, ['没有数字的中文回答，', '第二句。', ''], 'no digits: nothing held');
+  assert.deepEqual(
+    stream(['The answer is 42', '.', ' Yes']).outs,
+    ['The answer is ', '', '42. ', 'Yes'],
+    'with e-mails, "42." could still start one',
+  );
+  assert.deepEqual(
+    stream(['没有数字的中文回答，', '第二句。']).outs,
+    ['没有数字的中文回答，', '第二句。', ''],
+    'no digits: nothing held',
+  );
   // 20 digits can never become a match: they go out at once.
   assert.deepEqual(stream(['x 12345678901234567890', '1'], numbers).outs, ['x 12345678901234567890', '1', '']);
   // Without e-mail masking, words are not held; with it, only the last word is.
@@ -82,7 +99,11 @@ test('only the shortest tail that could still become a match is held', () => {
 test('an unknown kind in --redact is a start-up error listing the kinds', () => {
   assert.throws(
     () => loadConfig({ flags: { redact: 'phone,passport' }, env: {} }),
-    (err: Error) => err instanceof ConfigError && /redact\.1: must be one of pii, id_card, bank_card, phone, email \(got "passport"\) — set with --redact/.test(err.message),
+    (err: Error) =>
+      err instanceof ConfigError &&
+      /redact\.1: must be one of pii, id_card, bank_card, phone, email \(got "passport"\) — set with --redact/.test(
+        err.message,
+      ),
   );
   assert.deepEqual(loadConfig({ flags: { redact: 'pii' }, env: {} }).redact, ['pii']);
 });
@@ -92,9 +113,19 @@ describe('through a real glimpse in front of a vLLM double', () => {
   let g: RunningGlimpse;
   before(async () => {
     vllm = await startFakeVllm({
-      script: () => ({ reasoning: ['The card ', '6222 0212 3456 7890 128', ' is visible.'], content: ['证件号码', '1101051949', '1231002X', '，手机', '1380013', '8000', '。'], delayMs: 2 }),
+      script: () => ({
+        reasoning: ['The card ', '6222 0212 3456 7890 128', ' is visible.'],
+        content: ['证件号码', '1101051949', '1231002X', '，手机', '1380013', '8000', '。'],
+        delayMs: 2,
+      }),
     });
-    g = await startGlimpse({ engine: 'upstream', upstream: vllm.url, upstreamModel: vllm.model, redact: ['pii'], redactPrompts: true });
+    g = await startGlimpse({
+      engine: 'upstream',
+      upstream: vllm.url,
+      upstreamModel: vllm.model,
+      redact: ['pii'],
+      redactPrompts: true,
+    });
   });
   after(async () => {
     await g?.close();
@@ -102,7 +133,15 @@ describe('through a real glimpse in front of a vLLM double', () => {
   });
 
   const post = (body: object) =>
-    fetch(g.url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: `my phone is 13912345678, read the card` }], max_tokens: 64, ...body }) });
+    fetch(g.url + '/v1/chat/completions', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        messages: [{ role: 'user', content: `my phone is 13912345678, read the card` }],
+        max_tokens: 64,
+        ...body,
+      }),
+    });
 
   test('a streamed answer never carries the numbers, even split across chunks', async () => {
     const raw = await (await post({ stream: true })).text();
@@ -110,7 +149,9 @@ describe('through a real glimpse in front of a vLLM double', () => {
     let reasoning = '';
     for (const line of raw.split('\n')) {
       if (!line.startsWith('data: {')) continue;
-      const delta = (JSON.parse(line.slice(6)) as { choices: Array<{ delta?: { content?: string; reasoning_content?: string } }> }).choices[0]?.delta;
+      const delta = (
+        JSON.parse(line.slice(6)) as { choices: Array<{ delta?: { content?: string; reasoning_content?: string } }> }
+      ).choices[0]?.delta;
       content += delta?.content ?? '';
       reasoning += delta?.reasoning_content ?? '';
     }
@@ -129,8 +170,12 @@ describe('through a real glimpse in front of a vLLM double', () => {
     assert.match(seen, /139\*\*\*\*5678/);
     assert.doesNotMatch(seen, /13912345678/);
     const metrics = await (await fetch(g.url + '/metrics')).text();
-    const count = (kind: string, where: string) => Number(new RegExp(`glimpse_redactions_total\\{kind="${kind}",where="${where}"\\} (\\d+)`).exec(metrics)?.[1]);
-    assert.ok(count('id_card', 'answer') >= 2 && count('phone', 'answer') >= 2 && count('bank_card', 'answer') >= 1, metrics.match(/glimpse_redactions_total.*/g)?.join('\n'));
+    const count = (kind: string, where: string) =>
+      Number(new RegExp(`glimpse_redactions_total\\{kind="${kind}",where="${where}"\\} (\\d+)`).exec(metrics)?.[1]);
+    assert.ok(
+      count('id_card', 'answer') >= 2 && count('phone', 'answer') >= 2 && count('bank_card', 'answer') >= 1,
+      metrics.match(/glimpse_redactions_total.*/g)?.join('\n'),
+    );
     assert.ok(count('phone', 'prompt') >= 1);
     assert.equal(count('email', 'answer'), 0, 'kinds not seen are exported at 0');
   });

@@ -10,17 +10,35 @@ import { startGlimpse, RED_PIXEL_PNG } from '../helpers/glimpse.js';
 import { sseComments, sseData, waitFor } from '../helpers/wait.js';
 
 const chat = (stream: boolean, extra: Record<string, unknown> = {}) => ({
-  messages: [{ role: 'user', content: [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: RED_PIXEL_PNG } }] }],
+  messages: [
+    {
+      role: 'user',
+      content: [
+        { type: 'text', text: 'What is this?' },
+        { type: 'image_url', image_url: { url: RED_PIXEL_PNG } },
+      ],
+    },
+  ],
   stream,
   ...extra,
 });
 const post = (url: string, body: unknown, signal?: AbortSignal) =>
-  fetch(url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal });
+  fetch(url + '/v1/chat/completions', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    signal,
+  });
 
 test('a full queue is refused at once with 429 queue_full and Retry-After; admitted requests still succeed', async (t) => {
   // The first answer takes long enough that the slot is surely still taken while the 8 MB upload
   // and the GLM request are refused, even on a loaded machine.
-  const g = await startGlimpse({ engine: 'simulated', maxInFlight: 1, maxQueue: 1, simulated: { ttftMs: 4000, tokensPerSecond: 1000, answerTokens: 3 } });
+  const g = await startGlimpse({
+    engine: 'simulated',
+    maxInFlight: 1,
+    maxQueue: 1,
+    simulated: { ttftMs: 4000, tokensPerSecond: 1000, answerTokens: 3 },
+  });
   t.after(() => g.close());
   const first = post(g.url, chat(false));
   await waitFor(() => g.pipeline.stats().inFlight === 1, 'first admitted');
@@ -40,7 +58,11 @@ test('a full queue is refused at once with 429 queue_full and Retry-After; admit
   });
   assert.equal(big.status, 429);
   assert.equal(((await big.json()) as { error: { code: string } }).error.code, 'queue_full');
-  const gbody = await fetch(g.url + '/api/v1/infer', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ image: RED_PIXEL_PNG, prompt: 'x' }) });
+  const gbody = await fetch(g.url + '/api/v1/infer', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ image: RED_PIXEL_PNG, prompt: 'x' }),
+  });
   assert.equal(gbody.status, 429);
   await gbody.text();
   assert.equal(g.pipeline.stats().rejectedFull, 3);
@@ -56,7 +78,13 @@ test('a full queue is refused at once with 429 queue_full and Retry-After; admit
 });
 
 test('a request that waits longer than --queue-timeout gets 503 queue_timeout', async (t) => {
-  const g = await startGlimpse({ engine: 'simulated', maxInFlight: 1, maxQueue: 4, queueTimeout: 0.1, simulated: { ttftMs: 600, tokensPerSecond: 1000, answerTokens: 2 } });
+  const g = await startGlimpse({
+    engine: 'simulated',
+    maxInFlight: 1,
+    maxQueue: 4,
+    queueTimeout: 0.1,
+    simulated: { ttftMs: 600, tokensPerSecond: 1000, answerTokens: 2 },
+  });
   t.after(() => g.close());
   const first = post(g.url, chat(false));
   await waitFor(() => g.pipeline.stats().inFlight === 1, 'first admitted');
@@ -68,7 +96,12 @@ test('a request that waits longer than --queue-timeout gets 503 queue_timeout', 
 });
 
 test('a queued SSE request gets its headers and a queue position comment before it is admitted', async (t) => {
-  const g = await startGlimpse({ engine: 'simulated', maxInFlight: 1, maxQueue: 4, simulated: { ttftMs: 200, tokensPerSecond: 1000, answerTokens: 3 } });
+  const g = await startGlimpse({
+    engine: 'simulated',
+    maxInFlight: 1,
+    maxQueue: 4,
+    simulated: { ttftMs: 200, tokensPerSecond: 1000, answerTokens: 3 },
+  });
   t.after(() => g.close());
   const first = post(g.url, chat(false));
   await waitFor(() => g.pipeline.stats().inFlight === 1, 'first admitted');
@@ -88,7 +121,11 @@ test('a queued SSE request gets its headers and a queue position comment before 
 });
 
 test('a quiet SSE stream carries heartbeat comments at the configured interval', async (t) => {
-  const g = await startGlimpse({ engine: 'simulated', heartbeatInterval: 0.05, simulated: { ttftMs: 400, tokensPerSecond: 1000, answerTokens: 2 } });
+  const g = await startGlimpse({
+    engine: 'simulated',
+    heartbeatInterval: 0.05,
+    simulated: { ttftMs: 400, tokensPerSecond: 1000, answerTokens: 2 },
+  });
   t.after(() => g.close());
   const text = await (await post(g.url, chat(true))).text();
   assert.ok(sseComments(text).filter((c) => c === 'ping').length >= 2, text);
@@ -96,7 +133,11 @@ test('a quiet SSE stream carries heartbeat comments at the configured interval',
 });
 
 test('an engine that goes quiet between tokens longer than --idle-timeout ends the stream with idle_timeout, then [DONE]', async (t) => {
-  const g = await startGlimpse({ engine: 'simulated', idleTimeout: 0.1, simulated: { ttftMs: 0, tokensPerSecond: 2, answerTokens: 5 } });
+  const g = await startGlimpse({
+    engine: 'simulated',
+    idleTimeout: 0.1,
+    simulated: { ttftMs: 0, tokensPerSecond: 2, answerTokens: 5 },
+  });
   t.after(() => g.close());
   const res = await post(g.url, chat(true));
   assert.equal(res.status, 200);
@@ -104,12 +145,19 @@ test('an engine that goes quiet between tokens longer than --idle-timeout ends t
   assert.equal(data.at(-1), '[DONE]');
   const err = JSON.parse(data.at(-2)!) as { error: { code: string } };
   assert.equal(err.error.code, 'idle_timeout');
-  assert.ok(data.some((d) => d.includes('"content":"') && !d.includes('"content":""')), 'the token before the silence was delivered');
+  assert.ok(
+    data.some((d) => d.includes('"content":"') && !d.includes('"content":""')),
+    'the token before the silence was delivered',
+  );
   assert.equal(g.pipeline.stats().inFlight, 0);
 });
 
 test('a request longer than --request-timeout gets 504 request_timeout and frees its slot', async (t) => {
-  const g = await startGlimpse({ engine: 'simulated', requestTimeout: 0.15, simulated: { ttftMs: 0, tokensPerSecond: 20, answerTokens: 50 } });
+  const g = await startGlimpse({
+    engine: 'simulated',
+    requestTimeout: 0.15,
+    simulated: { ttftMs: 0, tokensPerSecond: 20, answerTokens: 50 },
+  });
   t.after(() => g.close());
   const res = await post(g.url, chat(false));
   assert.equal(res.status, 504);
@@ -118,7 +166,12 @@ test('a request longer than --request-timeout gets 504 request_timeout and frees
 });
 
 test('a client that disconnects mid-stream frees its slot and the gauges return to zero', async (t) => {
-  const g = await startGlimpse({ engine: 'simulated', maxInFlight: 1, maxQueue: 2, simulated: { ttftMs: 0, tokensPerSecond: 20, answerTokens: 200 } });
+  const g = await startGlimpse({
+    engine: 'simulated',
+    maxInFlight: 1,
+    maxQueue: 2,
+    simulated: { ttftMs: 0, tokensPerSecond: 20, answerTokens: 200 },
+  });
   t.after(() => g.close());
   const ac = new AbortController();
   const res = await post(g.url, chat(true), ac.signal);
@@ -132,7 +185,11 @@ test('a client that disconnects mid-stream frees its slot and the gauges return 
   ac2.abort();
   ac.abort();
   await queued;
-  await waitFor(() => g.pipeline.stats().inFlight === 0 && g.pipeline.stats().queued === 0, 'gauges back to zero', 1000);
+  await waitFor(
+    () => g.pipeline.stats().inFlight === 0 && g.pipeline.stats().queued === 0,
+    'gauges back to zero',
+    1000,
+  );
   // The slot is really free: the next request is admitted and answered.
   const next = await post(g.url, chat(false, { max_tokens: 2 }));
   assert.equal(next.status, 200);
@@ -140,7 +197,13 @@ test('a client that disconnects mid-stream frees its slot and the gauges return 
 
 test('with --degraded-answer set, a request to an engine that is down gets that answer instead of an error', async (t) => {
   // An embedded engine that is down for sure, with or without internet: an uncached model while offline.
-  const g = await startGlimpse({ engine: 'embedded', modelPath: 'glimpse-test/never-cached', offline: true, cacheDir: join(tmpdir(), 'glimpse-empty-cache'), degradedAnswer: 'The service is busy; please try again in a minute.' });
+  const g = await startGlimpse({
+    engine: 'embedded',
+    modelPath: 'glimpse-test/never-cached',
+    offline: true,
+    cacheDir: join(tmpdir(), 'glimpse-empty-cache'),
+    degradedAnswer: 'The service is busy; please try again in a minute.',
+  });
   t.after(() => g.close());
   const res = await post(g.url, chat(false));
   assert.equal(res.status, 200);
@@ -150,7 +213,13 @@ test('with --degraded-answer set, a request to an engine that is down gets that 
 });
 
 test('an SSE request that was queued and then timed out reads queue_timeout as its final event, then [DONE]', async (t) => {
-  const g = await startGlimpse({ engine: 'simulated', maxInFlight: 1, maxQueue: 4, queueTimeout: 0.1, simulated: { ttftMs: 500, tokensPerSecond: 1000, answerTokens: 2 } });
+  const g = await startGlimpse({
+    engine: 'simulated',
+    maxInFlight: 1,
+    maxQueue: 4,
+    queueTimeout: 0.1,
+    simulated: { ttftMs: 500, tokensPerSecond: 1000, answerTokens: 2 },
+  });
   t.after(() => g.close());
   const first = post(g.url, chat(false));
   await waitFor(() => g.pipeline.stats().inFlight === 1, 'first admitted');
@@ -166,9 +235,17 @@ test('an SSE request that was queued and then timed out reads queue_timeout as i
 });
 
 test('/api/v1/infer: an error after the stream opened is one JSON data event, then [END]', async (t) => {
-  const g = await startGlimpse({ engine: 'simulated', idleTimeout: 0.1, simulated: { ttftMs: 0, tokensPerSecond: 2, answerTokens: 5 } });
+  const g = await startGlimpse({
+    engine: 'simulated',
+    idleTimeout: 0.1,
+    simulated: { ttftMs: 0, tokensPerSecond: 2, answerTokens: 5 },
+  });
   t.after(() => g.close());
-  const res = await fetch(g.url + '/api/v1/infer', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ image: RED_PIXEL_PNG, prompt: 'What?' }) });
+  const res = await fetch(g.url + '/api/v1/infer', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ image: RED_PIXEL_PNG, prompt: 'What?' }),
+  });
   assert.equal(res.status, 200);
   const data = sseData(await res.text());
   assert.equal(data.at(-1), '[END]');
@@ -176,7 +253,10 @@ test('/api/v1/infer: an error after the stream opened is one JSON data event, th
 });
 
 test('a non-streaming client that disconnects while its answer is generated frees the slot', async (t) => {
-  const g = await startGlimpse({ engine: 'simulated', simulated: { ttftMs: 0, tokensPerSecond: 20, answerTokens: 200 } });
+  const g = await startGlimpse({
+    engine: 'simulated',
+    simulated: { ttftMs: 0, tokensPerSecond: 20, answerTokens: 200 },
+  });
   t.after(() => g.close());
   const ac = new AbortController();
   const pending = post(g.url, chat(false), ac.signal).catch((e: unknown) => e);

@@ -13,13 +13,30 @@ import { sseData, waitFor } from '../helpers/wait.js';
 const FIXTURE = new URL('../../fixtures/tiny-vlm', import.meta.url).pathname;
 const image = `data:image/png;base64,${solidPng(64, 48, [200, 40, 40]).toString('base64')}`;
 const body = (maxTokens: number, stream: boolean) =>
-  JSON.stringify({ stream, max_tokens: maxTokens, temperature: 0, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: image } }, { type: 'text', text: 'What is in this picture?' }] }] });
+  JSON.stringify({
+    stream,
+    max_tokens: maxTokens,
+    temperature: 0,
+    messages: [
+      {
+        role: 'user',
+        content: [
+          { type: 'image_url', image_url: { url: image } },
+          { type: 'text', text: 'What is in this picture?' },
+        ],
+      },
+    ],
+  });
 
 test('embedded worker crash mid-stream: the client reads engine_error then [DONE], the slot is freed, a request during the restart gets 503 model_loading, the restarted worker answers the next one', async (t) => {
   const g = await startGlimpse({ engine: 'embedded', modelPath: FIXTURE });
   t.after(() => g.close());
   const engine = g.engine as unknown as EmbeddedEngine;
-  const res = await fetch(g.url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(1500, true) });
+  const res = await fetch(g.url + '/v1/chat/completions', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: body(1500, true),
+  });
   assert.equal(res.status, 200);
   const reader = res.body!.getReader();
   const decoder = new TextDecoder();
@@ -41,13 +58,21 @@ test('embedded worker crash mid-stream: the client reads engine_error then [DONE
   await waitFor(() => g.pipeline.stats().inFlight === 0, 'slot freed');
   // While the worker restarts, a new request is refused at once with a reason, not left hanging.
   if (!engine.health().ready) {
-    const during = await fetch(g.url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(3, false) });
+    const during = await fetch(g.url + '/v1/chat/completions', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: body(3, false),
+    });
     assert.equal(during.status, 503);
     assert.equal(((await during.json()) as { error: { code: string } }).error.code, 'model_loading');
     assert.match(during.headers.get('retry-after') ?? '', /^\d+$/);
   }
   await waitFor(() => engine.health().ready, 'the restarted worker to be ready', 60_000);
-  const next = await fetch(g.url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(3, false) });
+  const next = await fetch(g.url + '/v1/chat/completions', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: body(3, false),
+  });
   assert.equal(next.status, 200);
   assert.equal(((await next.json()) as { usage: { completion_tokens: number } }).usage.completion_tokens, 3);
 });

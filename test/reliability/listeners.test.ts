@@ -16,8 +16,18 @@ describe('50 concurrent requests', () => {
   const gate = new Promise<void>((r) => (release = r));
   before(async () => {
     // Every answer waits on the gate after its first chunk, so all 50 are in flight together.
-    vllm = await startFakeVllm({ script: () => ({ reasoning: [], content: ['A', ' red', ' square'], delayMs: 1, gate }) });
-    glimpse = await startGlimpse({ engine: 'upstream', upstream: [vllm.url], upstreamModel: vllm.model, modelName: 'glm-4.6v-flash', upstreamHealthInterval: 0, maxInFlight: 64, maxQueue: 64 });
+    vllm = await startFakeVllm({
+      script: () => ({ reasoning: [], content: ['A', ' red', ' square'], delayMs: 1, gate }),
+    });
+    glimpse = await startGlimpse({
+      engine: 'upstream',
+      upstream: [vllm.url],
+      upstreamModel: vllm.model,
+      modelName: 'glm-4.6v-flash',
+      upstreamHealthInterval: 0,
+      maxInFlight: 64,
+      maxQueue: 64,
+    });
   });
   after(async () => {
     release();
@@ -30,9 +40,17 @@ describe('50 concurrent requests', () => {
     const onWarning = (w: Error) => warnings.push(w);
     process.on('warning', onWarning);
     try {
-      const body = JSON.stringify({ model: 'glm-4.6v-flash', stream: true, messages: [{ role: 'user', content: 'hi' }] });
+      const body = JSON.stringify({
+        model: 'glm-4.6v-flash',
+        stream: true,
+        messages: [{ role: 'user', content: 'hi' }],
+      });
       const streams = Array.from({ length: 50 }, async () => {
-        const res = await fetch(glimpse.url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+        const res = await fetch(glimpse.url + '/v1/chat/completions', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+        });
         assert.equal(res.status, 200);
         return await res.text();
       });
@@ -42,7 +60,10 @@ describe('50 concurrent requests', () => {
       const texts = await Promise.all(streams);
       for (const t of texts) assert.match(t, /data: \[DONE\]\n\n$/);
       await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
-      assert.deepEqual(warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message), []);
+      assert.deepEqual(
+        warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message),
+        [],
+      );
     } finally {
       process.off('warning', onWarning);
     }

@@ -12,13 +12,24 @@ function engineFrom(gen: (signal: AbortSignal) => AsyncIterable<GenerateEvent>):
   return {
     async start() {},
     generate: (_req, signal) => gen(signal),
-    info: () => ({ engine: 'simulated', model: 'm', models: [{ id: 'm', ownedBy: 'test' }], device: 'none', simulated: true }),
+    info: () => ({
+      engine: 'simulated',
+      model: 'm',
+      models: [{ id: 'm', ownedBy: 'test' }],
+      device: 'none',
+      simulated: true,
+    }),
     health: () => ({ status: 'healthy', modelLoaded: true, ready: true }),
     async close() {},
   };
 }
 
-const request = (): GenerateRequest => ({ id: 'r', model: '', messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }], sampling: { maxTokens: 8, temperature: 0, topP: 1, stop: [] } });
+const request = (): GenerateRequest => ({
+  id: 'r',
+  model: '',
+  messages: [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }],
+  sampling: { maxTokens: 8, temperature: 0, topP: 1, stop: [] },
+});
 
 /** The generation's events (the queue's own, queued and admitted, are left out). */
 async function drain(events: AsyncIterable<PipelineEvent>): Promise<GenerateEvent[]> {
@@ -38,7 +49,10 @@ test('an engine that hangs and ignores its abort signal still ends the stream wi
   const config = loadConfig({ flags: { engine: 'simulated', idleTimeout: 0.05 }, env: {} });
   const p = createPipeline(config, deafEngine(), logger);
   const events = await drain(await p.open(request(), new AbortController().signal));
-  assert.deepEqual(events.map((e) => e.type), ['token', 'error']);
+  assert.deepEqual(
+    events.map((e) => e.type),
+    ['token', 'error'],
+  );
   assert.equal((events[1] as Extract<GenerateEvent, { type: 'error' }>).error.code, 'idle_timeout');
   assert.equal(p.stats().inFlight, 0);
 });
@@ -56,7 +70,10 @@ test('a client that leaves while a deaf engine hangs gets its stream ended (canc
     }
   })();
   await done;
-  assert.deepEqual(got.map((e) => e.type), ['token', 'done']);
+  assert.deepEqual(
+    got.map((e) => e.type),
+    ['token', 'done'],
+  );
   assert.equal((got[1] as Extract<GenerateEvent, { type: 'done' }>).finishReason, 'cancelled');
   assert.equal(p.stats().inFlight, 0);
 });
@@ -111,12 +128,17 @@ test('shutdown cancels what is still running after the grace period with a shutt
   await p.shutdown(30);
   const got = await events;
   assert.equal((got.at(-1) as Extract<GenerateEvent, { type: 'error' }>).error.code, 'shutting_down');
-  await assert.rejects(p.open(request(), new AbortController().signal), (e: { code?: string }) => e.code === 'shutting_down');
+  await assert.rejects(
+    p.open(request(), new AbortController().signal),
+    (e: { code?: string }) => e.code === 'shutting_down',
+  );
 });
 
 test('the pipeline hands each engine the image form it declares: pixels without an encode, or bytes without the pixels', async () => {
   const { default: sharp } = await import('sharp');
-  const jpegBytes = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#3366cc' } }).jpeg().toBuffer();
+  const jpegBytes = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#3366cc' } })
+    .jpeg()
+    .toBuffer();
   for (const imageInput of ['pixels', 'encoded', undefined] as const) {
     let seen: GenerateRequest | undefined;
     const engine: Engine = {
@@ -179,7 +201,10 @@ test('an engine whose first step throws before anything is read still ends the s
   const stream = await p.open(request(), new AbortController().signal);
   await new Promise((r) => setTimeout(r, 5)); // the rejection happens before the route reads
   const events = await drain(stream);
-  assert.deepEqual(events.map((e) => e.type), ['error']);
+  assert.deepEqual(
+    events.map((e) => e.type),
+    ['error'],
+  );
   assert.equal(p.stats().inFlight, 0);
 });
 
@@ -190,14 +215,28 @@ test('the idle deadline runs between events, not before the first: a long silent
     yield { type: 'token', text: 'a' };
     yield { type: 'done', finishReason: 'stop' };
   });
-  const patient = createPipeline(loadConfig({ flags: { engine: 'simulated', idleTimeout: 0.05 }, env: {} }), slowFirst, logger);
-  assert.deepEqual((await drain(await patient.open(request(), new AbortController().signal))).map((e) => e.type), ['token', 'done']);
+  const patient = createPipeline(
+    loadConfig({ flags: { engine: 'simulated', idleTimeout: 0.05 }, env: {} }),
+    slowFirst,
+    logger,
+  );
+  assert.deepEqual(
+    (await drain(await patient.open(request(), new AbortController().signal))).map((e) => e.type),
+    ['token', 'done'],
+  );
 
   const silent = engineFrom(async function* () {
     await new Promise(() => {});
   });
-  const bounded = createPipeline(loadConfig({ flags: { engine: 'simulated', idleTimeout: 0.05, requestTimeout: 0.2 }, env: {} }), silent, logger);
+  const bounded = createPipeline(
+    loadConfig({ flags: { engine: 'simulated', idleTimeout: 0.05, requestTimeout: 0.2 }, env: {} }),
+    silent,
+    logger,
+  );
   const events = await drain(await bounded.open(request(), new AbortController().signal));
-  assert.deepEqual(events.map((e) => (e.type === 'error' ? e.error.code : e.type)), ['request_timeout']);
+  assert.deepEqual(
+    events.map((e) => (e.type === 'error' ? e.error.code : e.type)),
+    ['request_timeout'],
+  );
   assert.equal(bounded.stats().inFlight, 0);
 });

@@ -11,15 +11,36 @@ import { startGlimpse, RED_PIXEL_PNG, type RunningGlimpse } from '../helpers/gli
 import { sseData, waitFor } from '../helpers/wait.js';
 
 const chat = (stream: boolean) => ({
-  messages: [{ role: 'user', content: [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: RED_PIXEL_PNG } }] }],
+  messages: [
+    {
+      role: 'user',
+      content: [
+        { type: 'text', text: 'What is this?' },
+        { type: 'image_url', image_url: { url: RED_PIXEL_PNG } },
+      ],
+    },
+  ],
   stream,
 });
-const post = (g: RunningGlimpse, body: unknown, opts: { signal?: AbortSignal; headers?: Record<string, string> } = {}) =>
-  fetch(g.url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json', ...opts.headers }, body: JSON.stringify(body), signal: opts.signal });
+const post = (
+  g: RunningGlimpse,
+  body: unknown,
+  opts: { signal?: AbortSignal; headers?: Record<string, string> } = {},
+) =>
+  fetch(g.url + '/v1/chat/completions', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...opts.headers },
+    body: JSON.stringify(body),
+    signal: opts.signal,
+  });
 
 const posts = (f: FakeVllm) => f.requests.filter((r) => r.method === 'POST').length;
 
-async function setup(t: import('node:test').TestContext, scripts: Array<FakeVllm['script']>, flags: Record<string, unknown> = {}) {
+async function setup(
+  t: import('node:test').TestContext,
+  scripts: Array<FakeVllm['script']>,
+  flags: Record<string, unknown> = {},
+) {
   const fakes = await Promise.all(scripts.map((script) => startFakeVllm({ script })));
   const g = await startGlimpse({
     engine: 'upstream',
@@ -37,7 +58,11 @@ async function setup(t: import('node:test').TestContext, scripts: Array<FakeVllm
 }
 
 async function assertNothingLeaks(g: RunningGlimpse, fakes: FakeVllm[]): Promise<void> {
-  await waitFor(() => g.pipeline.stats().inFlight === 0 && g.pipeline.stats().queued === 0, 'scheduler gauges at zero', 2000);
+  await waitFor(
+    () => g.pipeline.stats().inFlight === 0 && g.pipeline.stats().queued === 0,
+    'scheduler gauges at zero',
+    2000,
+  );
   await waitFor(() => fakes.every((f) => f.openConnections() === 0), 'upstream connections closed', 2000);
 }
 
@@ -84,7 +109,10 @@ test('one upstream that hangs and one that works: the client gets its answer fro
   for (let i = 0; i < 2; i++) {
     const res = await post(g, chat(false));
     assert.equal(res.status, 200);
-    assert.equal(((await res.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content, 'A red square on white.');
+    assert.equal(
+      ((await res.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content,
+      'A red square on white.',
+    );
   }
   await assertNothingLeaks(g, fakes);
 });
@@ -99,7 +127,10 @@ test('upstream 500 then 200: retried before the first byte, the client sees one 
   assert.equal(data.at(-1), '[DONE]');
   const upstreamPosts = fakes[0]!.requests.filter((r) => r.method === 'POST');
   assert.equal(upstreamPosts.length, 2);
-  assert.deepEqual(upstreamPosts.map((r) => r.headers['x-request-id']), ['req-500-then-200', 'req-500-then-200']);
+  assert.deepEqual(
+    upstreamPosts.map((r) => r.headers['x-request-id']),
+    ['req-500-then-200', 'req-500-then-200'],
+  );
   await assertNothingLeaks(g, fakes);
 });
 
@@ -107,7 +138,10 @@ test('upstream 200 with an empty stream: retried, and the retry answers', async 
   const { g, fakes } = await setup(t, [(_r, i) => (i === 0 ? { empty: true } : {})]);
   const res = await post(g, chat(false));
   assert.equal(res.status, 200);
-  assert.equal(((await res.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content, 'A red square on white.');
+  assert.equal(
+    ((await res.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content,
+    'A red square on white.',
+  );
   assert.equal(posts(fakes[0]!), 2);
 });
 
@@ -127,7 +161,9 @@ test('upstream that only ever sends empty streams: 502 empty_completion, never a
 });
 
 test('slow upstream and a client that leaves: the upstream request is aborted and the slot freed', async (t) => {
-  const { g, fakes } = await setup(t, [() => ({ delayMs: 100, content: Array.from({ length: 50 }, (_, i) => ` w${i}`) })]);
+  const { g, fakes } = await setup(t, [
+    () => ({ delayMs: 100, content: Array.from({ length: 50 }, (_, i) => ` w${i}`) }),
+  ]);
   const ac = new AbortController();
   const res = await post(g, chat(true), { signal: ac.signal });
   const reader = res.body!.getReader();
@@ -141,22 +177,37 @@ test('slow upstream and a client that leaves: the upstream request is aborted an
 test('a client reading slowly holds back the upstream instead of glimpse buffering the stream, and still gets every byte', async (t) => {
   const piece = 'x'.repeat(64 * 1024);
   const chunks = 300; // ~19 MiB of content: far more than socket buffers hold
-  const { g, fakes } = await setup(t, [() => ({ reasoning: [], content: Array.from({ length: chunks }, () => piece) })]);
+  const { g, fakes } = await setup(t, [
+    () => ({ reasoning: [], content: Array.from({ length: chunks }, () => piece) }),
+  ]);
   const u = new URL(g.url);
   const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
-    const r = httpRequest({ host: u.hostname, port: u.port, path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json' } }, resolve);
+    const r = httpRequest(
+      {
+        host: u.hostname,
+        port: u.port,
+        path: '/v1/chat/completions',
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+      },
+      resolve,
+    );
     r.on('error', reject);
     r.end(JSON.stringify(chat(true)));
   });
   res.pause();
   // Let the pipes fill, then check that the upstream is held back.
   let last = -1;
-  await waitFor(() => {
-    const now = fakes[0]!.contentChunksSent();
-    const stable = now === last && now > 0;
-    last = now;
-    return stable;
-  }, 'the upstream to stall behind the paused client', 5000);
+  await waitFor(
+    () => {
+      const now = fakes[0]!.contentChunksSent();
+      const stable = now === last && now > 0;
+      last = now;
+      return stable;
+    },
+    'the upstream to stall behind the paused client',
+    5000,
+  );
   const stalledAt = fakes[0]!.contentChunksSent();
   assert.ok(stalledAt < chunks / 2, `upstream wrote ${stalledAt} of ${chunks} chunks while the client read nothing`);
   const memBefore = process.memoryUsage().rss;
@@ -173,7 +224,12 @@ test('a client reading slowly holds back the upstream instead of glimpse bufferi
 
 test('an upstream that keeps failing is ejected by the breaker, then probed once after the cooldown', async (t) => {
   // Every request carries the same image: image affinity off, so each first attempt is routed by load alone.
-  const { g, fakes } = await setup(t, [() => ({ status: 500 }), () => ({})], { upstreamBreakerThreshold: 2, upstreamBreakerCooldown: 1.5, upstreamRetries: 1, upstreamAffinity: false });
+  const { g, fakes } = await setup(t, [() => ({ status: 500 }), () => ({})], {
+    upstreamBreakerThreshold: 2,
+    upstreamBreakerCooldown: 1.5,
+    upstreamRetries: 1,
+    upstreamAffinity: false,
+  });
   for (let i = 0; i < 8; i++) {
     const res = await post(g, chat(false));
     assert.equal(res.status, 200, `request ${i}`);
@@ -215,13 +271,19 @@ test('fallback chain: when every primary upstream fails, the fallback pool answe
   });
   const res = await post(g, chat(false));
   assert.equal(res.status, 200);
-  assert.equal(((await res.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content, 'From the backup');
+  assert.equal(
+    ((await res.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content,
+    'From the backup',
+  );
   assert.equal(posts(primary), 2);
   assert.equal(backup.requests.filter((r) => r.method === 'POST')[0]!.body.model, 'backup-vlm');
 });
 
 test('everything down with --degraded-answer: the client gets the degraded answer, streamed like any other', async (t) => {
-  const { g } = await setup(t, [() => ({ status: 500 })], { degradedAnswer: '服务繁忙，请稍后再试。', upstreamRetries: 1 });
+  const { g } = await setup(t, [() => ({ status: 500 })], {
+    degradedAnswer: '服务繁忙，请稍后再试。',
+    upstreamRetries: 1,
+  });
   const res = await post(g, chat(true));
   assert.equal(res.status, 200);
   const data = sseData(await res.text());
@@ -232,15 +294,24 @@ test('everything down with --degraded-answer: the client gets the degraded answe
 
 test('a degraded answer is never cached: once the upstream recovers, the same deterministic request gets a real answer', async (t) => {
   let down = true;
-  const { g } = await setup(t, [() => (down ? { status: 500 } : {})], { degradedAnswer: 'Busy, try again.', upstreamRetries: 0 });
+  const { g } = await setup(t, [() => (down ? { status: 500 } : {})], {
+    degradedAnswer: 'Busy, try again.',
+    upstreamRetries: 0,
+  });
   const body = { ...chat(false), temperature: 0 };
   const first = await post(g, body);
   assert.equal(first.headers.get('x-glimpse-cache'), 'miss', 'a deterministic request is cacheable');
-  assert.equal(((await first.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content, 'Busy, try again.');
+  assert.equal(
+    ((await first.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content,
+    'Busy, try again.',
+  );
   down = false;
   const second = await post(g, body);
   assert.equal(second.headers.get('x-glimpse-cache'), 'miss');
-  assert.equal(((await second.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content, 'A red square on white.');
+  assert.equal(
+    ((await second.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content,
+    'A red square on white.',
+  );
   const third = await post(g, body);
   assert.equal(third.headers.get('x-glimpse-cache'), 'hit', 'the real answer is cached');
   await third.json();
@@ -248,13 +319,24 @@ test('a degraded answer is never cached: once the upstream recovers, the same de
 
 test('with every upstream ejected, requests are still tried (panic routing) rather than refused for the whole cooldown', async (t) => {
   // One request that fails three times opens the only upstream's breaker; the next request must not pay for it.
-  const { g, fakes } = await setup(t, [(_r, i) => (i < 3 ? { status: 500 } : {})], { upstreamBreakerThreshold: 2, upstreamBreakerCooldown: 60, upstreamRetries: 2 });
+  const { g, fakes } = await setup(t, [(_r, i) => (i < 3 ? { status: 500 } : {})], {
+    upstreamBreakerThreshold: 2,
+    upstreamBreakerCooldown: 60,
+    upstreamRetries: 2,
+  });
   const bad = await post(g, chat(false));
   assert.equal(bad.status, 502);
   await bad.json();
-  assert.equal((await fetch(g.url + '/ready')).status, 200, 'a breaker opened by failed requests does not take the server out of rotation');
+  assert.equal(
+    (await fetch(g.url + '/ready')).status,
+    200,
+    'a breaker opened by failed requests does not take the server out of rotation',
+  );
   const good = await post(g, chat(false));
   assert.equal(good.status, 200);
-  assert.equal(((await good.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content, 'A red square on white.');
+  assert.equal(
+    ((await good.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content,
+    'A red square on white.',
+  );
   assert.equal(posts(fakes[0]!), 4);
 });

@@ -6,7 +6,14 @@ import { startGlimpse, RED_PIXEL_PNG, type RunningGlimpse } from '../helpers/gli
 import { startFakeVllm } from '../helpers/fake-vllm.js';
 import { waitFor } from '../helpers/wait.js';
 
-type Msg = { type: string; id?: string | null; text?: string; finish_reason?: string; position?: number; error?: { code: string; message: string; status: number; retry_after?: number } };
+type Msg = {
+  type: string;
+  id?: string | null;
+  text?: string;
+  finish_reason?: string;
+  position?: number;
+  error?: { code: string; message: string; status: number; retry_after?: number };
+};
 
 async function connect(g: RunningGlimpse, opts: { autoPong?: boolean } = {}) {
   const ws = new WebSocket(g.url.replace('http', 'ws') + '/ws/infer', opts);
@@ -23,7 +30,13 @@ async function connect(g: RunningGlimpse, opts: { autoPong?: boolean } = {}) {
   return { ws, messages, next, send: (obj: unknown) => ws.send(JSON.stringify(obj)) };
 }
 
-const ask = (id: string, extra: Record<string, unknown> = {}) => ({ type: 'request', id, prompt: 'What is this?', image: RED_PIXEL_PNG, ...extra });
+const ask = (id: string, extra: Record<string, unknown> = {}) => ({
+  type: 'request',
+  id,
+  prompt: 'What is this?',
+  image: RED_PIXEL_PNG,
+  ...extra,
+});
 
 test('answers {"type":"ping"} with {"type":"pong"}', async (t) => {
   const g = await startGlimpse({ engine: 'simulated' });
@@ -35,7 +48,10 @@ test('answers {"type":"ping"} with {"type":"pong"}', async (t) => {
 });
 
 test('two requests on one connection each get start, tokens and done under their own id', async (t) => {
-  const g = await startGlimpse({ engine: 'simulated', simulated: { ttftMs: 10, tokensPerSecond: 500, answerTokens: 6 } });
+  const g = await startGlimpse({
+    engine: 'simulated',
+    simulated: { ttftMs: 10, tokensPerSecond: 500, answerTokens: 6 },
+  });
   t.after(() => g.close());
   const c = await connect(g);
   c.send(ask('a'));
@@ -53,7 +69,10 @@ test('two requests on one connection each get start, tokens and done under their
 });
 
 test('cancel stops one request (done with finish_reason cancelled) and frees its slot; the other goes on', async (t) => {
-  const g = await startGlimpse({ engine: 'simulated', simulated: { ttftMs: 0, tokensPerSecond: 20, answerTokens: 200 } });
+  const g = await startGlimpse({
+    engine: 'simulated',
+    simulated: { ttftMs: 0, tokensPerSecond: 20, answerTokens: 200 },
+  });
   t.after(() => g.close());
   const c = await connect(g);
   c.send(ask('slow'));
@@ -70,7 +89,10 @@ test('cancel stops one request (done with finish_reason cancelled) and frees its
 });
 
 test('closing the connection aborts its running requests and frees their slots', async (t) => {
-  const g = await startGlimpse({ engine: 'simulated', simulated: { ttftMs: 0, tokensPerSecond: 20, answerTokens: 200 } });
+  const g = await startGlimpse({
+    engine: 'simulated',
+    simulated: { ttftMs: 0, tokensPerSecond: 20, answerTokens: 200 },
+  });
   t.after(() => g.close());
   const c = await connect(g);
   c.send(ask('x'));
@@ -82,7 +104,11 @@ test('closing the connection aborts its running requests and frees their slots',
 });
 
 test('bad messages get an error with a stable code and the connection stays usable', async (t) => {
-  const g = await startGlimpse({ engine: 'simulated', maxJsonDepth: 8, simulated: { ttftMs: 0, tokensPerSecond: 1000, answerTokens: 2 } });
+  const g = await startGlimpse({
+    engine: 'simulated',
+    maxJsonDepth: 8,
+    simulated: { ttftMs: 0, tokensPerSecond: 1000, answerTokens: 2 },
+  });
   t.after(() => g.close());
   const c = await connect(g);
   c.ws.send('{not json');
@@ -90,14 +116,23 @@ test('bad messages get an error with a stable code and the connection stays usab
   c.send({ type: 'launch' });
   await c.next((m) => m.error?.code === 'invalid_request', 'unknown type');
   c.send({ type: 'request', id: 'p' });
-  assert.equal((await c.next((m) => m.id === 'p' && m.type === 'error', 'missing prompt')).error!.code, 'missing_prompt');
+  assert.equal(
+    (await c.next((m) => m.id === 'p' && m.type === 'error', 'missing prompt')).error!.code,
+    'missing_prompt',
+  );
   c.send(ask('m', { max_new_tokens: 0 }));
-  assert.equal((await c.next((m) => m.id === 'm' && m.type === 'error', 'bad max tokens')).error!.code, 'invalid_max_tokens');
+  assert.equal(
+    (await c.next((m) => m.id === 'm' && m.type === 'error', 'bad max tokens')).error!.code,
+    'invalid_max_tokens',
+  );
   c.send(ask('i', { image: 'file:///etc/passwd' }));
   assert.equal((await c.next((m) => m.id === 'i' && m.type === 'error', 'bad image')).error!.code, 'invalid_image_url');
   // Nested past maxJsonDepth (here 8): refused from the text, before it is parsed.
   c.ws.send(JSON.stringify({ ...ask('deep'), extra: [[[[[[[[[1]]]]]]]]] }));
-  const deep = await c.next((m) => m.type === 'error' && /deeper than 8 levels/.test(m.error?.message ?? ''), 'too deep');
+  const deep = await c.next(
+    (m) => m.type === 'error' && /deeper than 8 levels/.test(m.error?.message ?? ''),
+    'too deep',
+  );
   assert.equal(deep.error!.code, 'invalid_request');
   c.send({ ...ask('shallow'), extra: [[[[[[1]]]]]] });
   await c.next((m) => m.id === 'shallow' && m.type === 'done', 'seven levels are fine');
@@ -107,7 +142,12 @@ test('bad messages get an error with a stable code and the connection stays usab
 });
 
 test('a full queue answers a WebSocket request with queue_full and retry_after; a queued one is told its position', async (t) => {
-  const g = await startGlimpse({ engine: 'simulated', maxInFlight: 1, maxQueue: 1, simulated: { ttftMs: 0, tokensPerSecond: 50, answerTokens: 20 } });
+  const g = await startGlimpse({
+    engine: 'simulated',
+    maxInFlight: 1,
+    maxQueue: 1,
+    simulated: { ttftMs: 0, tokensPerSecond: 50, answerTokens: 20 },
+  });
   t.after(() => g.close());
   const c = await connect(g);
   c.send(ask('1'));
@@ -125,7 +165,11 @@ test('a full queue answers a WebSocket request with queue_full and retry_after; 
 
 test('a peer that stops answering pings is dropped and its requests stop', async (t) => {
   // Long enough that a loaded machine still sends 'start' before the first missed pong drops the peer.
-  const g = await startGlimpse({ engine: 'simulated', wsPingInterval: 0.5, simulated: { ttftMs: 0, tokensPerSecond: 10, answerTokens: 500 } });
+  const g = await startGlimpse({
+    engine: 'simulated',
+    wsPingInterval: 0.5,
+    simulated: { ttftMs: 0, tokensPerSecond: 10, answerTokens: 500 },
+  });
   t.after(() => g.close());
   const c = await connect(g, { autoPong: false });
   c.send(ask('z'));
@@ -140,8 +184,16 @@ test('a WebSocket client that stops reading holds back the engine instead of gli
   // (tcp_rmem/tcp_wmem autotune to several MB each), so only real backpressure keeps the upstream
   // under half of it.
   const chunks = 1000;
-  const fake = await startFakeVllm({ script: () => ({ reasoning: [], content: Array.from({ length: chunks }, () => piece) }) });
-  const g = await startGlimpse({ engine: 'upstream', upstream: [fake.url], upstreamModel: fake.model, upstreamHealthInterval: 0, wsMaxBufferedBytes: 256 * 1024 });
+  const fake = await startFakeVllm({
+    script: () => ({ reasoning: [], content: Array.from({ length: chunks }, () => piece) }),
+  });
+  const g = await startGlimpse({
+    engine: 'upstream',
+    upstream: [fake.url],
+    upstreamModel: fake.model,
+    upstreamHealthInterval: 0,
+    wsMaxBufferedBytes: 256 * 1024,
+  });
   t.after(async () => {
     await g.close();
     await fake.close();
@@ -153,18 +205,28 @@ test('a WebSocket client that stops reading holds back the engine instead of gli
   // Stalled: no new chunk for 300 ms.
   let last = -1;
   let since = Date.now();
-  await waitFor(() => {
-    const now = fake.contentChunksSent();
-    if (now !== last) {
-      last = now;
-      since = Date.now();
-    }
-    return Date.now() - since >= 300;
-  }, 'the upstream to stall', 20_000);
-  assert.ok(fake.contentChunksSent() < chunks / 2, `upstream wrote ${fake.contentChunksSent()} of ${chunks} chunks while the client read nothing`);
+  await waitFor(
+    () => {
+      const now = fake.contentChunksSent();
+      if (now !== last) {
+        last = now;
+        since = Date.now();
+      }
+      return Date.now() - since >= 300;
+    },
+    'the upstream to stall',
+    20_000,
+  );
+  assert.ok(
+    fake.contentChunksSent() < chunks / 2,
+    `upstream wrote ${fake.contentChunksSent()} of ${chunks} chunks while the client read nothing`,
+  );
   c.ws.resume();
   await c.next((m) => m.type === 'done', 'done after resuming', 30_000);
-  const text = c.messages.filter((m) => m.type === 'token').map((m) => m.text).join('');
+  const text = c.messages
+    .filter((m) => m.type === 'token')
+    .map((m) => m.text)
+    .join('');
   assert.equal(text.length, piece.length * chunks);
   c.ws.close();
 });

@@ -45,7 +45,10 @@ test('a full queue refuses at once with queue_full and a Retry-After header', as
   assert.equal(err.code, 'queue_full');
   assert.equal(err.status, 429);
   assert.ok(Number.isInteger(err.retryAfterSeconds) && err.retryAfterSeconds! >= 1, 'a Retry-After in whole seconds');
-  assert.throws(() => s.checkAdmission(), (e: unknown) => e instanceof GlimpseError && e.code === 'queue_full');
+  assert.throws(
+    () => s.checkAdmission(),
+    (e: unknown) => e instanceof GlimpseError && e.code === 'queue_full',
+  );
   assert.equal(s.stats().rejectedFull, 2, 'acquire and checkAdmission both count their refusal');
   a.release();
   (await waiting).release();
@@ -199,7 +202,11 @@ test('draining refuses waiting background work with shutting_down; an aborted on
 
 test('with an engine capacity per pool, each pool is admitted up to its own capacity, and a full pool does not hold up another', async () => {
   const caps: Record<string, number> = { a: 1, b: 2 };
-  const s = new Scheduler({ capacity: (pool) => (pool ? caps[pool]! : caps.a! + caps.b!), maxQueue: 10, queueTimeoutMs: 10_000 });
+  const s = new Scheduler({
+    capacity: (pool) => (pool ? caps[pool]! : caps.a! + caps.b!),
+    maxQueue: 10,
+    queueTimeoutMs: 10_000,
+  });
   const a1 = await s.acquire({ pool: 'a' });
   const waitingA = s.acquire({ pool: 'a' });
   assert.equal(s.queued, 1);
@@ -237,8 +244,13 @@ test('capacity is read at each admission; capacityChanged() admits waiters when 
   await s.idle();
 });
 
-test('background work respects each pool\'s capacity and the interactive reserve within it', async () => {
-  const s = new Scheduler({ capacity: (pool) => (pool === 'x' ? 2 : 4), maxQueue: 0, queueTimeoutMs: 1000, interactiveReserve: 1 });
+test("background work respects each pool's capacity and the interactive reserve within it", async () => {
+  const s = new Scheduler({
+    capacity: (pool) => (pool === 'x' ? 2 : 4),
+    maxQueue: 0,
+    queueTimeoutMs: 1000,
+    interactiveReserve: 1,
+  });
   const job = await s.acquire({ pool: 'x', background: true });
   let second: Awaited<ReturnType<typeof s.acquire>> | undefined;
   const pending = s.acquire({ pool: 'x', background: true }).then((slot) => (second = slot));
@@ -262,7 +274,10 @@ test('checkAdmission without a pool (before the body is read) refuses once the l
   s.checkAdmission();
   const b = await s.acquire({ pool: 'b' });
   const waiting = s.acquire({ pool: 'a' });
-  assert.throws(() => s.checkAdmission(), (e: unknown) => e instanceof GlimpseError && e.code === 'queue_full');
+  assert.throws(
+    () => s.checkAdmission(),
+    (e: unknown) => e instanceof GlimpseError && e.code === 'queue_full',
+  );
   a.release();
   const a2 = await waiting;
   s.checkAdmission();

@@ -25,12 +25,19 @@ async function startSite(): Promise<{ origin: string; server: Server }> {
 }
 
 /** Streams a chat completion from the page's context; returns the text deltas or the error the browser gave. */
-function streamFrom(page: Page, api: string): Promise<{ ok: true; text: string; requestId: string | null } | { ok: false; error: string }> {
+function streamFrom(
+  page: Page,
+  api: string,
+): Promise<{ ok: true; text: string; requestId: string | null } | { ok: false; error: string }> {
   return page.evaluate(async (api) => {
     try {
       const res = await fetch(api + '/v1/chat/completions', {
         method: 'POST',
-        headers: { authorization: 'Bearer sk-web-123', 'content-type': 'application/json', 'x-request-id': 'from-the-page' },
+        headers: {
+          authorization: 'Bearer sk-web-123',
+          'content-type': 'application/json',
+          'x-request-id': 'from-the-page',
+        },
         body: JSON.stringify({ messages: [{ role: 'user', content: 'hello' }], max_tokens: 6, stream: true }),
       });
       const reader = res.body!.getReader();
@@ -44,7 +51,9 @@ function streamFrom(page: Page, api: string): Promise<{ ok: true; text: string; 
       let text = '';
       for (const line of raw.split('\n')) {
         if (!line.startsWith('data: {')) continue;
-        text += (JSON.parse(line.slice(6)) as { choices: Array<{ delta?: { content?: string } }> }).choices[0]?.delta?.content ?? '';
+        text +=
+          (JSON.parse(line.slice(6)) as { choices: Array<{ delta?: { content?: string } }> }).choices[0]?.delta
+            ?.content ?? '';
       }
       return { ok: true as const, text, requestId: res.headers.get('x-request-id') };
     } catch (err) {
@@ -62,10 +71,22 @@ describe('CORS and CSP in Chromium', { skip: existsSync(CHROMIUM) ? false : `no 
   before(async () => {
     allowed = await startSite();
     foreign = await startSite();
-    g = await startGlimpse({ engine: 'simulated', simulated: { ttftMs: 1, tokensPerSecond: 500 }, apiKeys: ['web:sk-web-123'], corsOrigins: [allowed.origin] });
+    g = await startGlimpse({
+      engine: 'simulated',
+      simulated: { ttftMs: 1, tokensPerSecond: 500 },
+      apiKeys: ['web:sk-web-123'],
+      corsOrigins: [allowed.origin],
+    });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--no-first-run',
+      ],
     });
   });
   after(async () => {
@@ -99,7 +120,10 @@ describe('CORS and CSP in Chromium', { skip: existsSync(CHROMIUM) ? false : `no 
       const r = await streamFrom(page, g.url);
       assert.equal(r.ok, false);
       assert.match((r as { error: string }).error, /TypeError: Failed to fetch/);
-      assert.ok(console.some((l) => /blocked by CORS policy/.test(l)), `Chromium says why: ${console.join(' | ')}`);
+      assert.ok(
+        console.some((l) => /blocked by CORS policy/.test(l)),
+        `Chromium says why: ${console.join(' | ')}`,
+      );
     } finally {
       await ctx.close();
     }
@@ -115,7 +139,9 @@ describe('CORS and CSP in Chromium', { skip: existsSync(CHROMIUM) ? false : `no 
         await ctx.addInitScript(() => {
           const w = window as unknown as { __csp: string[] };
           w.__csp = [];
-          document.addEventListener('securitypolicyviolation', (e) => w.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
+          document.addEventListener('securitypolicyviolation', (e) =>
+            w.__csp.push(`${e.violatedDirective} ${e.blockedURI}`),
+          );
         });
         const page = await ctx.newPage();
         const res = await page.goto(g.url + path);

@@ -28,7 +28,11 @@ describe('with --cors-origins and API keys', () => {
   test('a preflight from a listed origin names the methods, headers and max-age, without an API key', async () => {
     const res = await fetch(g.url + '/v1/chat/completions', {
       method: 'OPTIONS',
-      headers: { origin: ALLOWED, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type,x-request-id' },
+      headers: {
+        origin: ALLOWED,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization,content-type,x-request-id',
+      },
     });
     assert.equal(res.status, 204);
     assert.equal(res.headers.get('access-control-allow-origin'), ALLOWED);
@@ -41,7 +45,10 @@ describe('with --cors-origins and API keys', () => {
   });
 
   test('a preflight from a foreign origin gets no Allow-Origin, so the browser refuses', async () => {
-    const res = await fetch(g.url + '/v1/chat/completions', { method: 'OPTIONS', headers: { origin: FOREIGN, 'access-control-request-method': 'POST' } });
+    const res = await fetch(g.url + '/v1/chat/completions', {
+      method: 'OPTIONS',
+      headers: { origin: FOREIGN, 'access-control-request-method': 'POST' },
+    });
     assert.equal(res.headers.get('access-control-allow-origin'), null);
   });
 
@@ -62,18 +69,29 @@ describe('with --cors-origins and API keys', () => {
     assert.match(stream.headers.get('content-type') ?? '', /text\/event-stream/);
     assert.equal(stream.headers.get('access-control-allow-origin'), ALLOWED);
     const exposed = (stream.headers.get('access-control-expose-headers') ?? '').split(/,\s*/);
-    for (const h of ['x-request-id', 'x-ratelimit-remaining-requests', 'retry-after']) assert.ok(exposed.includes(h), h);
+    for (const h of ['x-request-id', 'x-ratelimit-remaining-requests', 'retry-after'])
+      assert.ok(exposed.includes(h), h);
     assert.ok(stream.headers.get('x-ratelimit-remaining-requests'), 'the quota headers are there to be read');
     assert.match(await stream.text(), /\[DONE\]/);
 
-    const unauthorized = await fetch(g.url + '/v1/chat/completions', { method: 'POST', headers: { origin: ALLOWED, 'content-type': 'application/json' }, body: JSON.stringify(chat) });
+    const unauthorized = await fetch(g.url + '/v1/chat/completions', {
+      method: 'POST',
+      headers: { origin: ALLOWED, 'content-type': 'application/json' },
+      body: JSON.stringify(chat),
+    });
     assert.equal(unauthorized.status, 401);
-    assert.equal(unauthorized.headers.get('access-control-allow-origin'), ALLOWED, 'a page can read why it was refused');
+    assert.equal(
+      unauthorized.headers.get('access-control-allow-origin'),
+      ALLOWED,
+      'a page can read why it was refused',
+    );
     const missing = await fetch(g.url + '/nothing', { headers: { origin: ALLOWED } });
     assert.equal(missing.status, 404);
     assert.equal(missing.headers.get('access-control-allow-origin'), ALLOWED);
-    const foreign = await fetch(g.url + '/v1/models', { headers: { origin: FOREIGN, authorization: 'Bearer sk-web-123' } });
-    assert.equal(foreign.status, 200, 'CORS is the browser\'s refusal; a non-browser client with a key is still served');
+    const foreign = await fetch(g.url + '/v1/models', {
+      headers: { origin: FOREIGN, authorization: 'Bearer sk-web-123' },
+    });
+    assert.equal(foreign.status, 200, "CORS is the browser's refusal; a non-browser client with a key is still served");
     assert.equal(foreign.headers.get('access-control-allow-origin'), null);
   });
 
@@ -83,21 +101,32 @@ describe('with --cors-origins and API keys', () => {
       assert.equal(res.headers.get('x-content-type-options'), 'nosniff', path);
       assert.equal(res.headers.get('x-frame-options'), 'DENY', path);
       assert.equal(res.headers.get('referrer-policy'), 'no-referrer', path);
-      assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'none'.*frame-ancestors 'none'/, path);
-      assert.equal(res.headers.get('strict-transport-security'), null, 'HSTS is the TLS proxy\'s decision');
+      assert.match(
+        res.headers.get('content-security-policy') ?? '',
+        /default-src 'none'.*frame-ancestors 'none'/,
+        path,
+      );
+      assert.equal(res.headers.get('strict-transport-security'), null, "HSTS is the TLS proxy's decision");
     }
     const page = await fetch(g.url + '/');
     assert.match(page.headers.get('content-security-policy') ?? '', /script-src 'self'/);
     assert.equal(page.headers.get('x-content-type-options'), 'nosniff');
     const docs = await fetch(g.url + '/docs/static/index.html');
-    assert.match(docs.headers.get('content-security-policy') ?? '', /script-src 'self'/, 'the docs page can run its own scripts');
+    assert.match(
+      docs.headers.get('content-security-policy') ?? '',
+      /script-src 'self'/,
+      'the docs page can run its own scripts',
+    );
   });
 });
 
 test('without --cors-origins no origin is allowed, and preflights are not answered with Allow-Origin', async () => {
   const g = await startGlimpse({ engine: 'simulated' });
   try {
-    const pre = await fetch(g.url + '/v1/chat/completions', { method: 'OPTIONS', headers: { origin: ALLOWED, 'access-control-request-method': 'POST' } });
+    const pre = await fetch(g.url + '/v1/chat/completions', {
+      method: 'OPTIONS',
+      headers: { origin: ALLOWED, 'access-control-request-method': 'POST' },
+    });
     assert.equal(pre.headers.get('access-control-allow-origin'), null);
     const res = await fetch(g.url + '/v1/models', { headers: { origin: ALLOWED } });
     assert.equal(res.headers.get('access-control-allow-origin'), null);
@@ -122,11 +151,20 @@ test('a malformed origin list is a start-up error that names the flag and shows 
   for (const bad of ['https://app.example.com/', 'app.example.com', '*', 'https://a.example/path', 'ftp://a.example']) {
     assert.throws(
       () => loadConfig({ flags: { corsOrigins: bad }, env: {} }),
-      (err: Error) => err instanceof ConfigError && /corsOrigins\.0: must be an origin, scheme:\/\/host\[:port\]/.test(err.message) && /--cors-origins/.test(err.message) && (bad !== '*' || /--cors-any-origin/.test(err.message)),
+      (err: Error) =>
+        err instanceof ConfigError &&
+        /corsOrigins\.0: must be an origin, scheme:\/\/host\[:port\]/.test(err.message) &&
+        /--cors-origins/.test(err.message) &&
+        (bad !== '*' || /--cors-any-origin/.test(err.message)),
       bad,
     );
   }
-  const ok = loadConfig({ flags: { corsOrigins: 'https://a.example, http://localhost:5173,http://[::1]:8080' }, env: {} });
+  const ok = loadConfig({
+    flags: { corsOrigins: 'https://a.example, http://localhost:5173,http://[::1]:8080' },
+    env: {},
+  });
   assert.deepEqual(ok.corsOrigins, ['https://a.example', 'http://localhost:5173', 'http://[::1]:8080']);
-  assert.deepEqual(loadConfig({ env: { GLIMPSE_CORS_ORIGINS: 'https://b.example' } }).corsOrigins, ['https://b.example']);
+  assert.deepEqual(loadConfig({ env: { GLIMPSE_CORS_ORIGINS: 'https://b.example' } }).corsOrigins, [
+    'https://b.example',
+  ]);
 });

@@ -24,8 +24,18 @@ const SEEDS: Array<{ path: string; body: Json }> = [
       model: 'MODEL',
       messages: [
         { role: 'system', content: 'be brief' },
-        { role: 'user', content: [{ type: 'text', text: 'what is this?' }, { type: 'image_url', image_url: { url: RED_PIXEL_PNG, detail: 'auto' } }] },
-        { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'look', arguments: '{"x":1}' } }] },
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'what is this?' },
+            { type: 'image_url', image_url: { url: RED_PIXEL_PNG, detail: 'auto' } },
+          ],
+        },
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'look', arguments: '{"x":1}' } }],
+        },
         { role: 'tool', tool_call_id: 'call_1', content: 'a red pixel' },
       ],
       max_tokens: 8,
@@ -35,9 +45,21 @@ const SEEDS: Array<{ path: string; body: Json }> = [
       stop: ['\n\n'],
       stream: false,
       stream_options: { include_usage: true },
-      tools: [{ type: 'function', function: { name: 'look', description: 'look closer', parameters: { type: 'object', properties: { x: { type: 'number' } } } } }],
+      tools: [
+        {
+          type: 'function',
+          function: {
+            name: 'look',
+            description: 'look closer',
+            parameters: { type: 'object', properties: { x: { type: 'number' } } },
+          },
+        },
+      ],
       tool_choice: 'auto',
-      response_format: { type: 'json_schema', json_schema: { name: 'answer', schema: { type: 'object', properties: { a: { type: 'string' } } } } },
+      response_format: {
+        type: 'json_schema',
+        json_schema: { name: 'answer', schema: { type: 'object', properties: { a: { type: 'string' } } } },
+      },
       logprobs: true,
       top_logprobs: 2,
       thinking: { type: 'enabled' },
@@ -51,7 +73,13 @@ const SEEDS: Array<{ path: string; body: Json }> = [
       model: 'MODEL',
       instructions: 'be brief',
       input: [
-        { role: 'user', content: [{ type: 'input_text', text: 'what is this?' }, { type: 'input_image', image_url: RED_PIXEL_PNG }] },
+        {
+          role: 'user',
+          content: [
+            { type: 'input_text', text: 'what is this?' },
+            { type: 'input_image', image_url: RED_PIXEL_PNG },
+          ],
+        },
         { type: 'function_call', call_id: 'call_1', name: 'look', arguments: '{}' },
         { type: 'function_call_output', call_id: 'call_1', output: 'red' },
       ],
@@ -71,7 +99,15 @@ const SEEDS: Array<{ path: string; body: Json }> = [
       model: 'MODEL',
       max_tokens: 8,
       system: 'be brief',
-      messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: RED_PIXEL_PNG.split(',')[1]! } }, { type: 'text', text: 'what is this?' }] }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'image', source: { type: 'base64', media_type: 'image/png', data: RED_PIXEL_PNG.split(',')[1]! } },
+            { type: 'text', text: 'what is this?' },
+          ],
+        },
+      ],
       temperature: 0,
       top_k: 5,
       stop_sequences: ['END'],
@@ -83,7 +119,15 @@ const SEEDS: Array<{ path: string; body: Json }> = [
     path: '/api/paas/v4/chat/completions',
     body: {
       model: 'MODEL',
-      messages: [{ role: 'user', content: [{ type: 'text', text: 'what is this?' }, { type: 'image_url', image_url: { url: RED_PIXEL_PNG.split(',')[1]! } }] }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'what is this?' },
+            { type: 'image_url', image_url: { url: RED_PIXEL_PNG.split(',')[1]! } },
+          ],
+        },
+      ],
       max_tokens: 8,
       do_sample: false,
       request_id: 'fuzz-request-1',
@@ -92,7 +136,10 @@ const SEEDS: Array<{ path: string; body: Json }> = [
       stream: false,
     },
   },
-  { path: '/v1/multimodal/completions', body: { model: 'MODEL', image: RED_PIXEL_PNG, prompt: 'what is this?', max_new_tokens: 8, temperature: 0 } },
+  {
+    path: '/v1/multimodal/completions',
+    body: { model: 'MODEL', image: RED_PIXEL_PNG, prompt: 'what is this?', max_new_tokens: 8, temperature: 0 },
+  },
   { path: '/v1/chat', body: { image_url: RED_PIXEL_PNG, prompt: 'what is this?', max_tokens: 8 } },
   { path: '/api/v1/infer', body: { image: RED_PIXEL_PNG, prompt: 'what is this?', max_new_tokens: 8 } },
 ];
@@ -106,7 +153,11 @@ function rng(seed: number) {
     x ^= x << 5;
     return (x >>> 0) / 0x100000000;
   };
-  return { next, int: (n: number) => Math.floor(next() * n), pick: <T>(a: readonly T[]): T => a[Math.floor(next() * a.length)]! };
+  return {
+    next,
+    int: (n: number) => Math.floor(next() * n),
+    pick: <T>(a: readonly T[]): T => a[Math.floor(next() * a.length)]!,
+  };
 }
 
 function deep(depth: number): Json {
@@ -187,7 +238,8 @@ function mutate(body: Json, r: ReturnType<typeof rng>): Json {
     const p = all.length > 1 ? all[1 + r.int(all.length - 1)]! : [];
     const roll = r.next();
     if (roll < 0.15) out = setAt(out, p, undefined);
-    else if (roll < 0.22 && out && typeof out === 'object' && !Array.isArray(out)) out = setAt(out, ['unknown_' + r.int(5)], r.pick(PALETTE));
+    else if (roll < 0.22 && out && typeof out === 'object' && !Array.isArray(out))
+      out = setAt(out, ['unknown_' + r.int(5)], r.pick(PALETTE));
     else out = setAt(out, p, r.pick(PALETTE));
   }
   return out;
@@ -198,7 +250,12 @@ async function check(url: string, path: string, body: Json, label: string): Prom
   const text = JSON.stringify(body);
   let res: Response;
   try {
-    res = await fetch(url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: text, signal: AbortSignal.timeout(15_000) });
+    res = await fetch(url + path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: text,
+      signal: AbortSignal.timeout(15_000),
+    });
   } catch (err) {
     assert.fail(`${label}: the request failed (${(err as Error).message}) for ${text.slice(0, 400)}`);
   }
@@ -214,14 +271,30 @@ async function check(url: string, path: string, body: Json, label: string): Prom
   } else if (type.startsWith('text/event-stream')) {
     const events = raw.trim().split('\n\n');
     const last = events[events.length - 1]!;
-    assert.ok(/^data: \[(DONE|END)\]$/.test(last) || /^event: (message_stop|error)\n/.test(last) || /^event: response\.(completed|incomplete|failed)/.test(last) || last.includes('"type":"response.'), `${label}: stream ended without its end marker: …${raw.slice(-300)}`);
+    assert.ok(
+      /^data: \[(DONE|END)\]$/.test(last) ||
+        /^event: (message_stop|error)\n/.test(last) ||
+        /^event: response\.(completed|incomplete|failed)/.test(last) ||
+        last.includes('"type":"response.'),
+      `${label}: stream ended without its end marker: …${raw.slice(-300)}`,
+    );
   } else {
     JSON.parse(raw);
   }
   return res.status;
 }
 
-const WS_SEED: Json = { type: 'request', id: 'r', prompt: 'what is this?', image: RED_PIXEL_PNG, system: 'be brief', max_new_tokens: 4, temperature: 0, top_p: 0.9, thinking: false };
+const WS_SEED: Json = {
+  type: 'request',
+  id: 'r',
+  prompt: 'what is this?',
+  image: RED_PIXEL_PNG,
+  system: 'be brief',
+  max_new_tokens: 4,
+  temperature: 0,
+  top_p: 0.9,
+  thinking: false,
+};
 
 /**
  * Mutated request messages (and a few that are not JSON objects at all) over one WebSocket, one
@@ -248,7 +321,15 @@ async function fuzzWebSocket(url: string, count: number, r: ReturnType<typeof rn
       // The ids an end may carry: this message's, the id the mutated message itself names, or null (unreadable).
       const ids = new Set<unknown>([id, null]);
       if (roll < 0.05) {
-        text = r.pick(['', 'not json', '[]', '42', 'null', '{"type":"request"', JSON.stringify({ type: 'nonsense', id })]);
+        text = r.pick([
+          '',
+          'not json',
+          '[]',
+          '42',
+          'null',
+          '{"type":"request"',
+          JSON.stringify({ type: 'nonsense', id }),
+        ]);
       } else {
         const body = mutate(WS_SEED, r) as any;
         if (body && typeof body === 'object' && !Array.isArray(body)) {
@@ -266,13 +347,23 @@ async function fuzzWebSocket(url: string, count: number, r: ReturnType<typeof rn
         const end = inbox.find((m) => (m.type === 'done' || m.type === 'error') && (ids.has(m.id) || ids.has('*')));
         if (end) {
           inbox.length = 0;
-          if (end.type === 'error') assert.ok(typeof end.error?.code === 'string' && /^[a-z_]+$/.test(end.error.code) && end.error.status >= 400 && end.error.status < 500, `#${i}: ${JSON.stringify(end)} for ${text.slice(0, 300)}`);
+          if (end.type === 'error')
+            assert.ok(
+              typeof end.error?.code === 'string' &&
+                /^[a-z_]+$/.test(end.error.code) &&
+                end.error.status >= 400 &&
+                end.error.status < 500,
+              `#${i}: ${JSON.stringify(end)} for ${text.slice(0, 300)}`,
+            );
           const key = end.type === 'done' ? 'done' : end.error.code;
           outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
           break;
         }
         assert.equal(closed, undefined, `#${i}: the connection closed (${closed}) after ${text.slice(0, 300)}`);
-        assert.ok(Date.now() < deadline, `#${i}: no done or error within 10 s for ${text.slice(0, 300)}; got ${JSON.stringify(inbox).slice(0, 300)}`);
+        assert.ok(
+          Date.now() < deadline,
+          `#${i}: no done or error within 10 s for ${text.slice(0, 300)}; got ${JSON.stringify(inbox).slice(0, 300)}`,
+        );
         await new Promise<void>((res) => {
           wake = res;
           setTimeout(res, 50);
@@ -295,7 +386,13 @@ for (const engine of ['simulated', 'upstream'] as const) {
     before(async () => {
       if (engine === 'upstream') {
         vllm = await startFakeVllm();
-        g = await startGlimpse({ engine: 'upstream', upstream: [vllm.url], upstreamModel: vllm.model, modelName: 'glm-4.6v-flash', upstreamHealthInterval: 0 });
+        g = await startGlimpse({
+          engine: 'upstream',
+          upstream: [vllm.url],
+          upstreamModel: vllm.model,
+          modelName: 'glm-4.6v-flash',
+          upstreamHealthInterval: 0,
+        });
       } else {
         g = await startGlimpse({ engine: 'simulated', simulated: { ttftMs: 1, tokensPerSecond: 5000 } });
       }
@@ -310,8 +407,23 @@ for (const engine of ['simulated', 'upstream'] as const) {
       for (const seed of SEEDS) {
         let body = JSON.parse(JSON.stringify(seed.body).replaceAll('"MODEL"', JSON.stringify(model))) as Json;
         // Engines without tools refuse tool turns with a 400: drop them for the seed check there.
-        if (engine === 'simulated' && seed.path === '/v1/chat/completions') body = { ...(body as any), messages: (body as any).messages.slice(0, 2), tools: undefined, tool_choice: undefined, response_format: undefined, logprobs: undefined, top_logprobs: undefined } as Json;
-        if (engine === 'simulated' && seed.path === '/v1/responses') body = { ...(body as any), input: (body as any).input.slice(0, 1), tools: undefined, tool_choice: undefined } as Json;
+        if (engine === 'simulated' && seed.path === '/v1/chat/completions')
+          body = {
+            ...(body as any),
+            messages: (body as any).messages.slice(0, 2),
+            tools: undefined,
+            tool_choice: undefined,
+            response_format: undefined,
+            logprobs: undefined,
+            top_logprobs: undefined,
+          } as Json;
+        if (engine === 'simulated' && seed.path === '/v1/responses')
+          body = {
+            ...(body as any),
+            input: (body as any).input.slice(0, 1),
+            tools: undefined,
+            tool_choice: undefined,
+          } as Json;
         assert.equal(await check(g.url, seed.path, body, `seed ${seed.path}`), 200);
       }
     });
@@ -324,21 +436,35 @@ for (const engine of ['simulated', 'upstream'] as const) {
         const base = JSON.parse(JSON.stringify(seed.body).replaceAll('"MODEL"', JSON.stringify(model))) as Json;
         const body = mutate(base, r);
         // Half the chat and responses bodies stream, so the stream paths are fuzzed too.
-        if (body && typeof body === 'object' && !Array.isArray(body) && (seed.path.startsWith('/v1/') || seed.path.startsWith('/api/paas/')) && r.next() < 0.5 && (seed.path.endsWith('completions') || seed.path.endsWith('responses') || seed.path.endsWith('messages'))) body.stream = true;
+        if (
+          body &&
+          typeof body === 'object' &&
+          !Array.isArray(body) &&
+          (seed.path.startsWith('/v1/') || seed.path.startsWith('/api/paas/')) &&
+          r.next() < 0.5 &&
+          (seed.path.endsWith('completions') || seed.path.endsWith('responses') || seed.path.endsWith('messages'))
+        )
+          body.stream = true;
         const status = await check(g.url, seed.path, body, `#${i} ${seed.path}`);
         statuses.set(status, (statuses.get(status) ?? 0) + 1);
       }
       if (process.env.FUZZ_N) console.log(JSON.stringify([...statuses]));
       // The fuzz must reach both sides: some bodies still succeed, most are refused.
       assert.ok((statuses.get(200) ?? 0) > 0, `no body succeeded: ${JSON.stringify([...statuses])}`);
-      assert.ok([...statuses.keys()].some((s) => s >= 400), `no body was refused: ${JSON.stringify([...statuses])}`);
+      assert.ok(
+        [...statuses.keys()].some((s) => s >= 400),
+        `no body was refused: ${JSON.stringify([...statuses])}`,
+      );
     });
 
     test(`${PER_ENGINE / 4} mutated WebSocket messages on one connection: each ends once, with a stable code, and the connection stays open`, async () => {
       const outcomes = await fuzzWebSocket(g.url, PER_ENGINE / 4, rng(0x27d4eb2f + Number(process.env.FUZZ_SEED ?? 0)));
       if (process.env.FUZZ_N) console.log(JSON.stringify([...outcomes]));
       assert.ok((outcomes.get('done') ?? 0) > 0, `no message succeeded: ${JSON.stringify([...outcomes])}`);
-      assert.ok([...outcomes.keys()].some((k) => k !== 'done'), `no message was refused: ${JSON.stringify([...outcomes])}`);
+      assert.ok(
+        [...outcomes.keys()].some((k) => k !== 'done'),
+        `no message was refused: ${JSON.stringify([...outcomes])}`,
+      );
     });
   });
 }

@@ -12,10 +12,18 @@ describe('GLM-4.6V-Flash-WEB shapes on the simulated engine', () => {
   after(() => g.close());
 
   const post = (path: string, body: unknown) =>
-    fetch(g.url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    fetch(g.url + path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
 
   test('/v1/multimodal/completions answers a multimodal.completion with usage', async () => {
-    const res = await post('/v1/multimodal/completions', { image: RED_PIXEL_PNG, prompt: 'What is it?', max_new_tokens: 5 });
+    const res = await post('/v1/multimodal/completions', {
+      image: RED_PIXEL_PNG,
+      prompt: 'What is it?',
+      max_new_tokens: 5,
+    });
     assert.equal(res.status, 200);
     const body = await res.json();
     assert.match(body.id, /^cmpl-/);
@@ -122,11 +130,24 @@ describe('GLM-4.6V-Flash-WEB shapes on the simulated engine', () => {
   });
 
   test('every JSON GLM shape takes max_tokens as another name for max_new_tokens, and checks it alike', async () => {
-    for (const [path, imageField] of [['/v1/multimodal/completions', 'image'], ['/v1/chat', 'image_url'], ['/api/v1/infer', 'image']] as const) {
+    for (const [path, imageField] of [
+      ['/v1/multimodal/completions', 'image'],
+      ['/v1/chat', 'image_url'],
+      ['/api/v1/infer', 'image'],
+    ] as const) {
       const res = await post(path, { [imageField]: RED_PIXEL_PNG, prompt: 'Hi', max_tokens: 3 });
       assert.equal(res.status, 200, path);
       const text = await res.text();
-      const answer = path === '/api/v1/infer' ? text.split('\n\n').filter((e) => e && e !== 'data: [END]').map((e) => e.replace(/^data: /, '')).join('') : path === '/v1/chat' ? JSON.parse(text).response : JSON.parse(text).choices[0].message.content;
+      const answer =
+        path === '/api/v1/infer'
+          ? text
+              .split('\n\n')
+              .filter((e) => e && e !== 'data: [END]')
+              .map((e) => e.replace(/^data: /, ''))
+              .join('')
+          : path === '/v1/chat'
+            ? JSON.parse(text).response
+            : JSON.parse(text).choices[0].message.content;
       assert.equal(answer.split(' ').length, 3, `${path}: ${answer}`);
       const bad = await post(path, { [imageField]: RED_PIXEL_PNG, prompt: 'Hi', max_tokens: 'lots' });
       assert.equal(bad.status, 400, path);
@@ -178,7 +199,16 @@ describe('GLM-4.6V-Flash-WEB shapes on the simulated engine', () => {
     const schema = chat.requestBody.content['application/json'].schema;
     assert.ok(schema.properties.messages, 'messages documented');
     assert.equal(schema.properties.messages.minItems, 1);
-    for (const p of ['/v1/multimodal/completions', '/infer', '/v1/chat', '/api/v1/infer', '/health', '/ready', '/v1/models']) assert.ok(doc.paths[p], p);
+    for (const p of [
+      '/v1/multimodal/completions',
+      '/infer',
+      '/v1/chat',
+      '/api/v1/infer',
+      '/health',
+      '/ready',
+      '/v1/models',
+    ])
+      assert.ok(doc.paths[p], p);
     const html = await (await fetch(g.url + '/docs')).text();
     assert.match(html, /swagger/i);
   });
@@ -188,12 +218,20 @@ describe("the operator's defaultMaxTokens on the GLM-WEB shapes", () => {
   let g: RunningGlimpse;
   before(async () => {
     // Answers run to 12 tokens unless cut: a default of 3 shows as 3-word answers.
-    g = await startGlimpse({ engine: 'simulated', defaultMaxTokens: 3, simulated: { ttftMs: 1, tokensPerSecond: 2000, answerTokens: 12 } });
+    g = await startGlimpse({
+      engine: 'simulated',
+      defaultMaxTokens: 3,
+      simulated: { ttftMs: 1, tokensPerSecond: 2000, answerTokens: 12 },
+    });
   });
   after(() => g.close());
 
   const post = (path: string, body: unknown) =>
-    fetch(g.url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    fetch(g.url + path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
   const words = (text: string) => text.trim().split(/\s+/).length;
 
   test('/v1/multimodal/completions without max_new_tokens stops at defaultMaxTokens', async () => {

@@ -10,7 +10,12 @@ import { freePort } from '../../bench/util.js';
 
 test('with every upstream down: /livez 200, /health 503 unhealthy with the reason, /ready 503', async () => {
   const dead = `http://127.0.0.1:${await freePort()}/v1`;
-  const g = await startGlimpse({ engine: 'upstream', upstream: [dead], upstreamModel: 'zai-org/GLM-4.6V-Flash', upstreamConnectTimeout: 1 });
+  const g = await startGlimpse({
+    engine: 'upstream',
+    upstream: [dead],
+    upstreamModel: 'zai-org/GLM-4.6V-Flash',
+    upstreamConnectTimeout: 1,
+  });
   try {
     const live = await fetch(g.url + '/livez');
     assert.equal(live.status, 200);

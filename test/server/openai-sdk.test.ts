@@ -31,7 +31,10 @@ describe('OpenAI SDK against glimpse in front of a vLLM upstream', () => {
 
   test('lists the served model', async () => {
     const models = await client.models.list();
-    assert.deepEqual(models.data.map((m) => m.id), [vllm.model]);
+    assert.deepEqual(
+      models.data.map((m) => m.id),
+      [vllm.model],
+    );
   });
 
   test('retrieves one model by id, slash and all (encoded or not); an unknown one is 404 model_not_found', async () => {
@@ -39,7 +42,11 @@ describe('OpenAI SDK against glimpse in front of a vLLM upstream', () => {
     assert.deepEqual([model.id, model.object], [vllm.model, 'model']);
     assert.ok(vllm.model.includes('/'));
     assert.equal((await fetch(`${glimpse.url}/v1/models/${vllm.model}`)).status, 200);
-    assert.equal((await fetch(`${glimpse.url}/v1/models/50%25`)).status, 404, 'an id with a percent sign is looked up, not decoded twice');
+    assert.equal(
+      (await fetch(`${glimpse.url}/v1/models/50%25`)).status,
+      404,
+      'an id with a percent sign is looked up, not decoded twice',
+    );
     await assert.rejects(client.models.retrieve('gpt-4o'), (err: InstanceType<typeof OpenAI.NotFoundError>) => {
       assert.deepEqual([err.status, err.code], [404, 'model_not_found']);
       return true;
@@ -47,13 +54,26 @@ describe('OpenAI SDK against glimpse in front of a vLLM upstream', () => {
   });
 
   test('answers a non-streaming request with an image as data URL, carrying reasoning and usage', async () => {
-    const res = await client.chat.completions.create({ model: vllm.model, messages: imageMessage('What is this?'), max_tokens: 64, temperature: 0 });
+    const res = await client.chat.completions.create({
+      model: vllm.model,
+      messages: imageMessage('What is this?'),
+      max_tokens: 64,
+      temperature: 0,
+    });
     assert.equal(res.object, 'chat.completion');
     assert.equal(res.choices[0]!.message.content, 'A red square on white.');
-    assert.equal((res.choices[0]!.message as unknown as { reasoning_content: string }).reasoning_content, 'The user asks about the image.');
+    assert.equal(
+      (res.choices[0]!.message as unknown as { reasoning_content: string }).reasoning_content,
+      'The user asks about the image.',
+    );
     assert.equal(res.choices[0]!.finish_reason, 'stop');
     // The upstream gave no image count: glimpse estimates it from the 28 px grid (a tiny image is one cell).
-    assert.deepEqual(res.usage, { prompt_tokens: 42, completion_tokens: 7, total_tokens: 49, prompt_tokens_details: { image_tokens: 1 } });
+    assert.deepEqual(res.usage, {
+      prompt_tokens: 42,
+      completion_tokens: 7,
+      total_tokens: 49,
+      prompt_tokens_details: { image_tokens: 1 },
+    });
   });
 
   test('streams chat.completion.chunk objects with reasoning deltas, a usage chunk and [DONE]', async () => {
@@ -82,14 +102,27 @@ describe('OpenAI SDK against glimpse in front of a vLLM upstream', () => {
     assert.equal(content, 'A red square on white.');
     assert.equal(reasoning, 'The user asks about the image.');
     assert.equal(finish, 'stop');
-    assert.deepEqual(usage, { prompt_tokens: 42, completion_tokens: 7, total_tokens: 49, prompt_tokens_details: { image_tokens: 1 } });
+    assert.deepEqual(usage, {
+      prompt_tokens: 42,
+      completion_tokens: 7,
+      total_tokens: 49,
+      prompt_tokens_details: { image_tokens: 1 },
+    });
     assert.ok(chunks >= 9, `expected one chunk per delta, got ${chunks}`);
   });
 
   test('passes sampling params, the image and the request id to the upstream', async () => {
     const before = vllm.requests.length;
     await client.chat.completions.create(
-      { model: vllm.model, messages: imageMessage('Params?'), max_tokens: 33, temperature: 0.25, top_p: 0.5, seed: 7, stop: ['END'] },
+      {
+        model: vllm.model,
+        messages: imageMessage('Params?'),
+        max_tokens: 33,
+        temperature: 0.25,
+        top_p: 0.5,
+        seed: 7,
+        stop: ['END'],
+      },
       { headers: { 'x-request-id': 'req-abc-123' } },
     );
     const sent = vllm.requests.slice(before).find((r) => r.method === 'POST')!;
@@ -107,12 +140,15 @@ describe('OpenAI SDK against glimpse in front of a vLLM upstream', () => {
   });
 
   test('an unknown model is a 404 model_not_found in OpenAI error shape', async () => {
-    await assert.rejects(client.chat.completions.create({ model: 'gpt-9', messages: [{ role: 'user', content: 'hi' }] }), (err: unknown) => {
-      assert.ok(err instanceof OpenAI.NotFoundError);
-      assert.equal((err as InstanceType<typeof OpenAI.APIError>).code, 'model_not_found');
-      assert.equal((err as InstanceType<typeof OpenAI.APIError>).param, 'model');
-      return true;
-    });
+    await assert.rejects(
+      client.chat.completions.create({ model: 'gpt-9', messages: [{ role: 'user', content: 'hi' }] }),
+      (err: unknown) => {
+        assert.ok(err instanceof OpenAI.NotFoundError);
+        assert.equal((err as InstanceType<typeof OpenAI.APIError>).code, 'model_not_found');
+        assert.equal((err as InstanceType<typeof OpenAI.APIError>).param, 'model');
+        return true;
+      },
+    );
   });
 
   test('an upstream failure mid-stream arrives as a final error event, then [DONE]', async () => {

@@ -21,14 +21,24 @@ async function events(res: Response): Promise<Array<Record<string, any>>> {
 }
 
 describe('Responses API: references, summaries, replay, cancel', () => {
-  const suite = upstreamSuite({ before, after }, { cache: { enabled: false }, apiKeys: ['alice:alice-secret-1', 'bob:bob-secret-22'] });
+  const suite = upstreamSuite(
+    { before, after },
+    { cache: { enabled: false }, apiKeys: ['alice:alice-secret-1', 'bob:bob-secret-22'] },
+  );
   const client = (key: string) => new OpenAI({ baseURL: suite.glimpse.url + '/v1', apiKey: key, maxRetries: 0 });
   const post = (path: string, body: unknown, key = 'alice-secret-1') =>
-    fetch(suite.glimpse.url + path, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify(body) });
+    fetch(suite.glimpse.url + path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+      body: JSON.stringify(body),
+    });
 
   test('item_reference items are the stored items they name: earlier input and output reach the model again', async () => {
     suite.script = { reasoning: [], content: ['A red', ' square.'] };
-    const first = await client('alice-secret-1').responses.create({ model: 'glm-4.6v-flash', input: [{ role: 'user', content: 'What is this?' }] });
+    const first = await client('alice-secret-1').responses.create({
+      model: 'glm-4.6v-flash',
+      input: [{ role: 'user', content: 'What is this?' }],
+    });
     const items = await client('alice-secret-1').responses.inputItems.list(first.id);
     const userId = items.data[0]!.id!;
     const answerId = (first.output.find((o) => o.type === 'message') as { id: string }).id;
@@ -36,7 +46,11 @@ describe('Responses API: references, summaries, replay, cancel', () => {
     // As the AI SDK continues a chat with store: true: references to the earlier turn, then the new message.
     const second = await client('alice-secret-1').responses.create({
       model: 'glm-4.6v-flash',
-      input: [{ type: 'item_reference', id: userId }, { type: 'item_reference', id: answerId }, { role: 'user', content: 'Its colour?' }] as never,
+      input: [
+        { type: 'item_reference', id: userId },
+        { type: 'item_reference', id: answerId },
+        { role: 'user', content: 'Its colour?' },
+      ] as never,
     });
     assert.equal(second.output_text, 'Red.');
     const sent = suite.vllm.lastChatBody() as Sent;
@@ -51,8 +65,20 @@ describe('Responses API: references, summaries, replay, cancel', () => {
     suite.script = { content: ['Hi.'] };
     const mine = await client('alice-secret-1').responses.create({ model: 'glm-4.6v-flash', input: 'Hello' });
     const itemId = (mine.output[0] as { id: string }).id;
-    for (const [key, id] of [['alice-secret-1', 'msg_nope'], ['bob-secret-22', itemId]] as const) {
-      const res = await post('/v1/responses', { input: [{ role: 'user', content: 'x' }, { type: 'item_reference', id }] }, key);
+    for (const [key, id] of [
+      ['alice-secret-1', 'msg_nope'],
+      ['bob-secret-22', itemId],
+    ] as const) {
+      const res = await post(
+        '/v1/responses',
+        {
+          input: [
+            { role: 'user', content: 'x' },
+            { type: 'item_reference', id },
+          ],
+        },
+        key,
+      );
       assert.equal(res.status, 400);
       const body = (await res.json()) as { error: { code: string; param: string; message: string } };
       assert.deepEqual([body.error.code, body.error.param], ['item_reference_not_found', 'input.1.id']);
@@ -62,24 +88,48 @@ describe('Responses API: references, summaries, replay, cancel', () => {
 
   test('input_items are typed: messages have type "message" and typed content parts', async () => {
     suite.script = { content: ['Ok.'] };
-    const r = await client('alice-secret-1').responses.create({ model: 'glm-4.6v-flash', input: [{ role: 'user', content: 'plain string' }, { role: 'assistant', content: 'earlier answer' }, { role: 'user', content: 'again' }] });
+    const r = await client('alice-secret-1').responses.create({
+      model: 'glm-4.6v-flash',
+      input: [
+        { role: 'user', content: 'plain string' },
+        { role: 'assistant', content: 'earlier answer' },
+        { role: 'user', content: 'again' },
+      ],
+    });
     const items = await client('alice-secret-1').responses.inputItems.list(r.id, { order: 'asc' });
     assert.deepEqual(
       items.data.map((it) => [it.type, (it as { content: Array<{ type: string }> }).content.map((p) => p.type)]),
-      [['message', ['input_text']], ['message', ['output_text']], ['message', ['input_text']]],
+      [
+        ['message', ['input_text']],
+        ['message', ['output_text']],
+        ['message', ['input_text']],
+      ],
     );
   });
 
   test('with reasoning.summary the reasoning is the summary (summary_text), streamed as reasoning_summary_* events; reasoning tokens are counted', async () => {
     suite.script = { reasoning: ['Red', ' pixels.'], content: ['A red square.'] };
-    const whole = await client('alice-secret-1').responses.create({ model: 'glm-4.6v-flash', input: 'What?', reasoning: { effort: 'medium', summary: 'auto' } });
+    const whole = await client('alice-secret-1').responses.create({
+      model: 'glm-4.6v-flash',
+      input: 'What?',
+      reasoning: { effort: 'medium', summary: 'auto' },
+    });
     const rs = whole.output[0] as { type: string; summary: Array<{ type: string; text: string }>; content?: unknown[] };
     assert.equal(rs.type, 'reasoning');
     assert.deepEqual(rs.summary, [{ type: 'summary_text', text: 'Red pixels.' }]);
     assert.equal(whole.reasoning?.summary, 'auto');
-    assert.equal(whole.usage?.output_tokens_details.reasoning_tokens, 2, 'the two reasoning deltas the upstream streamed');
+    assert.equal(
+      whole.usage?.output_tokens_details.reasoning_tokens,
+      2,
+      'the two reasoning deltas the upstream streamed',
+    );
 
-    const stream = await client('alice-secret-1').responses.create({ model: 'glm-4.6v-flash', input: 'What?', reasoning: { summary: 'auto' }, stream: true });
+    const stream = await client('alice-secret-1').responses.create({
+      model: 'glm-4.6v-flash',
+      input: 'What?',
+      reasoning: { summary: 'auto' },
+      stream: true,
+    });
     const types: string[] = [];
     let summary = '';
     let final: OpenAI.Responses.Response | undefined;
@@ -89,9 +139,16 @@ describe('Responses API: references, summaries, replay, cancel', () => {
       if (ev.type === 'response.completed') final = ev.response;
     }
     assert.equal(summary, 'Red pixels.');
-    for (const t of ['response.reasoning_summary_part.added', 'response.reasoning_summary_text.done', 'response.reasoning_summary_part.done']) assert.ok(types.includes(t), t);
+    for (const t of [
+      'response.reasoning_summary_part.added',
+      'response.reasoning_summary_text.done',
+      'response.reasoning_summary_part.done',
+    ])
+      assert.ok(types.includes(t), t);
     assert.ok(!types.includes('response.reasoning_text.delta'));
-    assert.deepEqual((final!.output[0] as { summary: unknown }).summary, [{ type: 'summary_text', text: 'Red pixels.' }]);
+    assert.deepEqual((final!.output[0] as { summary: unknown }).summary, [
+      { type: 'summary_text', text: 'Red pixels.' },
+    ]);
 
     // Without a summary asked for, reasoning stays reasoning_text content, as before.
     const plain = await client('alice-secret-1').responses.create({ model: 'glm-4.6v-flash', input: 'What?' });
@@ -100,24 +157,51 @@ describe('Responses API: references, summaries, replay, cancel', () => {
 
   test('GET /v1/responses/{id}?stream=true replays the stored response as the events that build it; starting_after skips', async () => {
     suite.script = { reasoning: ['Hm.'], content: ['A', ' cat.'], toolCalls: [{ name: 'look', arguments: '{"x":1}' }] };
-    const r = await client('alice-secret-1').responses.create({ model: 'glm-4.6v-flash', input: 'What?', tools: [{ type: 'function', name: 'look', parameters: { type: 'object', properties: {} }, strict: false }] });
+    const r = await client('alice-secret-1').responses.create({
+      model: 'glm-4.6v-flash',
+      input: 'What?',
+      tools: [{ type: 'function', name: 'look', parameters: { type: 'object', properties: {} }, strict: false }],
+    });
     const auth = { authorization: 'Bearer alice-secret-1' };
     const res = await fetch(`${suite.glimpse.url}/v1/responses/${r.id}?stream=true`, { headers: auth });
     assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
     const evs = await events(res);
-    assert.deepEqual(evs.map((e) => e.sequence_number), evs.map((_, i) => i));
+    assert.deepEqual(
+      evs.map((e) => e.sequence_number),
+      evs.map((_, i) => i),
+    );
     assert.equal(evs[0]!.type, 'response.created');
     const last = evs.at(-1)!;
     assert.equal(last.type, 'response.completed');
     // The SDK adds output_text to what it got; the rest is the stored response as it was answered.
     const { output_text: _added, ...answered } = JSON.parse(JSON.stringify(r)) as Record<string, unknown>;
     assert.deepEqual(last.response, answered);
-    assert.equal(evs.filter((e) => e.type === 'response.output_text.delta').map((e) => e.delta).join(''), 'A cat.');
+    assert.equal(
+      evs
+        .filter((e) => e.type === 'response.output_text.delta')
+        .map((e) => e.delta)
+        .join(''),
+      'A cat.',
+    );
     assert.equal(evs.find((e) => e.type === 'response.function_call_arguments.done')?.arguments, '{"x":1}');
 
-    const tail = await events(await fetch(`${suite.glimpse.url}/v1/responses/${r.id}?stream=true&starting_after=${evs.length - 3}`, { headers: auth }));
-    assert.deepEqual(tail.map((e) => e.sequence_number), [evs.length - 2, evs.length - 1]);
-    assert.equal((await fetch(`${suite.glimpse.url}/v1/responses/${r.id}?stream=true`, { headers: { authorization: 'Bearer bob-secret-22' } })).status, 404);
+    const tail = await events(
+      await fetch(`${suite.glimpse.url}/v1/responses/${r.id}?stream=true&starting_after=${evs.length - 3}`, {
+        headers: auth,
+      }),
+    );
+    assert.deepEqual(
+      tail.map((e) => e.sequence_number),
+      [evs.length - 2, evs.length - 1],
+    );
+    assert.equal(
+      (
+        await fetch(`${suite.glimpse.url}/v1/responses/${r.id}?stream=true`, {
+          headers: { authorization: 'Bearer bob-secret-22' },
+        })
+      ).status,
+      404,
+    );
   });
 
   test('cancel stops a response being generated: the stream ends with response.cancelled; a finished one comes back as it is; an unknown one is 404', async () => {
@@ -133,7 +217,11 @@ describe('Responses API: references, summaries, replay, cancel', () => {
       text += decoder.decode(value, { stream: true });
       id ||= /"id":"(resp_[0-9a-f]+)"/.exec(text)?.[1] ?? '';
     }
-    assert.equal((await post(`/v1/responses/${id}/cancel`, {}, 'bob-secret-22')).status, 404, "another key cannot cancel it");
+    assert.equal(
+      (await post(`/v1/responses/${id}/cancel`, {}, 'bob-secret-22')).status,
+      404,
+      'another key cannot cancel it',
+    );
     const cancel = await post(`/v1/responses/${id}/cancel`, {});
     assert.equal(cancel.status, 200);
     assert.equal(((await cancel.json()) as { status: string }).status, 'cancelled');

@@ -13,7 +13,12 @@ let vllm: FakeVllm;
 let g: RunningGlimpse;
 before(async () => {
   vllm = await startFakeVllm();
-  g = await startGlimpse({ engine: 'upstream', upstream: [vllm.url], upstreamModel: vllm.model, upstreamHealthInterval: 0 });
+  g = await startGlimpse({
+    engine: 'upstream',
+    upstream: [vllm.url],
+    upstreamModel: vllm.model,
+    upstreamHealthInterval: 0,
+  });
 });
 after(async () => {
   await g?.close();
@@ -21,26 +26,50 @@ after(async () => {
 });
 
 const chat = (extra: object) =>
-  fetch(g.url + '/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'Describe a sunset.' }], max_tokens: 8, ...extra }) });
+  fetch(g.url + '/v1/chat/completions', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ messages: [{ role: 'user', content: 'Describe a sunset.' }], max_tokens: 8, ...extra }),
+  });
 
 test('penalties, top_k, min_p and repetition_penalty reach the upstream as vLLM names them', async () => {
-  const res = await chat({ presence_penalty: 0.5, frequency_penalty: -0.25, top_k: 40, min_p: 0.05, repetition_penalty: 1.1 });
+  const res = await chat({
+    presence_penalty: 0.5,
+    frequency_penalty: -0.25,
+    top_k: 40,
+    min_p: 0.05,
+    repetition_penalty: 1.1,
+  });
   assert.equal(res.status, 200);
   const sent = vllm.lastChatBody();
   assert.deepEqual(
-    { presence_penalty: sent.presence_penalty, frequency_penalty: sent.frequency_penalty, top_k: sent.top_k, min_p: sent.min_p, repetition_penalty: sent.repetition_penalty },
+    {
+      presence_penalty: sent.presence_penalty,
+      frequency_penalty: sent.frequency_penalty,
+      top_k: sent.top_k,
+      min_p: sent.min_p,
+      repetition_penalty: sent.repetition_penalty,
+    },
     { presence_penalty: 0.5, frequency_penalty: -0.25, top_k: 40, min_p: 0.05, repetition_penalty: 1.1 },
   );
 });
 
-test('neutral values and nulls are not sent (servers that do not know vLLM\'s extras never see them)', async () => {
+test("neutral values and nulls are not sent (servers that do not know vLLM's extras never see them)", async () => {
   await chat({ presence_penalty: 0, frequency_penalty: null, top_k: -1, min_p: 0, repetition_penalty: 1 });
   const sent = vllm.lastChatBody();
-  for (const k of ['presence_penalty', 'frequency_penalty', 'top_k', 'min_p', 'repetition_penalty']) assert.equal(k in sent, false, k);
+  for (const k of ['presence_penalty', 'frequency_penalty', 'top_k', 'min_p', 'repetition_penalty'])
+    assert.equal(k in sent, false, k);
 });
 
 test('out-of-range values are 400 invalid_request naming the field', async () => {
-  for (const [field, value] of [['presence_penalty', 2.5], ['frequency_penalty', -3], ['top_k', 1.5], ['min_p', 1.2], ['repetition_penalty', 0], ['repetition_penalty', 3]] as const) {
+  for (const [field, value] of [
+    ['presence_penalty', 2.5],
+    ['frequency_penalty', -3],
+    ['top_k', 1.5],
+    ['min_p', 1.2],
+    ['repetition_penalty', 0],
+    ['repetition_penalty', 3],
+  ] as const) {
     const res = await chat({ [field]: value });
     assert.equal(res.status, 400, `${field}=${value}`);
     const err = ((await res.json()) as { error: { code: string; param: string } }).error;

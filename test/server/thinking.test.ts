@@ -15,7 +15,12 @@ const question = [{ role: 'user' as const, content: 'What is in the picture?' }]
 
 describe('thinking on the upstream engine', () => {
   const suite = upstreamSuite({ before, after });
-  const post = (path: string, body: object) => fetch(suite.glimpse.url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const post = (path: string, body: object) =>
+    fetch(suite.glimpse.url + path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
   const chat = (extra: object) => post('/v1/chat/completions', { messages: question, max_tokens: 16, ...extra });
   type Sent = { chat_template_kwargs?: Record<string, unknown>; thinking?: { type: string } };
   const sent = () => suite.vllm.lastChatBody() as Sent;
@@ -30,10 +35,15 @@ describe('thinking on the upstream engine', () => {
 
   test("thinking: {type: 'disabled'} reaches vLLM as enable_thinking=false and Zhipu's API as thinking.type, and the answer has no reasoning", async () => {
     suite.script = { reasoning: ['Looking', ' closely.'], content: ['A cat.'] };
-    const answer = await suite.client.chat.completions.create({ model: 'glm-4.6v-flash', messages: question, thinking: { type: 'disabled' } } as never);
+    const answer = await suite.client.chat.completions.create({
+      model: 'glm-4.6v-flash',
+      messages: question,
+      thinking: { type: 'disabled' },
+    } as never);
     assert.deepEqual(sent().chat_template_kwargs, { enable_thinking: false });
     assert.deepEqual(sent().thinking, { type: 'disabled' });
-    const message = (answer as { choices: Array<{ message: { content: string; reasoning_content?: string | null } }> }).choices[0]!.message;
+    const message = (answer as { choices: Array<{ message: { content: string; reasoning_content?: string | null } }> })
+      .choices[0]!.message;
     assert.equal(message.content, 'A cat.');
     assert.ok(!message.reasoning_content);
   });
@@ -46,7 +56,12 @@ describe('thinking on the upstream engine', () => {
   });
 
   test("reasoning_effort 'none' and 'minimal' turn thinking off; 'low' and 'high' turn it on", async () => {
-    for (const [effort, on] of [['none', false], ['minimal', false], ['low', true], ['high', true]] as const) {
+    for (const [effort, on] of [
+      ['none', false],
+      ['minimal', false],
+      ['low', true],
+      ['high', true],
+    ] as const) {
       assert.equal((await chat({ reasoning_effort: effort })).status, 200);
       assert.deepEqual(sent().chat_template_kwargs, { enable_thinking: on }, effort);
     }
@@ -60,7 +75,10 @@ describe('thinking on the upstream engine', () => {
 
   test('two spellings that disagree are refused with 400 invalid_request naming the second', async () => {
     const cases: Array<[object, string]> = [
-      [{ thinking: { type: 'enabled' }, chat_template_kwargs: { enable_thinking: false } }, 'chat_template_kwargs.enable_thinking'],
+      [
+        { thinking: { type: 'enabled' }, chat_template_kwargs: { enable_thinking: false } },
+        'chat_template_kwargs.enable_thinking',
+      ],
       [{ thinking: { type: 'disabled' }, reasoning_effort: 'high' }, 'reasoning_effort'],
     ];
     for (const [extra, param] of cases) {
@@ -71,7 +89,16 @@ describe('thinking on the upstream engine', () => {
       assert.match(error.message, /disagree/);
     }
     // Spellings that agree are fine.
-    assert.equal((await chat({ thinking: { type: 'disabled' }, reasoning_effort: 'none', chat_template_kwargs: { enable_thinking: false } })).status, 200);
+    assert.equal(
+      (
+        await chat({
+          thinking: { type: 'disabled' },
+          reasoning_effort: 'none',
+          chat_template_kwargs: { enable_thinking: false },
+        })
+      ).status,
+      200,
+    );
   });
 
   test('template variables the template engine owns, odd names, non-boolean enable_thinking and oversize objects are refused before any upstream call', async () => {
@@ -97,7 +124,10 @@ describe('thinking on the upstream engine', () => {
 
   test('the answer cache tells thinking unset, on and off apart, and keys on template variables', async () => {
     suite.script = { reasoning: ['Hmm.'], content: ['A dog.'] };
-    const cache = async (extra: object) => (await chat({ temperature: 0, messages: [{ role: 'user', content: 'Cache me?' }], ...extra })).headers.get('x-glimpse-cache');
+    const cache = async (extra: object) =>
+      (await chat({ temperature: 0, messages: [{ role: 'user', content: 'Cache me?' }], ...extra })).headers.get(
+        'x-glimpse-cache',
+      );
     assert.equal(await cache({}), 'miss');
     assert.equal(await cache({}), 'hit');
     assert.equal(await cache({ thinking: { type: 'disabled' } }), 'miss');
@@ -114,7 +144,15 @@ describe('--upstream-thinking-param', () => {
     const { startFakeVllm } = await import('../helpers/fake-vllm.js');
     vllm = await startFakeVllm();
     for (const how of ['chat_template_kwargs', 'thinking', 'none']) {
-      glimpses.push(await startGlimpse({ engine: 'upstream', upstream: [vllm.url], upstreamModel: vllm.model, upstreamHealthInterval: 0, upstreamThinkingParam: how }));
+      glimpses.push(
+        await startGlimpse({
+          engine: 'upstream',
+          upstream: [vllm.url],
+          upstreamModel: vllm.model,
+          upstreamHealthInterval: 0,
+          upstreamThinkingParam: how,
+        }),
+      );
     }
   });
   after(async () => {
@@ -132,15 +170,26 @@ describe('--upstream-thinking-param', () => {
       const res = await fetch(g.url + '/v1/chat/completions', {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ messages: question, max_tokens: 8, reasoning_effort: 'none', chat_template_kwargs: { detail_level: 'low' } }),
+        body: JSON.stringify({
+          messages: question,
+          max_tokens: 8,
+          reasoning_effort: 'none',
+          chat_template_kwargs: { detail_level: 'low' },
+        }),
       });
       assert.equal(res.status, 200);
       const body = vllm.lastChatBody() as Record<string, unknown>;
-      assert.deepEqual({ chat_template_kwargs: body.chat_template_kwargs, ...('thinking' in body ? { thinking: body.thinking } : {}) }, expected[i]);
+      assert.deepEqual(
+        { chat_template_kwargs: body.chat_template_kwargs, ...('thinking' in body ? { thinking: body.thinking } : {}) },
+        expected[i],
+      );
     }
   });
 
   test('a value outside the four is a startup error naming the setting', async () => {
-    await assert.rejects(startGlimpse({ engine: 'upstream', upstream: [vllm.url], upstreamThinkingParam: 'sometimes' }), /upstreamThinkingParam|upstream-thinking-param/);
+    await assert.rejects(
+      startGlimpse({ engine: 'upstream', upstream: [vllm.url], upstreamThinkingParam: 'sometimes' }),
+      /upstreamThinkingParam|upstream-thinking-param/,
+    );
   });
 });

@@ -8,9 +8,16 @@ import { createServer } from '../../src/server/index.js';
 async function loggedClient(flags: Record<string, unknown>): Promise<string> {
   const lines: string[] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
-  const server = await createServer(loadConfig({ flags: { port: 0, engine: 'simulated', ...flags }, env: {} }), { logger });
+  const server = await createServer(loadConfig({ flags: { port: 0, engine: 'simulated', ...flags }, env: {} }), {
+    logger,
+  });
   try {
-    const res = await server.app.inject({ method: 'GET', url: '/health', remoteAddress: '127.0.0.1', headers: { 'x-forwarded-for': '203.0.113.9' } });
+    const res = await server.app.inject({
+      method: 'GET',
+      url: '/health',
+      remoteAddress: '127.0.0.1',
+      headers: { 'x-forwarded-for': '203.0.113.9' },
+    });
     assert.equal(res.statusCode, 200);
     const incoming = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'incoming request');
     assert.ok(incoming, 'fastify logs each incoming request');

@@ -14,12 +14,24 @@ import { batchProgress, BatchError, fileContent, listBatches, startBatch } from 
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const jsonl = (n: number) => Array.from({ length: n }, (_, i) => JSON.stringify({ custom_id: `r${i}`, method: 'POST', url: '/v1/chat/completions', body: { max_tokens: 3, messages: [{ role: 'user', content: 'hi' }] } })).join('\n') + '\n';
+const jsonl = (n: number) =>
+  Array.from({ length: n }, (_, i) =>
+    JSON.stringify({
+      custom_id: `r${i}`,
+      method: 'POST',
+      url: '/v1/chat/completions',
+      body: { max_tokens: 3, messages: [{ role: 'user', content: 'hi' }] },
+    }),
+  ).join('\n') + '\n';
 
 describe('the Batches panel', () => {
   let glimpse: RunningGlimpse;
   before(async () => {
-    glimpse = await startGlimpse({ engine: 'simulated', simulated: { ttftMs: 1, tokensPerSecond: 200 }, cache: { enabled: false } });
+    glimpse = await startGlimpse({
+      engine: 'simulated',
+      simulated: { ttftMs: 1, tokensPerSecond: 200 },
+      cache: { enabled: false },
+    });
   });
   after(() => glimpse.close());
 
@@ -34,30 +46,52 @@ describe('the Batches panel', () => {
     assert.equal(b.status, 'completed');
     assert.deepEqual(batchProgress(b), { done: 2, total: 2, fraction: 1 });
     assert.equal((await (await fileContent(glimpse.url, b.output_file_id!)).text()).trim().split('\n').length, 2);
-    await assert.rejects(startBatch(glimpse.url, new Blob(['not json\n']), 'bad.jsonl'), (e: unknown) => e instanceof BatchError && e.code === 'invalid_file' && /Line 1/.test(e.message));
+    await assert.rejects(
+      startBatch(glimpse.url, new Blob(['not json\n']), 'bad.jsonl'),
+      (e: unknown) => e instanceof BatchError && e.code === 'invalid_file' && /Line 1/.test(e.message),
+    );
   });
 
-  test('in Chromium: upload, progress to completed, download; a bad file shows its code', { skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}` }, async () => {
-    if (!existsSync(join(ROOT, 'web', 'dist', 'index.html'))) assert.equal(spawnSync('npm', ['run', 'build:web'], { cwd: ROOT, stdio: 'inherit' }).status, 0, 'the page builds');
-    const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'] });
-    try {
-      const ctx = await browser.newContext({ acceptDownloads: true });
-      ctx.setDefaultTimeout(10_000);
-      const page = await ctx.newPage();
-      const errors: string[] = [];
-      page.on('pageerror', (e) => errors.push(String(e)));
-      await page.goto(glimpse.url + '/');
-      await page.getByTestId('batches-toggle').click();
-      await page.getByTestId('batch-file').setInputFiles({ name: 'three.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from(jsonl(3)) });
-      await page.waitForSelector('[data-testid="batch-row"][data-status="completed"]');
-      const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('batch-download').first().click()]);
-      assert.match(download.suggestedFilename(), /^batch_.*_output\.jsonl$/);
-      await page.getByTestId('batch-file').setInputFiles({ name: 'bad.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from('hello\n') });
-      await page.waitForSelector('[data-testid="batch-error"]');
-      assert.match(await page.getByTestId('batch-error').innerText(), /Line 1.*\(invalid_file\)/);
-      assert.deepEqual(errors, []);
-    } finally {
-      await browser.close();
-    }
-  });
+  test(
+    'in Chromium: upload, progress to completed, download; a bad file shows its code',
+    { skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}` },
+    async () => {
+      if (!existsSync(join(ROOT, 'web', 'dist', 'index.html')))
+        assert.equal(
+          spawnSync('npm', ['run', 'build:web'], { cwd: ROOT, stdio: 'inherit' }).status,
+          0,
+          'the page builds',
+        );
+      const browser: Browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
+      });
+      try {
+        const ctx = await browser.newContext({ acceptDownloads: true });
+        ctx.setDefaultTimeout(10_000);
+        const page = await ctx.newPage();
+        const errors: string[] = [];
+        page.on('pageerror', (e) => errors.push(String(e)));
+        await page.goto(glimpse.url + '/');
+        await page.getByTestId('batches-toggle').click();
+        await page
+          .getByTestId('batch-file')
+          .setInputFiles({ name: 'three.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from(jsonl(3)) });
+        await page.waitForSelector('[data-testid="batch-row"][data-status="completed"]');
+        const [download] = await Promise.all([
+          page.waitForEvent('download'),
+          page.getByTestId('batch-download').first().click(),
+        ]);
+        assert.match(download.suggestedFilename(), /^batch_.*_output\.jsonl$/);
+        await page
+          .getByTestId('batch-file')
+          .setInputFiles({ name: 'bad.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from('hello\n') });
+        await page.waitForSelector('[data-testid="batch-error"]');
+        assert.match(await page.getByTestId('batch-error').innerText(), /Line 1.*\(invalid_file\)/);
+        assert.deepEqual(errors, []);
+      } finally {
+        await browser.close();
+      }
+    },
+  );
 });

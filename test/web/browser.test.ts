@@ -22,14 +22,26 @@ function scenario(rec: RecordedRequest): Script {
   const text = JSON.stringify(lastUser?.content ?? '');
   const words = (n: number, w = 'word') => Array.from({ length: n }, (_, i) => `${w}${i + 1} `);
   if (text.includes('scenario-slow')) return { reasoning: [], content: words(400), delayMs: 60 };
-  if (text.includes('scenario-cut')) return { reasoning: [], content: ['cut ', 'short'], delayMs: 5, finishReason: 'length' };
+  if (text.includes('scenario-cut'))
+    return { reasoning: [], content: ['cut ', 'short'], delayMs: 5, finishReason: 'length' };
   if (text.includes('scenario-stall')) return { reasoning: [], content: ['late'], delayMs: 8000 };
   if (text.includes('scenario-think'))
-    return { reasoning: ['Let me look', ' at the picture.', ' SECRET-THOUGHT'], content: ['It is ', 'a **test** ', 'pattern.'], delayMs: 40 };
+    return {
+      reasoning: ['Let me look', ' at the picture.', ' SECRET-THOUGHT'],
+      content: ['It is ', 'a **test** ', 'pattern.'],
+      delayMs: 40,
+    };
   if (text.includes('scenario-boxes'))
     return {
       reasoning: [],
-      content: ['The red block is at ', '<|begin_of_box|>[100,200,', '500,800]<|end_of_box|>', ' and the blue one at ', '<|begin_of_box|>[[600,100,900,400]]<|end_of_box|>', '.'],
+      content: [
+        'The red block is at ',
+        '<|begin_of_box|>[100,200,',
+        '500,800]<|end_of_box|>',
+        ' and the blue one at ',
+        '<|begin_of_box|>[[600,100,900,400]]<|end_of_box|>',
+        '.',
+      ],
       delayMs: 20,
     };
   if (text.includes('scenario-xss'))
@@ -45,7 +57,25 @@ function scenario(rec: RecordedRequest): Script {
       ],
       delayMs: 10,
     };
-  const sentence = ['I ', 'see ', 'a ', 'generated ', 'test ', 'pattern ', 'with ', 'coloured ', 'blocks', '. ', 'It ', 'has ', 'no ', 'people ', 'in ', 'it', '.'];
+  const sentence = [
+    'I ',
+    'see ',
+    'a ',
+    'generated ',
+    'test ',
+    'pattern ',
+    'with ',
+    'coloured ',
+    'blocks',
+    '. ',
+    'It ',
+    'has ',
+    'no ',
+    'people ',
+    'in ',
+    'it',
+    '.',
+  ];
   // Slow enough to watch it stream where a test does; quick everywhere else.
   return { reasoning: [], content: sentence, delayMs: text.includes('What is in this picture') ? 80 : 10 };
 }
@@ -89,7 +119,14 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     glimpse = await startGlimpse({ engine: 'upstream', upstream: vllm.url, upstreamModel: vllm.model });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--no-first-run',
+      ],
     });
   });
   after(async () => {
@@ -98,7 +135,9 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     await vllm?.close();
   });
 
-  async function open(opts: { colorScheme?: 'light' | 'dark'; locale?: string; width?: number; height?: number } = {}): Promise<{ ctx: BrowserContext; page: Page; errors: string[] }> {
+  async function open(
+    opts: { colorScheme?: 'light' | 'dark'; locale?: string; width?: number; height?: number } = {},
+  ): Promise<{ ctx: BrowserContext; page: Page; errors: string[] }> {
     const ctx = await browser.newContext({
       viewport: { width: opts.width ?? 1100, height: opts.height ?? 800 },
       colorScheme: opts.colorScheme ?? 'light',
@@ -110,17 +149,26 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     await ctx.addInitScript(() => {
       const w = window as unknown as { __csp: string[] };
       w.__csp = [];
-      document.addEventListener('securitypolicyviolation', (e) => w.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
+      document.addEventListener('securitypolicyviolation', (e) =>
+        w.__csp.push(`${e.violatedDirective} ${e.blockedURI}`),
+      );
     });
     const page = await ctx.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));
     page.on('console', (m) => {
-      if (m.type() === 'error' && !/Failed to load resource|ERR_CONNECTION_REFUSED/.test(m.text())) errors.push(m.text());
+      if (m.type() === 'error' && !/Failed to load resource|ERR_CONNECTION_REFUSED/.test(m.text()))
+        errors.push(m.text());
     });
     await page.goto(glimpse.url + '/');
     // The model list comes from /v1/models.
-    await page.waitForFunction((id) => [...document.querySelectorAll<HTMLOptionElement>('[data-testid="model-select"] option')].some((o) => o.value === id), vllm.model);
+    await page.waitForFunction(
+      (id) =>
+        [...document.querySelectorAll<HTMLOptionElement>('[data-testid="model-select"] option')].some(
+          (o) => o.value === id,
+        ),
+      vllm.model,
+    );
     return { ctx, page, errors };
   }
 
@@ -182,8 +230,14 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     }
     assert.ok(lengths.size >= 4, `answer grew in ${lengths.size} steps`);
     await waitStatus(page, 'done');
-    assert.equal(await lastAnswer(page).getByTestId('answer').innerText(), 'I see a generated test pattern with coloured blocks. It has no people in it.');
-    assert.match(await lastAnswer(page).getByTestId('stats').innerText(), /first token .+ · .+ tokens\/s · total .+ · 17 tokens/);
+    assert.equal(
+      await lastAnswer(page).getByTestId('answer').innerText(),
+      'I see a generated test pattern with coloured blocks. It has no people in it.',
+    );
+    assert.match(
+      await lastAnswer(page).getByTestId('stats').innerText(),
+      /first token .+ · .+ tokens\/s · total .+ · 17 tokens/,
+    );
     // The upstream got the image, already resized by the page to the bound.
     const sent = vllm.requests.slice(before).find((r) => r.method === 'POST');
     const parts = sent?.body.messages.at(-1).content as Array<{ type: string; image_url?: { url: string } }>;
@@ -208,7 +262,10 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
       dt.items.add(new File([new Uint8Array(41 * 1024 * 1024)], 'huge.png', { type: 'image/png' }));
       window.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
     });
-    await page.getByTestId('notices').getByText(/huge\.png is too big \(41\.0 MB; the limit is 40\.0 MB\)/).waitFor();
+    await page
+      .getByTestId('notices')
+      .getByText(/huge\.png is too big \(41\.0 MB; the limit is 40\.0 MB\)/)
+      .waitFor();
     await attach(page, 'broken.png', Buffer.from('not really a png'), 'image/png');
     await page.getByTestId('notices').getByText('broken.png could not be read as an image.').waitFor();
     assert.equal(await page.getByTestId('attachment').count(), 0);
@@ -247,7 +304,9 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
   test('Stop cancels the generation on the server: the upstream connection closes and nothing stays in flight', async () => {
     const { ctx, page } = await open();
     await ask(page, 'scenario-slow count for me');
-    await page.waitForFunction(() => (document.querySelector('[data-testid="answer"]')?.textContent ?? '').includes('word3'));
+    await page.waitForFunction(() =>
+      (document.querySelector('[data-testid="answer"]')?.textContent ?? '').includes('word3'),
+    );
     assert.ok(vllm.openConnections() >= 1, 'the generation is in flight upstream');
     await page.screenshot({ path: join(ARTIFACTS, 'streaming.png') });
     await page.getByTestId('stop').click();
@@ -296,7 +355,11 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     await answer.getByRole('button', { name: 'Copied' }).waitFor();
     assert.equal(await page.evaluate(() => navigator.clipboard.readText()), 'console.log("copy me");');
     await page.screenshot({ path: join(ARTIFACTS, 'xss-inert.png') });
-    assert.deepEqual(await cspViolations(page), [], 'nothing even tried to break the policy: the answer was inert before CSP');
+    assert.deepEqual(
+      await cspViolations(page),
+      [],
+      'nothing even tried to break the policy: the answer was inert before CSP',
+    );
     await ctx.close();
   });
 
@@ -336,7 +399,11 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     await waitStatus(page, 'done');
     const thinking = lastAnswer(page).getByTestId('thinking');
     assert.match(await thinking.locator('summary').innerText(), /Thinking/);
-    assert.equal(await thinking.evaluate((d) => (d as HTMLDetailsElement).open), false, 'folded once the answer is done');
+    assert.equal(
+      await thinking.evaluate((d) => (d as HTMLDetailsElement).open),
+      false,
+      'folded once the answer is done',
+    );
     await thinking.locator('summary').click();
     assert.match(await thinking.innerText(), /SECRET-THOUGHT/);
     assert.equal(await lastAnswer(page).getByTestId('answer').innerText(), 'It is a test pattern.');
@@ -361,13 +428,17 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     await page.keyboard.type('scenario-slow');
     assert.equal(await prompt.inputValue(), 'line one\nscenario-slow');
     await page.keyboard.press('Enter');
-    await page.waitForFunction(() => (document.querySelector('[data-testid="answer"]')?.textContent ?? '').includes('word2'));
+    await page.waitForFunction(() =>
+      (document.querySelector('[data-testid="answer"]')?.textContent ?? '').includes('word2'),
+    );
     assert.equal(await page.getByTestId('user-message').innerText(), 'line one\nscenario-slow');
     await page.keyboard.press('Escape');
     await waitStatus(page, 'stopped');
     const posts = vllm.requests.filter((r) => r.method === 'POST').length;
     await page.getByTestId('regenerate').click();
-    await page.waitForFunction(() => (document.querySelector('[data-testid="answer"]')?.textContent ?? '').includes('word2'));
+    await page.waitForFunction(() =>
+      (document.querySelector('[data-testid="answer"]')?.textContent ?? '').includes('word2'),
+    );
     assert.equal(vllm.requests.filter((r) => r.method === 'POST').length, posts + 1);
     assert.equal(await page.getByTestId('assistant-message').count(), 1, 'Regenerate replaces the answer');
     await page.keyboard.press('Escape');
@@ -437,14 +508,23 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
   });
 
   /** A glimpse + double of its own, for tests whose failures would trip the shared upstream's circuit breaker. */
-  async function isolated(script: FakeVllm['script'], flags: Record<string, unknown> = {}): Promise<{ page: Page; glimpse: RunningGlimpse; vllm: FakeVllm; done(): Promise<void> }> {
+  async function isolated(
+    script: FakeVllm['script'],
+    flags: Record<string, unknown> = {},
+  ): Promise<{ page: Page; glimpse: RunningGlimpse; vllm: FakeVllm; done(): Promise<void> }> {
     const v = await startFakeVllm({ script });
     const g = await startGlimpse({ engine: 'upstream', upstream: v.url, upstreamModel: v.model, ...flags });
     const ctx = await browser.newContext({ viewport: { width: 1100, height: 800 }, locale: 'en-US' });
     ctx.setDefaultTimeout(10_000);
     const page = await ctx.newPage();
     await page.goto(g.url + '/');
-    await page.waitForFunction((id) => [...document.querySelectorAll<HTMLOptionElement>('[data-testid="model-select"] option')].some((o) => o.value === id), v.model);
+    await page.waitForFunction(
+      (id) =>
+        [...document.querySelectorAll<HTMLOptionElement>('[data-testid="model-select"] option')].some(
+          (o) => o.value === id,
+        ),
+      v.model,
+    );
     return {
       page,
       glimpse: g,
@@ -460,7 +540,10 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
   test('a server error is shown in words with its code and a retry that works', async () => {
     let calls = 0;
     // No retries inside glimpse, so the first failure reaches the page.
-    const { page, done } = await isolated(() => (++calls === 1 ? { status: 500 } : { reasoning: [], content: ['Better ', 'now.'], delayMs: 5 }), { upstreamRetries: 0 });
+    const { page, done } = await isolated(
+      () => (++calls === 1 ? { status: 500 } : { reasoning: [], content: ['Better ', 'now.'], delayMs: 5 }),
+      { upstreamRetries: 0 },
+    );
     try {
       await ask(page, 'first try fails');
       await waitStatus(page, 'failed');
@@ -478,7 +561,12 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
 
   test('when the server asks for an API key the page shows the key field and sends it as a bearer token', async () => {
     const v = await startFakeVllm({ script: () => ({ reasoning: [], content: ['Key ', 'accepted.'], delayMs: 5 }) });
-    const g = await startGlimpse({ engine: 'upstream', upstream: v.url, upstreamModel: v.model, apiKeys: ['web:sk-test-123'] });
+    const g = await startGlimpse({
+      engine: 'upstream',
+      upstream: v.url,
+      upstreamModel: v.model,
+      apiKeys: ['web:sk-test-123'],
+    });
     const ctx = await browser.newContext({ viewport: { width: 1100, height: 800 }, locale: 'en-US' });
     ctx.setDefaultTimeout(10_000);
     const page = await ctx.newPage();
@@ -497,7 +585,13 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
       await page.screenshot({ path: join(ARTIFACTS, 'api-key.png') });
       await page.keyboard.press('Escape');
       // With the key the model list loads and the retry is answered.
-      await page.waitForFunction((id) => [...document.querySelectorAll<HTMLOptionElement>('[data-testid="model-select"] option')].some((o) => o.value === id), v.model);
+      await page.waitForFunction(
+        (id) =>
+          [...document.querySelectorAll<HTMLOptionElement>('[data-testid="model-select"] option')].some(
+            (o) => o.value === id,
+          ),
+        v.model,
+      );
       await lastAnswer(page).getByTestId('retry').click();
       await waitStatus(page, 'done');
       assert.equal(await lastAnswer(page).getByTestId('answer').innerText(), 'Key accepted.');
@@ -521,7 +615,12 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     let i = 0;
     await page.route('**/v1/chat/completions', async (route) => {
       const a = answers[i++]!;
-      await route.fulfill({ status: a.status, headers: a.headers, contentType: 'application/json', body: JSON.stringify({ error: { message: 'no', type: a.type, param: null, code: a.code } }) });
+      await route.fulfill({
+        status: a.status,
+        headers: a.headers,
+        contentType: 'application/json',
+        body: JSON.stringify({ error: { message: 'no', type: a.type, param: null, code: a.code } }),
+      });
     });
     await ask(page, 'hello');
     await waitStatus(page, 'failed');
@@ -545,8 +644,15 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
   });
 
   test('a request waiting in the queue says so, with its position, then answers', async () => {
-    const { page, glimpse: g, done } = await isolated(
-      (_rec, index) => (index === 0 ? { reasoning: [], content: Array.from({ length: 200 }, (_, i) => `busy${i} `), delayMs: 50 } : { reasoning: [], content: ['Your ', 'turn.'], delayMs: 5 }),
+    const {
+      page,
+      glimpse: g,
+      done,
+    } = await isolated(
+      (_rec, index) =>
+        index === 0
+          ? { reasoning: [], content: Array.from({ length: 200 }, (_, i) => `busy${i} `), delayMs: 50 }
+          : { reasoning: [], content: ['Your ', 'turn.'], delayMs: 5 },
       { maxInFlight: 1 },
     );
     const hog = new AbortController();
@@ -555,7 +661,11 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
       const other = await fetch(g.url + '/v1/chat/completions', {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'zai-org/GLM-4.6V-Flash', stream: true, messages: [{ role: 'user', content: 'hold the slot' }] }),
+        body: JSON.stringify({
+          model: 'zai-org/GLM-4.6V-Flash',
+          stream: true,
+          messages: [{ role: 'user', content: 'hold the slot' }],
+        }),
         signal: hog.signal,
       });
       assert.equal(other.status, 200);
@@ -564,7 +674,8 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
       await page.waitForSelector('[data-testid="status"][data-status="queued"]');
       await page.keyboard.press('Escape');
       await waitStatus(page, 'stopped');
-      const load = async () => ((await (await fetch(g.url + '/health')).json()) as { load: { queued: number; in_flight: number } }).load;
+      const load = async () =>
+        ((await (await fetch(g.url + '/health')).json()) as { load: { queued: number; in_flight: number } }).load;
       const deadline = Date.now() + 3000;
       while ((await load()).queued !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       assert.deepEqual(await load().then((l) => [l.queued, l.in_flight]), [0, 1], 'only the other request remains');
@@ -597,12 +708,21 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
   });
 
   test('an upstream that dies mid-answer ends as failed with the partial text kept, never as done', async () => {
-    const { page, done } = await isolated(() => ({ reasoning: [], content: Array.from({ length: 20 }, (_, i) => `part${i + 1} `), delayMs: 30, dieAfter: 3 }));
+    const { page, done } = await isolated(() => ({
+      reasoning: [],
+      content: Array.from({ length: 20 }, (_, i) => `part${i + 1} `),
+      delayMs: 30,
+      dieAfter: 3,
+    }));
     try {
       await ask(page, 'go');
       await waitStatus(page, 'failed');
       assert.match(await lastAnswer(page).getByTestId('answer').innerText(), /part1 part2 part3/);
-      assert.ok(['error', 'interrupted', 'timeout', 'unavailable'].includes((await lastAnswer(page).getByTestId('failure').getAttribute('data-kind')) ?? ''));
+      assert.ok(
+        ['error', 'interrupted', 'timeout', 'unavailable'].includes(
+          (await lastAnswer(page).getByTestId('failure').getAttribute('data-kind')) ?? '',
+        ),
+      );
       assert.equal(await lastAnswer(page).getByTestId('retry').isVisible(), true);
     } finally {
       await done();
@@ -610,7 +730,10 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
   });
 
   test('against the simulated engine the page says the answers are synthetic, and still streams thinking and answer', async () => {
-    const sim = await startGlimpse({ engine: 'simulated', simulated: { ttftMs: 50, tokensPerSecond: 200, reasoningTokens: 8, answerTokens: 16 } });
+    const sim = await startGlimpse({
+      engine: 'simulated',
+      simulated: { ttftMs: 50, tokensPerSecond: 200, reasoningTokens: 8, answerTokens: 16 },
+    });
     const ctx = await browser.newContext({ viewport: { width: 1100, height: 800 }, locale: 'en-US' });
     ctx.setDefaultTimeout(10_000);
     const page = await ctx.newPage();
@@ -633,9 +756,12 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     await page.getByTestId('attachment').waitFor();
     await ask(page, 'scenario-boxes on a phone');
     await waitStatus(page, 'done');
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    const overflow = await page.evaluate(
+      () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+    );
     assert.equal(overflow, 0, 'no sideways scrolling');
-    for (const id of ['send', 'attach', 'prompt', 'settings-toggle']) assert.equal(await page.getByTestId(id).isVisible(), true, id);
+    for (const id of ['send', 'attach', 'prompt', 'settings-toggle'])
+      assert.equal(await page.getByTestId(id).isVisible(), true, id);
     await page.screenshot({ path: join(ARTIFACTS, 'phone.png') });
     await page.getByTestId('theme-toggle').click(); // system → light
     await page.getByTestId('theme-toggle').click(); // light → dark

@@ -47,13 +47,11 @@ describe('attaching a PDF in the page', { skip: existsSync(CHROMIUM) ? false : `
     await page.goto(glimpse.url + '/');
     await page.waitForSelector('[data-testid="model-select"] option', { state: 'attached' });
 
-    await page
-      .getByTestId('file-input')
-      .setInputFiles({
-        name: 'report.pdf',
-        mimeType: 'application/pdf',
-        buffer: makePdf({ pages: 2, text: 'Quarterly' }),
-      });
+    await page.getByTestId('file-input').setInputFiles({
+      name: 'report.pdf',
+      mimeType: 'application/pdf',
+      buffer: makePdf({ pages: 2, text: 'Quarterly' }),
+    });
     const chip = page.getByTestId('attachment').getByTestId('media-chip');
     assert.equal(await chip.getAttribute('data-kind'), 'document');
     assert.match(await page.getByTestId('attachment').innerText(), /report\.pdf[\s\S]*PDF, sent whole/);

@@ -11,7 +11,10 @@ import { registerWebUi, PAGE_SECURITY_HEADERS } from '../../src/webui/index.js';
 function fakeDist(): string {
   const dir = mkdtempSync(join(tmpdir(), 'glimpse-web-'));
   mkdirSync(join(dir, 'assets'));
-  writeFileSync(join(dir, 'index.html'), '<!doctype html><script type="module" src="/assets/index-abc123.js"></script>');
+  writeFileSync(
+    join(dir, 'index.html'),
+    '<!doctype html><script type="module" src="/assets/index-abc123.js"></script>',
+  );
   writeFileSync(join(dir, 'assets', 'index-abc123.js'), 'console.log(1)');
   return dir;
 }
@@ -45,7 +48,12 @@ test('the page learns the image bound and heartbeat interval from /ui/config.jso
   await registerWebUi(app, { distDir: dist, imageMaxEdge: 768, heartbeatInterval: 5 });
   const res = await app.inject({ url: '/ui/config.json' });
   assert.equal(res.statusCode, 200);
-  assert.deepEqual(res.json(), { imageMaxEdge: 768, imageMaxBytes: 10 * 1024 * 1024, maxImagesPerMessage: 8, heartbeatSeconds: 5 });
+  assert.deepEqual(res.json(), {
+    imageMaxEdge: 768,
+    imageMaxBytes: 10 * 1024 * 1024,
+    maxImagesPerMessage: 8,
+    heartbeatSeconds: 5,
+  });
 });
 
 test('unknown paths fall through to the app, and API routes registered beside the page keep working', async (t) => {

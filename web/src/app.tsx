@@ -160,7 +160,9 @@ export function App() {
       )}
 
       {batchesOpen && <div class="backdrop" aria-hidden="true" onClick={() => setBatchesOpen(false)} />}
-      {batchesOpen && <BatchesPanel t={t} apiKey={settings.apiKey || undefined} onClose={() => setBatchesOpen(false)} />}
+      {batchesOpen && (
+        <BatchesPanel t={t} apiKey={settings.apiKey || undefined} onClose={() => setBatchesOpen(false)} />
+      )}
 
       <main class="conversation" ref={listRef} onScroll={onScroll} aria-live="off">
         {(server === 'loading' || server === 'unhealthy') && health?.reason && (

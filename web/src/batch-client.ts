@@ -37,22 +37,33 @@ export async function startBatch(base: string, file: Blob, name: string, apiKey?
   const form = new FormData();
   form.append('purpose', 'batch');
   form.append('file', file, name);
-  const uploaded = await answer<{ id: string }>(await fetch(`${base}/v1/files`, { method: 'POST', headers: headers(apiKey), body: form }));
+  const uploaded = await answer<{ id: string }>(
+    await fetch(`${base}/v1/files`, { method: 'POST', headers: headers(apiKey), body: form }),
+  );
   return answer<BatchSummary>(
     await fetch(`${base}/v1/batches`, {
       method: 'POST',
       headers: { ...headers(apiKey), 'content-type': 'application/json' },
-      body: JSON.stringify({ input_file_id: uploaded.id, endpoint: '/v1/chat/completions', completion_window: '24h', metadata: { source: name.slice(0, 64) } }),
+      body: JSON.stringify({
+        input_file_id: uploaded.id,
+        endpoint: '/v1/chat/completions',
+        completion_window: '24h',
+        metadata: { source: name.slice(0, 64) },
+      }),
     }),
   );
 }
 
 export async function listBatches(base: string, apiKey?: string): Promise<BatchSummary[]> {
-  return (await answer<{ data: BatchSummary[] }>(await fetch(`${base}/v1/batches?limit=20`, { headers: headers(apiKey) }))).data;
+  return (
+    await answer<{ data: BatchSummary[] }>(await fetch(`${base}/v1/batches?limit=20`, { headers: headers(apiKey) }))
+  ).data;
 }
 
 export async function cancelBatch(base: string, id: string, apiKey?: string): Promise<BatchSummary> {
-  return answer<BatchSummary>(await fetch(`${base}/v1/batches/${encodeURIComponent(id)}/cancel`, { method: 'POST', headers: headers(apiKey) }));
+  return answer<BatchSummary>(
+    await fetch(`${base}/v1/batches/${encodeURIComponent(id)}/cancel`, { method: 'POST', headers: headers(apiKey) }),
+  );
 }
 
 export async function fileContent(base: string, id: string, apiKey?: string): Promise<Blob> {

@@ -1,6 +1,14 @@
 /** The Batches panel: upload a JSONL of requests, watch each batch's progress, download results. */
 import { useCallback, useEffect, useState } from 'preact/hooks';
-import { BatchError, batchProgress, cancelBatch, fileContent, listBatches, startBatch, type BatchSummary } from './batch-client';
+import {
+  BatchError,
+  batchProgress,
+  cancelBatch,
+  fileContent,
+  listBatches,
+  startBatch,
+  type BatchSummary,
+} from './batch-client';
 import type { Translate } from './i18n';
 
 const POLL_MS = 2000;
@@ -67,7 +75,14 @@ export function BatchesPanel(props: { t: Translate; apiKey?: string; onClose(): 
       <p class="hint">{t('batchesHint')}</p>
       <div class="field">
         <label for="batch-file">{t('batchesUpload')}</label>
-        <input id="batch-file" type="file" accept=".jsonl,application/jsonl,application/x-ndjson" disabled={uploading} onChange={(e) => void upload(e.target as HTMLInputElement)} data-testid="batch-file" />
+        <input
+          id="batch-file"
+          type="file"
+          accept=".jsonl,application/jsonl,application/x-ndjson"
+          disabled={uploading}
+          onChange={(e) => void upload(e.target as HTMLInputElement)}
+          data-testid="batch-file"
+        />
       </div>
       {error && (
         <p class="hint warn" role="alert" data-testid="batch-error">
@@ -88,16 +103,27 @@ export function BatchesPanel(props: { t: Translate; apiKey?: string; onClose(): 
                 <progress max={p.total} value={p.done} aria-label={`${p.done}/${p.total}`} />
                 <div class="batch-counts">
                   {p.done}/{p.total}
-                  {b.request_counts.failed ? ` · ${t('batchesFailed').replace('{n}', String(b.request_counts.failed))}` : ''}
+                  {b.request_counts.failed
+                    ? ` · ${t('batchesFailed').replace('{n}', String(b.request_counts.failed))}`
+                    : ''}
                 </div>
                 <div class="batch-actions">
                   {b.output_file_id && (
-                    <button type="button" class="link" onClick={() => void download(b.output_file_id!, `${b.id}_output.jsonl`)} data-testid="batch-download">
+                    <button
+                      type="button"
+                      class="link"
+                      onClick={() => void download(b.output_file_id!, `${b.id}_output.jsonl`)}
+                      data-testid="batch-download"
+                    >
                       {t('batchesDownload')}
                     </button>
                   )}
                   {b.error_file_id && (
-                    <button type="button" class="link" onClick={() => void download(b.error_file_id!, `${b.id}_errors.jsonl`)}>
+                    <button
+                      type="button"
+                      class="link"
+                      onClick={() => void download(b.error_file_id!, `${b.id}_errors.jsonl`)}
+                    >
                       {t('batchesErrors')}
                     </button>
                   )}

@@ -9,7 +9,8 @@ import { BOX_BEGIN as BEGIN, BOX_END as END, parseBoxList, type Box } from '../.
 
 export { parseBoxList, type Box };
 
-export type BoxSegment = { kind: 'text'; text: string } | { kind: 'boxes'; boxes: Box[]; raw: string } | { kind: 'highlight'; text: string };
+export type BoxSegment =
+  { kind: 'text'; text: string } | { kind: 'boxes'; boxes: Box[]; raw: string } | { kind: 'highlight'; text: string };
 
 /**
  * The boxes of glimpse's `glimpse_boxes` field (the server found them in the whole answer), in the
@@ -20,7 +21,8 @@ export function serverBoxes(field: unknown): Box[] | undefined {
   const boxes: Box[] = [];
   for (const b of field as Array<{ index?: unknown; normalized?: unknown }>) {
     const n = b?.normalized;
-    if (typeof b?.index !== 'number' || !Array.isArray(n) || n.length !== 4 || !n.every((v) => typeof v === 'number')) return undefined;
+    if (typeof b?.index !== 'number' || !Array.isArray(n) || n.length !== 4 || !n.every((v) => typeof v === 'number'))
+      return undefined;
     const [x1, y1, x2, y2] = n as [number, number, number, number];
     boxes.push({ index: b.index, x1, y1, x2, y2 });
   }

@@ -5,11 +5,26 @@
  */
 import { SseDecoder, queuePositionFromComment } from './sse';
 
-export interface WireTextPart { type: 'text'; text: string }
-export interface WireImagePart { type: 'image_url'; image_url: { url: string } }
-export interface WireFilePart { type: 'file'; file: { file_data: string; filename: string } }
-export interface WireVideoPart { type: 'video_url'; video_url: { url: string } }
-export interface WireMessage { role: 'system' | 'user' | 'assistant'; content: string | Array<WireTextPart | WireImagePart | WireFilePart | WireVideoPart> }
+export interface WireTextPart {
+  type: 'text';
+  text: string;
+}
+export interface WireImagePart {
+  type: 'image_url';
+  image_url: { url: string };
+}
+export interface WireFilePart {
+  type: 'file';
+  file: { file_data: string; filename: string };
+}
+export interface WireVideoPart {
+  type: 'video_url';
+  video_url: { url: string };
+}
+export interface WireMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string | Array<WireTextPart | WireImagePart | WireFilePart | WireVideoPart>;
+}
 
 export interface ChatBody {
   model: string;
@@ -19,7 +34,10 @@ export interface ChatBody {
   max_tokens: number;
 }
 
-export interface Usage { promptTokens: number; completionTokens: number }
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+}
 
 export type FailureKind =
   | 'unreachable' // no answer at all: server down or network gone
@@ -79,10 +97,15 @@ function authHeaders(apiKey?: string): Record<string, string> {
 const TIMEOUT_CODES = new Set(['request_timeout', 'idle_timeout', 'queue_timeout']);
 const RATE_CODES = new Set(['queue_full', 'rate_limited', 'quota_exceeded']);
 
-export function classifyError(status: number | undefined, err: { code?: unknown; message?: unknown; type?: unknown } | undefined, retryAfterHeader?: string | null): Failure {
+export function classifyError(
+  status: number | undefined,
+  err: { code?: unknown; message?: unknown; type?: unknown } | undefined,
+  retryAfterHeader?: string | null,
+): Failure {
   const code = typeof err?.code === 'string' ? err.code : typeof err?.type === 'string' ? err.type : undefined;
   const message = typeof err?.message === 'string' ? err.message : undefined;
-  const retryAfter = retryAfterHeader != null && /^\d+(\.\d+)?$/.test(retryAfterHeader.trim()) ? Number(retryAfterHeader) : undefined;
+  const retryAfter =
+    retryAfterHeader != null && /^\d+(\.\d+)?$/.test(retryAfterHeader.trim()) ? Number(retryAfterHeader) : undefined;
   const base = { code, status, message, ...(retryAfter !== undefined ? { retryAfter } : {}) };
   if (status === 401 || code === 'unauthorized') return { kind: 'unauthorized', ...base };
   if (status === 429 || (code && RATE_CODES.has(code))) return { kind: 'rate_limited', ...base };
@@ -92,11 +115,14 @@ export function classifyError(status: number | undefined, err: { code?: unknown;
   return { kind: 'error', ...base };
 }
 
-async function readErrorBody(res: Response): Promise<{ code?: unknown; message?: unknown; type?: unknown } | undefined> {
+async function readErrorBody(
+  res: Response,
+): Promise<{ code?: unknown; message?: unknown; type?: unknown } | undefined> {
   try {
     const text = await res.text();
     const json = JSON.parse(text) as { error?: unknown; message?: unknown; code?: unknown };
-    if (json && typeof json.error === 'object' && json.error) return json.error as { code?: unknown; message?: unknown };
+    if (json && typeof json.error === 'object' && json.error)
+      return json.error as { code?: unknown; message?: unknown };
     if (json && typeof json.error === 'string') return { message: json.error, code: json.code };
     return json as { code?: unknown; message?: unknown };
   } catch {
@@ -106,7 +132,10 @@ async function readErrorBody(res: Response): Promise<{ code?: unknown; message?:
 
 interface ChunkJson {
   error?: { code?: unknown; message?: unknown; type?: unknown };
-  choices?: Array<{ delta?: { content?: unknown; reasoning_content?: unknown; reasoning?: unknown; glimpse_boxes?: unknown }; finish_reason?: unknown }>;
+  choices?: Array<{
+    delta?: { content?: unknown; reasoning_content?: unknown; reasoning?: unknown; glimpse_boxes?: unknown };
+    finish_reason?: unknown;
+  }>;
   usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } | null;
 }
 
@@ -155,7 +184,8 @@ export async function streamChat(opts: ChatOptions): Promise<ChatOutcome> {
     if (!res.ok) {
       const err = await readErrorBody(res);
       // A proxy in front of a dead glimpse answers 502/503/504 with its own page, not our JSON.
-      if (!err && (res.status === 502 || res.status === 503)) return { kind: 'failed', failure: { kind: 'unreachable', status: res.status } };
+      if (!err && (res.status === 502 || res.status === 503))
+        return { kind: 'failed', failure: { kind: 'unreachable', status: res.status } };
       return { kind: 'failed', failure: classifyError(res.status, err, res.headers.get('Retry-After')) };
     }
     cb.onAccepted?.();
@@ -193,7 +223,10 @@ export async function streamChat(opts: ChatOptions): Promise<ChatOutcome> {
         if (delta?.glimpse_boxes !== undefined) cb.onBoxes?.(delta.glimpse_boxes);
         if (typeof choice?.finish_reason === 'string') finishReason = choice.finish_reason;
         if (json.usage && typeof json.usage.completion_tokens === 'number') {
-          usage = { promptTokens: Number(json.usage.prompt_tokens) || 0, completionTokens: json.usage.completion_tokens };
+          usage = {
+            promptTokens: Number(json.usage.prompt_tokens) || 0,
+            completionTokens: json.usage.completion_tokens,
+          };
           cb.onUsage?.(usage);
         }
       }
@@ -228,7 +261,10 @@ export async function streamChat(opts: ChatOptions): Promise<ChatOutcome> {
   }
 }
 
-export interface ModelTask { label: string; prompt: string }
+export interface ModelTask {
+  label: string;
+  prompt: string;
+}
 export interface ModelEntry {
   id: string;
   owned_by?: string;
@@ -241,7 +277,9 @@ export interface ModelEntry {
 export function modelTasks(model: ModelEntry | undefined): ModelTask[] {
   const tasks = model?.profile?.tasks;
   if (!Array.isArray(tasks)) return [];
-  return tasks.filter((x): x is ModelTask => !!x && typeof x.label === 'string' && typeof x.prompt === 'string' && x.prompt.trim() !== '');
+  return tasks.filter(
+    (x): x is ModelTask => !!x && typeof x.label === 'string' && typeof x.prompt === 'string' && x.prompt.trim() !== '',
+  );
 }
 
 export class HttpFailure extends Error {
@@ -257,13 +295,23 @@ export async function listModels(apiKey?: string): Promise<ModelEntry[]> {
   } catch (e) {
     throw new HttpFailure({ kind: 'unreachable', message: e instanceof Error ? e.message : String(e) });
   }
-  if (!res.ok) throw new HttpFailure(classifyError(res.status, await readErrorBody(res), res.headers.get('Retry-After')));
+  if (!res.ok)
+    throw new HttpFailure(classifyError(res.status, await readErrorBody(res), res.headers.get('Retry-After')));
   const json = (await res.json()) as { data?: unknown };
   if (!Array.isArray(json.data)) return [];
   return json.data.filter((m): m is ModelEntry => !!m && typeof (m as ModelEntry).id === 'string');
 }
 
-export interface Health { status?: string; model?: string; device?: string; model_loaded?: boolean; engine?: string; simulated?: boolean; note?: string; reason?: string }
+export interface Health {
+  status?: string;
+  model?: string;
+  device?: string;
+  model_loaded?: boolean;
+  engine?: string;
+  simulated?: boolean;
+  note?: string;
+  reason?: string;
+}
 
 export async function getHealth(): Promise<Health | null> {
   try {
@@ -274,7 +322,13 @@ export async function getHealth(): Promise<Health | null> {
   }
 }
 
-export interface UiConfig { imageMaxEdge: number; imageMaxBytes: number; maxFileBytes: number; maxImagesPerMessage: number; heartbeatSeconds: number }
+export interface UiConfig {
+  imageMaxEdge: number;
+  imageMaxBytes: number;
+  maxFileBytes: number;
+  maxImagesPerMessage: number;
+  heartbeatSeconds: number;
+}
 
 export const DEFAULT_UI_CONFIG: UiConfig = {
   imageMaxEdge: 1024,

@@ -14,7 +14,10 @@ export function toWireMessages(messages: Message[], systemPrompt: string, maxIma
   if (systemPrompt.trim()) out.push({ role: 'system', content: systemPrompt.trim() });
   // The server caps images per request; a long conversation keeps its newest images and says where older ones were.
   // PDFs and videos have limits of their own on the server and are always sent.
-  const total = messages.reduce((n, m) => n + (m.role === 'user' ? m.images.filter((i) => i.dataUrl && !i.kind).length : 0), 0);
+  const total = messages.reduce(
+    (n, m) => n + (m.role === 'user' ? m.images.filter((i) => i.dataUrl && !i.kind).length : 0),
+    0,
+  );
   let toSkip = Math.max(0, total - maxImages);
   for (const m of messages) {
     if (m.role === 'user') {
@@ -37,7 +40,10 @@ export function toWireMessages(messages: Message[], systemPrompt: string, maxIma
 }
 
 /** The image an answer's boxes refer to: the first image of the closest user turn before it that had one. */
-export function imageForAnswer(messages: Message[], assistantIndex: number): { dataUrl: string; width: number; height: number } | null {
+export function imageForAnswer(
+  messages: Message[],
+  assistantIndex: number,
+): { dataUrl: string; width: number; height: number } | null {
   for (let i = assistantIndex - 1; i >= 0; i--) {
     const m = messages[i];
     if (m && m.role === 'user' && m.images.length) {

@@ -91,7 +91,8 @@ const en = {
   storageFull: 'Browser storage is full: {n} older images will not survive a reload (the text will).',
   batches: 'Batches',
   closeBatches: 'Close batches',
-  batchesHint: 'A JSONL file, one OpenAI batch request per line ({"custom_id", "method": "POST", "url": "/v1/chat/completions", "body"}). Its lines run in the background, behind interactive questions.',
+  batchesHint:
+    'A JSONL file, one OpenAI batch request per line ({"custom_id", "method": "POST", "url": "/v1/chat/completions", "body"}). Its lines run in the background, behind interactive questions.',
   batchesUpload: 'Upload a JSONL and start a batch',
   batchesEmpty: 'No batches yet.',
   batchesDownload: 'Download results',
@@ -192,7 +193,8 @@ const zh: Record<Key, string> = {
   storageFull: '浏览器存储已满：{n} 张较早的图片在刷新后不会保留（文字会保留）。',
   batches: '批处理',
   closeBatches: '关闭批处理',
-  batchesHint: 'JSONL 文件，每行一个 OpenAI 格式的批处理请求（{"custom_id", "method": "POST", "url": "/v1/chat/completions", "body"}）。这些请求在后台执行，优先级低于页面上的实时提问。',
+  batchesHint:
+    'JSONL 文件，每行一个 OpenAI 格式的批处理请求（{"custom_id", "method": "POST", "url": "/v1/chat/completions", "body"}）。这些请求在后台执行，优先级低于页面上的实时提问。',
   batchesUpload: '上传 JSONL 并开始批处理',
   batchesEmpty: '暂无批处理任务。',
   batchesDownload: '下载结果',

@@ -24,7 +24,11 @@ export interface Attachment {
 export type RejectReason = 'not_image' | 'file_too_big' | 'unreadable' | 'too_many_pixels' | 'encoded_too_big';
 
 export class ImageRejected extends Error {
-  constructor(readonly reason: RejectReason, readonly fileName: string, readonly detail: Record<string, number> = {}) {
+  constructor(
+    readonly reason: RejectReason,
+    readonly fileName: string,
+    readonly detail: Record<string, number> = {},
+  ) {
     super(reason);
   }
 }
@@ -49,7 +53,9 @@ export function readAsDataUrl(blob: Blob): Promise<string> {
 }
 
 function canvasToBlob(canvas: HTMLCanvasElement, type: string, quality?: number): Promise<Blob> {
-  return new Promise((resolve, reject) => canvas.toBlob((b) => (b ? resolve(b) : reject(new Error('encode failed'))), type, quality));
+  return new Promise((resolve, reject) =>
+    canvas.toBlob((b) => (b ? resolve(b) : reject(new Error('encode failed'))), type, quality),
+  );
 }
 
 let seq = 0;
@@ -62,7 +68,8 @@ export async function prepareImage(file: File, cfg: UiConfig): Promise<Attachmen
   const name = file.name || 'image';
   // The type is what the browser guessed from the name or clipboard; an empty type still gets a decode attempt.
   if (file.type && !ACCEPTED.test(file.type)) throw new ImageRejected('not_image', name);
-  if (file.size > cfg.maxFileBytes) throw new ImageRejected('file_too_big', name, { bytes: file.size, limit: cfg.maxFileBytes });
+  if (file.size > cfg.maxFileBytes)
+    throw new ImageRejected('file_too_big', name, { bytes: file.size, limit: cfg.maxFileBytes });
   let bitmap: ImageBitmap;
   try {
     bitmap = await createImageBitmap(file, { imageOrientation: 'from-image' });
@@ -74,7 +81,8 @@ export async function prepareImage(file: File, cfg: UiConfig): Promise<Attachmen
     const oh = bitmap.height;
     if (ow * oh > MAX_PIXELS) throw new ImageRejected('too_many_pixels', name, { width: ow, height: oh });
     const { width, height } = fitWithin(ow, oh, cfg.imageMaxEdge);
-    const sendAsIs = width === ow && height === oh && /^image\/(png|jpeg|webp)$/.test(file.type) && file.size <= cfg.imageMaxBytes;
+    const sendAsIs =
+      width === ow && height === oh && /^image\/(png|jpeg|webp)$/.test(file.type) && file.size <= cfg.imageMaxBytes;
     let blob: Blob = file;
     if (!sendAsIs) {
       const canvas = document.createElement('canvas');
@@ -98,7 +106,8 @@ export async function prepareImage(file: File, cfg: UiConfig): Promise<Attachmen
         blob = await canvasToBlob(canvas, 'image/jpeg', 0.9);
       }
     }
-    if (blob.size > cfg.imageMaxBytes) throw new ImageRejected('encoded_too_big', name, { bytes: blob.size, limit: cfg.imageMaxBytes });
+    if (blob.size > cfg.imageMaxBytes)
+      throw new ImageRejected('encoded_too_big', name, { bytes: blob.size, limit: cfg.imageMaxBytes });
     return {
       id: newId(),
       name,

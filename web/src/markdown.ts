@@ -9,12 +9,18 @@ import DOMPurify from 'dompurify';
 import { splitBoxes, type Box } from './boxes';
 
 export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string);
+  return s.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string,
+  );
 }
 
 const SAFE_URL = /^(https?:|mailto:)/i;
 
-export interface RenderLabels { copy: string; image: string }
+export interface RenderLabels {
+  copy: string;
+  image: string;
+}
 
 function makeMarked(labels: RenderLabels): Marked {
   return new Marked({
@@ -61,7 +67,27 @@ function installHooks(): void {
 }
 
 const PURIFY = {
-  FORBID_TAGS: ['img', 'image', 'svg', 'math', 'style', 'iframe', 'object', 'embed', 'form', 'input', 'textarea', 'select', 'video', 'audio', 'source', 'picture', 'link', 'meta', 'base'],
+  FORBID_TAGS: [
+    'img',
+    'image',
+    'svg',
+    'math',
+    'style',
+    'iframe',
+    'object',
+    'embed',
+    'form',
+    'input',
+    'textarea',
+    'select',
+    'video',
+    'audio',
+    'source',
+    'picture',
+    'link',
+    'meta',
+    'base',
+  ],
   FORBID_ATTR: ['style', 'srcset', 'src', 'action', 'formaction', 'background', 'poster'],
   ALLOWED_URI_REGEXP: /^(?:https?:|mailto:)/i,
   ALLOW_DATA_ATTR: true,
@@ -87,7 +113,12 @@ export function renderAnswer(answer: string, labels: RenderLabels): { html: stri
     else {
       const html =
         seg.kind === 'boxes'
-          ? seg.boxes.map((b) => `<span class="box-ref box-c${(b.index - 1) % 8}" data-box="${b.index}" title="[${b.x1}, ${b.y1}, ${b.x2}, ${b.y2}]">${b.index}</span>`).join('')
+          ? seg.boxes
+              .map(
+                (b) =>
+                  `<span class="box-ref box-c${(b.index - 1) % 8}" data-box="${b.index}" title="[${b.x1}, ${b.y1}, ${b.x2}, ${b.y2}]">${b.index}</span>`,
+              )
+              .join('')
           : `<mark class="answer-box">${escapeHtml(seg.text)}</mark>`;
       stash.push(html);
       md += `\uE000${stash.length - 1}\uE001`;

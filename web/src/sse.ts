@@ -39,7 +39,12 @@ export class SseDecoder {
 
   private line(line: string, out: SseEvent[]): void {
     if (line === '') {
-      if (this.dataLines.length) out.push({ kind: 'data', data: this.dataLines.join('\n'), ...(this.eventName ? { event: this.eventName } : {}) });
+      if (this.dataLines.length)
+        out.push({
+          kind: 'data',
+          data: this.dataLines.join('\n'),
+          ...(this.eventName ? { event: this.eventName } : {}),
+        });
       this.dataLines = [];
       this.eventName = undefined;
       return;

@@ -8,15 +8,26 @@ import type { Box } from './boxes';
 import type { Failure } from './client';
 import type { Lang } from './i18n';
 
-export interface UserMessage { id: string; role: 'user'; text: string; images: Attachment[] }
+export interface UserMessage {
+  id: string;
+  role: 'user';
+  text: string;
+  images: Attachment[];
+}
 
 /**
  * connecting: sent, no answer yet; waiting: admitted, the model is reading the message (a photo
  * on a CPU takes seconds before the first token); queued: waiting for a slot.
  */
-export type AssistantStatus = 'connecting' | 'waiting' | 'queued' | 'thinking' | 'streaming' | 'done' | 'stopped' | 'failed';
+export type AssistantStatus =
+  'connecting' | 'waiting' | 'queued' | 'thinking' | 'streaming' | 'done' | 'stopped' | 'failed';
 
-export interface Stats { ttftMs?: number; totalMs: number; completionTokens?: number; tokensPerSecond?: number }
+export interface Stats {
+  ttftMs?: number;
+  totalMs: number;
+  completionTokens?: number;
+  tokensPerSecond?: number;
+}
 
 export interface AssistantMessage {
   id: string;
@@ -105,10 +116,14 @@ export function loadConversation(): Message[] {
     const parsed = JSON.parse(raw) as unknown;
     if (!Array.isArray(parsed)) return [];
     return parsed
-      .filter((m): m is Message => !!m && typeof m === 'object' && ((m as Message).role === 'user' || (m as Message).role === 'assistant'))
+      .filter(
+        (m): m is Message =>
+          !!m && typeof m === 'object' && ((m as Message).role === 'user' || (m as Message).role === 'assistant'),
+      )
       .map((m) => {
         // An answer that was streaming when the page went away will not resume.
-        if (m.role === 'assistant' && !['done', 'stopped', 'failed'].includes(m.status)) return { ...m, status: 'stopped' as const, note: 'reload' };
+        if (m.role === 'assistant' && !['done', 'stopped', 'failed'].includes(m.status))
+          return { ...m, status: 'stopped' as const, note: 'reload' };
         return m;
       });
   } catch {

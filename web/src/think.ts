@@ -57,7 +57,10 @@ export function splitThinking(content: string, streaming = false): SplitContent 
   }
   if (streaming && !thinkingOpen) answer = trimPartialTag(answer);
   return {
-    thinking: thinking.map((t) => t.trim()).filter(Boolean).join('\n\n'),
+    thinking: thinking
+      .map((t) => t.trim())
+      .filter(Boolean)
+      .join('\n\n'),
     answer: answer.replace(/^\s+/, ''),
     thinkingOpen,
   };

@@ -34,7 +34,13 @@ export function AttachmentStrip(props: { t: Translate; attachments: Attachment[]
               <span class="attachment-orig">{t('resizedFrom', { w: a.originalWidth, h: a.originalHeight })}</span>
             )}
           </div>
-          <button type="button" class="remove" aria-label={`${t('removeImage')}: ${a.name}`} onClick={() => props.onRemove(a.id)} data-testid="remove-attachment">
+          <button
+            type="button"
+            class="remove"
+            aria-label={`${t('removeImage')}: ${a.name}`}
+            onClick={() => props.onRemove(a.id)}
+            data-testid="remove-attachment"
+          >
             ×
           </button>
         </li>
@@ -53,7 +59,12 @@ function UserView(props: { t: Translate; message: UserMessage }) {
             img.kind ? (
               <MediaChip key={img.id} t={props.t} a={img} />
             ) : img.dataUrl ? (
-              <img key={img.id} src={img.dataUrl} alt={img.name} title={`${img.name} · ${img.width}×${img.height} · ${formatBytes(img.bytes)}`} />
+              <img
+                key={img.id}
+                src={img.dataUrl}
+                alt={img.name}
+                title={`${img.name} · ${img.width}×${img.height} · ${formatBytes(img.bytes)}`}
+              />
             ) : (
               <span key={img.id} class="img-missing">
                 [{img.name}]
@@ -78,7 +89,16 @@ export function BoxedImage(props: { src: string; boxes: Box[]; label: string }) 
             const color = BOX_COLORS[(b.index - 1) % BOX_COLORS.length];
             return (
               <g key={b.index} class="box" data-box={b.index}>
-                <rect x={b.x1} y={b.y1} width={b.x2 - b.x1} height={b.y2 - b.y1} fill="none" stroke={color} stroke-width="4" vector-effect="non-scaling-stroke" />
+                <rect
+                  x={b.x1}
+                  y={b.y1}
+                  width={b.x2 - b.x1}
+                  height={b.y2 - b.y1}
+                  fill="none"
+                  stroke={color}
+                  stroke-width="4"
+                  vector-effect="non-scaling-stroke"
+                />
               </g>
             );
           })}
@@ -167,7 +187,13 @@ function StatsLine(props: { t: Translate; stats: Stats }) {
 
 /** A message whose answer is still on its way. */
 function isLive(status: AssistantMessage['status']): boolean {
-  return status === 'connecting' || status === 'waiting' || status === 'queued' || status === 'thinking' || status === 'streaming';
+  return (
+    status === 'connecting' ||
+    status === 'waiting' ||
+    status === 'queued' ||
+    status === 'thinking' ||
+    status === 'streaming'
+  );
 }
 
 function StatusBadge(props: { t: Translate; message: AssistantMessage }) {
@@ -178,20 +204,20 @@ function StatusBadge(props: { t: Translate; message: AssistantMessage }) {
       : m.status === 'waiting'
         ? t('stateWaiting')
         : m.status === 'queued'
-        ? m.queuePosition
-          ? t('stateQueuedAt', { n: m.queuePosition })
-          : t('stateQueued')
-        : m.status === 'thinking'
-          ? t('stateThinking')
-          : m.status === 'streaming'
-            ? t('stateStreaming')
-            : m.status === 'stopped'
-              ? m.note === 'reload'
-                ? t('interruptedByReload')
-                : t('stateStopped')
-              : m.status === 'done'
-                ? t('stateDone')
-                : '';
+          ? m.queuePosition
+            ? t('stateQueuedAt', { n: m.queuePosition })
+            : t('stateQueued')
+          : m.status === 'thinking'
+            ? t('stateThinking')
+            : m.status === 'streaming'
+              ? t('stateStreaming')
+              : m.status === 'stopped'
+                ? m.note === 'reload'
+                  ? t('interruptedByReload')
+                  : t('stateStopped')
+                : m.status === 'done'
+                  ? t('stateDone')
+                  : '';
   if (!text) return null;
   const live = isLive(m.status);
   return (
@@ -221,7 +247,12 @@ function CopyButton(props: { t: Translate; text: string }) {
     return () => clearTimeout(timer);
   }, [copied]);
   return (
-    <button type="button" class="ghost small" data-testid="copy-answer" onClick={() => void copyText(props.text).then(() => setCopied(true))}>
+    <button
+      type="button"
+      class="ghost small"
+      data-testid="copy-answer"
+      onClick={() => void copyText(props.text).then(() => setCopied(true))}
+    >
       {copied ? props.t('copied') : props.t('copy')}
     </button>
   );
@@ -238,7 +269,15 @@ function onAnswerClick(t: Translate, e: MouseEvent) {
   });
 }
 
-function AssistantView(props: { t: Translate; message: AssistantMessage; image: { dataUrl: string } | null; isLast: boolean; busy: boolean; stallSeconds: number; onRedo(): void }) {
+function AssistantView(props: {
+  t: Translate;
+  message: AssistantMessage;
+  image: { dataUrl: string } | null;
+  isLast: boolean;
+  busy: boolean;
+  stallSeconds: number;
+  onRedo(): void;
+}) {
   const { t, message: m } = props;
   const live = isLive(m.status);
   const split = useMemo(() => splitThinking(m.content, live), [m.content, live]);
@@ -249,7 +288,13 @@ function AssistantView(props: { t: Translate; message: AssistantMessage; image: 
   // Open while the model thinks, folded once it answers, unless the reader toggled it themselves.
   const [userOpen, setUserOpen] = useState<boolean | null>(null);
   return (
-    <article class={`msg assistant status-${m.status}`} aria-label={t('assistant')} aria-busy={live} data-testid="assistant-message" data-status={m.status}>
+    <article
+      class={`msg assistant status-${m.status}`}
+      aria-label={t('assistant')}
+      aria-busy={live}
+      data-testid="assistant-message"
+      data-status={m.status}
+    >
       <div class="msg-head">
         <span class="msg-model">{m.model}</span>
         <StatusBadge t={t} message={m} />
@@ -272,9 +317,16 @@ function AssistantView(props: { t: Translate; message: AssistantMessage; image: 
         </details>
       )}
       {split.answer && (
-        <div class="answer md" data-testid="answer" onClick={(e) => onAnswerClick(t, e as unknown as MouseEvent)} dangerouslySetInnerHTML={{ __html: rendered.html }} />
+        <div
+          class="answer md"
+          data-testid="answer"
+          onClick={(e) => onAnswerClick(t, e as unknown as MouseEvent)}
+          dangerouslySetInnerHTML={{ __html: rendered.html }}
+        />
       )}
-      {boxes.length > 0 && props.image && <BoxedImage src={props.image.dataUrl} boxes={boxes} label={t('boxesOn', { n: boxes.length })} />}
+      {boxes.length > 0 && props.image && (
+        <BoxedImage src={props.image.dataUrl} boxes={boxes} label={t('boxesOn', { n: boxes.length })} />
+      )}
       {m.status === 'failed' && m.failure && (
         <div class="failure" role="alert" data-testid="failure" data-kind={m.failure.kind}>
           <span class="failure-text">
@@ -286,7 +338,9 @@ function AssistantView(props: { t: Translate; message: AssistantMessage; image: 
               </>
             )}
           </span>
-          {m.failure.message && (m.failure.kind === 'error' || m.failure.kind === 'unavailable') && <span class="failure-detail">{m.failure.message}</span>}
+          {m.failure.message && (m.failure.kind === 'error' || m.failure.kind === 'unavailable') && (
+            <span class="failure-detail">{m.failure.message}</span>
+          )}
           <button type="button" class="secondary" onClick={props.onRedo} disabled={props.busy} data-testid="retry">
             {t('retry')}
           </button>
@@ -302,7 +356,13 @@ function AssistantView(props: { t: Translate; message: AssistantMessage; image: 
         <span class="foot-actions">
           {!live && split.answer && <CopyButton t={t} text={split.answer} />}
           {props.isLast && !live && m.status !== 'failed' && (
-            <button type="button" class="ghost small" onClick={props.onRedo} disabled={props.busy} data-testid="regenerate">
+            <button
+              type="button"
+              class="ghost small"
+              onClick={props.onRedo}
+              disabled={props.busy}
+              data-testid="regenerate"
+            >
               {t('regenerate')}
             </button>
           )}
@@ -312,7 +372,13 @@ function AssistantView(props: { t: Translate; message: AssistantMessage; image: 
   );
 }
 
-export function MessageList(props: { t: Translate; messages: Message[]; busy: boolean; stallSeconds: number; onRedo(index: number): void }) {
+export function MessageList(props: {
+  t: Translate;
+  messages: Message[];
+  busy: boolean;
+  stallSeconds: number;
+  onRedo(index: number): void;
+}) {
   const { messages } = props;
   return (
     <div class="messages" data-testid="messages">
@@ -336,7 +402,16 @@ export function MessageList(props: { t: Translate; messages: Message[]; busy: bo
   );
 }
 
-function NumberField(props: { id: string; label: string; value: number; min: number; max: number; step: number; onChange(v: number): void; slider?: boolean }) {
+function NumberField(props: {
+  id: string;
+  label: string;
+  value: number;
+  min: number;
+  max: number;
+  step: number;
+  onChange(v: number): void;
+  slider?: boolean;
+}) {
   const set = (raw: string) => {
     const v = Number(raw);
     if (raw !== '' && Number.isFinite(v)) props.onChange(Math.min(props.max, Math.max(props.min, v)));
@@ -356,13 +431,27 @@ function NumberField(props: { id: string; label: string; value: number; min: num
             onInput={(e) => set((e.target as HTMLInputElement).value)}
           />
         )}
-        <input id={props.id} type="number" min={props.min} max={props.max} step={props.step} value={props.value} onChange={(e) => set((e.target as HTMLInputElement).value)} />
+        <input
+          id={props.id}
+          type="number"
+          min={props.min}
+          max={props.max}
+          step={props.step}
+          value={props.value}
+          onChange={(e) => set((e.target as HTMLInputElement).value)}
+        />
       </div>
     </div>
   );
 }
 
-export function SettingsPanel(props: { t: Translate; settings: Settings; update(p: Partial<Settings>): void; needApiKey: boolean; onClose(): void }) {
+export function SettingsPanel(props: {
+  t: Translate;
+  settings: Settings;
+  update(p: Partial<Settings>): void;
+  needApiKey: boolean;
+  onClose(): void;
+}) {
   const { t, settings: s, update } = props;
   return (
     <aside class="settings" id="settings" aria-label={t('settings')} data-testid="settings">
@@ -376,20 +465,72 @@ export function SettingsPanel(props: { t: Translate; settings: Settings; update(
         <div class="field">
           <label for="api-key">{t('apiKey')}</label>
           {props.needApiKey && <p class="hint warn">{t('apiKeyNeeded')}</p>}
-          <input id="api-key" type="password" autocomplete="off" value={s.apiKey} placeholder={t('apiKeyPlaceholder')} onChange={(e) => update({ apiKey: (e.target as HTMLInputElement).value.trim() })} data-testid="api-key" />
+          <input
+            id="api-key"
+            type="password"
+            autocomplete="off"
+            value={s.apiKey}
+            placeholder={t('apiKeyPlaceholder')}
+            onChange={(e) => update({ apiKey: (e.target as HTMLInputElement).value.trim() })}
+            data-testid="api-key"
+          />
         </div>
       )}
       <div class="field">
         <label for="system-prompt">{t('systemPrompt')}</label>
-        <textarea id="system-prompt" rows={3} value={s.systemPrompt} placeholder={t('systemPromptPlaceholder')} onInput={(e) => update({ systemPrompt: (e.target as HTMLTextAreaElement).value })} />
+        <textarea
+          id="system-prompt"
+          rows={3}
+          value={s.systemPrompt}
+          placeholder={t('systemPromptPlaceholder')}
+          onInput={(e) => update({ systemPrompt: (e.target as HTMLTextAreaElement).value })}
+        />
       </div>
-      <NumberField id="temperature" label={t('temperature')} value={s.temperature} min={0} max={2} step={0.05} slider onChange={(v) => update({ temperature: v })} />
-      <NumberField id="top-p" label={t('topP')} value={s.topP} min={0.01} max={1} step={0.01} slider onChange={(v) => update({ topP: v })} />
-      <NumberField id="max-tokens" label={t('maxTokens')} value={s.maxTokens} min={1} max={32768} step={1} onChange={(v) => update({ maxTokens: Math.round(v) })} />
-      <NumberField id="stall-seconds" label={t('stallSeconds')} value={s.stallSeconds} min={1} max={600} step={1} onChange={(v) => update({ stallSeconds: v })} />
+      <NumberField
+        id="temperature"
+        label={t('temperature')}
+        value={s.temperature}
+        min={0}
+        max={2}
+        step={0.05}
+        slider
+        onChange={(v) => update({ temperature: v })}
+      />
+      <NumberField
+        id="top-p"
+        label={t('topP')}
+        value={s.topP}
+        min={0.01}
+        max={1}
+        step={0.01}
+        slider
+        onChange={(v) => update({ topP: v })}
+      />
+      <NumberField
+        id="max-tokens"
+        label={t('maxTokens')}
+        value={s.maxTokens}
+        min={1}
+        max={32768}
+        step={1}
+        onChange={(v) => update({ maxTokens: Math.round(v) })}
+      />
+      <NumberField
+        id="stall-seconds"
+        label={t('stallSeconds')}
+        value={s.stallSeconds}
+        min={1}
+        max={600}
+        step={1}
+        onChange={(v) => update({ stallSeconds: v })}
+      />
       <div class="field">
         <label for="theme-select">{t('theme')}</label>
-        <select id="theme-select" value={s.theme} onChange={(e) => update({ theme: (e.target as HTMLSelectElement).value as Settings['theme'] })}>
+        <select
+          id="theme-select"
+          value={s.theme}
+          onChange={(e) => update({ theme: (e.target as HTMLSelectElement).value as Settings['theme'] })}
+        >
           <option value="system">{t('themeSystem')}</option>
           <option value="light">{t('themeLight')}</option>
           <option value="dark">{t('themeDark')}</option>

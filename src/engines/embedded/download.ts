@@ -7,7 +7,16 @@
  * A manifest (.glimpse-complete.<dtype>.json) marks a finished download: once it is there the
  * model loads with no network at all (what --offline relies on).
  */
-import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { once } from 'node:events';
 
@@ -42,7 +51,11 @@ export interface HubOptions {
 
 /** Raised when the hub cannot be used; `reachable` false means no connection at all. */
 export class HubError extends Error {
-  constructor(message: string, readonly reachable: boolean, readonly status?: number) {
+  constructor(
+    message: string,
+    readonly reachable: boolean,
+    readonly status?: number,
+  ) {
     super(message);
     this.name = 'HubError';
   }
@@ -64,7 +77,12 @@ async function hubFetch(url: string, init: RequestInit, opts: HubOptions, timeou
   const signals = [AbortSignal.timeout(timeoutSeconds * 1000)];
   if (opts.signal) signals.push(opts.signal);
   try {
-    return await fetch(url, { ...init, redirect: 'follow', signal: AbortSignal.any(signals), headers: { ...opts.headers, ...(init.headers as Record<string, string>) } });
+    return await fetch(url, {
+      ...init,
+      redirect: 'follow',
+      signal: AbortSignal.any(signals),
+      headers: { ...opts.headers, ...(init.headers as Record<string, string>) },
+    });
   } catch (err) {
     if (opts.signal?.aborted) throw err;
     throw new HubError(describeFetchError(err), false);
@@ -93,7 +111,13 @@ export async function fetchText(modelId: string, file: string, opts: HubOptions)
  * Download `file` to `dest`, resuming a `.partial` left by an earlier run. Calls onBytes with
  * each chunk's size. Verifies the final size against what the server announced.
  */
-export async function downloadFile(modelId: string, file: string, dest: string, opts: HubOptions, onBytes: (n: number, resumedFrom: number) => void): Promise<void> {
+export async function downloadFile(
+  modelId: string,
+  file: string,
+  dest: string,
+  opts: HubOptions,
+  onBytes: (n: number, resumedFrom: number) => void,
+): Promise<void> {
   mkdirSync(dirname(dest), { recursive: true });
   const partial = dest + '.partial';
   let start = existsSync(partial) ? statSync(partial).size : 0;
@@ -102,13 +126,20 @@ export async function downloadFile(modelId: string, file: string, dest: string, 
   let stallTimer: NodeJS.Timeout | undefined;
   const armStall = (): void => {
     clearTimeout(stallTimer);
-    stallTimer = setTimeout(() => controller.abort(new HubError(`the transfer of ${file} stalled for ${stallMs / 1000} s`, true)), stallMs);
+    stallTimer = setTimeout(
+      () => controller.abort(new HubError(`the transfer of ${file} stalled for ${stallMs / 1000} s`, true)),
+      stallMs,
+    );
   };
   const signal = opts.signal ? AbortSignal.any([opts.signal, controller.signal]) : controller.signal;
   armStall();
   let res: Response;
   try {
-    res = await fetch(fileUrl(modelId, file, opts), { redirect: 'follow', signal, headers: { ...opts.headers, ...(start > 0 ? { Range: `bytes=${start}-` } : {}) } });
+    res = await fetch(fileUrl(modelId, file, opts), {
+      redirect: 'follow',
+      signal,
+      headers: { ...opts.headers, ...(start > 0 ? { Range: `bytes=${start}-` } : {}) },
+    });
   } catch (err) {
     clearTimeout(stallTimer);
     if (opts.signal?.aborted) throw err;
@@ -129,7 +160,10 @@ export async function downloadFile(modelId: string, file: string, dest: string, 
     throw new HubError(`HTTP ${res.status} for ${file}`, true, res.status);
   }
   if (res.status !== 206) start = 0; // server ignored Range: start over
-  const expected = res.status === 206 ? parseContentRangeTotal(res.headers.get('content-range')) : Number(res.headers.get('content-length') ?? NaN);
+  const expected =
+    res.status === 206
+      ? parseContentRangeTotal(res.headers.get('content-range'))
+      : Number(res.headers.get('content-length') ?? NaN);
   onBytes(0, start);
   const out = createWriteStream(partial, { flags: start > 0 ? 'a' : 'w' });
   let written = start;
@@ -159,7 +193,13 @@ export async function downloadFile(modelId: string, file: string, dest: string, 
 }
 
 /** downloadFile, retried with backoff when the connection breaks mid-transfer or the hub answers 5xx. */
-export async function downloadFileWithRetry(modelId: string, file: string, dest: string, opts: HubOptions, onBytes: (n: number, resumedFrom: number) => void): Promise<void> {
+export async function downloadFileWithRetry(
+  modelId: string,
+  file: string,
+  dest: string,
+  opts: HubOptions,
+  onBytes: (n: number, resumedFrom: number) => void,
+): Promise<void> {
   const retries = opts.retries ?? 3;
   for (let attempt = 0; ; attempt++) {
     try {
@@ -212,7 +252,11 @@ export class ProgressTracker {
   private samples: { t: number; bytes: number }[] = [];
   private readonly started: number;
 
-  constructor(readonly total: number, private readonly emit: (p: DownloadProgress) => void, private readonly now: () => number = Date.now) {
+  constructor(
+    readonly total: number,
+    private readonly emit: (p: DownloadProgress) => void,
+    private readonly now: () => number = Date.now,
+  ) {
     this.started = now();
   }
 
@@ -233,9 +277,19 @@ export class ProgressTracker {
     const first = this.samples[0];
     const last = this.samples[this.samples.length - 1];
     const span = first && last ? (last.t - first.t) / 1000 : 0;
-    const rate = span > 0.2 ? (last!.bytes - first!.bytes) / span : this.sessionBytes / Math.max(0.001, (this.now() - this.started) / 1000);
+    const rate =
+      span > 0.2
+        ? (last!.bytes - first!.bytes) / span
+        : this.sessionBytes / Math.max(0.001, (this.now() - this.started) / 1000);
     const left = this.total > 0 ? Math.max(0, this.total - this.loaded) : 0;
-    return { file, loaded: this.loaded, total: this.total, rate, etaSeconds: this.total > 0 && rate > 0 ? left / rate : null, done };
+    return {
+      file,
+      loaded: this.loaded,
+      total: this.total,
+      rate,
+      etaSeconds: this.total > 0 && rate > 0 ? left / rate : null,
+      done,
+    };
   }
 
   finish(file: string): void {

@@ -10,7 +10,15 @@
  */
 import type { Config } from '../../config/index.js';
 import { servedModelName } from '../../config/index.js';
-import { GlimpseError, type Engine, type EngineHealth, type EngineInfo, type GenerateEvent, type GenerateRequest, type ModelCard } from '../../core/index.js';
+import {
+  GlimpseError,
+  type Engine,
+  type EngineHealth,
+  type EngineInfo,
+  type GenerateEvent,
+  type GenerateRequest,
+  type ModelCard,
+} from '../../core/index.js';
 import type { Logger } from '../../observability/index.js';
 import { resolveDevice } from './device.js';
 import { toJob, type Job } from './job.js';
@@ -50,7 +58,14 @@ export class EmbeddedEngine implements Engine {
     return {
       engine: 'embedded',
       model: name,
-      models: [{ id: name, ownedBy: 'glimpse', contextLength: Number.isFinite(contextLength) ? contextLength : undefined, ...profileCard(this.config.modelPath) }],
+      models: [
+        {
+          id: name,
+          ownedBy: 'glimpse',
+          contextLength: Number.isFinite(contextLength) ? contextLength : undefined,
+          ...profileCard(this.config.modelPath),
+        },
+      ],
       device: this.device,
       simulated: false,
     };
@@ -82,7 +97,12 @@ export class EmbeddedEngine implements Engine {
     status.set('loading', `Looking for model ${this.config.modelPath}.`);
     try {
       this.device = resolveDevice(this.config.device);
-      const progress = new DownloadReporter(this.config.modelPath, this.logger, this.options.progressStream ?? process.stderr, (r) => (status.reason = r));
+      const progress = new DownloadReporter(
+        this.config.modelPath,
+        this.logger,
+        this.options.progressStream ?? process.stderr,
+        (r) => (status.reason = r),
+      );
       const model = await resolveModel({
         modelPath: this.config.modelPath,
         cacheDir: this.config.cacheDir || defaultCacheDir(),
@@ -95,7 +115,10 @@ export class EmbeddedEngine implements Engine {
         onProgress: (p) => progress.report(p),
       });
       if (status.is('closed')) return;
-      this.logger.info({ dir: model.dir, source: model.source, dtype: model.dtype ?? 'model default', device: this.device }, 'embedded model files ready');
+      this.logger.info(
+        { dir: model.dir, source: model.source, dtype: model.dtype ?? 'model default', device: this.device },
+        'embedded model files ready',
+      );
       const count = this.config.embeddedWorkers;
       status.reason = `Loading model ${this.config.modelPath} into ${count} worker(s).`;
       const pool = new WorkerPool({
@@ -108,7 +131,13 @@ export class EmbeddedEngine implements Engine {
         onCrash: (index, code) => supervisor.onCrash(index, code),
         onCapacityGrew: () => this.capacityGrew(),
       });
-      const supervisor = new Supervisor({ logger: this.logger, status, pool, warmUp: (index) => this.warmUp(index).catch(() => undefined), fail: (reason) => this.fail(reason) });
+      const supervisor = new Supervisor({
+        logger: this.logger,
+        status,
+        pool,
+        warmUp: (index) => this.warmUp(index).catch(() => undefined),
+        fail: (reason) => this.fail(reason),
+      });
       this.pool = pool;
       const results = await Promise.all(Array.from({ length: count }, (_, i) => pool.spawn(i)));
       const failure = results.find((r) => r !== null);
@@ -120,10 +149,18 @@ export class EmbeddedEngine implements Engine {
       if (this.config.warmup) this.logger.info({ ms: Date.now() - t0, workers: count }, 'embedded engine warmed up');
       if (status.is('closed')) return;
       status.set('ready');
-      this.logger.info({ model: this.config.modelPath, device: this.device, loadMs: pool.loadedInfo?.loadMs }, 'embedded engine ready');
+      this.logger.info(
+        { model: this.config.modelPath, device: this.device, loadMs: pool.loadedInfo?.loadMs },
+        'embedded engine ready',
+      );
     } catch (err) {
       if (status.is('closed')) return;
-      status.set('failed', err instanceof ModelUnavailableError || err instanceof GlimpseError ? err.message : `The embedded engine failed to start: ${(err as Error)?.message ?? String(err)}.`);
+      status.set(
+        'failed',
+        err instanceof ModelUnavailableError || err instanceof GlimpseError
+          ? err.message
+          : `The embedded engine failed to start: ${(err as Error)?.message ?? String(err)}.`,
+      );
       this.logger.error({ reason: status.reason }, 'embedded engine unavailable');
       await this.pool?.stopWorkers();
     }
@@ -135,14 +172,25 @@ export class EmbeddedEngine implements Engine {
     const restarting = status.is('loading') && status.everReady;
     if (!pool || (!status.is('ready') && !restarting)) {
       const code = status.is('loading') || status.is('idle') ? 'model_loading' : 'engine_unavailable';
-      yield { type: 'error', error: new GlimpseError(code, status.reason ?? 'The embedded engine is not ready.', { headers: code === 'model_loading' ? { 'Retry-After': '5' } : {} }) };
+      yield {
+        type: 'error',
+        error: new GlimpseError(code, status.reason ?? 'The embedded engine is not ready.', {
+          headers: code === 'model_loading' ? { 'Retry-After': '5' } : {},
+        }),
+      };
       return;
     }
     let job: Job;
     try {
       job = toJob(req, this.config);
     } catch (err) {
-      yield { type: 'error', error: err instanceof GlimpseError ? err : new GlimpseError('internal_error', 'Internal server error.', { cause: err }) };
+      yield {
+        type: 'error',
+        error:
+          err instanceof GlimpseError
+            ? err
+            : new GlimpseError('internal_error', 'Internal server error.', { cause: err }),
+      };
       return;
     }
     if (signal.aborted) {
@@ -195,10 +243,18 @@ export class EmbeddedEngine implements Engine {
    */
   private noFreeWorker(restarting: boolean, reqId: string): GlimpseError {
     if (restarting && this.capacity() === 0) {
-      return new GlimpseError('model_loading', this.status.reason ?? 'The model worker is restarting.', { retryAfterSeconds: 5 });
+      return new GlimpseError('model_loading', this.status.reason ?? 'The model worker is restarting.', {
+        retryAfterSeconds: 5,
+      });
     }
-    this.logger.error({ reqId, capacity: this.capacity() }, 'embedded generation asked for with every worker busy: the caller must admit against capacity()');
-    return new GlimpseError('internal_error', 'Every model worker is busy: this generation was started beyond what the engine can run at once.');
+    this.logger.error(
+      { reqId, capacity: this.capacity() },
+      'embedded generation asked for with every worker busy: the caller must admit against capacity()',
+    );
+    return new GlimpseError(
+      'internal_error',
+      'Every model worker is busy: this generation was started beyond what the engine can run at once.',
+    );
   }
 
   /** Worker `index`'s warm-up generation (when configured), after which it counts toward capacity. */
@@ -223,5 +279,7 @@ function profileCard(modelPath: string): Pick<ModelCard, 'profile'> {
   const p = profileFor(modelPath);
   if (!p) return {};
   const image = { imageMaxEdge: p.imageMaxEdge, ...(p.gridResize ? { patchGrid: p.patchGrid } : {}) };
-  return { profile: { name: p.name, description: p.description, tasks: p.tasks, thinks: p.thinks, boxes: p.boxes, ...image } };
+  return {
+    profile: { name: p.name, description: p.description, tasks: p.tasks, thinks: p.thinks, boxes: p.boxes, ...image },
+  };
 }

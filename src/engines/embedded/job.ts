@@ -23,7 +23,8 @@ export interface Job {
 
 /** The request in the worker's terms; throws GlimpseError for a request the engine cannot take. */
 export function toJob(req: GenerateRequest, config: Pick<Config, 'maxContextLength' | 'streamIntervalMs'>): Job {
-  if (!req.messages.length) throw new GlimpseError('empty_messages', 'The request has no messages.', { param: 'messages' });
+  if (!req.messages.length)
+    throw new GlimpseError('empty_messages', 'The request has no messages.', { param: 'messages' });
   const images: WorkerImage[] = [];
   const transfer: ArrayBuffer[] = [];
   // Copy into a buffer of its own: Node's small Buffers share a pooled ArrayBuffer that must not be transferred.
@@ -37,13 +38,19 @@ export function toJob(req: GenerateRequest, config: Pick<Config, 'maxContextLeng
     content: m.content.map((p): WorkerPart => {
       if (p.type === 'text') return { type: 'text', text: p.text };
       // The pipeline turns documents into pages and videos into frames for engines that take pixels.
-      if (p.type !== 'image') throw new GlimpseError('internal_error', `A ${p.type} part reached the embedded engine; it takes pages and frames as images.`);
-      if (!p.resolved) throw new GlimpseError('internal_error', 'An image reached the engine before the image pipeline resolved it.');
+      if (p.type !== 'image')
+        throw new GlimpseError(
+          'internal_error',
+          `A ${p.type} part reached the embedded engine; it takes pages and frames as images.`,
+        );
+      if (!p.resolved)
+        throw new GlimpseError('internal_error', 'An image reached the engine before the image pipeline resolved it.');
       const { rgb, data } = p.resolved;
       // Decoded pixels when the pipeline has them (the normal path); encoded bytes are decoded in the worker.
       if (rgb) images.push({ rgb: own(rgb.data), width: rgb.width, height: rgb.height });
       else if (data) images.push({ encoded: own(data) });
-      else throw new GlimpseError('internal_error', 'A resolved image reached the engine with neither pixels nor bytes.');
+      else
+        throw new GlimpseError('internal_error', 'A resolved image reached the engine with neither pixels nor bytes.');
       return { type: 'image', index: images.length - 1 };
     }),
   }));
@@ -60,7 +67,13 @@ export function toJob(req: GenerateRequest, config: Pick<Config, 'maxContextLeng
       temperature: s.temperature,
       topP: s.topP,
       ...(req.logprobs ? { logprobs: req.logprobs.top } : {}),
-      extra: { topK: s.topK, minP: s.minP, presencePenalty: s.presencePenalty, frequencyPenalty: s.frequencyPenalty, repetitionPenalty: s.repetitionPenalty },
+      extra: {
+        topK: s.topK,
+        minP: s.minP,
+        presencePenalty: s.presencePenalty,
+        frequencyPenalty: s.frequencyPenalty,
+        repetitionPenalty: s.repetitionPenalty,
+      },
       seed: s.seed ?? randomInt(0, 2 ** 31),
       stop: s.stop,
       maxContextLength: config.maxContextLength,

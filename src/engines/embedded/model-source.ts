@@ -90,7 +90,9 @@ export function pickLocalDtype(dir: string, requested: string): string | null {
   if (configDtype(readConfig(dir))) return null;
   const onnxDir = join(dir, 'onnx');
   const names = existsSync(onnxDir) ? readdirSync(onnxDir) : [];
-  const decoder = names.find((n) => n.startsWith('decoder_model_merged')) ? 'decoder_model_merged' : names.find((n) => n.startsWith('model'))?.replace(/[_.].*$/, '') ?? 'model';
+  const decoder = names.find((n) => n.startsWith('decoder_model_merged'))
+    ? 'decoder_model_merged'
+    : (names.find((n) => n.startsWith('model'))?.replace(/[_.].*$/, '') ?? 'model');
   for (const d of AUTO_ORDER) if (names.includes(`${decoder}${DTYPE_SUFFIX[d]}.onnx`)) return d;
   return 'fp32';
 }
@@ -114,14 +116,18 @@ export async function resolveModel(opts: ModelSourceOptions): Promise<ResolvedMo
   const local = resolve(opts.modelPath);
   if (existsSync(local) && statSync(local).isDirectory()) {
     if (!existsSync(join(local, 'config.json'))) {
-      throw new ModelUnavailableError(`The model directory ${local} has no config.json; point --model-path at a directory exported for transformers.js (config.json, tokenizer files and onnx/*.onnx).`);
+      throw new ModelUnavailableError(
+        `The model directory ${local} has no config.json; point --model-path at a directory exported for transformers.js (config.json, tokenizer files and onnx/*.onnx).`,
+      );
     }
     return { dir: local, dtype: pickLocalDtype(local, opts.dtype), source: 'local' };
   }
   // A profile's short name (glm-ocr) stands for its hub id.
   const modelId = modelSource(opts.modelPath);
   if (!HUB_ID.test(modelId) || modelId.includes('..')) {
-    throw new ModelUnavailableError(`The model path ${opts.modelPath} is neither an existing directory, a Hugging Face model id (owner/name) nor a profile (${PROFILES.map((p) => p.name).join(', ')}); fix --model-path.`);
+    throw new ModelUnavailableError(
+      `The model path ${opts.modelPath} is neither an existing directory, a Hugging Face model id (owner/name) nor a profile (${PROFILES.map((p) => p.name).join(', ')}); fix --model-path.`,
+    );
   }
   const dir = modelCacheDir(opts.cacheDir, modelId, opts.revision);
   // A finished download for the requested dtype (or, for auto, any finished one) loads with no network.
@@ -174,19 +180,28 @@ async function download(modelId: string, dir: string, opts: ModelSourceOptions):
   // transformers.js decides which graph files this architecture loads; ask it, from the config alone.
   // Imported here, not at the top, so a cached or local model never loads it on the main thread.
   const { ModelRegistry } = await import('@huggingface/transformers');
-  const modelFiles = (await ModelRegistry.get_model_files(modelId, { config: config as never, dtype: (dtype ?? undefined) as never })) as string[];
+  const modelFiles = (await ModelRegistry.get_model_files(modelId, {
+    config: config as never,
+    dtype: (dtype ?? undefined) as never,
+  })) as string[];
   const candidates = [...new Set([...modelFiles, ...AUX_FILES])].filter((f) => f !== 'config.json');
   const sizes = await Promise.all(candidates.map(async (f) => [f, await remoteSize(modelId, f, hub)] as const));
   const missingRequired = sizes.filter(([f, s]) => s === null && (REQUIRED_AUX.has(f) || modelFiles.includes(f)));
   if (missingRequired.length) {
     const names = missingRequired.map(([f]) => f).join(', ');
-    throw new HubError(`the repository has no ${names}${dtype ? ` (dtype ${dtype}; try --dtype fp32 or another one the repository ships)` : ''}`, true, 404);
+    throw new HubError(
+      `the repository has no ${names}${dtype ? ` (dtype ${dtype}; try --dtype fp32 or another one the repository ships)` : ''}`,
+      true,
+      404,
+    );
   }
   const present = sizes.filter(([, s]) => s !== null) as [string, number][];
   const total = present.reduce((a, [, s]) => a + s, 0) + configText.length;
   const tracker = new ProgressTracker(total, (p) => opts.onProgress?.(p));
 
-  await downloadFileWithRetry(modelId, 'config.json', join(dir, 'config.json'), hub, (n, from) => tracker.add('config.json', n, from, n === 0));
+  await downloadFileWithRetry(modelId, 'config.json', join(dir, 'config.json'), hub, (n, from) =>
+    tracker.add('config.json', n, from, n === 0),
+  );
   // Smallest first: the JSON files land at once, then the graphs.
   for (const [file] of [...present].sort((a, b) => a[1] - b[1])) {
     const dest = join(dir, file);
@@ -198,6 +213,13 @@ async function download(modelId: string, dir: string, opts: ModelSourceOptions):
   }
   tracker.finish('');
   const files = ['config.json', ...present.map(([f]) => f)];
-  writeManifest(dir, { modelId, revision: opts.revision, dtype: dtype ?? 'auto', files, bytes: total, completedAt: new Date().toISOString() });
+  writeManifest(dir, {
+    modelId,
+    revision: opts.revision,
+    dtype: dtype ?? 'auto',
+    files,
+    bytes: total,
+    completedAt: new Date().toISOString(),
+  });
   return { dir, dtype, source: 'download' };
 }

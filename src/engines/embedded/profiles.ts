@@ -30,7 +30,8 @@ export const PROFILES: readonly ModelProfile[] = [
   {
     name: 'glm-ocr',
     hubId: 'onnx-community/GLM-OCR-ONNX',
-    description: 'GLM-OCR (0.9B, Zhipu GLM-V family): reads documents in Chinese and English — text, tables (as HTML) and formulas (as LaTeX).',
+    description:
+      'GLM-OCR (0.9B, Zhipu GLM-V family): reads documents in Chinese and English — text, tables (as HTML) and formulas (as LaTeX).',
     // GLM-V's processor would keep up to ~9.6 MP, but its vision encoder attends over every patch at
     // once: a 1024 px page (1 369 image tokens) peaked at 9.5 GB on the real-size 8-bit model, and
     // memory grows with the square of the patch count, so 2048 px would not fit a laptop.
@@ -60,7 +61,8 @@ export const PROFILES: readonly ModelProfile[] = [
   {
     name: 'qwen2.5-vl-3b',
     hubId: 'onnx-community/Qwen2.5-VL-3B-Instruct-ONNX',
-    description: 'Qwen2.5-VL-3B: general questions, charts and documents in Chinese and English, locating objects; slower (3B).',
+    description:
+      'Qwen2.5-VL-3B: general questions, charts and documents in Chinese and English, locating objects; slower (3B).',
     imageMaxEdge: 1344,
     patchGrid: 28,
     gridResize: true,

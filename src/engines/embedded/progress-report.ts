@@ -24,7 +24,9 @@ export class DownloadReporter {
   report(p: DownloadProgress): void {
     const name = this.modelName;
     const pct = p.total > 0 ? ` ${Math.floor((p.loaded / p.total) * 100)}%` : '';
-    this.setReason(`Downloading model ${name}:${pct} (${formatBytes(p.loaded)}${p.total ? ' of ' + formatBytes(p.total) : ''}).`);
+    this.setReason(
+      `Downloading model ${name}:${pct} (${formatBytes(p.loaded)}${p.total ? ' of ' + formatBytes(p.total) : ''}).`,
+    );
     if (this.out.isTTY) {
       this.out.write(`\r\x1b[2K${formatProgress(name, p)}${p.done ? '\n' : ''}`);
       return;
@@ -32,7 +34,16 @@ export class DownloadReporter {
     const now = Date.now();
     if (p.done || now - this.lastLog > LOG_EVERY_MS) {
       this.lastLog = now;
-      this.logger.info({ model: name, loaded: p.loaded, total: p.total, bytesPerSecond: Math.round(p.rate), etaSeconds: p.etaSeconds === null ? null : Math.round(p.etaSeconds) }, formatProgress(name, p));
+      this.logger.info(
+        {
+          model: name,
+          loaded: p.loaded,
+          total: p.total,
+          bytesPerSecond: Math.round(p.rate),
+          etaSeconds: p.etaSeconds === null ? null : Math.round(p.etaSeconds),
+        },
+        formatProgress(name, p),
+      );
     }
   }
 }

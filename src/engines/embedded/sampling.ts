@@ -14,11 +14,17 @@ export function createRng(seed: number): () => number {
     z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
     return (z ^ (z >>> 16)) >>> 0;
   };
-  let a = splitmix(), b = splitmix(), c = splitmix(), d = splitmix();
+  let a = splitmix(),
+    b = splitmix(),
+    c = splitmix(),
+    d = splitmix();
   return () => {
-    const result = (Math.imul(rotl(Math.imul(b, 5) >>> 0, 7), 9) >>> 0);
+    const result = Math.imul(rotl(Math.imul(b, 5) >>> 0, 7), 9) >>> 0;
     const t = (b << 9) >>> 0;
-    c ^= a; d ^= b; b ^= c; a ^= d;
+    c ^= a;
+    d ^= b;
+    b ^= c;
+    a ^= d;
     c = (c ^ t) >>> 0;
     d = rotl(d, 11);
     return result / 4294967296;
@@ -47,7 +53,12 @@ export interface Penalties {
  * repetition penalty over prompt and answer (a positive logit divided by it, a negative one
  * multiplied), then OpenAI's presence and frequency penalties over the answer's tokens.
  */
-export function applyPenalties(logits: Float32Array | Float64Array, p: Penalties, promptIds: Iterable<number>, outputIds: Iterable<number>): void {
+export function applyPenalties(
+  logits: Float32Array | Float64Array,
+  p: Penalties,
+  promptIds: Iterable<number>,
+  outputIds: Iterable<number>,
+): void {
   const rep = p.repetitionPenalty ?? 1;
   if (rep !== 1) {
     const seen = new Set<number>([...promptIds, ...outputIds]);

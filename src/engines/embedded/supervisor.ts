@@ -36,10 +36,15 @@ export class Supervisor {
     this.recentCrashes.push(now);
     this.restarts++;
     if (this.recentCrashes.length > MAX_CRASHES_PER_MINUTE) {
-      this.deps.fail(`The model worker crashed ${this.recentCrashes.length} times within a minute, so glimpse stopped restarting it; check the logs for the cause and restart the server.`);
+      this.deps.fail(
+        `The model worker crashed ${this.recentCrashes.length} times within a minute, so glimpse stopped restarting it; check the logs for the cause and restart the server.`,
+      );
       return;
     }
-    logger.error({ worker: index, code: exitCode, restarts: this.restarts }, 'embedded model worker died; restarting it');
+    logger.error(
+      { worker: index, code: exitCode, restarts: this.restarts },
+      'embedded model worker died; restarting it',
+    );
     if (!pool.anyLoaded(index)) status.set('loading', 'The model worker stopped unexpectedly and is restarting.');
     void pool.spawn(index).then(async (err) => {
       if (status.is('closed') || status.is('failed')) return;

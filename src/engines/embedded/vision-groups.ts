@@ -31,7 +31,12 @@ function tileRange(t: Tensor, [from, to]: [number, number]): Tensor {
 }
 
 /** An encode_image that runs the tiles `group` at a time when they are many and large enough. */
-export function groupedTileEncoder(encodeAll: EncodeImage, group: number, cancelled: () => boolean, fromPixels = GROUP_FROM_PIXELS): EncodeImage {
+export function groupedTileEncoder(
+  encodeAll: EncodeImage,
+  group: number,
+  cancelled: () => boolean,
+  fromPixels = GROUP_FROM_PIXELS,
+): EncodeImage {
   return async (inputs) => {
     const pixels = inputs.pixel_values;
     const mask = inputs.pixel_attention_mask;
@@ -44,7 +49,13 @@ export function groupedTileEncoder(encodeAll: EncodeImage, group: number, cancel
     for (let i = 0; i < tiles; i += group) {
       if (cancelled()) throw new CancelledBeforeDecoding();
       const range: [number, number] = [i, Math.min(tiles, i + group)];
-      parts.push(await encodeAll({ ...inputs, pixel_values: tileRange(pixels, range), pixel_attention_mask: mask && tileRange(mask, range) }));
+      parts.push(
+        await encodeAll({
+          ...inputs,
+          pixel_values: tileRange(pixels, range),
+          pixel_attention_mask: mask && tileRange(mask, range),
+        }),
+      );
       sizes.push(range[1] - range[0]);
     }
     // Features come one row per tile ([tiles, tokens, hidden]) or all tiles in one row

@@ -23,7 +23,11 @@ function warmUpRequest(): GenerateRequest {
       {
         role: 'user',
         content: [
-          { type: 'image', source: { kind: 'bytes', data: Buffer.alloc(0) }, resolved: { rgb, width: 64, height: 48, sourceFormat: 'png', sha256: '' } },
+          {
+            type: 'image',
+            source: { kind: 'bytes', data: Buffer.alloc(0) },
+            resolved: { rgb, width: 64, height: 48, sourceFormat: 'png', sha256: '' },
+          },
           { type: 'text', text: 'Describe this image.' },
         ],
       },

@@ -62,11 +62,23 @@ export class WorkerPool {
       device,
       visionBatch: config.embeddedVisionBatch,
       // onnxruntime's threads are shared out evenly, so workers do not fight over cores.
-      intraOpThreads: config.embeddedThreads > 0 ? config.embeddedThreads : Math.max(1, Math.floor(availableParallelism() / config.embeddedWorkers)),
+      intraOpThreads:
+        config.embeddedThreads > 0
+          ? config.embeddedThreads
+          : Math.max(1, Math.floor(availableParallelism() / config.embeddedWorkers)),
       cancelFlag,
     };
     const worker = startWorkerThread(index, init);
-    const slot: Slot = { index, worker, cancel: new Int32Array(cancelFlag), job: null, loaded: false, warm: false, retiring: false, onLoad: null };
+    const slot: Slot = {
+      index,
+      worker,
+      cancel: new Int32Array(cancelFlag),
+      job: null,
+      loaded: false,
+      warm: false,
+      retiring: false,
+      onLoad: null,
+    };
     this.slots[index] = slot;
     const loaded = new Promise<string | null>((resolve) => (slot.onLoad = resolve));
     worker.on('message', (msg: WorkerToMain) => this.onMessage(slot, msg));
@@ -185,16 +197,27 @@ export class WorkerPool {
     if (!job || job.msg.id !== msg.id) return;
     switch (msg.type) {
       case 'token':
-        if (!job.finished) job.events.push({ type: 'token', text: msg.text, ...(msg.logprobs ? { logprobs: msg.logprobs } : {}) });
+        if (!job.finished)
+          job.events.push({ type: 'token', text: msg.text, ...(msg.logprobs ? { logprobs: msg.logprobs } : {}) });
         return;
       case 'done':
         // Logged at the end rather than at the start: a message during prefill would wake this thread while the model needs every core.
-        this.opts.logger.debug({ reqId: msg.id, worker: slot.index, ...msg.usage, ms: Date.now() - job.startedAt }, 'embedded generation done');
+        this.opts.logger.debug(
+          { reqId: msg.id, worker: slot.index, ...msg.usage, ms: Date.now() - job.startedAt },
+          'embedded generation done',
+        );
         job.events.push({ type: 'usage', usage: msg.usage });
         finish(job, { type: 'done', finishReason: job.stopped ? 'cancelled' : msg.finishReason });
         break;
       case 'failed':
-        finish(job, { type: 'error', error: new GlimpseError(msg.code, msg.message, msg.code === 'context_length_exceeded' ? { param: 'messages' } : {}) });
+        finish(job, {
+          type: 'error',
+          error: new GlimpseError(
+            msg.code,
+            msg.message,
+            msg.code === 'context_length_exceeded' ? { param: 'messages' } : {},
+          ),
+        });
         break;
     }
     slot.job = null;
@@ -214,7 +237,10 @@ export class WorkerPool {
     if (job) {
       finish(job, {
         type: 'error',
-        error: new GlimpseError('engine_error', `The model worker stopped unexpectedly (exit code ${code}) during this request; it is being restarted.`),
+        error: new GlimpseError(
+          'engine_error',
+          `The model worker stopped unexpectedly (exit code ${code}) during this request; it is being restarted.`,
+        ),
       });
     }
     this.opts.onCrash(slot.index, code);

@@ -14,7 +14,14 @@ import {
   type Tensor,
 } from '@huggingface/transformers';
 import type { TokenLogprob } from '../../core/index.js';
-import { sessionOptions, type LoadedInfo, type MainToWorker, type WorkerGenerate, type WorkerInit, type WorkerToMain } from './protocol.js';
+import {
+  sessionOptions,
+  type LoadedInfo,
+  type MainToWorker,
+  type WorkerGenerate,
+  type WorkerInit,
+  type WorkerToMain,
+} from './protocol.js';
 import { applyPenalties, chooseToken, createRng, logprobRecord, type LogprobRecord } from './sampling.js';
 import { IncrementalDecoder, StopMatcher, TextCoalescer } from './text-stream.js';
 import { CancelledBeforeDecoding, groupedTileEncoder, type EncodeImage } from './vision-groups.js';
@@ -52,7 +59,13 @@ class SeededSampler extends LogitsProcessor {
   private promptLength: number[] | undefined;
   /** With logprobs asked for: one record per step, of the raw distribution (before penalties and sampling). */
   readonly records: LogprobRecord[] = [];
-  constructor(private readonly temperature: number, private readonly topP: number, private readonly extra: WorkerGenerate['extra'], seed: number, private readonly logprobsTop?: number) {
+  constructor(
+    private readonly temperature: number,
+    private readonly topP: number,
+    private readonly extra: WorkerGenerate['extra'],
+    seed: number,
+    private readonly logprobsTop?: number,
+  ) {
     super();
     this.rng = createRng(seed);
     this.penalised = (extra.repetitionPenalty ?? 1) !== 1 || !!extra.presencePenalty || !!extra.frequencyPenalty;
@@ -69,7 +82,11 @@ class SeededSampler extends LogitsProcessor {
         const cut = this.promptLength[row] ?? ids.length;
         applyPenalties(slice, this.extra, ids.slice(0, cut), ids.slice(cut));
       }
-      const chosen = chooseToken(slice, { temperature: this.temperature, topP: this.topP, topK: this.extra.topK, minP: this.extra.minP }, this.rng);
+      const chosen = chooseToken(
+        slice,
+        { temperature: this.temperature, topP: this.topP, topK: this.extra.topK, minP: this.extra.minP },
+        this.rng,
+      );
       if (raw) this.records.push(logprobRecord(raw, chosen, this.logprobsTop!));
       slice.fill(-Infinity);
       slice[chosen] = 0;
@@ -91,7 +108,11 @@ class StopCheck extends StoppingCriteria {
 
 async function load(): Promise<void> {
   const t0 = Date.now();
-  checkModelDir(init.modelDir, init.dtype, new Set(AutoModelForImageTextToText.MODEL_CLASS_MAPPINGS.flatMap((m) => [...m.keys()])));
+  checkModelDir(
+    init.modelDir,
+    init.dtype,
+    new Set(AutoModelForImageTextToText.MODEL_CLASS_MAPPINGS.flatMap((m) => [...m.keys()])),
+  );
   const options = {
     dtype: (init.dtype ?? undefined) as never,
     device: init.device,
@@ -102,9 +123,19 @@ async function load(): Promise<void> {
     AutoModelForImageTextToText.from_pretrained(init.modelDir, options),
   ]);
   encodeTilesInGroups(init.visionBatch);
-  const cfg = model.config as unknown as { model_type: string; text_config?: { max_position_embeddings?: number }; max_position_embeddings?: number };
+  const cfg = model.config as unknown as {
+    model_type: string;
+    text_config?: { max_position_embeddings?: number };
+    max_position_embeddings?: number;
+  };
   contextLength = cfg.text_config?.max_position_embeddings ?? cfg.max_position_embeddings;
-  const info: LoadedInfo = { modelType: cfg.model_type, dtype: init.dtype ?? 'model default', device: init.device, contextLength, loadMs: Date.now() - t0 };
+  const info: LoadedInfo = {
+    modelType: cfg.model_type,
+    dtype: init.dtype ?? 'model default',
+    device: init.device,
+    contextLength,
+    loadMs: Date.now() - t0,
+  };
   send({ type: 'loaded', info });
 }
 
@@ -120,15 +151,30 @@ async function generate(msg: WorkerGenerate): Promise<void> {
   let images: InstanceType<typeof RawImage>[];
   try {
     images = await Promise.all(
-      msg.images.map(async (img) => ('rgb' in img ? new RawImage(new Uint8ClampedArray(img.rgb), img.width, img.height, 3) : RawImage.fromBlob(new Blob([img.encoded])))),
+      msg.images.map(async (img) =>
+        'rgb' in img
+          ? new RawImage(new Uint8ClampedArray(img.rgb), img.width, img.height, 3)
+          : RawImage.fromBlob(new Blob([img.encoded])),
+      ),
     );
   } catch (err) {
-    send({ type: 'failed', id: msg.id, code: 'invalid_image', message: `An image could not be decoded: ${(err as Error).message}.` });
+    send({
+      type: 'failed',
+      id: msg.id,
+      code: 'invalid_image',
+      message: `An image could not be decoded: ${(err as Error).message}.`,
+    });
     return;
   }
   // The template sees images as {type:'image'} markers in order; the processor expands each into its image tokens.
-  const chat = msg.messages.map((m) => ({ role: m.role, content: m.content.map((p) => (p.type === 'text' ? { type: 'text', text: p.text } : { type: 'image' })) }));
-  const prompt = processor.apply_chat_template(chat as never, { ...msg.templateArgs, add_generation_prompt: true }) as string;
+  const chat = msg.messages.map((m) => ({
+    role: m.role,
+    content: m.content.map((p) => (p.type === 'text' ? { type: 'text', text: p.text } : { type: 'image' })),
+  }));
+  const prompt = processor.apply_chat_template(chat as never, {
+    ...msg.templateArgs,
+    add_generation_prompt: true,
+  }) as string;
   const inputs = await modelInputs(processor as never, prompt, images);
   const promptTokens = inputs.input_ids!.dims.at(-1)!;
   const limit = Math.min(msg.maxContextLength, contextLength ?? Infinity);
@@ -149,7 +195,9 @@ async function generate(msg: WorkerGenerate): Promise<void> {
   }
 
   const tokenizer = processor.tokenizer!;
-  const decoder = new IncrementalDecoder((ids) => (ids.length ? tokenizer.decode(ids, { skip_special_tokens: true }) : ''));
+  const decoder = new IncrementalDecoder((ids) =>
+    ids.length ? tokenizer.decode(ids, { skip_special_tokens: true }) : '',
+  );
   const stops = new StopMatcher(msg.stop);
   // Without stop strings nothing needs the text token by token, so the ids are decoded once per
   // piece sent (at the stream interval); with stop strings each token is decoded as it comes, to
@@ -158,7 +206,11 @@ async function generate(msg: WorkerGenerate): Promise<void> {
   // Log probabilities go out with the next piece of text (or, at the end, on their own).
   const logprobs: TokenLogprob[] = [];
   const takeLogprobs = () => (logprobs.length ? { logprobs: logprobs.splice(0) } : {});
-  const out = new TextCoalescer(msg.streamIntervalMs, (text) => send({ type: 'token', id: msg.id, text, ...takeLogprobs() }), lazyText ? { source: () => decoder.take() } : {});
+  const out = new TextCoalescer(
+    msg.streamIntervalMs,
+    (text) => send({ type: 'token', id: msg.id, text, ...takeLogprobs() }),
+    lazyText ? { source: () => decoder.take() } : {},
+  );
   const sampler = new SeededSampler(msg.temperature, msg.topP, msg.extra, msg.seed, msg.logprobs);
   const tokenText = new Map<number, string>();
   const asLogprob = (id: number, logprob: number) => {
@@ -179,7 +231,11 @@ async function generate(msg: WorkerGenerate): Promise<void> {
       completionTokens++;
       const record = sampler.records[completionTokens - 1];
       // The end-of-answer token is not part of the answer's text, so it has no entry either.
-      if (record && !eos.has(record.id)) logprobs.push({ ...asLogprob(record.id, record.logprob), top: record.top.map((t) => asLogprob(t.id, t.logprob)) });
+      if (record && !eos.has(record.id))
+        logprobs.push({
+          ...asLogprob(record.id, record.logprob),
+          top: record.top.map((t) => asLogprob(t.id, t.logprob)),
+        });
       if (lazyText) {
         decoder.add(lastId);
         out.poke();
@@ -223,7 +279,10 @@ async function generate(msg: WorkerGenerate): Promise<void> {
 
 function eosIds(): Set<number> {
   const gen = (model.generation_config ?? {}) as { eos_token_id?: number | number[] };
-  const cfg = model.config as unknown as { eos_token_id?: number | number[]; text_config?: { eos_token_id?: number | number[] } };
+  const cfg = model.config as unknown as {
+    eos_token_id?: number | number[];
+    text_config?: { eos_token_id?: number | number[] };
+  };
   const raw = gen.eos_token_id ?? cfg.eos_token_id ?? cfg.text_config?.eos_token_id ?? [];
   return new Set(Array.isArray(raw) ? raw : [raw]);
 }
@@ -248,7 +307,12 @@ port.on('message', (msg: MainToWorker) => {
   }
   chain = chain.then(() =>
     generate(msg).catch((err: unknown) => {
-      send({ type: 'failed', id: msg.id, code: 'engine_error', message: `Generation failed: ${(err as Error)?.message ?? String(err)}` });
+      send({
+        type: 'failed',
+        id: msg.id,
+        code: 'engine_error',
+        message: `Generation failed: ${(err as Error)?.message ?? String(err)}`,
+      });
     }),
   );
 });

@@ -31,7 +31,11 @@ export class ImageAffinity<M extends AffinityMember> {
     private readonly loadFactor: number,
     entries: number,
   ) {
-    this.ring = members.flatMap((member) => Array.from({ length: VIRTUAL_NODES }, (_, i) => ({ at: point(`${member.base}#${i}`), member }))).sort((a, b) => a.at - b.at);
+    this.ring = members
+      .flatMap((member) =>
+        Array.from({ length: VIRTUAL_NODES }, (_, i) => ({ at: point(`${member.base}#${i}`), member })),
+      )
+      .sort((a, b) => a.at - b.at);
     this.seen = new LRUCache<string, M>({ max: Math.max(1, entries) });
   }
 
@@ -44,7 +48,9 @@ export class ImageAffinity<M extends AffinityMember> {
     const usable = new Set(candidates);
     const total = candidates.reduce((n, m) => n + m.outstanding, 0);
     const limits = candidates.reduce((n, m) => n + m.limit.current, 0);
-    const within = (m: M) => m.outstanding < m.limit.current && m.outstanding + 1 <= Math.ceil((this.loadFactor * (total + 1) * m.limit.current) / limits);
+    const within = (m: M) =>
+      m.outstanding < m.limit.current &&
+      m.outstanding + 1 <= Math.ceil((this.loadFactor * (total + 1) * m.limit.current) / limits);
     const known = this.seen.get(fingerprint);
     if (known && usable.has(known) && within(known)) return { member: known, hit: true };
     const start = this.firstAtOrAfter(point(fingerprint));

@@ -20,7 +20,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { request, type Dispatcher } from 'undici';
 import type { Config } from '../../config/index.js';
 import { servedModelName } from '../../config/index.js';
-import { GlimpseError, type Engine, type EngineHealth, type GenerateEvent, type GenerateRequest, type Usage, type FinishReason } from '../../core/index.js';
+import {
+  GlimpseError,
+  type Engine,
+  type EngineHealth,
+  type GenerateEvent,
+  type GenerateRequest,
+  type Usage,
+  type FinishReason,
+} from '../../core/index.js';
 import type { Logger } from '../../observability/index.js';
 import { UpstreamPool, type PoolMember } from './pool.js';
 import { parseSseData } from './sse-parse.js';
@@ -50,7 +58,8 @@ export interface UpstreamEngine extends Engine {
 
 /** The fingerprint of a request's first image: the key its replica affinity follows. */
 function imageKey(req: GenerateRequest): string | undefined {
-  for (const m of req.messages) for (const p of m.content) if (p.type === 'image' && p.resolved?.sha256) return p.resolved.sha256;
+  for (const m of req.messages)
+    for (const p of m.content) if (p.type === 'image' && p.resolved?.sha256) return p.resolved.sha256;
   return undefined;
 }
 
@@ -58,7 +67,10 @@ const unique = (xs: string[]): string[] => [...new Set(xs)];
 
 export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEngine {
   if (!config.upstream.length) {
-    throw new GlimpseError('invalid_request', 'The upstream engine needs at least one base URL: --upstream http://host:8000/v1');
+    throw new GlimpseError(
+      'invalid_request',
+      'The upstream engine needs at least one base URL: --upstream http://host:8000/v1',
+    );
   }
   const model = servedModelName(config);
   const upstreamModel = config.upstreamModel ?? model;
@@ -71,7 +83,9 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
       metricsIntervalMs: config.upstreamMetricsInterval * 1000,
       initialLimit: config.upstreamInitialLimit,
       maxLimit: config.upstreamMaxLimit,
-      ...(config.upstreamAffinity ? { affinity: { loadFactor: config.upstreamAffinityLoadFactor, entries: config.upstreamAffinityEntries } } : {}),
+      ...(config.upstreamAffinity
+        ? { affinity: { loadFactor: config.upstreamAffinityLoadFactor, entries: config.upstreamAffinityEntries } }
+        : {}),
       breakerThreshold: config.upstreamBreakerThreshold,
       breakerCooldownMs: config.upstreamBreakerCooldown * 1000,
       healthIntervalMs: config.upstreamHealthInterval * 1000,
@@ -80,7 +94,9 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
       bodyTimeoutMs: config.idleTimeout * 1000,
     });
   const primary = poolOptions(config.upstream, config.upstreamApiKey);
-  const fallbackPool = config.fallbackUpstream.length ? poolOptions(config.fallbackUpstream, config.fallbackUpstreamApiKey ?? config.upstreamApiKey) : undefined;
+  const fallbackPool = config.fallbackUpstream.length
+    ? poolOptions(config.fallbackUpstream, config.fallbackUpstreamApiKey ?? config.upstreamApiKey)
+    : undefined;
   /** Models the primary servers list (unpinned), in the order they were found. */
   const discovered = (): string[] => (pinned ? [] : unique(primary.members.flatMap((m) => m.models ?? [])));
   /** Names served: the pinned one; else the discovered ones (modelName naming the first too); the configured name until any is found. */
@@ -101,14 +117,23 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
     return [
       { pool: primary, model: first, label: 'primary' },
       ...config.fallbackModels.map((m) => ({ pool: primary, model: m, label: `fallback model ${m}` })),
-      ...(fallbackPool ? [{ pool: fallbackPool, model: config.fallbackUpstreamModel ?? first, label: 'fallback pool' }] : []),
+      ...(fallbackPool
+        ? [{ pool: fallbackPool, model: config.fallbackUpstreamModel ?? first, label: 'fallback pool' }]
+        : []),
     ];
   };
   const pools = fallbackPool ? [primary, fallbackPool] : [primary];
   let started = false;
 
   /** One attempt against one member. Yields events; returns how it ended. */
-  async function* attempt(member: PoolMember, target: Target, body: string, req: GenerateRequest, signal: AbortSignal, n: number): AsyncGenerator<GenerateEvent, Outcome> {
+  async function* attempt(
+    member: PoolMember,
+    target: Target,
+    body: string,
+    req: GenerateRequest,
+    signal: AbortSignal,
+    n: number,
+  ): AsyncGenerator<GenerateEvent, Outcome> {
     const base = member.base;
     let emitted = 0;
     let verdict: 'success' | 'failure' | 'neutral' = 'neutral';
@@ -127,7 +152,12 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
             accept: 'text/event-stream',
             'x-request-id': req.id,
             'x-glimpse-attempt': String(n),
-            ...(req.trace ? { traceparent: req.trace.traceparent, ...(req.trace.tracestate ? { tracestate: req.trace.tracestate } : {}) } : {}),
+            ...(req.trace
+              ? {
+                  traceparent: req.trace.traceparent,
+                  ...(req.trace.tracestate ? { tracestate: req.trace.tracestate } : {}),
+                }
+              : {}),
             ...target.pool.authHeaders(),
           },
           body,
@@ -137,7 +167,14 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
       } catch (err) {
         if (signal.aborted) return { kind: 'cancelled' };
         verdict = 'failure';
-        return { kind: 'retry', error: new GlimpseError('upstream_unavailable', `Upstream ${base} could not be reached: ${(err as Error).message}.`, { cause: err }) };
+        return {
+          kind: 'retry',
+          error: new GlimpseError(
+            'upstream_unavailable',
+            `Upstream ${base} could not be reached: ${(err as Error).message}.`,
+            { cause: err },
+          ),
+        };
       }
       if (res.statusCode >= 400) {
         const text = await res.body.text().catch(() => '');
@@ -196,21 +233,60 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
             const lps = choice.logprobs?.content;
             if (content || lps?.length) {
               emitted++;
-              yield { type: 'token', text: content ?? '', ...(lps?.length ? { logprobs: lps.map((l) => ({ token: l.token, logprob: l.logprob, bytes: l.bytes ?? null, top: (l.top_logprobs ?? []).map((t) => ({ token: t.token, logprob: t.logprob, bytes: t.bytes ?? null })) })) } : {}) };
+              yield {
+                type: 'token',
+                text: content ?? '',
+                ...(lps?.length
+                  ? {
+                      logprobs: lps.map((l) => ({
+                        token: l.token,
+                        logprob: l.logprob,
+                        bytes: l.bytes ?? null,
+                        top: (l.top_logprobs ?? []).map((t) => ({
+                          token: t.token,
+                          logprob: t.logprob,
+                          bytes: t.bytes ?? null,
+                        })),
+                      })),
+                    }
+                  : {}),
+              };
             }
             for (const call of choice.delta?.tool_calls ?? []) {
               emitted++;
-              yield { type: 'tool_call', index: callIndex(call), ...(call.id ? { id: call.id } : {}), ...(call.function?.name ? { name: call.function.name } : {}), ...(call.function?.arguments ? { arguments: call.function.arguments } : {}) };
+              yield {
+                type: 'tool_call',
+                index: callIndex(call),
+                ...(call.id ? { id: call.id } : {}),
+                ...(call.function?.name ? { name: call.function.name } : {}),
+                ...(call.function?.arguments ? { arguments: call.function.arguments } : {}),
+              };
             }
-            if (choice.finish_reason) finish = choice.finish_reason === 'length' ? 'length' : choice.finish_reason === 'tool_calls' ? 'tool_calls' : 'stop';
+            if (choice.finish_reason)
+              finish =
+                choice.finish_reason === 'length'
+                  ? 'length'
+                  : choice.finish_reason === 'tool_calls'
+                    ? 'tool_calls'
+                    : 'stop';
           }
           if (emitted && ttftMs === undefined) ttftMs = performance.now() - sentAt;
-          if (chunk.usage) usage = { promptTokens: chunk.usage.prompt_tokens ?? 0, completionTokens: chunk.usage.completion_tokens ?? 0, ...(chunk.usage.completion_tokens_details?.reasoning_tokens ? { reasoningTokens: chunk.usage.completion_tokens_details.reasoning_tokens } : {}) };
+          if (chunk.usage)
+            usage = {
+              promptTokens: chunk.usage.prompt_tokens ?? 0,
+              completionTokens: chunk.usage.completion_tokens ?? 0,
+              ...(chunk.usage.completion_tokens_details?.reasoning_tokens
+                ? { reasoningTokens: chunk.usage.completion_tokens_details.reasoning_tokens }
+                : {}),
+            };
         }
       } catch (err) {
         if (signal.aborted) return { kind: 'cancelled' };
         verdict = 'failure';
-        const error = err instanceof GlimpseError ? err : new GlimpseError('upstream_error', `Upstream stream broke: ${(err as Error).message}.`, { cause: err });
+        const error =
+          err instanceof GlimpseError
+            ? err
+            : new GlimpseError('upstream_error', `Upstream stream broke: ${(err as Error).message}.`, { cause: err });
         // Nothing reached the client yet: another attempt is invisible to it.
         if (emitted === 0) return { kind: 'retry', error };
         yield { type: 'error', error };
@@ -223,15 +299,25 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
       if (signal.aborted) return { kind: 'cancelled' };
       if (emitted === 0) {
         verdict = 'failure';
-        return { kind: 'retry', error: new GlimpseError('empty_completion', `Upstream ${base} ended the stream without any tokens.`) };
+        return {
+          kind: 'retry',
+          error: new GlimpseError('empty_completion', `Upstream ${base} ended the stream without any tokens.`),
+        };
       }
       if (!finish) {
         verdict = 'failure';
-        yield { type: 'error', error: new GlimpseError('upstream_error', 'Upstream stream ended before the answer finished.') };
+        yield {
+          type: 'error',
+          error: new GlimpseError('upstream_error', 'Upstream stream ended before the answer finished.'),
+        };
         return { kind: 'final' };
       }
       verdict = 'success';
-      if (usage) yield { type: 'usage', usage: usage.reasoningTokens || !reasoningDeltas ? usage : { ...usage, reasoningTokens: reasoningDeltas } };
+      if (usage)
+        yield {
+          type: 'usage',
+          usage: usage.reasoningTokens || !reasoningDeltas ? usage : { ...usage, reasoningTokens: reasoningDeltas },
+        };
       yield { type: 'done', finishReason: finish };
       return { kind: 'ok' };
     } finally {
@@ -263,7 +349,11 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
         for (let i = 0; i <= config.upstreamRetries; i++) {
           const member = target.pool.acquire(tried, { model: target.model, image });
           if (!member) {
-            lastError ??= new GlimpseError('upstream_unavailable', `Every ${target.label} upstream is ejected after repeated failures; retry shortly.`, { headers: { 'Retry-After': String(Math.ceil(config.upstreamBreakerCooldown)) } });
+            lastError ??= new GlimpseError(
+              'upstream_unavailable',
+              `Every ${target.label} upstream is ejected after repeated failures; retry shortly.`,
+              { headers: { 'Retry-After': String(Math.ceil(config.upstreamBreakerCooldown)) } },
+            );
             break;
           }
           if (n > 0) {
@@ -285,18 +375,38 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
             return;
           }
           lastError = outcome.error;
-          logger.warn({ reqId: req.id, upstream: member.base, target: target.label, attempt: n, code: outcome.error.code, msg: outcome.error.message }, 'upstream attempt failed before the first token; trying again');
+          logger.warn(
+            {
+              reqId: req.id,
+              upstream: member.base,
+              target: target.label,
+              attempt: n,
+              code: outcome.error.code,
+              msg: outcome.error.message,
+            },
+            'upstream attempt failed before the first token; trying again',
+          );
         }
       }
-      yield { type: 'error', error: lastError ?? new GlimpseError('upstream_unavailable', 'No upstream could answer.') };
+      yield {
+        type: 'error',
+        error: lastError ?? new GlimpseError('upstream_unavailable', 'No upstream could answer.'),
+      };
     },
 
     // OpenAI-compatible servers take tools and response_format; whether the model honours them is theirs to say (vLLM answers 400 without a tool parser).
     supportsTools: true,
     supportsLogprobs: true,
-    info: () => ({ engine: 'upstream', model: servedNames()[0]!, models: servedNames().map((id) => ({ id, ownedBy: 'upstream' })), device: `upstream (${config.upstream.length} server${config.upstream.length > 1 ? 's' : ''})`, simulated: false }),
+    info: () => ({
+      engine: 'upstream',
+      model: servedNames()[0]!,
+      models: servedNames().map((id) => ({ id, ownedBy: 'upstream' })),
+      device: `upstream (${config.upstream.length} server${config.upstream.length > 1 ? 's' : ''})`,
+      simulated: false,
+    }),
     health: (): EngineHealth => {
-      if (!started) return { status: 'loading', modelLoaded: false, ready: false, reason: 'Checking upstream servers.' };
+      if (!started)
+        return { status: 'loading', modelLoaded: false, ready: false, reason: 'Checking upstream servers.' };
       if (pools.some((p) => p.anyUp())) return { status: 'healthy', modelLoaded: true, ready: true };
       const why = primary.members.map((m) => `${m.base}: ${m.lastError ?? m.breaker.current}`).join('; ');
       return { status: 'unhealthy', modelLoaded: false, ready: false, reason: `No upstream is answering (${why}).` };
@@ -315,8 +425,19 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
     poolStats: () =>
       pools.map((p, i) => {
         // A server that lists models, none of them the one this pool asks for, is not used for it: say so.
-        const wanted = i === 0 ? (pinned ? upstreamModel : undefined) : (config.fallbackUpstreamModel ?? (pinned ? upstreamModel : undefined));
-        const members = p.stats().map((m) => (wanted && m.models && !m.models.includes(wanted) ? { ...m, note: `serves ${m.models.join(', ') || 'no model'}, not ${wanted}: not used for it` } : m));
+        const wanted =
+          i === 0
+            ? pinned
+              ? upstreamModel
+              : undefined
+            : (config.fallbackUpstreamModel ?? (pinned ? upstreamModel : undefined));
+        const members = p
+          .stats()
+          .map((m) =>
+            wanted && m.models && !m.models.includes(wanted)
+              ? { ...m, note: `serves ${m.models.join(', ') || 'no model'}, not ${wanted}: not used for it` }
+              : m,
+          );
         return { pool: i === 0 ? 'primary' : 'fallback', members };
       }),
     async close() {

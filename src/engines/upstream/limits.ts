@@ -148,7 +148,8 @@ export function parseServerGauges(text: string): ServerGauges | undefined {
     if (Number.isFinite(value)) sums.set(name, (sums.get(name) ?? 0) + value);
   }
   for (const g of GAUGES) {
-    if (sums.has(g.running) && sums.has(g.waiting)) return { server: g.server, running: sums.get(g.running)!, waiting: sums.get(g.waiting)! };
+    if (sums.has(g.running) && sums.has(g.waiting))
+      return { server: g.server, running: sums.get(g.running)!, waiting: sums.get(g.waiting)! };
   }
   return undefined;
 }
@@ -168,6 +169,10 @@ export function splitLimit(url: string): { base: string; max?: number } {
   const params = new URLSearchParams(url.slice(hash + 1));
   const raw = params.get('max');
   const max = raw === null ? undefined : Number(raw);
-  if (raw !== null && !(Number.isInteger(max) && max! >= 1)) throw new GlimpseError('invalid_request', `Upstream '${url}': #max= must be a whole number of requests, 1 or more.`);
+  if (raw !== null && !(Number.isInteger(max) && max! >= 1))
+    throw new GlimpseError(
+      'invalid_request',
+      `Upstream '${url}': #max= must be a whole number of requests, 1 or more.`,
+    );
   return { base: url.slice(0, hash), ...(max !== undefined ? { max } : {}) };
 }

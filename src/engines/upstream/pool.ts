@@ -11,7 +11,14 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import { CircuitBreaker, type BreakerState } from './breaker.js';
 import { ImageAffinity } from './affinity.js';
-import { metricsUrl, parseServerGauges, ReplicaLimit, splitLimit, type LimitSource, type ServerGauges } from './limits.js';
+import {
+  metricsUrl,
+  parseServerGauges,
+  ReplicaLimit,
+  splitLimit,
+  type LimitSource,
+  type ServerGauges,
+} from './limits.js';
 
 export interface PoolOptions {
   /** Base URLs, each optionally with its own limit: http://gpu1:8000/v1#max=64. */
@@ -107,7 +114,9 @@ export class UpstreamPool {
         nextMetricsAt: 0,
       };
     });
-    this.affinity = opts.affinity ? new ImageAffinity(this.members, opts.affinity.loadFactor, opts.affinity.entries) : undefined;
+    this.affinity = opts.affinity
+      ? new ImageAffinity(this.members, opts.affinity.loadFactor, opts.affinity.entries)
+      : undefined;
     this.dispatcher = new Agent({
       keepAliveTimeout: 30_000,
       connections: 256,
@@ -155,7 +164,14 @@ export class UpstreamPool {
   }
 
   private async get(url: string, timeoutMs: number): Promise<{ status: number; text: string }> {
-    const res = await request(url, { method: 'GET', headers: this.authHeaders(), dispatcher: this.dispatcher, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs) });
+    const res = await request(url, {
+      method: 'GET',
+      headers: this.authHeaders(),
+      dispatcher: this.dispatcher,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
     return { status: res.statusCode, text: await res.body.text() };
   }
 
@@ -163,7 +179,10 @@ export class UpstreamPool {
     const was = this.usable(m);
     try {
       // At least 2 s: a loaded machine (or server) answering a little late is not a dead one.
-      const res = await this.get(`${m.base}/models`, Math.min(5000, Math.max(2000, this.opts.healthIntervalMs || 5000)));
+      const res = await this.get(
+        `${m.base}/models`,
+        Math.min(5000, Math.max(2000, this.opts.healthIntervalMs || 5000)),
+      );
       m.healthy = res.status < 500;
       if (!m.healthy) m.lastError = `GET /models answered ${res.status}`;
       const ids = res.status === 200 ? modelIds(res.text) : undefined;
@@ -289,7 +308,11 @@ export class UpstreamPool {
    * End of one attempt: free the member and tell its breaker how it went, and its limit what was
    * learned (time to first token with the load it was sent under; refused for load).
    */
-  release(m: PoolMember, verdict: 'success' | 'failure' | 'neutral', learned?: { ttftMs?: number; sentWith: number; refused?: boolean }): void {
+  release(
+    m: PoolMember,
+    verdict: 'success' | 'failure' | 'neutral',
+    learned?: { ttftMs?: number; sentWith: number; refused?: boolean },
+  ): void {
     const was = this.usable(m);
     m.outstanding = Math.max(0, m.outstanding - 1);
     if (verdict === 'success') m.breaker.onSuccess();
@@ -303,7 +326,16 @@ export class UpstreamPool {
   stats(): MemberStats[] {
     return this.members.map((m) => {
       const breaker = m.breaker.current;
-      const state = breaker === 'open' ? 'ejected' : breaker === 'half_open' ? 'probing' : m.healthy === false ? 'down' : m.healthy === undefined ? 'unknown' : 'up';
+      const state =
+        breaker === 'open'
+          ? 'ejected'
+          : breaker === 'half_open'
+            ? 'probing'
+            : m.healthy === false
+              ? 'down'
+              : m.healthy === undefined
+                ? 'unknown'
+                : 'up';
       return {
         base: m.base,
         state,

@@ -21,29 +21,48 @@ export interface UpstreamLogprob {
 
 export interface UpstreamChunk {
   choices?: Array<{
-    delta?: { content?: string | null; reasoning_content?: string | null; reasoning?: string | null; tool_calls?: UpstreamToolCallDelta[] | null };
+    delta?: {
+      content?: string | null;
+      reasoning_content?: string | null;
+      reasoning?: string | null;
+      tool_calls?: UpstreamToolCallDelta[] | null;
+    };
     logprobs?: { content?: UpstreamLogprob[] | null } | null;
     finish_reason?: string | null;
   }>;
-  usage?: { prompt_tokens?: number; completion_tokens?: number; completion_tokens_details?: { reasoning_tokens?: number } | null } | null;
+  usage?: {
+    prompt_tokens?: number;
+    completion_tokens?: number;
+    completion_tokens_details?: { reasoning_tokens?: number } | null;
+  } | null;
   error?: { message?: string; code?: string | number } | string;
 }
 
 /** The OpenAI chat request body an upstream receives. */
-export function toOpenAIRequestBody(req: GenerateRequest, upstreamModel: string, thinkingParam: Config['upstreamThinkingParam'] = 'both'): Record<string, unknown> {
+export function toOpenAIRequestBody(
+  req: GenerateRequest,
+  upstreamModel: string,
+  thinkingParam: Config['upstreamThinkingParam'] = 'both',
+): Record<string, unknown> {
   const messages = req.messages.map((m) => {
     const onlyText = m.content.every((p) => p.type === 'text');
     const text = () => m.content.map((p) => (p.type === 'text' ? p.text : '')).join('');
     if (m.role === 'tool') return { role: 'tool', tool_call_id: m.toolCallId, content: text() };
-    if (m.toolCalls?.length) return { role: 'assistant', content: m.content.length ? text() : null, tool_calls: m.toolCalls };
+    if (m.toolCalls?.length)
+      return { role: 'assistant', content: m.content.length ? text() : null, tool_calls: m.toolCalls };
     if (onlyText) return { role: m.role, content: text() };
     return {
       role: m.role,
       content: m.content.map((p) => {
         if (p.type === 'text') return { type: 'text', text: p.text };
-        if (p.type === 'document' || !p.resolved) throw new GlimpseError('internal_error', `A ${p.type} reached the upstream engine unresolved.`);
+        if (p.type === 'document' || !p.resolved)
+          throw new GlimpseError('internal_error', `A ${p.type} reached the upstream engine unresolved.`);
         // A video is kept whole only for pools configured as serving video (vLLM and SGLang do for GLM-4.6V).
-        if (p.type === 'video') return { type: 'video_url', video_url: { url: `data:${p.resolved.mime};base64,${p.resolved.data.toString('base64')}` } };
+        if (p.type === 'video')
+          return {
+            type: 'video_url',
+            video_url: { url: `data:${p.resolved.mime};base64,${p.resolved.data.toString('base64')}` },
+          };
         return { type: 'image_url', image_url: { url: toDataUrl(p.resolved) } };
       }),
     };
@@ -78,7 +97,8 @@ export function toOpenAIRequestBody(req: GenerateRequest, upstreamModel: string,
   // Thinking on or off, as the client chose (nothing when it did not: the model's default holds).
   const templateVars = templateVariables(req, thinkingParam === 'both' || thinkingParam === 'chat_template_kwargs');
   if (templateVars) body.chat_template_kwargs = templateVars;
-  if (req.thinking !== undefined && (thinkingParam === 'both' || thinkingParam === 'thinking')) body.thinking = { type: req.thinking ? 'enabled' : 'disabled' };
+  if (req.thinking !== undefined && (thinkingParam === 'both' || thinkingParam === 'thinking'))
+    body.thinking = { type: req.thinking ? 'enabled' : 'disabled' };
   return body;
 }
 
@@ -86,11 +106,19 @@ export function upstreamHttpError(status: number, body: string): GlimpseError {
   let message = body.slice(0, 500);
   try {
     const parsed = JSON.parse(body) as { error?: { message?: string } | string; message?: string; detail?: string };
-    message = (typeof parsed.error === 'string' ? parsed.error : parsed.error?.message) ?? parsed.message ?? parsed.detail ?? message;
+    message =
+      (typeof parsed.error === 'string' ? parsed.error : parsed.error?.message) ??
+      parsed.message ??
+      parsed.detail ??
+      message;
   } catch {
     /* not JSON: keep the text */
   }
-  if (status === 400 || status === 422) return new GlimpseError('invalid_request', `Upstream refused the request: ${message}`);
-  if (status === 429) return new GlimpseError('rate_limited', `Upstream is rate limiting: ${message}`, { headers: { 'Retry-After': '1' } });
+  if (status === 400 || status === 422)
+    return new GlimpseError('invalid_request', `Upstream refused the request: ${message}`);
+  if (status === 429)
+    return new GlimpseError('rate_limited', `Upstream is rate limiting: ${message}`, {
+      headers: { 'Retry-After': '1' },
+    });
   return new GlimpseError('upstream_error', `Upstream answered HTTP ${status}: ${message}`);
 }

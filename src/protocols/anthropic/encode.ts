@@ -11,8 +11,12 @@ import type { CollectedAnswer, SseEncoder, SseWriter } from '../../streaming/ind
 export const messageId = () => 'msg_' + randomBytes(12).toString('hex');
 
 type StopReason = 'end_turn' | 'max_tokens' | 'tool_use';
-const stopReason = (r: FinishReason): StopReason => (r === 'length' ? 'max_tokens' : r === 'tool_calls' ? 'tool_use' : 'end_turn');
-const usageOut = (u: Usage | undefined) => ({ input_tokens: u?.promptTokens ?? 0, output_tokens: u?.completionTokens ?? 0 });
+const stopReason = (r: FinishReason): StopReason =>
+  r === 'length' ? 'max_tokens' : r === 'tool_calls' ? 'tool_use' : 'end_turn';
+const usageOut = (u: Usage | undefined) => ({
+  input_tokens: u?.promptTokens ?? 0,
+  output_tokens: u?.completionTokens ?? 0,
+});
 
 /** A tool call's arguments as the object tool_use carries; text that is not a JSON object is kept under `_raw` rather than lost. */
 function toolInput(args: string): Record<string, unknown> {
@@ -34,7 +38,12 @@ export function anthropicMessage(meta: { id: string; model: string }, a: Collect
     content: [
       ...(a.reasoning ? [{ type: 'thinking' as const, thinking: a.reasoning, signature: '' }] : []),
       ...(a.text || !a.toolCalls ? [{ type: 'text' as const, text: a.text }] : []),
-      ...(a.toolCalls ?? []).map((c) => ({ type: 'tool_use' as const, id: c.id || 'toolu_' + randomBytes(12).toString('hex'), name: c.function.name, input: toolInput(c.function.arguments) })),
+      ...(a.toolCalls ?? []).map((c) => ({
+        type: 'tool_use' as const,
+        id: c.id || 'toolu_' + randomBytes(12).toString('hex'),
+        name: c.function.name,
+        input: toolInput(c.function.arguments),
+      })),
     ],
     stop_reason: stopReason(a.finishReason),
     stop_sequence: null,
@@ -44,7 +53,8 @@ export function anthropicMessage(meta: { id: string; model: string }, a: Collect
 
 /** Anthropic's error types by HTTP status, and the statuses it answers with (529 when the server is overloaded). */
 function anthropicError(e: GlimpseError): { status: number; type: string } {
-  if (e.code === 'queue_full' || e.code === 'queue_timeout' || e.code === 'model_loading') return { status: 529, type: 'overloaded_error' };
+  if (e.code === 'queue_full' || e.code === 'queue_timeout' || e.code === 'model_loading')
+    return { status: 529, type: 'overloaded_error' };
   if (e.status === 401) return { status: 401, type: 'authentication_error' };
   if (e.status === 403) return { status: 403, type: 'permission_error' };
   if (e.status === 404) return { status: 404, type: 'not_found_error' };
@@ -82,12 +92,24 @@ export function anthropicSseEncoder(meta: { id: string; model: string }): SseEnc
   return {
     heartbeatFrame: 'event: ping\ndata: {"type":"ping"}\n\n',
     start: async (sse) => {
-      await send(sse, 'message_start', { message: { id: meta.id, type: 'message', role: 'assistant', model: meta.model, content: [], stop_reason: null, stop_sequence: null, usage: usageOut(undefined) } });
+      await send(sse, 'message_start', {
+        message: {
+          id: meta.id,
+          type: 'message',
+          role: 'assistant',
+          model: meta.model,
+          content: [],
+          stop_reason: null,
+          stop_sequence: null,
+          usage: usageOut(undefined),
+        },
+      });
       await send(sse, 'ping', {});
     },
     event: async (sse, ev) => {
       if (ev.type === 'reasoning') {
-        if (open?.kind !== 'thinking') await begin(sse, { kind: 'thinking' }, { type: 'thinking', thinking: '', signature: '' });
+        if (open?.kind !== 'thinking')
+          await begin(sse, { kind: 'thinking' }, { type: 'thinking', thinking: '', signature: '' });
         await send(sse, 'content_block_delta', { index, delta: { type: 'thinking_delta', thinking: ev.text } });
       } else if (ev.type === 'token') {
         if (!ev.text) return;
@@ -95,15 +117,31 @@ export function anthropicSseEncoder(meta: { id: string; model: string }): SseEnc
         await send(sse, 'content_block_delta', { index, delta: { type: 'text_delta', text: ev.text } });
       } else if (ev.type === 'tool_call') {
         if (open?.kind !== 'tool_use' || open.call !== ev.index) {
-          await begin(sse, { kind: 'tool_use', call: ev.index }, { type: 'tool_use', id: ev.id || 'toolu_' + randomBytes(12).toString('hex'), name: ev.name ?? '', input: {} });
+          await begin(
+            sse,
+            { kind: 'tool_use', call: ev.index },
+            {
+              type: 'tool_use',
+              id: ev.id || 'toolu_' + randomBytes(12).toString('hex'),
+              name: ev.name ?? '',
+              input: {},
+            },
+          );
         }
-        if (ev.arguments) await send(sse, 'content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: ev.arguments } });
+        if (ev.arguments)
+          await send(sse, 'content_block_delta', {
+            index,
+            delta: { type: 'input_json_delta', partial_json: ev.arguments },
+          });
       } else if (ev.type === 'usage') usage = ev.usage;
       else if (ev.type === 'done' && ev.finishReason !== 'cancelled') {
         // An answer with nothing in it still has one (empty) text block, as Anthropic sends it.
         if (index < 0) await begin(sse, { kind: 'text' }, { type: 'text', text: '' });
         await close(sse);
-        await send(sse, 'message_delta', { delta: { stop_reason: stopReason(ev.finishReason), stop_sequence: null }, usage: usageOut(usage) });
+        await send(sse, 'message_delta', {
+          delta: { stop_reason: stopReason(ev.finishReason), stop_sequence: null },
+          usage: usageOut(usage),
+        });
         await send(sse, 'message_stop', {});
       }
     },

@@ -14,7 +14,12 @@ export function glmSchemas(config: Config) {
     top_p: Type.Optional(topP),
     seed: Type.Optional(Type.Integer()),
   };
-  const multimodal = Type.Object({ image: imageString, prompt, ...glmSamplingFields, model: Type.Optional(Type.String({ maxLength: 256 })) });
+  const multimodal = Type.Object({
+    image: imageString,
+    prompt,
+    ...glmSamplingFields,
+    model: Type.Optional(Type.String({ maxLength: 256 })),
+  });
   const glmChat = Type.Object({ image_url: imageString, prompt, ...glmSamplingFields });
   const apiInfer = Type.Object({ image: imageString, prompt, ...glmSamplingFields });
 

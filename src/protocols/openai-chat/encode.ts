@@ -13,13 +13,17 @@ export const openAIUsage = (u: Usage) => ({
   ...(u.imageTokens !== undefined ? { prompt_tokens_details: { image_tokens: u.imageTokens } } : {}),
 });
 
-const finishReasonOut = (r: FinishReason): 'stop' | 'length' | 'tool_calls' => (r === 'length' || r === 'tool_calls' ? r : 'stop');
+const finishReasonOut = (r: FinishReason): 'stop' | 'length' | 'tool_calls' =>
+  r === 'length' || r === 'tool_calls' ? r : 'stop';
 
 /** A tool_call event as the `delta.tool_calls` entry of a chunk: id, type and name on a call's first piece. */
 export const toolCallDelta = (ev: { index: number; id?: string; name?: string; arguments?: string }) => ({
   index: ev.index,
   ...(ev.id ? { id: ev.id, type: 'function' as const } : {}),
-  function: { ...(ev.name !== undefined ? { name: ev.name } : {}), ...(ev.arguments !== undefined ? { arguments: ev.arguments } : {}) },
+  function: {
+    ...(ev.name !== undefined ? { name: ev.name } : {}),
+    ...(ev.arguments !== undefined ? { arguments: ev.arguments } : {}),
+  },
 });
 
 /** Logprobs in OpenAI's `choices[].logprobs` shape. */
@@ -31,7 +35,13 @@ export const openAILogprobs = (lps: TokenLogprob[]) => ({
 /** One chat.completion.chunk, in the shape the OpenAI SDK and vLLM clients read. */
 export function chatChunk(
   meta: { id: string; created: number; model: string },
-  delta: { role?: 'assistant'; content?: string; reasoning_content?: string; tool_calls?: Array<ReturnType<typeof toolCallDelta>>; glimpse_boxes?: BoxOut[] },
+  delta: {
+    role?: 'assistant';
+    content?: string;
+    reasoning_content?: string;
+    tool_calls?: Array<ReturnType<typeof toolCallDelta>>;
+    glimpse_boxes?: BoxOut[];
+  },
   finishReason: FinishReason | null = null,
   logprobs?: TokenLogprob[],
 ) {
@@ -40,15 +50,33 @@ export function chatChunk(
     object: 'chat.completion.chunk' as const,
     created: meta.created,
     model: meta.model,
-    choices: [{ index: 0, delta, logprobs: logprobs ? openAILogprobs(logprobs) : null, finish_reason: finishReason ? finishReasonOut(finishReason) : null }],
+    choices: [
+      {
+        index: 0,
+        delta,
+        logprobs: logprobs ? openAILogprobs(logprobs) : null,
+        finish_reason: finishReason ? finishReasonOut(finishReason) : null,
+      },
+    ],
   };
 }
 
 export function chatUsageChunk(meta: { id: string; created: number; model: string }, usage: Usage) {
-  return { id: meta.id, object: 'chat.completion.chunk' as const, created: meta.created, model: meta.model, choices: [], usage: openAIUsage(usage) };
+  return {
+    id: meta.id,
+    object: 'chat.completion.chunk' as const,
+    created: meta.created,
+    model: meta.model,
+    choices: [],
+    usage: openAIUsage(usage),
+  };
 }
 
-export function chatCompletion(meta: { id: string; created: number; model: string }, a: CollectedAnswer, messages?: GenerateRequest['messages']) {
+export function chatCompletion(
+  meta: { id: string; created: number; model: string },
+  a: CollectedAnswer,
+  messages?: GenerateRequest['messages'],
+) {
   return {
     id: meta.id,
     object: 'chat.completion' as const,
@@ -58,7 +86,13 @@ export function chatCompletion(meta: { id: string; created: number; model: strin
       {
         index: 0,
         // With tool calls and no text, content is null, as OpenAI sends it.
-        message: { role: 'assistant' as const, content: a.toolCalls && !a.text ? null : a.text, ...(a.reasoning ? { reasoning_content: a.reasoning } : {}), ...(a.toolCalls ? { tool_calls: a.toolCalls } : {}), ...boxesField(findBoxes(a.text), messages) },
+        message: {
+          role: 'assistant' as const,
+          content: a.toolCalls && !a.text ? null : a.text,
+          ...(a.reasoning ? { reasoning_content: a.reasoning } : {}),
+          ...(a.toolCalls ? { tool_calls: a.toolCalls } : {}),
+          ...boxesField(findBoxes(a.text), messages),
+        },
         logprobs: a.logprobs ? openAILogprobs(a.logprobs) : null,
         finish_reason: finishReasonOut(a.finishReason),
       },
@@ -68,7 +102,9 @@ export function chatCompletion(meta: { id: string; created: number; model: strin
 }
 
 /** OpenAI's error body: {"error":{"message","type","param","code"}}; every JSON route but /infer answers errors so. */
-export function errorBody(e: GlimpseError): { error: { message: string; type: string; param: string | null; code: string } } {
+export function errorBody(e: GlimpseError): {
+  error: { message: string; type: string; param: string | null; code: string };
+} {
   return { error: { message: e.message, type: e.type, param: e.param, code: e.code } };
 }
 
@@ -79,7 +115,10 @@ type ChunkMeta = { id: string; created: number; model: string };
  * does) the finish chunk and, when asked, one usage chunk with no choices; [DONE] at the end.
  * The finish chunk's delta carries `glimpse_boxes` when the answer had grounding boxes.
  */
-export function chatSseEncoder(meta: ChunkMeta, opts: { logprobs: boolean; includeUsage: boolean; messages?: GenerateRequest['messages'] }): SseEncoder {
+export function chatSseEncoder(
+  meta: ChunkMeta,
+  opts: { logprobs: boolean; includeUsage: boolean; messages?: GenerateRequest['messages'] },
+): SseEncoder {
   let usage: Usage | undefined;
   const scanner = new BoxScanner();
   return {

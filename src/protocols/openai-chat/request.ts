@@ -1,5 +1,11 @@
 /** Chat Completions body → GenerateRequest. The route and async jobs share it. */
-import { GlimpseError, type ChatMessage, type ContentPart, type ExtraSampling, type GenerateRequest } from '../../core/index.js';
+import {
+  GlimpseError,
+  type ChatMessage,
+  type ContentPart,
+  type ExtraSampling,
+  type GenerateRequest,
+} from '../../core/index.js';
 import type { RequestDefaults, RequestOrigin } from '../defaults.js';
 import { contentPart, internalRole, requireUserTurn, type WirePart } from '../messages.js';
 import { checkTemplateArgs } from '../template-args.js';
@@ -15,14 +21,21 @@ function wirePart(p: ChatPart, at: string): WirePart {
     case 'text':
       return { text: p.text };
     case 'image_url':
-      return typeof p.image_url === 'string' ? { imageUrl: p.image_url } : { imageUrl: p.image_url.url, detail: p.image_url.detail };
+      return typeof p.image_url === 'string'
+        ? { imageUrl: p.image_url }
+        : { imageUrl: p.image_url.url, detail: p.image_url.detail };
     case 'video_url':
       return { videoUrl: typeof p.video_url === 'string' ? p.video_url : p.video_url.url };
     case 'file_url':
       return { fileUrl: p.file_url.url };
     case 'file':
       // Uploaded file ids name OpenAI's own file store, which glimpse does not have.
-      if (!p.file.file_data) throw new GlimpseError('invalid_request', `${at}.file needs file_data (a data URL such as data:application/pdf;base64,...); file_id is not supported.`, { param: `${at}.file` });
+      if (!p.file.file_data)
+        throw new GlimpseError(
+          'invalid_request',
+          `${at}.file needs file_data (a data URL such as data:application/pdf;base64,...); file_id is not supported.`,
+          { param: `${at}.file` },
+        );
       return { fileData: p.file.file_data, filename: p.file.filename };
   }
 }
@@ -37,13 +50,30 @@ export function toInternalMessages(messages: ChatBody['messages']): ChatMessage[
         ? []
         : typeof m.content === 'string'
           ? [{ type: 'text', text: m.content }]
-          : m.content.map((p, j) => contentPart(wirePart(p, `messages.${i}.content.${j}`), turn, `messages.${i}`, `messages.${i}.content.${j}.${p.type}`));
+          : m.content.map((p, j) =>
+              contentPart(
+                wirePart(p, `messages.${i}.content.${j}`),
+                turn,
+                `messages.${i}`,
+                `messages.${i}.content.${j}.${p.type}`,
+              ),
+            );
     if (role === 'tool') {
-      if (!m.tool_call_id) throw new GlimpseError('invalid_request', `messages.${i} is a tool result: it needs the tool_call_id of the call it answers.`, { param: `messages.${i}.tool_call_id` });
+      if (!m.tool_call_id)
+        throw new GlimpseError(
+          'invalid_request',
+          `messages.${i} is a tool result: it needs the tool_call_id of the call it answers.`,
+          { param: `messages.${i}.tool_call_id` },
+        );
       return { role, content, toolCallId: m.tool_call_id };
     }
     if (m.tool_calls?.length) {
-      if (role !== 'assistant') throw new GlimpseError('invalid_request', `Only assistant messages carry tool_calls (messages.${i} is '${m.role}').`, { param: `messages.${i}.tool_calls` });
+      if (role !== 'assistant')
+        throw new GlimpseError(
+          'invalid_request',
+          `Only assistant messages carry tool_calls (messages.${i} is '${m.role}').`,
+          { param: `messages.${i}.tool_calls` },
+        );
       return { role, content, toolCalls: m.tool_calls };
     }
     return { role, content };
@@ -51,7 +81,8 @@ export function toInternalMessages(messages: ChatBody['messages']): ChatMessage[
 }
 
 function logprobsOption(b: ChatBody): GenerateRequest['logprobs'] {
-  if (b.top_logprobs != null && b.logprobs !== true) throw new GlimpseError('invalid_request', 'top_logprobs needs logprobs: true.', { param: 'top_logprobs' });
+  if (b.top_logprobs != null && b.logprobs !== true)
+    throw new GlimpseError('invalid_request', 'top_logprobs needs logprobs: true.', { param: 'top_logprobs' });
   return b.logprobs === true ? { top: b.top_logprobs ?? 0 } : undefined;
 }
 
@@ -69,10 +100,18 @@ function extraSampling(b: ChatBody): ExtraSampling {
 /** tools, tool_choice, parallel_tool_calls and response_format, checked for sense; undefined when none is set. */
 function toolOptions(b: ChatBody): GenerateRequest['toolOptions'] {
   const tools = b.tools?.length ? b.tools : undefined;
-  checkToolChoice(typeof b.tool_choice === 'object' && b.tool_choice ? { name: b.tool_choice.function.name } : b.tool_choice, tools?.map((t) => t.function.name));
+  checkToolChoice(
+    typeof b.tool_choice === 'object' && b.tool_choice ? { name: b.tool_choice.function.name } : b.tool_choice,
+    tools?.map((t) => t.function.name),
+  );
   const responseFormat = b.response_format && b.response_format.type !== 'text' ? b.response_format : undefined;
   if (!tools && !responseFormat) return undefined;
-  return { tools, toolChoice: tools ? (b.tool_choice ?? undefined) : undefined, parallelToolCalls: tools ? (b.parallel_tool_calls ?? undefined) : undefined, responseFormat };
+  return {
+    tools,
+    toolChoice: tools ? (b.tool_choice ?? undefined) : undefined,
+    parallelToolCalls: tools ? (b.parallel_tool_calls ?? undefined) : undefined,
+    responseFormat,
+  };
 }
 
 /** A Chat Completions body as the internal request; the route and async jobs share it. Throws GlimpseError. */
@@ -85,7 +124,11 @@ export function chatRequest(b: ChatBody, origin: RequestOrigin, defaults: Reques
     // No model named: the default one, so every chunk and body names what answered.
     model: b.model || defaults.model,
     messages,
-    thinking: resolveThinking({ thinking: b.thinking?.type, reasoningEffort: b.reasoning_effort ?? undefined, enableThinking: b.chat_template_kwargs?.enable_thinking }),
+    thinking: resolveThinking({
+      thinking: b.thinking?.type,
+      reasoningEffort: b.reasoning_effort ?? undefined,
+      enableThinking: b.chat_template_kwargs?.enable_thinking,
+    }),
     templateArgs: checkTemplateArgs(b.chat_template_kwargs),
     toolOptions: toolOptions(b),
     logprobs: logprobsOption(b),

@@ -51,7 +51,12 @@ const reasoningItem = (id: string, text: string, status: 'in_progress' | 'comple
   content: !summary && text ? [{ type: 'reasoning_text' as const, text }] : [],
 });
 /** A message item; a finished one has `glimpse_boxes` when its text has grounding boxes (as Chat Completions' message has). */
-const messageItem = (id: string, text: string | undefined, status: 'in_progress' | 'completed' | 'incomplete', messages?: GenerateRequest['messages']) => ({
+const messageItem = (
+  id: string,
+  text: string | undefined,
+  status: 'in_progress' | 'completed' | 'incomplete',
+  messages?: GenerateRequest['messages'],
+) => ({
   id,
   type: 'message' as const,
   status,
@@ -59,9 +64,18 @@ const messageItem = (id: string, text: string | undefined, status: 'in_progress'
   content: text === undefined ? [] : [textPart(text)],
   ...(text && status !== 'in_progress' ? boxesField(findBoxes(text), messages) : {}),
 });
-const callItem = (id: string, call: { callId: string; name: string; arguments: string }, status: 'in_progress' | 'completed') => ({ id, type: 'function_call' as const, status, call_id: call.callId, name: call.name, arguments: call.arguments });
+const callItem = (
+  id: string,
+  call: { callId: string; name: string; arguments: string },
+  status: 'in_progress' | 'completed',
+) => ({ id, type: 'function_call' as const, status, call_id: call.callId, name: call.name, arguments: call.arguments });
 
-export function responseObject(m: Meta, status: Status, output: unknown[], extra: { usage?: Usage; error?: GlimpseError; incomplete?: boolean } = {}) {
+export function responseObject(
+  m: Meta,
+  status: Status,
+  output: unknown[],
+  extra: { usage?: Usage; error?: GlimpseError; incomplete?: boolean } = {},
+) {
   const b = m.body;
   return {
     id: m.id,
@@ -93,10 +107,23 @@ export function responseObject(m: Meta, status: Status, output: unknown[], extra
 /** The whole answer as a response object (non-streaming), kept if it is to be. */
 export async function completedResponse(m: Meta, a: CollectedAnswer) {
   const incomplete = a.finishReason === 'length';
-  const calls = (a.toolCalls ?? []).map((c) => callItem('fc_' + hex(), { callId: c.id || `call_${hex()}`, name: c.function.name, arguments: c.function.arguments }, 'completed'));
+  const calls = (a.toolCalls ?? []).map((c) =>
+    callItem(
+      'fc_' + hex(),
+      { callId: c.id || `call_${hex()}`, name: c.function.name, arguments: c.function.arguments },
+      'completed',
+    ),
+  );
   // A turn that only calls functions has no message item, as OpenAI answers it.
-  const message = a.text || !calls.length ? [messageItem('msg_' + hex(), a.text, incomplete ? 'incomplete' : 'completed', m.messages)] : [];
-  const output = [...(a.reasoning ? [reasoningItem('rs_' + hex(), a.reasoning, 'completed', m.summary)] : []), ...message, ...calls];
+  const message =
+    a.text || !calls.length
+      ? [messageItem('msg_' + hex(), a.text, incomplete ? 'incomplete' : 'completed', m.messages)]
+      : [];
+  const output = [
+    ...(a.reasoning ? [reasoningItem('rs_' + hex(), a.reasoning, 'completed', m.summary)] : []),
+    ...message,
+    ...calls,
+  ];
   const response = responseObject(m, incomplete ? 'incomplete' : 'completed', output, { usage: a.usage, incomplete });
   await m.keep(response);
   return response;
@@ -109,7 +136,10 @@ export class ResponseEvents {
   private reasoning?: { id: string; index: number; text: string };
   private message?: { id: string; index: number; text: string };
   /** Function calls by the engine's call index. */
-  private readonly calls = new Map<number, { id: string; index: number; callId: string; name: string; arguments: string }>();
+  private readonly calls = new Map<
+    number,
+    { id: string; index: number; callId: string; name: string; arguments: string }
+  >();
   private usage?: Usage;
 
   constructor(
@@ -131,8 +161,18 @@ export class ResponseEvents {
   private reasoningPart(r: { id: string; index: number }) {
     const at = { item_id: r.id, output_index: r.index };
     return this.meta.summary
-      ? { at: { ...at, summary_index: 0 }, part: 'response.reasoning_summary_part', text: 'response.reasoning_summary_text', empty: { type: 'summary_text' } }
-      : { at: { ...at, content_index: 0 }, part: 'response.content_part', text: 'response.reasoning_text', empty: { type: 'reasoning_text' } };
+      ? {
+          at: { ...at, summary_index: 0 },
+          part: 'response.reasoning_summary_part',
+          text: 'response.reasoning_summary_text',
+          empty: { type: 'summary_text' },
+        }
+      : {
+          at: { ...at, content_index: 0 },
+          part: 'response.content_part',
+          text: 'response.reasoning_text',
+          empty: { type: 'reasoning_text' },
+        };
   }
 
   async reasoningDelta(delta: string): Promise<void> {
@@ -141,11 +181,17 @@ export class ResponseEvents {
       this.reasoning = { id: 'rs_' + hex(), index: this.output.length, text: '' };
       this.output.push(null);
       const p = this.reasoningPart(this.reasoning);
-      await this.send('response.output_item.added', { output_index: this.reasoning.index, item: reasoningItem(this.reasoning.id, '', 'in_progress', this.meta.summary) });
+      await this.send('response.output_item.added', {
+        output_index: this.reasoning.index,
+        item: reasoningItem(this.reasoning.id, '', 'in_progress', this.meta.summary),
+      });
       await this.send(`${p.part}.added`, { ...p.at, part: { ...p.empty, text: '' } });
     }
     this.reasoning.text += delta;
-    await this.send(`${this.reasoningPart(this.reasoning).text}.delta`, { ...this.reasoningPart(this.reasoning).at, delta });
+    await this.send(`${this.reasoningPart(this.reasoning).text}.delta`, {
+      ...this.reasoningPart(this.reasoning).at,
+      delta,
+    });
   }
 
   private async closeReasoning(): Promise<void> {
@@ -164,25 +210,52 @@ export class ResponseEvents {
     if (!this.message) {
       this.message = { id: 'msg_' + hex(), index: this.output.length, text: '' };
       this.output.push(null);
-      await this.send('response.output_item.added', { output_index: this.message.index, item: messageItem(this.message.id, undefined, 'in_progress') });
-      await this.send('response.content_part.added', { item_id: this.message.id, output_index: this.message.index, content_index: 0, part: textPart('') });
+      await this.send('response.output_item.added', {
+        output_index: this.message.index,
+        item: messageItem(this.message.id, undefined, 'in_progress'),
+      });
+      await this.send('response.content_part.added', {
+        item_id: this.message.id,
+        output_index: this.message.index,
+        content_index: 0,
+        part: textPart(''),
+      });
     }
     this.message.text += delta;
-    await this.send('response.output_text.delta', { item_id: this.message.id, output_index: this.message.index, content_index: 0, delta, logprobs: [] });
+    await this.send('response.output_text.delta', {
+      item_id: this.message.id,
+      output_index: this.message.index,
+      content_index: 0,
+      delta,
+      logprobs: [],
+    });
   }
 
   async toolCall(ev: { index: number; id?: string; name?: string; arguments?: string }): Promise<void> {
     await this.closeReasoning();
     let call = this.calls.get(ev.index);
     if (!call) {
-      call = { id: 'fc_' + hex(), index: this.output.length, callId: ev.id ?? `call_${hex()}`, name: ev.name ?? '', arguments: '' };
+      call = {
+        id: 'fc_' + hex(),
+        index: this.output.length,
+        callId: ev.id ?? `call_${hex()}`,
+        name: ev.name ?? '',
+        arguments: '',
+      };
       this.calls.set(ev.index, call);
       this.output.push(null);
-      await this.send('response.output_item.added', { output_index: call.index, item: callItem(call.id, call, 'in_progress') });
+      await this.send('response.output_item.added', {
+        output_index: call.index,
+        item: callItem(call.id, call, 'in_progress'),
+      });
     } else if (ev.name) call.name += ev.name;
     if (ev.arguments) {
       call.arguments += ev.arguments;
-      await this.send('response.function_call_arguments.delta', { item_id: call.id, output_index: call.index, delta: ev.arguments });
+      await this.send('response.function_call_arguments.delta', {
+        item_id: call.id,
+        output_index: call.index,
+        delta: ev.arguments,
+      });
     }
   }
 
@@ -198,14 +271,30 @@ export class ResponseEvents {
     if (msg) {
       const item = messageItem(msg.id, msg.text, incomplete ? 'incomplete' : 'completed', this.meta.messages);
       this.output[msg.index] = item;
-      await this.send('response.output_text.done', { item_id: msg.id, output_index: msg.index, content_index: 0, text: msg.text, logprobs: [] });
-      await this.send('response.content_part.done', { item_id: msg.id, output_index: msg.index, content_index: 0, part: textPart(msg.text) });
+      await this.send('response.output_text.done', {
+        item_id: msg.id,
+        output_index: msg.index,
+        content_index: 0,
+        text: msg.text,
+        logprobs: [],
+      });
+      await this.send('response.content_part.done', {
+        item_id: msg.id,
+        output_index: msg.index,
+        content_index: 0,
+        part: textPart(msg.text),
+      });
       await this.send('response.output_item.done', { output_index: msg.index, item });
     }
     for (const call of this.calls.values()) {
       const item = callItem(call.id, call, 'completed');
       this.output[call.index] = item;
-      await this.send('response.function_call_arguments.done', { item_id: call.id, output_index: call.index, name: call.name, arguments: call.arguments });
+      await this.send('response.function_call_arguments.done', {
+        item_id: call.id,
+        output_index: call.index,
+        name: call.name,
+        arguments: call.arguments,
+      });
       await this.send('response.output_item.done', { output_index: call.index, item });
     }
     const status = incomplete ? 'incomplete' : 'completed';
@@ -216,13 +305,17 @@ export class ResponseEvents {
 
   /** Stopped by POST /v1/responses/{id}/cancel: the last event names the response cancelled, with what was made so far. */
   async cancelled(): Promise<void> {
-    await this.send('response.cancelled', { response: responseObject(this.meta, 'cancelled', this.output.filter(Boolean), { usage: this.usage }) });
+    await this.send('response.cancelled', {
+      response: responseObject(this.meta, 'cancelled', this.output.filter(Boolean), { usage: this.usage }),
+    });
   }
 
   async failed(err: GlimpseError): Promise<void> {
     // A request that waited in the queue and was then refused has sent nothing yet: the SDKs need response.created first.
     if (this.seq === 0) await this.start();
-    await this.send('response.failed', { response: responseObject(this.meta, 'failed', this.output.filter(Boolean), { usage: this.usage, error: err }) });
+    await this.send('response.failed', {
+      response: responseObject(this.meta, 'failed', this.output.filter(Boolean), { usage: this.usage, error: err }),
+    });
   }
 }
 

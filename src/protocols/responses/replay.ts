@@ -10,7 +10,11 @@ import type { StoredResponse } from '../../responses/index.js';
 type Item = Record<string, unknown> & { type?: string; id?: string };
 type Part = { type: string; text?: string } & Record<string, unknown>;
 
-export async function replayResponse(sse: SseWriter, response: StoredResponse['response'], startingAfter = -1): Promise<void> {
+export async function replayResponse(
+  sse: SseWriter,
+  response: StoredResponse['response'],
+  startingAfter = -1,
+): Promise<void> {
   let seq = 0;
   const send = async (type: string, fields: Record<string, unknown>) => {
     const n = seq++;
@@ -23,11 +27,17 @@ export async function replayResponse(sse: SseWriter, response: StoredResponse['r
     const item = raw;
     const at = { item_id: item.id, output_index: index };
     if (item.type === 'function_call') {
-      await send('response.output_item.added', { output_index: index, item: { ...item, status: 'in_progress', arguments: '' } });
+      await send('response.output_item.added', {
+        output_index: index,
+        item: { ...item, status: 'in_progress', arguments: '' },
+      });
       await send('response.function_call_arguments.delta', { ...at, delta: item.arguments });
       await send('response.function_call_arguments.done', { ...at, name: item.name, arguments: item.arguments });
     } else if (item.type === 'reasoning') {
-      await send('response.output_item.added', { output_index: index, item: { ...item, status: 'in_progress', summary: [], content: [] } });
+      await send('response.output_item.added', {
+        output_index: index,
+        item: { ...item, status: 'in_progress', summary: [], content: [] },
+      });
       for (const [j, part] of ((item.summary as Part[] | undefined) ?? []).entries()) {
         const where = { ...at, summary_index: j };
         await send('response.reasoning_summary_part.added', { ...where, part: { ...part, text: '' } });
@@ -37,7 +47,10 @@ export async function replayResponse(sse: SseWriter, response: StoredResponse['r
       }
       await parts(send, at, (item.content as Part[] | undefined) ?? [], 'response.reasoning_text');
     } else {
-      await send('response.output_item.added', { output_index: index, item: { ...item, status: 'in_progress', content: [] } });
+      await send('response.output_item.added', {
+        output_index: index,
+        item: { ...item, status: 'in_progress', content: [] },
+      });
       await parts(send, at, (item.content as Part[] | undefined) ?? [], 'response.output_text');
     }
     await send('response.output_item.done', { output_index: index, item });
@@ -46,7 +59,12 @@ export async function replayResponse(sse: SseWriter, response: StoredResponse['r
 }
 
 /** A content part's added, delta, done and part-done events (output_text of a message, reasoning_text of reasoning). */
-async function parts(send: (type: string, fields: Record<string, unknown>) => Promise<void>, at: Record<string, unknown>, content: Part[], text: string): Promise<void> {
+async function parts(
+  send: (type: string, fields: Record<string, unknown>) => Promise<void>,
+  at: Record<string, unknown>,
+  content: Part[],
+  text: string,
+): Promise<void> {
   for (const [j, part] of content.entries()) {
     const where = { ...at, content_index: j };
     const extra = part.type === 'output_text' ? { logprobs: [] } : {};

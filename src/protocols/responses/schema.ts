@@ -7,9 +7,20 @@ export function responsesSchema(config: Config) {
   const text = Type.String({ maxLength: config.maxPromptChars });
   const part = Type.Union([
     Type.Object({ type: Type.Literal('input_text'), text }),
-    Type.Object({ type: Type.Literal('input_image'), image_url: Type.Optional(Type.String({ minLength: 1 })), file_id: Type.Optional(Type.String()), detail: Type.Optional(Type.Enum(['low', 'high', 'auto'])) }),
+    Type.Object({
+      type: Type.Literal('input_image'),
+      image_url: Type.Optional(Type.String({ minLength: 1 })),
+      file_id: Type.Optional(Type.String()),
+      detail: Type.Optional(Type.Enum(['low', 'high', 'auto'])),
+    }),
     // A document as this API sends one: file_data (a data URL) or file_url.
-    Type.Object({ type: Type.Literal('input_file'), file_data: Type.Optional(Type.String({ minLength: 1 })), file_url: Type.Optional(Type.String({ minLength: 1 })), file_id: Type.Optional(Type.String()), filename: Type.Optional(Type.String({ maxLength: 256 })) }),
+    Type.Object({
+      type: Type.Literal('input_file'),
+      file_data: Type.Optional(Type.String({ minLength: 1 })),
+      file_url: Type.Optional(Type.String({ minLength: 1 })),
+      file_id: Type.Optional(Type.String()),
+      filename: Type.Optional(Type.String({ maxLength: 256 })),
+    }),
     // Earlier assistant turns, as this API returns them.
     Type.Object({ type: Type.Literal('output_text'), text, annotations: Type.Optional(Type.Array(Type.Unknown())) }),
   ]);
@@ -37,9 +48,15 @@ export function responsesSchema(config: Config) {
     status: Type.Optional(Type.String()),
   });
   // The model's reasoning from an earlier turn (clients send `...response.output` back): accepted and left out, as chat templates drop it.
-  const reasoningItem = Type.Object({ type: Type.Literal('reasoning'), id: Type.Optional(Type.String()) }, { additionalProperties: true });
+  const reasoningItem = Type.Object(
+    { type: Type.Literal('reasoning'), id: Type.Optional(Type.String()) },
+    { additionalProperties: true },
+  );
   // An item of an earlier response, by its id (what the AI SDK sends back with store: true): looked up in the store.
-  const itemReference = Type.Object({ type: Type.Literal('item_reference'), id: Type.String({ minLength: 1, maxLength: 256 }) });
+  const itemReference = Type.Object({
+    type: Type.Literal('item_reference'),
+    id: Type.String({ minLength: 1, maxLength: 256 }),
+  });
   const functionTool = Type.Object({
     type: Type.Literal('function'),
     name: Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-zA-Z0-9_-]+$' }),
@@ -50,22 +67,49 @@ export function responsesSchema(config: Config) {
   return Type.Object(
     {
       model: Type.Optional(Type.String({ maxLength: 256 })),
-      input: Type.Union([Type.String({ minLength: 1, maxLength: config.maxPromptChars }), Type.Array(Type.Union([message, functionCall, functionOutput, reasoningItem, itemReference]), { minItems: 1, maxItems: config.maxMessages })]),
+      input: Type.Union([
+        Type.String({ minLength: 1, maxLength: config.maxPromptChars }),
+        Type.Array(Type.Union([message, functionCall, functionOutput, reasoningItem, itemReference]), {
+          minItems: 1,
+          maxItems: config.maxMessages,
+        }),
+      ]),
       instructions: Type.Optional(Type.Union([text, Type.Null()])),
-      max_output_tokens: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: config.maxTokensLimit }), Type.Null()])),
+      max_output_tokens: Type.Optional(
+        Type.Union([Type.Integer({ minimum: 1, maximum: config.maxTokensLimit }), Type.Null()]),
+      ),
       temperature: Type.Optional(Type.Union([Type.Number({ minimum: 0, maximum: 2 }), Type.Null()])),
       top_p: Type.Optional(Type.Union([Type.Number({ exclusiveMinimum: 0, maximum: 1 }), Type.Null()])),
       stream: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
       store: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
       previous_response_id: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 256 }), Type.Null()])),
       tools: Type.Optional(Type.Array(functionTool, { maxItems: 128 })),
-      tool_choice: Type.Optional(Type.Union([Type.Enum(['none', 'auto', 'required']), Type.Object({ type: Type.Literal('function'), name: Type.String({ minLength: 1, maxLength: 64 }) })])),
+      tool_choice: Type.Optional(
+        Type.Union([
+          Type.Enum(['none', 'auto', 'required']),
+          Type.Object({ type: Type.Literal('function'), name: Type.String({ minLength: 1, maxLength: 64 }) }),
+        ]),
+      ),
       parallel_tool_calls: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
       reasoning: Type.Optional(
         Type.Union([
           Type.Object({
-            effort: Type.Optional(Type.Union([Type.Enum([...REASONING_EFFORTS], { description: "'none' and 'minimal' turn thinking off, the others on." }), Type.Null()])),
-            summary: Type.Optional(Type.Union([Type.Enum(['auto', 'concise', 'detailed'], { description: "A summary of the reasoning: the model's own reasoning text is sent as the summary." }), Type.Null()])),
+            effort: Type.Optional(
+              Type.Union([
+                Type.Enum([...REASONING_EFFORTS], {
+                  description: "'none' and 'minimal' turn thinking off, the others on.",
+                }),
+                Type.Null(),
+              ]),
+            ),
+            summary: Type.Optional(
+              Type.Union([
+                Type.Enum(['auto', 'concise', 'detailed'], {
+                  description: "A summary of the reasoning: the model's own reasoning text is sent as the summary.",
+                }),
+                Type.Null(),
+              ]),
+            ),
           }),
           Type.Null(),
         ]),
@@ -93,7 +137,10 @@ export function responsesSchema(config: Config) {
       ),
       metadata: Type.Optional(Type.Union([Type.Record(Type.String(), Type.String()), Type.Null()])),
     },
-    { description: 'OpenAI Responses request: text and image inputs, text output. Unknown fields are accepted and ignored.' },
+    {
+      description:
+        'OpenAI Responses request: text and image inputs, text output. Unknown fields are accepted and ignored.',
+    },
   );
 }
 

@@ -5,7 +5,16 @@ import type { WsServerMessage } from './messages.js';
 
 /** WebSocket's error body: the stable code, the message, the HTTP status it would have had, and retry_after when a retry has a time. */
 export function errorBody(id: string | null, e: GlimpseError): Extract<WsServerMessage, { type: 'error' }> {
-  return { type: 'error', id, error: { code: e.code, message: e.message, status: e.status, ...(e.retryAfterSeconds !== undefined ? { retry_after: e.retryAfterSeconds } : {}) } };
+  return {
+    type: 'error',
+    id,
+    error: {
+      code: e.code,
+      message: e.message,
+      status: e.status,
+      ...(e.retryAfterSeconds !== undefined ? { retry_after: e.retryAfterSeconds } : {}),
+    },
+  };
 }
 
 /** The queue's events as the pipeline hands them out (structural: protocols do not import server/). */
@@ -16,7 +25,11 @@ type QueueEvent = { type: 'queued'; position: number } | { type: 'admitted'; wai
  * wait and, as HTTP routes send X-Glimpse-Cache, the cache status), text and reasoning as they
  * come, usage held for the done message, an error as the error body. Undefined: nothing to send.
  */
-export function wsEncoder(id: string, model: string, cache?: string): (ev: GenerateEvent | QueueEvent) => WsServerMessage | undefined {
+export function wsEncoder(
+  id: string,
+  model: string,
+  cache?: string,
+): (ev: GenerateEvent | QueueEvent) => WsServerMessage | undefined {
   let usage: Usage | undefined;
   return (ev) => {
     switch (ev.type) {

@@ -47,22 +47,34 @@ export function zhipuStatus(e: GlimpseError): number {
 
 export function zhipuSseEncoder(meta: ZhipuMeta): SseEncoder {
   let usage: Usage | undefined;
-  const calls: Array<{ index: number; id: string; type: 'function'; function: { name: string; arguments: string } }> = [];
-  const chunk = (delta: Parameters<typeof chatChunk>[1], finish: Parameters<typeof chatChunk>[2] = null) => ({ ...chatChunk(meta, delta, finish), request_id: meta.requestId });
+  const calls: Array<{ index: number; id: string; type: 'function'; function: { name: string; arguments: string } }> =
+    [];
+  const chunk = (delta: Parameters<typeof chatChunk>[1], finish: Parameters<typeof chatChunk>[2] = null) => ({
+    ...chatChunk(meta, delta, finish),
+    request_id: meta.requestId,
+  });
   return {
     terminator: '[DONE]',
     event: async (sse, ev) => {
       if (ev.type === 'token' && ev.text) await sse.json(chunk({ role: 'assistant', content: ev.text }));
       else if (ev.type === 'reasoning') await sse.json(chunk({ role: 'assistant', reasoning_content: ev.text }));
       else if (ev.type === 'tool_call') {
-        const call = (calls[ev.index] ??= { index: ev.index, id: ev.id ?? `call_${meta.id}_${ev.index}`, type: 'function', function: { name: '', arguments: '' } });
+        const call = (calls[ev.index] ??= {
+          index: ev.index,
+          id: ev.id ?? `call_${meta.id}_${ev.index}`,
+          type: 'function',
+          function: { name: '', arguments: '' },
+        });
         if (ev.name) call.function.name += ev.name;
         if (ev.arguments) call.function.arguments += ev.arguments;
       } else if (ev.type === 'usage') usage = ev.usage;
       else if (ev.type === 'done' && ev.finishReason !== 'cancelled') {
         const whole = calls.filter(Boolean);
         if (whole.length) await sse.json(chunk({ role: 'assistant', tool_calls: whole }));
-        await sse.json({ ...chunk({ role: 'assistant', content: '' }, ev.finishReason), ...(usage ? { usage: openAIUsage(usage) } : {}) });
+        await sse.json({
+          ...chunk({ role: 'assistant', content: '' }, ev.finishReason),
+          ...(usage ? { usage: openAIUsage(usage) } : {}),
+        });
       }
     },
     error: (sse, err) => sse.json(zhipuErrorBody(err)),

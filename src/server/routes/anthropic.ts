@@ -13,13 +13,23 @@ import { origin } from '../http.js';
 import { answerForBody, streamSse } from '../respond.js';
 import type { GenerationPipeline } from '../pipeline.js';
 
-export function registerAnthropicRoutes(app: FastifyInstance, deps: { config: Config; defaults: RequestDefaults; pipeline: GenerationPipeline }): void {
+export function registerAnthropicRoutes(
+  app: FastifyInstance,
+  deps: { config: Config; defaults: RequestDefaults; pipeline: GenerationPipeline },
+): void {
   const { config, defaults, pipeline } = deps;
   const schemas = anthropicSchemas(config);
 
   app.post<{ Body: MessagesBody }>(
     '/v1/messages',
-    { schema: { tags: ['Anthropic'], summary: 'Anthropic Messages: text and image blocks, tools, thinking; Anthropic events when stream is true', body: schemas.messages }, config: { errorFormat: 'anthropic' } },
+    {
+      schema: {
+        tags: ['Anthropic'],
+        summary: 'Anthropic Messages: text and image blocks, tools, thinking; Anthropic events when stream is true',
+        body: schemas.messages,
+      },
+      config: { errorFormat: 'anthropic' },
+    },
     async (request, reply) => {
       const b = request.body;
       const req = messagesRequest(b, origin(request), defaults);
@@ -31,9 +41,22 @@ export function registerAnthropicRoutes(app: FastifyInstance, deps: { config: Co
 
   app.post<{ Body: CountTokensBody }>(
     '/v1/messages/count_tokens',
-    { schema: { tags: ['Anthropic'], summary: "Input tokens of a Messages prompt, as the engine counts them (the prompt is read by the model with one token to generate)", body: schemas.countTokens }, config: { errorFormat: 'anthropic' } },
+    {
+      schema: {
+        tags: ['Anthropic'],
+        summary:
+          'Input tokens of a Messages prompt, as the engine counts them (the prompt is read by the model with one token to generate)',
+        body: schemas.countTokens,
+      },
+      config: { errorFormat: 'anthropic' },
+    },
     async (request, reply) => {
-      const answer = await answerForBody(pipeline, request, reply, countTokensRequest(request.body, origin(request), defaults));
+      const answer = await answerForBody(
+        pipeline,
+        request,
+        reply,
+        countTokensRequest(request.body, origin(request), defaults),
+      );
       return { input_tokens: answer.usage.promptTokens };
     },
   );

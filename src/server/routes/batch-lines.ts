@@ -17,18 +17,35 @@ import type { InputItem, ResponsesBody, responsesSchema } from '../../protocols/
 import { collectAnswer } from '../../streaming/index.js';
 import { generationOf, type GenerationPipeline } from '../pipeline.js';
 
-type Schemas = { chat: ReturnType<typeof chatSchemas>['chatCompletions']; responses: ReturnType<typeof responsesSchema> };
+type Schemas = {
+  chat: ReturnType<typeof chatSchemas>['chatCompletions'];
+  responses: ReturnType<typeof responsesSchema>;
+};
 
-function checked<T>(validator: { Check(v: unknown): boolean; Errors(v: unknown): Array<{ instancePath?: string; message: string }> }, body: unknown, what: string): T {
+function checked<T>(
+  validator: { Check(v: unknown): boolean; Errors(v: unknown): Array<{ instancePath?: string; message: string }> },
+  body: unknown,
+  what: string,
+): T {
   if (validator.Check(body)) return body as T;
   const first = validator.Errors(body)[0];
-  throw new GlimpseError('invalid_request', `the body is not a ${what} request: ${first ? `${first.instancePath || 'body'} ${first.message}` : 'invalid'}.`);
+  throw new GlimpseError(
+    'invalid_request',
+    `the body is not a ${what} request: ${first ? `${first.instancePath || 'body'} ${first.message}` : 'invalid'}.`,
+  );
 }
 
 async function statelessRequest(b: ResponsesBody, origin: RequestOrigin, defaults: RequestDefaults) {
-  if (b.previous_response_id) throw new GlimpseError('invalid_request', 'previous_response_id is not taken in a batch: each line is its own conversation. Send the turns as input.', { param: 'previous_response_id' });
+  if (b.previous_response_id)
+    throw new GlimpseError(
+      'invalid_request',
+      'previous_response_id is not taken in a batch: each line is its own conversation. Send the turns as input.',
+      { param: 'previous_response_id' },
+    );
   const input = await resolveItemReferences(inputItems(b), () => {
-    throw new GlimpseError('invalid_request', 'item_reference is not taken in a batch: send the items themselves.', { param: 'input' });
+    throw new GlimpseError('invalid_request', 'item_reference is not taken in a batch: send the items themselves.', {
+      param: 'input',
+    });
   });
   return responsesRequest(b, input as InputItem[], 0, origin, defaults);
 }
@@ -37,21 +54,43 @@ async function statelessRequest(b: ResponsesBody, origin: RequestOrigin, default
 export function batchLineChecker(schemas: Schemas, defaults: RequestDefaults, pipeline: GenerationPipeline) {
   const chat = Compile(schemas.chat);
   const responses = Compile(schemas.responses);
-  return async (endpoint: string, body: Record<string, unknown>, origin: RequestOrigin): Promise<{ kind: JobKind; model: string }> => {
-    const req = endpoint === '/v1/responses' ? await statelessRequest(checked<ResponsesBody>(responses, body, 'Responses API'), origin, defaults) : chatRequest(checked(chat, body, 'Chat Completions'), origin, defaults);
+  return async (
+    endpoint: string,
+    body: Record<string, unknown>,
+    origin: RequestOrigin,
+  ): Promise<{ kind: JobKind; model: string }> => {
+    const req =
+      endpoint === '/v1/responses'
+        ? await statelessRequest(checked<ResponsesBody>(responses, body, 'Responses API'), origin, defaults)
+        : chatRequest(checked(chat, body, 'Chat Completions'), origin, defaults);
     pipeline.checkModel(req);
     return { kind: endpoint === '/v1/responses' ? 'responses' : 'chat', model: req.model };
   };
 }
 
 /** Runs a Responses line (checked again: what the store hands back is only JSON). */
-export function responsesJobRunner(schema: ReturnType<typeof responsesSchema>, defaults: RequestDefaults, pipeline: GenerationPipeline): JobRunner {
+export function responsesJobRunner(
+  schema: ReturnType<typeof responsesSchema>,
+  defaults: RequestDefaults,
+  pipeline: GenerationPipeline,
+): JobRunner {
   const validator = Compile(schema);
   return async (job, signal) => {
     const b = checked<ResponsesBody>(validator, job.body, 'Responses API');
     const req = await statelessRequest({ ...b, stream: false }, { id: job.id, keyId: job.keyId }, defaults);
     const answer = await collectAnswer(generationOf(await pipeline.open(req, signal, { background: true })));
-    return completedResponse({ id: 'resp_' + hex(), created: Math.floor(Date.now() / 1000), model: req.model, body: b, store: false, summary: b.reasoning?.summary != null, keep: async () => {} }, answer);
+    return completedResponse(
+      {
+        id: 'resp_' + hex(),
+        created: Math.floor(Date.now() / 1000),
+        model: req.model,
+        body: b,
+        store: false,
+        summary: b.reasoning?.summary != null,
+        keep: async () => {},
+      },
+      answer,
+    );
   };
 }
 

@@ -19,12 +19,27 @@ import { answerForBody, streamSse } from '../respond.js';
 import { sendError } from '../errors.js';
 import type { GenerationPipeline } from '../pipeline.js';
 
-export function registerGlmRoutes(app: FastifyInstance, deps: { config: Config; defaults: RequestDefaults; pipeline: GenerationPipeline; schemas: ReturnType<typeof glmSchemas> }): void {
+export function registerGlmRoutes(
+  app: FastifyInstance,
+  deps: {
+    config: Config;
+    defaults: RequestDefaults;
+    pipeline: GenerationPipeline;
+    schemas: ReturnType<typeof glmSchemas>;
+  },
+): void {
   const { config, defaults, pipeline, schemas } = deps;
 
   app.post<{ Body: MultimodalBody }>(
     '/v1/multimodal/completions',
-    { schema: { tags: ['GLM-WEB'], summary: 'One image, one prompt, one answer (GLM-4.6V-Flash-WEB shape)', body: schemas.multimodal }, config: { errorFormat: 'openai' } },
+    {
+      schema: {
+        tags: ['GLM-WEB'],
+        summary: 'One image, one prompt, one answer (GLM-4.6V-Flash-WEB shape)',
+        body: schemas.multimodal,
+      },
+      config: { errorFormat: 'openai' },
+    },
     async (request, reply) => {
       const b = request.body;
       const req = glmRequest(b, { value: b.image, param: 'image' }, origin(request), defaults);
@@ -34,7 +49,10 @@ export function registerGlmRoutes(app: FastifyInstance, deps: { config: Config; 
 
   app.post<{ Body: GlmChatBody }>(
     '/v1/chat',
-    { schema: { tags: ['GLM-WEB'], summary: 'Image URL or base64 plus prompt → {response}', body: schemas.glmChat }, config: { errorFormat: 'openai' } },
+    {
+      schema: { tags: ['GLM-WEB'], summary: 'Image URL or base64 plus prompt → {response}', body: schemas.glmChat },
+      config: { errorFormat: 'openai' },
+    },
     async (request, reply) => {
       const b = request.body;
       const req = glmRequest(b, { value: b.image_url, param: 'image_url' }, origin(request), defaults);
@@ -45,7 +63,11 @@ export function registerGlmRoutes(app: FastifyInstance, deps: { config: Config; 
   app.post<{ Body: ApiInferBody }>(
     '/api/v1/infer',
     {
-      schema: { tags: ['GLM-WEB'], summary: 'Streamed answer as SSE text pieces, ending with data: [END]', body: schemas.apiInfer },
+      schema: {
+        tags: ['GLM-WEB'],
+        summary: 'Streamed answer as SSE text pieces, ending with data: [END]',
+        body: schemas.apiInfer,
+      },
       config: { errorFormat: 'openai' },
     },
     async (request, reply) => {
@@ -70,10 +92,16 @@ export function registerGlmRoutes(app: FastifyInstance, deps: { config: Config; 
       const started = performance.now();
       const costTime = () => Number(((performance.now() - started) / 1000).toFixed(3));
       try {
-        if (!request.isMultipart()) throw new GlimpseError('unsupported_media_type', "This endpoint takes multipart/form-data with an 'image' file and a 'prompt' field.");
+        if (!request.isMultipart())
+          throw new GlimpseError(
+            'unsupported_media_type',
+            "This endpoint takes multipart/form-data with an 'image' file and a 'prompt' field.",
+          );
         const fields: Record<string, string> = {};
         let image: ContentPart | undefined;
-        for await (const part of request.parts({ limits: { fileSize: config.bodyLimit, files: 1, fields: 16, fieldSize: config.maxPromptChars * 4 } })) {
+        for await (const part of request.parts({
+          limits: { fileSize: config.bodyLimit, files: 1, fields: 16, fieldSize: config.maxPromptChars * 4 },
+        })) {
           if (part.type === 'file') {
             const file = part as MultipartFile;
             if (!['image', 'file', 'document', 'video'].includes(file.fieldname)) {
@@ -81,7 +109,10 @@ export function registerGlmRoutes(app: FastifyInstance, deps: { config: Config; 
               continue;
             }
             const data = await file.toBuffer();
-            if (file.file.truncated) throw new GlimpseError('image_too_large', `The uploaded file is larger than ${config.bodyLimit} bytes.`, { param: 'image' });
+            if (file.file.truncated)
+              throw new GlimpseError('image_too_large', `The uploaded file is larger than ${config.bodyLimit} bytes.`, {
+                param: 'image',
+              });
             // A PDF, Office file or video is taken as such, whichever field it came in.
             image = uploadedPart(data, file.filename);
           } else if (typeof part.value === 'string') {
@@ -97,14 +128,16 @@ export function registerGlmRoutes(app: FastifyInstance, deps: { config: Config; 
       }
     },
   );
-
 }
 
 function toGlimpseErrorFromMultipart(err: unknown): GlimpseError {
   const code = (err as { code?: string }).code;
-  if (code === 'FST_REQ_FILE_TOO_LARGE') return new GlimpseError('image_too_large', 'The uploaded image is larger than the limit.', { param: 'image' });
-  if (code === 'FST_FILES_LIMIT' || code === 'FST_FIELDS_LIMIT' || code === 'FST_PARTS_LIMIT') return new GlimpseError('invalid_request', 'Too many multipart parts: send one image and a prompt.');
-  if (code === 'FST_INVALID_MULTIPART_CONTENT_TYPE') return new GlimpseError('unsupported_media_type', 'This endpoint takes multipart/form-data.');
+  if (code === 'FST_REQ_FILE_TOO_LARGE')
+    return new GlimpseError('image_too_large', 'The uploaded image is larger than the limit.', { param: 'image' });
+  if (code === 'FST_FILES_LIMIT' || code === 'FST_FIELDS_LIMIT' || code === 'FST_PARTS_LIMIT')
+    return new GlimpseError('invalid_request', 'Too many multipart parts: send one image and a prompt.');
+  if (code === 'FST_INVALID_MULTIPART_CONTENT_TYPE')
+    return new GlimpseError('unsupported_media_type', 'This endpoint takes multipart/form-data.');
   if (err instanceof Error && /Unexpected end of form|Malformed part header|boundary/i.test(err.message)) {
     return new GlimpseError('invalid_request', `The multipart body is malformed: ${err.message}.`);
   }

@@ -22,21 +22,41 @@ const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
 
 type JobBody = ChatBody & { webhook?: unknown };
 
-export function registerJobRoutes(app: FastifyInstance, deps: { config: Config; defaults: RequestDefaults; pipeline: GenerationPipeline; jobs: JobQueue; quotas: Quotas | undefined; schemas: ReturnType<typeof chatSchemas> }): void {
+export function registerJobRoutes(
+  app: FastifyInstance,
+  deps: {
+    config: Config;
+    defaults: RequestDefaults;
+    pipeline: GenerationPipeline;
+    jobs: JobQueue;
+    quotas: Quotas | undefined;
+    schemas: ReturnType<typeof chatSchemas>;
+  },
+): void {
   const { config, defaults, pipeline, jobs, quotas, schemas } = deps;
   const queue = (): JobQueue => jobs;
   const common = { config: { errorFormat: 'openai' as const } };
 
   app.post<{ Body: JobBody }>(
     '/v1/jobs',
-    { ...common, schema: { tags: ['OpenAI'], summary: 'Queue a chat completion to run in the background; answers 202 with the job', body: schemas.job } },
+    {
+      ...common,
+      schema: {
+        tags: ['OpenAI'],
+        summary: 'Queue a chat completion to run in the background; answers 202 with the job',
+        body: schemas.job,
+      },
+    },
     async (request, reply) => {
       const q = queue();
       // Checked now, so a bad body is a 400 here rather than a failed job later.
       const { webhook, ...chat } = request.body;
       const req = chatRequest(chat, { id: String(request.id), keyId: request.keyId }, defaults);
       pipeline.checkModel(req);
-      const webhookUrl = webhook === undefined ? undefined : checkWebhookUrl(webhook, { allowPrivateNetworks: config.jobs.webhookAllowPrivateNetworks });
+      const webhookUrl =
+        webhook === undefined
+          ? undefined
+          : checkWebhookUrl(webhook, { allowPrivateNetworks: config.jobs.webhookAllowPrivateNetworks });
       // A submission counts as a request against the key's quota; the run itself is not counted again.
       if (quotas && request.keyId !== undefined) reply.headers(await quotas.admit(request.keyId));
       const job = await q.submit({ ...chat, stream: false }, { keyId: request.keyId, model: req.model }, webhookUrl);
@@ -44,12 +64,30 @@ export function registerJobRoutes(app: FastifyInstance, deps: { config: Config; 
     },
   );
 
-  app.get<{ Params: { id: string } }>('/v1/jobs/:id', { ...common, schema: { tags: ['OpenAI'], summary: 'A job: its status, and its chat.completion or error once done', params: IdParams } }, async (request) =>
-    queue().get(request.params.id, request.keyId),
+  app.get<{ Params: { id: string } }>(
+    '/v1/jobs/:id',
+    {
+      ...common,
+      schema: {
+        tags: ['OpenAI'],
+        summary: 'A job: its status, and its chat.completion or error once done',
+        params: IdParams,
+      },
+    },
+    async (request) => queue().get(request.params.id, request.keyId),
   );
 
-  app.delete<{ Params: { id: string } }>('/v1/jobs/:id', { ...common, schema: { tags: ['OpenAI'], summary: 'Cancel a job (a queued one never runs; a running one stops)', params: IdParams } }, async (request) =>
-    queue().cancel(request.params.id, request.keyId),
+  app.delete<{ Params: { id: string } }>(
+    '/v1/jobs/:id',
+    {
+      ...common,
+      schema: {
+        tags: ['OpenAI'],
+        summary: 'Cancel a job (a queued one never runs; a running one stops)',
+        params: IdParams,
+      },
+    },
+    async (request) => queue().cancel(request.params.id, request.keyId),
   );
 }
 
@@ -58,11 +96,19 @@ export function registerJobRoutes(app: FastifyInstance, deps: { config: Config; 
  * body was checked at submission, but what Redis hands back is only JSON (written by any instance,
  * of any version): it is checked against the schema again rather than cast.
  */
-export function chatJobRunner(defaults: RequestDefaults, schema: ReturnType<typeof chatSchemas>['chatCompletions'], pipeline: GenerationPipeline): JobRunner {
+export function chatJobRunner(
+  defaults: RequestDefaults,
+  schema: ReturnType<typeof chatSchemas>['chatCompletions'],
+  pipeline: GenerationPipeline,
+): JobRunner {
   const validator = Compile(schema);
   return async (job, signal) => {
     const body: unknown = job.body;
-    if (!validator.Check(body)) throw new GlimpseError('invalid_request', 'The stored job is not a Chat Completions request this server can run.');
+    if (!validator.Check(body))
+      throw new GlimpseError(
+        'invalid_request',
+        'The stored job is not a Chat Completions request this server can run.',
+      );
     const req = chatRequest(body, { id: job.id, keyId: job.keyId }, defaults);
     // Jobs come second to interactive requests for engine slots, and wait for one without a timeout.
     const answer = await collectAnswer(generationOf(await pipeline.open(req, signal, { background: true })));

@@ -10,7 +10,16 @@ import { origin } from '../http.js';
 import { answerForBody, streamSse } from '../respond.js';
 import type { GenerationPipeline } from '../pipeline.js';
 
-export function registerOpenAIRoutes(app: FastifyInstance, deps: { config: Config; defaults: RequestDefaults; engine: Engine; pipeline: GenerationPipeline; schemas: ReturnType<typeof chatSchemas> }): void {
+export function registerOpenAIRoutes(
+  app: FastifyInstance,
+  deps: {
+    config: Config;
+    defaults: RequestDefaults;
+    engine: Engine;
+    pipeline: GenerationPipeline;
+    schemas: ReturnType<typeof chatSchemas>;
+  },
+): void {
   const { config, defaults, engine, pipeline, schemas } = deps;
 
   const modelCards = () => {
@@ -28,29 +37,57 @@ export function registerOpenAIRoutes(app: FastifyInstance, deps: { config: Confi
     }));
   };
 
-  app.get('/v1/models', { schema: { tags: ['OpenAI'], summary: 'Models this server answers to' }, config: { errorFormat: 'openai' } }, async () => ({ object: 'list', data: modelCards() }));
+  app.get(
+    '/v1/models',
+    { schema: { tags: ['OpenAI'], summary: 'Models this server answers to' }, config: { errorFormat: 'openai' } },
+    async () => ({ object: 'list', data: modelCards() }),
+  );
 
   // One model (the SDKs' models.retrieve). Ids may hold slashes (zai-org/GLM-4.6V-Flash), sent as is or encoded.
-  app.get<{ Params: { '*': string } }>('/v1/models/*', { schema: { tags: ['OpenAI'], summary: 'One model this server answers to' }, config: { errorFormat: 'openai' } }, async (request) => {
-    // The router has already percent-decoded the wildcard (zai-org%2FGLM-4.6V-Flash arrives with its slash).
-    const id = request.params['*'];
-    const card = modelCards().find((m) => m.id === id);
-    if (!card) throw new GlimpseError('model_not_found', `The model '${id}' does not exist here. Available: ${pipeline.modelIds().join(', ')}.`, { param: 'model' });
-    return card;
-  });
+  app.get<{ Params: { '*': string } }>(
+    '/v1/models/*',
+    { schema: { tags: ['OpenAI'], summary: 'One model this server answers to' }, config: { errorFormat: 'openai' } },
+    async (request) => {
+      // The router has already percent-decoded the wildcard (zai-org%2FGLM-4.6V-Flash arrives with its slash).
+      const id = request.params['*'];
+      const card = modelCards().find((m) => m.id === id);
+      if (!card)
+        throw new GlimpseError(
+          'model_not_found',
+          `The model '${id}' does not exist here. Available: ${pipeline.modelIds().join(', ')}.`,
+          { param: 'model' },
+        );
+      return card;
+    },
+  );
 
   app.post<{ Body: ChatBody }>(
     '/v1/chat/completions',
     {
-      schema: { tags: ['OpenAI'], summary: 'OpenAI Chat Completions with image_url parts; SSE when stream is true', body: schemas.chatCompletions },
+      schema: {
+        tags: ['OpenAI'],
+        summary: 'OpenAI Chat Completions with image_url parts; SSE when stream is true',
+        body: schemas.chatCompletions,
+      },
       config: { errorFormat: 'openai' },
     },
     async (request, reply) => {
       const b = request.body;
       const req = chatRequest(b, origin(request), defaults);
       const meta = chatMeta(req);
-      if (b.stream !== true) return chatCompletion(meta, await answerForBody(pipeline, request, reply, req), req.messages);
-      await streamSse({ pipeline, config }, request, reply, req, chatSseEncoder(meta, { logprobs: !!req.logprobs, includeUsage: b.stream_options?.include_usage === true, messages: req.messages }));
+      if (b.stream !== true)
+        return chatCompletion(meta, await answerForBody(pipeline, request, reply, req), req.messages);
+      await streamSse(
+        { pipeline, config },
+        request,
+        reply,
+        req,
+        chatSseEncoder(meta, {
+          logprobs: !!req.logprobs,
+          includeUsage: b.stream_options?.include_usage === true,
+          messages: req.messages,
+        }),
+      );
     },
   );
 }

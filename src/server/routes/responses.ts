@@ -33,7 +33,13 @@ import type { Config } from '../../config/index.js';
 import { GlimpseError } from '../../core/index.js';
 import type { RequestDefaults } from '../../protocols/defaults.js';
 import { responsesSchema, type InputItem, type ResponsesBody } from '../../protocols/responses/schema.js';
-import { hex, inputItems, resolveItemReferences, responsesRequest, typedItem } from '../../protocols/responses/request.js';
+import {
+  hex,
+  inputItems,
+  resolveItemReferences,
+  responsesRequest,
+  typedItem,
+} from '../../protocols/responses/request.js';
 import { completedResponse, responseObject, responsesSseEncoder, type Meta } from '../../protocols/responses/encode.js';
 import { replayResponse } from '../../protocols/responses/replay.js';
 import type { ResponseStore, StoredResponse } from '../../responses/index.js';
@@ -41,7 +47,10 @@ import { origin } from '../http.js';
 import { answerForBody, replaySse, streamSse } from '../respond.js';
 import type { GenerationPipeline } from '../pipeline.js';
 
-export function registerResponsesRoutes(app: FastifyInstance, deps: { config: Config; defaults: RequestDefaults; pipeline: GenerationPipeline; store?: ResponseStore }): void {
+export function registerResponsesRoutes(
+  app: FastifyInstance,
+  deps: { config: Config; defaults: RequestDefaults; pipeline: GenerationPipeline; store?: ResponseStore },
+): void {
   const { config, defaults, pipeline, store } = deps;
   const schema = responsesSchema(config);
   const owner = (keyId: string | undefined) => keyId ?? null;
@@ -52,25 +61,55 @@ export function registerResponsesRoutes(app: FastifyInstance, deps: { config: Co
 
   app.post<{ Body: ResponsesBody }>(
     '/v1/responses',
-    { schema: { tags: ['OpenAI'], summary: 'OpenAI Responses API: text and image input, text output; typed SSE events when stream is true', body: schema }, config: { errorFormat: 'openai' } },
+    {
+      schema: {
+        tags: ['OpenAI'],
+        summary: 'OpenAI Responses API: text and image input, text output; typed SSE events when stream is true',
+        body: schema,
+      },
+      config: { errorFormat: 'openai' },
+    },
     async (request, reply) => {
       const b = request.body;
       const input = await resolveItemReferences(inputItems(b), async (ids) => {
-        if (!store) throw new GlimpseError('invalid_request', 'This server keeps no responses (--no-responses-store): send the items themselves instead of item_reference.', { param: 'input' });
+        if (!store)
+          throw new GlimpseError(
+            'invalid_request',
+            'This server keeps no responses (--no-responses-store): send the items themselves instead of item_reference.',
+            { param: 'input' },
+          );
         return store.items(ids, owner(request.keyId));
       });
       let history: InputItem[] = [];
       if (b.previous_response_id) {
-        if (!store) throw new GlimpseError('invalid_request', 'This server keeps no responses (--no-responses-store): send the whole conversation as input instead of previous_response_id.', { param: 'previous_response_id' });
-        history = (await store.history(b.previous_response_id, owner(request.keyId), config.maxMessages)) as InputItem[];
+        if (!store)
+          throw new GlimpseError(
+            'invalid_request',
+            'This server keeps no responses (--no-responses-store): send the whole conversation as input instead of previous_response_id.',
+            { param: 'previous_response_id' },
+          );
+        history = (await store.history(
+          b.previous_response_id,
+          owner(request.keyId),
+          config.maxMessages,
+        )) as InputItem[];
         if (history.length + input.length > config.maxMessages) {
-          throw new GlimpseError('invalid_request', `The conversation behind previous_response_id and this input hold ${history.length + input.length} items; at most ${config.maxMessages} are taken. Start a new conversation, or send the turns that matter as input.`, { param: 'previous_response_id' });
+          throw new GlimpseError(
+            'invalid_request',
+            `The conversation behind previous_response_id and this input hold ${history.length + input.length} items; at most ${config.maxMessages} are taken. Start a new conversation, or send the turns that matter as input.`,
+            { param: 'previous_response_id' },
+          );
         }
       }
       const req = responsesRequest(b, [...history, ...input], history.length, origin(request), defaults);
       const keeping = store !== undefined && b.store !== false;
       const id = 'resp_' + hex();
-      const running: Running = { owner: owner(request.keyId), stop: new AbortController(), cancelled: false, meta: undefined };
+      const running: Running = {
+        owner: owner(request.keyId),
+        stop: new AbortController(),
+        cancelled: false,
+        meta: undefined,
+      };
       const meta: Meta = {
         id,
         summary: b.reasoning?.summary != null,
@@ -83,8 +122,17 @@ export function registerResponsesRoutes(app: FastifyInstance, deps: { config: Co
         keep: async (response) => {
           if (!keeping) return;
           try {
-            const kept = await store.put({ owner: owner(request.keyId), previousId: b.previous_response_id ?? null, input, response });
-            if (!kept) request.log.warn({ response: response.id }, 'response too large to keep; previous_response_id to it will not be found');
+            const kept = await store.put({
+              owner: owner(request.keyId),
+              previousId: b.previous_response_id ?? null,
+              input,
+              response,
+            });
+            if (!kept)
+              request.log.warn(
+                { response: response.id },
+                'response too large to keep; previous_response_id to it will not be found',
+              );
           } catch (err) {
             request.log.warn({ err, response: response.id }, 'response could not be kept');
           }
@@ -94,7 +142,8 @@ export function registerResponsesRoutes(app: FastifyInstance, deps: { config: Co
       inFlight.set(id, running);
       try {
         const opts = { signal: running.stop.signal };
-        if (b.stream === true) return await streamSse({ pipeline, config }, request, reply, req, responsesSseEncoder(meta), opts);
+        if (b.stream === true)
+          return await streamSse({ pipeline, config }, request, reply, req, responsesSseEncoder(meta), opts);
         try {
           return await completedResponse(meta, await answerForBody(pipeline, request, reply, req, opts));
         } catch (err) {
@@ -109,7 +158,14 @@ export function registerResponsesRoutes(app: FastifyInstance, deps: { config: Co
 
   app.post<{ Params: Static<typeof idParams> }>(
     '/v1/responses/:id/cancel',
-    { schema: { tags: ['OpenAI'], summary: 'Stop a response still being generated (by this process); a finished one is returned as it is', params: idParams }, config: { errorFormat: 'openai' } },
+    {
+      schema: {
+        tags: ['OpenAI'],
+        summary: 'Stop a response still being generated (by this process); a finished one is returned as it is',
+        params: idParams,
+      },
+      config: { errorFormat: 'openai' },
+    },
     async (request) => {
       const r = inFlight.get(request.params.id);
       if (r && r.owner === owner(request.keyId) && r.meta) {
@@ -123,17 +179,34 @@ export function registerResponsesRoutes(app: FastifyInstance, deps: { config: Co
 
   const stored = async (id: string, keyId: string | undefined): Promise<StoredResponse> => {
     const r = store ? await store.get(id, owner(keyId)) : undefined;
-    if (!r) throw new GlimpseError('response_not_found', `No stored response '${id}' (never stored, expired, deleted, or made with another API key).`, { param: 'id' });
+    if (!r)
+      throw new GlimpseError(
+        'response_not_found',
+        `No stored response '${id}' (never stored, expired, deleted, or made with another API key).`,
+        { param: 'id' },
+      );
     return r;
   };
 
   const getQuery = Type.Object({
-    stream: Type.Optional(Type.Enum(['true', 'false'], { description: 'true: replay the stored response as its event stream.' })),
-    starting_after: Type.Optional(Type.String({ pattern: '^[0-9]{1,9}$', description: 'With stream: only the events after this sequence number.' })),
+    stream: Type.Optional(
+      Type.Enum(['true', 'false'], { description: 'true: replay the stored response as its event stream.' }),
+    ),
+    starting_after: Type.Optional(
+      Type.String({ pattern: '^[0-9]{1,9}$', description: 'With stream: only the events after this sequence number.' }),
+    ),
   });
   app.get<{ Params: Static<typeof idParams>; Querystring: Static<typeof getQuery> }>(
     '/v1/responses/:id',
-    { schema: { tags: ['OpenAI'], summary: 'A stored response, as it was answered; with stream=true, replayed as its events', params: idParams, querystring: getQuery }, config: { errorFormat: 'openai' } },
+    {
+      schema: {
+        tags: ['OpenAI'],
+        summary: 'A stored response, as it was answered; with stream=true, replayed as its events',
+        params: idParams,
+        querystring: getQuery,
+      },
+      config: { errorFormat: 'openai' },
+    },
     async (request, reply) => {
       const { response } = await stored(request.params.id, request.keyId);
       if (request.query.stream !== 'true') return response;
@@ -145,30 +218,51 @@ export function registerResponsesRoutes(app: FastifyInstance, deps: { config: Co
   const listQuery = Type.Object({
     order: Type.Optional(Type.Enum(['asc', 'desc'])),
     // Query strings are text; the route reads the number itself (1..100).
-    limit: Type.Optional(Type.String({ pattern: '^(100|[1-9][0-9]?)$', description: 'Items per page, 1..100 (default 20).' })),
+    limit: Type.Optional(
+      Type.String({ pattern: '^(100|[1-9][0-9]?)$', description: 'Items per page, 1..100 (default 20).' }),
+    ),
     after: Type.Optional(Type.String({ maxLength: 256 })),
   });
   app.get<{ Params: Static<typeof idParams>; Querystring: Static<typeof listQuery> }>(
     '/v1/responses/:id/input_items',
-    { schema: { tags: ['OpenAI'], summary: "A stored response's input items (this turn's; newest first unless order=asc)", params: idParams, querystring: listQuery }, config: { errorFormat: 'openai' } },
+    {
+      schema: {
+        tags: ['OpenAI'],
+        summary: "A stored response's input items (this turn's; newest first unless order=asc)",
+        params: idParams,
+        querystring: listQuery,
+      },
+      config: { errorFormat: 'openai' },
+    },
     async (request) => {
       const { order = 'desc', after } = request.query;
       const limit = Number(request.query.limit ?? 20);
       const items = (await stored(request.params.id, request.keyId)).input.map(typedItem);
       const ordered = order === 'asc' ? items : [...items].reverse();
       const from = after === undefined ? 0 : ordered.findIndex((it) => it.id === after) + 1;
-      if (after !== undefined && from === 0) throw new GlimpseError('invalid_request', `'after' names no input item of this response.`, { param: 'after' });
+      if (after !== undefined && from === 0)
+        throw new GlimpseError('invalid_request', `'after' names no input item of this response.`, { param: 'after' });
       const page = ordered.slice(from, from + limit);
-      return { object: 'list', data: page, first_id: page[0]?.id ?? null, last_id: page.at(-1)?.id ?? null, has_more: from + limit < ordered.length };
+      return {
+        object: 'list',
+        data: page,
+        first_id: page[0]?.id ?? null,
+        last_id: page.at(-1)?.id ?? null,
+        has_more: from + limit < ordered.length,
+      };
     },
   );
 
   app.delete<{ Params: Static<typeof idParams> }>(
     '/v1/responses/:id',
-    { schema: { tags: ['OpenAI'], summary: 'Forget a stored response', params: idParams }, config: { errorFormat: 'openai' } },
+    {
+      schema: { tags: ['OpenAI'], summary: 'Forget a stored response', params: idParams },
+      config: { errorFormat: 'openai' },
+    },
     async (request) => {
       const { id } = request.params;
-      if (!store || !(await store.delete(id, owner(request.keyId)))) throw new GlimpseError('response_not_found', `No stored response '${id}'.`, { param: 'id' });
+      if (!store || !(await store.delete(id, owner(request.keyId))))
+        throw new GlimpseError('response_not_found', `No stored response '${id}'.`, { param: 'id' });
       return { id, object: 'response', deleted: true };
     },
   );

@@ -16,17 +16,32 @@ import type { GenerationPipeline } from '../pipeline.js';
 
 export const ZHIPU_CHAT_PATH = '/api/paas/v4/chat/completions';
 
-export function registerZhipuRoutes(app: FastifyInstance, deps: { config: Config; defaults: RequestDefaults; pipeline: GenerationPipeline }): void {
+export function registerZhipuRoutes(
+  app: FastifyInstance,
+  deps: { config: Config; defaults: RequestDefaults; pipeline: GenerationPipeline },
+): void {
   const { config, defaults, pipeline } = deps;
   app.post<{ Body: ZhipuBody }>(
     ZHIPU_CHAT_PATH,
-    { schema: { tags: ['Zhipu'], summary: "Zhipu's chat completions (its SDKs' base URL: /api/paas/v4); SSE when stream is true", body: zhipuSchema(config) }, config: { errorFormat: 'zhipu' } },
+    {
+      schema: {
+        tags: ['Zhipu'],
+        summary: "Zhipu's chat completions (its SDKs' base URL: /api/paas/v4); SSE when stream is true",
+        body: zhipuSchema(config),
+      },
+      config: { errorFormat: 'zhipu' },
+    },
     async (request, reply) => {
       const b = request.body;
       const req = zhipuRequest(b, origin(request), defaults);
       if (b.request_id) reply.header('x-request-id', b.request_id);
       if (req.endUser) request.log.info({ userId: req.endUser }, 'zhipu end user');
-      const meta: ZhipuMeta = { id: completionId(''), requestId: req.id, created: Math.floor(Date.now() / 1000), model: req.model };
+      const meta: ZhipuMeta = {
+        id: completionId(''),
+        requestId: req.id,
+        created: Math.floor(Date.now() / 1000),
+        model: req.model,
+      };
       if (b.stream !== true) return zhipuCompletion(meta, await answerForBody(pipeline, request, reply, req));
       await streamSse({ pipeline, config }, request, reply, req, zhipuSseEncoder(meta));
     },
