@@ -1,1 +1,2 @@
-export { Scheduler, type SchedulerOptions, type AcquireOptions, type Slot, type SchedulerStats } from './scheduler.js';
+export { Scheduler } from './scheduler.js';
+export type { SchedulerOptions, AcquireOptions, Slot, SchedulerStats } from './types.js';

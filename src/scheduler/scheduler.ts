@@ -15,76 +15,7 @@
  */
 import { GlimpseError } from '../core/index.js';
 import { FairQueue } from './fair-queue.js';
-
-export interface SchedulerOptions {
-  /**
-   * Generations in flight at once over every pool. Without `capacity` it is the limit (required);
-   * with it, an optional ceiling over what the engine says it can run.
-   */
-  maxInFlight?: number;
-  /**
-   * What the engine can run at once right now: for one model's pool, or (no argument) in all.
-   * Read at every admission, so a limit learned from the servers applies at once; call
-   * capacityChanged() when it grows, so waiters are admitted.
-   */
-  capacity?: (pool?: string) => number;
-  /** Requests allowed to wait beyond what can run (0: no queue, refuse at once). */
-  maxQueue: number;
-  /** How long one request may wait in the queue. */
-  queueTimeoutMs: number;
-  /** Slots background work may never take, so an interactive request finds one free (default 0). */
-  interactiveReserve?: number;
-}
-
-export interface AcquireOptions {
-  /** Fairness bucket: requests of one key queue behind each other, keys take turns. */
-  keyId?: string;
-  /** The model pool the request runs in (the model it names); pools are admitted apart. */
-  pool?: string;
-  /** Aborting (client gone) leaves the queue at once. */
-  signal?: AbortSignal;
-  /** Called with the 1-based queue position when the request has to wait, and again when it moves. */
-  onPosition?: (position: number) => void;
-  /** Background work (async jobs): served after every interactive request, never refused or timed out for waiting. */
-  background?: boolean;
-}
-
-/** A held place among the in-flight generations. release() is idempotent. */
-export interface Slot {
-  /** ms spent waiting in the queue (0 when admitted at once). */
-  readonly waitedMs: number;
-  /** Position the request had when it joined the queue (0 when admitted at once). */
-  readonly queuedAt: number;
-  release(): void;
-}
-
-export interface SchedulerStats {
-  inFlight: number;
-  queued: number;
-  /** Background work waiting for a slot (not counted in `queued` or against maxQueue). */
-  queuedBackground: number;
-  /** Generations that may run at once now (the engine's capacity under the ceiling). */
-  maxInFlight: number;
-  maxQueue: number;
-  admitted: number;
-  rejectedFull: number;
-  timedOut: number;
-  abandoned: number;
-  draining: boolean;
-}
-
-interface Waiter {
-  key: string;
-  pool: string;
-  enqueuedAt: number;
-  firstPosition: number;
-  lastPosition: number;
-  timer?: NodeJS.Timeout;
-  resolve: (slot: Slot) => void;
-  reject: (err: GlimpseError) => void;
-  cleanup: () => void;
-  onPosition?: (position: number) => void;
-}
+import type { AcquireOptions, SchedulerOptions, SchedulerStats, Slot, Waiter } from './types.js';
 
 const ANON = '\u0000anonymous';
 /** The pool of requests that name none (engines with one pool). */

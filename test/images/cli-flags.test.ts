@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { nestFlags } from '../../src/cli/index.js';
+import { nestFlags } from '../../src/cli/serve-flags.js';
 import { loadConfig } from '../../src/config/index.js';
 
 test('image, cache and quota flags land in their config groups, lists split on commas', () => {
