@@ -40,53 +40,11 @@ import {
   type JobView,
   type Log,
 } from './types.js';
+import { connectScripted, createGroup, GROUP, nextEntry, type Scripted } from './redis-stream.js';
 
-const GROUP = 'workers';
 const MAX_DELIVERIES = 64;
-// KEYS[1] job hash. ARGV: field, value pairs. Sets them only while the job still exists (a job
-// whose result expired during a long delivery is not brought back without its expiry).
-const SET_IF_EXISTS = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV))
-return 1`;
 // A job that never starts (no worker anywhere) still disappears eventually.
 const UNFINISHED_TTL_SECONDS = 7 * 24 * 3600;
-
-// KEYS[1] job hash. ARGV: now, ttl. Queued → cancelled; running → cancelling (its worker stops it).
-const CANCEL = `
-local s = redis.call('HGET', KEYS[1], 'status')
-if s == 'queued' then
-  redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finished_at', ARGV[1])
-  redis.call('EXPIRE', KEYS[1], ARGV[2])
-elseif s == 'running' then
-  redis.call('HSET', KEYS[1], 'status', 'cancelling')
-end
-return s`;
-
-// KEYS[1] job hash. ARGV: now, worker, maxAttempts, ttl, the error of a job out of attempts. Returns the attempt number, 0 when the
-// job is not to run (gone, ended, cancelled), -1 when it has used its attempts (now failed).
-const START = `
-local s = redis.call('HGET', KEYS[1], 'status')
-if s == 'cancelling' then
-  redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finished_at', ARGV[1])
-  redis.call('EXPIRE', KEYS[1], ARGV[4])
-  return 0
-end
-if s ~= 'queued' and s ~= 'running' then return 0 end
-local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-if n > tonumber(ARGV[3]) then
-  redis.call('HSET', KEYS[1], 'status', 'failed', 'finished_at', ARGV[1], 'error', ARGV[5])
-  redis.call('EXPIRE', KEYS[1], ARGV[4])
-  return -1
-end
-redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[1], 'worker', ARGV[2])
-return n`;
-
-type Scripted = Redis & {
-  jobCancel(key: string, now: number, ttl: number): Promise<string | null>;
-  jobStart(key: string, now: number, worker: string, maxAttempts: number, ttl: number, error: string): Promise<number>;
-  jobSetIfExists(key: string, ...fieldsAndValues: string[]): Promise<number>;
-};
 
 export class RedisJobQueue implements JobQueue {
   private readonly client: Scripted;
@@ -113,11 +71,7 @@ export class RedisJobQueue implements JobQueue {
     private readonly transport: WebhookTransport = {},
   ) {
     this.stream = prefix + 'stream';
-    this.client = new Redis(url, { maxRetriesPerRequest: 2, connectTimeout: 2000 }) as Scripted;
-    this.client.on('error', (err: Error) => log.warn({ err: err.message }, 'job queue: Redis error'));
-    this.client.defineCommand('jobCancel', { numberOfKeys: 1, lua: CANCEL });
-    this.client.defineCommand('jobStart', { numberOfKeys: 1, lua: START });
-    this.client.defineCommand('jobSetIfExists', { numberOfKeys: 1, lua: SET_IF_EXISTS });
+    this.client = connectScripted(url, log);
   }
 
   private key(id: string): string {
@@ -125,16 +79,10 @@ export class RedisJobQueue implements JobQueue {
   }
 
   private ensureGroup(): Promise<void> {
-    this.group ??= this.client.xgroup('CREATE', this.stream, GROUP, '0', 'MKSTREAM').then(
-      () => undefined,
-      (err: Error) => {
-        if (!/BUSYGROUP/.test(err.message)) {
-          this.group = undefined;
-          throw err;
-        }
-      },
-    );
-    return this.group;
+    return (this.group ??= createGroup(this.client, this.stream).catch((err: unknown) => {
+      this.group = undefined;
+      throw err;
+    }));
   }
 
   private async unavailable<T>(work: () => Promise<T>): Promise<T> {
@@ -268,32 +216,7 @@ export class RedisJobQueue implements JobQueue {
     while (!this.stopping.signal.aborted && !this.draining) {
       try {
         await this.ensureGroup();
-        // First a job whose worker died, then a new one (waiting up to a second for it).
-        const claimed = (await this.client.xautoclaim(
-          this.stream,
-          GROUP,
-          this.consumer,
-          idleMs,
-          '0-0',
-          'COUNT',
-          1,
-        )) as [string, Array<[string, string[]]>];
-        let entry: [string, string[]] | undefined = claimed[1][0];
-        if (!entry) {
-          const read = (await conn.xreadgroup(
-            'GROUP',
-            GROUP,
-            this.consumer,
-            'COUNT',
-            1,
-            'BLOCK',
-            1000,
-            'STREAMS',
-            this.stream,
-            '>',
-          )) as Array<[string, Array<[string, string[]]>]> | null;
-          entry = read?.[0]?.[1][0];
-        }
+        const entry = await nextEntry(this.client, conn, this.stream, this.consumer, idleMs);
         if (entry) await this.process(entry[0], entry[1][1] ?? '');
       } catch (err) {
         if (this.stopping.signal.aborted) break;
