@@ -40,8 +40,8 @@ const SHORT_ALPHA = 0.5;
 export class ReplicaLimit {
   source: LimitSource;
   private value: number;
-  /** What the server ran the last time a reading showed it full: growth is additive from then on. */
-  private edge: number | undefined;
+  /** A queue has formed at the server since start: slow start is over, growth is one at a time from then on. */
+  private queueSeen = false;
   private waitedLastReading = false;
   private longTtft = 0;
   private shortTtft = 0;
@@ -73,7 +73,7 @@ export class ReplicaLimit {
     const queue = waiting > 1 || (waiting > 0 && this.waitedLastReading);
     this.waitedLastReading = waiting > 0;
     if (queue) {
-      this.edge = Math.max(1, running);
+      this.queueSeen = true;
       this.value = Math.max(1, Math.min(this.value, outstanding - waiting + 1));
       return false;
     }
@@ -82,8 +82,8 @@ export class ReplicaLimit {
     // queue has been seen, only one where the server runs all glimpse has there (none ready and
     // waiting, none on the wire): the one kept ready is no sign of room.
     if (!saturated && running < this.current) return false;
-    if (this.edge !== undefined && running < Math.min(outstanding, this.current)) return false;
-    this.value = Math.min(this.opts.max, this.edge === undefined ? this.value * 2 : this.value + 1);
+    if (this.queueSeen && running < Math.min(outstanding, this.current)) return false;
+    this.value = Math.min(this.opts.max, this.queueSeen ? this.value + 1 : this.value * 2);
     return this.current > before;
   }
 
