@@ -79,12 +79,13 @@ test('GLM answers: multimodal.completion, /infer errors in their own shape, /api
     cost_time: 0.25,
   });
   const { sse, frames } = sseRecorder();
-  await apiInferSseEncoder.event(sse, { type: 'reasoning', text: 'hidden' });
-  await apiInferSseEncoder.event(sse, { type: 'token', text: 'red' });
-  await apiInferSseEncoder.error(sse, new GlimpseError('idle_timeout', 'quiet'));
+  const apiInfer = apiInferSseEncoder();
+  await apiInfer.event(sse, { type: 'reasoning', text: 'hidden' });
+  await apiInfer.event(sse, { type: 'token', text: 'red' });
+  await apiInfer.error(sse, new GlimpseError('idle_timeout', 'quiet'));
   assert.deepEqual(
     frames.map((f) => f.data),
     ['red', JSON.stringify({ error: { message: 'quiet', type: 'server_error', param: null, code: 'idle_timeout' } })],
   );
-  assert.equal(apiInferSseEncoder.terminator, '[END]');
+  assert.equal(apiInfer.terminator, '[END]');
 });

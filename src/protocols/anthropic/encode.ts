@@ -5,8 +5,9 @@
  * error body with its status codes.
  */
 import { randomBytes } from 'node:crypto';
-import type { FinishReason, GlimpseError, Usage } from '../../core/index.js';
+import type { FinishReason, GenerateRequest, GlimpseError, Usage } from '../../core/index.js';
 import type { CollectedAnswer, SseEncoder, SseWriter } from '../../streaming/index.js';
+import { BoxScanner, boxesField, findBoxes } from '../boxes.js';
 
 export const messageId = () => 'msg_' + randomBytes(12).toString('hex');
 
@@ -28,8 +29,15 @@ function toolInput(args: string): Record<string, unknown> {
   }
 }
 
-/** The whole answer as a Messages API message. */
-export function anthropicMessage(meta: { id: string; model: string }, a: CollectedAnswer) {
+/**
+ * The whole answer as a Messages API message; `glimpse_boxes` (top level) when its text has
+ * grounding boxes, on the request's image (`messages`, once resolved).
+ */
+export function anthropicMessage(
+  meta: { id: string; model: string },
+  a: CollectedAnswer,
+  messages?: GenerateRequest['messages'],
+) {
   return {
     id: meta.id,
     type: 'message' as const,
@@ -48,6 +56,7 @@ export function anthropicMessage(meta: { id: string; model: string }, a: Collect
     stop_reason: stopReason(a.finishReason),
     stop_sequence: null,
     usage: usageOut(a.usage),
+    ...boxesField(findBoxes(a.text), messages),
   };
 }
 
@@ -74,8 +83,15 @@ export function anthropicErrorBody(e: GlimpseError) {
 
 type Block = { kind: 'thinking' | 'text' } | { kind: 'tool_use'; call: number };
 
-/** The event stream of one message: blocks open and close as the kind of output changes. */
-export function anthropicSseEncoder(meta: { id: string; model: string }): SseEncoder {
+/**
+ * The event stream of one message: blocks open and close as the kind of output changes. The
+ * closing message_delta's delta carries `glimpse_boxes` when the answer had grounding boxes.
+ */
+export function anthropicSseEncoder(
+  meta: { id: string; model: string },
+  messages?: GenerateRequest['messages'],
+): SseEncoder {
+  const scanner = new BoxScanner();
   let index = -1;
   let open: Block | undefined;
   let usage: Usage | undefined;
@@ -113,6 +129,7 @@ export function anthropicSseEncoder(meta: { id: string; model: string }): SseEnc
         await send(sse, 'content_block_delta', { index, delta: { type: 'thinking_delta', thinking: ev.text } });
       } else if (ev.type === 'token') {
         if (!ev.text) return;
+        scanner.push(ev.text);
         if (open?.kind !== 'text') await begin(sse, { kind: 'text' }, { type: 'text', text: '' });
         await send(sse, 'content_block_delta', { index, delta: { type: 'text_delta', text: ev.text } });
       } else if (ev.type === 'tool_call') {
@@ -139,7 +156,11 @@ export function anthropicSseEncoder(meta: { id: string; model: string }): SseEnc
         if (index < 0) await begin(sse, { kind: 'text' }, { type: 'text', text: '' });
         await close(sse);
         await send(sse, 'message_delta', {
-          delta: { stop_reason: stopReason(ev.finishReason), stop_sequence: null },
+          delta: {
+            stop_reason: stopReason(ev.finishReason),
+            stop_sequence: null,
+            ...boxesField(scanner.boxes, messages),
+          },
           usage: usageOut(usage),
         });
         await send(sse, 'message_stop', {});

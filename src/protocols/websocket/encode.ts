@@ -1,5 +1,6 @@
 /** Pipeline events and errors as WebSocket messages. */
-import type { GenerateEvent, GlimpseError, Usage } from '../../core/index.js';
+import type { GenerateEvent, GenerateRequest, GlimpseError, Usage } from '../../core/index.js';
+import { BoxScanner, boxesField } from '../boxes.js';
 import { openAIUsage } from '../openai-chat/encode.js';
 import type { WsServerMessage } from './messages.js';
 
@@ -23,14 +24,17 @@ type QueueEvent = { type: 'queued'; position: number } | { type: 'admitted'; wai
 /**
  * One request's events as messages: `queued` while it waits, `start` once admitted (with the
  * wait and, as HTTP routes send X-Glimpse-Cache, the cache status), text and reasoning as they
- * come, usage held for the done message, an error as the error body. Undefined: nothing to send.
+ * come, usage held for the done message (with `glimpse_boxes` when the answer had grounding boxes,
+ * on the image of `messages`), an error as the error body. Undefined: nothing to send.
  */
 export function wsEncoder(
   id: string,
   model: string,
   cache?: string,
+  messages?: GenerateRequest['messages'],
 ): (ev: GenerateEvent | QueueEvent) => WsServerMessage | undefined {
   let usage: Usage | undefined;
+  const scanner = new BoxScanner();
   return (ev) => {
     switch (ev.type) {
       case 'queued':
@@ -38,13 +42,21 @@ export function wsEncoder(
       case 'admitted':
         return { type: 'start', id, model, queue_wait_ms: Math.round(ev.waitedMs), ...(cache ? { cache } : {}) };
       case 'token':
+        scanner.push(ev.text);
+        return { type: ev.type, id, text: ev.text };
       case 'reasoning':
         return { type: ev.type, id, text: ev.text };
       case 'usage':
         usage = ev.usage;
         return undefined;
       case 'done':
-        return { type: 'done', id, finish_reason: ev.finishReason, ...(usage ? { usage: openAIUsage(usage) } : {}) };
+        return {
+          type: 'done',
+          id,
+          finish_reason: ev.finishReason,
+          ...(usage ? { usage: openAIUsage(usage) } : {}),
+          ...(ev.finishReason !== 'cancelled' ? boxesField(scanner.boxes, messages) : {}),
+        };
       case 'error':
         return errorBody(id, ev.error);
       default:

@@ -1,5 +1,6 @@
 /** The WebSocket protocol's messages (docs/websocket.md), both ways. */
 import type { FinishReason } from '../../core/index.js';
+import type { BoxOut } from '../boxes.js';
 import type { openAIUsage } from '../openai-chat/encode.js';
 
 /** Messages the server sends. */
@@ -8,7 +9,13 @@ export type WsServerMessage =
   | { type: 'start'; id: string; model: string; queue_wait_ms: number; cache?: string }
   | { type: 'reasoning'; id: string; text: string }
   | { type: 'token'; id: string; text: string }
-  | { type: 'done'; id: string; finish_reason: FinishReason; usage?: ReturnType<typeof openAIUsage> }
+  | {
+      type: 'done';
+      id: string;
+      finish_reason: FinishReason;
+      usage?: ReturnType<typeof openAIUsage>;
+      glimpse_boxes?: BoxOut[];
+    }
   | { type: 'error'; id: string | null; error: { code: string; message: string; status: number; retry_after?: number } }
   | { type: 'pong' };
 

@@ -34,8 +34,9 @@ export function registerAnthropicRoutes(
       const b = request.body;
       const req = messagesRequest(b, origin(request), defaults);
       const meta = { id: messageId(), model: req.model };
-      if (b.stream !== true) return anthropicMessage(meta, await answerForBody(pipeline, request, reply, req));
-      await streamSse({ pipeline, config }, request, reply, req, anthropicSseEncoder(meta));
+      if (b.stream !== true)
+        return anthropicMessage(meta, await answerForBody(pipeline, request, reply, req), req.messages);
+      await streamSse({ pipeline, config }, request, reply, req, anthropicSseEncoder(meta, req.messages));
     },
   );
 

@@ -43,7 +43,7 @@ export function registerGlmRoutes(
     async (request, reply) => {
       const b = request.body;
       const req = glmRequest(b, { value: b.image, param: 'image' }, origin(request), defaults);
-      return multimodalCompletion(req.model, await answerForBody(pipeline, request, reply, req));
+      return multimodalCompletion(req.model, await answerForBody(pipeline, request, reply, req), req.messages);
     },
   );
 
@@ -56,7 +56,7 @@ export function registerGlmRoutes(
     async (request, reply) => {
       const b = request.body;
       const req = glmRequest(b, { value: b.image_url, param: 'image_url' }, origin(request), defaults);
-      return glmChatBody(await answerForBody(pipeline, request, reply, req));
+      return glmChatBody(await answerForBody(pipeline, request, reply, req), req.messages);
     },
   );
 
@@ -73,7 +73,7 @@ export function registerGlmRoutes(
     async (request, reply) => {
       const b = request.body;
       const req = glmRequest(b, { value: b.image, param: 'image' }, origin(request), defaults);
-      await streamSse({ pipeline, config }, request, reply, req, apiInferSseEncoder);
+      await streamSse({ pipeline, config }, request, reply, req, apiInferSseEncoder(req.messages));
     },
   );
 
@@ -121,7 +121,7 @@ export function registerGlmRoutes(
         }
         const req = inferRequest(fields, image, origin(request), defaults);
         const answer = await answerForBody(pipeline, request, reply, req);
-        return inferBody(answer, costTime());
+        return inferBody(answer, costTime(), req.messages);
       } catch (err) {
         const e = err instanceof GlimpseError ? err : toGlimpseErrorFromMultipart(err);
         return sendError(reply, 'infer', e, { costTime: costTime() });

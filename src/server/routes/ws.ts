@@ -73,7 +73,7 @@ export function registerWsRoutes(
           const req = wsRequest(msg, { id: randomUUID(), keyId: request.keyId }, defaults);
           req.trace = traceContext(request.headers);
           const events = await pipeline.open(req, ac.signal);
-          const encode = wsEncoder(id, req.model, events.cache);
+          const encode = wsEncoder(id, req.model, events.cache, req.messages);
           for await (const ev of events) {
             if (closed) break;
             await writable();
