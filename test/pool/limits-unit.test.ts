@@ -1,8 +1,9 @@
 /** The rules of a replica's limit and of image affinity, fed readings and samples directly. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { metricsUrl, parseServerGauges, ReplicaLimit, splitLimit } from '../../src/engines/upstream/limits.js';
-import { ImageAffinity } from '../../src/engines/upstream/affinity.js';
+import { ImageAffinity, imageAffinityKey } from '../../src/engines/upstream/affinity.js';
 import { GlimpseError } from '../../src/core/index.js';
 
 const VLLM = `# HELP vllm:num_requests_running Number of requests in model execution batches.
@@ -116,4 +117,38 @@ test('affinity: the remembered replica first, else the ring; bounded load moves 
   );
   for (const m of ms) m.outstanding = 4;
   assert.equal(aff.pick('img', ms), undefined, 'every replica at its limit: routing by load decides');
+});
+
+test("affinity over several images: the whole list is the key, a shared first image does not pile requests onto one replica, an earlier turn's list still finds its replica", () => {
+  const mk = (base: string) => ({ base, outstanding: 0, limit: { current: 64 } });
+  const ms = [mk('a'), mk('b'), mk('c')];
+  const aff = new ImageAffinity(ms, 1.25, 1000);
+  const fp = (name: string) => createHash('sha256').update(name).digest('hex');
+  assert.equal(imageAffinityKey([]), undefined);
+  assert.equal(imageAffinityKey([fp('x')]), fp('x'), 'one image: its fingerprint, as before');
+  assert.notEqual(imageAffinityKey([fp('x'), fp('y')]), imageAffinityKey([fp('y'), fp('x')]), 'order counts');
+  const route = (key: string) => {
+    const p = aff.pick(key, ms)!;
+    aff.record(key, p.member);
+    return p;
+  };
+  // Twenty documents that open with the same logo page: spread as twenty new lists, none a hit.
+  const logo = fp('logo');
+  const docs = Array.from({ length: 20 }, (_, i) => imageAffinityKey([logo, fp(`page ${i}`)])!);
+  const homes = docs.map((k) => route(k));
+  assert.equal(homes.filter((h) => h.hit).length, 0, 'a shared opening image is no hit');
+  assert.equal(new Set(homes.map((h) => h.member.base)).size, 3, 'they spread over every replica');
+  // Keyed on the first image, the same twenty would all have had one home.
+  const firstOnly = new ImageAffinity(ms, 1.25, 1000);
+  const firstHomes = docs.map(() => firstOnly.pick(logo, ms)!.member.base);
+  assert.equal(new Set(firstHomes).size, 1);
+  // Each document asked again goes back where it went.
+  docs.forEach((k, i) => assert.deepEqual(route(k), { member: homes[i]!.member, hit: true }));
+  // A conversation: turn 1 sends [A]; turn 3 adds B, and goes where [A] (and the conversation) is.
+  const a = fp('A');
+  const turn1 = route(imageAffinityKey([a])!);
+  const turn3 = route(imageAffinityKey([a, fp('B')])!);
+  assert.deepEqual(turn3, { member: turn1.member, hit: true });
+  // Only whole lists are remembered: the logo alone was never sent, so [logo, new page] is a miss.
+  assert.equal(route(imageAffinityKey([logo, fp('page 99')])!).hit, false);
 });

@@ -74,6 +74,44 @@ test('an image seen recently goes back to the replica that saw it; affinity hits
   assert.deepEqual([hits, routed], [8, 12]);
 });
 
+test('several images per request: keyed on all of them, so documents opening with the same logo spread over the pool and each one asked again goes back to its replica', async (t) => {
+  const fakes = await Promise.all([0, 1, 2].map(() => startFakeVllm()));
+  const g = await pool(t, fakes, { upstreamModel: fakes[0]!.model });
+  const logo = await colourPng(250, 250, 250);
+  const pages = await Promise.all(Array.from({ length: 10 }, (_, i) => colourPng(i * 20, 100, 50)));
+  const body = (page: string) => ({
+    ...chatBody(),
+    messages: [
+      {
+        role: 'user',
+        content: [
+          { type: 'image_url', image_url: { url: logo } },
+          { type: 'image_url', image_url: { url: page } },
+          { type: 'text', text: 'What does this page say?' },
+        ],
+      },
+    ],
+  });
+  // One at a time, so load never moves a request: where each goes is the key's doing alone.
+  for (let round = 0; round < 2; round++)
+    for (const page of pages) assert.equal((await postChat(g, body(page))).status, 200);
+  const pageOf = (b: any): string =>
+    b.messages.at(-1).content.filter((p: any) => p.type === 'image_url')[1].image_url.url;
+  const homes = new Map<string, Set<number>>();
+  fakes.forEach((f, i) =>
+    chats(f).forEach((r) => homes.set(pageOf(r.body), (homes.get(pageOf(r.body)) ?? new Set()).add(i))),
+  );
+  assert.equal(homes.size, 10);
+  for (const where of homes.values()) assert.equal(where.size, 1, 'both requests of a document met one replica');
+  // Ten lists on a ring of three: all on one replica would be what keying on the logo does.
+  assert.ok(fakes.filter((f) => chats(f).length > 0).length >= 2, 'the documents spread over the pool');
+  assert.equal(
+    (await members(g)).reduce((n, m) => n + m.affinityHits, 0),
+    10,
+    'the second asking of each document was a hit, the first (sharing only the logo) none',
+  );
+});
+
 test('one hot image cannot pin one GPU: a burst of it spreads over the pool within the bounded load, no replica beyond its limit', async (t) => {
   // Each replica runs 4 at once and would queue a fifth: its own queue staying empty shows glimpse never sent it more.
   const fakes = await Promise.all(

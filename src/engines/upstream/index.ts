@@ -28,6 +28,7 @@ import {
 } from '../../core/index.js';
 import type { Logger } from '../../observability/index.js';
 import { attempt, type Target } from './attempt.js';
+import { imageAffinityKey } from './affinity.js';
 import { UpstreamPool, type PoolMember } from './pool.js';
 import { toOpenAIRequestBody } from './wire.js';
 
@@ -43,11 +44,12 @@ export interface UpstreamEngine extends Engine {
   onCapacityChange(listener: () => void): () => void;
 }
 
-/** The fingerprint of a request's first image: the key its replica affinity follows. */
+/** The key its replica affinity follows: every image's fingerprint in order (affinity.ts says why not the first only). */
 function imageKey(req: GenerateRequest): string | undefined {
+  const fingerprints: string[] = [];
   for (const m of req.messages)
-    for (const p of m.content) if (p.type === 'image' && p.resolved?.sha256) return p.resolved.sha256;
-  return undefined;
+    for (const p of m.content) if (p.type === 'image' && p.resolved?.sha256) fingerprints.push(p.resolved.sha256);
+  return imageAffinityKey(fingerprints);
 }
 
 const unique = (xs: string[]): string[] => [...new Set(xs)];
