@@ -9,6 +9,8 @@
  *
  * `--arch glm-ocr` writes fixtures/tiny-glm-ocr instead: GLM-OCR's architecture (see
  * tiny-vlm/glm-ocr.ts); with `--shape glm-ocr`, GLM-OCR's real sizes in 8-bit (about 1 GB, not committed).
+ * `--arch qwen2.5-vl` writes Qwen2.5-VL's architecture (tiny-vlm/qwen2-5-vl.ts) to .cache/tiny-qwen2.5-vl:
+ * not committed, the tests write their own copy.
  *
  * `--shape smolvlm-256m` writes instead a model with HuggingFaceTB/SmolVLM-256M-Instruct's sizes
  * (12-block 768-wide vision encoder on 512 px tiles, 30-layer 576-wide decoder, 49,280-token
@@ -24,6 +26,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeJson } from './tiny-vlm/files.js';
 import { writeGlmOcr } from './tiny-vlm/glm-ocr.js';
+import { writeQwen25Vl } from './tiny-vlm/qwen2-5-vl.js';
 import { buildDecoder, buildEmbedTokens, buildVisionEncoder, type TinyDims } from './tiny-vlm/graphs.js';
 import { seededRandom } from './tiny-vlm/onnx-builder.js';
 import { buildTokenizer } from './tiny-vlm/tokenizer.js';
@@ -32,8 +35,13 @@ const { values: opts, positionals } = parseArgs({
   options: { shape: { type: 'string', default: 'tiny' }, arch: { type: 'string', default: 'idefics3' } },
   allowPositionals: true,
 });
-const ARCHS = ['idefics3', 'glm-ocr'];
+const ARCHS = ['idefics3', 'glm-ocr', 'qwen2.5-vl'];
 if (!ARCHS.includes(opts.arch!)) throw new Error(`--arch must be one of ${ARCHS.join(', ')}, not ${opts.arch}`);
+if (opts.arch === 'qwen2.5-vl') {
+  if (opts.shape !== 'tiny') throw new Error(`--arch qwen2.5-vl has only --shape tiny, not ${opts.shape}`);
+  console.log(writeQwen25Vl(resolve(positionals[0] ?? new URL('../.cache/tiny-qwen2.5-vl', import.meta.url).pathname)));
+  process.exit(0);
+}
 if (opts.arch === 'glm-ocr') {
   if (!['tiny', 'glm-ocr'].includes(opts.shape!))
     throw new Error(`--shape for --arch glm-ocr must be tiny or glm-ocr, not ${opts.shape}`);

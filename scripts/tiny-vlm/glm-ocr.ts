@@ -12,7 +12,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildEmbedTokens } from './graphs.js';
 import { writeJson } from './files.js';
-import { buildMropeDecoder, buildPatchVisionEncoder, type MropeDims } from './mrope-graphs.js';
+import {
+  buildMropeDecoder,
+  buildPatchVisionEncoder,
+  textSizes,
+  tinyMropeDims,
+  type MropeDims,
+} from './mrope-graphs.js';
 import { seededRandom } from './onnx-builder.js';
 import { buildTokenizer } from './tokenizer.js';
 
@@ -98,26 +104,7 @@ export function writeGlmOcr(out: string, real: boolean): string {
         mergeSize: 2,
         quantize: true,
       }
-    : {
-        vocabSize: tok.vocabSize,
-        hidden: 64,
-        heads: 4,
-        kvHeads: 2,
-        headDim: 16,
-        layers: 2,
-        intermediate: 128,
-        ropeTheta: 10000,
-        rmsEps: 1e-5,
-        mropeSection: [2, 3, 3],
-        glm: true,
-        visionHidden: 32,
-        visionHeads: 2,
-        visionLayers: 1,
-        visionIntermediate: 64,
-        patchSize: 14,
-        temporalPatchSize: 2,
-        mergeSize: 2,
-      };
+    : tinyMropeDims(tok.vocabSize, { glm: true, ropeTheta: 10000, rmsEps: 1e-5 });
   const id = tok.specialIds;
   const eos = [id['<|endoftext|>'], id['<|user|>']];
   writeJson(out, 'config.json', {
@@ -132,14 +119,7 @@ export function writeGlmOcr(out: string, real: boolean): string {
     tie_word_embeddings: false,
     text_config: {
       model_type: 'glm_ocr_text',
-      vocab_size: dims.vocabSize,
-      hidden_size: dims.hidden,
-      intermediate_size: dims.intermediate,
-      num_hidden_layers: dims.layers,
-      num_attention_heads: dims.heads,
-      num_key_value_heads: dims.kvHeads,
-      head_dim: dims.headDim,
-      hidden_act: 'silu',
+      ...textSizes(dims),
       attention_bias: false,
       max_position_embeddings: 131072,
       rms_norm_eps: dims.rmsEps,

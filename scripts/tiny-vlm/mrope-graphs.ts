@@ -39,6 +39,45 @@ export interface MropeDims {
 }
 
 /**
+ * The test fixtures' sizes (two decoder layers 64 wide with grouped-query attention, one vision
+ * block 32 wide) around the family's real patching: 14 px patches, temporal patch 2, 2x2 merge.
+ */
+export function tinyMropeDims(vocabSize: number, own: Pick<MropeDims, 'glm' | 'ropeTheta' | 'rmsEps'>): MropeDims {
+  return {
+    vocabSize,
+    hidden: 64,
+    heads: 4,
+    kvHeads: 2,
+    headDim: 16,
+    layers: 2,
+    intermediate: 128,
+    mropeSection: [2, 3, 3],
+    visionHidden: 32,
+    visionHeads: 2,
+    visionLayers: 1,
+    visionIntermediate: 64,
+    patchSize: 14,
+    temporalPatchSize: 2,
+    mergeSize: 2,
+    ...own,
+  };
+}
+
+/** The decoder's sizes as config.json's text_config names them (in the hub files' key order). */
+export function textSizes(d: MropeDims): Record<string, number | string> {
+  return {
+    vocab_size: d.vocabSize,
+    hidden_size: d.hidden,
+    intermediate_size: d.intermediate,
+    num_hidden_layers: d.layers,
+    num_attention_heads: d.heads,
+    num_key_value_heads: d.kvHeads,
+    head_dim: d.headDim,
+    hidden_act: 'silu',
+  };
+}
+
+/**
  * pixel_values [num_patches, 3 * temporal * patch * patch] and the grid of each image
  * ([num_images, 3]: t, h, w in patches) -> image_features [num_patches / merge^2, hidden].
  * Patches attend only within their own image (the real tower's cu_seqlens); each run of

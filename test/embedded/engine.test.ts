@@ -24,6 +24,7 @@ import {
   nextCapacityChange,
   quietLogger,
   request,
+  startThenCancel,
 } from './helpers.js';
 
 env.allowRemoteModels = false;
@@ -272,12 +273,7 @@ test('aborting mid-generation stops within a step, ends with cancelled, and free
 });
 
 test('a request cancelled as soon as it reaches the worker stops at once: no token, or only the one step already under way', async () => {
-  const ctrl = new AbortController();
-  const it = engine.generate(request(askAbout(RED), { maxTokens: 500 }), ctrl.signal)[Symbol.asyncIterator]();
-  const first = it.next(); // starts the request: it is handed to the idle worker
-  ctrl.abort();
-  const events = [];
-  for (let r = await first; !r.done; r = await it.next()) events.push(r.value);
+  const events = await startThenCancel(engine, request(askAbout(RED), { maxTokens: 500 }));
   assert.deepEqual(events.at(-1), { type: 'done', finishReason: 'cancelled' });
   const usage = events.find((e) => e.type === 'usage');
   // The stop flag is set right after the job is posted; the worker reads it before decoding. On a

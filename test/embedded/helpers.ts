@@ -99,3 +99,20 @@ export function nextCapacityChange(engine: { onCapacityChange(listener: () => vo
     });
   });
 }
+
+/**
+ * Starts `req` (the first read hands it to an idle worker) and cancels it at once; the events it
+ * ends with, read to the end.
+ */
+export async function startThenCancel(
+  engine: { generate(req: GenerateRequest, signal: AbortSignal): AsyncIterable<GenerateEvent> },
+  req: GenerateRequest,
+): Promise<GenerateEvent[]> {
+  const ctrl = new AbortController();
+  const it = engine.generate(req, ctrl.signal)[Symbol.asyncIterator]();
+  const first = it.next();
+  ctrl.abort();
+  const events = [];
+  for (let r = await first; !r.done; r = await it.next()) events.push(r.value);
+  return events;
+}
