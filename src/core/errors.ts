@@ -16,6 +16,7 @@ export const ERROR_CODES = {
   invalid_temperature: { status: 400, type: 'invalid_request_error' },
   invalid_top_p: { status: 400, type: 'invalid_request_error' },
   invalid_image_url: { status: 400, type: 'invalid_request_error' },
+  invalid_image_budget: { status: 400, type: 'invalid_request_error' },
   image_url_forbidden: { status: 400, type: 'invalid_request_error' },
   invalid_webhook_url: { status: 400, type: 'invalid_request_error' },
   webhook_url_forbidden: { status: 400, type: 'invalid_request_error' },

@@ -43,7 +43,14 @@ export interface ResolvedImage {
 export type ImageDetail = 'low' | 'high' | 'auto';
 
 export type TextPart = { type: 'text'; text: string };
-export type ImagePart = { type: 'image'; source: ImageSource; resolved?: ResolvedImage; detail?: ImageDetail };
+export type ImagePart = {
+  type: 'image';
+  source: ImageSource;
+  resolved?: ResolvedImage;
+  detail?: ImageDetail;
+  /** This image's own min_pixels / max_pixels, over the request's (GenerateRequest.imageBudget). */
+  budget?: ImageBudget;
+};
 
 /**
  * A document: a PDF, or an Office file (pptx, docx, xlsx, odp...) converted to PDF first. The

@@ -1,4 +1,4 @@
-import type { GenerateRequest, Usage } from '../core/index.js';
+import type { GenerateRequest, ImageBudget, Usage } from '../core/index.js';
 
 /**
  * Pixel budgets in the model's own unit. GLM-4.6V (like Qwen2-VL) cuts an image into 14 px
@@ -40,13 +40,28 @@ export function fitToBudget(width: number, height: number, maxPixels: number, mi
  * The size an image is sent at to a model whose processor works in a `unit` px grid: shrunk
  * (never enlarged) to fit `maxEdge`, then each side down to a multiple of `unit` (at least one),
  * so the processor has nothing left to resample and no pixel is sent that it would drop.
+ *
+ * A request's own bounds (min_pixels / max_pixels) act inside the server's: max_pixels shrinks
+ * further, min_pixels enlarges a small image, but only as far as its longest side reaching
+ * `maxEdge`; so a bound past the server's changes nothing (it is clamped, not refused).
  */
-export function fitToGrid(width: number, height: number, maxEdge: number, unit: number): Size {
+export function fitToGrid(
+  width: number,
+  height: number,
+  maxEdge: number,
+  unit: number,
+  budget: ImageBudget = {},
+): Size {
   const scale = Math.min(1, maxEdge / Math.max(1, width, height));
   const w = width * scale;
   const h = height * scale;
-  // Already inside the edge: the budget is the area itself, so only the rounding to the grid acts.
-  return fitToBudget(w, h, w * h, 0, unit);
+  // The most area this shape may have on this server: its longest side at maxEdge.
+  const ceiling = (maxEdge / Math.max(w, h)) ** 2 * w * h;
+  const minPixels = Math.min(budget.minPixels ?? 0, ceiling);
+  // Without an enlargement the image's own area is the cap; with one, room up to the ceiling, so
+  // the rounding to the grid can add the cell that keeps the area at least minPixels.
+  const cap = minPixels > w * h ? ceiling : w * h;
+  return fitToBudget(w, h, Math.max(minPixels, Math.min(budget.maxPixels ?? cap, cap)), minPixels, unit);
 }
 
 /** The per-item share of a budget spread over `count` items (pages, frames). */

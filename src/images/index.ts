@@ -11,6 +11,7 @@ import type { Config } from '../config/index.js';
 import {
   GlimpseError,
   type GenerateRequest,
+  type ImageBudget,
   type ImageInput,
   type ImageSource,
   type ResolvedImage,
@@ -71,6 +72,8 @@ export interface ResolveImageOptions {
   output?: ImageInput;
   /** The engine takes video whole (an upstream pool that serves it): videos are checked and kept, not sampled. */
   keepVideo?: boolean;
+  /** The request's min_pixels / max_pixels for this image (see fitToGrid). */
+  budget?: ImageBudget;
 }
 
 const LOW_DETAIL_EDGE = 512;
@@ -221,6 +224,7 @@ async function resolveOne(
       settings: s,
       maxEdge: opts.maxEdge,
       grid: opts.grid,
+      budget: opts.budget,
       output: opts.output,
     });
     stats.normalizeMs += performance.now() - started;
@@ -274,7 +278,12 @@ export async function resolveImages(
       pending.map(async (part) => {
         // OpenAI's detail 'low' is one 512 px view of the image; high and auto are the model's own size.
         const edge = part.detail === 'low' ? Math.min(LOW_DETAIL_EDGE, perModel.maxEdge) : perModel.maxEdge;
-        part.resolved = await resolveImage(part.source, { images: s }, groupSignal, { ...perModel, maxEdge: edge });
+        part.resolved = await resolveImage(part.source, { images: s }, groupSignal, {
+          ...perModel,
+          maxEdge: edge,
+          // An image's own bounds replace the request's, as a pair.
+          budget: part.budget ?? req.imageBudget,
+        });
       }),
     );
   } catch (err) {

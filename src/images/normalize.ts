@@ -8,7 +8,7 @@
  * pixels decoded, straight into the shrunk size where the format allows (JPEG/WebP shrink-on-load).
  */
 import sharp, { type Metadata, type OutputInfo } from 'sharp';
-import { GlimpseError, type ImageInput, type ResolvedImage } from '../core/index.js';
+import { GlimpseError, type ImageBudget, type ImageInput, type ResolvedImage } from '../core/index.js';
 import { differenceHash, pixelSha256 } from './fingerprint.js';
 import { quickHeader } from './header.js';
 import { isSrgbProfile } from './icc.js';
@@ -58,6 +58,8 @@ export interface NormalizeOptions {
   maxEdge?: number;
   /** Sides become multiples of this (the model's processor grid, 28 for GLM-V), within maxEdge. */
   grid?: number;
+  /** The request's min_pixels / max_pixels, within maxEdge (on `grid`, else images.patchMultiple). */
+  budget?: ImageBudget;
   /**
    * What the engine reads: 'pixels' keeps the decoded RGB and skips the encode; 'encoded' (the
    * default) encodes and lets the pixels go, so a queued request holds kilobytes, not megabytes.
@@ -140,10 +142,13 @@ export async function normalizeImage(
   if (channels !== 3) throw invalidImage(format, new Error(`unexpected ${channels} channels after normalization`));
   // Boxes the model draws are given back in the client's own pixels, so the size as sent is kept.
   const original = uprightSize(srcW, srcH, width, height);
-  if (opts.grid) {
+  // A request's own bounds are in the model's unit too: the profile's grid, else the configured one.
+  const unit = opts.grid ?? (opts.budget ? s.patchMultiple : undefined);
+  if (unit) {
     // A second pass on the oriented pixels: only after autoOrient are the sides known to be the
-    // image's own (an EXIF-rotated JPEG's header gives them swapped). At most one grid cell moves.
-    const to = fitToGrid(width, height, maxEdge, opts.grid);
+    // image's own (an EXIF-rotated JPEG's header gives them swapped). Without a request's
+    // bounds at most one grid cell moves; with them, the image takes the size they ask for.
+    const to = fitToGrid(width, height, maxEdge, unit, opts.budget);
     if (to.width !== width || to.height !== height) {
       const pixels = await sharp(raw.data, { raw: { width, height, channels: 3 } })
         .resize({ width: to.width, height: to.height, fit: 'fill' })

@@ -6,6 +6,7 @@ import {
   GlimpseError,
   type ChatMessage,
   type ContentPart,
+  type ImageBudget,
   type ImageDetail,
   type ImageSource,
   type Role,
@@ -55,7 +56,7 @@ export function internalRole<R extends string>(role: R): Exclude<R, 'developer'>
 /** A message part as the dialects carry it, before it is checked: text, an image, a document or a video. */
 export type WirePart =
   | { text: string }
-  | { imageUrl: string; detail?: ImageDetail }
+  | { imageUrl: string; detail?: ImageDetail; budget?: ImageBudget }
   | { fileData: string; filename?: string }
   | { fileUrl: string; filename?: string }
   | { videoUrl: string };
@@ -84,6 +85,7 @@ export function contentPart(
       type: 'image',
       source: imageSourceFromString(part.imageUrl, mediaParam),
       ...(part.detail ? { detail: part.detail } : {}),
+      ...(part.budget ? { budget: part.budget } : {}),
     };
   if ('videoUrl' in part) return { type: 'video', source: imageSourceFromString(part.videoUrl, mediaParam) };
   const text = 'fileData' in part ? part.fileData : part.fileUrl;

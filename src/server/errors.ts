@@ -32,6 +32,8 @@ const FIELD_CODES: Record<string, ErrorCode> = {
   webhook: 'invalid_webhook_url',
 };
 
+const PIXEL_BOUNDS = new Set(['min_pixels', 'max_pixels']);
+
 function valueAt(body: unknown, pointer: string): unknown {
   let cur: unknown = body;
   for (const seg of pointer.split('/').filter(Boolean)) {
@@ -161,6 +163,8 @@ function fromValidation(all: AjvIssue[], body: unknown, schema: unknown): Glimps
   const field = segs.join('.');
   const got = preview(valueAt(body, path));
   let code: ErrorCode = segs.length === 1 ? (FIELD_CODES[top] ?? 'invalid_request') : 'invalid_request';
+  // Image bounds have one code wherever they are given: top level or inside an image part.
+  if (PIXEL_BOUNDS.has(segs.at(-1) ?? '')) code = 'invalid_image_budget';
   if (top === 'messages' && segs.length === 1 && first.keyword !== 'minItems') code = 'invalid_request';
   const detail = issues
     .filter(

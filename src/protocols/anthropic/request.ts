@@ -8,6 +8,7 @@ import {
 } from '../../core/index.js';
 import type { RequestDefaults, RequestOrigin } from '../defaults.js';
 import { imageSourceFromString } from '../images.js';
+import { pixelBounds } from '../fields.js';
 import { requireUserTurn } from '../messages.js';
 import { checkToolChoice } from '../tools.js';
 import type { CountTokensBody, MessagesBody } from './schema.js';
@@ -121,6 +122,7 @@ export function messagesRequest(b: MessagesBody, origin: RequestOrigin, defaults
     messages: toInternalMessages(b),
     thinking: b.thinking ? b.thinking.type === 'enabled' : undefined,
     toolOptions: toolOptions(b),
+    imageBudget: pixelBounds(b),
     sampling: {
       maxTokens: b.max_tokens,
       temperature: b.temperature ?? 1,

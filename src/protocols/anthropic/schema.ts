@@ -1,6 +1,7 @@
 /** Anthropic's Messages API request schema (`POST /v1/messages`, and `/v1/messages/count_tokens` without max_tokens). */
 import { Type, type Static } from 'typebox';
 import type { Config } from '../../config/index.js';
+import { pixelBoundFields } from '../fields.js';
 
 export function anthropicSchemas(config: Config) {
   const text = Type.String({ maxLength: config.maxPromptChars });
@@ -90,6 +91,7 @@ export function anthropicSchemas(config: Config) {
       temperature: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
       top_p: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1 })),
       top_k: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
+      ...pixelBoundFields,
       stop_sequences: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { maxItems: 16 })),
       stream: Type.Optional(Type.Boolean()),
       metadata: Type.Optional(

@@ -8,6 +8,7 @@ import {
 } from '../../core/index.js';
 import type { RequestDefaults, RequestOrigin } from '../defaults.js';
 import { contentPart, internalRole, requireUserTurn, type WirePart } from '../messages.js';
+import { pixelBounds } from '../fields.js';
 import { checkTemplateArgs } from '../template-args.js';
 import { resolveThinking } from '../thinking.js';
 import { checkToolChoice } from '../tools.js';
@@ -23,7 +24,11 @@ function wirePart(p: ChatPart, at: string): WirePart {
     case 'image_url':
       return typeof p.image_url === 'string'
         ? { imageUrl: p.image_url }
-        : { imageUrl: p.image_url.url, detail: p.image_url.detail };
+        : {
+            imageUrl: p.image_url.url,
+            detail: p.image_url.detail,
+            budget: pixelBounds(p.image_url, `${at}.image_url`),
+          };
     case 'video_url':
       return { videoUrl: typeof p.video_url === 'string' ? p.video_url : p.video_url.url };
     case 'file_url':
@@ -132,6 +137,7 @@ export function chatRequest(b: ChatBody, origin: RequestOrigin, defaults: Reques
     templateArgs: checkTemplateArgs(b.chat_template_kwargs),
     toolOptions: toolOptions(b),
     logprobs: logprobsOption(b),
+    imageBudget: pixelBounds(b),
     sampling: {
       maxTokens: b.max_completion_tokens ?? b.max_tokens ?? defaults.maxTokens,
       temperature: b.temperature ?? 1,

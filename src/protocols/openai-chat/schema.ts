@@ -1,7 +1,7 @@
 /** The Chat Completions request schema, and the async job's (the same fields and a webhook). */
 import { Type, type Static } from 'typebox';
 import type { Config } from '../../config/index.js';
-import { sharedFields } from '../fields.js';
+import { pixelBoundFields, sharedFields } from '../fields.js';
 import { REASONING_EFFORTS } from '../thinking.js';
 
 export function chatSchemas(config: Config) {
@@ -17,6 +17,7 @@ export function chatSchemas(config: Config) {
             description: "OpenAI's detail: low = one 512 px view; high/auto = the model's own size.",
           }),
         ),
+        ...pixelBoundFields,
       }),
       imageString,
     ]),
@@ -129,6 +130,7 @@ export function chatSchemas(config: Config) {
       ]),
     ),
     // Beyond OpenAI, as vLLM and SGLang take them.
+    ...pixelBoundFields,
     top_k: Type.Optional(
       Type.Union([
         Type.Integer({

@@ -8,6 +8,7 @@ import {
 } from '../../core/index.js';
 import { randomHex } from '../../core/ids.js';
 import type { RequestDefaults, RequestOrigin } from '../defaults.js';
+import { pixelBounds } from '../fields.js';
 import { contentPart, internalRole, requireUserTurn } from '../messages.js';
 import { resolveThinking } from '../thinking.js';
 import { checkToolChoice } from '../tools.js';
@@ -125,7 +126,12 @@ export function responsesRequest(
                 `${param} needs an image_url (a data URL or an http(s) URL); uploaded file ids are not kept here.`,
                 { param: `${param}.image_url` },
               );
-            return contentPart({ imageUrl: p.image_url ?? '', detail: p.detail }, turn, param, `${param}.image_url`);
+            return contentPart(
+              { imageUrl: p.image_url ?? '', detail: p.detail, budget: pixelBounds(p, param) },
+              turn,
+              param,
+              `${param}.image_url`,
+            );
           });
     messages.push({ role, content });
   });
@@ -137,6 +143,7 @@ export function responsesRequest(
     model: b.model || defaults.model,
     messages,
     thinking: resolveThinking({ reasoningEffort: effort ?? undefined }),
+    imageBudget: pixelBounds(b),
     sampling: {
       maxTokens: b.max_output_tokens ?? defaults.maxTokens,
       temperature: b.temperature ?? 1,

@@ -1,6 +1,7 @@
 /** The Responses API request schema (`POST /v1/responses`). Unknown fields are accepted and ignored. */
 import { Type, type Static } from 'typebox';
 import type { Config } from '../../config/index.js';
+import { pixelBoundFields } from '../fields.js';
 import { REASONING_EFFORTS } from '../thinking.js';
 
 export function responsesSchema(config: Config) {
@@ -12,6 +13,7 @@ export function responsesSchema(config: Config) {
       image_url: Type.Optional(Type.String({ minLength: 1 })),
       file_id: Type.Optional(Type.String()),
       detail: Type.Optional(Type.Enum(['low', 'high', 'auto'])),
+      ...pixelBoundFields,
     }),
     // A document as this API sends one: file_data (a data URL) or file_url.
     Type.Object({
@@ -80,6 +82,7 @@ export function responsesSchema(config: Config) {
       ),
       temperature: Type.Optional(Type.Union([Type.Number({ minimum: 0, maximum: 2 }), Type.Null()])),
       top_p: Type.Optional(Type.Union([Type.Number({ exclusiveMinimum: 0, maximum: 1 }), Type.Null()])),
+      ...pixelBoundFields,
       stream: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
       store: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
       previous_response_id: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 256 }), Type.Null()])),
