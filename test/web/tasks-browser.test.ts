@@ -83,6 +83,16 @@ describe(
           )?.title,
       );
       assert.equal(title, glm.description);
+      // ...and says it in plain sight too, as a line under the picker that the picker points to.
+      const about = page.getByTestId('model-description');
+      assert.ok(await about.isVisible(), 'the description is shown, not only a tooltip');
+      assert.equal(await about.textContent(), glm.description);
+      assert.equal(
+        await page.getByTestId('model-select').getAttribute('aria-describedby'),
+        await about.getAttribute('id'),
+      );
+      const [picker, line] = await Promise.all([page.getByTestId('model-select').boundingBox(), about.boundingBox()]);
+      assert.ok(picker && line && line.y >= picker.y + picker.height, 'the line sits under the picker');
       const tasks = page.getByTestId('task');
       assert.deepEqual(await tasks.allTextContents(), ['Text', 'Table', 'Formula']);
       assert.deepEqual(await tasks.evaluateAll((els) => els.map((e) => e.getAttribute('title'))), [
