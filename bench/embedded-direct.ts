@@ -22,6 +22,8 @@ export interface DirectRun {
   type: 'run';
   text: string;
   rgb: [number, number, number];
+  /** The image's width and height. */
+  size: [number, number];
   maxTokens: number;
 }
 
@@ -53,7 +55,7 @@ const model = await AutoModelForImageTextToText.from_pretrained(modelDir!, {
 });
 
 async function run(p: DirectRun): Promise<DirectSample> {
-  const png = solidPng(64, 48, p.rgb);
+  const png = solidPng(...p.size, p.rgb);
   const c0 = cpuMs();
   const t0 = performance.now();
   const image = await RawImage.fromBlob(new Blob([new Uint8Array(png)]));

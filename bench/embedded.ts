@@ -10,7 +10,11 @@
  * Prints tokens/s and time to first token for both, and writes JSON to bench/results/.
  * Target: glimpse >= 0.95x the direct script's tokens/s, and <= 5 ms added to TTFT.
  *
- * Usage: npm run bench:embedded [-- --rounds 5 --max-tokens 128 --model <dir-or-id> ...]
+ * Usage: npm run bench:embedded [-- --rounds 5 --max-tokens 128 --image 448x448 --model <dir-or-id> ...]
+ *
+ * `--image WxH` sets the size of the (solid colour) image every prompt sends, 64x48 by default:
+ * a document page for GLM-OCR (448x448 is 256 image tokens; 1024 px pages took minutes per
+ * request at GLM-OCR's real size on 2 cores, so they are not the default).
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -26,10 +30,14 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '5' },
     'max-tokens': { type: 'string', default: '128' },
     model: { type: 'string', multiple: true },
+    image: { type: 'string', default: '64x48' },
   },
 });
 const ROUNDS = Number(args.rounds);
 const MAX_TOKENS = Number(args['max-tokens']);
+const IMAGE = /^(\d+)x(\d+)$/.exec(args.image!);
+if (!IMAGE) throw new Error(`--image must be WIDTHxHEIGHT, not ${args.image}`);
+const IMAGE_SIZE: [number, number] = [Number(IMAGE[1]), Number(IMAGE[2])];
 const root = new URL('..', import.meta.url).pathname;
 const FIXTURE = new URL('../fixtures/tiny-vlm', import.meta.url).pathname;
 const REAL_DEFAULT = 'HuggingFaceTB/SmolVLM-256M-Instruct';
@@ -92,7 +100,7 @@ async function startDirect(modelDir: string, dtype: string | null, threads: numb
     run: (p: (typeof PROMPTS)[number], maxTokens: number) =>
       new Promise<Sample>((resolve, reject) => {
         pending = { resolve, reject };
-        child.send({ type: 'run', text: p.text, rgb: p.rgb, maxTokens } satisfies DirectRun);
+        child.send({ type: 'run', text: p.text, rgb: p.rgb, size: IMAGE_SIZE, maxTokens } satisfies DirectRun);
       }),
     stop: () =>
       new Promise<void>((resolve) => {
@@ -171,7 +179,7 @@ async function benchModel(label: string, modelPath: string) {
           content: [
             {
               type: 'image_url',
-              image_url: { url: `data:image/png;base64,${solidPng(64, 48, p.rgb).toString('base64')}` },
+              image_url: { url: `data:image/png;base64,${solidPng(...IMAGE_SIZE, p.rgb).toString('base64')}` },
             },
             { type: 'text', text: p.text },
           ],
@@ -341,7 +349,7 @@ console.log(
     .join(' ')} (compare runs only when it is low)`,
 );
 console.log(
-  `\nbench/embedded: ${ROUNDS} rounds x ${PROMPTS.length} prompts, ${MAX_TOKENS} tokens each, medians; ${cpus()[0]?.model ?? 'cpu'} x${availableParallelism()}\n`,
+  `\nbench/embedded: ${ROUNDS} rounds x ${PROMPTS.length} prompts, ${IMAGE_SIZE.join('x')} image, ${MAX_TOKENS} tokens each, medians; ${cpus()[0]?.model ?? 'cpu'} x${availableParallelism()}\n`,
 );
 console.log(line(header));
 console.log(widths.map((w) => '-'.repeat(w)).join('  '));
@@ -358,6 +366,7 @@ writeFileSync(
       loadAverage: loadavg(),
       rounds: ROUNDS,
       maxTokens: MAX_TOKENS,
+      image: IMAGE_SIZE,
       cpu: cpus()[0]?.model,
       cores: availableParallelism(),
       results,
