@@ -5,141 +5,95 @@
  * any instance sharing the store. Each line's end is counted once (./batch-store.ts); the teller
  * that counts the last one finalizes: it writes the output file (one line per answered request) and
  * the error file (one per failed request) in OpenAI's line format, and sets the batch's end status.
+ *
+ * Time, checked by whichever instance notices first (a sweep every instance runs, and a check as a
+ * worker picks up a line): a batch still running when its completion window ends is expired (its
+ * unrun lines never run and go to the error file as `batch_expired`); a batch left in `finalizing`
+ * past batches.finalizeGraceSeconds (its finalizer died) is finalized again. Moving a batch between
+ * statuses is a compare-and-set in the store, so one instance does each; finalizing twice is
+ * harmless anyway: the output and error files' ids follow from the batch's, so a second writing
+ * replaces the first. Files and ended batches are dropped after their TTLs.
  */
-import { randomBytes } from 'node:crypto';
-import { ERROR_CODES, GlimpseError } from '../core/index.js';
-import { countsOf, type BatchStore } from './batch-store.js';
+import { createHash, randomBytes } from 'node:crypto';
+import { GlimpseError } from '../core/index.js';
+import type { BatchStore } from './batch-store.js';
+import {
+  BATCH_ENDPOINTS,
+  batchView,
+  fileView,
+  outputLine,
+  parseBatchJsonl,
+  windowSeconds,
+  type BatchLimits,
+  type BatchObject,
+} from './batch-format.js';
 import type { JournalRecord } from './journal.js';
-import { errorBody } from '../protocols/openai-chat/encode.js';
-import type { GroupItem, JobKind, JobQueue, JobStatus, JobView } from './types.js';
+import type { GroupItem, JobKind, JobQueue, JobStatus } from './types.js';
 
-export const BATCH_ENDPOINTS = ['/v1/chat/completions', '/v1/responses'] as const;
-export type BatchEndpoint = (typeof BATCH_ENDPOINTS)[number];
+export { BATCH_ENDPOINTS, batchView, fileView, parseBatchJsonl, type BatchObject } from './batch-format.js';
 
-export interface BatchLimits {
-  /** Bytes of one uploaded file. */
-  maxFileBytes: number;
-  /** Bytes of one JSONL line. */
-  maxLineBytes: number;
-  /** Jobs waiting or running before more are refused (a batch bigger than this can never run). */
-  maxQueued: number;
+export interface BatchSettings extends BatchLimits {
+  maxCompletionWindowSeconds: number;
+  fileTtlSeconds: number;
+  batchTtlSeconds: number;
+  finalizeGraceSeconds: number;
 }
 
-/** One line of a batch input file, checked. */
-export interface BatchLine {
-  custom_id: string;
-  url: string;
-  body: Record<string, unknown>;
-}
-
-/** Check every line of an upload; the first bad one is refused naming its number (1-based). */
-export function parseBatchJsonl(content: Buffer, limits: BatchLimits): BatchLine[] {
-  if (content.length > limits.maxFileBytes)
-    throw new GlimpseError(
-      'file_too_large',
-      `The file is ${content.length} bytes; the limit (batches.maxFileBytes) is ${limits.maxFileBytes}.`,
-      { param: 'file' },
-    );
-  const text = content.toString('utf8');
-  if (Buffer.byteLength(text) !== content.length || text.includes('\uFFFD'))
-    throw new GlimpseError(
-      'invalid_file',
-      'The file is not UTF-8 text; a batch file is JSONL, one JSON request per line.',
-      { param: 'file' },
-    );
-  const lines: BatchLine[] = [];
-  const seen = new Set<string>();
-  const raw = text.split('\n');
-  raw.forEach((line, i) => {
-    const n = i + 1;
-    if (!line.trim()) return;
-    const bad = (msg: string) => new GlimpseError('invalid_file', `Line ${n}: ${msg}`, { param: 'file' });
-    if (Buffer.byteLength(line) > limits.maxLineBytes)
-      throw bad(
-        `${Buffer.byteLength(line)} bytes; the limit for one line (batches.maxLineBytes) is ${limits.maxLineBytes}.`,
-      );
-    let v: unknown;
-    try {
-      v = JSON.parse(line);
-    } catch {
-      throw bad('not JSON. A batch file is JSONL: one JSON object per line.');
-    }
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('not a JSON object.');
-    const o = v as Record<string, unknown>;
-    if (typeof o.custom_id !== 'string' || !o.custom_id) throw bad('custom_id must be a non-empty string.');
-    if (seen.has(o.custom_id)) throw bad(`custom_id '${o.custom_id}' appears twice; each request needs its own.`);
-    seen.add(o.custom_id);
-    if (o.method !== 'POST') throw bad('method must be "POST".');
-    if (typeof o.url !== 'string' || !(BATCH_ENDPOINTS as readonly string[]).includes(o.url))
-      throw bad(`url must be one of ${BATCH_ENDPOINTS.join(', ')} (got ${JSON.stringify(o.url)}).`);
-    if (typeof o.body !== 'object' || o.body === null || Array.isArray(o.body))
-      throw bad('body must be a JSON object (the request).');
-    lines.push({ custom_id: o.custom_id, url: o.url, body: o.body as Record<string, unknown> });
-  });
-  if (lines.length === 0)
-    throw new GlimpseError(
-      'invalid_file',
-      'The file has no requests; a batch file is JSONL, one JSON request per line.',
-      { param: 'file' },
-    );
-  return lines;
-}
-
-export function fileView(h: JournalRecord) {
-  return {
-    id: h.id!,
-    object: 'file' as const,
-    bytes: Number(h.bytes),
-    created_at: Number(h.created_at),
-    filename: h.filename!,
-    purpose: h.purpose!,
-    status: 'processed' as const,
-    expires_at: null,
-    status_details: null,
-  };
-}
-
-const at = (h: JournalRecord, k: string) => (h[k] ? Number(h[k]) : null);
-
-export function batchView(h: JournalRecord) {
-  const c = countsOf(h);
-  return {
-    id: h.id!,
-    object: 'batch' as const,
-    endpoint: h.endpoint!,
-    errors: null,
-    input_file_id: h.input_file_id!,
-    completion_window: h.completion_window!,
-    status: h.status!,
-    output_file_id: h.output_file_id || null,
-    error_file_id: h.error_file_id || null,
-    created_at: Number(h.created_at),
-    in_progress_at: at(h, 'in_progress_at'),
-    expires_at: at(h, 'expires_at'),
-    finalizing_at: at(h, 'finalizing_at'),
-    completed_at: at(h, 'completed_at'),
-    failed_at: null,
-    expired_at: null,
-    cancelling_at: at(h, 'cancelling_at'),
-    cancelled_at: at(h, 'cancelled_at'),
-    request_counts: { total: c.total, completed: c.completed, failed: c.failed },
-    metadata: h.metadata ? (JSON.parse(h.metadata) as Record<string, string>) : null,
-  };
-}
-export type BatchObject = ReturnType<typeof batchView>;
-
-const now = () => String(Math.floor(Date.now() / 1000));
+const seconds = (ms: number) => String(Math.floor(ms / 1000));
+/** When a record's time field (OpenAI's seconds, or our own ms beside it) falls, in ms. */
+const msOf = (h: JournalRecord, field: string) => Number(h[field + '_ms'] ?? Number(h[field + '_at'] ?? 0) * 1000);
 
 export class Batches {
+  private sweeper: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> | undefined;
+
   constructor(
     private readonly store: BatchStore,
     private readonly jobs: JobQueue,
-    private readonly limits: BatchLimits,
+    private readonly settings: BatchSettings,
     private readonly log: { warn(obj: object, msg: string): void },
+    /** The clock (ms); tests may pass their own. */
+    private readonly clock: () => number = Date.now,
   ) {
     jobs.onGroupJobEnded(async ({ id, group, status }) => {
       if (group.startsWith('batch_')) await this.lineEnded(group, id, status);
     });
+    jobs.gateGroupJobs(async (group) => !group.startsWith('batch_') || this.lineMayStart(group));
+  }
+
+  /** Sweep now (a restart finds what was left) and then often enough for the shortest setting. */
+  start(): void {
+    const { maxCompletionWindowSeconds, finalizeGraceSeconds, fileTtlSeconds, batchTtlSeconds } = this.settings;
+    const shortest = Math.min(maxCompletionWindowSeconds, finalizeGraceSeconds, fileTtlSeconds, batchTtlSeconds);
+    const every = Math.max(250, Math.min(60_000, (shortest * 1000) / 2));
+    this.sweep(true);
+    this.sweeper = setInterval(() => this.sweep(false), every);
+    this.sweeper.unref();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    await this.sweeping;
+  }
+
+  private sweep(first: boolean): void {
+    if (this.sweeping) return;
+    this.sweeping = this.sweepOnce(first)
+      .catch((err: Error) => this.log.warn({ err: err.message }, 'batch sweep failed; tried again at the next'))
+      .finally(() => (this.sweeping = undefined));
+  }
+
+  private async sweepOnce(first: boolean): Promise<void> {
+    const t = this.clock();
+    await this.store.dropExpired(t);
+    for (const b of await this.store.openBatches()) {
+      if (b.status === 'in_progress' && msOf(b, 'expires') <= t) await this.expire(b.id!);
+      else if (b.status === 'finalizing') {
+        // The store is this process's alone (embedded) and just opened: no finalizer is alive.
+        const stale = msOf(b, 'finalizing') + this.settings.finalizeGraceSeconds * 1000 <= t;
+        if ((first && this.store.exclusive) || stale) await this.refinalize(b.id!);
+      }
+    }
   }
 
   async createFile(
@@ -154,23 +108,27 @@ export class Batches {
         `purpose must be "batch" (got ${JSON.stringify(purpose)}); glimpse keeps files for batches only.`,
         { param: 'purpose' },
       );
-    parseBatchJsonl(content, this.limits);
+    parseBatchJsonl(content, this.settings);
     return this.keepFile(owner, filename, purpose, content);
   }
 
+  /** Keep a file until fileTtlSeconds from now; `id` given (a batch's output) replaces one of that id. */
   private async keepFile(
     owner: string,
     filename: string,
     purpose: string,
     content: Buffer,
+    id = 'file-' + randomBytes(12).toString('hex'),
   ): Promise<ReturnType<typeof fileView>> {
+    const t = this.clock();
     const meta = {
-      id: 'file-' + randomBytes(12).toString('hex'),
+      id,
       key: owner,
       bytes: String(content.length),
-      created_at: now(),
+      created_at: seconds(t),
       filename,
       purpose,
+      drop_ms: String(t + this.settings.fileTtlSeconds * 1000),
     };
     await this.store.putFile(meta, content);
     return fileView(meta);
@@ -213,13 +171,12 @@ export class Batches {
       throw new GlimpseError('invalid_request', `endpoint must be one of ${BATCH_ENDPOINTS.join(', ')}.`, {
         param: 'endpoint',
       });
-    if (input.completion_window !== '24h')
-      throw new GlimpseError('invalid_request', 'completion_window must be "24h".', { param: 'completion_window' });
-    const lines = parseBatchJsonl(await this.fileContent(key, input.input_file_id), this.limits);
-    if (lines.length > this.limits.maxQueued)
+    const window = windowSeconds(input.completion_window, this.settings.maxCompletionWindowSeconds);
+    const lines = parseBatchJsonl(await this.fileContent(key, input.input_file_id), this.settings);
+    if (lines.length > this.settings.maxQueued)
       throw new GlimpseError(
         'batch_too_large',
-        `The batch has ${lines.length} requests; at most jobs.maxQueued (${this.limits.maxQueued}) can wait at once. Split the file.`,
+        `The batch has ${lines.length} requests; at most jobs.maxQueued (${this.settings.maxQueued}) can wait at once. Split the file.`,
         { param: 'input_file_id' },
       );
     const items: GroupItem[] = [];
@@ -241,18 +198,19 @@ export class Batches {
       }
     }
     const id = 'batch_' + randomBytes(12).toString('hex');
-    const created = Number(now());
+    const t = this.clock();
     const jobIds = await this.jobs.submitGroup(id, items, owner);
     const batch: JournalRecord = {
       id,
       key,
       endpoint: input.endpoint,
       input_file_id: input.input_file_id,
-      completion_window: '24h',
+      completion_window: input.completion_window,
       status: 'in_progress',
-      created_at: String(created),
-      in_progress_at: String(created),
-      expires_at: String(created + 86_400),
+      created_at: seconds(t),
+      in_progress_at: seconds(t),
+      expires_at: seconds(t + window * 1000),
+      expires_ms: String(t + window * 1000),
       total: String(lines.length),
       completed: '0',
       failed: '0',
@@ -302,23 +260,64 @@ export class Batches {
   async cancel(owner: string, id: string): Promise<BatchObject> {
     await this.owned(owner, id);
     if (
-      await this.store.patchBatch(id, { status: 'cancelling', cancelling_at: now() }, ['validating', 'in_progress'])
+      await this.store.patchBatch(id, { status: 'cancelling', cancelling_at: seconds(this.clock()) }, [
+        'validating',
+        'in_progress',
+      ])
     ) {
       await this.jobs.cancelMany((await this.store.batchLines(id)).jobIds);
     }
     return batchView((await this.store.batch(id))!);
   }
 
+  /** Asked as a worker picks up a line: not once its batch's window has ended (then the batch expires). */
+  private async lineMayStart(id: string): Promise<boolean> {
+    try {
+      const b = await this.store.batch(id);
+      if (!b || b.expired_at) return !b;
+      if (b.status === 'in_progress' && msOf(b, 'expires') <= this.clock()) {
+        await this.expire(id);
+        return false;
+      }
+    } catch (err) {
+      // The store unreachable: the line runs (its answer is kept), and the sweep expires the batch later.
+      this.log.warn({ batch: id, err: (err as Error).message }, 'batch window not checked');
+    }
+    return true;
+  }
+
+  /** The window ended: the one instance that moves it to finalizing stops its lines and writes its files. */
+  private async expire(id: string): Promise<void> {
+    const t = this.clock();
+    const moved = await this.store.patchBatch(
+      id,
+      { status: 'finalizing', finalizing_at: seconds(t), finalizing_ms: String(t), expired_at: seconds(t) },
+      ['in_progress'],
+    );
+    if (!moved) return;
+    await this.jobs.cancelMany((await this.store.batchLines(id)).jobIds);
+    await this.finalizeLogged(id);
+  }
+
+  /** A batch left in finalizing: taken over (the time moved on, so others wait another grace period). */
+  private async refinalize(id: string): Promise<void> {
+    const t = this.clock();
+    if (await this.store.patchBatch(id, { finalizing_ms: String(t) }, ['finalizing'])) await this.finalizeLogged(id);
+  }
+
   private async lineEnded(id: string, jobId: string, status: JobStatus): Promise<void> {
     const counts = await this.store.countEnded(id, jobId, status as 'succeeded' | 'failed' | 'cancelled');
     if (counts.completed + counts.failed + counts.cancelled < counts.total) return;
     // Whoever moves it to finalizing writes the files; another teller of the last line does not.
-    if (
-      !(await this.store.patchBatch(id, { status: 'finalizing', finalizing_at: now() }, ['in_progress', 'cancelling']))
-    )
-      return;
+    const t = this.clock();
+    const fields = { status: 'finalizing', finalizing_at: seconds(t), finalizing_ms: String(t) };
+    if (!(await this.store.patchBatch(id, fields, ['in_progress', 'cancelling']))) return;
+    await this.finalizeLogged(id);
+  }
+
+  private async finalizeLogged(id: string): Promise<void> {
     await this.finalize(id).catch((err: Error) =>
-      this.log.warn({ batch: id, err: err.message }, 'batch not finalized'),
+      this.log.warn({ batch: id, err: err.message }, 'batch not finalized; tried again after the grace period'),
     );
   }
 
@@ -326,58 +325,44 @@ export class Batches {
     const batch = (await this.store.batch(id))!;
     const { jobIds, customIds } = await this.store.batchLines(id);
     const jobs = await this.jobs.peek(jobIds);
+    const expired = Boolean(batch.expired_at);
     const out: string[] = [];
     const errors: string[] = [];
     jobs.forEach((job, i) => {
-      const line = outputLine(jobIds[i]!, customIds[i]!, job);
-      if (line) (job?.status === 'succeeded' ? out : errors).push(JSON.stringify(line));
+      const line = outputLine(jobIds[i]!, customIds[i]!, job, expired);
+      if (line) (line.response?.status_code === 200 ? out : errors).push(JSON.stringify(line));
     });
-    const cancelled = Boolean(batch.cancelling_at);
     const files: JournalRecord = {};
-    if (out.length)
-      files.output_file_id = (
-        await this.keepFile(batch.key!, `${id}_output.jsonl`, 'batch_output', Buffer.from(out.join('\n') + '\n'))
+    // Ids that follow from the batch's: finalizing again (after a crash) replaces, never adds.
+    const fileId = (which: string) =>
+      'file-' + createHash('sha256').update(`${id}:${which}`).digest('hex').slice(0, 24);
+    const write = async (which: 'output' | 'error', lines: string[]) =>
+      (
+        await this.keepFile(
+          batch.key!,
+          `${id}_${which}.jsonl`,
+          'batch_output',
+          Buffer.from(lines.join('\n') + '\n'),
+          fileId(which),
+        )
       ).id;
-    if (errors.length)
-      files.error_file_id = (
-        await this.keepFile(batch.key!, `${id}_error.jsonl`, 'batch_output', Buffer.from(errors.join('\n') + '\n'))
-      ).id;
-    await this.store.patchBatch(id, {
-      ...files,
-      status: cancelled ? 'cancelled' : 'completed',
-      [cancelled ? 'cancelled_at' : 'completed_at']: now(),
-    });
-  }
-}
-
-/** A line of the output or error file, in OpenAI's format; none for a line that never ran (cancelled). */
-function outputLine(jobId: string, customId: string, job: JobView | undefined) {
-  const id = 'batch_req_' + jobId.slice('job_'.length);
-  if (job?.status === 'succeeded')
-    return {
+    if (out.length) files.output_file_id = await write('output', out);
+    if (errors.length) files.error_file_id = await write('error', errors);
+    const status = expired ? 'expired' : batch.cancelling_at ? 'cancelled' : 'completed';
+    const t = this.clock();
+    const drop = t + this.settings.batchTtlSeconds * 1000;
+    const ended = await this.store.patchBatch(
       id,
-      custom_id: customId,
-      response: { status_code: 200, request_id: jobId, body: job.result },
-      error: null,
-    };
-  if (job?.status === 'failed' && job.error) {
-    const e = new GlimpseError(
-      job.error.code in ERROR_CODES ? (job.error.code as keyof typeof ERROR_CODES) : 'internal_error',
-      job.error.message,
+      {
+        ...files,
+        status,
+        final_completed: String(out.length),
+        final_failed: String(errors.length),
+        ...(status === 'expired' ? {} : { [`${status}_at`]: seconds(t) }),
+        drop_ms: String(drop),
+      },
+      ['finalizing'],
     );
-    return {
-      id,
-      custom_id: customId,
-      response: { status_code: e.status, request_id: jobId, body: errorBody(e) },
-      error: null,
-    };
+    if (ended) await this.store.dropBatchAt(id, drop);
   }
-  if (!job)
-    return {
-      id,
-      custom_id: customId,
-      response: null,
-      error: { code: 'result_expired', message: 'The answer to this request expired before the batch ended.' },
-    };
-  return undefined;
 }

@@ -25,6 +25,7 @@ import {
   JOB_ID_RE,
   queueFull,
   type EndedListener,
+  type GroupGate,
   type GroupItem,
   type JobKind,
   type JobQueue,
@@ -52,6 +53,7 @@ export class EmbeddedJobQueue implements JobQueue {
   private readonly ended = { succeeded: 0, failed: 0, cancelled: 0, handed_back: 0 };
   private readonly webhooks = { delivered: 0, failed: 0 };
   private groupListener: EndedListener | undefined;
+  private groupGate: GroupGate | undefined;
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
@@ -220,6 +222,10 @@ export class EmbeddedJobQueue implements JobQueue {
     this.groupListener = listener;
   }
 
+  gateGroupJobs(gate: GroupGate): void {
+    this.groupGate = gate;
+  }
+
   start(): void {
     // A journal left by an earlier run: open it now, so its jobs go on without waiting for a request.
     if (existsSync(join(this.dir, 'journal.jsonl')))
@@ -250,6 +256,11 @@ export class EmbeddedJobQueue implements JobQueue {
     if (h?.status !== 'queued') {
       if (h) this.afterEnd(journal, id); // cancelled while it waited
       return;
+    }
+    if (h.group && this.groupGate && !(await this.groupGate(h.group))) {
+      // Its group said no (a batch whose window ended): it ends cancelled without running.
+      await this.cancelOne(journal, id);
+      return this.afterEnd(journal, id);
     }
     const attempt = Number(h.attempts) + 1;
     if (attempt > this.settings.maxAttempts) {

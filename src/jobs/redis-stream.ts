@@ -3,6 +3,7 @@
  * connection they are defined on, and the consumer group's read of the next stream entry.
  */
 import { Redis } from 'ioredis';
+import { GlimpseError, isGlimpseError } from '../core/index.js';
 import type { Log } from './types.js';
 
 export const GROUP = 'workers';
@@ -99,4 +100,17 @@ export async function nextEntry(
     '>',
   )) as Array<[string, Array<[string, string[]]>]> | null;
   return read?.[0]?.[1][0];
+}
+
+/** Redis work for a client's request: Redis unreachable is jobs_unavailable (retry), not a 500. */
+export async function unavailable<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (isGlimpseError(err)) throw err;
+    throw new GlimpseError('jobs_unavailable', 'The job store (Redis) cannot be reached; try again shortly.', {
+      retryAfterSeconds: 5,
+      cause: err,
+    });
+  }
 }

@@ -30,6 +30,7 @@ import {
   JOB_ID_RE,
   queueFull,
   type EndedListener,
+  type GroupGate,
   type GroupItem,
   type JobKind,
   type JobQueue,
@@ -40,7 +41,7 @@ import {
   type JobView,
   type Log,
 } from './types.js';
-import { connectScripted, createGroup, GROUP, nextEntry, type Scripted } from './redis-stream.js';
+import { connectScripted, createGroup, GROUP, nextEntry, unavailable, type Scripted } from './redis-stream.js';
 
 const MAX_DELIVERIES = 64;
 // A job that never starts (no worker anywhere) still disappears eventually.
@@ -61,6 +62,7 @@ export class RedisJobQueue implements JobQueue {
   private loops: Array<Promise<void>> = [];
   private group: Promise<void> | undefined;
   private groupListener: EndedListener | undefined;
+  private groupGate: GroupGate | undefined;
 
   constructor(
     url: string,
@@ -85,21 +87,9 @@ export class RedisJobQueue implements JobQueue {
     }));
   }
 
-  private async unavailable<T>(work: () => Promise<T>): Promise<T> {
-    try {
-      return await work();
-    } catch (err) {
-      if (isGlimpseError(err)) throw err;
-      throw new GlimpseError('jobs_unavailable', 'The job store (Redis) cannot be reached; try again shortly.', {
-        retryAfterSeconds: 5,
-        cause: err,
-      });
-    }
-  }
-
   /** Queue a job; `body` must already be validated (it runs later, elsewhere). */
   async submit(body: unknown, owner: { keyId?: string; model: string }, webhook?: string): Promise<JobView> {
-    return this.unavailable(async () => {
+    return unavailable(async () => {
       await this.room(1);
       const id = 'job_' + randomBytes(12).toString('hex');
       const fields = {
@@ -121,7 +111,7 @@ export class RedisJobQueue implements JobQueue {
   }
 
   async submitGroup(group: string, items: GroupItem[], owner: { keyId?: string }): Promise<string[]> {
-    return this.unavailable(async () => {
+    return unavailable(async () => {
       await this.room(items.length);
       const now = String(Date.now());
       const ids = items.map(() => 'job_' + randomBytes(12).toString('hex'));
@@ -157,7 +147,7 @@ export class RedisJobQueue implements JobQueue {
   }
 
   async peek(ids: string[]): Promise<Array<JobView | undefined>> {
-    return this.unavailable(async () => {
+    return unavailable(async () => {
       const tx = this.client.pipeline();
       for (const id of ids) tx.hgetall(this.key(id));
       const out = (await tx.exec()) ?? [];
@@ -169,7 +159,7 @@ export class RedisJobQueue implements JobQueue {
   }
 
   async cancelMany(ids: string[]): Promise<void> {
-    await this.unavailable(async () => {
+    await unavailable(async () => {
       await Promise.all(
         ids.map((id) => this.client.jobCancel(this.key(id), Date.now(), this.settings.resultTtlSeconds)),
       );
@@ -180,9 +170,13 @@ export class RedisJobQueue implements JobQueue {
     this.groupListener = listener;
   }
 
+  gateGroupJobs(gate: GroupGate): void {
+    this.groupGate = gate;
+  }
+
   /** The job as its owner sees it. Another key's job, or none, is 404: ids do not leak across keys. */
   async get(id: string, keyId: string | undefined): Promise<JobView> {
-    return this.unavailable(async () => jobView(id, await this.owned(id, keyId)));
+    return unavailable(async () => jobView(id, await this.owned(id, keyId)));
   }
 
   private async owned(id: string, keyId: string | undefined): Promise<Record<string, string>> {
@@ -194,7 +188,7 @@ export class RedisJobQueue implements JobQueue {
 
   /** Cancel: a queued job never runs; a running one is stopped by its worker within a second. */
   async cancel(id: string, keyId: string | undefined): Promise<JobView> {
-    return this.unavailable(async () => {
+    return unavailable(async () => {
       await this.owned(id, keyId);
       await this.client.jobCancel(this.key(id), Date.now(), this.settings.resultTtlSeconds);
       return jobView(id, await this.client.hgetall(this.key(id)));
@@ -229,6 +223,9 @@ export class RedisJobQueue implements JobQueue {
   private async process(entryId: string, id: string): Promise<void> {
     const key = this.key(id);
     const { maxAttempts, resultTtlSeconds, claimIdleSeconds } = this.settings;
+    const group = this.groupGate && (await this.client.hget(key, 'group'));
+    // Its group said no (a batch whose window ended): cancelled here, so the start below declines it.
+    if (group && !(await this.groupGate!(group))) await this.client.jobCancel(key, Date.now(), resultTtlSeconds);
     const attempt = await this.client.jobStart(
       key,
       Date.now(),

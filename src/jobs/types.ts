@@ -69,6 +69,9 @@ export interface GroupItem {
   model: string;
 }
 
+/** Asked as a worker picks up a job of a group: false and the job is cancelled, never run. */
+export type GroupGate = (group: string) => Promise<boolean>;
+
 /** Told once (per store, at least once across instances) that a job of a group has ended. */
 export type EndedListener = (job: { id: string; group: string; status: JobStatus }) => Promise<void>;
 
@@ -102,6 +105,8 @@ export interface JobQueue {
   cancelMany(ids: string[]): Promise<void>;
   /** Called after a job of a group ended (set before start). */
   onGroupJobEnded(listener: EndedListener): void;
+  /** Asked before a job of a group starts (set before start); it never throws. */
+  gateGroupJobs(gate: GroupGate): void;
   /** Start this instance's workers. */
   start(): void;
   /** Jobs waiting or running (across all instances sharing the store). */

@@ -23,7 +23,8 @@ import { registerBatchRoutes } from './routes/batches.js';
 import { jobRunnerByKind, responsesJobRunner } from './routes/batch-lines.js';
 import { responsesSchema } from '../protocols/responses/schema.js';
 import { Batches } from '../jobs/batches.js';
-import { EmbeddedBatchStore, RedisBatchStore } from '../jobs/batch-store.js';
+import { EmbeddedBatchStore } from '../jobs/batch-store.js';
+import { RedisBatchStore } from '../jobs/batch-store-redis.js';
 import { createJobQueue, type JobQueue } from '../jobs/index.js';
 import { resolveStateDir } from '../config/index.js';
 import { createResponseStore } from '../responses/index.js';
@@ -171,11 +172,13 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   const batchStore = config.redisUrl ? new RedisBatchStore(config.redisUrl) : new EmbeddedBatchStore(stateDir);
   const batches = new Batches(batchStore, jobs, { ...config.batches, maxQueued: config.jobs.maxQueued }, logger);
   jobs.start();
+  batches.start();
   metrics.meterJobs(jobs);
   metrics.register(app);
   app.addHook('onClose', async () => {
     // Workers first: a running job goes back to the queue before the pipeline stops.
     await jobs.close();
+    await batches.close();
     await batchStore.close();
     await quotas?.close();
     await pipeline.close();

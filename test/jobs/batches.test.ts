@@ -3,11 +3,12 @@
  * Redis) and Redis, where two instances share one batch. Output and error files in OpenAI's line
  * format; cancel; ownership; bad input refused with stable codes and nothing kept.
  */
-import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI, { toFile } from 'openai';
-import { startGlimpse, type RunningGlimpse } from '../helpers/glimpse.js';
-import { hasRedis, redisPerSuite } from '../helpers/redis.js';
+import type { RunningGlimpse } from '../helpers/glimpse.js';
+import { hasRedis } from '../helpers/redis.js';
+import { batchSuite } from '../helpers/batch-suite.js';
 import { pngBomb } from '../images/fixtures.js';
 
 const line = (id: string, tokens: number, extra: Record<string, unknown> = {}) => ({
@@ -25,26 +26,7 @@ for (const store of ['embedded', 'redis'] as const) {
     `batches (${store} store)`,
     { skip: store === 'redis' && !hasRedis ? 'redis-server not installed' : false },
     () => {
-      const noop = () => {};
-      const suite = redisPerSuite<RunningGlimpse>({
-        before: store === 'redis' ? before : noop,
-        after: store === 'redis' ? after : noop,
-        beforeEach: store === 'redis' ? beforeEach : noop,
-        afterEach,
-      });
-      async function instance(extra: Record<string, unknown> = {}): Promise<RunningGlimpse> {
-        const g = await startGlimpse({
-          engine: 'simulated',
-          simulated: { ttftMs: 1, tokensPerSecond: 200 },
-          cache: { enabled: false },
-          ...(store === 'redis' ? { redisUrl: suite.redis().url } : {}),
-          ...extra,
-        });
-        suite.servers.push(g);
-        return g;
-      }
-      const client = (g: RunningGlimpse, apiKey = 'unused') =>
-        new OpenAI({ baseURL: g.url + '/v1', apiKey, maxRetries: 0 });
+      const { instance, client } = batchSuite(store);
       async function settled(c: OpenAI, id: string): Promise<OpenAI.Batches.Batch> {
         for (let i = 0; i < 400; i++) {
           const b = await c.batches.retrieve(id);

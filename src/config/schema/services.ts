@@ -162,6 +162,30 @@ export const servicesFields = {
         default: 20 * 1024 * 1024,
         description: 'Bytes of one line (one request) of a batch input file.',
       }),
+      maxCompletionWindowSeconds: Type.Integer({
+        minimum: 1,
+        maximum: 30 * 86_400,
+        default: 86_400,
+        description:
+          'Longest completion_window a batch may ask for ("24h", OpenAI\'s only value, is 86400 s; glimpse also takes "90m", "2s"). A batch still running when its window ends is expired: its unrun requests go to the error file as batch_expired.',
+      }),
+      finalizeGraceSeconds: Type.Integer({
+        minimum: 1,
+        default: 300,
+        description:
+          'A batch in finalizing this long (its output files not written: the instance writing them died) is finalized again by any instance.',
+      }),
+      fileTtlSeconds: Type.Integer({
+        minimum: 1,
+        default: 30 * 86_400,
+        description:
+          "Seconds an uploaded file, or a batch's output or error file, is kept after it is written (OpenAI's default for batch files: 30 days); shown as the file's expires_at.",
+      }),
+      batchTtlSeconds: Type.Integer({
+        minimum: 1,
+        default: 30 * 86_400,
+        description: 'Seconds a batch is kept (GET /v1/batches/{id}) after it ended: completed, expired or cancelled.',
+      }),
     },
     { default: {} },
   ),
