@@ -43,11 +43,28 @@ export interface ResolvedImage {
 export type ImageDetail = 'low' | 'high' | 'auto';
 
 export type TextPart = { type: 'text'; text: string };
+/**
+ * The document or video a page or frame came from, one object shared by all its parts: what the
+ * budget made of it, for the answer's `glimpse_media` field (the page's strip of thumbnails).
+ */
+export interface MediaOrigin {
+  kind: 'document' | 'video';
+  filename?: string;
+  /** Pages rendered, or frames sampled. */
+  count: number;
+  /** A video's length in seconds. */
+  durationSeconds?: number;
+  /** Small JPEG data URLs of each page or frame, in order, when the request asked for them. */
+  thumbnails?: string[];
+}
+
 export type ImagePart = {
   type: 'image';
   source: ImageSource;
   resolved?: ResolvedImage;
   detail?: ImageDetail;
+  /** Set on pages and frames: the document or video they came from. */
+  from?: MediaOrigin;
   /** This image's own min_pixels / max_pixels, over the request's (GenerateRequest.imageBudget). */
   budget?: ImageBudget;
 };
@@ -186,6 +203,8 @@ export interface GenerateRequest {
   endUser?: string;
   /** The caller's own pixel bounds for images, within the server's (min_pixels / max_pixels). */
   imageBudget?: ImageBudget;
+  /** Make small views of each page and frame for the answer's glimpse_media (glimpse_thumbnails: true). */
+  mediaThumbnails?: boolean;
 }
 
 /** Whom the scheduler's fair queue counts a request for: its key, or (where the dialect names one) the key's end user apart from its others. */

@@ -12,8 +12,9 @@ import {
   type DocumentPart,
   type GenerateRequest,
   type ImageInput,
+  type MediaOrigin,
 } from '../core/index.js';
-import { fromPixels, imageSettings, sourceBytes } from '../images/index.js';
+import { fromPixels, imageSettings, sourceBytes, thumbnailUrl } from '../images/index.js';
 import { officeToPdf } from './office.js';
 import { renderPdf, type DocumentSettings } from './render.js';
 import { sniffDocument } from './sniff.js';
@@ -70,6 +71,7 @@ async function documentParts(
   part: DocumentPart,
   config: Pick<Config, 'images' | 'documents'>,
   output: ImageInput,
+  thumbnails: boolean,
   signal?: AbortSignal,
 ): Promise<{ parts: ContentPart[]; summary: DocumentSummary }> {
   const s = config.documents;
@@ -82,10 +84,19 @@ async function documentParts(
   const pdf = await asPdf(data, s, signal);
   const images = imageSettings(config);
   const pages = await renderPdf(pdf, s, images.patchMultiple, signal);
-  const resolved = await Promise.all(pages.map((p) => fromPixels(p.rgb, p.width, p.height, 'pdf', images, output)));
+  const [resolved, views] = await Promise.all([
+    Promise.all(pages.map((p) => fromPixels(p.rgb, p.width, p.height, 'pdf', images, output))),
+    thumbnails ? Promise.all(pages.map((p) => thumbnailUrl(p.rgb, p.width, p.height))) : undefined,
+  ]);
+  const from: MediaOrigin = {
+    kind: 'document',
+    count: pages.length,
+    ...(part.filename ? { filename: part.filename } : {}),
+    ...(views ? { thumbnails: views } : {}),
+  };
   const parts: ContentPart[] = resolved.flatMap((img, i): ContentPart[] => [
     { type: 'text', text: `Page ${i + 1} of ${resolved.length}` },
-    { type: 'image', source: { kind: 'bytes', data: Buffer.alloc(0), filename: part.filename }, resolved: img },
+    { type: 'image', source: { kind: 'bytes', data: Buffer.alloc(0), filename: part.filename }, resolved: img, from },
   ]);
   return { parts, summary: { pages: pages.length, width: pages[0].width, height: pages[0].height } };
 }
@@ -99,6 +110,7 @@ export async function expandDocuments(
   config: Pick<Config, 'images' | 'documents'>,
   output: ImageInput,
   signal?: AbortSignal,
+  thumbnails = false,
 ): Promise<DocumentSummary[]> {
   const found = req.messages.flatMap((m) =>
     m.content.filter((p): p is DocumentPart => p.type === 'document').map((part) => ({ m, part })),
@@ -108,7 +120,7 @@ export async function expandDocuments(
   const groupSignal = signal ? AbortSignal.any([signal, group.signal]) : group.signal;
   let done: Array<{ parts: ContentPart[]; summary: DocumentSummary }>;
   try {
-    done = await Promise.all(found.map(({ part }) => documentParts(part, config, output, groupSignal)));
+    done = await Promise.all(found.map(({ part }) => documentParts(part, config, output, thumbnails, groupSignal)));
   } catch (err) {
     group.abort();
     throw err;

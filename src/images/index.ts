@@ -52,6 +52,7 @@ export {
 export { imageSettings, maxEdgeFor, type ImageProfile, type ImageSettings } from './limits.js';
 export { DecodeGate, decodeGate } from './gate.js';
 export { fromPixels } from './normalize.js';
+export { thumbnailUrl } from './thumbnail.js';
 export { fitToBudget, fitToGrid, imageTokens, shareOf, withImageTokens, type Size } from './budget.js';
 
 /** Options beyond the config, for callers that need them (model profiles, tests). */
@@ -258,8 +259,8 @@ export async function resolveImages(
     };
     const output = opts.output ?? 'encoded';
     await Promise.all([
-      expandDocuments(req, media, output, signal),
-      expandVideos(req, media, output, opts.keepVideo ?? false, signal),
+      expandDocuments(req, media, output, signal, req.mediaThumbnails),
+      expandVideos(req, media, output, opts.keepVideo ?? false, signal, req.mediaThumbnails),
     ]);
   }
   const parts = imageParts(req);

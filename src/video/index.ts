@@ -14,10 +14,11 @@ import {
   type ContentPart,
   type GenerateRequest,
   type ImageInput,
+  type MediaOrigin,
   type VideoPart,
 } from '../core/index.js';
 import { findProgram, mediaBytes } from '../documents/index.js';
-import { fitToBudget, fromPixels, imageSettings, shareOf } from '../images/index.js';
+import { fitToBudget, fromPixels, imageSettings, shareOf, thumbnailUrl } from '../images/index.js';
 import { invalidVideo, probeVideo, sniffVideo, type VideoInfo } from './probe.js';
 import { runTool } from './run.js';
 
@@ -113,6 +114,7 @@ async function videoParts(
   config: Pick<Config, 'images' | 'documents' | 'video'>,
   output: ImageInput,
   keep: boolean,
+  thumbnails: boolean,
   signal?: AbortSignal,
 ): Promise<ContentPart[]> {
   const s = config.video;
@@ -155,12 +157,19 @@ async function videoParts(
       signal,
     );
     const images = imageSettings(config);
-    const resolved = await Promise.all(
-      frames.map((f) => fromPixels(Buffer.from(f.rgb), f.width, f.height, 'video', images, output)),
-    );
+    const [resolved, views] = await Promise.all([
+      Promise.all(frames.map((f) => fromPixels(Buffer.from(f.rgb), f.width, f.height, 'video', images, output))),
+      thumbnails ? Promise.all(frames.map((f) => thumbnailUrl(f.rgb, f.width, f.height))) : undefined,
+    ]);
+    const from: MediaOrigin = {
+      kind: 'video',
+      count: frames.length,
+      durationSeconds: info.durationSeconds,
+      ...(views ? { thumbnails: views } : {}),
+    };
     return resolved.flatMap((img, i): ContentPart[] => [
       { type: 'text', text: `Frame at ${timestamp(frames[i].at)}` },
-      { type: 'image', source: { kind: 'bytes', data: Buffer.alloc(0) }, resolved: img },
+      { type: 'image', source: { kind: 'bytes', data: Buffer.alloc(0) }, resolved: img, from },
     ]);
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -177,6 +186,7 @@ export async function expandVideos(
   output: ImageInput,
   keep: boolean,
   signal?: AbortSignal,
+  thumbnails = false,
 ): Promise<void> {
   const found = req.messages.flatMap((m) =>
     m.content.filter((p): p is VideoPart => p.type === 'video' && !p.resolved).map((part) => ({ m, part })),
@@ -186,7 +196,7 @@ export async function expandVideos(
   const groupSignal = signal ? AbortSignal.any([signal, group.signal]) : group.signal;
   let done: ContentPart[][];
   try {
-    done = await Promise.all(found.map(({ part }) => videoParts(part, config, output, keep, groupSignal)));
+    done = await Promise.all(found.map(({ part }) => videoParts(part, config, output, keep, thumbnails, groupSignal)));
   } catch (err) {
     group.abort();
     throw err;

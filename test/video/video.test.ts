@@ -6,26 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFakeVllm, type FakeVllm } from '../helpers/fake-vllm.js';
 import { startGlimpse, type RunningGlimpse } from '../helpers/glimpse.js';
+import { makeMp4 } from '../helpers/video.js';
 import { sampleTimes } from '../../src/video/index.js';
 
 /** Real videos made with Debian's ffmpeg from its test pattern. */
 function makeVideos(dir: string) {
   const ff = (...args: string[]) => execFileSync('ffmpeg', ['-v', 'error', '-y', ...args], { stdio: 'ignore' });
-  ff(
-    '-f',
-    'lavfi',
-    '-i',
-    'testsrc=size=320x240:rate=10',
-    '-t',
-    '2',
-    '-pix_fmt',
-    'yuv420p',
-    '-c:v',
-    'libx264',
-    '-preset',
-    'ultrafast',
-    join(dir, 'a.mp4'),
-  );
   ff(
     '-f',
     'lavfi',
@@ -40,7 +26,7 @@ function makeVideos(dir: string) {
     join(dir, 'a.webm'),
   );
   ff('-f', 'lavfi', '-i', 'sine=duration=1', '-c:a', 'flac', join(dir, 'audio.mkv'));
-  const mp4 = readFileSync(join(dir, 'a.mp4'));
+  const mp4 = makeMp4(2, '320x240');
   return {
     mp4,
     webm: readFileSync(join(dir, 'a.webm')),

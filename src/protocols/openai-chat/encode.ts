@@ -3,6 +3,7 @@ import type { FinishReason, GenerateRequest, GlimpseError, TokenLogprob, Usage }
 import { randomHex } from '../../core/ids.js';
 import type { CollectedAnswer, SseEncoder } from '../../streaming/index.js';
 import { BoxScanner, boxesField, findBoxes, type BoxOut } from '../boxes.js';
+import { mediaField } from '../media.js';
 
 export const completionId = (prefix = 'chatcmpl-'): string => prefix + randomHex(12);
 
@@ -98,6 +99,7 @@ export function chatCompletion(
       },
     ],
     usage: openAIUsage(a.usage),
+    ...mediaField(messages),
   };
 }
 
@@ -113,7 +115,8 @@ type ChunkMeta = { id: string; created: number; model: string };
 /**
  * The chat.completion.chunk stream: a role chunk first, then a chunk per piece, then (as vLLM
  * does) the finish chunk and, when asked, one usage chunk with no choices; [DONE] at the end.
- * The finish chunk's delta carries `glimpse_boxes` when the answer had grounding boxes.
+ * The finish chunk's delta carries `glimpse_boxes` when the answer had grounding boxes; the role
+ * chunk carries `glimpse_media` (top level) when the request had documents or videos.
  */
 export function chatSseEncoder(
   meta: ChunkMeta,
@@ -123,7 +126,8 @@ export function chatSseEncoder(
   const scanner = new BoxScanner();
   return {
     terminator: '[DONE]',
-    start: (sse) => sse.json(chatChunk(meta, { role: 'assistant', content: '' })),
+    // The images are resolved before the stream starts: what became of documents and videos goes first.
+    start: (sse) => sse.json({ ...chatChunk(meta, { role: 'assistant', content: '' }), ...mediaField(opts.messages) }),
     event: async (sse, ev) => {
       if (ev.type === 'token') {
         scanner.push(ev.text);

@@ -138,6 +138,7 @@ export function chatRequest(b: ChatBody, origin: RequestOrigin, defaults: Reques
     toolOptions: toolOptions(b),
     logprobs: logprobsOption(b),
     imageBudget: pixelBounds(b),
+    ...(b.glimpse_thumbnails ? { mediaThumbnails: true } : {}),
     sampling: {
       maxTokens: b.max_completion_tokens ?? b.max_tokens ?? defaults.maxTokens,
       temperature: b.temperature ?? 1,

@@ -131,6 +131,12 @@ export function chatSchemas(config: Config) {
     ),
     // Beyond OpenAI, as vLLM and SGLang take them.
     ...pixelBoundFields,
+    glimpse_thumbnails: Type.Optional(
+      Type.Boolean({
+        description:
+          "glimpse: add small JPEG views of each document page and video frame to the answer's glimpse_media.",
+      }),
+    ),
     top_k: Type.Optional(
       Type.Union([
         Type.Integer({
