@@ -82,6 +82,10 @@ export const SERVE_FLAGS: Array<[flags: string, description: string]> = [
     '--upstream-affinity-load-factor <x>',
     'how far over its fair share a replica may go to keep an image (default 1.25)',
   ],
+  [
+    '--upstream-affinity-max-skips <n>',
+    "times a queued request may be passed over for one whose image's replica has room (default 8; 0: strict order)",
+  ],
   ['--upstream-breaker-threshold <n>', 'consecutive failures that eject an upstream'],
   ['--upstream-breaker-cooldown <s>', 'seconds before an ejected upstream gets a probe request'],
   ['--upstream-retries <n>', 'extra upstream attempts before the first byte'],

@@ -318,6 +318,17 @@ export interface Engine {
    * unsubscribe function.
    */
   onCapacityChange?(listener: () => void): () => void;
+  /**
+   * What a request's placement follows (an upstream pool: its image's fingerprint, so the replica
+   * holding the image in its caches gets it); undefined: it may run anywhere.
+   */
+  affinityKey?(req: GenerateRequest): string | undefined;
+  /**
+   * The replica that holds `key` in its caches, for the pool serving `model`, and how many more
+   * requests it takes now; undefined when none is known (or it is not usable). The scheduler asks
+   * this to give a freed slot to a waiter whose home has room.
+   */
+  home?(model: string | undefined, key: string): { id: string; free: number } | undefined;
   close(): Promise<void>;
 }
 

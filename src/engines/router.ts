@@ -84,6 +84,8 @@ export function createRouterEngine(config: Config, logger: Logger): UpstreamEngi
       const offs = all.map((e) => e.onCapacityChange(listener));
       return () => offs.forEach((off) => off());
     },
+    affinityKey: (req) => pick(req.model).affinityKey(req),
+    home: (model, key) => (model === undefined ? primary : pick(model)).home(model, key),
     poolStats: () => all.flatMap((e) => e.poolStats().map((p) => ({ ...p, pool: `${e.info().model}: ${p.pool}` }))),
     async close() {
       await Promise.all(all.map((e) => e.close()));

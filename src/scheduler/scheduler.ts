@@ -20,6 +20,10 @@ import type { AcquireOptions, SchedulerOptions, SchedulerStats, Slot, Waiter } f
 const ANON = '\u0000anonymous';
 /** The pool of requests that name none (engines with one pool). */
 const ONE_POOL = '';
+/** Waiters looked past, at most, for one that suits a free slot better (bounds the work per slot). */
+const LOOKAHEAD = 32;
+
+const poolName = (pool: string): string | undefined => (pool === ONE_POOL ? undefined : pool);
 
 export class Scheduler {
   private readonly opts: SchedulerOptions;
@@ -110,6 +114,8 @@ export class Scheduler {
         reject,
         cleanup: () => {},
         onPosition: opts.onPosition,
+        affinity: opts.affinity,
+        skipped: 0,
       };
       waiter.timer = setTimeout(() => {
         if (!this.remove(waiter)) return;
@@ -147,7 +153,7 @@ export class Scheduler {
   /** Generations the pool can run now (Infinity: only the ceiling bounds it). */
   private capacityOf(pool: string): number {
     if (!this.opts.capacity) return Infinity;
-    return this.opts.capacity(pool === ONE_POOL ? undefined : pool);
+    return this.opts.capacity(poolName(pool));
   }
 
   private totalCapacity(): number {
@@ -186,6 +192,7 @@ export class Scheduler {
         resolve,
         reject,
         cleanup: () => {},
+        skipped: 0,
       };
       this.onAbort(entry, signal, () => {
         const i = this.background.indexOf(entry);
@@ -259,9 +266,14 @@ export class Scheduler {
   /** Hand free slots to waiters, keys in turn, skipping waiters whose pool is full; then to background work. */
   private dispatch(): void {
     let moved = false;
+    const placing = this.placing();
     while (this.line.length > 0 && this.running < this.ceiling) {
-      const w = this.line.take((x) => this.hasRoom(x.pool));
+      const room = (x: Waiter) => this.hasRoom(x.pool);
+      const w = placing
+        ? this.line.takePreferring(room, placing.suits, LOOKAHEAD, placing.passed)
+        : this.line.take(room);
       if (!w) break;
+      placing?.taken(w);
       bump(this.waitingIn, w.pool, -1);
       moved = true;
       clearTimeout(w.timer);
@@ -280,6 +292,36 @@ export class Scheduler {
     }
     if (moved) this.schedulePositionUpdate();
     this.checkIdle();
+  }
+
+  /**
+   * For one dispatch round, when the engine places requests by affinity: a waiter suits the free
+   * slots if it has no home, its home has room (less what this round already gave it), or it was
+   * passed over `maxSkips` times already. So a slot freed on replica X goes first to a request
+   * whose image X holds, while no replica idles for it (a waiter that suits nowhere is still
+   * taken when none suits better) and no request is passed over without end.
+   */
+  private placing():
+    { suits: (w: Waiter) => boolean; passed: (w: Waiter) => void; taken: (w: Waiter) => void } | undefined {
+    const home = this.opts.home;
+    const maxSkips = this.opts.maxSkips ?? 0;
+    if (!home || maxSkips <= 0) return undefined;
+    const given = new Map<string, number>();
+    const where = (w: Waiter) => (w.affinity === undefined ? undefined : home(poolName(w.pool), w.affinity));
+    return {
+      suits: (w) => {
+        if (w.skipped >= maxSkips) return true;
+        const h = where(w);
+        return !h || h.free - (given.get(h.id) ?? 0) > 0;
+      },
+      passed: (w) => {
+        w.skipped++;
+      },
+      taken: (w) => {
+        const h = where(w);
+        if (h) given.set(h.id, (given.get(h.id) ?? 0) + 1);
+      },
+    };
   }
 
   /** Take a waiter out of the line (timeout, abort, drain). False if it already left. */

@@ -18,6 +18,17 @@ export interface SchedulerOptions {
   queueTimeoutMs: number;
   /** Slots background work may never take, so an interactive request finds one free (default 0). */
   interactiveReserve?: number;
+  /**
+   * Where a waiter with an affinity key would like to run (the replica that holds its image in
+   * its caches) and how many more that replica takes now; undefined: anywhere suits it. Lets the
+   * line hand a freed slot to a waiter whose home has room before one whose home is full.
+   */
+  home?: (pool: string | undefined, affinity: string) => { id: string; free: number } | undefined;
+  /**
+   * How many times a waiter may be passed over for one that suits a free slot better (its home
+   * has room) before it is taken anyway (default 0: strict service order).
+   */
+  maxSkips?: number;
 }
 
 export interface AcquireOptions {
@@ -31,6 +42,8 @@ export interface AcquireOptions {
   onPosition?: (position: number) => void;
   /** Background work (async jobs): served after every interactive request, never refused or timed out for waiting. */
   background?: boolean;
+  /** What the request's placement follows (its image's fingerprint), handed to `home`. */
+  affinity?: string;
 }
 
 /** A held place among the in-flight generations. release() is idempotent. */
@@ -68,4 +81,7 @@ export interface Waiter {
   reject: (err: GlimpseError) => void;
   cleanup: () => void;
   onPosition?: (position: number) => void;
+  affinity?: string;
+  /** Times a later waiter was taken before this one because it suited the free slot better. */
+  skipped: number;
 }

@@ -125,6 +125,7 @@ export function createPipeline(
     maxQueue: config.maxQueue,
     queueTimeoutMs: config.queueTimeout * 1000,
     interactiveReserve: config.jobs.interactiveReserve,
+    ...(engine.home ? { home: engine.home.bind(engine), maxSkips: config.upstreamAffinityMaxSkips } : {}),
   });
   const unsubscribeCapacity = engine.onCapacityChange?.(() => scheduler.capacityChanged());
   const shutdownController = new AbortController();
@@ -274,6 +275,7 @@ export function createPipeline(
         signal: clientSignal,
         onPosition: feed.onPosition,
         background: opts.background,
+        affinity: engine.affinityKey?.(req),
       });
       // Admitted or refused at once: a refusal is thrown, so the route answers with its status.
       if (!feed.waiting) {

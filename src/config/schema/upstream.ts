@@ -56,6 +56,13 @@ export const upstreamFields = {
     description:
       'Image fingerprints remembered per pool with the replica that saw them (least recently used go first).',
   }),
+  upstreamAffinityMaxSkips: Type.Integer({
+    minimum: 0,
+    maximum: 1000,
+    default: 8,
+    description:
+      "When the pool is full and a slot frees on one replica, a queued request whose image that replica holds is admitted before requests ahead of it whose image's replica is still full; each request is passed over at most this many times (0: strict queue order, affinity only when routing).",
+  }),
   upstreamBreakerThreshold: Type.Integer({
     minimum: 1,
     default: 3,

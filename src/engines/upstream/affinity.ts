@@ -98,6 +98,18 @@ export class ImageAffinity<M extends AffinityMember> {
     return undefined;
   }
 
+  /**
+   * The replica remembered for a key (the whole list, else its recorded prefixes, as pick looks),
+   * without counting as a use; undefined if none.
+   */
+  known(key: string): M | undefined {
+    for (const k of key.split(SEPARATOR)) {
+      const m = this.seen.peek(k);
+      if (m) return m;
+    }
+    return undefined;
+  }
+
   /** Remember where a request's images went (the replica that now holds them in its caches): the whole list only. */
   record(key: string, member: M): void {
     const space = key.indexOf(SEPARATOR);

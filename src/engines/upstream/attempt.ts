@@ -42,6 +42,12 @@ export async function* attempt(
   const sentWith = member.outstanding;
   let ttftMs: number | undefined;
   let refused = false;
+  let released = false;
+  const releaseMember = () => {
+    if (released) return;
+    released = true;
+    target.pool.release(member, verdict, { ttftMs, sentWith, refused });
+  };
   try {
     let res: Dispatcher.ResponseData;
     try {
@@ -213,6 +219,10 @@ export async function* attempt(
       return { kind: 'final' };
     }
     verdict = 'success';
+    // The replica is done with it: free its place before the last events go out, so that the slot
+    // the consumer frees on `done` finds the replica's room already there (affinity-aware
+    // dequeuing reads it), not after the generator unwinds.
+    releaseMember();
     if (usage)
       yield {
         type: 'usage',
@@ -221,6 +231,6 @@ export async function* attempt(
     yield { type: 'done', finishReason: finish };
     return { kind: 'ok' };
   } finally {
-    target.pool.release(member, verdict, { ttftMs, sentWith, refused });
+    releaseMember();
   }
 }

@@ -42,6 +42,8 @@ export interface UpstreamEngine extends Engine {
   poolStats(): Array<{ pool: string; members: Array<ReturnType<UpstreamPool['stats']>[number] & { note?: string }> }>;
   capacity(model?: string): number;
   onCapacityChange(listener: () => void): () => void;
+  affinityKey(req: GenerateRequest): string | undefined;
+  home(model: string | undefined, key: string): { id: string; free: number } | undefined;
 }
 
 /** The key its replica affinity follows: every image's fingerprint in order (affinity.ts says why not the first only). */
@@ -211,6 +213,10 @@ export function createUpstreamEngine(config: Config, logger: Logger): UpstreamEn
       const offs = pools.map((p) => p.onCapacityChange(listener));
       return () => offs.forEach((off) => off());
     },
+    affinityKey: imageKey,
+    // The primary pool's replica: the fallback pool takes over only when the primary is down.
+    home: (requested, key) =>
+      primary.home(key, requested !== undefined ? upstreamFor(requested) : pinned ? upstreamModel : undefined),
     poolStats: () =>
       pools.map((p, i) => {
         // A server that lists models, none of them the one this pool asks for, is not used for it: say so.

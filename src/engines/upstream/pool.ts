@@ -254,6 +254,16 @@ export class UpstreamPool {
   }
 
   /**
+   * The usable member that holds an image in its caches (for `model`, when it lists its models),
+   * with the requests it takes now; undefined when none is remembered or it cannot be used.
+   */
+  home(image: string, model?: string): { id: string; free: number } | undefined {
+    const m = this.affinity?.known(image);
+    if (!m || !this.usable(m) || (model !== undefined && m.models && !m.models.includes(model))) return undefined;
+    return { id: m.base, free: m.limit.current - m.outstanding };
+  }
+
+  /**
    * Choose a member for one attempt and claim it (outstanding + 1, the breaker's probe if
    * half-open). Members in `avoid` (already tried for this request) are used only when nothing
    * else is left. Members failing their active check are a last resort too: the check may be
