@@ -13,6 +13,36 @@ import { startFakeLlamaServer, type FakeLlamaServer } from '../helpers/fake-llam
 import { startGlimpse, type RunningGlimpse } from '../helpers/glimpse.js';
 
 const SCRIPT = { reasoning: ['The page shows', ' a red block.'], content: ['A red ', 'block on ', 'white.'] };
+/** What the model answers when offered tools: a short thought, then two calls, arguments in pieces. */
+const TOOL_SCRIPT = {
+  reasoning: ['I need the total.'],
+  content: [],
+  toolCalls: [
+    { name: 'lookup_invoice', arguments: ['{"number"', ':"INV-', '0042"}'] },
+    { name: 'convert_currency', arguments: ['{"amount":', '1280.5,"to":"CNY"}'] },
+  ],
+};
+const TOOLS = [
+  {
+    type: 'function',
+    function: {
+      name: 'lookup_invoice',
+      description: 'Find an invoice by its number.',
+      parameters: { type: 'object', properties: { number: { type: 'string' } }, required: ['number'] },
+    },
+  },
+  {
+    type: 'function',
+    function: {
+      name: 'convert_currency',
+      parameters: {
+        type: 'object',
+        properties: { amount: { type: 'number' }, to: { type: 'string' } },
+        required: ['amount', 'to'],
+      },
+    },
+  },
+];
 
 let llama: FakeLlamaServer;
 let glimpse: RunningGlimpse;
@@ -21,7 +51,7 @@ let imageHostUrl: string;
 let webp: Buffer;
 
 before(async () => {
-  llama = await startFakeLlamaServer({ script: () => SCRIPT });
+  llama = await startFakeLlamaServer({ script: (body) => (body.tools ? TOOL_SCRIPT : SCRIPT) });
   glimpse = await startGlimpse({
     engine: 'upstream',
     upstream: llama.url,
@@ -51,24 +81,27 @@ async function streamed(res: Response): Promise<any[]> {
   return events.map((e) => JSON.parse(e.slice('data: '.length)));
 }
 
-const chat = (image: string, stream: boolean) =>
+/** A Chat Completions request to glimpse for llama-server's model. */
+const postChat = (body: Record<string, unknown>) =>
   fetch(`${glimpse.url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      model: llama.model,
-      stream,
-      ...(stream ? { stream_options: { include_usage: true } } : {}),
-      messages: [
-        {
-          role: 'user',
-          content: [
-            { type: 'image_url', image_url: { url: image } },
-            { type: 'text', text: 'What is on this page?' },
-          ],
-        },
-      ],
-    }),
+    body: JSON.stringify({ model: llama.model, ...body }),
+  });
+
+const chat = (image: string, stream: boolean) =>
+  postChat({
+    stream,
+    ...(stream ? { stream_options: { include_usage: true } } : {}),
+    messages: [
+      {
+        role: 'user',
+        content: [
+          { type: 'image_url', image_url: { url: image } },
+          { type: 'text', text: 'What is on this page?' },
+        ],
+      },
+    ],
   });
 
 test('a WebP image given by URL is fetched by glimpse and reaches llama-server as a JPEG data URL; thinking and answer stream back apart', async () => {
@@ -134,4 +167,102 @@ test("the double holds glimpse to llama-server's image rules: a WebP data URL se
     }),
   });
   assert.equal(remote.status, 400);
+});
+
+const askWithTools = (stream: boolean, extra: Record<string, unknown> = {}) =>
+  postChat({
+    stream,
+    tools: TOOLS,
+    tool_choice: 'auto',
+    messages: [{ role: 'user', content: 'What is invoice INV-0042 in yuan?' }],
+    ...extra,
+  });
+
+test('tools pass through to llama-server as given, and its streamed tool calls come back as Chat Completions tool_calls deltas', async () => {
+  const res = await askWithTools(true);
+  assert.equal(res.status, 200, await res.clone().text());
+  const sent = llama.requests.at(-1);
+  assert.deepEqual(sent.tools, TOOLS);
+  assert.equal(sent.tool_choice, 'auto');
+
+  const events = await streamed(res);
+  // Put the calls together by index, as a client of the Chat Completions stream does.
+  const calls: { id?: string; type?: string; name: string; arguments: string }[] = [];
+  for (const e of events)
+    for (const d of e.choices?.[0]?.delta?.tool_calls ?? []) {
+      const c = (calls[d.index] ??= { name: '', arguments: '' });
+      if (d.id) c.id = d.id;
+      if (d.type) c.type = d.type;
+      c.name += d.function?.name ?? '';
+      c.arguments += d.function?.arguments ?? '';
+    }
+  assert.deepEqual(
+    calls.map((c) => [c.type, c.name, JSON.parse(c.arguments)]),
+    [
+      ['function', 'lookup_invoice', { number: 'INV-0042' }],
+      ['function', 'convert_currency', { amount: 1280.5, to: 'CNY' }],
+    ],
+  );
+  assert.equal(new Set(calls.map((c) => c.id)).size, 2, 'each call has an id of its own');
+  assert.ok(calls.every((c) => typeof c.id === 'string' && c.id.length > 0));
+  assert.equal(events.map((e) => e.choices?.[0]?.delta?.reasoning_content ?? '').join(''), 'I need the total.');
+  assert.equal(events.map((e) => e.choices?.[0]?.delta?.content ?? '').join(''), '');
+  assert.equal(events.find((e) => e.choices?.[0]?.finish_reason)?.choices[0].finish_reason, 'tool_calls');
+});
+
+test('not streamed: the tool calls arrive whole in message.tool_calls, with finish_reason tool_calls', async () => {
+  const res = await askWithTools(false);
+  assert.equal(res.status, 200, await res.clone().text());
+  const body = (await res.json()) as any;
+  const choice = body.choices[0];
+  assert.equal(choice.finish_reason, 'tool_calls');
+  assert.ok(!choice.message.content, JSON.stringify(choice.message));
+  assert.deepEqual(
+    choice.message.tool_calls.map((c: any) => [c.type, c.function.name, JSON.parse(c.function.arguments)]),
+    [
+      ['function', 'lookup_invoice', { number: 'INV-0042' }],
+      ['function', 'convert_currency', { amount: 1280.5, to: 'CNY' }],
+    ],
+  );
+  assert.ok(choice.message.tool_calls.every((c: any) => typeof c.id === 'string' && c.id.length > 0));
+});
+
+test("the tools' results go back to llama-server as OpenAI tool messages after the assistant's calls", async () => {
+  const call = {
+    id: 'call_1',
+    type: 'function',
+    function: { name: 'lookup_invoice', arguments: '{"number":"INV-0042"}' },
+  };
+  const res = await askWithTools(false, {
+    tool_choice: 'none',
+    messages: [
+      { role: 'user', content: 'What is invoice INV-0042 in yuan?' },
+      { role: 'assistant', content: null, tool_calls: [call] },
+      { role: 'tool', tool_call_id: 'call_1', content: '{"total":1280.5,"currency":"USD"}' },
+    ],
+  });
+  assert.equal(res.status, 200, await res.clone().text());
+  const sent = llama.requests.at(-1);
+  assert.equal(sent.tool_choice, 'none');
+  assert.deepEqual(sent.messages.slice(1), [
+    { role: 'assistant', content: null, tool_calls: [call] },
+    { role: 'tool', tool_call_id: 'call_1', content: '{"total":1280.5,"currency":"USD"}' },
+  ]);
+});
+
+test('the double refuses tools as llama-server does when it was started without --jinja', async () => {
+  const plain = await startFakeLlamaServer({ script: () => SCRIPT, jinja: false });
+  try {
+    const res = await fetch(`${plain.url}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: plain.model, tools: TOOLS, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    assert.equal(res.status, 400);
+    assert.deepEqual(await res.json(), {
+      error: { code: 400, message: 'tools param requires --jinja flag', type: 'invalid_request_error' },
+    });
+  } finally {
+    await plain.close();
+  }
 });

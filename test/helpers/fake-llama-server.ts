@@ -8,6 +8,12 @@
  *   `reasoning_content` deltas (its default `--reasoning-format`), then `content` deltas, and a
  *   last chunk with `finish_reason`, an empty delta and, always, `usage` and llama.cpp's `timings`;
  *   then `data: [DONE]`;
+ * - tool calls as it streams them with `--jinja` (its template parses the model's calls into
+ *   OpenAI's shape): per call a first delta `{"tool_calls":[{"index":i,"id":<32 letters and
+ *   digits>,"type":"function","function":{"name":...,"arguments":""}}]}`, then the arguments in
+ *   pieces as `{"tool_calls":[{"index":i,"function":{"arguments":...}}]}`, and `finish_reason`
+ *   `tool_calls`; unstreamed, `message.tool_calls` with `content` null. Without `--jinja` a
+ *   request that carries `tools` is refused (400 "tools param requires --jinja flag");
  * - its image rules: an `image_url` part must be a base64 data URL (the double, stricter than builds
  *   that can fetch remote URLs, refuses them, so glimpse is held to sending data) of a format
  *   its decoder (stb_image) reads: JPEG, PNG, BMP or GIF, not WebP; without a projector any image
@@ -22,6 +28,8 @@ import type { AddressInfo } from 'node:net';
 export interface LlamaScript {
   reasoning: string[];
   content: string[];
+  /** Calls the model makes, each with its arguments (JSON text) in the pieces they stream in. */
+  toolCalls?: { name: string; arguments: string[] }[];
 }
 
 export interface FakeLlamaServer {
@@ -46,6 +54,9 @@ function stbFormat(b: Buffer): string | undefined {
   if (b.subarray(0, 4).toString('latin1') === 'GIF8') return 'gif';
   return undefined;
 }
+
+const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+const callId = (): string => Array.from(randomBytes(32), (b) => ALNUM[b % ALNUM.length]).join('');
 
 class LlamaError extends Error {
   constructor(
@@ -90,6 +101,8 @@ export async function startFakeLlamaServer(opts: {
   model?: string;
   script: (body: any) => LlamaScript;
   mmproj?: boolean;
+  /** Started with --jinja (the default here, and what tool calls need). */
+  jinja?: boolean;
 }): Promise<FakeLlamaServer> {
   const model = opts.model ?? 'GLM-4.6V-Flash-Q4_K_M.gguf';
   const requests: any[] = [];
@@ -102,13 +115,19 @@ export async function startFakeLlamaServer(opts: {
     for await (const c of req) chunks.push(c as Buffer);
     const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
     requests.push(body);
+    if (Array.isArray(body.tools) && body.tools.length && !(opts.jinja ?? true))
+      throw new LlamaError(400, 'tools param requires --jinja flag');
     const own = readImages(body, opts.mmproj ?? true);
     images.push(...own);
     const script = opts.script(body);
     const id = `chatcmpl-${randomBytes(16).toString('hex')}`;
     const created = Math.floor(Date.now() / 1000);
     const promptTokens = 20 + own.length * 256;
-    const completionTokens = script.reasoning.length + script.content.length;
+    // Each call's id as llama.cpp makes it: 32 random letters and digits.
+    const calls = (script.toolCalls ?? []).map((c) => ({ ...c, id: callId() }));
+    const completionTokens =
+      script.reasoning.length + script.content.length + calls.reduce((n, c) => n + 1 + c.arguments.length, 0);
+    const finishReason = calls.length ? 'tool_calls' : 'stop';
     const usage = {
       completion_tokens: completionTokens,
       prompt_tokens: promptTokens,
@@ -128,10 +147,19 @@ export async function startFakeLlamaServer(opts: {
       const message = {
         role: 'assistant',
         ...(script.reasoning.length ? { reasoning_content: script.reasoning.join('') } : {}),
-        content: script.content.join(''),
+        content: calls.length && !script.content.length ? null : script.content.join(''),
+        ...(calls.length
+          ? {
+              tool_calls: calls.map((c) => ({
+                type: 'function',
+                function: { name: c.name, arguments: c.arguments.join('') },
+                id: c.id,
+              })),
+            }
+          : {}),
       };
       json(res, 200, {
-        choices: [{ finish_reason: 'stop', index: 0, message }],
+        choices: [{ finish_reason: finishReason, index: 0, message }],
         created,
         model,
         system_fingerprint: FINGERPRINT,
@@ -151,7 +179,11 @@ export async function startFakeLlamaServer(opts: {
     delta({ role: 'assistant', content: null });
     for (const piece of script.reasoning) delta({ reasoning_content: piece });
     for (const piece of script.content) delta({ content: piece });
-    send([{ finish_reason: 'stop', index: 0, delta: {} }], { usage, timings });
+    calls.forEach((c, index) => {
+      delta({ tool_calls: [{ index, id: c.id, type: 'function', function: { name: c.name, arguments: '' } }] });
+      for (const piece of c.arguments) delta({ tool_calls: [{ index, function: { arguments: piece } }] });
+    });
+    send([{ finish_reason: finishReason, index: 0, delta: {} }], { usage, timings });
     res.end('data: [DONE]\n\n');
   }
 
