@@ -3,6 +3,8 @@ import type { Config } from '../config/index.js';
 import type { Engine } from '../core/index.js';
 import type { Logger } from '../observability/index.js';
 import { createServer } from '../server/index.js';
+import { resolveStateDir } from '../config/index.js';
+import { forwardStateRoutes, serveStateSocket, STATE_OWNER, stateSocket } from '../cluster/state-owner.js';
 
 export interface RunOptions {
   /** The engine to use instead of the one the config names (a cluster worker's stand-in for the primary's model). */
@@ -15,10 +17,15 @@ export interface RunOptions {
 
 /** Resolves with the process exit code once the server has stopped. */
 export async function runServer(config: Config, logger: Logger, opts: RunOptions = {}): Promise<number> {
-  const server = await createServer(config, { logger, engine: opts.engine });
+  // Several workers and no Redis: one of them keeps the state directory, the others forward to it.
+  const shared = opts.worker !== undefined && !config.redisUrl;
+  const socket = shared ? stateSocket(resolveStateDir(config.stateDir)) : undefined;
+  const stateOwner = !shared || opts.worker === STATE_OWNER;
+  const server = await createServer(config, { logger, engine: opts.engine, stateOwner });
   const worker = opts.worker === undefined ? undefined : String(opts.worker);
   // Which process answered: what an operator needs to tie a slow or failed answer to one worker's logs.
   if (worker) server.app.addHook('onRequest', async (_req, reply) => void reply.header('x-glimpse-worker', worker));
+  if (socket && !stateOwner) forwardStateRoutes(server.app, socket, worker!);
   try {
     await server.app.listen({ host: config.host, port: config.port });
   } catch (err) {
@@ -26,6 +33,14 @@ export async function runServer(config: Config, logger: Logger, opts: RunOptions
     await server.engine.close();
     return 1;
   }
+  const stateServer =
+    socket && stateOwner
+      ? await serveStateSocket(server.app.server, socket).catch((err: unknown) => {
+          // The other workers then answer 503 jobs_unavailable for those routes; the rest serves on.
+          logger.error({ err, socket }, 'cannot serve the state directory to the other workers');
+          return undefined;
+        })
+      : undefined;
   const info = server.engine.info();
   logger.info(
     { engine: info.engine, model: info.model, device: info.device },
@@ -40,6 +55,7 @@ export async function runServer(config: Config, logger: Logger, opts: RunOptions
       stopping = true;
       logger.info({ signal }, 'shutting down');
       try {
+        stateServer?.close();
         await server.close();
         resolve(0);
       } catch (err) {

@@ -55,7 +55,7 @@ export async function runPrimary(config: Config, logger: Logger, workers: number
   if (!config.redisUrl) {
     logger.warn(
       { workers },
-      'several workers without --redis-url: each keeps its own answer cache, quota counts, stored responses (previous_response_id is found only by the worker that stored it) and queue',
+      'several workers without --redis-url: each keeps its own answer cache, quota counts, stored responses (previous_response_id is found only by the worker that stored it) and queue; jobs, files and batches are kept by worker 1 (the others forward to it)',
     );
   }
 

@@ -98,7 +98,13 @@ function createQuotas(config: Config, logger: Logger): Quotas | undefined {
   return new Quotas(config.quotas, config.redisUrl ? redisCounter(config.redisUrl, warn) : memoryCounter(), warn);
 }
 
-export async function buildApp(config: Config, engine: Engine, logger: Logger): Promise<App> {
+export async function buildApp(
+  config: Config,
+  engine: Engine,
+  logger: Logger,
+  /** False in a cluster worker that forwards jobs, files and batches to the state directory's owner (src/cluster/state-owner.ts). */
+  opts: { stateOwner?: boolean } = {},
+): Promise<App> {
   const app = Fastify({
     loggerInstance: logger as unknown as FastifyBaseLogger,
     // Every log line of a request that came with a W3C traceparent carries its trace id.
@@ -171,8 +177,11 @@ export async function buildApp(config: Config, engine: Engine, logger: Logger): 
   const stateDir = resolveStateDir(config.stateDir);
   const batchStore = config.redisUrl ? new RedisBatchStore(config.redisUrl) : new EmbeddedBatchStore(stateDir);
   const batches = new Batches(batchStore, jobs, { ...config.batches, maxQueued: config.jobs.maxQueued }, logger);
-  jobs.start();
-  batches.start();
+  // Another worker owns the state directory: this one neither runs its jobs nor sweeps its batches.
+  if (opts.stateOwner !== false) {
+    jobs.start();
+    batches.start();
+  }
   metrics.meterJobs(jobs);
   metrics.register(app);
   app.addHook('onClose', async () => {

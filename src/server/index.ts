@@ -31,10 +31,15 @@ export interface Server {
  * Build the whole server: engine + app. The engine starts in the background so /health can
  * answer "loading" while weights download; call app.listen() to serve.
  */
-export async function createServer(config: Config, opts: { logger?: Logger; engine?: Engine } = {}): Promise<Server> {
+export async function createServer(
+  config: Config,
+  opts: { logger?: Logger; engine?: Engine; stateOwner?: boolean } = {},
+): Promise<Server> {
   const logger = opts.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
   const engine = opts.engine ?? createEngine(config, logger);
-  const { app, lifecycle, pipeline, ws, jobs, reloadApiKeys } = await buildApp(config, engine, logger);
+  const { app, lifecycle, pipeline, ws, jobs, reloadApiKeys } = await buildApp(config, engine, logger, {
+    stateOwner: opts.stateOwner,
+  });
   const engineStarted = engine.start().catch((err: unknown) => {
     logger.error({ err }, 'engine failed to start');
   });
