@@ -32,6 +32,8 @@ export interface ChatBody {
   temperature: number;
   top_p: number;
   max_tokens: number;
+  /** Ask for small views of each PDF page and video frame in glimpse_media (the attachment strip). */
+  glimpse_thumbnails?: boolean;
 }
 
 export interface Usage {
@@ -76,6 +78,8 @@ export interface ChatCallbacks {
   onContent?(text: string): void;
   /** glimpse's `glimpse_boxes` field, as sent on the finish chunk (unchecked JSON). */
   onBoxes?(field: unknown): void;
+  /** glimpse's `glimpse_media` field, as sent on the first chunk (unchecked JSON). */
+  onMedia?(field: unknown): void;
   onUsage?(usage: Usage): void;
 }
 
@@ -137,6 +141,7 @@ interface ChunkJson {
     finish_reason?: unknown;
   }>;
   usage?: { prompt_tokens?: unknown; completion_tokens?: unknown } | null;
+  glimpse_media?: unknown;
 }
 
 export async function streamChat(opts: ChatOptions): Promise<ChatOutcome> {
@@ -215,6 +220,7 @@ export async function streamChat(opts: ChatOptions): Promise<ChatOutcome> {
           continue; // one garbled line must not end a good answer
         }
         if (json.error) return { kind: 'failed', failure: classifyError(undefined, json.error), usage };
+        if (json.glimpse_media !== undefined) cb.onMedia?.(json.glimpse_media);
         const choice = json.choices?.[0];
         const delta = choice?.delta;
         const reasoning = delta?.reasoning_content ?? delta?.reasoning;

@@ -19,6 +19,19 @@ export interface Attachment {
   originalBytes: number;
   /** A PDF or a video, sent whole (sizes are 0); absent for an image. */
   kind?: 'document' | 'video';
+  /** What the server made of a PDF or video (its `glimpse_media` entry), once it has answered. */
+  rendered?: RenderedMedia;
+}
+
+/** A document's pages or a video's frames as the server rendered them for the model. */
+export interface RenderedMedia {
+  count: number;
+  width: number;
+  height: number;
+  /** Frames per second sampled (videos). */
+  fps?: number;
+  /** Small views of each page or frame, in order. */
+  thumbnails: string[];
 }
 
 export type RejectReason = 'not_image' | 'file_too_big' | 'unreadable' | 'too_many_pixels' | 'encoded_too_big';

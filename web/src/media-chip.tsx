@@ -24,3 +24,30 @@ export function attachmentSizeText(t: Translate, a: Attachment): string {
     ? t('sentWhole', { kind: kindLabel(t, a), size: formatBytes(a.bytes) })
     : t('willSend', { w: a.width, h: a.height, size: formatBytes(a.bytes) });
 }
+
+/** What the server made of a PDF or video: "12 pages, shown at 644×840 px" and a strip of its pages or frames. */
+export function MediaStrip(props: { t: Translate; a: Attachment }) {
+  const { t, a } = props;
+  const r = a.rendered;
+  if (!r) return null;
+  const size = { n: r.count, w: r.width, h: r.height };
+  const summary =
+    a.kind === 'video'
+      ? t(r.count === 1 ? 'mediaFrame' : 'mediaFrames', { ...size, fps: r.fps ?? '?' })
+      : t(r.count === 1 ? 'mediaPage' : 'mediaPages', size);
+  const unit = a.kind === 'video' ? t('mediaFrameN') : t('mediaPageN');
+  return (
+    <figure class="media-strip" data-testid="media-strip" data-kind={a.kind}>
+      <figcaption data-testid="media-summary">
+        <span class="media-strip-name">{a.name}</span> · {summary}
+      </figcaption>
+      {r.thumbnails.length > 0 && (
+        <div class="media-thumbs">
+          {r.thumbnails.map((src, i) => (
+            <img key={i} src={src} alt={`${unit} ${i + 1}`} title={`${unit} ${i + 1}`} data-testid="media-thumb" />
+          ))}
+        </div>
+      )}
+    </figure>
+  );
+}

@@ -6,7 +6,8 @@
  */
 import type { UiConfig, WireFilePart, WireImagePart, WireVideoPart } from './client';
 import { newId } from './ids';
-import { ImageRejected, prepareImage, readAsDataUrl, type Attachment } from './images';
+import { ImageRejected, prepareImage, readAsDataUrl, type Attachment, type RenderedMedia } from './images';
+import type { Message } from './store';
 
 const VIDEO_TYPES: Record<string, string> = {
   mp4: 'video/mp4',
@@ -56,4 +57,49 @@ export function wirePart(a: Attachment): WireImagePart | WireFilePart | WireVide
   if (a.kind === 'document') return { type: 'file', file: { file_data: a.dataUrl, filename: a.name } };
   if (a.kind === 'video') return { type: 'video_url', video_url: { url: a.dataUrl } };
   return { type: 'image_url', image_url: { url: a.dataUrl } };
+}
+
+type MediaEntry = RenderedMedia & { type: 'document' | 'video' };
+
+/** The server's `glimpse_media` field checked, or undefined when it is not what glimpse sends. */
+export function serverMedia(field: unknown): MediaEntry[] | undefined {
+  if (!Array.isArray(field)) return undefined;
+  const out: MediaEntry[] = [];
+  for (const e of field as Array<Record<string, unknown>>) {
+    const type = e?.type;
+    const count = type === 'document' ? e.pages : e?.frames;
+    if ((type !== 'document' && type !== 'video') || typeof count !== 'number') return undefined;
+    if (typeof e.width !== 'number' || typeof e.height !== 'number') return undefined;
+    const thumbs = Array.isArray(e.thumbnails) ? e.thumbnails : [];
+    out.push({
+      type,
+      count,
+      width: e.width,
+      height: e.height,
+      ...(typeof e.fps === 'number' ? { fps: e.fps } : {}),
+      // Only images go into an <img>: a data URL of a JPEG, as glimpse makes them.
+      thumbnails: thumbs.filter((t): t is string => typeof t === 'string' && t.startsWith('data:image/jpeg;base64,')),
+    });
+  }
+  return out;
+}
+
+/**
+ * The conversation with each PDF and video attachment given its entry. Entries come in the order
+ * the attachments were sent (every turn's, as the whole conversation is sent each time); a video
+ * the server passed on whole has no entry, so an entry is taken only by an attachment of its kind.
+ */
+export function withRendered(messages: Message[], entries: MediaEntry[]): Message[] {
+  let next = 0;
+  return messages.map((m) => {
+    if (m.role !== 'user' || !m.images.some((a) => a.kind)) return m;
+    const images = m.images.map((a) => {
+      const e = entries[next];
+      if (!a.kind || !a.dataUrl || !e || e.type !== a.kind) return a;
+      next += 1;
+      const { type: _type, ...rendered } = e;
+      return { ...a, rendered };
+    });
+    return { ...m, images };
+  });
 }

@@ -145,7 +145,13 @@ export function saveConversation(messages: Message[]): number {
       current = current.map((m, i) => {
         if (i !== idx || m.role !== 'user') return m;
         dropped += m.images.length;
-        return { ...m, images: m.images.map((img) => ({ ...img, dataUrl: '' })) };
+        // Page and frame views go too: they are the heaviest part of a PDF's entry after the PDF itself.
+        const emptied = (img: (typeof m.images)[number]) => ({
+          ...img,
+          dataUrl: '',
+          ...(img.rendered ? { rendered: { ...img.rendered, thumbnails: [] } } : {}),
+        });
+        return { ...m, images: m.images.map(emptied) };
       });
     }
   }

@@ -2,7 +2,7 @@ import { AssistantView } from './assistant-view';
 import { imageForAnswer } from './conversation';
 import type { Translate } from './i18n';
 import { formatBytes, type Attachment } from './images';
-import { MediaChip, attachmentSizeText } from './media-chip';
+import { MediaChip, MediaStrip, attachmentSizeText } from './media-chip';
 import type { Message, Settings, UserMessage } from './store';
 
 export function AttachmentStrip(props: { t: Translate; attachments: Attachment[]; onRemove(id: string): void }) {
@@ -63,6 +63,7 @@ function UserView(props: { t: Translate; message: UserMessage }) {
           )}
         </div>
       )}
+      {m.images.map((img) => img.rendered && <MediaStrip key={img.id} t={props.t} a={img} />)}
       {m.text && <div class="msg-text">{m.text}</div>}
     </article>
   );

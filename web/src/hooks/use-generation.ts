@@ -6,6 +6,7 @@ import { useCallback, useRef, useState } from 'preact/hooks';
 import type { Dispatch, StateUpdater } from 'preact/hooks';
 import { streamChat, type Failure, type ModelEntry, type UiConfig } from '../client';
 import { serverBoxes } from '../boxes';
+import { serverMedia, withRendered } from '../media';
 import { toWireMessages } from '../conversation';
 import { newId } from '../ids';
 import { DEFAULT_SETTINGS, type AssistantMessage, type Message, type Settings } from '../store';
@@ -101,6 +102,10 @@ export function useGeneration({
           temperature: settings.temperature,
           top_p: settings.topP,
           max_tokens: settings.maxTokens,
+          // Small views of PDF pages and video frames for the strip under each; only when there is one.
+          ...(history.some((m) => m.role === 'user' && m.images.some((a) => a.kind))
+            ? { glimpse_thumbnails: true }
+            : {}),
         },
         apiKey: settings.apiKey || undefined,
         signal: controller.signal,
@@ -128,6 +133,10 @@ export function useGeneration({
             onToken();
             pendingContent += text;
             schedule();
+          },
+          onMedia: (field) => {
+            const entries = serverMedia(field);
+            if (entries) setMessages((ms) => withRendered(ms, entries));
           },
           onBoxes: (field) => {
             const boxes = serverBoxes(field);
