@@ -37,6 +37,7 @@ export interface BatchSettings extends BatchLimits {
   fileTtlSeconds: number;
   batchTtlSeconds: number;
   finalizeGraceSeconds: number;
+  sweepSeconds: number;
 }
 
 const seconds = (ms: number) => String(Math.floor(ms / 1000));
@@ -61,13 +62,10 @@ export class Batches {
     jobs.gateGroupJobs(async (group) => !group.startsWith('batch_') || this.lineMayStart(group));
   }
 
-  /** Sweep now (a restart finds what was left) and then often enough for the shortest setting. */
+  /** Sweep now (a restart finds what was left), then every batches.sweepSeconds. */
   start(): void {
-    const { maxCompletionWindowSeconds, finalizeGraceSeconds, fileTtlSeconds, batchTtlSeconds } = this.settings;
-    const shortest = Math.min(maxCompletionWindowSeconds, finalizeGraceSeconds, fileTtlSeconds, batchTtlSeconds);
-    const every = Math.max(250, Math.min(60_000, (shortest * 1000) / 2));
     this.sweep(true);
-    this.sweeper = setInterval(() => this.sweep(false), every);
+    this.sweeper = setInterval(() => this.sweep(false), this.settings.sweepSeconds * 1000);
     this.sweeper.unref();
   }
 

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI, { toFile } from 'openai';
 import { hasRedis } from '../helpers/redis.js';
+import type { RunningGlimpse } from '../helpers/glimpse.js';
 import { batchSuite } from '../helpers/batch-suite.js';
 
 const line = (id: string, tokens: number) => ({
@@ -60,13 +61,19 @@ for (const store of ['embedded', 'redis'] as const) {
         });
       }
 
+      /** One job worker at 20 tokens a second: a line's length sets a lower bound on its time. */
+      const slow = (batches: object) =>
+        instance({ simulated: { ttftMs: 1, tokensPerSecond: 20 }, jobs: { workers: 1 }, batches });
+      /** The job behind an output or error line (its id is the job's, renamed). */
+      const jobOf = async (g: RunningGlimpse, l: Line) =>
+        (await (await fetch(`${g.url}/v1/jobs/job_${l.id.slice('batch_req_'.length)}`)).json()) as {
+          status: string;
+          started_at: number | null;
+        };
+
       test('a batch still running when its window ends expires: answered lines kept, unrun lines batch_expired and never run', async () => {
         // One job worker, 20 tokens/s: line a ends in a tenth of a second, b needs 50 s, so the 2 s window ends with b running and c, d waiting.
-        const g = await instance({
-          simulated: { ttftMs: 1, tokensPerSecond: 20 },
-          jobs: { workers: 1 },
-          batches: { maxCompletionWindowSeconds: 2 },
-        });
+        const g = await slow({ maxCompletionWindowSeconds: 2, sweepSeconds: 1 });
         const c = client(g);
         await assert.rejects(runBatch(c, [line('a', 2)], '24h'), (e: unknown) => {
           assert.ok(e instanceof OpenAI.BadRequestError);
@@ -94,12 +101,28 @@ for (const store of ['embedded', 'redis'] as const) {
         }
         // The lines that were waiting never started.
         for (const l of errs.filter((e) => e.custom_id !== 'b')) {
-          const job = (await (await fetch(`${g.url}/v1/jobs/job_${l.id.slice('batch_req_'.length)}`)).json()) as {
-            status: string;
-            started_at: number | null;
-          };
+          const job = await jobOf(g, l);
           assert.deepEqual([job.status, job.started_at], ['cancelled', null]);
         }
+      });
+
+      test('a worker picking up a line after the window ended expires the batch, with no sweep to do it', async () => {
+        // No sweep within the test; one job worker at 20 tokens/s: line a takes at least 2 s, so the
+        // 1 s window has ended when the worker picks up b.
+        const g = await slow({ maxCompletionWindowSeconds: 1, sweepSeconds: 3600 });
+        const c = client(g);
+        const batch = await runBatch(c, [line('a', 40), line('b', 2)], '1s');
+        const done = await ended(c, batch.id);
+        assert.equal(done.status, 'expired');
+        assert.deepEqual(done.request_counts, { total: 2, completed: 1, failed: 1 });
+        assert.deepEqual(
+          (await lines(c, done.output_file_id!)).map((l) => l.custom_id),
+          ['a'],
+        );
+        const [b] = await lines(c, done.error_file_id!);
+        assert.deepEqual([b!.custom_id, b!.error?.code], ['b', 'batch_expired']);
+        const job = await jobOf(g, b!);
+        assert.deepEqual([job.status, job.started_at], ['cancelled', null]);
       });
 
       test('a batch left in finalizing by a crash is finalized again on restart, its files not duplicated', async () => {
@@ -154,7 +177,7 @@ for (const store of ['embedded', 'redis'] as const) {
       });
 
       test('files and ended batches are dropped after their TTLs', async () => {
-        const g = await instance({ batches: { fileTtlSeconds: 3, batchTtlSeconds: 1 } });
+        const g = await instance({ batches: { fileTtlSeconds: 3, batchTtlSeconds: 1, sweepSeconds: 1 } });
         const c = client(g);
         const batch = await runBatch(c, [line('a', 2)]);
         const input = await c.files.retrieve(batch.input_file_id);

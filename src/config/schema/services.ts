@@ -181,6 +181,13 @@ export const servicesFields = {
         description:
           "Seconds an uploaded file, or a batch's output or error file, is kept after it is written (OpenAI's default for batch files: 30 days); shown as the file's expires_at.",
       }),
+      sweepSeconds: Type.Integer({
+        minimum: 1,
+        maximum: 3600,
+        default: 30,
+        description:
+          'How often each instance looks for batches past their completion window or stuck in finalizing, and (embedded store) files and batches past their TTL. A worker picking up a line of a batch past its window expires it at once whatever this is.',
+      }),
       batchTtlSeconds: Type.Integer({
         minimum: 1,
         default: 30 * 86_400,
