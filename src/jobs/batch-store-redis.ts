@@ -8,13 +8,13 @@ import { GlimpseError, isGlimpseError } from '../core/index.js';
 import { COUNTED, OPEN, type BatchStore, type Counts } from './batch-store.js';
 import { storageError, type JournalRecord } from './journal.js';
 
-// A file kept with no drop time: a year stands for never (PEXPIREAT needs a time).
-const FOREVER = Date.now() + 365 * 86_400_000;
-
-// KEYS[1] batch hash, KEYS[2] hash of counted jobs. ARGV: job id, status, counter field.
+// KEYS[1] batch hash, KEYS[2] hash of counted jobs. ARGV: job id, status, counter field. A line
+// told after its batch ended (and got its expiry) makes the counted hash expire with the batch.
 const COUNT_ENDED = `
 if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 1 then
   redis.call('HINCRBY', KEYS[1], ARGV[3], 1)
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
 end
 return redis.call('HMGET', KEYS[1], 'total', 'completed', 'failed', 'cancelled')`;
 
@@ -68,17 +68,16 @@ export class RedisBatchStore implements BatchStore {
   }
 
   async putFile(meta: JournalRecord, content: Buffer): Promise<void> {
-    await this.reach(() =>
-      this.client
-        .multi()
-        .set(this.prefix + 'content:' + meta.id, content)
-        .hset(this.prefix + 'file:' + meta.id, meta)
-        // Redis drops the file itself; the owner's index is tidied as it is read.
-        .pexpireat(this.prefix + 'content:' + meta.id, Number(meta.drop_ms ?? FOREVER))
-        .pexpireat(this.prefix + 'file:' + meta.id, Number(meta.drop_ms ?? FOREVER))
-        .zadd(this.prefix + 'files:' + meta.key, meta.created_at!, meta.id!)
-        .exec(),
-    );
+    const body = this.prefix + 'content:' + meta.id;
+    const file = this.prefix + 'file:' + meta.id;
+    const tx = this.client
+      .multi()
+      .set(body, content)
+      .hset(file, meta)
+      .zadd(this.prefix + 'files:' + meta.key, meta.created_at!, meta.id!);
+    // Redis drops the file itself at its time; the owner's index is tidied as it is read.
+    if (meta.drop_ms) tx.pexpireat(body, Number(meta.drop_ms)).pexpireat(file, Number(meta.drop_ms));
+    await this.reach(() => tx.exec());
   }
 
   async file(id: string): Promise<JournalRecord | undefined> {

@@ -104,6 +104,15 @@ for (const store of ['embedded', 'redis'] as const) {
           const job = await jobOf(g, l);
           assert.deepEqual([job.status, job.started_at], ['cancelled', null]);
         }
+        if (store === 'redis') {
+          // Every key of the ended batch expires with it, the lines' counts told after it ended included.
+          const key = 'glimpse:batches:batch:' + batch.id;
+          const admin = suite.admin();
+          await until('every line to be counted', async () =>
+            (await admin.hlen(key + ':counted')) === 4 ? true : undefined,
+          );
+          for (const k of [key, key + ':lines', key + ':counted']) assert.ok((await admin.pttl(k)) > 0, k);
+        }
       });
 
       test('a worker picking up a line after the window ended expires the batch, with no sweep to do it', async () => {
