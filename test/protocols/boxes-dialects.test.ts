@@ -1,6 +1,6 @@
 /**
  * `glimpse_boxes` on the other dialects' answers, through a real glimpse in front of the vLLM
- * double: Anthropic Messages (whole and streamed) and every GLM-4.6V-Flash-WEB shape
+ * double: Anthropic Messages and Zhipu's chat (whole and streamed) and every GLM-4.6V-Flash-WEB shape
  * (/v1/multimodal/completions, /v1/chat, /infer, /api/v1/infer, /ws/infer), each in pixels of the
  * image the client sent, as Chat Completions gives them (test/protocols/boxes.test.ts).
  */
@@ -20,7 +20,7 @@ const expected = [
   { index: 2, image: 0, x1: 1200, y1: 100, x2: 1800, y2: 400, normalized: [600, 100, 900, 400] },
 ];
 
-describe('glimpse_boxes on Anthropic and GLM-WEB answers', () => {
+describe("glimpse_boxes on Anthropic, Zhipu's and GLM-WEB answers", () => {
   const suite = upstreamSuite({ before, after }, { cache: { enabled: false }, images: { maxEdge: 512 } });
   let png: Buffer;
   let dataUrl: string;
@@ -69,6 +69,41 @@ describe('glimpse_boxes on Anthropic and GLM-WEB answers', () => {
     );
     assert.equal(withBoxes[0].delta?.stop_reason, 'end_turn');
     assert.deepEqual(withBoxes[0].delta?.glimpse_boxes, expected);
+  });
+
+  const zhipuBody = (stream: boolean) => ({
+    model: 'glm-4.6v-flash',
+    stream,
+    messages: [
+      {
+        role: 'user',
+        content: [
+          { type: 'image_url', image_url: { url: dataUrl } },
+          { type: 'text', text: 'Where are the blocks?' },
+        ],
+      },
+    ],
+  });
+
+  test("Zhipu's chat: on the message, and on the finishing chunk's delta of a stream", async () => {
+    const whole = (await (await post('/api/paas/v4/chat/completions', zhipuBody(false))).json()) as {
+      choices: Array<{ message: Record<string, unknown> }>;
+    };
+    assert.equal(whole.choices[0].message.content, content.join(''));
+    assert.deepEqual(whole.choices[0].message.glimpse_boxes, expected);
+
+    const chunks = (await (await post('/api/paas/v4/chat/completions', zhipuBody(true))).text())
+      .split('\n')
+      .filter((l) => l.startsWith('data: {'))
+      .map(
+        (l) => JSON.parse(l.slice(6)) as { choices: Array<{ delta: Record<string, unknown>; finish_reason: unknown }> },
+      );
+    assert.equal(chunks.map((c) => c.choices[0].delta.content ?? '').join(''), content.join(''));
+    const withBoxes = chunks.filter((c) => 'glimpse_boxes' in c.choices[0].delta);
+    assert.equal(withBoxes.length, 1);
+    assert.equal(withBoxes[0], chunks.at(-1), 'the finishing chunk, the last one');
+    assert.equal(withBoxes[0].choices[0].finish_reason, 'stop');
+    assert.deepEqual(withBoxes[0].choices[0].delta.glimpse_boxes, expected);
   });
 
   test('/v1/multimodal/completions on the message, /v1/chat beside response', async () => {
@@ -139,6 +174,8 @@ describe('glimpse_boxes on Anthropic and GLM-WEB answers', () => {
     };
     assert.equal(await noBoxes('/v1/messages', anthropicBody(false)), false);
     assert.equal(await noBoxes('/v1/messages', anthropicBody(true)), false);
+    assert.equal(await noBoxes('/api/paas/v4/chat/completions', zhipuBody(false)), false);
+    assert.equal(await noBoxes('/api/paas/v4/chat/completions', zhipuBody(true)), false);
     assert.equal(await noBoxes('/v1/chat', { image_url: dataUrl, prompt: 'Where?' }), false);
     assert.equal(await noBoxes('/api/v1/infer', { image: dataUrl, prompt: 'Where?' }), false);
   });

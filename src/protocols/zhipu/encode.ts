@@ -1,10 +1,12 @@
 /**
  * Zhipu's chat answers: OpenAI's chat.completion with Zhipu's `request_id`, its stream (each tool
  * call whole in one chunk, as Zhipu sends them and its clients read them; usage on the finishing
- * chunk), and Zhipu's error body with its business codes.
+ * chunk), and Zhipu's error body with its business codes. Both carry `glimpse_boxes` where Chat
+ * Completions does (the message; the finishing chunk's delta), in pixels of the request's image.
  */
-import type { GlimpseError, Usage } from '../../core/index.js';
+import type { GenerateRequest, GlimpseError, Usage } from '../../core/index.js';
 import type { CollectedAnswer, SseEncoder } from '../../streaming/index.js';
+import { BoxScanner, boxesField } from '../boxes.js';
 import { chatChunk, chatCompletion, openAIUsage } from '../openai-chat/encode.js';
 
 export interface ZhipuMeta {
@@ -14,8 +16,10 @@ export interface ZhipuMeta {
   model: string;
 }
 
-export function zhipuCompletion(meta: ZhipuMeta, a: CollectedAnswer) {
-  const { object: _object, ...body } = chatCompletion(meta, a);
+/** `messages` are the request's once its images are resolved: the boxes are measured on them. */
+export function zhipuCompletion(meta: ZhipuMeta, a: CollectedAnswer, messages: GenerateRequest['messages']) {
+  // glimpse_media stays a Chat Completions field (docs/images.md): Zhipu's answer carries only the boxes.
+  const { object: _object, glimpse_media: _media, ...body } = chatCompletion(meta, a, messages);
   return { ...body, request_id: meta.requestId };
 }
 
@@ -45,8 +49,9 @@ export function zhipuStatus(e: GlimpseError): number {
   return e.status < 500 ? 400 : e.status === 503 ? 503 : 500;
 }
 
-export function zhipuSseEncoder(meta: ZhipuMeta): SseEncoder {
+export function zhipuSseEncoder(meta: ZhipuMeta, messages: GenerateRequest['messages']): SseEncoder {
   let usage: Usage | undefined;
+  const scanner = new BoxScanner();
   const calls: Array<{ index: number; id: string; type: 'function'; function: { name: string; arguments: string } }> =
     [];
   const chunk = (delta: Parameters<typeof chatChunk>[1], finish: Parameters<typeof chatChunk>[2] = null) => ({
@@ -56,8 +61,10 @@ export function zhipuSseEncoder(meta: ZhipuMeta): SseEncoder {
   return {
     terminator: '[DONE]',
     event: async (sse, ev) => {
-      if (ev.type === 'token' && ev.text) await sse.json(chunk({ role: 'assistant', content: ev.text }));
-      else if (ev.type === 'reasoning') await sse.json(chunk({ role: 'assistant', reasoning_content: ev.text }));
+      if (ev.type === 'token' && ev.text) {
+        scanner.push(ev.text);
+        await sse.json(chunk({ role: 'assistant', content: ev.text }));
+      } else if (ev.type === 'reasoning') await sse.json(chunk({ role: 'assistant', reasoning_content: ev.text }));
       else if (ev.type === 'tool_call') {
         const call = (calls[ev.index] ??= {
           index: ev.index,
@@ -72,7 +79,7 @@ export function zhipuSseEncoder(meta: ZhipuMeta): SseEncoder {
         const whole = calls.filter(Boolean);
         if (whole.length) await sse.json(chunk({ role: 'assistant', tool_calls: whole }));
         await sse.json({
-          ...chunk({ role: 'assistant', content: '' }, ev.finishReason),
+          ...chunk({ role: 'assistant', content: '', ...boxesField(scanner.boxes, messages) }, ev.finishReason),
           ...(usage ? { usage: openAIUsage(usage) } : {}),
         });
       }

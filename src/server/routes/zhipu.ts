@@ -42,8 +42,9 @@ export function registerZhipuRoutes(
         created: Math.floor(Date.now() / 1000),
         model: req.model,
       };
-      if (b.stream !== true) return zhipuCompletion(meta, await answerForBody(pipeline, request, reply, req));
-      await streamSse({ pipeline, config }, request, reply, req, zhipuSseEncoder(meta));
+      if (b.stream !== true)
+        return zhipuCompletion(meta, await answerForBody(pipeline, request, reply, req), req.messages);
+      await streamSse({ pipeline, config }, request, reply, req, zhipuSseEncoder(meta, req.messages));
     },
   );
 }
