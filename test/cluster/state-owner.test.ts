@@ -21,7 +21,7 @@ async function askVia(cluster: RunningCluster, worker: string, path: string, ini
   throw new Error(`worker ${worker} never answered ${path}`);
 }
 
-test('two workers, no Redis: a job or batch submitted through either worker is visible from both and completes', async () => {
+test('two workers, no Redis: a job or batch submitted through either worker is visible from both and completes; a restarted worker 1 keeps the store', async () => {
   const stateDir = mkdtempSync(join(tmpdir(), 'glimpse-state-'));
   const cluster = await startCluster(['--engine', 'simulated', '--workers', '2', '--state-dir', stateDir]);
   try {
@@ -92,6 +92,20 @@ test('two workers, no Redis: a job or batch submitted through either worker is v
       await new Promise((r) => setTimeout(r, 50));
     }
     assert.doesNotMatch(cluster.logs(), /in use by process/, 'only one process opened the store');
+
+    // Worker 1 killed: until its replacement serves, worker 2 answers 503 jobs_unavailable; then the
+    // replacement has the same store (the journal), and submissions through worker 2 work again.
+    process.kill(cluster.pids().get('1')!, 'SIGKILL');
+    for (let i = 0; ; i++) {
+      const a = await askVia(cluster, '2', '/v1/jobs', { method: 'POST', body });
+      if (a.status === 202) break;
+      assert.equal(a.status, 503, a.body);
+      assert.equal((JSON.parse(a.body) as { error: { code: string } }).error.code, 'jobs_unavailable');
+      assert.ok(i < 400, 'worker 1 came back');
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const kept = await askVia(cluster, '2', `/v1/jobs/${ids[0]}`);
+    assert.equal((JSON.parse(kept.body) as { status: string }).status, 'succeeded', kept.body);
   } finally {
     await cluster.stop();
     rmSync(stateDir, { recursive: true, force: true });
