@@ -97,6 +97,25 @@ test('adaptive: grows while the time to first token holds, shrinks when it climb
   assert.ok(l.current < before);
 });
 
+test('adaptive: one stall of the machine, or a slow answer sent below the limit, moves nothing; a queue at the server does not become the baseline, a server slower for good does', () => {
+  const l = new ReplicaLimit(undefined, { initial: 8, max: 1024 });
+  for (let i = 0; i < 4; i++) l.sample(100, 1);
+  assert.equal(l.current, 8, 'not at its limit: no growth');
+  l.sample(1000, 8);
+  assert.equal(l.current, 8, 'one slow first token after fast ones is a stall, not a queue');
+  for (let i = 0; i < 4; i++) l.sample(100, 8);
+  for (let i = 0; i < 4; i++) l.sample(1000, 3);
+  assert.ok(l.current >= 8, 'slow answers sent with 3 there say nothing about a limit of 8 or more');
+  // Held at the limit and every answer waiting: down one per wait, and it stays down while the
+  // queueing goes on (Gradient2's long average took the queued time for normal within a hundred).
+  const start = l.current;
+  for (let i = 0; i < 100; i++) l.sample(1000, l.current);
+  assert.equal(l.current, 1, `from ${start} down to one, and kept there`);
+  // Slower for good (nothing faster for two windows of samples): the slower time is adopted.
+  for (let i = 0; i < 100; i++) l.sample(1000, l.current);
+  assert.ok(l.current > 1, 'a server slower for good is taken as it is, and grows again');
+});
+
 test('affinity: the remembered replica first, else the ring; bounded load moves an image on when its replica has more than its share', () => {
   const mk = (base: string) => ({ base, outstanding: 0, limit: { current: 4 } });
   const ms = [mk('a'), mk('b'), mk('c')];

@@ -12,12 +12,29 @@
  *   step), but no more than one waits. While nothing waits there and glimpse keeps it saturated,
  *   the limit grows: doubling until the first queue (slow start, as TCP), then one per reading
  *   in which the server runs everything glimpse has there.
- * - adaptive: for servers that expose nothing (Ollama, llama-server, a cloud API), a
- *   latency-gradient limit as Netflix's concurrency-limits (Gradient2) and Envoy's adaptive
- *   concurrency compute it, on time to first token (what queueing at the server stretches; the
- *   answer's length does not): gradient = clamp(tolerance * long-term / recent, 0.5, 1),
- *   new = limit * gradient + sqrt(limit), smoothed; grown only while the replica is kept busy
- *   (an idle one proves nothing). Refusals (429, 503) cut it by a tenth, as AIMD does.
+ * - adaptive: for servers that expose nothing (Ollama, llama-server, a cloud API), learned from
+ *   each attempt's time to first token (what queueing at the server stretches; the answer's length
+ *   does not) against the time of a request that did not wait: the usual first token among those
+ *   judged not to have waited (a loaded machine's jitter is in it), never over 1.25 times the
+ *   fastest seen lately (so a queue that grows by small steps cannot creep into it). A request
+ *   whose first token took over twice that, as did the median of it and the two before it (one
+ *   stall is no queue),
+ *   waited in the server's own queue: the server could not run the n requests glimpse had there.
+ *   If n was the limit, the limit becomes n - 1; one sent below the limit moves nothing (it may be
+ *   the machine's stall, and if the server did shrink, those sent at the limit wait too). One that
+ *   did not wait although glimpse had the replica at its limit says there may be room: one more
+ *   per sample (doubling per round, TCP's slow start) until the first wait, and after it up to
+ *   just under where the server was last found full; past that, one more per round of `limit`
+ *   samples. Refusals (429, 503) cut it by a tenth, as AIMD does, and end the slow start.
+ *
+ *   Why not Gradient2 (Netflix's concurrency-limits, the rule here before): its baseline is a long
+ *   average of the same latencies it judges, so against a server that keeps its own queue
+ *   (OLLAMA_NUM_PARALLEL) the queued latency becomes the baseline within a hundred samples and
+ *   the limit climbs to however many clients there are (measured against the Ollama double in
+ *   test/pool/adaptive.test.ts: 2 in parallel, limit 16; 4 in parallel, limit 28 with ten
+ *   waiting inside it). A fastest time is only set by a request that did not wait, so queueing
+ *   cannot teach it; it is kept over a window of samples (two halves, the older dropped) so a
+ *   slower model or prompt mix is adopted.
  */
 
 import { GlimpseError } from '../../core/index.js';
@@ -31,11 +48,12 @@ export interface LimitOptions {
   max: number;
 }
 
-/** Gradient2's defaults: the recent latency may be this much over the long-term one before the limit shrinks. */
-const TOLERANCE = 1.5;
-const SMOOTHING = 0.2;
-const LONG_ALPHA = 2 / 101;
-const SHORT_ALPHA = 0.5;
+/** A first token this many times slower than the fastest lately seen waited in the server's queue. */
+const TOLERANCE = 2;
+/** Samples per half of the window the fastest first token is kept over. */
+const WINDOW_HALF = 64;
+const NO_WAIT_ALPHA = 0.1;
+const NO_WAIT_CAP = 1.25;
 
 export class ReplicaLimit {
   source: LimitSource;
@@ -43,8 +61,18 @@ export class ReplicaLimit {
   /** A queue has formed at the server since start: slow start is over, growth is one at a time from then on. */
   private queueSeen = false;
   private waitedLastReading = false;
-  private longTtft = 0;
-  private shortTtft = 0;
+  /** Fastest first token in the current and the previous half window (Infinity: none yet). */
+  private fastest = Infinity;
+  private fastestBefore = Infinity;
+  private samples = 0;
+  /** The last three first tokens. */
+  private lastThree: [number, number, number] = [0, 0, 0];
+  /** First tokens of the requests that did not wait, smoothed. */
+  private noWait = 0;
+  /** A sample has waited at the server (or it refused): slow start is over. */
+  private waitSeen = false;
+  /** How many glimpse had there when a request sent at the limit last waited. */
+  private fullAt = 0;
 
   constructor(
     configured: number | undefined,
@@ -95,25 +123,52 @@ export class ReplicaLimit {
   /** The server refused for load (429, 503): back off multiplicatively, whatever taught the limit. */
   refused(): void {
     if (this.source === 'configured') return;
+    // The server says it is full: slow start is over, whichever way it ends.
+    this.waitSeen = true;
     this.value = Math.max(1, this.value * 0.9);
   }
 
   /**
    * One answered attempt, for the adaptive limit: its time to first token and how many requests
-   * the replica had when it was sent. Returns true when the limit grew.
+   * glimpse had at the replica when it was sent (itself included). Returns true when the limit grew.
    */
-  sample(ttftMs: number, inflight: number): boolean {
+  sample(ttftMs: number, sentWith: number): boolean {
     if (this.source !== 'adaptive' || !(ttftMs > 0)) return false;
     const before = this.current;
-    this.shortTtft = this.shortTtft ? this.shortTtft * (1 - SHORT_ALPHA) + ttftMs * SHORT_ALPHA : ttftMs;
-    this.longTtft = this.longTtft ? this.longTtft * (1 - LONG_ALPHA) + ttftMs * LONG_ALPHA : ttftMs;
-    // Load fell away: let the long-term figure follow down faster, or it would excuse real queueing later.
-    if (this.longTtft > 2 * this.shortTtft) this.longTtft *= 0.95;
-    // A replica kept at under half its limit shows nothing about what more it could take.
-    if (inflight < this.value / 2) return false;
-    const gradient = Math.max(0.5, Math.min(1, (TOLERANCE * this.longTtft) / this.shortTtft));
-    const next = this.value * gradient + Math.sqrt(this.value);
-    this.value = Math.max(1, Math.min(this.opts.max, this.value * (1 - SMOOTHING) + next * SMOOTHING));
+    if (++this.samples % WINDOW_HALF === 0) {
+      this.fastestBefore = this.fastest;
+      this.fastest = Infinity;
+    }
+    // The time of a request that did not wait: the usual one among those judged not to have
+    // waited (a loaded machine's jitter is in it, so jitter is not taken for a queue), but never
+    // over a quarter again the fastest lately seen (so a queue growing by small steps cannot creep
+    // in), nor under it (a server that became slower for good is adopted once the window has passed).
+    const fastest = Math.min(this.fastest, this.fastestBefore);
+    const baseline = Math.max(fastest, Math.min(this.noWait || fastest, NO_WAIT_CAP * fastest));
+    this.fastest = Math.min(this.fastest, ttftMs);
+    // Judged with the two before it (their median), so one stall of the machine (a GC pause) is not a queue.
+    this.lastThree = [this.lastThree[1], this.lastThree[2], ttftMs];
+    const recent = [...this.lastThree].sort((a, b) => a - b)[1]!;
+    if (ttftMs > TOLERANCE * baseline) {
+      // Slow, but the two before it were not: a stall, which teaches nothing either way.
+      if (recent <= TOLERANCE * baseline) return false;
+      // It waited: the server could not run the sentWith requests glimpse had there at once.
+      // Only one sent at the limit moves it: one sent with fewer is as likely the machine's
+      // stall as a queue, and if the server did shrink, those sent at the limit wait too.
+      this.waitSeen = true;
+      if (sentWith >= this.current) {
+        this.fullAt = sentWith;
+        this.value = Math.max(1, Math.min(this.value, sentWith - 1));
+      }
+      return false;
+    }
+    this.noWait = this.noWait ? this.noWait * (1 - NO_WAIT_ALPHA) + ttftMs * NO_WAIT_ALPHA : ttftMs;
+    // Did not wait, but only one sent with the replica at its limit shows it could take more:
+    // one more per sample up to just under where it was last found full (or before any wait),
+    // then one per round (as TCP's slow start up to its threshold, then congestion avoidance).
+    if (sentWith < this.current) return false;
+    const fast = !this.waitSeen || this.value + 1 < this.fullAt;
+    this.value = Math.min(this.opts.max, this.value + (fast ? 1 : 1 / this.value));
     return this.current > before;
   }
 }
