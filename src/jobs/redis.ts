@@ -214,6 +214,8 @@ export class RedisJobQueue implements JobQueue {
         if (entry) await this.process(entry[0], entry[1][1] ?? '');
       } catch (err) {
         if (this.stopping.signal.aborted) break;
+        // Redis came back without the stream (restarted without persistence, flushed): the group is made again.
+        if (/NOGROUP/.test((err as Error).message)) this.group = undefined;
         this.log.warn({ err: (err as Error).message }, 'job worker: Redis error; retrying');
         await new Promise((r) => setTimeout(r, 1000));
       }

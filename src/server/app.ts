@@ -41,6 +41,7 @@ import {
   type ReloadOutcome,
 } from '../auth/index.js';
 import { createMetrics, traceIdOf } from '../observability/index.js';
+import { redisHealth } from '../observability/redis-health.js';
 import { registerWebUi } from '../webui/index.js';
 import { DOCS_CSP, registerSecurity } from '../security/index.js';
 import { createRedaction } from '../redact/index.js';
@@ -282,7 +283,9 @@ export async function buildApp(
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: DOCS_CSP });
   await app.register(multipart, { limits: { fileSize: config.bodyLimit, files: 4, fields: 16 } });
 
-  registerHealthRoutes(app, { engine, lifecycle, pipeline });
+  const redis = config.redisUrl ? redisHealth(config.redisUrl) : undefined;
+  if (redis) app.addHook('onClose', () => redis.close());
+  registerHealthRoutes(app, { engine, lifecycle, pipeline, ...(redis ? { redis: redis.view } : {}) });
   registerOpenAIRoutes(app, { config, defaults, engine, pipeline, schemas });
   // Kept in Redis with --redis-url, so any instance can continue a conversation another answered.
   const responseStore = config.responses.store

@@ -6,16 +6,21 @@ export const hasRedis = spawnSync('redis-server', ['--version']).status === 0;
 
 export interface RunningRedis {
   url: string;
+  port: number;
   stop(): void;
+  /** Kill it outright (SIGKILL, as a crash), resolving once the process is gone and its port free. */
+  kill(): Promise<void>;
 }
 
-export async function startRedis(): Promise<RunningRedis> {
-  const port = await freePort();
+/** On a free port, or on `port` (a Redis brought back where it was). */
+export async function startRedis(opts: { port?: number } = {}): Promise<RunningRedis> {
+  const port = opts.port ?? (await freePort());
   const redis = spawn(
     'redis-server',
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
+  const exited = new Promise<void>((r) => redis.once('exit', () => r()));
   await new Promise<void>((resolve, reject) => {
     let out = '';
     redis.stdout!.on('data', (d: Buffer) => {
@@ -24,7 +29,15 @@ export async function startRedis(): Promise<RunningRedis> {
     });
     redis.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${out}`)));
   });
-  return { url: `redis://127.0.0.1:${port}/0`, stop: () => void redis.kill('SIGTERM') };
+  return {
+    url: `redis://127.0.0.1:${port}/0`,
+    port,
+    stop: () => void redis.kill('SIGTERM'),
+    kill: async () => {
+      redis.kill('SIGKILL');
+      await exited;
+    },
+  };
 }
 
 /**

@@ -9,9 +9,15 @@ export interface Lifecycle {
 
 export function registerHealthRoutes(
   app: FastifyInstance,
-  deps: { engine: Engine; lifecycle: Lifecycle; pipeline?: GenerationPipeline },
+  deps: {
+    engine: Engine;
+    lifecycle: Lifecycle;
+    pipeline?: GenerationPipeline;
+    /** With --redis-url: whether Redis is reached now (its absence does not make /health fail). */
+    redis?: () => { status: 'up' | 'down'; note?: string };
+  },
 ): void {
-  const { engine, lifecycle, pipeline } = deps;
+  const { engine, lifecycle, pipeline, redis } = deps;
 
   app.get(
     '/health',
@@ -35,6 +41,7 @@ export function registerHealthRoutes(
         ...(h.reason ? { reason: h.reason } : {}),
         ...(pipeline ? { load: loadOf(pipeline) } : {}),
         ...(hasPools(engine) ? { upstreams: engine.poolStats() } : {}),
+        ...(redis ? { redis: redis() } : {}),
       };
     },
   );
