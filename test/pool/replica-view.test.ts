@@ -5,30 +5,44 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startFakeVllm } from '../helpers/fake-vllm.js';
-import { startGlimpse } from '../helpers/glimpse.js';
+import { startFakeVllm, type FakeVllm, type FakeVllmOptions } from '../helpers/fake-vllm.js';
+import { startGlimpse, type RunningGlimpse } from '../helpers/glimpse.js';
 import { sample } from '../helpers/metrics.js';
 import { waitFor } from '../helpers/wait.js';
 import { chatBody, colourPng, eventually, members, postChat } from '../helpers/pool.js';
 
 const DOWN = 'http://127.0.0.1:9/v1';
 
-test('/health and /metrics show every replica: state, limit, limit source, in-flight, routed and affinity hits', async (t) => {
+/**
+ * A vLLM double that holds every answer until `open()`, and a glimpse in front of it (`upstream`
+ * built from its URL), both closed after the test.
+ */
+async function heldReplica(
+  t: import('node:test').TestContext,
+  fakeOpts: FakeVllmOptions,
+  flags: (f: FakeVllm) => Record<string, unknown>,
+): Promise<{ f: FakeVllm; g: RunningGlimpse; open: () => void }> {
   let open!: () => void;
   const gate = new Promise<void>((r) => (open = r));
-  const a = await startFakeVllm({ script: () => ({ gate }) });
-  const g = await startGlimpse({
-    engine: 'upstream',
-    upstream: [`${a.url}#max=2`, DOWN],
-    upstreamModel: a.model,
-    upstreamHealthInterval: 0,
-    upstreamConnectTimeout: 1,
-  });
+  const f = await startFakeVllm({ ...fakeOpts, script: () => ({ gate }) });
+  const g = await startGlimpse({ engine: 'upstream', upstreamModel: f.model, upstreamHealthInterval: 0, ...flags(f) });
   t.after(async () => {
     open();
     await g.close();
-    await a.close();
+    await f.close();
   });
+  return { f, g, open };
+}
+
+test('/health and /metrics show every replica: state, limit, limit source, in-flight, routed and affinity hits', async (t) => {
+  const {
+    f: a,
+    g,
+    open,
+  } = await heldReplica(t, {}, (f) => ({
+    upstream: [`${f.url}#max=2`, DOWN],
+    upstreamConnectTimeout: 1,
+  }));
   const held = [postChat(g, chatBody()), postChat(g, chatBody())];
   await waitFor(() => a.running() === 2, 'two requests held at replica a');
   const [ha, hb] = await members(g);
@@ -68,21 +82,10 @@ test('/health and /metrics show every replica: state, limit, limit source, in-fl
 });
 
 test("a replica whose limit is learned from its /metrics: /health and /metrics show the source and the server's own running and waiting", async (t) => {
-  let open!: () => void;
-  const gate = new Promise<void>((r) => (open = r));
-  const f = await startFakeVllm({ script: () => ({ gate }), maxSeqs: 2 });
-  const g = await startGlimpse({
-    engine: 'upstream',
+  const { f, g, open } = await heldReplica(t, { maxSeqs: 2 }, (f) => ({
     upstream: [f.url],
-    upstreamModel: f.model,
-    upstreamHealthInterval: 0,
     upstreamMetricsInterval: 0.05,
-  });
-  t.after(async () => {
-    open();
-    await g.close();
-    await f.close();
-  });
+  }));
   const held = [0, 1, 2].map(() => postChat(g, chatBody()));
   await waitFor(() => f.running() === 2 && f.waiting() === 1, 'two running at the server, one in its queue');
   const [m] = await eventually(
