@@ -80,7 +80,7 @@ export interface MemberStats {
 export interface AcquireHints {
   /** The upstream model name: members known to serve another one are not used for it. */
   model?: string;
-  /** Fingerprint of the request's image, for affinity. */
+  /** The request's image affinity key (imageAffinityKey: its images' fingerprints, then fallback prefixes), for affinity. */
   image?: string;
 }
 
