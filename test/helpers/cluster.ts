@@ -6,6 +6,7 @@ import { freePort } from '../../bench/util.js';
 
 const entry = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const root = fileURLToPath(new URL('../..', import.meta.url));
+const ASK_TIMEOUT_MS = 15_000;
 
 export interface Answer {
   status: number;
@@ -88,6 +89,8 @@ export async function startCluster(args: string[], env: Record<string, string> =
           );
         },
       );
+      // A connection the primary handed to a worker as it died is never answered: fail it, do not hang.
+      req.setTimeout(ASK_TIMEOUT_MS, () => req.destroy(new Error(`no answer to ${path} in ${ASK_TIMEOUT_MS} ms`)));
       req.on('error', reject);
       req.end(init.body);
     });
