@@ -299,9 +299,14 @@ export class UpstreamPool {
         return found.member;
       }
     }
+    // A replica at its limit is passed over while another has room: the waiting gauge in the load
+    // below is up to a reading old, and must not send a request past one replica's limit (into its
+    // own queue) while another runs under its own.
+    const open = candidates.filter((m) => m.outstanding < m.limit.current);
+    const among = open.length ? open : candidates;
     const load = (m: PoolMember) => (m.outstanding + (m.gauges?.waiting ?? 0)) / m.limit.current;
-    const least = Math.min(...candidates.map(load));
-    const best = candidates.filter((m) => load(m) === least);
+    const least = Math.min(...among.map(load));
+    const best = among.filter((m) => load(m) === least);
     return best[this.turn++ % best.length]!;
   }
 
