@@ -96,6 +96,8 @@ export interface Answer {
   end: number;
   ms: number;
   ttftMs?: number;
+  /** ms glimpse held the request in its queue (its `: admitted waited_ms=` comment); undefined when not queued. */
+  queueMs?: number;
   error?: string;
 }
 
@@ -133,17 +135,20 @@ async function one(url: string, body: string, stream: boolean, dispatcher: Agent
       };
     }
     let ttftMs: number | undefined;
+    let queueMs: number | undefined;
     let tail = '';
     let error: string | undefined;
     res.body.setEncoding('utf8');
     for await (const chunk of res.body as AsyncIterable<string>) {
       if (ttftMs === undefined && /"content":"[^"]/.test(chunk)) ttftMs = performance.now() - start;
+      const admitted = queueMs === undefined ? /: admitted waited_ms=(\d+)/.exec(chunk) : null;
+      if (admitted) queueMs = Number(admitted[1]);
       if (chunk.includes('"error"')) error = chunk.slice(0, 160);
       tail = (tail + chunk).slice(-64);
     }
     const end = performance.now();
     if (!error && !tail.includes('data: [DONE]')) error = 'stream ended without [DONE]';
-    return { ok: !error, start, end, ms: end - start, ttftMs, error };
+    return { ok: !error, start, end, ms: end - start, ttftMs, queueMs, error };
   } catch (err) {
     const end = performance.now();
     return { ok: false, start, end, ms: end - start, error: (err as Error).message };

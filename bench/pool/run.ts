@@ -189,9 +189,32 @@ interface Row {
   p99Ms: number;
   /** p99 of the answers started after the warm-up (a cold pool's first seconds left out, for both targets). */
   p99SteadyMs: number;
+  /** Time to first token p90/p99 split in two: waiting in the proxy's own queue, and from admission to the first token. */
+  ttftSplit: {
+    ttftP90Ms: number;
+    ttftP99Ms: number;
+    queueP90Ms: number;
+    afterAdmissionP90Ms: number;
+    afterAdmissionP99Ms: number;
+  };
   ttftP50Ms: number;
   gauges: Gauges;
   imageHitRate: number;
+}
+
+/** Where the time to first token goes: the proxy's queue (glimpse says how long; nginx has none) and after it. */
+function ttftSplit(ok: Answer[]): Row['ttftSplit'] {
+  const started = ok.filter((a) => a.ttftMs !== undefined);
+  const ttft = started.map((a) => a.ttftMs!);
+  const queue = started.map((a) => a.queueMs ?? 0);
+  const after = started.map((a) => a.ttftMs! - (a.queueMs ?? 0));
+  return {
+    ttftP90Ms: pct(ttft, 90),
+    ttftP99Ms: pct(ttft, 99),
+    queueP90Ms: pct(queue, 90),
+    afterAdmissionP90Ms: pct(after, 90),
+    afterAdmissionP99Ms: pct(after, 99),
+  };
 }
 
 async function runOne(scenario: string, target: string, images: string[]): Promise<Row> {
@@ -269,6 +292,7 @@ async function runOne(scenario: string, target: string, images: string[]): Promi
       99,
     ),
     ttftP50Ms: pct(ok.map((a) => a.ttftMs ?? NaN).filter(Number.isFinite), 50),
+    ttftSplit: ttftSplit(ok),
     gauges,
     imageHitRate,
   };
@@ -337,6 +361,13 @@ async function main(): Promise<void> {
     `glimpse / nginx: text ${verdict.textThroughputVsNginx.toFixed(2)}x answers/s (target >= 0.95), p99 ${verdict.textP99VsNginx.toFixed(2)}x (target <= 1; after the first ${args['warmup-seconds']} s ${verdict.textSteadyP99VsNginx.toFixed(2)}x); ` +
       `images ${verdict.imagesThroughputVsNginx.toFixed(2)}x (target >= 1.2); replicas' mean waiting under glimpse ${verdict.glimpseMeanWaiting.toFixed(2)} (target <= 1)`,
   );
+  for (const r of rows) {
+    const s = r.ttftSplit;
+    console.log(
+      `  ${r.scenario}/${r.target}: first token p90 ${s.ttftP90Ms.toFixed(0)} ms, p99 ${s.ttftP99Ms.toFixed(0)} ms; ` +
+        `in the proxy's queue p90 ${s.queueP90Ms.toFixed(0)} ms; from admission to first token p90 ${s.afterAdmissionP90Ms.toFixed(0)} ms, p99 ${s.afterAdmissionP99Ms.toFixed(0)} ms`,
+    );
+  }
   for (const r of rows) if (r.note) console.log(`  ${r.scenario}/${r.target}: ${r.note}`);
   mkdirSync(new URL('../results/', import.meta.url), { recursive: true });
   const out = fileURLToPath(new URL(`../results/pool-${Date.now()}.json`, import.meta.url));
