@@ -104,19 +104,9 @@ export class Scheduler {
       return Promise.reject(this.queueFull());
     }
     return new Promise<Slot>((resolve, reject) => {
-      const waiter: Waiter = {
-        key: opts.keyId ?? ANON,
-        pool,
-        enqueuedAt: performance.now(),
-        firstPosition: 0,
-        lastPosition: 0,
-        resolve,
-        reject,
-        cleanup: () => {},
-        onPosition: opts.onPosition,
-        affinity: opts.affinity,
-        skipped: 0,
-      };
+      const waiter = newWaiter(opts.keyId ?? ANON, pool, resolve, reject);
+      waiter.onPosition = opts.onPosition;
+      waiter.affinity = opts.affinity;
       waiter.timer = setTimeout(() => {
         if (!this.remove(waiter)) return;
         this.counters.timedOut++;
@@ -183,17 +173,7 @@ export class Scheduler {
     if (this.backgroundRoom(pool) && !this.background.some((b) => b.pool === pool))
       return Promise.resolve(this.grant(pool, 0, 0));
     return new Promise<Slot>((resolve, reject) => {
-      const entry: Waiter = {
-        key: ANON,
-        pool,
-        enqueuedAt: performance.now(),
-        firstPosition: 0,
-        lastPosition: 0,
-        resolve,
-        reject,
-        cleanup: () => {},
-        skipped: 0,
-      };
+      const entry = newWaiter(ANON, pool, resolve, reject);
       this.onAbort(entry, signal, () => {
         const i = this.background.indexOf(entry);
         if (i < 0) return false;
@@ -266,7 +246,8 @@ export class Scheduler {
   /** Hand free slots to waiters, keys in turn, skipping waiters whose pool is full; then to background work. */
   private dispatch(): void {
     let moved = false;
-    const placing = this.placing();
+    // Built per round only when someone waits: dispatch runs on every release.
+    const placing = this.line.length > 0 ? this.placing() : undefined;
     while (this.line.length > 0 && this.running < this.ceiling) {
       const room = (x: Waiter) => this.hasRoom(x.pool);
       const w = placing
@@ -359,6 +340,20 @@ export class Scheduler {
       for (const r of waiters) r();
     }
   }
+}
+
+function newWaiter(key: string, pool: string, resolve: Waiter['resolve'], reject: Waiter['reject']): Waiter {
+  return {
+    key,
+    pool,
+    enqueuedAt: performance.now(),
+    firstPosition: 0,
+    lastPosition: 0,
+    resolve,
+    reject,
+    cleanup: () => {},
+    skipped: 0,
+  };
 }
 
 function bump(counts: Map<string, number>, pool: string, by: number): void {
