@@ -59,6 +59,7 @@ export class RedisJobQueue implements JobQueue {
   private readonly webhooks = { delivered: 0, failed: 0 };
   /** Webhook deliveries in flight (each holds its job's stream entry until it settles). */
   private readonly deliveries = new Set<Promise<void>>();
+  private readonly held = new Set<string>(); // entries held now: one gone idle in a stalled loop runs once
   private loops: Array<Promise<void>> = [];
   private group: Promise<void> | undefined;
   private groupListener: EndedListener | undefined;
@@ -211,7 +212,7 @@ export class RedisJobQueue implements JobQueue {
       try {
         await this.ensureGroup();
         const entry = await nextEntry(this.client, conn, this.stream, this.consumer, idleMs);
-        if (entry) await this.process(entry[0], entry[1][1] ?? '');
+        if (entry && !this.held.has(entry[0])) await this.process(entry[0], entry[1][1] ?? '');
       } catch (err) {
         if (this.stopping.signal.aborted) break;
         // Redis came back without the stream (restarted without persistence, flushed): the group is made again.
@@ -242,6 +243,8 @@ export class RedisJobQueue implements JobQueue {
       () => this.client.xclaim(this.stream, GROUP, this.consumer, 0, entryId, 'JUSTID').catch(() => {}),
       Math.min(500, (claimIdleSeconds * 1000) / 3),
     );
+    this.held.add(entryId);
+    const release = () => (clearInterval(keepClaim), this.held.delete(entryId));
     let handedOver = false;
     try {
       if (attempt > 0 && (await this.runJob(key, id, attempt)) === 'handed_back') return await this.done(entryId);
@@ -259,7 +262,7 @@ export class RedisJobQueue implements JobQueue {
           this.log.warn({ job: id, err: err.message }, 'job webhook: Redis error; the entry will be taken over'),
         )
         .finally(() => {
-          clearInterval(keepClaim);
+          release();
           this.deliveries.delete(delivery);
         });
       this.deliveries.add(delivery);
@@ -267,7 +270,7 @@ export class RedisJobQueue implements JobQueue {
       // Bounded: past this many deliveries in flight, the worker waits for one to settle.
       while (this.deliveries.size >= MAX_DELIVERIES) await Promise.race(this.deliveries);
     } finally {
-      if (!handedOver) clearInterval(keepClaim);
+      if (!handedOver) release();
     }
   }
 
