@@ -226,27 +226,27 @@ export class RedisJobQueue implements JobQueue {
   private async process(entryId: string, id: string): Promise<void> {
     const key = this.key(id);
     const { maxAttempts, resultTtlSeconds, claimIdleSeconds } = this.settings;
-    const group = this.groupGate && (await this.client.hget(key, 'group'));
-    // Its group said no (a batch whose window ended): cancelled here, so the start below declines it.
-    if (group && !(await this.groupGate!(group))) await this.client.jobCancel(key, Date.now(), resultTtlSeconds);
-    const attempt = await this.client.jobStart(
-      key,
-      Date.now(),
-      this.consumer,
-      maxAttempts,
-      resultTtlSeconds,
-      exhausted(maxAttempts),
-    );
+    this.held.add(entryId); // before any await: a second worker here that claims it in a stalled loop leaves it
     // While this worker has the entry (running the job, delivering its webhook), keep the claim
     // fresh: an entry goes idle, to be taken over, only when its worker is gone.
     const keepClaim = setInterval(
       () => this.client.xclaim(this.stream, GROUP, this.consumer, 0, entryId, 'JUSTID').catch(() => {}),
       Math.min(500, (claimIdleSeconds * 1000) / 3),
     );
-    this.held.add(entryId);
     const release = () => (clearInterval(keepClaim), this.held.delete(entryId));
     let handedOver = false;
     try {
+      const group = this.groupGate && (await this.client.hget(key, 'group'));
+      // Its group said no (a batch whose window ended): cancelled here, so the start below declines it.
+      if (group && !(await this.groupGate!(group))) await this.client.jobCancel(key, Date.now(), resultTtlSeconds);
+      const attempt = await this.client.jobStart(
+        key,
+        Date.now(),
+        this.consumer,
+        maxAttempts,
+        resultTtlSeconds,
+        exhausted(maxAttempts),
+      );
       if (attempt > 0 && (await this.runJob(key, id, attempt)) === 'handed_back') return await this.done(entryId);
       // Before the entry is acknowledged: a worker dying here leaves the entry for another, which
       // tells the listener again (it counts each job once).
