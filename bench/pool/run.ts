@@ -45,6 +45,11 @@ const { values: args } = parseArgs({
     'image-cache-size': { type: 'string', default: '8', description: 'images each replica keeps cached' },
     scenarios: { type: 'string', default: 'text,images' },
     targets: { type: 'string', default: 'nginx,glimpse' },
+    'url-suffix': {
+      type: 'string',
+      default: '',
+      description: 'appended to every replica URL glimpse is given, e.g. #max=8 to try a fixed limit',
+    },
     'glimpse-flags': {
       type: 'string',
       default: '',
@@ -228,7 +233,8 @@ async function runOne(scenario: string, target: string, images: string[]): Promi
     stopProxy = ngx.stop;
   } else {
     const extra = args['glimpse-flags'].split(' ').filter(Boolean);
-    let g = await startGlimpse(['--engine', 'upstream', '--upstream', urls.join(','), ...extra]);
+    const given = urls.map((u) => u + args['url-suffix']).join(',');
+    let g = await startGlimpse(['--engine', 'upstream', '--upstream', given, ...extra]);
     const served = ((await (await fetch(g.url + '/v1/models')).json()) as { data: Array<{ id: string }> }).data.map(
       (m) => m.id,
     );
@@ -236,15 +242,7 @@ async function runOne(scenario: string, target: string, images: string[]): Promi
       // The model the replicas serve is not served under its name: no discovery. Pin it and go on.
       note = `no model discovery (served ${JSON.stringify(served)}); ran with --upstream-model`;
       await g.stop();
-      g = await startGlimpse([
-        '--engine',
-        'upstream',
-        '--upstream',
-        urls.join(','),
-        '--upstream-model',
-        MODEL,
-        ...extra,
-      ]);
+      g = await startGlimpse(['--engine', 'upstream', '--upstream', given, '--upstream-model', MODEL, ...extra]);
     }
     base = g.url;
     stopProxy = g.stop;

@@ -9,6 +9,7 @@ export interface MeteredPoolMember {
   state: string;
   outstanding: number;
   limit: number;
+  ahead?: boolean;
   limitSource: string;
   server?: { running: number; waiting: number };
   routed: number;
@@ -62,10 +63,15 @@ export function meterPools(registry: Registry, engine: MeteredPools): void {
   gauge('glimpse_upstream_in_flight', 'Requests glimpse has at each upstream replica now.', (m) => m.outstanding);
   gauge(
     'glimpse_upstream_limit',
-    'Requests each upstream replica may have at once, by where the limit comes from (configured, metrics, adaptive).',
+    'Requests each upstream replica may have at once (one more while glimpse_upstream_ahead is 1), by where the limit comes from (configured, metrics, adaptive).',
     (m) => m.limit,
     ['source'],
     (m) => ({ source: m.limitSource }),
+  );
+  gauge(
+    'glimpse_upstream_ahead',
+    '1 while one request more than the limit may be sent to the replica, ahead of a sequence about to end there.',
+    (m) => (m.ahead ? 1 : 0),
   );
   gauge(
     'glimpse_upstream_up',

@@ -2,6 +2,21 @@
 import sharp from 'sharp';
 import type { RunningGlimpse } from './glimpse.js';
 import type { MemberStats } from '../../src/engines/upstream/index.js';
+import { UpstreamPool, type PoolOptions } from '../../src/engines/upstream/pool.js';
+
+/** A pool over addresses nothing answers, with no checks running: for the rules that need no network. */
+export function offlinePool(bases: string[], extra: Partial<PoolOptions> = {}): UpstreamPool {
+  return new UpstreamPool({
+    bases,
+    breakerThreshold: 5,
+    breakerCooldownMs: 1000,
+    healthIntervalMs: 0,
+    connectTimeoutMs: 1000,
+    headersTimeoutMs: 1000,
+    bodyTimeoutMs: 1000,
+    ...extra,
+  });
+}
 
 /** A small solid-colour PNG as a data URL; each colour is its own image fingerprint. */
 export async function colourPng(r: number, g: number, b: number): Promise<string> {

@@ -4,18 +4,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { UpstreamPool } from '../../src/engines/upstream/pool.js';
+import type { UpstreamPool } from '../../src/engines/upstream/pool.js';
+import { offlinePool } from '../helpers/pool.js';
 
 function twoReplicas(): UpstreamPool {
-  return new UpstreamPool({
-    bases: ['http://127.0.0.1:9/a/v1#max=4', 'http://127.0.0.1:9/b/v1#max=4'],
-    breakerThreshold: 5,
-    breakerCooldownMs: 1000,
-    healthIntervalMs: 0,
-    connectTimeoutMs: 1000,
-    headersTimeoutMs: 1000,
-    bodyTimeoutMs: 1000,
-  });
+  return offlinePool(['http://127.0.0.1:9/a/v1#max=4', 'http://127.0.0.1:9/b/v1#max=4']);
 }
 
 test('a replica at its limit is passed over for one with room, whatever a stale waiting gauge says', async (t) => {

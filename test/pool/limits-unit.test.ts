@@ -40,43 +40,55 @@ test('metrics URL sits at the server root; #max= on a URL is its limit, and a ba
   );
 });
 
-test("learned from gauges in glimpse's own terms: doubling while saturated and nothing waits; when a queue forms, what glimpse has there less what waits, plus one; then one higher per reading where the server runs all glimpse has there", () => {
+test("learned from gauges in glimpse's own terms: doubling while saturated and nothing waits; when a queue forms, what glimpse has there less what waits, and one more sent ahead only while told to", () => {
   const l = new ReplicaLimit(undefined, { initial: 4, max: 1024 });
   assert.equal(l.source, 'adaptive');
   assert.equal(l.fromGauges(2, 0, false, 2), false, 'not saturated: no growth');
-  assert.equal(l.current, 4);
+  assert.deepEqual(
+    [l.runs, l.current],
+    [4, 5],
+    'learned from gauges: what runs, and one sent ahead unless told otherwise',
+  );
   assert.equal(l.fromGauges(4, 0, true, 4), true);
-  assert.deepEqual([l.current, l.source], [8, 'metrics']);
+  assert.deepEqual([l.runs, l.source], [8, 'metrics']);
   assert.equal(l.fromGauges(8, 0, true, 8), true);
-  assert.equal(l.current, 16, 'slow start: doubles until the first queue');
+  assert.equal(l.runs, 16, 'slow start: doubles until the first queue');
   l.fromGauges(8, 7, true, 16);
+  assert.equal(l.runs, 9, 'glimpse had 16 there, 7 waiting: 9 run or travel');
+  assert.equal(l.setAhead(false), false);
+  assert.equal(l.current, 9, 'no sequence about to end: nothing sent ahead');
+  assert.equal(l.setAhead(true), true, 'the allowance rose: the caller tells the scheduler');
+  assert.equal(l.current, 10);
+  l.fromGauges(8, 0, false, 8);
+  l.fromGauges(8, 1, true, 9);
+  assert.equal(l.runs, 9, 'one waiting once: the one sent ahead');
+  l.fromGauges(8, 1, true, 9);
   assert.equal(
-    l.current,
-    10,
-    'glimpse had 16 there, 7 waiting: 9 run or travel, plus one ready for the next free slot',
+    l.runs,
+    8,
+    'one waiting reading after reading: a queue of one, so what runs is what glimpse has less it',
   );
-  l.fromGauges(8, 1, true, 10);
-  assert.equal(l.current, 10, 'one waiting once: what the limit allows for');
-  l.fromGauges(8, 1, true, 10);
-  assert.equal(l.current, 10, 'one waiting reading after reading: a queue of one, the limit already keeps it so');
-  assert.equal(l.fromGauges(8, 0, false, 9), false, 'nothing waits but glimpse did not fill it: no growth');
-  assert.equal(
-    l.fromGauges(8, 0, true, 10),
-    false,
-    'the one kept ready is between runs (or on the wire): no sign of room',
-  );
-  assert.equal(l.fromGauges(10, 0, true, 10), true);
-  assert.equal(
-    l.current,
-    11,
-    'after the first queue, growth is one per reading where the server runs all glimpse has there',
-  );
+  // After the first queue, growth is a probe, and only every few readings.
+  for (let i = 0; i < 7; i++) assert.equal(l.fromGauges(8, 0, true, 8), false, `reading ${i + 1}: too soon to probe`);
+  assert.equal(l.fromGauges(6, 0, false, 6), false, 'nothing waits but glimpse did not fill it: no growth');
+  assert.equal(l.fromGauges(8, 0, true, 8), true, 'the server runs all glimpse has there: a probe');
+  assert.equal(l.runs, 9);
+  l.fromGauges(8, 1, true, 9);
+  assert.equal(l.runs, 8, 'the server did not run the probe (a wait while it runs 8): undone at once');
+  for (let i = 0; i < 15; i++)
+    assert.equal(l.fromGauges(8, 0, true, 8), false, `reading ${i + 1}: a failed probe doubles the wait`);
+  assert.equal(l.fromGauges(8, 0, true, 8), true, 'the next probe, 16 readings on');
+  l.fromGauges(9, 0, true, 9);
+  assert.equal(l.runs, 9, 'the server ran it: kept');
+  for (let i = 0; i < 6; i++) assert.equal(l.fromGauges(9, 0, true, 9), false);
+  assert.equal(l.fromGauges(9, 0, true, 9), true, 'a probe that held halves the wait for the next (16 to 8)');
   l.fromGauges(8, 3, true, 11);
-  assert.equal(l.current, 9, 'a queue of three: back to what runs or travels, plus one');
+  assert.equal(l.runs, 8, 'a queue of three: back to what runs or travels');
   l.fromGauges(1, 30, true, 3);
-  assert.equal(l.current, 1, 'another client fills the server: glimpse keeps one there at least');
+  assert.equal(l.runs, 1, 'another client fills the server: glimpse keeps one there at least');
   l.metricsLost();
   assert.equal(l.source, 'adaptive');
+  assert.equal(l.current, 1, 'adaptive again: nothing sent ahead');
   const fixed = new ReplicaLimit(64, { initial: 4, max: 1024 });
   fixed.fromGauges(1, 50, true, 64);
   fixed.refused();

@@ -69,7 +69,7 @@ test('limits set per URL (#max=) and in upstreamLimits are kept: the scheduler a
 });
 
 for (const mode of ['vllm', 'sglang'] as MetricsMode[]) {
-  test(`a limit is learned from ${mode}'s own running/waiting gauges: a replica running 3 with a queue gets limit 4 (what it runs plus one ready for the next free slot), and after that its own queue stays near empty`, async (t) => {
+  test(`a limit is learned from ${mode}'s own running/waiting gauges: a replica running 3 with a queue gets limit 3 (what it runs, one more sent ahead only near a turnover), and after that its own queue stays near empty`, async (t) => {
     const f = await startFakeVllm({ script: slow, maxSeqs: 3, metrics: mode });
     const g = await pool(t, [f], [f.url], { upstreamInitialLimit: 8 });
     // Closed loop: 12 clients asking again as soon as answered, until the limit is learned.
@@ -80,13 +80,13 @@ for (const mode of ['vllm', 'sglang'] as MetricsMode[]) {
     await waitFor(() => f.waiting() > 0, 'the replica queueing what the initial limit let through');
     const view = await eventually(
       () => members(g),
-      (v) => v[0]!.limitSource === 'metrics' && v[0]!.limit === 4,
+      (v) => v[0]!.limitSource === 'metrics' && v[0]!.limit === 3,
       'the limit learned from the gauges',
     );
     assert.equal(view[0]!.server?.running !== undefined, true, "/health shows the server's own gauges");
     learning = false;
     await Promise.all(clients);
-    // Learned: another wave of 12 waits in glimpse, not in the replica: one ready there by design, and a probe one above may queue one more.
+    // Learned: another wave of 12 waits in glimpse, not in the replica: one sent ahead there by design, and a probe one above may queue one more.
     const peakBefore = f.peakWaiting();
     f.resetPeakWaiting();
     assert.deepEqual(new Set(await burst(g, 12, () => chatBody())), new Set([200]));

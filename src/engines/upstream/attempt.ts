@@ -43,10 +43,14 @@ export async function* attempt(
   let ttftMs: number | undefined;
   let refused = false;
   let released = false;
+  // Decoding steps streamed (chunks that carried output), for the member's turnover odds (turnover.ts).
+  let steps = 0;
+  const track = { weight: 0 };
+  target.pool.progress(member, track, 0, req.sampling.maxTokens);
   const releaseMember = () => {
     if (released) return;
     released = true;
-    target.pool.release(member, verdict, { ttftMs, sentWith, refused });
+    target.pool.release(member, verdict, { ttftMs, sentWith, refused, track, steps });
   };
   try {
     let res: Dispatcher.ResponseData;
@@ -128,6 +132,7 @@ export async function* attempt(
           const msg = typeof chunk.error === 'string' ? chunk.error : (chunk.error.message ?? 'unknown error');
           throw new GlimpseError('upstream_error', `Upstream error: ${msg}`);
         }
+        const before = emitted;
         for (const choice of chunk.choices ?? []) {
           const reasoning = choice.delta?.reasoning_content ?? choice.delta?.reasoning;
           if (reasoning) {
@@ -176,6 +181,7 @@ export async function* attempt(
                   ? 'tool_calls'
                   : 'stop';
         }
+        if (emitted !== before) target.pool.progress(member, track, ++steps, req.sampling.maxTokens);
         if (emitted && ttftMs === undefined) ttftMs = performance.now() - sentAt;
         if (chunk.usage)
           usage = {

@@ -7,11 +7,15 @@
  * - metrics: learned from the server's own gauges (vLLM's num_requests_running/waiting, SGLang's
  *   num_running_reqs/num_queue_reqs), in glimpse's own terms: how many requests glimpse has
  *   there (running, waiting, and on the wire to or from it). When a queue forms at the server,
- *   the limit becomes what glimpse has there less what waits, plus one: the server runs all it
- *   can and the next request is already there the moment a slot frees (a turnover costs no idle
- *   step), but no more than one waits. While nothing waits there and glimpse keeps it saturated,
- *   the limit grows: doubling until the first queue (slow start, as TCP), then one per reading
- *   in which the server runs everything glimpse has there.
+ *   the limit becomes what glimpse has there less what waits: what the server runs. One more may
+ *   be sent ahead while a sequence there is about to end (turnover.ts), so the next request is
+ *   already there when a slot frees (a turnover costs no idle step) without waiting long. While
+ *   nothing waits there and glimpse keeps it saturated, the limit grows: doubling until the first
+ *   queue (slow start, as TCP), then by one per reading in which the server runs everything
+ *   glimpse has there, as a probe: judged by the next readings, a probe the server does not run
+ *   (a wait while it runs less than the raised limit) is undone at once and doubles the readings
+ *   before the next (from FIRST_PROBE_EVERY up to MAX_PROBE_EVERY), one it runs halves them, so a
+ *   server that is full is probed about once a minute and one with room is climbed quickly.
  * - adaptive: for servers that expose nothing (Ollama, llama-server, a cloud API), learned from
  *   each attempt's time to first token (what queueing at the server stretches; the answer's length
  *   does not) against the time of a request that did not wait: the usual first token among those
@@ -54,6 +58,11 @@ const TOLERANCE = 2;
 const WINDOW_HALF = 64;
 const NO_WAIT_ALPHA = 0.1;
 const NO_WAIT_CAP = 1.25;
+/** Readings after a probe within which it is judged. */
+const PROBE_SETTLE = 3;
+/** Readings between probes: after the first queue, and at most (a full server is probed about once a minute). */
+const FIRST_PROBE_EVERY = 8;
+const MAX_PROBE_EVERY = 64;
 
 export class ReplicaLimit {
   source: LimitSource;
@@ -61,6 +70,12 @@ export class ReplicaLimit {
   /** A queue has formed at the server since start: slow start is over, growth is one at a time from then on. */
   private queueSeen = false;
   private waitedLastReading = false;
+  /** Readings since the limit last fell to a queue or grew, and how many must pass before a probe. */
+  private sinceChange = 0;
+  private probeEvery = FIRST_PROBE_EVERY;
+  private probing = false;
+  /** One more than the limit may be sent now (a metrics limit, a sequence about to end there). */
+  private ahead = true;
   /** Fastest first token in the current and the previous half window (Infinity: none yet). */
   private fastest = Infinity;
   private fastestBefore = Infinity;
@@ -82,9 +97,25 @@ export class ReplicaLimit {
     this.value = configured ?? Math.min(opts.initial, opts.max);
   }
 
-  /** Requests this replica may have at once now. */
+  /** Requests this replica may have at once now: what it runs, and one sent ahead of a turnover. */
   get current(): number {
+    return this.base + (this.ahead && this.source === 'metrics' ? 1 : 0);
+  }
+
+  /** What the replica runs, in glimpse's terms. */
+  get runs(): number {
+    return this.base;
+  }
+
+  private get base(): number {
     return Math.max(1, Math.floor(this.value));
+  }
+
+  /** Whether a sequence there is about to end (turnover.ts). True when the allowance rose. */
+  setAhead(on: boolean): boolean {
+    const rose = on && !this.ahead && this.source === 'metrics';
+    this.ahead = on;
+    return rose;
   }
 
   /**
@@ -95,24 +126,47 @@ export class ReplicaLimit {
   fromGauges(running: number, waiting: number, saturated: boolean, outstanding = running + waiting): boolean {
     if (this.source === 'configured') return false;
     this.source = 'metrics';
-    const before = this.current;
-    // A request can be seen waiting for one scheduler step before it runs, and one waiting is what
-    // the limit allows for: only more than one, or one reading after reading, is a queue.
+    const before = this.base;
+    // A request can be seen waiting for one scheduler step before it runs (the one sent ahead is
+    // such a one): only more than one, or one reading after reading, is a queue.
     const queue = waiting > 1 || (waiting > 0 && this.waitedLastReading);
     this.waitedLastReading = waiting > 0;
+    this.sinceChange++;
+    if (this.probing) {
+      // A probe is judged by the readings after it: a wait while the server runs less than the
+      // raised limit says there was no room (undone at once, and the next probe waits twice as
+      // long); the server running it all says there was (the next comes twice as soon).
+      if (waiting > 0 && running < this.base) {
+        this.probing = false;
+        this.probeEvery = Math.min(MAX_PROBE_EVERY, this.probeEvery * 2);
+        this.sinceChange = 0;
+        this.value = Math.max(1, Math.min(this.value - 1, outstanding - waiting));
+        return false;
+      }
+      if (running >= this.base || this.sinceChange > PROBE_SETTLE) {
+        this.probing = false;
+        if (running >= this.base) this.probeEvery = Math.max(1, this.probeEvery / 2);
+      }
+    }
     if (queue) {
+      if (!this.queueSeen) this.probeEvery = FIRST_PROBE_EVERY;
       this.queueSeen = true;
-      this.value = Math.max(1, Math.min(this.value, outstanding - waiting + 1));
+      this.sinceChange = 0;
+      this.value = Math.max(1, Math.min(this.value, outstanding - waiting));
       return false;
     }
-    if (waiting > 0) return false;
+    if (waiting > 0 || this.probing) return false;
     // Only a reading that found the replica pushed to its limit says it could take more; once a
-    // queue has been seen, only one where the server runs all glimpse has there (none ready and
-    // waiting, none on the wire): the one kept ready is no sign of room.
-    if (!saturated && running < this.current) return false;
-    if (this.queueSeen && running < Math.min(outstanding, this.current)) return false;
+    // queue has been seen, only one where the server runs all glimpse has there up to the limit
+    // (the one sent ahead, or one on the wire, is no sign of room), and only as often as probes hold.
+    if (!saturated && running < this.base) return false;
+    if (this.queueSeen) {
+      if (running < Math.min(outstanding, this.base) || this.sinceChange < this.probeEvery) return false;
+      this.probing = true;
+      this.sinceChange = 0;
+    }
     this.value = Math.min(this.opts.max, this.queueSeen ? this.value + 1 : this.value * 2);
-    return this.current > before;
+    return this.base > before;
   }
 
   /** The server's gauges stopped answering: keep the limit reached, go on adaptively. */

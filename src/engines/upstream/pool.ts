@@ -9,16 +9,13 @@
  * a server that fails real requests.
  */
 import { Agent, request, type Dispatcher } from 'undici';
-import { CircuitBreaker, type BreakerState } from './breaker.js';
+import { CircuitBreaker } from './breaker.js';
 import { ImageAffinity } from './affinity.js';
-import {
-  metricsUrl,
-  parseServerGauges,
-  ReplicaLimit,
-  splitLimit,
-  type LimitSource,
-  type ServerGauges,
-} from './limits.js';
+import { metricsUrl, parseServerGauges, ReplicaLimit, splitLimit, type ServerGauges } from './limits.js';
+import { AnswerLengths, SOON } from './turnover.js';
+import { memberStats, modelIds, type MemberStats, type PoolMember, type Progress } from './member.js';
+
+export type { MemberStats, PoolMember, Progress } from './member.js';
 
 export interface PoolOptions {
   /** Base URLs, each optionally with its own limit: http://gpu1:8000/v1#max=64. */
@@ -41,42 +38,6 @@ export interface PoolOptions {
   affinity?: { loadFactor: number; entries: number };
 }
 
-export interface PoolMember {
-  readonly base: string;
-  outstanding: number;
-  /** Last active check result (undefined before the first). */
-  healthy: boolean | undefined;
-  lastError?: string;
-  readonly breaker: CircuitBreaker;
-  readonly limit: ReplicaLimit;
-  /** Model ids its /models lists (undefined until it answered one). */
-  models?: string[];
-  /** The server's own running/waiting gauges at the last reading (undefined: none). */
-  gauges?: ServerGauges;
-  /** Held at its limit at some point since the last gauge reading. */
-  saturated: boolean;
-  routed: number;
-  affinityHits: number;
-  nextMetricsAt: number;
-}
-
-export interface MemberStats {
-  base: string;
-  /** up, down (failing its check), ejected (breaker open), probing (breaker half-open), unknown (not checked yet). */
-  state: 'up' | 'down' | 'ejected' | 'probing' | 'unknown';
-  outstanding: number;
-  limit: number;
-  limitSource: LimitSource;
-  /** The server's own running and waiting requests, when it exposes them. */
-  server?: ServerGauges;
-  models?: string[];
-  routed: number;
-  affinityHits: number;
-  healthy: boolean | undefined;
-  breaker: BreakerState;
-  lastError?: string;
-}
-
 export interface AcquireHints {
   /** The upstream model name: members known to serve another one are not used for it. */
   model?: string;
@@ -95,6 +56,7 @@ export class UpstreamPool {
   private closed = false;
   private readonly listeners = new Set<() => void>();
   private readonly affinity: ImageAffinity<PoolMember> | undefined;
+  private readonly lengths = new AnswerLengths();
 
   constructor(private readonly opts: PoolOptions) {
     const limitOpts = { initial: opts.initialLimit ?? 8, max: opts.maxLimit ?? 1024 };
@@ -109,6 +71,7 @@ export class UpstreamPool {
         breaker: new CircuitBreaker({ threshold: opts.breakerThreshold, cooldownMs: opts.breakerCooldownMs }),
         limit: new ReplicaLimit(configured, limitOpts),
         saturated: false,
+        soon: 0,
         routed: 0,
         affinityHits: 0,
         nextMetricsAt: 0,
@@ -216,7 +179,7 @@ export class UpstreamPool {
             m.nextMetricsAt = performance.now() + every * METRICS_RETRY_INTERVALS;
             return;
           }
-          const saturated = m.saturated || m.outstanding >= m.limit.current;
+          const saturated = m.saturated || m.outstanding >= m.limit.runs;
           m.saturated = false;
           if (m.limit.fromGauges(gauges.running, gauges.waiting, saturated, m.outstanding)) this.grew();
         }),
@@ -313,59 +276,52 @@ export class UpstreamPool {
   private claim(m: PoolMember, image: string | undefined): PoolMember {
     m.outstanding++;
     m.routed++;
-    if (m.outstanding >= m.limit.current) m.saturated = true;
+    if (m.outstanding >= m.limit.runs) m.saturated = true;
     // The image now lives in this replica's caches, whichever way it was chosen.
     if (image) this.affinity?.record(image, m);
     return m;
   }
 
   /**
+   * An attempt's answer has reached `steps` decoding steps (0 when sent): how likely it is to end
+   * soon goes into its member's odds of a turnover, which decide the one request sent ahead.
+   */
+  progress(m: PoolMember, track: Progress, steps: number, maxTokens?: number): void {
+    const w = this.lengths.weight(steps, maxTokens);
+    m.soon += w - track.weight;
+    track.weight = w;
+    this.judge(m);
+  }
+
+  private judge(m: PoolMember): void {
+    if (m.limit.setAhead(!this.lengths.known || m.soon >= SOON)) this.grew();
+  }
+
+  /**
    * End of one attempt: free the member and tell its breaker how it went, and its limit what was
-   * learned (time to first token with the load it was sent under; refused for load).
+   * learned (time to first token with the load it was sent under; refused for load; the answer's
+   * length in steps, for the turnover odds).
    */
   release(
     m: PoolMember,
     verdict: 'success' | 'failure' | 'neutral',
-    learned?: { ttftMs?: number; sentWith: number; refused?: boolean },
+    learned?: { ttftMs?: number; sentWith: number; refused?: boolean; track?: Progress; steps?: number },
   ): void {
     const was = this.usable(m);
     m.outstanding = Math.max(0, m.outstanding - 1);
+    m.soon = m.outstanding ? m.soon - (learned?.track?.weight ?? 0) : 0;
     if (verdict === 'success') m.breaker.onSuccess();
     else if (verdict === 'failure') m.breaker.onFailure();
     else m.breaker.onNeutral();
     if (learned?.refused) m.limit.refused();
+    if (verdict === 'success' && learned?.steps) this.lengths.record(learned.steps);
+    this.judge(m);
     const grew = learned?.ttftMs !== undefined && m.limit.sample(learned.ttftMs, learned.sentWith);
     if (grew || (!was && this.usable(m))) this.grew();
   }
 
   stats(): MemberStats[] {
-    return this.members.map((m) => {
-      const breaker = m.breaker.current;
-      const state =
-        breaker === 'open'
-          ? 'ejected'
-          : breaker === 'half_open'
-            ? 'probing'
-            : m.healthy === false
-              ? 'down'
-              : m.healthy === undefined
-                ? 'unknown'
-                : 'up';
-      return {
-        base: m.base,
-        state,
-        outstanding: m.outstanding,
-        limit: m.limit.current,
-        limitSource: m.limit.source,
-        ...(m.gauges ? { server: m.gauges } : {}),
-        ...(m.models ? { models: m.models } : {}),
-        routed: m.routed,
-        affinityHits: m.affinityHits,
-        healthy: m.healthy,
-        breaker,
-        ...(m.lastError ? { lastError: m.lastError } : {}),
-      };
-    });
+    return this.members.map(memberStats);
   }
 
   async close(): Promise<void> {
@@ -373,16 +329,5 @@ export class UpstreamPool {
     for (const t of this.timers) clearInterval(t);
     this.listeners.clear();
     await this.dispatcher.destroy();
-  }
-}
-
-/** The model ids of an OpenAI /models answer ({ data: [{ id }] }); undefined when it is not one. */
-function modelIds(text: string): string[] | undefined {
-  try {
-    const parsed = JSON.parse(text) as { data?: Array<{ id?: unknown }> };
-    if (!Array.isArray(parsed.data)) return undefined;
-    return parsed.data.map((d) => d.id).filter((id): id is string => typeof id === 'string');
-  } catch {
-    return undefined;
   }
 }
