@@ -36,8 +36,13 @@ export interface ReplicaOptions {
   maxNumSeqs: number;
   stepBaseMs: number;
   stepPerSeqMs: number;
-  /** Tokens in every answer unless max_tokens asks for fewer. */
+  /** Tokens in every answer unless max_tokens asks for fewer (with answerTokensMin, the mean length). */
   answerTokens: number;
+  /**
+   * Set: answers vary in length, evenly from this up to 2 x answerTokens - this (the same sequence
+   * of lengths every run), as chat answers do; unset: every answer is answerTokens long.
+   */
+  answerTokensMin?: number;
   /** Prefill of a text-only prompt, added to the step that admits it. */
   textPrefillMs: number;
   /** Prefill of an image this replica has not seen recently (vision encoder + full prefill). */
@@ -78,6 +83,8 @@ interface Seq {
   stream: boolean;
   includeUsage: boolean;
   maxTokens: number;
+  /** max_tokens ends it before its natural length. */
+  cut: boolean;
   promptTokens: number;
   images: string[];
   generated: number;
@@ -142,6 +149,13 @@ export async function startReplica(options: Partial<ReplicaOptions> = {}, port =
   };
   let stepTimer: NodeJS.Timeout | undefined;
   let seqNo = 0;
+  let lengthSeed = 12345;
+  const answerLength = (): number => {
+    if (o.answerTokensMin === undefined) return o.answerTokens;
+    lengthSeed = (lengthSeed * 1103515245 + 12345) >>> 0;
+    const span = 2 * (o.answerTokens - o.answerTokensMin) + 1;
+    return o.answerTokensMin + ((lengthSeed >>> 8) % span);
+  };
 
   const head = (s: Seq) =>
     `{"id":"${s.id}","object":"chat.completion.chunk","created":${s.created},"model":${JSON.stringify(o.model)},"choices":`;
@@ -203,7 +217,7 @@ export async function startReplica(options: Partial<ReplicaOptions> = {}, port =
     counters.generation++;
     s.text += token;
     const last = s.generated >= s.maxTokens;
-    const reason = s.maxTokens < o.answerTokens ? 'length' : 'stop';
+    const reason = s.cut ? 'length' : 'stop';
     if (s.stream) {
       const fin = last ? `"finish_reason":"${reason}","stop_reason":null` : '"finish_reason":null';
       s.res.write(
@@ -299,13 +313,15 @@ export async function startReplica(options: Partial<ReplicaOptions> = {}, port =
       });
     }
     const images = imageKeys(body);
-    const asked = Number(body.max_tokens ?? body.max_completion_tokens ?? o.answerTokens);
+    const length = answerLength();
+    const asked = Number(body.max_tokens ?? body.max_completion_tokens ?? length);
     const s: Seq = {
       id: `chatcmpl-${(++seqNo).toString(16).padStart(32, '0')}`,
       created: Math.floor(Date.now() / 1000),
       stream: body.stream === true,
       includeUsage: body.stream_options?.include_usage === true,
-      maxTokens: Math.max(1, Math.min(o.answerTokens, Number.isFinite(asked) ? asked : o.answerTokens)),
+      maxTokens: Math.max(1, Math.min(length, Number.isFinite(asked) ? asked : length)),
+      cut: Number.isFinite(asked) && asked < length,
       promptTokens: textTokens(body) + images.length * o.imageTokens,
       images,
       generated: 0,
@@ -390,6 +406,7 @@ async function cli(): Promise<void> {
       replicas: { type: 'string', default: '3' },
       'max-num-seqs': { type: 'string' },
       'answer-tokens': { type: 'string' },
+      'answer-tokens-min': { type: 'string' },
       'image-cache-size': { type: 'string' },
       'image-prefill-ms': { type: 'string' },
       'kv-gauge': { type: 'string' },
@@ -403,6 +420,7 @@ async function cli(): Promise<void> {
       model: values.model,
       maxNumSeqs: num('max-num-seqs'),
       answerTokens: num('answer-tokens'),
+      answerTokensMin: num('answer-tokens-min'),
       imageCacheSize: num('image-cache-size'),
       imagePrefillMs: num('image-prefill-ms'),
       kvGaugeName: values['kv-gauge'] as ReplicaOptions['kvGaugeName'] | undefined,

@@ -5,8 +5,9 @@
  *   npm run bench:pool                                   # 3 replicas x 8 seqs, 48 clients, 20 s per run
  *   npm run bench:pool -- --seconds 10 --scenarios text  # shorter, text only
  *
- * Scenarios: `text` (text-only questions) and `images` (a set of distinct images, each asked about
- * several times in a random order, so a replica that saw an image recently prefills it fast).
+ * Scenarios: `text` (text-only questions, every answer 32 tokens), `varied` (the same, answers of
+ * 4 to 60 tokens, mean 32, as chat answers vary) and `images` (a set of distinct images, each asked
+ * about several times in a random order, so a replica that saw an image recently prefills it fast).
  * Every request samples (temperature 0.8), so no answer cache anywhere serves it: what is measured
  * is where requests go and when. Each run gets fresh replicas (cold caches) and a fresh proxy.
  * glimpse runs with its defaults and nothing but the URLs (`--engine upstream --upstream a,b,c`);
@@ -43,7 +44,12 @@ const { values: args } = parseArgs({
     'max-requests': { type: 'string', default: '20000', description: 'bound on requests per run' },
     images: { type: 'string', default: '24', description: 'distinct images in the images scenario' },
     'image-cache-size': { type: 'string', default: '8', description: 'images each replica keeps cached' },
-    scenarios: { type: 'string', default: 'text,images' },
+    scenarios: { type: 'string', default: 'text,varied,images' },
+    'varied-min-tokens': {
+      type: 'string',
+      default: '4',
+      description: 'in the varied scenario answers run from this many tokens to 64 minus it (mean 32)',
+    },
     targets: { type: 'string', default: 'nginx,glimpse' },
     'url-suffix': {
       type: 'string',
@@ -81,7 +87,7 @@ async function makeImages(n: number): Promise<string[]> {
   );
 }
 
-async function startReplicas(): Promise<{ child: ChildProcess; urls: string[] }> {
+async function startReplicas(scenario: string): Promise<{ child: ChildProcess; urls: string[] }> {
   const child = spawn(
     process.execPath,
     [
@@ -94,6 +100,7 @@ async function startReplicas(): Promise<{ child: ChildProcess; urls: string[] }>
       args['max-num-seqs'],
       '--image-cache-size',
       args['image-cache-size'],
+      ...(scenario === 'varied' ? ['--answer-tokens-min', args['varied-min-tokens']] : []),
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
@@ -223,7 +230,7 @@ function ttftSplit(ok: Answer[]): Row['ttftSplit'] {
 }
 
 async function runOne(scenario: string, target: string, images: string[]): Promise<Row> {
-  const { child: sim, urls } = await startReplicas();
+  const { child: sim, urls } = await startReplicas(scenario);
   let stopProxy: () => Promise<void>;
   let base: string;
   let note = '';
@@ -352,11 +359,15 @@ async function main(): Promise<void> {
     textThroughputVsNginx: ratio('text', 'answersPerSecond'),
     textP99VsNginx: ratio('text', 'p99Ms'),
     textSteadyP99VsNginx: ratio('text', 'p99SteadyMs'),
+    variedThroughputVsNginx: ratio('varied', 'answersPerSecond'),
+    variedP99VsNginx: ratio('varied', 'p99Ms'),
+    variedSteadyP99VsNginx: ratio('varied', 'p99SteadyMs'),
     imagesThroughputVsNginx: ratio('images', 'answersPerSecond'),
     glimpseMeanWaiting: Math.max(...rows.filter((r) => r.target === 'glimpse').map((r) => r.gauges.meanWaiting)),
   };
   console.log(
     `glimpse / nginx: text ${verdict.textThroughputVsNginx.toFixed(2)}x answers/s (target >= 0.95), p99 ${verdict.textP99VsNginx.toFixed(2)}x (target <= 1; after the first ${args['warmup-seconds']} s ${verdict.textSteadyP99VsNginx.toFixed(2)}x); ` +
+      `varied ${verdict.variedThroughputVsNginx.toFixed(2)}x, p99 ${verdict.variedP99VsNginx.toFixed(2)}x (after the first ${args['warmup-seconds']} s ${verdict.variedSteadyP99VsNginx.toFixed(2)}x); ` +
       `images ${verdict.imagesThroughputVsNginx.toFixed(2)}x (target >= 1.2); replicas' mean waiting under glimpse ${verdict.glimpseMeanWaiting.toFixed(2)} (target <= 1)`,
   );
   for (const r of rows) {

@@ -15,8 +15,8 @@ test('answers of one length: an answer is sure to end only within the horizon of
   for (let i = 0; i < 20; i++) l.record(32);
   assert.equal(l.known, true);
   assert.equal(l.weight(0), 0);
-  assert.equal(l.weight(32 - HORIZON - 1), 0, 'four steps from the end: cannot end within three');
-  assert.ok(l.weight(32 - HORIZON) > 20, 'three steps from the end: sure');
+  assert.equal(l.weight(32 - HORIZON - 1), 0, 'one step beyond the horizon from the end: cannot end within it');
+  assert.ok(l.weight(32 - HORIZON) > 20, 'the horizon from the end: sure');
   assert.ok(l.weight(40) > 20, 'longer than any seen: overdue, taken as ending');
   assert.ok(l.weight(0, 2) > 20, 'max_tokens 2: ends within the horizon whatever the lengths say');
 });
@@ -25,10 +25,11 @@ test('answers of varied lengths: the chance is the share of the answers still go
   const l = new AnswerLengths();
   // 10, 20, ..., 100 tokens, twice over.
   for (let r = 0; r < 2; r++) for (let n = 10; n <= 100; n += 10) l.record(n);
-  // At 9 tokens all 20 are going; those of 10 end within 3: 2 of 20.
+  assert.ok(HORIZON < 10);
+  // At 9 tokens all 20 are going; only those of 10 end within the horizon: 2 of 20.
   assert.ok(Math.abs(l.weight(9) - -Math.log(1 - 2 / 20)) < 1e-9, String(l.weight(9)));
-  // At 15 tokens, 18 are going, none ends by 18.
-  assert.equal(l.weight(15), 0);
+  // At 11 tokens, 18 are going, none ends before 20.
+  assert.equal(l.weight(11), 0);
   // At 97, the two of 100 are going and both end by 100: sure.
   assert.ok(l.weight(97) > 20);
 });
@@ -48,15 +49,16 @@ test('a replica sends one ahead until answers are known, then only while one of 
   t.after(() => pool.close());
   assert.equal(m.limit.runs, 4);
   assert.equal(pool.capacity(), 5, 'no answer seen yet: one sent ahead, as before');
-  // Four answers of 10 steps run there; the pool learns their length as they end.
+  // Four answers of 30 steps run there; the pool learns their length as they end.
+  const L = 30;
   const tracks: Progress[] = [];
   for (let i = 0; i < 4; i++) {
     pool.acquire(new Set());
     tracks.push({ weight: 0 });
     pool.progress(m, tracks[i]!, 0, 1000);
   }
-  for (let s = 1; s <= 10; s++) for (const tr of tracks) pool.progress(m, tr, s, 1000);
-  for (const tr of tracks) pool.release(m, 'success', { sentWith: 4, track: tr, steps: 10 });
+  for (let s = 1; s <= L; s++) for (const tr of tracks) pool.progress(m, tr, s, 1000);
+  for (const tr of tracks) pool.release(m, 'success', { sentWith: 4, track: tr, steps: L });
   assert.equal(m.outstanding, 0);
   assert.equal(m.soon, 0);
   // Four new ones, all at their start: none ends within the horizon, nothing is sent ahead.
@@ -68,13 +70,13 @@ test('a replica sends one ahead until answers are known, then only while one of 
   }
   assert.equal(pool.capacity(), 4, 'the batch just started: nothing sent ahead');
   const before = grew();
-  for (let s = 1; s <= 6; s++) for (const tr of fresh) pool.progress(m, tr, s, 1000);
-  assert.equal(pool.capacity(), 4, 'six of ten steps: still four to go');
-  pool.progress(m, fresh[0]!, 7, 1000);
+  for (let s = 1; s < L - HORIZON; s++) for (const tr of fresh) pool.progress(m, tr, s, 1000);
+  assert.equal(pool.capacity(), 4, 'one step more than the horizon to go');
+  pool.progress(m, fresh[0]!, L - HORIZON, 1000);
   assert.ok(m.soon >= SOON);
-  assert.equal(pool.capacity(), 5, 'one answer three steps from its end: one sent ahead');
+  assert.equal(pool.capacity(), 5, 'one answer the horizon from its end: one sent ahead');
   assert.equal(grew(), before + 1, 'the scheduler is told the capacity rose');
-  pool.release(m, 'success', { sentWith: 4, track: fresh[0]!, steps: 10 });
+  pool.release(m, 'success', { sentWith: 4, track: fresh[0]!, steps: L });
   assert.equal(pool.capacity(), 4, 'it ended; the others are not as close');
   // max_tokens says when an answer must end, whatever the lengths seen.
   const capped: Progress = { weight: 0 };

@@ -12,7 +12,7 @@
  * answer; the unlucky request kept ready pays it on top of its wait in glimpse's queue, which was
  * the tail of bench/pool's text run (from admission to the first token p90 218 ms, p99 365 ms).
  *
- * So the one more is sent only while a sequence there is likely to end within a few steps: one
+ * So the one more is sent only while a sequence there is likely to end within HORIZON steps: one
  * minus the chance that none of the replica's answers ends within HORIZON more tokens, estimated
  * from the lengths of the pool's recent answers (the chance an answer that has reached g tokens
  * ends by g + HORIZON) and from each request's own max_tokens, at least one half. Answers of
@@ -21,8 +21,15 @@
  * always there.
  */
 
-/** Decoding steps ahead: a request sent now arrives within one, and is admitted at the next. */
-export const HORIZON = 3;
+/**
+ * Decoding steps ahead. The one sent ahead arrives within a step; it may wait this long for a
+ * slot, with even odds. Not having it costs a slot about a step at each turnover, which matters
+ * in proportion to how short answers are; having it costs its wait, which grows with how long they
+ * are. A fixed number of steps suits both: short answers end often enough to keep it sent nearly
+ * always (answers of 4 to 60 tokens on 8 slots: even odds within about 3 steps), long ones seldom,
+ * where an idle step is a small part of an answer.
+ */
+export const HORIZON = 8;
 /** Answers whose lengths are kept. */
 const WINDOW = 256;
 /** The table is rebuilt after this many new answers. */
