@@ -182,8 +182,9 @@ export class EmbeddedJobQueue implements JobQueue {
     return jobView(id, this.owned(await this.store(), id, keyId));
   }
 
+  /** What clients read is what a restart would keep: never a start or a result still being written. */
   private owned(journal: Journal, id: string, keyId: string | undefined): JournalRecord {
-    const h = JOB_ID_RE.test(id) ? journal.get(id) : undefined;
+    const h = JOB_ID_RE.test(id) ? journal.durable(id) : undefined;
     if (!h || (h.key ?? '') !== (keyId ?? ''))
       throw new GlimpseError('not_found', `No job '${id}' here.`, { param: 'id' });
     return h;
@@ -192,7 +193,7 @@ export class EmbeddedJobQueue implements JobQueue {
   async peek(ids: string[]): Promise<Array<JobView | undefined>> {
     const journal = await this.store();
     return ids.map((id) => {
-      const h = journal.get(id);
+      const h = journal.durable(id);
       return h ? jobView(id, h) : undefined;
     });
   }
@@ -201,7 +202,7 @@ export class EmbeddedJobQueue implements JobQueue {
     const journal = await this.store();
     this.owned(journal, id, keyId);
     await this.cancelOne(journal, id);
-    return jobView(id, journal.get(id)!);
+    return jobView(id, journal.durable(id)!);
   }
 
   async cancelMany(ids: string[]): Promise<void> {
@@ -264,11 +265,8 @@ export class EmbeddedJobQueue implements JobQueue {
     }
     const attempt = Number(h.attempts) + 1;
     if (attempt > this.settings.maxAttempts) {
-      const write = journal.put([
-        [id, ended(h, 'failed', { error: exhausted(this.settings.maxAttempts) }, Date.now())],
-      ]);
+      await journal.put([[id, ended(h, 'failed', { error: exhausted(this.settings.maxAttempts) }, Date.now())]]);
       this.ended.failed++;
-      await write;
       return this.afterEnd(journal, id);
     }
     await journal.patch(id, { status: 'running', started_at: String(Date.now()), attempts: String(attempt) });
@@ -299,10 +297,9 @@ export class EmbeddedJobQueue implements JobQueue {
         : { status: 'failed', fields: { error: JSON.stringify({ code: e.code, message: e.message }) } };
     }
     this.active.delete(id);
-    // Counted as it becomes visible (in memory at once, durable when the write settles).
-    const write = journal.put([[id, ended(journal.get(id) ?? h, outcome.status, outcome.fields, Date.now())]]);
+    // Counted as it becomes visible to clients: once durable.
+    await journal.put([[id, ended(journal.get(id) ?? h, outcome.status, outcome.fields, Date.now())]]);
     this.ended[outcome.status as 'succeeded' | 'failed' | 'cancelled']++;
-    await write;
     this.log.info({ job: id, status: outcome.status }, 'job ended');
     this.afterEnd(journal, id);
   }

@@ -22,6 +22,8 @@ export type JournalRecord = Record<string, string>;
 interface Change {
   line: string;
   undo: () => void;
+  /** Bookkeeping of what the file holds, once this change was written (or not). */
+  settle: (written: boolean) => void;
   resolve: () => void;
   reject: (err: Error) => void;
 }
@@ -49,6 +51,8 @@ export class Journal {
   private size = 0;
   /** Lines in the file that a later line superseded. */
   private stale = 0;
+  /** For a record with changes not yet written: how many, and the record as the file has it. */
+  private readonly unwritten = new Map<string, { changes: number; onDisk: JournalRecord | undefined }>();
 
   private constructor(
     private readonly path: string,
@@ -84,8 +88,18 @@ export class Journal {
     return journal;
   }
 
+  /** The record with every change made so far, written or not (what the store's own logic acts on). */
   get(id: string): JournalRecord | undefined {
     return this.records.get(id);
+  }
+
+  /**
+   * The record as a crash now would leave it: changes still being written are not shown. What a
+   * client reads, so a state it saw (a job running, its result) is never taken back by a restart.
+   */
+  durable(id: string): JournalRecord | undefined {
+    const w = this.unwritten.get(id);
+    return w ? w.onDisk : this.records.get(id);
   }
 
   values(): IterableIterator<[string, JournalRecord]> {
@@ -115,6 +129,9 @@ export class Journal {
     if (entries.length === 0) return Promise.resolve();
     const before = entries.map(([k]) => [k, this.records.get(k)] as const);
     for (const [k, v] of entries) {
+      const w = this.unwritten.get(k);
+      if (w) w.changes++;
+      else this.unwritten.set(k, { changes: 1, onDisk: this.records.get(k) });
       if (this.records.has(k)) this.stale++;
       if (v) this.records.set(k, v);
       else this.records.delete(k);
@@ -126,8 +143,15 @@ export class Journal {
         else this.records.delete(k);
       }
     };
+    const settle = (written: boolean) => {
+      for (const [k, v] of entries) {
+        const w = this.unwritten.get(k)!;
+        if (written) w.onDisk = v;
+        if (--w.changes === 0) this.unwritten.delete(k);
+      }
+    };
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ line, undo, resolve, reject });
+      this.queue.push({ line, undo, settle, resolve, reject });
       this.flushing ??= this.flush();
     });
   }
@@ -143,9 +167,11 @@ export class Journal {
           done += (await this.file.write(bytes, done, bytes.length - done, null)).bytesWritten;
         await this.file.datasync();
         this.size += bytes.length;
+        for (const c of group) c.settle(true);
         for (const c of group) c.resolve();
       } catch (err) {
         await this.file.truncate(this.size).catch(() => {});
+        for (const c of group) c.settle(false);
         for (const c of group.reverse()) c.undo();
         const e = storageError(err, 'the job store');
         for (const c of group) c.reject(e);
