@@ -51,6 +51,11 @@ test("learned from gauges in glimpse's own terms: doubling while saturated and n
   );
   assert.equal(l.fromGauges(4, 0, true, 4), true);
   assert.deepEqual([l.runs, l.source], [8, 'metrics']);
+  assert.equal(
+    l.fromGauges(8, 0, true, 9),
+    false,
+    'slow start: the one sent ahead is not running yet (on the wire, or between steps): no proof of room',
+  );
   assert.equal(l.fromGauges(8, 0, true, 8), true);
   assert.equal(l.runs, 16, 'slow start: doubles until the first queue');
   l.fromGauges(8, 7, true, 16);

@@ -160,6 +160,9 @@ export class ReplicaLimit {
     // queue has been seen, only one where the server runs all glimpse has there up to the limit
     // (the one sent ahead, or one on the wire, is no sign of room), and only as often as probes hold.
     if (!saturated && running < this.base) return false;
+    // In slow start, only a server that runs all glimpse has there, the one sent ahead included,
+    // has shown room to double into (one on the wire at the reading is no proof of it).
+    if (!this.queueSeen && running < Math.min(outstanding, this.current)) return false;
     if (this.queueSeen) {
       if (running < Math.min(outstanding, this.base) || this.sinceChange < this.probeEvery) return false;
       this.probing = true;
