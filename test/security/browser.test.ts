@@ -6,13 +6,11 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { CHROMIUM, haveChromium, launchChromium } from '../helpers/browser.js';
 import { startGlimpse, type RunningGlimpse } from '../helpers/glimpse.js';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /** A site on its own origin: one empty HTML page, from which the test runs fetch(). */
 async function startSite(): Promise<{ origin: string; server: Server }> {
@@ -62,7 +60,7 @@ function streamFrom(
   }, api);
 }
 
-describe('CORS and CSP in Chromium', { skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}` }, () => {
+describe('CORS and CSP in Chromium', { skip: haveChromium ? false : `no Chromium at ${CHROMIUM}` }, () => {
   let allowed: { origin: string; server: Server };
   let foreign: { origin: string; server: Server };
   let g: RunningGlimpse;
@@ -77,17 +75,7 @@ describe('CORS and CSP in Chromium', { skip: existsSync(CHROMIUM) ? false : `no 
       apiKeys: ['web:sk-web-123'],
       corsOrigins: [allowed.origin],
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--no-first-run',
-      ],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

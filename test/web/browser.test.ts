@@ -6,14 +6,13 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { CHROMIUM, haveChromium, launchChromium } from '../helpers/browser.js';
 import { startFakeVllm, type FakeVllm, type RecordedRequest, type Script } from '../helpers/fake-vllm.js';
 import { startGlimpse, type RunningGlimpse } from '../helpers/glimpse.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const ARTIFACTS = join(ROOT, 'test-artifacts', 'web');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
 
 /** What the double answers, chosen by a keyword in the last user message. */
 function scenario(rec: RecordedRequest): Script {
@@ -117,17 +116,7 @@ describe('the web page in Chromium', { skip: haveChromium ? false : `no Chromium
     mkdirSync(ARTIFACTS, { recursive: true });
     vllm = await startFakeVllm({ script: scenario });
     glimpse = await startGlimpse({ engine: 'upstream', upstream: vllm.url, upstreamModel: vllm.model });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--no-first-run',
-      ],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

@@ -8,14 +8,14 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page, type Request } from 'playwright-core';
+import type { Browser, Page, Request } from 'playwright-core';
+import { CHROMIUM, haveChromium, launchChromium } from '../helpers/browser.js';
 import { startGlimpse, type RunningGlimpse } from '../helpers/glimpse.js';
 import { makePdf } from '../helpers/documents.js';
 import { makeMp4 } from '../helpers/video.js';
 import type { MediaOut } from '../../src/protocols/media.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = join(ROOT, 'test-artifacts', 'web');
 
 /** The glimpse_media entries of a streamed answer the page asked for (the role chunk carries them). */
@@ -38,7 +38,7 @@ async function askAndWait(page: Page, prompt: string): Promise<Request> {
   return posted;
 }
 
-describe('attaching a PDF in the page', { skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}` }, () => {
+describe('attaching a PDF in the page', { skip: haveChromium ? false : `no Chromium at ${CHROMIUM}` }, () => {
   let glimpse: RunningGlimpse;
   let browser: Browser;
 
@@ -55,10 +55,7 @@ describe('attaching a PDF in the page', { skip: existsSync(CHROMIUM) ? false : `
       simulated: { ttftMs: 1, tokensPerSecond: 30, answerTokens: 12 },
     });
     mkdirSync(ARTIFACTS, { recursive: true });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();

@@ -6,15 +6,14 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { CHROMIUM, haveChromium, launchChromium } from '../helpers/browser.js';
 import { startGlimpse, type RunningGlimpse } from '../helpers/glimpse.js';
 import { glmProfileCache } from '../embedded/helpers.js';
 import { profileFor } from '../../src/engines/embedded/profiles.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const ARTIFACTS = join(ROOT, 'test-artifacts', 'web');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
 const glm = profileFor('glm-ocr')!;
 
 describe(
@@ -42,17 +41,7 @@ describe(
         dtype: 'fp32',
         warmup: false,
       });
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--no-first-run',
-        ],
-      });
+      browser = await launchChromium();
       const ctx = await browser.newContext({
         viewport: { width: 1100, height: 800 },
         locale: 'en-US',
