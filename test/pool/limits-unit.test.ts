@@ -2,7 +2,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { metricsUrl, parseServerGauges, ReplicaLimit, splitLimit } from '../../src/engines/upstream/limits.js';
+import {
+  FIRST_PROBE_EVERY,
+  metricsUrl,
+  parseServerGauges,
+  ReplicaLimit,
+  splitLimit,
+} from '../../src/engines/upstream/limits.js';
 import { ImageAffinity, imageAffinityKey } from '../../src/engines/upstream/affinity.js';
 import { GlimpseError } from '../../src/core/index.js';
 
@@ -74,21 +80,28 @@ test("learned from gauges in glimpse's own terms: doubling while saturated and n
     'one waiting reading after reading: a queue of one, so what runs is what glimpse has less it',
   );
   // After the first queue, growth is a probe, and only every few readings.
-  for (let i = 0; i < 7; i++) assert.equal(l.fromGauges(8, 0, true, 8), false, `reading ${i + 1}: too soon to probe`);
+  const P = FIRST_PROBE_EVERY;
+  for (let i = 0; i < P - 1; i++)
+    assert.equal(l.fromGauges(8, 0, true, 8), false, `reading ${i + 1}: too soon to probe`);
   assert.equal(l.fromGauges(6, 0, false, 6), false, 'nothing waits but glimpse did not fill it: no growth');
   assert.equal(l.fromGauges(8, 0, true, 8), true, 'the server runs all glimpse has there: a probe');
   assert.equal(l.runs, 9);
   l.fromGauges(8, 1, true, 9);
   assert.equal(l.runs, 8, 'the server did not run the probe (a wait while it runs 8): undone at once');
-  for (let i = 0; i < 15; i++)
+  for (let i = 0; i < 2 * P - 1; i++)
     assert.equal(l.fromGauges(8, 0, true, 8), false, `reading ${i + 1}: a failed probe doubles the wait`);
-  assert.equal(l.fromGauges(8, 0, true, 8), true, 'the next probe, 16 readings on');
+  assert.equal(l.fromGauges(8, 0, true, 8), true, 'the next probe, twice as many readings on');
   l.fromGauges(9, 0, true, 9);
   assert.equal(l.runs, 9, 'the server ran it: kept');
-  for (let i = 0; i < 6; i++) assert.equal(l.fromGauges(9, 0, true, 9), false);
-  assert.equal(l.fromGauges(9, 0, true, 9), true, 'a probe that held halves the wait for the next (16 to 8)');
+  for (let i = 0; i < P - 2; i++) assert.equal(l.fromGauges(9, 0, true, 9), false);
+  assert.equal(l.fromGauges(9, 0, true, 9), true, 'a probe that held halves the wait for the next');
   l.fromGauges(8, 3, true, 11);
   assert.equal(l.runs, 8, 'a queue of three: back to what runs or travels');
+  l.fromGauges(8, 4, true, 9);
+  assert.equal(l.runs, 5, 'a reading taken while answers came and went sets it too low');
+  assert.equal(l.fromGauges(5, 0, true, 5), true, 'below what the server ran with a queue: no probe needed');
+  assert.equal(l.fromGauges(6, 0, true, 6), true);
+  assert.equal(l.runs, 7, 'back up one per reading');
   l.fromGauges(1, 30, true, 3);
   assert.equal(l.runs, 1, 'another client fills the server: glimpse keeps one there at least');
   l.metricsLost();

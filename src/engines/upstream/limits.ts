@@ -15,7 +15,8 @@
  *   glimpse has there, as a probe: judged by the next readings, a probe the server does not run
  *   (a wait while it runs less than the raised limit) is undone at once and doubles the readings
  *   before the next (from FIRST_PROBE_EVERY up to MAX_PROBE_EVERY), one it runs halves them, so a
- *   server that is full is probed about once a minute and one with room is climbed quickly.
+ *   server that is full is probed every two minutes or so and one with room is climbed quickly.
+ *   Below what the server ran when it last had a queue, growth needs no probe: one per reading.
  * - adaptive: for servers that expose nothing (Ollama, llama-server, a cloud API), learned from
  *   each attempt's time to first token (what queueing at the server stretches; the answer's length
  *   does not) against the time of a request that did not wait: the usual first token among those
@@ -60,9 +61,14 @@ const NO_WAIT_ALPHA = 0.1;
 const NO_WAIT_CAP = 1.25;
 /** Readings after a probe within which it is judged. */
 const PROBE_SETTLE = 3;
-/** Readings between probes: after the first queue, and at most (a full server is probed about once a minute). */
-const FIRST_PROBE_EVERY = 8;
-const MAX_PROBE_EVERY = 64;
+/**
+ * Readings between probes past what the server ran with a queue: after the first queue, and at
+ * most. A failed probe costs one request a wait of up to an answer, and what a server runs seldom
+ * changes (its max-num-seqs, or its KV cache for the prompts it gets), so probes are rare: about
+ * every half minute at first, every two once they keep failing, faster while they hold.
+ */
+export const FIRST_PROBE_EVERY = 30;
+const MAX_PROBE_EVERY = 120;
 
 export class ReplicaLimit {
   source: LimitSource;
@@ -74,6 +80,8 @@ export class ReplicaLimit {
   private sinceChange = 0;
   private probeEvery = FIRST_PROBE_EVERY;
   private probing = false;
+  /** What the server ran when it last had a queue: its capacity then. Below it, growth needs no probe. */
+  private serverFull = 0;
   /** One more than the limit may be sent now (a metrics limit, a sequence about to end there). */
   private ahead = true;
   /** Fastest first token in the current and the previous half window (Infinity: none yet). */
@@ -151,6 +159,7 @@ export class ReplicaLimit {
     if (queue) {
       if (!this.queueSeen) this.probeEvery = FIRST_PROBE_EVERY;
       this.queueSeen = true;
+      this.serverFull = running;
       this.sinceChange = 0;
       this.value = Math.max(1, Math.min(this.value, outstanding - waiting));
       return false;
@@ -164,9 +173,14 @@ export class ReplicaLimit {
     // has shown room to double into (one on the wire at the reading is no proof of it).
     if (!this.queueSeen && running < Math.min(outstanding, this.current)) return false;
     if (this.queueSeen) {
-      if (running < Math.min(outstanding, this.base) || this.sinceChange < this.probeEvery) return false;
-      this.probing = true;
-      this.sinceChange = 0;
+      if (running < Math.min(outstanding, this.base)) return false;
+      // Below what the server ran when it last had a queue (a reading taken while requests came and
+      // went can set the limit low), growth is back at once; past it, it is a probe, and spaced.
+      if (this.base >= this.serverFull) {
+        if (this.sinceChange < this.probeEvery) return false;
+        this.probing = true;
+        this.sinceChange = 0;
+      }
     }
     this.value = Math.min(this.opts.max, this.queueSeen ? this.value + 1 : this.value * 2);
     return this.base > before;
