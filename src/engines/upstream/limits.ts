@@ -68,6 +68,7 @@ const PROBE_SETTLE = 3;
  * every half minute at first, every two once they keep failing, faster while they hold.
  */
 export const FIRST_PROBE_EVERY = 30;
+const SHORT_QUEUE = 3;
 const MAX_PROBE_EVERY = 120;
 
 export class ReplicaLimit {
@@ -82,6 +83,9 @@ export class ReplicaLimit {
   private probing = false;
   /** What the server ran when it last had a queue: its capacity then. Below it, growth needs no probe. */
   private serverFull = 0;
+  /** The most the server was seen running, and readings in a row with requests waiting while it ran fewer. */
+  private mostRunning = 0;
+  private shortWaits = 0;
   /** One more than the limit may be sent now (a metrics limit, a sequence about to end there). */
   private ahead = true;
   /** Fastest first token in the current and the previous half window (Infinity: none yet). */
@@ -137,7 +141,15 @@ export class ReplicaLimit {
     const before = this.base;
     // A request can be seen waiting for one scheduler step before it runs (the one sent ahead is
     // such a one): only more than one, or one reading after reading, is a queue.
-    const queue = waiting > 1 || (waiting > 0 && this.waitedLastReading);
+    // And requests wait for the next step, several of them when a long prefill holds the step,
+    // while the server runs fewer than it has run: waiting with the server running less than the
+    // most it was seen running is a queue only when seen SHORT_QUEUE readings in a row (then it
+    // can run fewer now: a KV cache filled by long prompts, another client).
+    this.mostRunning = Math.max(this.mostRunning, running);
+    this.shortWaits = waiting > 0 && running < this.mostRunning ? this.shortWaits + 1 : 0;
+    const queue =
+      (waiting > 1 || (waiting > 0 && this.waitedLastReading)) &&
+      (running >= this.mostRunning || this.shortWaits >= SHORT_QUEUE);
     this.waitedLastReading = waiting > 0;
     this.sinceChange++;
     if (this.probing) {
@@ -148,7 +160,7 @@ export class ReplicaLimit {
         this.probing = false;
         this.probeEvery = Math.min(MAX_PROBE_EVERY, this.probeEvery * 2);
         this.sinceChange = 0;
-        this.value = Math.max(1, Math.min(this.value - 1, outstanding - waiting));
+        this.value = Math.max(1, this.value - 1);
         return false;
       }
       if (running >= this.base || this.sinceChange > PROBE_SETTLE) {
