@@ -66,6 +66,9 @@ function runCommand(
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
+    // A command that exits without reading its input (most do) closes the pipe: EPIPE on the
+    // write is no failure of it (its exit code says how it went), and unheard it would crash the run.
+    child.stdin.on('error', () => {});
     child.stdin.end(input ?? '');
   });
 }
