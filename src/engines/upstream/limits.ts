@@ -111,15 +111,11 @@ export class ReplicaLimit {
 
   /** Requests this replica may have at once now: what it runs, and one sent ahead of a turnover. */
   get current(): number {
-    return this.base + (this.ahead && this.source === 'metrics' ? 1 : 0);
+    return this.runs + (this.ahead && this.source === 'metrics' ? 1 : 0);
   }
 
   /** What the replica runs, in glimpse's terms. */
   get runs(): number {
-    return this.base;
-  }
-
-  private get base(): number {
     return Math.max(1, Math.floor(this.value));
   }
 
@@ -138,7 +134,7 @@ export class ReplicaLimit {
   fromGauges(running: number, waiting: number, saturated: boolean, outstanding = running + waiting): boolean {
     if (this.source === 'configured') return false;
     this.source = 'metrics';
-    const before = this.base;
+    const before = this.runs;
     // A request can be seen waiting for one scheduler step before it runs (the one sent ahead is
     // such a one): only more than one, or one reading after reading, is a queue.
     // And requests wait for the next step, several of them when a long prefill holds the step,
@@ -156,16 +152,16 @@ export class ReplicaLimit {
       // A probe is judged by the readings after it: a wait while the server runs less than the
       // raised limit says there was no room (undone at once, and the next probe waits twice as
       // long); the server running it all says there was (the next comes twice as soon).
-      if (waiting > 0 && running < this.base) {
+      if (waiting > 0 && running < this.runs) {
         this.probing = false;
         this.probeEvery = Math.min(MAX_PROBE_EVERY, this.probeEvery * 2);
         this.sinceChange = 0;
         this.value = Math.max(1, this.value - 1);
         return false;
       }
-      if (running >= this.base || this.sinceChange > PROBE_SETTLE) {
+      if (running >= this.runs || this.sinceChange > PROBE_SETTLE) {
         this.probing = false;
-        if (running >= this.base) this.probeEvery = Math.max(1, this.probeEvery / 2);
+        if (running >= this.runs) this.probeEvery = Math.max(1, this.probeEvery / 2);
       }
     }
     if (queue) {
@@ -180,22 +176,22 @@ export class ReplicaLimit {
     // Only a reading that found the replica pushed to its limit says it could take more; once a
     // queue has been seen, only one where the server runs all glimpse has there up to the limit
     // (the one sent ahead, or one on the wire, is no sign of room), and only as often as probes hold.
-    if (!saturated && running < this.base) return false;
+    if (!saturated && running < this.runs) return false;
     // In slow start, only a server that runs all glimpse has there, the one sent ahead included,
     // has shown room to double into (one on the wire at the reading is no proof of it).
     if (!this.queueSeen && running < Math.min(outstanding, this.current)) return false;
     if (this.queueSeen) {
-      if (running < Math.min(outstanding, this.base)) return false;
+      if (running < Math.min(outstanding, this.runs)) return false;
       // Below what the server ran when it last had a queue (a reading taken while requests came and
       // went can set the limit low), growth is back at once; past it, it is a probe, and spaced.
-      if (this.base >= this.serverFull) {
+      if (this.runs >= this.serverFull) {
         if (this.sinceChange < this.probeEvery) return false;
         this.probing = true;
         this.sinceChange = 0;
       }
     }
     this.value = Math.min(this.opts.max, this.queueSeen ? this.value + 1 : this.value * 2);
-    return this.base > before;
+    return this.runs > before;
   }
 
   /** The server's gauges stopped answering: keep the limit reached, go on adaptively. */

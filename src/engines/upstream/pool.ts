@@ -290,11 +290,12 @@ export class UpstreamPool {
     const w = this.lengths.weight(steps, maxTokens);
     m.soon += w - track.weight;
     track.weight = w;
-    this.judge(m);
+    if (this.judge(m)) this.grew();
   }
 
-  private judge(m: PoolMember): void {
-    if (m.limit.setAhead(!this.lengths.known || m.soon >= SOON)) this.grew();
+  /** Set whether one may be sent ahead to the member now; true when that allowance rose. */
+  private judge(m: PoolMember): boolean {
+    return m.limit.setAhead(!this.lengths.known || m.soon >= SOON);
   }
 
   /**
@@ -315,9 +316,10 @@ export class UpstreamPool {
     else m.breaker.onNeutral();
     if (learned?.refused) m.limit.refused();
     if (verdict === 'success' && learned?.steps) this.lengths.record(learned.steps);
-    this.judge(m);
+    const ahead = this.judge(m);
     const grew = learned?.ttftMs !== undefined && m.limit.sample(learned.ttftMs, learned.sentWith);
-    if (grew || (!was && this.usable(m))) this.grew();
+    // One word to the scheduler, whatever made room.
+    if (ahead || grew || (!was && this.usable(m))) this.grew();
   }
 
   stats(): MemberStats[] {
