@@ -9,7 +9,7 @@
  * WebSocket) goes through. Without API keys there is no one to count against; quotas are off.
  */
 import { Redis } from 'ioredis';
-import { GlimpseError, withIterator } from '../core/index.js';
+import { GlimpseError, tap, withIterator } from '../core/index.js';
 
 export interface QuotaLimits {
   /** Requests a key may start per minute; 0 = no limit. */
@@ -216,12 +216,11 @@ export class Quotas {
       }
       const spend = (tokens: number) => void this.spend(keyId, tokens);
       return Object.assign(
-        withIterator(stream, async function* () {
-          for await (const ev of stream) {
+        withIterator(stream, () =>
+          tap(stream, (ev) => {
             if (ev.type === 'usage' && ev.usage) spend(ev.usage.promptTokens + ev.usage.completionTokens);
-            yield ev;
-          }
-        }),
+          })[Symbol.asyncIterator](),
+        ),
         { quota: standing },
       );
     }) as P['open'];

@@ -6,7 +6,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
-import { withIterator, type Engine, type GenerateEvent } from '../core/index.js';
+import { tap, withIterator, type Engine, type GenerateEvent } from '../core/index.js';
 import { imageStats } from '../images/index.js';
 import { metricsText, shareRegistry } from './cluster-metrics.js';
 import { hasPools, meterPools } from './pool-metrics.js';
@@ -230,31 +230,29 @@ export function createMetrics(engine: Engine, getStats: () => ReturnType<Metered
     started: number,
   ): AsyncIterable<E> {
     return {
-      async *[Symbol.asyncIterator]() {
+      [Symbol.asyncIterator]: () => {
         let first = true;
         let admitted = false;
         let outcome = 'cancelled';
-        try {
-          for await (const raw of events) {
-            const ev = raw as unknown as GenerateEvent | { type: 'queued' | 'admitted' };
-            if (ev.type === 'admitted') admitted = true;
-            else if (first && (ev.type === 'token' || ev.type === 'reasoning')) {
-              first = false;
-              ttft.observe({ model }, (performance.now() - started) / 1000);
-            }
-            if (ev.type === 'usage') {
-              tokens.inc({ model }, ev.usage.completionTokens);
-              promptTokens.inc({ model }, ev.usage.promptTokens);
-            } else if (ev.type === 'done') outcome = ev.finishReason;
-            else if (ev.type === 'error') outcome = ev.error.code;
-            yield raw;
+        const each = (raw: E) => {
+          const ev = raw as unknown as GenerateEvent | { type: 'queued' | 'admitted' };
+          if (ev.type === 'admitted') admitted = true;
+          else if (first && (ev.type === 'token' || ev.type === 'reasoning')) {
+            first = false;
+            ttft.observe({ model }, (performance.now() - started) / 1000);
           }
-        } finally {
-          if (admitted) {
-            generations.inc({ model, outcome });
-            genDuration.observe({ model }, (performance.now() - started) / 1000);
-          }
-        }
+          if (ev.type === 'usage') {
+            tokens.inc({ model }, ev.usage.completionTokens);
+            promptTokens.inc({ model }, ev.usage.promptTokens);
+          } else if (ev.type === 'done') outcome = ev.finishReason;
+          else if (ev.type === 'error') outcome = ev.error.code;
+        };
+        const end = () => {
+          if (!admitted) return;
+          generations.inc({ model, outcome });
+          genDuration.observe({ model }, (performance.now() - started) / 1000);
+        };
+        return tap(events, each, end)[Symbol.asyncIterator]();
       },
     };
   }

@@ -13,6 +13,7 @@ import {
   fairnessKey,
   GlimpseError,
   hasToolTurns,
+  sift,
   type Engine,
   type GenerateEvent,
   type GenerateRequest,
@@ -45,14 +46,11 @@ export type QueueEvent =
 export type PipelineEvent = GenerateEvent | QueueEvent;
 
 /** The generation's events alone, for readers that take the queue events some other way (`hear`) or not at all. */
-export async function* generationOf(
+export function generationOf(
   events: AsyncIterable<PipelineEvent>,
   hear?: (ev: QueueEvent) => void,
-): AsyncGenerator<GenerateEvent> {
-  for await (const ev of events) {
-    if (ev.type === 'queued' || ev.type === 'admitted') hear?.(ev);
-    else yield ev;
-  }
+): AsyncIterable<GenerateEvent> {
+  return sift(events, (ev): ev is GenerateEvent => ev.type !== 'queued' && ev.type !== 'admitted', hear);
 }
 
 /**

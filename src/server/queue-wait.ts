@@ -5,7 +5,7 @@
  * shutting_down) are the stream's error event; a client that left while waiting ends it as
  * done/cancelled, as one that leaves mid-answer does.
  */
-import { toGlimpseError, type GenerateEvent } from '../core/index.js';
+import { prepend, toGlimpseError, type GenerateEvent } from '../core/index.js';
 import type { Slot } from '../scheduler/index.js';
 import type { PipelineEvent } from './pipeline.js';
 
@@ -40,12 +40,11 @@ export const admitted = (slot: Pick<Slot, 'waitedMs' | 'queuedAt'>): PipelineEve
 });
 
 /** `admitted`, then the generation. */
-export async function* admittedThen(
+export function admittedThen(
   slot: Pick<Slot, 'waitedMs' | 'queuedAt'>,
   events: AsyncIterable<GenerateEvent>,
-): AsyncGenerator<PipelineEvent> {
-  yield admitted(slot);
-  yield* events;
+): AsyncIterable<PipelineEvent> {
+  return prepend<PipelineEvent>(admitted(slot), events);
 }
 
 /** queued events while `acquiring` is pending, then admitted and what `run` starts on the slot. */

@@ -4,7 +4,14 @@
  * finished answer in the cache. Each ends with exactly one done or error.
  */
 import type { Config } from '../config/index.js';
-import { GlimpseError, toGlimpseError, type Engine, type GenerateEvent, type GenerateRequest } from '../core/index.js';
+import {
+  GlimpseError,
+  tap,
+  toGlimpseError,
+  type Engine,
+  type GenerateEvent,
+  type GenerateRequest,
+} from '../core/index.js';
 import type { CachedAnswer } from '../cache/index.js';
 import type { Logger } from '../observability/index.js';
 import type { Slot } from '../scheduler/index.js';
@@ -27,12 +34,12 @@ export function replayAnswer(answer: CachedAnswer): Events {
 /** Pass events through; when the answer finishes normally (stop or length), hand it to `store`. */
 export function storeOnFinish(stream: Events, store: (answer: CachedAnswer) => Promise<void>): Events {
   return {
-    async *[Symbol.asyncIterator]() {
+    [Symbol.asyncIterator]: () => {
       let text = '';
       let reasoning = '';
       let usage: CachedAnswer['usage'] | undefined;
       let completionTokens = 0;
-      for await (const ev of stream) {
+      return tap(stream, (ev) => {
         if (ev.type === 'token') {
           text += ev.text;
           completionTokens++;
@@ -47,8 +54,7 @@ export function storeOnFinish(stream: Events, store: (answer: CachedAnswer) => P
             finishReason: ev.finishReason,
           });
         }
-        yield ev;
-      }
+      })[Symbol.asyncIterator]();
     },
   };
 }

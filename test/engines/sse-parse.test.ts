@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseSseData } from '../../src/engines/upstream/sse-parse.js';
+import { parseSseData, SseDataParser } from '../../src/engines/upstream/sse-parse.js';
 
 async function collect(chunks: string[]): Promise<string[]> {
   async function* gen() {
@@ -39,4 +39,27 @@ test('a multi-byte character split across chunks survives', async () => {
 
 test('a last event without the blank line is still delivered', async () => {
   assert.deepEqual(await collect(['data: tail']), ['tail']);
+});
+
+test('CRLF and lone CR line ends split at every byte boundary parse the same', async () => {
+  for (const eol of ['\r\n', '\r']) {
+    const stream = `data: {"a":1}${eol}${eol}: c${eol}data: x${eol}data: y${eol}${eol}data: [DONE]${eol}${eol}`;
+    const whole = await collect([stream]);
+    assert.deepEqual(whole, ['{"a":1}', 'x\ny', '[DONE]'], JSON.stringify(eol));
+    for (let i = 1; i < stream.length; i++)
+      assert.deepEqual(
+        await collect([stream.slice(0, i), stream.slice(i)]),
+        whole,
+        `${JSON.stringify(eol)} split at ${i}`,
+      );
+  }
+});
+
+test('SseDataParser: each chunk gives the events it completed, end() the rest', () => {
+  const p = new SseDataParser();
+  const enc = (s: string) => new TextEncoder().encode(s);
+  assert.deepEqual(p.push(enc('data: a\n\ndata: b\n')), ['a']);
+  assert.deepEqual(p.push(enc('\ndata: c')), ['b']);
+  assert.deepEqual(p.end(), ['c']);
+  assert.deepEqual(p.end(), []);
 });

@@ -11,7 +11,7 @@ import {
   type FinishReason,
 } from '../../core/index.js';
 import type { PoolMember, UpstreamPool } from './pool.js';
-import { parseSseData } from './sse-parse.js';
+import { SseDataParser } from './sse-parse.js';
 import { upstreamHttpError, type UpstreamChunk, type UpstreamToolCallDelta } from './wire.js';
 
 export interface Target {
@@ -117,80 +117,86 @@ export async function* attempt(
     try {
       // Leaving at [DONE] must not destroy the body (Node builds an AbortError, stack and all, for
       // every stream left before its end): the bytes after it are read in the background below.
-      for await (const payload of parseSseData(res.body.iterator({ destroyOnReturn: false }))) {
-        if (payload === '[DONE]') {
-          sawDone = true;
-          break;
-        }
-        let chunk: UpstreamChunk;
-        try {
-          chunk = JSON.parse(payload) as UpstreamChunk;
-        } catch {
-          throw new GlimpseError('upstream_error', 'Upstream sent a stream event that is not JSON.');
-        }
-        if (chunk.error) {
-          const msg = typeof chunk.error === 'string' ? chunk.error : (chunk.error.message ?? 'unknown error');
-          throw new GlimpseError('upstream_error', `Upstream error: ${msg}`);
-        }
-        const before = emitted;
-        for (const choice of chunk.choices ?? []) {
-          const reasoning = choice.delta?.reasoning_content ?? choice.delta?.reasoning;
-          if (reasoning) {
-            emitted++;
-            reasoningDeltas++;
-            yield { type: 'reasoning', text: reasoning };
+      const parser = new SseDataParser();
+      const body = res.body.iterator({ destroyOnReturn: false }) as AsyncIterableIterator<Uint8Array>;
+      // One loop over the body's chunks, each parsed at once: no async generator per event in between.
+      reading: for (let r = await body.next(); ; r = await body.next()) {
+        for (const payload of r.done ? parser.end() : parser.push(r.value)) {
+          if (payload === '[DONE]') {
+            sawDone = true;
+            break reading;
           }
-          const content = choice.delta?.content;
-          const lps = choice.logprobs?.content;
-          if (content || lps?.length) {
-            emitted++;
-            yield {
-              type: 'token',
-              text: content ?? '',
-              ...(lps?.length
-                ? {
-                    logprobs: lps.map((l) => ({
-                      token: l.token,
-                      logprob: l.logprob,
-                      bytes: l.bytes ?? null,
-                      top: (l.top_logprobs ?? []).map((t) => ({
-                        token: t.token,
-                        logprob: t.logprob,
-                        bytes: t.bytes ?? null,
+          let chunk: UpstreamChunk;
+          try {
+            chunk = JSON.parse(payload) as UpstreamChunk;
+          } catch {
+            throw new GlimpseError('upstream_error', 'Upstream sent a stream event that is not JSON.');
+          }
+          if (chunk.error) {
+            const msg = typeof chunk.error === 'string' ? chunk.error : (chunk.error.message ?? 'unknown error');
+            throw new GlimpseError('upstream_error', `Upstream error: ${msg}`);
+          }
+          const before = emitted;
+          for (const choice of chunk.choices ?? []) {
+            const reasoning = choice.delta?.reasoning_content ?? choice.delta?.reasoning;
+            if (reasoning) {
+              emitted++;
+              reasoningDeltas++;
+              yield { type: 'reasoning', text: reasoning };
+            }
+            const content = choice.delta?.content;
+            const lps = choice.logprobs?.content;
+            if (content || lps?.length) {
+              emitted++;
+              yield {
+                type: 'token',
+                text: content ?? '',
+                ...(lps?.length
+                  ? {
+                      logprobs: lps.map((l) => ({
+                        token: l.token,
+                        logprob: l.logprob,
+                        bytes: l.bytes ?? null,
+                        top: (l.top_logprobs ?? []).map((t) => ({
+                          token: t.token,
+                          logprob: t.logprob,
+                          bytes: t.bytes ?? null,
+                        })),
                       })),
-                    })),
-                  }
+                    }
+                  : {}),
+              };
+            }
+            for (const call of choice.delta?.tool_calls ?? []) {
+              emitted++;
+              yield {
+                type: 'tool_call',
+                index: callIndex(call),
+                ...(call.id ? { id: call.id } : {}),
+                ...(call.function?.name ? { name: call.function.name } : {}),
+                ...(call.function?.arguments ? { arguments: call.function.arguments } : {}),
+              };
+            }
+            if (choice.finish_reason)
+              finish =
+                choice.finish_reason === 'length'
+                  ? 'length'
+                  : choice.finish_reason === 'tool_calls'
+                    ? 'tool_calls'
+                    : 'stop';
+          }
+          if (emitted !== before) target.pool.progress(member, track, ++steps, req.sampling.maxTokens);
+          if (emitted && ttftMs === undefined) ttftMs = performance.now() - sentAt;
+          if (chunk.usage)
+            usage = {
+              promptTokens: chunk.usage.prompt_tokens ?? 0,
+              completionTokens: chunk.usage.completion_tokens ?? 0,
+              ...(chunk.usage.completion_tokens_details?.reasoning_tokens
+                ? { reasoningTokens: chunk.usage.completion_tokens_details.reasoning_tokens }
                 : {}),
             };
-          }
-          for (const call of choice.delta?.tool_calls ?? []) {
-            emitted++;
-            yield {
-              type: 'tool_call',
-              index: callIndex(call),
-              ...(call.id ? { id: call.id } : {}),
-              ...(call.function?.name ? { name: call.function.name } : {}),
-              ...(call.function?.arguments ? { arguments: call.function.arguments } : {}),
-            };
-          }
-          if (choice.finish_reason)
-            finish =
-              choice.finish_reason === 'length'
-                ? 'length'
-                : choice.finish_reason === 'tool_calls'
-                  ? 'tool_calls'
-                  : 'stop';
         }
-        if (emitted !== before) target.pool.progress(member, track, ++steps, req.sampling.maxTokens);
-        if (emitted && ttftMs === undefined) ttftMs = performance.now() - sentAt;
-        if (chunk.usage)
-          usage = {
-            promptTokens: chunk.usage.prompt_tokens ?? 0,
-            completionTokens: chunk.usage.completion_tokens ?? 0,
-            ...(chunk.usage.completion_tokens_details?.reasoning_tokens
-              ? { reasoningTokens: chunk.usage.completion_tokens_details.reasoning_tokens }
-              : {}),
-          };
+        if (r.done) break;
       }
     } catch (err) {
       if (signal.aborted) return { kind: 'cancelled' };
