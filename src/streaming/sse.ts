@@ -61,8 +61,14 @@ export class SseWriter {
     await this.write(frame + '\n');
   }
 
+  /** One event of JSON (which never holds a raw line end: JSON.stringify escapes them), in one data line. */
   async json(value: unknown, event?: string): Promise<void> {
-    await this.data(JSON.stringify(value), event);
+    await this.jsonText(JSON.stringify(value), event);
+  }
+
+  /** One event of JSON text already made (by JSON.stringify or from its pieces): no line end in it. */
+  async jsonText(text: string, event?: string): Promise<void> {
+    await this.write(event ? `event: ${event}\ndata: ${text}\n\n` : `data: ${text}\n\n`);
   }
 
   /** A comment line: ignored by clients, keeps proxies from closing an idle connection. */

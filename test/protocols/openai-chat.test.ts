@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GlimpseError, isGlimpseError } from '../../src/core/index.js';
 import { chatRequest } from '../../src/protocols/openai-chat/request.js';
-import { chatSseEncoder, errorBody } from '../../src/protocols/openai-chat/encode.js';
+import { chatChunk, chatSseEncoder, errorBody } from '../../src/protocols/openai-chat/encode.js';
 import type { ChatBody } from '../../src/protocols/openai-chat/schema.js';
 import { defaults, origin, sseRecorder } from './recorder.js';
 
@@ -121,6 +121,22 @@ test('the chat SSE encoder writes the role chunk, the pieces, the finish chunk a
   assert.equal(chunks[3]!.choices[0]!.finish_reason, 'length');
   assert.deepEqual(chunks[4]!.usage, { prompt_tokens: 2, completion_tokens: 1, total_tokens: 3 });
   assert.equal(enc.terminator, '[DONE]');
+});
+
+test('a token chunk is byte for byte what JSON.stringify of the chunk object gives, whatever the text and the names', async () => {
+  const texts = ['Hi', '', '"quoted" \\ back', 'line\nbreak\r\n', '你好 😀', '\u2028\u0000</script>', '{"content":""}'];
+  for (const meta of [
+    { id: 'chatcmpl-1', created: 1_700_000_000, model: 'zai-org/GLM-4.6V-Flash' },
+    { id: 'c"2', created: 0, model: '{"content":""}' },
+  ]) {
+    const { sse, frames } = sseRecorder();
+    const enc = chatSseEncoder(meta, { logprobs: false, includeUsage: false });
+    for (const text of texts) await enc.event(sse, { type: 'token', text });
+    assert.deepEqual(
+      frames.map((f) => f.data),
+      texts.map((content) => JSON.stringify(chatChunk(meta, { content }))),
+    );
+  }
 });
 
 test('a cancelled stream writes no finish chunk; an error is the OpenAI error body', async () => {

@@ -1,4 +1,5 @@
 /** What an SSE encoder wrote, frame by frame: the SseWriter methods encoders call, kept in memory. */
+import assert from 'node:assert/strict';
 import type { SseWriter } from '../../src/streaming/index.js';
 
 export interface Frame {
@@ -14,6 +15,10 @@ export function sseRecorder(): { sse: SseWriter; frames: Frame[]; json: () => un
     },
     async json(value: unknown, event?: string) {
       frames.push({ data: JSON.stringify(value), ...(event ? { event } : {}) });
+    },
+    async jsonText(text: string, event?: string) {
+      assert.doesNotMatch(text, /[\r\n]/, 'jsonText is for JSON without raw line ends');
+      frames.push({ data: text, ...(event ? { event } : {}) });
     },
     async comment() {},
   };

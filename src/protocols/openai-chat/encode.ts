@@ -124,6 +124,13 @@ export function chatSseEncoder(
 ): SseEncoder {
   let usage: Usage | undefined;
   const scanner = new BoxScanner();
+  // A token chunk is the same JSON every time but for its text: made from its two fixed halves
+  // (JSON.stringify(chatChunk(...)) byte for byte), not an object tree per token. The delta's raw
+  // `{"content":""}` occurs once: inside a string value its quotes would be escaped.
+  const empty = JSON.stringify(chatChunk(meta, { content: '' }));
+  const at = empty.indexOf('{"content":""}');
+  const head = empty.slice(0, at + '{"content":'.length);
+  const tail = empty.slice(at + '{"content":""'.length);
   return {
     terminator: '[DONE]',
     // The images are resolved before the stream starts: what became of documents and videos goes first.
@@ -131,7 +138,8 @@ export function chatSseEncoder(
     event: async (sse, ev) => {
       if (ev.type === 'token') {
         scanner.push(ev.text);
-        await sse.json(chatChunk(meta, { content: ev.text }, null, opts.logprobs ? (ev.logprobs ?? []) : undefined));
+        if (opts.logprobs) await sse.json(chatChunk(meta, { content: ev.text }, null, ev.logprobs ?? []));
+        else await sse.jsonText(head + JSON.stringify(ev.text) + tail);
       } else if (ev.type === 'reasoning') await sse.json(chatChunk(meta, { reasoning_content: ev.text }));
       else if (ev.type === 'tool_call') await sse.json(chatChunk(meta, { tool_calls: [toolCallDelta(ev)] }));
       else if (ev.type === 'usage') usage = ev.usage;
