@@ -227,8 +227,17 @@ export async function startReplica(options: Partial<ReplicaOptions> = {}, port =
     if (last) finish(s, reason);
   }
 
+  // The simulated GPU keeps its own clock. A step follows the one before it back to back, due when
+  // that one ended plus its own time, not whenever this process (which shares the CPU with the proxy
+  // under test and the load generator) gets round to it: a proxy that uses more CPU must not make the
+  // GPU behind it slower. At most one step of lag is caught up (a long stall is not replayed in a
+  // burst). How late the steps fired is kept and served at /sim/stats, so a run can say how far the
+  // host let the clock slip.
+  let due = 0;
+  const clock = { steps: 0, lateMs: 0, maxLateMs: 0 };
+
   /** One engine step: admit what fits, then after the step's time emit one token per sequence. */
-  function step(): void {
+  function step(continued: boolean): void {
     stepTimer = undefined;
     let extra = 0;
     while (running.length < o.maxNumSeqs && waiting.length) {
@@ -240,12 +249,21 @@ export async function startReplica(options: Partial<ReplicaOptions> = {}, port =
     }
     if (!running.length) return;
     const ms = o.stepBaseMs + o.stepPerSeqMs * running.length + extra;
-    stepTimer = setTimeout(() => {
-      stepTimer = undefined;
-      for (const s of running) if (!s.done) emitToken(s);
-      for (let i = running.length - 1; i >= 0; i--) if (running[i].done) running.splice(i, 1);
-      step();
-    }, ms);
+    const now = performance.now();
+    due = (continued ? Math.max(due, now - ms) : now) + ms;
+    stepTimer = setTimeout(
+      () => {
+        stepTimer = undefined;
+        const late = Math.max(0, performance.now() - due);
+        clock.steps++;
+        clock.lateMs += late;
+        clock.maxLateMs = Math.max(clock.maxLateMs, late);
+        for (const s of running) if (!s.done) emitToken(s);
+        for (let i = running.length - 1; i >= 0; i--) if (running[i].done) running.splice(i, 1);
+        step(true);
+      },
+      Math.max(0, due - now),
+    );
   }
 
   function kvUsage(): number {
@@ -343,7 +361,7 @@ export async function startReplica(options: Partial<ReplicaOptions> = {}, port =
       return;
     }
     waiting.push(s);
-    if (!stepTimer) step();
+    if (!stepTimer) step(false);
   }
 
   const server: Server = createServer((req, res) => {
@@ -367,6 +385,8 @@ export async function startReplica(options: Partial<ReplicaOptions> = {}, port =
       res
         .writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', server: 'uvicorn' })
         .end(metricsText());
+    } else if (req.method === 'GET' && path === '/sim/stats') {
+      json(res, 200, { ...clock, meanLateMs: clock.steps ? clock.lateMs / clock.steps : 0 });
     } else if (req.method === 'GET' && path === '/health') {
       res.writeHead(200, { server: 'uvicorn', 'content-length': '0' }).end();
     } else {

@@ -15,8 +15,9 @@
  * says so and adds `--upstream-model`, the one flag needed to measure the rest.
  * Reported per run: answers/s, latency p50/p99 (and p99 of the answers started after the first
  * `--warmup-seconds`, for both targets alike), time to first token p50, the replicas' mean
- * running and waiting (their own vLLM gauges, sampled every 100 ms) and image cache hit rate.
- * Prints a table; writes JSON to bench/results/.
+ * running and waiting (their own vLLM gauges, sampled every 100 ms), image cache hit rate, and how
+ * late the replicas' steps fired (the simulator keeps its own clock, but on 2 shared cores a busy
+ * proxy can still delay a step: this says by how much). Prints a table; writes JSON to bench/results/.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -55,6 +56,10 @@ const { values: args } = parseArgs({
       type: 'string',
       default: '',
       description: 'appended to every replica URL glimpse is given, e.g. #max=8 to try a fixed limit',
+    },
+    dump: {
+      type: 'string',
+      description: 'a folder to write every answer of every run to, as JSON (timings, for a closer look)',
     },
     'glimpse-flags': {
       type: 'string',
@@ -179,6 +184,24 @@ function sampleGauges(urls: string[]): { stop(): Promise<Gauges> } {
   };
 }
 
+/** The replicas' own account of their clock (replica-sim.ts /sim/stats), over all of them. */
+async function simLate(urls: string[]): Promise<Row['simLate']> {
+  let steps = 0;
+  let lateMs = 0;
+  let maxMs = 0;
+  for (const u of urls) {
+    const st = (await (await fetch(u.replace(/\/v1$/, '') + '/sim/stats')).json()) as {
+      steps: number;
+      lateMs: number;
+      maxLateMs: number;
+    };
+    steps += st.steps;
+    lateMs += st.lateMs;
+    maxMs = Math.max(maxMs, st.maxLateMs);
+  }
+  return { meanMs: steps ? lateMs / steps : 0, maxMs };
+}
+
 async function cacheHitRate(urls: string[]): Promise<number> {
   let q = 0;
   let h = 0;
@@ -212,6 +235,8 @@ interface Row {
   ttftP50Ms: number;
   gauges: Gauges;
   imageHitRate: number;
+  /** How late the replicas' steps fired, mean and worst, ms: the host's CPU letting the simulated GPU clock slip. */
+  simLate: { meanMs: number; maxMs: number };
 }
 
 /** Where the time to first token goes: the proxy's queue (glimpse says how long; nginx has none) and after it. */
@@ -277,10 +302,15 @@ async function runOne(scenario: string, target: string, images: string[]): Promi
   });
   const gauges = await sampler.stop();
   const imageHitRate = await cacheHitRate(urls);
+  const late = await simLate(urls);
   await stopProxy();
   sim.kill('SIGTERM');
   await once(sim, 'exit');
   const ok = answers.filter((a) => a.ok);
+  if (args.dump) {
+    mkdirSync(args.dump, { recursive: true });
+    writeFileSync(`${args.dump}/${scenario}-${target}.json`, JSON.stringify(answers));
+  }
   const lat = ok.map((a) => a.ms);
   const firstStart = Math.min(...answers.map((a) => a.start));
   return {
@@ -300,6 +330,7 @@ async function runOne(scenario: string, target: string, images: string[]): Promi
     ttftSplit: ttftSplit(ok),
     gauges,
     imageHitRate,
+    simLate: late,
   };
 }
 
@@ -339,6 +370,7 @@ async function main(): Promise<void> {
       'replica waiting',
       'max waiting',
       'image hits',
+      'step late ms',
     ],
     rows.map((r) => [
       r.scenario,
@@ -353,6 +385,7 @@ async function main(): Promise<void> {
       r.gauges.meanWaiting.toFixed(2),
       String(r.gauges.maxWaiting),
       Number.isFinite(r.imageHitRate) ? `${(r.imageHitRate * 100).toFixed(0)}%` : '-',
+      `${r.simLate.meanMs.toFixed(2)} (max ${r.simLate.maxMs.toFixed(0)})`,
     ]),
   );
   const verdict = {

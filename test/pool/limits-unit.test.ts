@@ -47,7 +47,7 @@ test('metrics URL sits at the server root; #max= on a URL is its limit, and a ba
 });
 
 test("learned from gauges in glimpse's own terms: doubling while saturated and nothing waits; when a queue forms, what glimpse has there less what waits, and one more sent ahead only while told to", () => {
-  const l = new ReplicaLimit(undefined, { initial: 4, max: 1024 });
+  let l = new ReplicaLimit(undefined, { initial: 4, max: 1024 });
   assert.equal(l.source, 'adaptive');
   assert.equal(l.fromGauges(2, 0, false, 2), false, 'not saturated: no growth');
   assert.deepEqual(
@@ -55,15 +55,27 @@ test("learned from gauges in glimpse's own terms: doubling while saturated and n
     [4, 5],
     'learned from gauges: what runs, and one sent ahead unless told otherwise',
   );
-  assert.equal(l.fromGauges(4, 0, true, 4), true);
+  assert.equal(
+    l.fromGauges(4, 0, true, 4),
+    false,
+    'slow start: a server that runs just what glimpse has there, at the limit, may be full: no proof of room',
+  );
+  assert.equal(l.fromGauges(5, 0, true, 5), true, 'it runs the one sent ahead too: room');
   assert.deepEqual([l.runs, l.source], [8, 'metrics']);
   assert.equal(
     l.fromGauges(8, 0, true, 9),
     false,
     'slow start: the one sent ahead is not running yet (on the wire, or between steps): no proof of room',
   );
-  assert.equal(l.fromGauges(8, 0, true, 8), true);
+  assert.equal(
+    l.fromGauges(8, 0, true, 8),
+    false,
+    'right after a turnover (the one sent ahead started, the next not sent yet): no proof of room',
+  );
+  assert.equal(l.fromGauges(9, 0, true, 9), true);
   assert.equal(l.runs, 16, 'slow start: doubles until the first queue');
+  // From here, a server that runs 8: glimpse sent it 16 (a limit of 16 from the start).
+  l = new ReplicaLimit(undefined, { initial: 16, max: 1024 });
   l.fromGauges(8, 7, true, 16);
   assert.equal(l.runs, 9, 'glimpse had 16 there, 7 waiting: 9 run or travel');
   assert.equal(l.setAhead(false), false);

@@ -177,9 +177,11 @@ export class ReplicaLimit {
     // queue has been seen, only one where the server runs all glimpse has there up to the limit
     // (the one sent ahead, or one on the wire, is no sign of room), and only as often as probes hold.
     if (!saturated && running < this.runs) return false;
-    // In slow start, only a server that runs all glimpse has there, the one sent ahead included,
-    // has shown room to double into (one on the wire at the reading is no proof of it).
-    if (!this.queueSeen && running < Math.min(outstanding, this.current)) return false;
+    // In slow start, only a server seen running more than the limit (the one sent ahead too) has
+    // shown room to double into. One that runs just what glimpse has there right after a turnover
+    // (the one sent ahead has started, the next is not sent yet) may be full: doubling on that
+    // sent a full vLLM twice what it runs, and the extra waited there a whole answer.
+    if (!this.queueSeen && running <= this.runs) return false;
     if (this.queueSeen) {
       if (running < Math.min(outstanding, this.runs)) return false;
       // Below what the server ran when it last had a queue (a reading taken while requests came and
