@@ -11,5 +11,9 @@ if (!existsSync(entry)) {
   console.error('glimpse is not built yet: run `npm install` (or `npm run build`) in the glimpse folder first.');
   process.exit(1);
 }
+// A reload (SIGHUP) during start must not end the process (Node's default): taken from here on,
+// before the rest of glimpse loads, and done once the server is up (src/cli/reload-signal.ts).
+const { holdReloads } = await import(new URL('../dist/src/cli/reload-signal.js', import.meta.url).href);
+holdReloads();
 const { main } = await import(entry);
 process.exitCode = await main(process.argv.slice(2));

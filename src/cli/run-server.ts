@@ -5,6 +5,7 @@ import type { Logger } from '../observability/index.js';
 import { createServer } from '../server/index.js';
 import { resolveStateDir } from '../config/index.js';
 import { forwardStateRoutes, serveStateSocket, STATE_OWNER, stateSocket } from '../cluster/state-owner.js';
+import { onReload } from './reload-signal.js';
 
 export interface RunOptions {
   /** The engine to use instead of the one the config names (a cluster worker's stand-in for the primary's model). */
@@ -66,7 +67,7 @@ export async function runServer(config: Config, logger: Logger, opts: RunOptions
     process.once('SIGTERM', () => void stop('SIGTERM'));
     process.once('SIGINT', () => void stop('SIGINT'));
     // systemctl reload / kill -HUP: re-read the API keys file (rotation without a restart).
-    process.on('SIGHUP', () => void server.reloadApiKeys());
+    onReload(() => void server.reloadApiKeys());
     opts.stopWhen?.((why) => void stop(why));
   });
 }

@@ -14,6 +14,7 @@ import type { Logger } from '../observability/index.js';
 import { createPrimaryMetrics } from '../observability/cluster-metrics.js';
 import { createModelHost, type ModelHost } from './model-host.js';
 import { isGlimpseMessage, type PrimaryMessage, type WorkerMessage } from './protocol.js';
+import { onReload } from '../cli/reload-signal.js';
 
 /** Restart backoff: the first restart waits this long, doubling per crash in the last minute, up to the cap. */
 const RESTART_BASE_MS = 250;
@@ -45,6 +46,8 @@ export async function runPrimary(config: Config, logger: Logger, workers: number
       ? createModelHost(createEngine(config, logger), logger, () => Object.values(cluster.workers ?? {}) as Worker[])
       : undefined;
   const slots = new Map<Worker, number>();
+  /** Workers that have bound the port: the ones a reload is passed to. */
+  const listening = new Set<Worker>();
   const metrics = createPrimaryMetrics(() => slots.size);
   let stopping = false;
   let everListened = false;
@@ -112,11 +115,13 @@ export async function runPrimary(config: Config, logger: Logger, workers: number
           `glimpse serving on http://${config.host}:${address.port} with ${workers} worker processes`,
         );
       everListened = true;
+      listening.add(worker);
       logger.debug({ worker: slots.get(worker), pid: worker.process.pid }, 'worker listening');
     });
     cluster.on('exit', (worker, code, signal) => {
       const slot = slots.get(worker)!;
       slots.delete(worker);
+      listening.delete(worker);
       host?.detach(worker);
       if (stopping) {
         if (code !== 0 && code !== null) exitCode = 1;
@@ -147,9 +152,9 @@ export async function runPrimary(config: Config, logger: Logger, workers: number
 
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
-    // Every worker re-reads the API keys file.
-    process.on('SIGHUP', () => {
-      for (const worker of slots.keys()) worker.process.kill('SIGHUP');
+    // Every worker that serves re-reads the API keys file; one still starting reads it as it starts.
+    onReload(() => {
+      for (const worker of slots.keys()) if (listening.has(worker)) worker.process.kill('SIGHUP');
     });
     for (let slot = 1; slot <= workers; slot++) fork(slot);
   });

@@ -5,6 +5,7 @@
  * model behind a remote engine when the primary owns one.
  */
 import { runServer } from '../cli/run-server.js';
+import { holdReloads } from '../cli/reload-signal.js';
 import { createLogger } from '../observability/index.js';
 import { answerMetricsThroughPrimary } from '../observability/cluster-metrics.js';
 import { isGlimpseMessage, type PrimaryMessage, type WorkerMessage } from './protocol.js';
@@ -25,6 +26,9 @@ const channel: Channel = {
   },
   on: (event: 'message' | 'disconnect', fn: (msg?: unknown) => void) => void process.on(event, fn),
 };
+
+// A reload reaches a worker only once it listens, but one passed on as it starts must not end it.
+holdReloads();
 
 const orphaned = () => process.exit(1);
 process.once('disconnect', orphaned);

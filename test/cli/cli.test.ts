@@ -2,10 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../../bench/util.js';
 import { RED_PIXEL_PNG } from '../helpers/glimpse.js';
+import { waitFor } from '../helpers/wait.js';
 
 const CLI = join(import.meta.dirname, '../../src/cli/main.ts');
 
@@ -119,6 +121,46 @@ test('ask says so when the server cannot be reached', async () => {
   const { code, stderr } = await output(run(['ask', 'x.png', 'hi', '--server', 'http://127.0.0.1:9']));
   assert.notEqual(code, 0);
   assert.match(stderr, /cannot (read|reach)/);
+});
+
+/** Whether a process has a handler for SIGHUP (Linux: SigCgt in /proc/PID/status, SIGHUP is bit 0). */
+function catchesSighup(pid: number): boolean {
+  const line = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return line !== null && (BigInt('0x' + line[1]) & 1n) === 1n;
+}
+
+test('a reload (SIGHUP) while glimpse is still starting is held, not fatal: the server comes up and reloads once it can', async (t) => {
+  if (process.platform !== 'linux') return t.skip('reads /proc');
+  const dir = mkdtempSync(join(tmpdir(), 'glimpse-hup-early-'));
+  const keys = join(dir, 'keys');
+  writeFileSync(keys, 'ops:sk-ops-early-0001\n');
+  const port = await freePort();
+  const child = run(['serve', '--engine', 'simulated', '--port', String(port), '--api-keys-file', keys]);
+  let logs = '';
+  child.stdout!.on('data', (d) => (logs += d));
+  child.stderr!.on('data', (d) => (logs += d));
+  try {
+    await waitFor(() => child.exitCode !== null || catchesSighup(child.pid!), 'a SIGHUP handler', 30_000);
+    const up = await fetch(`http://127.0.0.1:${port}/livez`).then(
+      () => true,
+      () => false,
+    );
+    assert.equal(up, false, 'the handler is there before the server listens (this tests the start)');
+    child.kill('SIGHUP');
+    await waitFor(
+      () => child.exitCode !== null || /"msg":"API keys (reloaded|file unchanged)"/.test(logs),
+      'the held reload',
+      60_000,
+    );
+    assert.equal(child.exitCode, null, `the reload during start ended the process:\n${logs}`);
+    const models = await fetch(`http://127.0.0.1:${port}/v1/models`, {
+      headers: { authorization: 'Bearer sk-ops-early-0001' },
+    });
+    assert.equal(models.status, 200);
+  } finally {
+    child.kill('SIGTERM');
+    if (child.exitCode === null) await once(child, 'exit');
+  }
 });
 
 test('SIGHUP re-reads the API keys file: a rotated key applies without a restart, and it is logged', async () => {
