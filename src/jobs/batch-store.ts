@@ -108,7 +108,7 @@ export class EmbeddedBatchStore implements BatchStore {
   }
 
   async file(id: string): Promise<JournalRecord | undefined> {
-    return (await this.store()).get('file:' + id);
+    return (await this.store()).durable('file:' + id);
   }
 
   async fileContent(id: string): Promise<Buffer | undefined> {
@@ -117,7 +117,7 @@ export class EmbeddedBatchStore implements BatchStore {
   }
 
   async files(owner: string): Promise<JournalRecord[]> {
-    return [...(await this.store()).values()]
+    return [...(await this.store()).durableValues()]
       .filter(([k, v]) => k.startsWith('file:') && v.key === owner)
       .map(([, v]) => v);
   }
@@ -137,16 +137,16 @@ export class EmbeddedBatchStore implements BatchStore {
   }
 
   async batch(id: string): Promise<JournalRecord | undefined> {
-    return (await this.store()).get('batch:' + id);
+    return (await this.store()).durable('batch:' + id);
   }
 
   async batchLines(id: string): Promise<{ jobIds: string[]; customIds: string[] }> {
-    const h = (await this.store()).get('lines:' + id);
+    const h = (await this.store()).durable('lines:' + id);
     return { jobIds: JSON.parse(h?.jobs ?? '[]') as string[], customIds: JSON.parse(h?.custom ?? '[]') as string[] };
   }
 
   async batches(owner: string): Promise<JournalRecord[]> {
-    return [...(await this.store()).values()]
+    return [...(await this.store()).durableValues()]
       .filter(([k, v]) => k.startsWith('batch:') && v.key === owner)
       .map(([, v]) => v);
   }

@@ -106,6 +106,12 @@ export class Journal {
     return this.records.entries();
   }
 
+  /** Every record as a crash now would leave it (see durable): what a client's list shows. */
+  *durableValues(): IterableIterator<[string, JournalRecord]> {
+    for (const [k, v] of this.records) if (!this.unwritten.has(k)) yield [k, v];
+    for (const [k, w] of this.unwritten) if (w.onDisk) yield [k, w.onDisk];
+  }
+
   get count(): number {
     return this.records.size;
   }

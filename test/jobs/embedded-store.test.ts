@@ -122,6 +122,43 @@ test(
   },
 );
 
+test('what clients read is what a crash would leave: a change being written is not shown until it is (journal, and the batch store on it)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'glimpse-durable-'));
+  try {
+    const j = await Journal.open(join(dir, 'journal.jsonl'));
+    await j.put([['a', { n: '1' }]]);
+    const writing = j.put([
+      ['a', { n: '2' }],
+      ['b', { n: '1' }],
+    ]);
+    const removing = j.remove(['a']);
+    assert.equal(j.get('a'), undefined, 'the store itself acts on every change');
+    assert.deepEqual(j.durable('a'), { n: '1' }, 'a client still sees what is on disk');
+    assert.equal(j.durable('b'), undefined);
+    assert.deepEqual([...j.durableValues()], [['a', { n: '1' }]]);
+    await Promise.all([writing, removing]);
+    assert.equal(j.durable('a'), undefined);
+    assert.deepEqual([...j.durableValues()], [['b', { n: '1' }]]);
+    await j.close();
+
+    const store = new EmbeddedBatchStore(join(dir, 'state'));
+    const batch = { id: 'batch_' + '1'.repeat(24), key: 'k', status: 'in_progress', created_at: '1' };
+    await store.putBatch(batch, ['job_1'], ['line-1']);
+    const moving = store.patchBatch(batch.id, { status: 'finalizing' }, ['in_progress']);
+    await new Promise((r) => setImmediate(r));
+    assert.equal((await store.batch(batch.id))?.status, 'in_progress', 'not shown before it is written');
+    assert.deepEqual(
+      (await store.batches('k')).map((b) => b.status),
+      ['in_progress'],
+    );
+    assert.equal(await moving, true);
+    assert.equal((await store.batch(batch.id))?.status, 'finalizing');
+    await store.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a state directory held by another live process: jobs_unavailable naming it; a lock left by a dead one is taken', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'glimpse-lock-'));
   try {
