@@ -60,13 +60,18 @@ export function prepend<T>(first: T, source: AsyncIterable<T>): AsyncIterable<T>
     [Symbol.asyncIterator](): AsyncIterator<T> {
       let it: AsyncIterator<T> | undefined;
       let given = false;
+      let closed = false;
       return {
         next: () => {
+          if (closed) return Promise.resolve(DONE);
           if (given) return (it ??= source[Symbol.asyncIterator]()).next();
           given = true;
           return Promise.resolve({ done: false, value: first });
         },
-        return: (value?: unknown) => returnOf(it, value),
+        return: (value?: unknown) => {
+          closed = true;
+          return returnOf(it, value);
+        },
       };
     },
   };

@@ -100,6 +100,12 @@ test('prepend gives its value first, then the source; the source starts only whe
     break;
   }
   assert.equal(second.log.started, false, 'leaving after the first value never started the source');
+  const third = source(['b']);
+  const it = prepend('a', third.iterable)[Symbol.asyncIterator]();
+  await it.next();
+  await it.return!();
+  assert.deepEqual(await it.next(), { done: true, value: undefined }, 'done once left');
+  assert.equal(third.log.started, false);
   assert.equal(log.finished, true);
 });
 
