@@ -18,15 +18,12 @@ export function holdReloads(): void {
   if (!process.listeners('SIGHUP').includes(onSighup)) process.on('SIGHUP', onSighup);
 }
 
-/** What a reload does from now on (one that came while held runs now). Returns the undo. */
-export function onReload(fn: () => void): () => void {
+/** What a reload does from now on (one that came while held runs now). */
+export function onReload(fn: () => void): void {
   holdReloads();
   action = fn;
   if (pending) {
     pending = false;
     fn();
   }
-  return () => {
-    if (action === fn) action = undefined;
-  };
 }

@@ -229,32 +229,28 @@ export function createMetrics(engine: Engine, getStats: () => ReturnType<Metered
     events: AsyncIterable<E>,
     started: number,
   ): AsyncIterable<E> {
-    return {
-      [Symbol.asyncIterator]: () => {
-        let first = true;
-        let admitted = false;
-        let outcome = 'cancelled';
-        const each = (raw: E) => {
-          const ev = raw as unknown as GenerateEvent | { type: 'queued' | 'admitted' };
-          if (ev.type === 'admitted') admitted = true;
-          else if (first && (ev.type === 'token' || ev.type === 'reasoning')) {
-            first = false;
-            ttft.observe({ model }, (performance.now() - started) / 1000);
-          }
-          if (ev.type === 'usage') {
-            tokens.inc({ model }, ev.usage.completionTokens);
-            promptTokens.inc({ model }, ev.usage.promptTokens);
-          } else if (ev.type === 'done') outcome = ev.finishReason;
-          else if (ev.type === 'error') outcome = ev.error.code;
-        };
-        const end = () => {
-          if (!admitted) return;
-          generations.inc({ model, outcome });
-          genDuration.observe({ model }, (performance.now() - started) / 1000);
-        };
-        return tap(events, each, end)[Symbol.asyncIterator]();
-      },
+    let first = true;
+    let admitted = false;
+    let outcome = 'cancelled';
+    const each = (raw: E) => {
+      const ev = raw as unknown as GenerateEvent | { type: 'queued' | 'admitted' };
+      if (ev.type === 'admitted') admitted = true;
+      else if (first && (ev.type === 'token' || ev.type === 'reasoning')) {
+        first = false;
+        ttft.observe({ model }, (performance.now() - started) / 1000);
+      }
+      if (ev.type === 'usage') {
+        tokens.inc({ model }, ev.usage.completionTokens);
+        promptTokens.inc({ model }, ev.usage.promptTokens);
+      } else if (ev.type === 'done') outcome = ev.finishReason;
+      else if (ev.type === 'error') outcome = ev.error.code;
     };
+    const end = () => {
+      if (!admitted) return;
+      generations.inc({ model, outcome });
+      genDuration.observe({ model }, (performance.now() - started) / 1000);
+    };
+    return tap(events, each, end);
   }
 
   return {
